@@ -1,0 +1,83 @@
+import type { FastifyInstance } from 'fastify';
+import { formatHostPort } from './config/host-port.ts';
+import { redactConfig } from './config/load.ts';
+import type { AgentConfig } from './config/schema.ts';
+import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
+import { DataDirLock } from './data-dir/lock.ts';
+import { registerAgentRoutes } from './http/agent-routes.ts';
+import { createHttpServer } from './http/server.ts';
+import type { Logger } from './log.ts';
+import { VERSION } from './version.ts';
+
+/** The running daemon: owns the data directory, the planes and the HTTP API. */
+export class Agent {
+  private stopping: Promise<void> | undefined;
+
+  readonly config: AgentConfig;
+  readonly identity: NodeIdentity;
+  readonly log: Logger;
+  private readonly lock: DataDirLock;
+  private readonly http: FastifyInstance;
+
+  private constructor(
+    config: AgentConfig,
+    identity: NodeIdentity,
+    log: Logger,
+    lock: DataDirLock,
+    http: FastifyInstance,
+  ) {
+    this.config = config;
+    this.identity = identity;
+    this.log = log;
+    this.lock = lock;
+    this.http = http;
+  }
+
+  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+    const lock = DataDirLock.acquire(config.dataDir);
+    let http: FastifyInstance | undefined;
+    try {
+      const identity = await loadOrCreateIdentity(config.dataDir);
+      if (config.encrypt.length === 0) {
+        log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
+      }
+      http = createHttpServer(log);
+      const agent = new Agent(config, identity, log, lock, http);
+      registerAgentRoutes(http, {
+        node: config.node,
+        datacenter: config.datacenter,
+        version: VERSION,
+        peerId: identity.peerId.toString(),
+        startedAt: new Date(),
+        config: redactConfig(config),
+        notReady: () => [],
+      });
+      await http.listen({ host: config.http.host, port: config.http.port });
+      log.info(
+        { node: config.node, peerId: identity.peerId.toString(), http: formatHostPort(config.http), version: VERSION },
+        'agent started',
+      );
+      return agent;
+    } catch (err) {
+      await http?.close();
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** The HTTP address actually bound (differs from the config when it asked for port 0). */
+  httpAddress(): string {
+    const addr = this.http.server.address();
+    return typeof addr === 'object' && addr ? formatHostPort({ host: addr.address, port: addr.port }) : '';
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('agent stopping');
+      await this.http.close();
+      this.lock.release();
+      this.log.info('agent stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,53 @@
+import { VERSION } from '../version.ts';
+import { runAgent } from './agent-command.ts';
+import { CliUsageError } from './cli-usage-error.ts';
+import { runKeygen } from './keygen-command.ts';
+
+const HELP = `vigil ${VERSION}: a decentralized failover mesh agent
+
+Usage: vigil <command> [options]
+
+Commands:
+  agent      run the agent (see \`vigil agent --help\`)
+  keygen     print a new gossip encryption key
+  version    print the version
+  help       print this help
+
+Environment: every agent flag can be set as VIGIL_<FLAG> (for example VIGIL_DATA_DIR).
+`;
+
+type Command = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  agent: runAgent,
+  keygen: runKeygen,
+  version: async () => {
+    process.stdout.write(`vigil ${VERSION}\n`);
+    return 0;
+  },
+  help: async () => {
+    process.stdout.write(HELP);
+    return 0;
+  },
+};
+
+/** Runs one CLI command and returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') return COMMANDS.help!([]);
+  if (name === '--version' || name === '-v') return COMMANDS.version!([]);
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`vigil: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof CliUsageError) {
+      process.stderr.write(`vigil ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,65 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { type HostPort, parseHostPort } from './host-port.ts';
+
+export const PROFILES = ['lan', 'wan', 'local'] as const;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Default ports: gossip as Serf uses, then libp2p and HTTP right above it. */
+export const DEFAULT_GOSSIP_PORT = 7946;
+export const DEFAULT_P2P_PORT = 7947;
+export const DEFAULT_HTTP_PORT = 7948;
+
+const oneOf = (values: readonly string[]) => `must be one of ${values.join(', ')}`;
+
+const hostPort = (defaultPort?: number) =>
+  z.string().transform((value, ctx): HostPort => {
+    const parsed = parseHostPort(value, defaultPort);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
+/** Serf's key format: base64 of a 16, 24 or 32 byte AES key. */
+const gossipKey = z.string().transform((value, ctx): Buffer => {
+  const bytes = Buffer.from(value, 'base64');
+  const canonical = bytes.toString('base64') === value;
+  if (!canonical || ![16, 24, 32].includes(bytes.length)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'is not a base64 AES key of 16, 24 or 32 bytes (make one with `vigil keygen`)',
+    });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const nodeName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"');
+
+const tagKey = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'tag keys are 1-64 letters, digits, ".", "_" or "-"');
+
+/** Validated agent configuration. Every field has a default except the optional ones. */
+export const agentConfigSchema = z.strictObject({
+  node: nodeName.default(() => hostname().split('.')[0] || 'vigil'),
+  datacenter: z.string().min(1, 'must not be empty').default('dc1'),
+  bind: hostPort(DEFAULT_GOSSIP_PORT).prefault(`0.0.0.0:${DEFAULT_GOSSIP_PORT}`),
+  advertise: hostPort(DEFAULT_GOSSIP_PORT).optional(),
+  http: hostPort(DEFAULT_HTTP_PORT).prefault(`127.0.0.1:${DEFAULT_HTTP_PORT}`),
+  p2p: hostPort(DEFAULT_P2P_PORT).prefault(`0.0.0.0:${DEFAULT_P2P_PORT}`),
+  join: z.array(hostPort(DEFAULT_GOSSIP_PORT)).default([]),
+  dataDir: z.string().min(1, 'must not be empty').default('vigil-data'),
+  encrypt: z.array(gossipKey).default([]),
+  profile: z.enum(PROFILES, { error: () => oneOf(PROFILES) }).default('lan'),
+  zone: z.string().min(1, 'must not be empty').max(64).default('default'),
+  tags: z.record(tagKey, z.string().max(256, 'tag values are at most 256 characters')).default({}),
+  logLevel: z.enum(LOG_LEVELS, { error: () => oneOf(LOG_LEVELS) }).default('info'),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type ConfigField = keyof AgentConfig;
