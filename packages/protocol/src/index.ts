@@ -1,2 +1,67 @@
-// Wire formats shared by the agent and tools. Filled in by the membership and catalog planes.
+// @vigil/protocol: wire formats shared by the agent and tools. The memberlist codec is sans-I/O:
+// pure functions from bytes to messages and back, so the same code runs on sockets and in the
+// deterministic simulator.
+
 export const PROTOCOL_PACKAGE = '@vigil/protocol';
+
+export { DecodeError, type DecodeErrorCode, EncodeError } from './memberlist/decode-error.ts';
+export { DROP_REASONS, type DropReason } from './memberlist/drop-reason.ts';
+export {
+  type EncryptionVersion,
+  encryptedLength,
+  encryptOverhead,
+  Keyring,
+  KeyringError,
+} from './memberlist/keyring.ts';
+export { LABEL_MAX_BYTES, labelOverhead } from './memberlist/label.ts';
+export {
+  decodeMessage,
+  encodeMessage,
+  MAX_PUSH_STATE_BYTES,
+  MAX_PUSH_STATE_NODES,
+  type PushPullLimits,
+} from './memberlist/message-codec.ts';
+export * from './memberlist/messages.ts';
+export {
+  decodeNodeMeta,
+  encodeNodeMeta,
+  META_MAX_BYTES,
+  META_P2P_ADDR,
+  META_PEER_ID,
+  META_ZONE,
+  NodeMetaTooLargeError,
+  type NodeTags,
+} from './memberlist/node-meta.ts';
+export {
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_PACKET_BYTES,
+  decodePacket,
+  encodePacket,
+  type PacketDecodeOptions,
+  type PacketDecodeResult,
+  type PacketEncodeOptions,
+} from './memberlist/packet.ts';
+export {
+  decodeSerfMessage,
+  type EncodableSerfMessage,
+  encodeSerfMessage,
+  type SerfJoin,
+  type SerfLeave,
+  type SerfMessage,
+  SerfMessageType,
+  type SerfOther,
+  type SerfPushPull,
+  type SerfQuery,
+  SerfQueryFlag,
+  type SerfQueryResponse,
+  type SerfRelay,
+  type SerfUserEvent,
+  type SerfUserEventBatch,
+} from './memberlist/serf-messages.ts';
+export {
+  encodeStream,
+  type StreamDecodeOptions,
+  type StreamDecodeResult,
+  type StreamEncodeOptions,
+  tryDecodeStream,
+} from './memberlist/stream.ts';
