@@ -85,6 +85,7 @@ const INCOMPLETE: StreamDecodeResult = { kind: 'incomplete' };
  */
 export function tryDecodeStream(buf: Uint8Array, opts: StreamDecodeOptions = {}): StreamDecodeResult {
   const maxBytes = opts.maxPushStateBytes ?? MAX_PUSH_STATE_BYTES;
+  if (buf.length === 0) return INCOMPLETE;
   try {
     let at = 0;
     let labelBytes = stringToBytes(opts.label ?? '');
