@@ -6,7 +6,10 @@ import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts'
 import { DataDirLock } from './data-dir/lock.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
 import { createHttpServer } from './http/server.ts';
+import { registerServiceRoutes } from './http/service-routes.ts';
 import type { Logger } from './log.ts';
+import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
+import { ServiceRegistry } from './services/registry.ts';
 import { VERSION } from './version.ts';
 
 /** The running daemon: owns the data directory, the planes and the HTTP API. */
@@ -18,6 +21,8 @@ export class Agent {
   readonly log: Logger;
   private readonly lock: DataDirLock;
   private readonly http: FastifyInstance;
+  /** This host's services, checks and maintenance flags: the local truth the catalog publishes. */
+  readonly services: ServiceRegistry;
 
   private constructor(
     config: AgentConfig,
@@ -25,24 +30,36 @@ export class Agent {
     log: Logger,
     lock: DataDirLock,
     http: FastifyInstance,
+    services: ServiceRegistry,
   ) {
     this.config = config;
     this.identity = identity;
     this.log = log;
     this.lock = lock;
     this.http = http;
+    this.services = services;
   }
 
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
     const lock = DataDirLock.acquire(config.dataDir);
     let http: FastifyInstance | undefined;
+    let services: ServiceRegistry | undefined;
     try {
       const identity = await loadOrCreateIdentity(config.dataDir);
       if (config.encrypt.length === 0) {
         log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
       }
+      services = await ServiceRegistry.open({
+        dataDir: config.dataDir,
+        node: config.node,
+        zone: config.zone,
+        log,
+        enableExecChecks: config.enableExecChecks,
+      });
+      const fromDir = config.servicesDir === undefined ? [] : readServicesDir(config.servicesDir);
+      await services.applyConfig(mergeConfiguredServices(config.services, fromDir));
       http = createHttpServer(log);
-      const agent = new Agent(config, identity, log, lock, http);
+      const agent = new Agent(config, identity, log, lock, http, services);
       registerAgentRoutes(http, {
         node: config.node,
         datacenter: config.datacenter,
@@ -52,7 +69,14 @@ export class Agent {
         config: redactConfig(config),
         notReady: () => [],
       });
+      registerServiceRoutes(http, {
+        registry: services,
+        node: config.node,
+        datacenter: config.datacenter,
+        aclToken: config.aclToken,
+      });
       await http.listen({ host: config.http.host, port: config.http.port });
+      services.start();
       log.info(
         { node: config.node, peerId: identity.peerId.toString(), http: formatHostPort(config.http), version: VERSION },
         'agent started',
@@ -60,6 +84,7 @@ export class Agent {
       return agent;
     } catch (err) {
       await http?.close();
+      await services?.stop();
       lock.release();
       throw err;
     }
@@ -75,6 +100,7 @@ export class Agent {
     this.stopping ??= (async () => {
       this.log.info('agent stopping');
       await this.http.close();
+      await this.services.stop();
       this.lock.release();
       this.log.info('agent stopped');
     })();

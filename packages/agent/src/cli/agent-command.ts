@@ -20,6 +20,9 @@ const HELP = `Usage: vigil agent [options]
   --zone ZONE            this host's zone (default "default")
   --tag KEY=VALUE        a node tag; repeatable
   --config FILE          JSON config file; flags override it, and VIGIL_* variables sit between
+  --services-dir DIR     a folder of JSON service definitions to register at start
+  --enable-exec-checks   allow exec checks registered over the HTTP API (off: they are refused)
+  --acl-token TOKEN      require this token (X-Vigil-Token or ?token=) on HTTP write endpoints
   --log-level LEVEL      trace|debug|info|warn|error|fatal|silent (default info)
   --log-format json|pretty  default: pretty on a terminal, json otherwise
 
@@ -30,9 +33,7 @@ SIGTERM or SIGINT leaves the cluster gracefully and exits 0; a second signal for
 const STOP_DEADLINE_MS = 10_000;
 
 export async function runAgent(args: string[]): Promise<number> {
-  const options = Object.fromEntries(
-    CONFIG_FLAGS.map(({ flag, multiple }) => [flag, { type: 'string' as const, multiple }]),
-  );
+  const options = Object.fromEntries(CONFIG_FLAGS.map(({ flag, multiple, type }) => [flag, { type, multiple }]));
   const { values } = parseFlags(args, {
     ...options,
     config: { type: 'string' },

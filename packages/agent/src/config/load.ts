@@ -5,10 +5,13 @@ import { ConfigError } from './config-error.ts';
 import { formatHostPort } from './host-port.ts';
 import { type AgentConfig, agentConfigSchema, type ConfigField } from './schema.ts';
 
-type Kind = 'string' | 'list' | 'tags';
+type Kind = 'string' | 'list' | 'tags' | 'boolean' | 'json';
 
-/** How each field is spelled in each source. Lists accumulate in flags and are comma-separated in env. */
-const FIELDS: Record<ConfigField, { flag: string; env: string; file: string; kind: Kind }> = {
+/**
+ * How each field is spelled in each source. Lists accumulate in flags and are comma-separated in env.
+ * A field without a flag or env name (`json`: structured values) is read from the config file only.
+ */
+const FIELDS: Record<ConfigField, { flag?: string; env?: string; file: string; kind: Kind }> = {
   node: { flag: 'node', env: 'VIGIL_NODE', file: 'node', kind: 'string' },
   datacenter: { flag: 'datacenter', env: 'VIGIL_DATACENTER', file: 'datacenter', kind: 'string' },
   bind: { flag: 'bind', env: 'VIGIL_BIND', file: 'bind', kind: 'string' },
@@ -22,12 +25,35 @@ const FIELDS: Record<ConfigField, { flag: string; env: string; file: string; kin
   zone: { flag: 'zone', env: 'VIGIL_ZONE', file: 'zone', kind: 'string' },
   tags: { flag: 'tag', env: 'VIGIL_TAGS', file: 'tags', kind: 'tags' },
   logLevel: { flag: 'log-level', env: 'VIGIL_LOG_LEVEL', file: 'log_level', kind: 'string' },
+  services: { file: 'services', kind: 'json' },
+  servicesDir: { flag: 'services-dir', env: 'VIGIL_SERVICES_DIR', file: 'services_dir', kind: 'string' },
+  enableExecChecks: {
+    flag: 'enable-exec-checks',
+    env: 'VIGIL_ENABLE_EXEC_CHECKS',
+    file: 'enable_exec_checks',
+    kind: 'boolean',
+  },
+  aclToken: { flag: 'acl-token', env: 'VIGIL_ACL_TOKEN', file: 'acl_token', kind: 'string' },
 };
 
-export const CONFIG_FLAGS = Object.values(FIELDS).map(({ flag, kind }) => ({
-  flag,
-  multiple: kind !== 'string',
-}));
+export const CONFIG_FLAGS = Object.values(FIELDS).flatMap(({ flag, kind }) =>
+  flag === undefined
+    ? []
+    : [
+        {
+          flag,
+          multiple: kind === 'list' || kind === 'tags',
+          type: kind === 'boolean' ? 'boolean' : 'string',
+        } as const,
+      ],
+);
+
+/** `true`/`false` (and 1/0, yes/no) in environment variables; anything else is left for the schema to refuse. */
+function envBoolean(raw: string): boolean | string {
+  if (/^(true|1|yes)$/i.test(raw)) return true;
+  if (/^(false|0|no)$/i.test(raw)) return false;
+  return raw;
+}
 
 export interface ConfigSources {
   /** Values from parseArgs, keyed by flag name. */
@@ -56,7 +82,12 @@ function parseTags(items: readonly string[], label: string): Record<string, stri
 function flagLayer(flags: ConfigSources['flags']): Layer {
   const values: Layer['values'] = {};
   for (const [field, spec] of Object.entries(FIELDS) as [ConfigField, (typeof FIELDS)[ConfigField]][]) {
+    if (spec.flag === undefined) continue;
     const raw = flags[spec.flag];
+    if (spec.kind === 'boolean') {
+      if (typeof raw === 'boolean') values[field] = raw;
+      continue;
+    }
     if (raw === undefined || typeof raw === 'boolean') continue;
     const list = Array.isArray(raw) ? raw : [raw];
     values[field] = spec.kind === 'tags' ? parseTags(list, `--${spec.flag}`) : spec.kind === 'list' ? list : raw;
@@ -67,15 +98,20 @@ function flagLayer(flags: ConfigSources['flags']): Layer {
 function envLayer(env: ConfigSources['env']): Layer {
   const values: Layer['values'] = {};
   for (const [field, spec] of Object.entries(FIELDS) as [ConfigField, (typeof FIELDS)[ConfigField]][]) {
+    if (spec.env === undefined) continue;
     const raw = env[spec.env];
     if (raw === undefined || raw === '') continue;
+    if (spec.kind === 'boolean') {
+      values[field] = envBoolean(raw);
+      continue;
+    }
     const list = raw
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
     values[field] = spec.kind === 'tags' ? parseTags(list, spec.env) : spec.kind === 'list' ? list : raw;
   }
-  return { label: (field) => FIELDS[field].env, values };
+  return { label: (field) => FIELDS[field].env ?? field, values };
 }
 
 function fileLayer(path: string): Layer {
@@ -139,7 +175,7 @@ export function loadConfig(sources: ConfigSources): AgentConfig {
 
 /** The configuration as operators write it, with keys never printed. */
 export function redactConfig(config: AgentConfig): Record<string, unknown> {
-  const { encrypt, bind, advertise, http, p2p, join, ...rest } = config;
+  const { encrypt, bind, advertise, http, p2p, join, aclToken, services, ...rest } = config;
   return {
     ...rest,
     bind: formatHostPort(bind),
@@ -148,5 +184,7 @@ export function redactConfig(config: AgentConfig): Record<string, unknown> {
     p2p: formatHostPort(p2p),
     join: join.map(formatHostPort),
     encrypt: encrypt.map(() => '<redacted>'),
+    aclToken: aclToken === undefined ? undefined : '<redacted>',
+    services: services.map((s) => s.service.id),
   };
 }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { configServicesSchema } from '../services/config-services.ts';
 import { type HostPort, parseHostPort } from './host-port.ts';
 
 export const PROFILES = ['lan', 'wan', 'local'] as const;
@@ -59,6 +60,14 @@ export const agentConfigSchema = z.strictObject({
   zone: z.string().min(1, 'must not be empty').max(64).default('default'),
   tags: z.record(tagKey, z.string().max(256, 'tag values are at most 256 characters')).default({}),
   logLevel: z.enum(LOG_LEVELS, { error: () => oneOf(LOG_LEVELS) }).default('info'),
+  /** Service definitions (the register API's shape), config file only. */
+  services: configServicesSchema.default([]),
+  /** A folder of JSON service definitions, read at start. */
+  servicesDir: z.string().min(1, 'must not be empty').optional(),
+  /** Allow exec checks registered over the HTTP API (a remote-code-execution risk, so off by default). */
+  enableExecChecks: z.boolean({ error: 'must be true or false' }).default(false),
+  /** When set, HTTP write endpoints require this token. */
+  aclToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional(),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -1,0 +1,150 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CheckRunner } from '../src/health/check-runner.ts';
+import type { CheckResult } from '../src/health/status.ts';
+import { TtlClock, ttlExpired } from '../src/health/ttl-check.ts';
+import { pollingCheckOf } from './helpers/checks.ts';
+import { TestHttpServer } from './helpers/servers.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  vi.useRealTimers();
+});
+
+function runnerFor(body: Record<string, unknown>, probe?: ConstructorParameters<typeof CheckRunner>[0]['probe']) {
+  const results: CheckResult[] = [];
+  const runner = new CheckRunner({
+    check: pollingCheckOf(body),
+    onResult: (r) => results.push(r),
+    firstDelayMs: 0,
+    ...(probe ? { probe } : {}),
+  });
+  cleanups.push(() => runner.stop());
+  return { runner, results, last: () => results.at(-1) };
+}
+
+describe('CheckRunner against a real HTTP server', () => {
+  it('flips when the server returns 500, 429, hangs past the timeout, and stops', async () => {
+    const server = await TestHttpServer.start();
+    cleanups.push(() => server.close());
+    const { runner, last } = runnerFor({ HTTP: `${server.url}/h`, Interval: '100ms', Timeout: '300ms' });
+    runner.start();
+    await waitFor(() => last()?.status === 'passing', 'passing');
+    server.mode = 500;
+    await waitFor(() => last()?.status === 'critical', 'critical on 500');
+    server.mode = 429;
+    await waitFor(() => last()?.status === 'warning', 'warning on 429');
+    server.mode = 'hang';
+    await waitFor(() => last()?.status === 'critical', 'critical on a hang');
+    expect(last()!.output).toMatch(/timed out after 300ms/);
+    server.mode = 200;
+    await waitFor(() => last()?.status === 'passing', 'passing again');
+    await server.close();
+    await waitFor(() => last()?.status === 'critical', 'critical once the server is gone');
+    expect(last()!.output).toMatch(/ECONNREFUSED/);
+  });
+
+  it('damps flaps with FailuresBeforeCritical and SuccessBeforePassing', async () => {
+    const server = await TestHttpServer.start();
+    cleanups.push(() => server.close());
+    const { runner, results } = runnerFor({
+      HTTP: server.url,
+      Interval: '100ms',
+      FailuresBeforeCritical: 3,
+      SuccessBeforePassing: 2,
+    });
+    runner.start();
+    await waitFor(() => results.length > 0, 'a first result');
+    // One bad answer between good ones is not enough to flip.
+    server.mode = 500;
+    const before = server.requests;
+    await waitFor(() => server.requests >= before + 1, 'one failed probe');
+    server.mode = 200;
+    await waitFor(() => server.requests >= before + 4, 'more probes');
+    expect(results.every((r) => r.status === 'passing')).toBe(true);
+    // Sustained failure flips it, after three in a row.
+    server.mode = 500;
+    const failStart = server.requests;
+    await waitFor(() => results.at(-1)?.status === 'critical', 'critical after three failures');
+    expect(server.requests - failStart).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('CheckRunner lifecycle', () => {
+  it('never overlaps runs, and stop() aborts the run in flight and clears the timer', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let runs = 0;
+    let aborted = 0;
+    const { runner } = runnerFor({ TCP: '127.0.0.1:1', Interval: '100ms', Timeout: '10s' }, (ctx) => {
+      runs++;
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      return new Promise((resolve) => {
+        const t = setTimeout(() => {
+          running--;
+          resolve({ status: 'passing', output: '' });
+        }, 30);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          running--;
+          aborted++;
+          resolve({ status: 'critical', output: 'aborted' });
+        });
+      });
+    });
+    runner.start();
+    await waitFor(() => runs >= 3, 'three runs');
+    await runner.stop();
+    const after = runs;
+    expect(maxRunning).toBe(1);
+    expect(running).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(runs).toBe(after);
+    expect(aborted).toBeLessThanOrEqual(1);
+  });
+
+  it('keeps its timers in step with fake time', async () => {
+    vi.useFakeTimers();
+    let runs = 0;
+    const { runner } = runnerFor({ TCP: '127.0.0.1:1', Interval: '1s' }, async () => {
+      runs++;
+      return { status: 'passing', output: '' };
+    });
+    runner.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs).toBe(1);
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(runs).toBe(4);
+    await runner.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('TtlClock', () => {
+  it('expires after the TTL unless reset, and resumes a saved deadline', () => {
+    vi.useFakeTimers();
+    const expired: number[] = [];
+    const clock = new TtlClock(1000, () => expired.push(Date.now()));
+    cleanups.push(() => clock.stop());
+    clock.reset();
+    vi.advanceTimersByTime(900);
+    clock.reset();
+    vi.advanceTimersByTime(900);
+    expect(expired).toHaveLength(0);
+    vi.advanceTimersByTime(100);
+    expect(expired).toHaveLength(1);
+    clock.resume(Date.now() + 500);
+    vi.advanceTimersByTime(499);
+    expect(expired).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(expired).toHaveLength(2);
+    clock.resume(Date.now() - 10); // a deadline that passed while the agent was down
+    vi.advanceTimersByTime(0);
+    expect(expired).toHaveLength(3);
+    clock.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(ttlExpired('last words').output).toBe('TTL expired (last output before timeout follows): last words');
+  });
+});
