@@ -4,6 +4,14 @@
 
 export const PROTOCOL_PACKAGE = '@vigil/protocol';
 
+export {
+  COMPOUND_HEADER_OVERHEAD,
+  COMPOUND_PART_OVERHEAD,
+  decodeCompound,
+  encodeCompound,
+  MAX_COMPOUND_PARTS,
+} from './memberlist/compound.ts';
+export { CRC_HEADER_BYTES } from './memberlist/crc.ts';
 export { DecodeError, type DecodeErrorCode, EncodeError } from './memberlist/decode-error.ts';
 export { DROP_REASONS, type DropReason } from './memberlist/drop-reason.ts';
 export {
@@ -40,6 +48,7 @@ export {
   type PacketDecodeOptions,
   type PacketDecodeResult,
   type PacketEncodeOptions,
+  packetPayloadBudget,
 } from './memberlist/packet.ts';
 export {
   decodeSerfMessage,

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decodePacket, encodeMessage, encodePacket, Keyring, type Message, MessageType } from '../src/index.ts';
+import {
+  decodePacket,
+  encodeMessage,
+  encodePacket,
+  Keyring,
+  type Message,
+  MessageType,
+  packetPayloadBudget,
+} from '../src/index.ts';
 import { encodeCompound } from '../src/memberlist/compound.ts';
 import { addCrcHeader } from '../src/memberlist/crc.ts';
 import { captured, hex, loadCapture, unhex } from './helpers.ts';
@@ -219,5 +227,15 @@ describe('packets a real Serf 0.9.4 sent', () => {
       .flatMap((r) => (r.ok ? r.messages : []))
       .filter((m) => m.type === 'ack');
     expect(acks).toMatchObject([{ seqNo: 77 }]);
+  });
+});
+
+describe('packetPayloadBudget', () => {
+  it('takes label, encryption and CRC overheads off maxPacketBytes', () => {
+    const keyring = new Keyring(key);
+    expect(packetPayloadBudget({ crc: false })).toBe(1400);
+    // 1400 - (2 + 4) label - 29 (GCM v1) - 5 CRC
+    expect(packetPayloadBudget({ crc: true, keyring, label: 'prod' })).toBe(1360);
+    expect(packetPayloadBudget({ crc: true, keyring, encryptionVersion: 0, maxPacketBytes: 500 })).toBe(450);
   });
 });

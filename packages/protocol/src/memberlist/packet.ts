@@ -42,17 +42,29 @@ export interface PacketEncodeOptions {
 }
 
 /**
+ * Bytes left for a compound (or a lone message) in one packet once the label, encryption and CRC
+ * overheads are taken off. With COMPOUND_HEADER_OVERHEAD and COMPOUND_PART_OVERHEAD this is what a
+ * broadcast queue needs to pick piggybacked messages that fit, as memberlist's sendMsg does.
+ */
+export function packetPayloadBudget(
+  opts: Pick<PacketEncodeOptions, 'keyring' | 'encryptionVersion' | 'label' | 'crc' | 'maxPacketBytes'>,
+): number {
+  return (
+    (opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES) -
+    labelOverhead(opts.label ?? '') -
+    (opts.keyring !== undefined ? encryptOverhead(opts.encryptionVersion ?? 1) : 0) -
+    (opts.crc ? CRC_HEADER_BYTES : 0)
+  );
+}
+
+/**
  * Packs already-encoded messages (see encodeMessage) into as few packets as fit `maxPacketBytes`,
  * several per packet as a compound. A part too big for any packet still goes alone in one.
  */
 export function encodePacket(parts: readonly Uint8Array[], opts: PacketEncodeOptions): Uint8Array[] {
   const label = opts.label ?? '';
   const version = opts.encryptionVersion ?? 1;
-  const budget =
-    (opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES) -
-    labelOverhead(label) -
-    (opts.keyring !== undefined ? encryptOverhead(version) : 0) -
-    (opts.crc ? CRC_HEADER_BYTES : 0);
+  const budget = packetPayloadBudget(opts);
 
   const groups: Uint8Array[][] = [];
   let group: Uint8Array[] = [];
