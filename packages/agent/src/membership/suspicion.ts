@@ -1,0 +1,42 @@
+/**
+ * Lifeguard's dynamic suspicion timeout (LHA-Suspicion). The timer starts at `max` and shrinks
+ * toward `min` as independent observers confirm the suspicion:
+ *   timeout(C) = max(min, max - (max - min) * ln(C + 1) / ln(k + 1))
+ * Pure: the caller owns the clock and asks for the deadline.
+ */
+export class Suspicion {
+  readonly startedAt: number;
+  /** The accuser plus every distinct confirmer: the independent observers. */
+  private readonly observers = new Set<string>();
+  private readonly k: number;
+  private readonly minMs: number;
+  private readonly maxMs: number;
+
+  constructor(opts: { from: string; startedAt: number; k: number; minMs: number; maxMs: number }) {
+    this.startedAt = opts.startedAt;
+    this.k = opts.k;
+    this.minMs = opts.minMs;
+    this.maxMs = opts.maxMs;
+    this.observers.add(opts.from);
+  }
+
+  /** Records an observer; true when it is new (and so worth re-gossiping). */
+  confirm(from: string): boolean {
+    if (this.observers.has(from)) return false;
+    this.observers.add(from);
+    return true;
+  }
+
+  /** Distinct nodes that suspect the member, the accuser included. */
+  observerCount(): number {
+    return this.observers.size;
+  }
+
+  deadline(): number {
+    const confirmations = this.observers.size - 1;
+    if (this.k < 1) return this.startedAt + this.minMs;
+    const frac = Math.log(Math.min(confirmations, this.k) + 1) / Math.log(this.k + 1);
+    const timeout = Math.max(this.minMs, Math.floor(this.maxMs - (this.maxMs - this.minMs) * frac));
+    return this.startedAt + timeout;
+  }
+}

@@ -1,0 +1,939 @@
+import type { Alive, Dead, IndirectPing, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
+import { type Address, addressKey, bytesToIp, ipToBytes } from './address.ts';
+import { Awareness } from './awareness.ts';
+import { BroadcastQueue } from './broadcast-queue.ts';
+import { estimateSize } from './message-size.ts';
+import { type MembershipProfile, pushPullScaleMs, retransmitLimit, suspicionTimeoutMs } from './profiles.ts';
+import { Suspicion } from './suspicion.ts';
+import { TimerQueue } from './timer-queue.ts';
+
+export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
+
+/** Push/pull's NodeStateType numbers. */
+const STATE_NUMBER: Record<MemberStatus, 0 | 1 | 2 | 3> = { alive: 0, suspect: 1, dead: 2, left: 3 };
+
+/** What this engine speaks: memberlist protocol 1..5 (current 2, as Serf runs it), delegate 2..5. */
+export const DEFAULT_VSN: readonly number[] = [1, 5, 2, 2, 5, 4];
+
+export interface Member {
+  readonly name: string;
+  addr: Address;
+  /** `addr.host` as memberlist carries it, kept to compare incoming alives cheaply. */
+  addrBytes: Uint8Array;
+  meta: Uint8Array;
+  incarnation: number;
+  status: MemberStatus;
+  /** Engine time of the last status change. */
+  stateChangeAt: number;
+  vsn: readonly number[];
+  suspicion?: Suspicion | undefined;
+  suspicionTimer?: number | undefined;
+}
+
+/** A member as the rest of the agent sees it. */
+export interface MemberView {
+  readonly name: string;
+  readonly addr: Address;
+  readonly meta: Uint8Array;
+  readonly incarnation: number;
+  readonly status: MemberStatus;
+  /** For a suspect: how many independent observers suspect it (the accuser included). */
+  readonly confirmations: number;
+  /** Suspect with at least two independent observers: routing demotes on this. */
+  readonly confirmedSuspect: boolean;
+  readonly stateChangeAt: number;
+}
+
+export type MembershipEventType = 'join' | 'update' | 'suspect' | 'confirmed' | 'alive' | 'dead' | 'left' | 'reap';
+
+export interface MembershipEvent {
+  readonly index: number;
+  readonly type: MembershipEventType;
+  readonly at: number;
+  readonly member: MemberView;
+}
+
+/** What the engine asks the edge to do. */
+export type Output =
+  | { readonly kind: 'packet'; readonly to: Address; readonly messages: readonly Message[] }
+  /** Open a TCP stream, send `state`, read the peer's push/pull back, then call handlePushPullResponse. */
+  | { readonly kind: 'pushPull'; readonly id: number; readonly to: Address; readonly state: PushPull }
+  /** memberlist's TCP fallback ping; report with handleTcpPingResult before `deadline`. */
+  | { readonly kind: 'tcpPing'; readonly to: Address; readonly ping: Ping; readonly deadline: number };
+
+/** Serf-style hooks for the delegate's own messages and state (for example Serf's intents). */
+export interface EngineDelegate {
+  localState(join: boolean): Uint8Array;
+  mergeRemoteState(state: Uint8Array, join: boolean): void;
+  notifyUser(payload: Uint8Array): void;
+}
+
+export interface EngineConfig {
+  readonly name: string;
+  /** The address peers reach us on (advertise address). */
+  readonly addr: Address;
+  readonly meta: Uint8Array;
+  readonly profile: MembershipProfile;
+  /** Seeded in the simulator, crypto-backed in the agent. */
+  readonly random: () => number;
+  /** Ours: members that hear a suspicion probe the suspect at once. On by default. */
+  readonly collectiveConfirmation?: boolean;
+  /**
+   * Lifeguard's three extensions (LHM, dynamic suspicion, buddy system) plus nacks. Off gives the
+   * SWIM paper's protocol with a fixed suspicion timeout: the baseline the simulator compares with.
+   */
+  readonly lifeguard?: boolean;
+  readonly tcpPing?: boolean;
+  readonly vsn?: readonly number[];
+  readonly delegate?: EngineDelegate;
+}
+
+/** Bytes a packet spends outside its messages: compound header, CRC, AES-GCM, label. */
+const PACKET_OVERHEAD = 64;
+/** Per-part compound overhead (uint16 length) in memberlist. */
+const COMPOUND_PART_OVERHEAD = 2;
+/** Serf checks its reap timers every 15 s. */
+const REAP_INTERVAL_MS = 15_000;
+/** memberlist's nack support starts at protocol 4. */
+const NACK_MIN_PROTOCOL = 4;
+/** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
+const DIRECT_FANOUT = 64;
+
+interface PendingProbe {
+  readonly kind: 'probe';
+  readonly target: string;
+  acked: boolean;
+  nacks: number;
+  expectedNacks: number;
+  timers: number[];
+}
+interface PendingRelay {
+  readonly kind: 'relay';
+  readonly requester: Address;
+  readonly originalSeq: number;
+  readonly wantsNack: boolean;
+  timer: number;
+}
+interface PendingConfirm {
+  readonly kind: 'confirm';
+  readonly target: string;
+  readonly incarnation: number;
+  timer: number;
+}
+type Pending = PendingProbe | PendingRelay | PendingConfirm;
+
+/**
+ * The SWIM + Lifeguard membership state machine, free of I/O: feed it packets, stream results and
+ * the time; it returns packets and streams to send, when to wake it next, and membership events.
+ */
+export class SwimEngine {
+  private readonly config: EngineConfig;
+  private readonly profile: MembershipProfile;
+  private readonly vsn: readonly number[];
+  private readonly lifeguard: boolean;
+  private readonly members = new Map<string, Member>();
+  /** The same members in an array, for O(1) random sampling at thousands of nodes. */
+  private readonly memberList: Member[] = [];
+  private readonly statusCounts: Record<MemberStatus, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+  private readonly self: Member;
+  private readonly timers = new TimerQueue();
+  private readonly broadcasts = new BroadcastQueue();
+  private readonly awareness: Awareness;
+  private readonly pending = new Map<number, Pending>();
+  private readonly pendingStreams = new Map<number, { join: boolean; resolve?: (ok: boolean) => void }>();
+  private outputs: Output[] = [];
+  private events: MembershipEvent[] = [];
+  private eventIndex = 0;
+  private seqNo = 0;
+  private streamId = 0;
+  private probeOrder: string[] = [];
+  private probeIndex = 0;
+  private leaving = false;
+  private started = false;
+  private now: number;
+
+  constructor(config: EngineConfig, now: number) {
+    this.config = config;
+    this.profile = config.profile;
+    this.vsn = config.vsn ?? DEFAULT_VSN;
+    this.now = now;
+    this.lifeguard = config.lifeguard !== false;
+    this.awareness = new Awareness(this.lifeguard ? this.profile.awarenessMaxMultiplier : 1);
+    this.self = {
+      name: config.name,
+      addr: config.addr,
+      addrBytes: ipToBytes(config.addr.host),
+      meta: config.meta,
+      incarnation: 1,
+      status: 'alive',
+      stateChangeAt: now,
+      vsn: this.vsn,
+    };
+    this.addMember(this.self);
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  /** Starts the periodic work: probes, gossip, push/pull, reconnect and reaping. */
+  start(now: number): void {
+    if (this.started) return;
+    this.started = true;
+    this.now = now;
+    this.broadcastAlive(this.self);
+    const jitter = (ms: number) => Math.floor(this.config.random() * ms);
+    this.timers.set(now + jitter(this.profile.probeIntervalMs), (t) => this.probeTick(t));
+    this.timers.set(now + jitter(this.profile.gossipIntervalMs), (t) => this.gossipTick(t));
+    this.timers.set(now + this.pushPullPeriod() + jitter(this.pushPullPeriod()), (t) => this.pushPullTick(t));
+    this.timers.set(now + this.profile.reconnectIntervalMs + jitter(1000), (t) => this.reconnectTick(t));
+    this.timers.set(now + REAP_INTERVAL_MS, (t) => this.reapTick(t));
+  }
+
+  /** Asks the edge to push/pull with each seed; returns the stream ids to await. */
+  join(addrs: readonly Address[], now: number): number[] {
+    this.now = now;
+    return addrs.map((to) => this.startPushPull(to, true));
+  }
+
+  handlePacket(from: Address, messages: readonly Message[], now: number): void {
+    this.now = now;
+    for (const message of messages) this.handleMessage(from, message);
+  }
+
+  /** An inbound push/pull stream: merge the peer's state and return ours for the reply. */
+  handleRemotePushPull(remote: PushPull, now: number): PushPull {
+    this.now = now;
+    const reply = this.localPushPull(remote.join);
+    this.mergeRemoteState(remote);
+    return reply;
+  }
+
+  handlePushPullResponse(id: number, remote: PushPull, now: number): void {
+    this.now = now;
+    if (!this.pendingStreams.delete(id)) return;
+    this.mergeRemoteState(remote);
+  }
+
+  handleStreamFailure(id: number, now: number): void {
+    this.now = now;
+    this.pendingStreams.delete(id);
+  }
+
+  handleTcpPingResult(seqNo: number, ok: boolean, now: number): void {
+    this.now = now;
+    if (ok) this.handleAck(seqNo, true);
+  }
+
+  handleTimeout(now: number): void {
+    this.now = now;
+    this.timers.runDue(now);
+  }
+
+  /** Lifeguard: evidence that this node is the slow one (for example event-loop stalls). */
+  noteLocalHealth(delta: number): void {
+    this.awareness.apply(delta);
+  }
+
+  /** Announces a graceful leave; `extra` rides along (Serf's leave intent). */
+  leave(now: number, extra: readonly Message[] = []): void {
+    this.now = now;
+    if (this.leaving) return;
+    this.leaving = true;
+    const dead: Dead = { type: 'dead', incarnation: this.self.incarnation, node: this.self.name, from: this.self.name };
+    for (const m of extra) this.broadcasts.queue(m, estimateSize(m));
+    this.broadcasts.queue(dead, estimateSize(dead), this.self.name);
+    this.setStatus(this.self, 'left');
+    const peers = this.sample(DIRECT_FANOUT, isLive);
+    for (const peer of peers) this.send(peer.addr, [...extra, dead]);
+  }
+
+  /** Operator override: mark a failed member as left so it is no longer reconnected. */
+  forceLeave(name: string, now: number): boolean {
+    this.now = now;
+    const member = this.members.get(name);
+    if (!member || member === this.self || member.status === 'alive' || member.status === 'suspect') return false;
+    const dead: Dead = { type: 'dead', incarnation: member.incarnation, node: name, from: name };
+    this.broadcasts.queue(dead, estimateSize(dead), name);
+    if (member.status === 'dead') this.setStatus(member, 'left');
+    return true;
+  }
+
+  /** New metadata for this node: a fresh incarnation carries it to everyone. */
+  setMeta(meta: Uint8Array, now: number): void {
+    this.now = now;
+    this.self.meta = meta;
+    this.self.incarnation++;
+    this.broadcastAlive(this.self);
+  }
+
+  /** Queues a delegate message for piggybacked dissemination. */
+  broadcastUser(payload: Uint8Array, key?: string): void {
+    const message: Message = { type: 'user', payload };
+    this.broadcasts.queue(message, estimateSize(message), key);
+  }
+
+  // ---- outputs ------------------------------------------------------------------------------
+
+  drainOutputs(): Output[] {
+    const out = this.outputs;
+    this.outputs = [];
+    return out;
+  }
+
+  drainEvents(): MembershipEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  nextTimeout(): number | undefined {
+    return this.timers.next();
+  }
+
+  pendingBroadcasts(): number {
+    return this.broadcasts.length();
+  }
+
+  health(): number {
+    return this.awareness.health();
+  }
+
+  localName(): string {
+    return this.self.name;
+  }
+
+  member(name: string): MemberView | undefined {
+    const m = this.members.get(name);
+    return m && this.view(m);
+  }
+
+  memberViews(): MemberView[] {
+    return [...this.members.values()].map((m) => this.view(m));
+  }
+
+  /** alive + suspect members, self included: the N in memberlist's formulas. */
+  liveCount(): number {
+    return this.statusCounts.alive + this.statusCounts.suspect;
+  }
+
+  /** How many members this node sees in each status, self included. */
+  counts(): Readonly<Record<MemberStatus, number>> {
+    return this.statusCounts;
+  }
+
+  // ---- message handling ---------------------------------------------------------------------
+
+  private handleMessage(from: Address, message: Message): void {
+    switch (message.type) {
+      case 'ping':
+        this.handlePing(from, message);
+        return;
+      case 'indirectPing':
+        this.handleIndirectPing(from, message);
+        return;
+      case 'ack':
+        this.handleAck(message.seqNo, false);
+        return;
+      case 'nack':
+        this.handleNack(message.seqNo);
+        return;
+      case 'alive':
+        this.aliveNode(message);
+        return;
+      case 'suspect':
+        this.suspectNode(message);
+        return;
+      case 'dead':
+        this.deadNode(message);
+        return;
+      case 'user':
+        this.config.delegate?.notifyUser(message.payload);
+        return;
+      case 'pushPull':
+      case 'err':
+        return; // stream-only messages have no meaning in a packet
+    }
+  }
+
+  private handlePing(from: Address, ping: Ping): void {
+    // A ping meant for a previous holder of this address is not ours to answer.
+    if (ping.node !== '' && ping.node !== this.self.name) return;
+    const to = replyAddress(from, ping.sourceAddr, ping.sourcePort);
+    this.send(to, [{ type: 'ack', seqNo: ping.seqNo, payload: new Uint8Array(0) }]);
+  }
+
+  private handleIndirectPing(from: Address, req: IndirectPing): void {
+    const host = bytesToIp(req.target);
+    if (host === undefined) return;
+    const requester = replyAddress(from, req.sourceAddr, req.sourcePort);
+    const seqNo = this.nextSeq();
+    const relay: PendingRelay = { kind: 'relay', requester, originalSeq: req.seqNo, wantsNack: req.nack, timer: 0 };
+    relay.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
+      this.pending.delete(seqNo);
+      if (relay.wantsNack) this.send(requester, [{ type: 'nack', seqNo: req.seqNo }]);
+    });
+    this.pending.set(seqNo, relay);
+    this.send({ host, port: req.port }, [this.pingFor(req.node, seqNo)]);
+  }
+
+  private handleAck(seqNo: number, viaTcp: boolean): void {
+    const p = this.pending.get(seqNo);
+    if (!p) return;
+    switch (p.kind) {
+      case 'probe':
+        if (p.acked) return;
+        p.acked = true;
+        for (const t of p.timers) this.timers.cancel(t);
+        this.pending.delete(seqNo);
+        if (!viaTcp && p.timers.length === 2) this.awareness.apply(-1); // direct ack within the timeout
+        return;
+      case 'relay':
+        this.timers.cancel(p.timer);
+        this.pending.delete(seqNo);
+        this.send(p.requester, [{ type: 'ack', seqNo: p.originalSeq, payload: new Uint8Array(0) }]);
+        return;
+      case 'confirm':
+        this.timers.cancel(p.timer);
+        this.pending.delete(seqNo);
+        return;
+    }
+  }
+
+  private handleNack(seqNo: number): void {
+    const p = this.pending.get(seqNo);
+    if (p?.kind === 'probe') p.nacks++;
+  }
+
+  // ---- probing ------------------------------------------------------------------------------
+
+  private probeTick(now: number): void {
+    const interval = this.awareness.scale(this.profile.probeIntervalMs);
+    this.timers.set(now + interval, (t) => this.probeTick(t));
+    if (this.leaving) return;
+    const target = this.nextProbeTarget();
+    if (target) this.probe(target, interval);
+  }
+
+  /** Round-robin over a shuffled list, reshuffled each pass: bounded time to first detection. */
+  private nextProbeTarget(): Member | undefined {
+    for (let checked = 0; checked <= this.probeOrder.length; checked++) {
+      if (this.probeIndex >= this.probeOrder.length) {
+        this.probeOrder = this.shuffled([...this.members.keys()].filter((n) => n !== this.self.name));
+        this.probeIndex = 0;
+        if (this.probeOrder.length === 0) return undefined;
+      }
+      const m = this.members.get(this.probeOrder[this.probeIndex++]!);
+      if (m && (m.status === 'alive' || m.status === 'suspect')) return m;
+    }
+    return undefined;
+  }
+
+  private probe(target: Member, interval: number): void {
+    const seqNo = this.nextSeq();
+    const probe: PendingProbe = {
+      kind: 'probe',
+      target: target.name,
+      acked: false,
+      nacks: 0,
+      expectedNacks: 0,
+      timers: [],
+    };
+    this.pending.set(seqNo, probe);
+    const messages: Message[] = [this.pingFor(target.name, seqNo)];
+    // Buddy system: tell a suspect directly so it can refute before the timer runs out.
+    if (target.status === 'suspect' && this.lifeguard) {
+      messages.push({ type: 'suspect', incarnation: target.incarnation, node: target.name, from: this.self.name });
+    }
+    this.send(target.addr, messages);
+    const start = this.now;
+    probe.timers.push(
+      this.timers.set(start + this.profile.probeTimeoutMs, () => {
+        probe.timers.shift();
+        this.indirectProbe(target, seqNo, probe, start + interval);
+      }),
+      this.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
+    );
+  }
+
+  private indirectProbe(target: Member, seqNo: number, probe: PendingProbe, deadline: number): void {
+    const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
+    for (const relay of relays) {
+      const nack = this.lifeguard && (relay.vsn[1] ?? 0) >= NACK_MIN_PROTOCOL;
+      if (nack) probe.expectedNacks++;
+      this.send(relay.addr, [this.indirectPingFor(target, seqNo, nack)]);
+    }
+    if (this.config.tcpPing !== false && (target.vsn[1] ?? 0) >= 3) {
+      this.outputs.push({ kind: 'tcpPing', to: target.addr, ping: this.pingFor(target.name, seqNo), deadline });
+    }
+  }
+
+  private probeFailed(name: string, seqNo: number, probe: PendingProbe): void {
+    this.pending.delete(seqNo);
+    if (probe.acked) return;
+    // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
+    const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
+    this.awareness.apply(delta);
+    const target = this.members.get(name);
+    if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
+    this.suspectNode({ type: 'suspect', incarnation: target.incarnation, node: name, from: this.self.name });
+  }
+
+  /**
+   * Collective confirmation: the `confirmationProbers` live members ranked first by a hash of
+   * (member, suspect, incarnation), leaving out the suspect and the accuser. Every member computes
+   * the same ranking from its own view, so the accuser knows whom to tell and the chosen ones know
+   * they are chosen, with no coordination.
+   */
+  private confirmationProbers(target: Member, accuser: string): Member[] {
+    const salt = `\0${target.name}\0${target.incarnation}`;
+    const ranked: { m: Member; h: number }[] = [];
+    for (const m of this.members.values()) {
+      if (m === target || m.name === accuser || m.status !== 'alive') continue;
+      ranked.push({ m, h: fnv1a(m.name + salt) });
+    }
+    ranked.sort((a, b) => a.h - b.h || (a.m.name < b.m.name ? -1 : 1));
+    return ranked.slice(0, this.profile.confirmationProbers).map((r) => r.m);
+  }
+
+  /** A chosen prober checks the suspect over three paths at once and confirms if all stay silent. */
+  private maybeConfirm(target: Member, accusation: Suspect): void {
+    if (this.config.collectiveConfirmation === false || this.leaving) return;
+    if (!this.confirmationProbers(target, accusation.from).includes(this.self)) return;
+    const seqNo = this.nextSeq();
+    const confirm: PendingConfirm = { kind: 'confirm', target: target.name, incarnation: target.incarnation, timer: 0 };
+    this.pending.set(seqNo, confirm);
+    this.send(target.addr, [this.pingFor(target.name, seqNo), accusation]);
+    // Two relays as well, so one lost datagram cannot fake a confirmation.
+    const relays = this.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
+    for (const relay of relays) this.send(relay.addr, [this.indirectPingFor(target, seqNo, false)]);
+    confirm.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
+      this.pending.delete(seqNo);
+      const current = this.members.get(target.name);
+      if (current?.status !== 'suspect' || current.incarnation !== confirm.incarnation) return;
+      const mine: Suspect = {
+        type: 'suspect',
+        incarnation: confirm.incarnation,
+        node: target.name,
+        from: this.self.name,
+      };
+      this.suspectNode(mine);
+      // Accusation and confirmation together make a receiver's view "confirmed" in one step.
+      this.tellDirectly(target, [accusation, mine]);
+    });
+  }
+
+  /** Sends news straight to (a bounded number of) live members instead of waiting for gossip. */
+  private tellDirectly(about: Member, messages: Message[], only?: Member[]): void {
+    const peers = only ?? this.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
+    for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages });
+  }
+
+  // ---- state transitions (memberlist state.go semantics) ------------------------------------
+
+  private aliveNode(a: Alive): void {
+    const host = bytesToIp(a.addr);
+    if (host === undefined) return;
+    const addr = { host, port: a.port };
+    let m = this.members.get(a.node);
+    // Fast path for the common case, old news about a member we know at this address.
+    if (
+      m &&
+      m !== this.self &&
+      a.incarnation <= m.incarnation &&
+      a.port === m.addr.port &&
+      bytesEqual(a.addr, m.addrBytes)
+    ) {
+      return;
+    }
+    const isSelf = a.node === this.self.name;
+
+    if (isSelf) {
+      // Someone holds another view of us (an old life, other metadata): out-bid it.
+      if (this.leaving || a.incarnation < this.self.incarnation || bytesEqual(a.meta, this.self.meta)) return;
+      this.refute(a.incarnation);
+      return;
+    }
+
+    let updatesNode = false;
+    if (!m) {
+      // memberlist starts newcomers as dead at incarnation 0, so any real alive (>= 1) wins.
+      m = {
+        name: a.node,
+        addr,
+        addrBytes: a.addr,
+        meta: a.meta,
+        incarnation: 0,
+        status: 'dead',
+        stateChangeAt: this.now,
+        vsn: a.vsn,
+      };
+      this.addMember(m);
+      // A newcomer goes to a random place in the probe order, so it is probed within one pass.
+      const at = this.probeIndex + Math.floor(this.config.random() * (this.probeOrder.length - this.probeIndex + 1));
+      this.probeOrder.splice(at, 0, a.node);
+    } else if (addressKey(m.addr) !== addressKey(addr)) {
+      const reclaimable =
+        m.status === 'left' || (m.status === 'dead' && this.now - m.stateChangeAt >= this.profile.deadNodeReclaimMs);
+      if (!reclaimable) return; // a live name claimed from another address: keep the one we know
+      updatesNode = true;
+    }
+    if (a.incarnation <= m.incarnation && !updatesNode) return;
+
+    const wasLive = m.status === 'alive' || m.status === 'suspect';
+    const metaChanged = !bytesEqual(m.meta, a.meta) || addressKey(m.addr) !== addressKey(addr);
+    this.clearSuspicion(m);
+    m.addr = addr;
+    m.addrBytes = a.addr;
+    m.meta = a.meta;
+    m.incarnation = a.incarnation;
+    m.vsn = a.vsn;
+    this.broadcasts.queue(a, estimateSize(a), a.node);
+    if (!wasLive) {
+      this.setStatus(m, 'alive', 'join');
+    } else if (m.status === 'suspect') {
+      this.setStatus(m, 'alive');
+    } else if (metaChanged) {
+      this.emit('update', m);
+    }
+  }
+
+  private suspectNode(s: Suspect): void {
+    const m = this.members.get(s.node);
+    if (!m || s.incarnation < m.incarnation) return;
+    // Independent confirmations re-gossip under their own key, so they spread side by side.
+    if (m.suspicion) {
+      if (m.suspicion.confirm(s.from)) {
+        this.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
+        this.rescheduleSuspicion(m);
+        if (m.suspicion.observerCount() === 2) this.emit('confirmed', m);
+      }
+      return;
+    }
+    if (m.status === 'dead' || m.status === 'left') return;
+    if (m === this.self) {
+      if (!this.leaving) {
+        this.refute(s.incarnation);
+        this.awareness.apply(1);
+      }
+      return;
+    }
+    this.broadcasts.queue(s, estimateSize(s), s.node);
+    m.incarnation = s.incarnation;
+    const n = this.liveCount();
+    let k = this.profile.suspicionMult - 2;
+    if (n - 2 < k) k = 0; // too few members to ever gather k confirmations
+    const minMs = suspicionTimeoutMs(this.profile.suspicionMult, n, this.profile.probeIntervalMs);
+    m.suspicion = new Suspicion({
+      from: s.from,
+      startedAt: this.now,
+      k,
+      minMs,
+      maxMs: this.lifeguard ? this.profile.suspicionMaxTimeoutMult * minMs : minMs,
+    });
+    this.setStatus(m, 'suspect');
+    this.rescheduleSuspicion(m);
+    if (this.config.collectiveConfirmation === false || !this.lifeguard) return;
+    if (s.from === this.self.name) {
+      // Our own accusation: tell the chosen probers now rather than through gossip rounds.
+      this.tellDirectly(m, [s], this.confirmationProbers(m, s.from));
+    } else {
+      this.maybeConfirm(m, s);
+    }
+  }
+
+  private rescheduleSuspicion(m: Member): void {
+    this.timers.cancel(m.suspicionTimer);
+    const suspicion = m.suspicion!;
+    const incarnation = m.incarnation;
+    m.suspicionTimer = this.timers.set(Math.max(this.now, suspicion.deadline()), () => {
+      m.suspicionTimer = undefined;
+      if (m.status !== 'suspect' || m.incarnation !== incarnation) return;
+      this.deadNode({ type: 'dead', incarnation, node: m.name, from: this.self.name });
+    });
+  }
+
+  private deadNode(d: Dead): void {
+    const m = this.members.get(d.node);
+    if (!m || d.incarnation < m.incarnation) return;
+    if (m.status === 'dead' || m.status === 'left') {
+      // A leave announcement upgrades a failure we had already noticed.
+      if (m.status === 'dead' && d.from === d.node) {
+        this.broadcasts.queue(d, estimateSize(d), d.node);
+        this.setStatus(m, 'left');
+      }
+      return;
+    }
+    if (m === this.self) {
+      if (!this.leaving) {
+        this.refute(d.incarnation);
+        this.awareness.apply(1);
+      }
+      return;
+    }
+    this.clearSuspicion(m);
+    m.incarnation = d.incarnation;
+    this.broadcasts.queue(d, estimateSize(d), d.node);
+    this.setStatus(m, d.from === d.node ? 'left' : 'dead');
+  }
+
+  private refute(accused: number): void {
+    this.self.incarnation = Math.max(this.self.incarnation, accused) + 1;
+    this.broadcastAlive(this.self);
+  }
+
+  private broadcastAlive(m: Member): void {
+    const alive = this.aliveMessage(m);
+    this.broadcasts.queue(alive, estimateSize(alive), m.name);
+  }
+
+  private clearSuspicion(m: Member): void {
+    this.timers.cancel(m.suspicionTimer);
+    m.suspicionTimer = undefined;
+    m.suspicion = undefined;
+  }
+
+  private setStatus(m: Member, status: MemberStatus, eventType?: MembershipEventType): void {
+    this.statusCounts[m.status]--;
+    this.statusCounts[status]++;
+    m.status = status;
+    m.stateChangeAt = this.now;
+    this.emit(eventType ?? status, m);
+  }
+
+  private emit(type: MembershipEventType, m: Member): void {
+    this.events.push({ index: ++this.eventIndex, type, at: this.now, member: this.view(m) });
+  }
+
+  private view(m: Member): MemberView {
+    const confirmations = m.status === 'suspect' ? (m.suspicion?.observerCount() ?? 1) : 0;
+    return {
+      name: m.name,
+      addr: m.addr,
+      meta: m.meta,
+      incarnation: m.incarnation,
+      status: m.status,
+      confirmations,
+      confirmedSuspect: confirmations >= 2,
+      stateChangeAt: m.stateChangeAt,
+    };
+  }
+
+  // ---- gossip, push/pull, reconnect, reap ---------------------------------------------------
+
+  private gossipTick(now: number): void {
+    this.timers.set(now + this.profile.gossipIntervalMs, (t) => this.gossipTick(t));
+    if (this.broadcasts.length() === 0) return;
+    const targets = this.sample(
+      this.profile.gossipNodes,
+      (m) => isLive(m) || now - m.stateChangeAt < this.profile.gossipToTheDeadMs,
+    );
+    for (const target of targets) {
+      const messages = this.takeBroadcasts(0);
+      if (messages.length === 0) return;
+      this.outputs.push({ kind: 'packet', to: target.addr, messages });
+    }
+  }
+
+  private pushPullPeriod(): number {
+    return pushPullScaleMs(this.profile.pushPullIntervalMs, this.liveCount());
+  }
+
+  private pushPullTick(now: number): void {
+    this.timers.set(now + this.pushPullPeriod(), (t) => this.pushPullTick(t));
+    const peer = this.sample(1, (m) => m.status === 'alive')[0];
+    if (peer && !this.leaving) this.startPushPull(peer.addr, false);
+  }
+
+  private startPushPull(to: Address, join: boolean): number {
+    const id = ++this.streamId;
+    this.pendingStreams.set(id, { join });
+    this.outputs.push({ kind: 'pushPull', id, to, state: this.localPushPull(join) });
+    return id;
+  }
+
+  /** Serf's reconnect: partitions heal on their own once the network does. */
+  private reconnectTick(now: number): void {
+    this.timers.set(now + this.profile.reconnectIntervalMs, (t) => this.reconnectTick(t));
+    if (this.leaving) return;
+    const failed = this.statusCounts.dead;
+    if (failed === 0 || this.config.random() >= failed / this.liveCount()) return;
+    const pick = this.sample(1, (m) => m.status === 'dead')[0];
+    if (pick) this.startPushPull(pick.addr, true);
+  }
+
+  private reapTick(now: number): void {
+    this.timers.set(now + REAP_INTERVAL_MS, (t) => this.reapTick(t));
+    for (const m of [...this.members.values()]) {
+      const limit =
+        m.status === 'dead'
+          ? this.profile.reconnectTimeoutMs
+          : m.status === 'left'
+            ? this.profile.tombstoneTimeoutMs
+            : undefined;
+      if (m === this.self || limit === undefined || now - m.stateChangeAt < limit) continue;
+      this.removeMember(m);
+      this.emit('reap', m);
+    }
+  }
+
+  private localPushPull(join: boolean): PushPull {
+    const nodes: PushNodeState[] = [...this.members.values()].map((m) => ({
+      name: m.name,
+      addr: ipToBytes(m.addr.host),
+      port: m.addr.port,
+      meta: m.meta,
+      incarnation: m.incarnation,
+      state: STATE_NUMBER[m.status],
+      vsn: m.vsn,
+    }));
+    const userState = this.config.delegate?.localState(join) ?? new Uint8Array(0);
+    return { type: 'pushPull', join, nodes, userState };
+  }
+
+  /** memberlist mergeState: a remote "dead" only makes us suspect, never kills outright. */
+  private mergeRemoteState(remote: PushPull): void {
+    for (const n of remote.nodes) {
+      switch (n.state) {
+        case 0:
+          this.aliveNode({
+            type: 'alive',
+            incarnation: n.incarnation,
+            node: n.name,
+            addr: n.addr,
+            port: n.port,
+            meta: n.meta,
+            vsn: n.vsn,
+          });
+          break;
+        case 3:
+          this.deadNode({ type: 'dead', incarnation: n.incarnation, node: n.name, from: n.name });
+          break;
+        default:
+          this.suspectNode({ type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name });
+      }
+    }
+    if (remote.userState.length > 0) this.config.delegate?.mergeRemoteState(remote.userState, remote.join);
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  /** Sends messages with as many pending broadcasts piggybacked as fit in one packet. */
+  private send(to: Address, messages: Message[]): void {
+    let used = 0;
+    for (const m of messages) used += estimateSize(m) + COMPOUND_PART_OVERHEAD;
+    const extra = this.takeBroadcasts(used);
+    this.outputs.push({ kind: 'packet', to, messages: extra.length > 0 ? [...messages, ...extra] : messages });
+  }
+
+  private takeBroadcasts(used: number): Message[] {
+    const limit = this.profile.maxPacketBytes - PACKET_OVERHEAD - used;
+    const transmits = retransmitLimit(this.profile.retransmitMult, this.liveCount());
+    return this.broadcasts.take(COMPOUND_PART_OVERHEAD, limit, transmits);
+  }
+
+  private pingFor(node: string, seqNo: number): Ping {
+    return {
+      type: 'ping',
+      seqNo,
+      node,
+      sourceAddr: ipToBytes(this.self.addr.host),
+      sourcePort: this.self.addr.port,
+      sourceNode: this.self.name,
+    };
+  }
+
+  private indirectPingFor(target: Member, seqNo: number, nack: boolean): IndirectPing {
+    return {
+      type: 'indirectPing',
+      seqNo,
+      target: ipToBytes(target.addr.host),
+      port: target.addr.port,
+      node: target.name,
+      nack,
+      sourceAddr: ipToBytes(this.self.addr.host),
+      sourcePort: this.self.addr.port,
+      sourceNode: this.self.name,
+    };
+  }
+
+  private aliveMessage(m: Member): Alive {
+    return {
+      type: 'alive',
+      incarnation: m.incarnation,
+      node: m.name,
+      addr: ipToBytes(m.addr.host),
+      port: m.addr.port,
+      meta: m.meta,
+      vsn: m.vsn,
+    };
+  }
+
+  private addMember(m: Member): void {
+    this.members.set(m.name, m);
+    this.memberList.push(m);
+    this.statusCounts[m.status]++;
+  }
+
+  private removeMember(m: Member): void {
+    this.members.delete(m.name);
+    const i = this.memberList.indexOf(m);
+    this.memberList[i] = this.memberList[this.memberList.length - 1]!;
+    this.memberList.pop();
+    this.statusCounts[m.status]--;
+  }
+
+  /**
+   * Up to `count` distinct random members passing `accept`, self never included. Samples at
+   * random when the list is large, so probes and gossip cost O(count), not O(N).
+   */
+  private sample(count: number, accept: (m: Member) => boolean): Member[] {
+    const list = this.memberList;
+    if (list.length <= 4 * count + 8) {
+      return this.shuffled(list.filter((m) => m !== this.self && accept(m))).slice(0, count);
+    }
+    const picked = new Set<Member>();
+    for (let tries = 0; picked.size < count && tries < count * 16; tries++) {
+      const m = list[Math.floor(this.config.random() * list.length)]!;
+      if (m !== this.self && accept(m)) picked.add(m);
+    }
+    if (picked.size < count) return this.shuffled(list.filter((m) => m !== this.self && accept(m))).slice(0, count);
+    return [...picked];
+  }
+
+  private shuffled<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = Math.floor(this.config.random() * (i + 1));
+      [items[i], items[j]] = [items[j]!, items[i]!];
+    }
+    return items;
+  }
+
+  private nextSeq(): number {
+    this.seqNo = (this.seqNo + 1) >>> 0;
+    return this.seqNo;
+  }
+}
+
+function isLive(m: Member): boolean {
+  return m.status === 'alive' || m.status === 'suspect';
+}
+
+function replyAddress(from: Address, sourceAddr?: Uint8Array, sourcePort?: number): Address {
+  const host = sourceAddr && sourceAddr.length > 0 ? bytesToIp(sourceAddr) : undefined;
+  return host !== undefined && sourcePort ? { host, port: sourcePort } : from;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** 32-bit FNV-1a: a cheap, stable hash for the prober ranking. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}

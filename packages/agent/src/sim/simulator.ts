@@ -1,0 +1,262 @@
+import type { Message, PushPull } from '@vigil/protocol';
+import { type Address, addressKey } from '../membership/address.ts';
+import { type MembershipProfile, PROFILES } from '../membership/profiles.ts';
+import { type EngineConfig, type MembershipEvent, type Output, SwimEngine } from '../membership/swim-engine.ts';
+import { TimerQueue } from '../membership/timer-queue.ts';
+import { mulberry32 } from './random.ts';
+
+export interface SimulatorOptions {
+  readonly seed: number;
+  readonly profile?: MembershipProfile;
+  /** Probability that any datagram is lost. Streams (TCP) are reliable but obey partitions. */
+  readonly lossRate?: number;
+  /** One-way datagram delay: base plus uniform jitter, in ms. */
+  readonly delayMs?: number;
+  readonly jitterMs?: number;
+  /** Extra engine options applied to every node (for example lifeguard: false). */
+  readonly engine?: Partial<Pick<EngineConfig, 'collectiveConfirmation' | 'lifeguard' | 'tcpPing'>>;
+}
+
+export interface SimEvent extends MembershipEvent {
+  /** The node whose view changed. */
+  readonly observer: string;
+}
+
+interface SimNode {
+  readonly name: string;
+  readonly addr: Address;
+  readonly engine: SwimEngine;
+  crashed: boolean;
+  /** Inbound processing delay: the Lifeguard "slow detector". */
+  slowMs: number;
+  group: number;
+  wakeAt: number | undefined;
+  wakeTimer: number | undefined;
+}
+
+/**
+ * The real SwimEngine on a virtual clock and an in-memory network that can drop, delay and
+ * partition traffic, all from one seed: the same seed replays the same run. Messages are passed
+ * as objects (the codec has its own tests), so thousands of nodes fit in one process.
+ */
+export class Simulator {
+  now = 0;
+  readonly events: SimEvent[] = [];
+  /** Datagrams handed to the network, and how many it dropped. */
+  packetsSent = 0;
+  packetsDropped = 0;
+  private readonly nodes = new Map<string, SimNode>();
+  private readonly byAddr = new Map<string, SimNode>();
+  private readonly queue = new TimerQueue();
+  private readonly random: () => number;
+  private readonly options: SimulatorOptions;
+  private readonly profile: MembershipProfile;
+  private lossRate: number;
+  private listeners: ((e: SimEvent) => void)[] = [];
+
+  constructor(options: SimulatorOptions) {
+    this.options = options;
+    this.random = mulberry32(options.seed);
+    this.profile = options.profile ?? PROFILES.lan;
+    this.lossRate = options.lossRate ?? 0;
+  }
+
+  /** Adds and starts a node; it joins through `seed` if given. */
+  addNode(name: string, seed?: string): SimNode {
+    const i = this.nodes.size + this.byAddr.size + 1;
+    // In-memory only: these addresses never reach a socket.
+    const addr = { host: `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 7946 };
+    const engine = new SwimEngine(
+      {
+        name,
+        addr,
+        meta: new Uint8Array(0),
+        profile: this.profile,
+        random: mulberry32(Math.floor(this.random() * 2 ** 32)),
+        tcpPing: false,
+        ...this.options.engine,
+      },
+      this.now,
+    );
+    const node: SimNode = {
+      name,
+      addr,
+      engine,
+      crashed: false,
+      slowMs: 0,
+      group: 0,
+      wakeAt: undefined,
+      wakeTimer: undefined,
+    };
+    this.nodes.set(name, node);
+    this.byAddr.set(addressKey(addr), node);
+    engine.start(this.now);
+    if (seed) {
+      const target = this.nodes.get(seed);
+      if (target) engine.join([target.addr], this.now);
+    }
+    this.settle(node);
+    return node;
+  }
+
+  node(name: string): SimNode {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  names(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  onEvent(listener: (e: SimEvent) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  crash(name: string): void {
+    const n = this.node(name);
+    n.crashed = true;
+    this.queue.cancel(n.wakeTimer);
+    n.wakeAt = undefined;
+  }
+
+  leave(name: string): void {
+    const n = this.node(name);
+    n.engine.leave(this.now);
+    this.settle(n);
+  }
+
+  setSlow(name: string, delayMs: number): void {
+    this.node(name).slowMs = delayMs;
+  }
+
+  setLossRate(rate: number): void {
+    this.lossRate = rate;
+  }
+
+  /** Splits the nodes into groups that cannot reach each other; `heal()` undoes it. */
+  partition(groups: readonly (readonly string[])[]): void {
+    groups.forEach((g, i) => {
+      for (const name of g) this.node(name).group = i + 1;
+    });
+  }
+
+  heal(): void {
+    for (const n of this.nodes.values()) n.group = 0;
+  }
+
+  /** Runs the virtual clock forward by `ms`. */
+  run(ms: number): void {
+    const until = this.now + ms;
+    for (;;) {
+      const next = this.queue.next();
+      if (next === undefined || next > until) break;
+      this.now = next;
+      this.queue.runDue(next);
+    }
+    this.now = until;
+  }
+
+  /** Runs until `predicate` holds (checked every `stepMs`) or `maxMs` passes; returns the time taken. */
+  runUntil(predicate: () => boolean, maxMs: number, stepMs = 50): number | undefined {
+    const start = this.now;
+    while (this.now - start < maxMs) {
+      if (predicate()) return this.now - start;
+      this.run(stepMs);
+    }
+    return predicate() ? this.now - start : undefined;
+  }
+
+  /** Whether every live node sees exactly the live nodes as alive. */
+  converged(): boolean {
+    const live = [...this.nodes.values()].filter((n) => !n.crashed && n.engine.member(n.name)?.status === 'alive');
+    // Cheap count check first; the full N x N comparison only once the counts agree.
+    if (!live.every((n) => n.engine.counts().alive === live.length && n.engine.counts().suspect === 0)) return false;
+    return live.every((n) => live.every((m) => n.engine.member(m.name)?.status === 'alive'));
+  }
+
+  private reachable(a: SimNode, b: SimNode): boolean {
+    return !b.crashed && (a.group === 0 || b.group === 0 || a.group === b.group);
+  }
+
+  private delay(): number {
+    return (this.options.delayMs ?? 1) + this.random() * (this.options.jitterMs ?? 1);
+  }
+
+  /** After any input: collect outputs and events, and re-arm the node's wake-up. */
+  private settle(node: SimNode): void {
+    if (node.crashed) return;
+    for (const out of node.engine.drainOutputs()) this.deliver(node, out);
+    for (const e of node.engine.drainEvents()) {
+      const ev = { ...e, observer: node.name };
+      this.events.push(ev);
+      for (const l of this.listeners) l(ev);
+    }
+    const next = node.engine.nextTimeout();
+    if (next !== undefined && next !== node.wakeAt) {
+      this.queue.cancel(node.wakeTimer);
+      node.wakeAt = next;
+      node.wakeTimer = this.queue.set(Math.max(next, this.now), (t) => {
+        node.wakeAt = undefined;
+        node.wakeTimer = undefined;
+        if (node.crashed) return;
+        node.engine.handleTimeout(t);
+        this.settle(node);
+      });
+    }
+  }
+
+  private deliver(from: SimNode, out: Output): void {
+    const to = this.byAddr.get(addressKey(out.to));
+    switch (out.kind) {
+      case 'packet': {
+        this.packetsSent++;
+        if (!to || !this.reachable(from, to) || this.random() < this.lossRate) {
+          this.packetsDropped++;
+          return;
+        }
+        const messages: readonly Message[] = out.messages;
+        this.queue.set(this.now + this.delay() + to.slowMs, (t) => {
+          if (to.crashed) return;
+          to.engine.handlePacket(from.addr, messages, t);
+          this.settle(to);
+        });
+        return;
+      }
+      case 'pushPull': {
+        const rtt = 2 * this.delay() + (to?.slowMs ?? 0);
+        if (!to || !this.reachable(from, to)) {
+          this.queue.set(this.now + this.profile.tcpTimeoutMs, (t) => {
+            from.engine.handleStreamFailure(out.id, t);
+            this.settle(from);
+          });
+          return;
+        }
+        const state: PushPull = out.state;
+        this.queue.set(this.now + rtt / 2, (t) => {
+          if (to.crashed) return;
+          const reply = to.engine.handleRemotePushPull(state, t);
+          this.settle(to);
+          this.queue.set(t + rtt / 2 + from.slowMs, (t2) => {
+            if (from.crashed) return;
+            from.engine.handlePushPullResponse(out.id, reply, t2);
+            this.settle(from);
+          });
+        });
+        return;
+      }
+      case 'tcpPing': {
+        const ok = to !== undefined && this.reachable(from, to);
+        const at = ok ? this.now + 2 * this.delay() + (to?.slowMs ?? 0) + from.slowMs : out.deadline;
+        this.queue.set(Math.min(at, out.deadline), (t) => {
+          if (from.crashed) return;
+          from.engine.handleTcpPingResult(out.ping.seqNo, ok && at <= out.deadline, t);
+          this.settle(from);
+        });
+      }
+    }
+  }
+}
