@@ -1,7 +1,10 @@
 import { VERSION } from '../version.ts';
 import { runAgent } from './agent-command.ts';
+import { runChecks } from './checks-command.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { runKeygen } from './keygen-command.ts';
+import { runMaint } from './maint-command.ts';
+import { runServices } from './services-command.ts';
 
 const HELP = `vigil ${VERSION}: a decentralized failover mesh agent
 
@@ -10,6 +13,9 @@ Usage: vigil <command> [options]
 Commands:
   agent      run the agent (see \`vigil agent --help\`)
   keygen     print a new gossip encryption key
+  services   list, register or deregister this agent's services (see \`vigil services --help\`)
+  checks     list this agent's health checks and their state
+  maint      put the node or a service into maintenance (drain), or take it out
   version    print the version
   help       print this help
 
@@ -21,6 +27,9 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   agent: runAgent,
   keygen: runKeygen,
+  services: runServices,
+  checks: runChecks,
+  maint: runMaint,
   version: async () => {
     process.stdout.write(`vigil ${VERSION}\n`);
     return 0;
