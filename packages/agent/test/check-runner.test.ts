@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CheckRunner } from '../src/health/check-runner.ts';
 import type { CheckResult } from '../src/health/status.ts';
@@ -68,6 +71,34 @@ describe('CheckRunner against a real HTTP server', () => {
     const failStart = server.requests;
     await waitFor(() => results.at(-1)?.status === 'critical', 'critical after three failures');
     expect(server.requests - failStart).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('CheckRunner with an exec check', () => {
+  it('turns critical on timeout and kills the script with its children', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vigil-runner-exec-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const pidFile = join(dir, 'pid');
+    const { runner, last } = runnerFor({
+      Args: ['sh', '-c', `sleep 60 & echo $! > ${pidFile}; echo started; wait`],
+      Interval: '1h',
+      Timeout: '300ms',
+    });
+    runner.start();
+    const result = await waitFor(() => last(), 'the run to time out');
+    expect(result.status).toBe('critical');
+    expect(result.output).toBe(
+      `exec sh -c sleep 60 & echo $! > ${pidFile}; echo started; wait: timed out after 300ms\nstarted\n`,
+    );
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the background child to be killed');
   });
 });
 

@@ -39,6 +39,16 @@ describe('exec check', () => {
     expect((await runExecCheck(exec(['sh', '-c', 'kill -9 $$']), probeCtx())).output).toContain('killed by SIGKILL');
   });
 
+  it("does not hand the agent's secrets to the script", async () => {
+    process.env.VIGIL_ACL_TOKEN = 'secret-token';
+    try {
+      const result = await runExecCheck(exec(['sh', '-c', 'echo "[$VIGIL_ACL_TOKEN]"']), probeCtx());
+      expect(result.output).toBe('[]\n');
+    } finally {
+      delete process.env.VIGIL_ACL_TOKEN;
+    }
+  });
+
   it('is critical when the command cannot run', async () => {
     const result = await runExecCheck(exec(['/no/such/command']), probeCtx());
     expect(result.status).toBe('critical');

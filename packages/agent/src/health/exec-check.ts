@@ -4,6 +4,15 @@ import { TailBuffer } from './output.ts';
 import type { ProbeContext } from './probe.ts';
 import type { CheckResult, CheckStatus } from './status.ts';
 
+/** The agent's secrets, which a check script has no business reading from its environment. */
+const SECRET_ENV = ['VIGIL_ACL_TOKEN', 'VIGIL_HTTP_TOKEN', 'VIGIL_ENCRYPT'];
+
+function checkEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of SECRET_ENV) delete env[name];
+  return env;
+}
+
 /** Sends a signal to a whole process group; the group may already be gone. */
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -27,7 +36,7 @@ export function runExecCheck(spec: ExecCheckSpec, ctx: ProbeContext): Promise<Ch
       resolve({ status: 'critical', output: 'check aborted before it started' });
       return;
     }
-    const child = spawn(command!, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command!, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: checkEnv() });
     let settled = false;
     const onAbort = () => {
       if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');

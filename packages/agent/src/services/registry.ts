@@ -492,6 +492,7 @@ export class ServiceRegistry {
   private applyResult(id: string, entry: CheckEntry, result: CheckResult): void {
     if (this.checks.get(id) !== entry) return; // replaced or removed meanwhile
     const previous = entry.status;
+    const outputChanged = entry.output !== result.output;
     entry.output = result.output;
     if (result.status !== previous) {
       entry.status = result.status;
@@ -505,6 +506,8 @@ export class ServiceRegistry {
         output: result.output,
       });
       this.refreshHealth();
+    } else if (!outputChanged) {
+      return; // nothing new to write: a steady check does not wear the disk
     }
     this.stateWriter.writeSoon(this.stateDelay, this.onWriteError);
   }
