@@ -294,8 +294,12 @@ describe('exec checks and the ACL token', () => {
       }
     };
     expect(alive(pid)).toBe(true);
-    expect(await agent.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-    await waitFor(() => !alive(pid), 'the check process to be killed with the agent', 10_000);
+    try {
+      expect(await agent.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+      await waitFor(() => !alive(pid), 'the check process to be killed with the agent', 10_000);
+    } finally {
+      if (alive(pid)) process.kill(-pid, 'SIGKILL'); // never leave it behind, even when the test fails
+    }
   });
 
   it('enforces the ACL token on writes, for the API and the CLI', async () => {
