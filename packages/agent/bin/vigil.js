@@ -11,4 +11,5 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.exit(1);
 }
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: a command is done when main returns, whatever handles a library left open.
+process.exit(await main(process.argv.slice(2)));

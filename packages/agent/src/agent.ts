@@ -5,9 +5,13 @@ import type { AgentConfig } from './config/schema.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
 import { DataDirLock } from './data-dir/lock.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
+import { registerMemberRoutes } from './http/member-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
 import type { Logger } from './log.ts';
+import { MembershipService } from './membership/membership-service.ts';
+import { nodeMeta } from './membership/node-meta.ts';
+import { PROFILES } from './membership/profiles.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
 import { ServiceRegistry } from './services/registry.ts';
 import { VERSION } from './version.ts';
@@ -15,6 +19,11 @@ import { VERSION } from './version.ts';
 /** The running daemon: owns the data directory, the planes and the HTTP API. */
 export class Agent {
   private stopping: Promise<void> | undefined;
+  private shutdownRequested!: () => void;
+  /** Resolves when something other than a signal (`vigil leave`) asks the agent to stop. */
+  readonly shutdownRequest = new Promise<void>((resolve) => {
+    this.shutdownRequested = resolve;
+  });
 
   readonly config: AgentConfig;
   readonly identity: NodeIdentity;
@@ -23,6 +32,7 @@ export class Agent {
   private readonly http: FastifyInstance;
   /** This host's services, checks and maintenance flags: the local truth the catalog publishes. */
   readonly services: ServiceRegistry;
+  readonly membership: MembershipService;
 
   private constructor(
     config: AgentConfig,
@@ -31,6 +41,7 @@ export class Agent {
     lock: DataDirLock,
     http: FastifyInstance,
     services: ServiceRegistry,
+    membership: MembershipService,
   ) {
     this.config = config;
     this.identity = identity;
@@ -38,12 +49,15 @@ export class Agent {
     this.lock = lock;
     this.http = http;
     this.services = services;
+    this.membership = membership;
   }
 
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
     const lock = DataDirLock.acquire(config.dataDir);
     let http: FastifyInstance | undefined;
     let services: ServiceRegistry | undefined;
+    let membership: MembershipService | undefined;
+    let joined = false;
     try {
       const identity = await loadOrCreateIdentity(config.dataDir);
       if (config.encrypt.length === 0) {
@@ -58,8 +72,18 @@ export class Agent {
       });
       const fromDir = config.servicesDir === undefined ? [] : readServicesDir(config.servicesDir);
       await services.applyConfig(mergeConfiguredServices(config.services, fromDir));
+      membership = await MembershipService.start({
+        name: config.node,
+        bind: config.bind,
+        advertise: config.advertise,
+        meta: nodeMeta(config, identity.peerId.toString()),
+        profile: PROFILES[config.profile],
+        keys: config.encrypt,
+        dataDir: config.dataDir,
+        log,
+      });
       http = createHttpServer(log);
-      const agent = new Agent(config, identity, log, lock, http, services);
+      const agent = new Agent(config, identity, log, lock, http, services, membership);
       registerAgentRoutes(http, {
         node: config.node,
         datacenter: config.datacenter,
@@ -67,7 +91,16 @@ export class Agent {
         peerId: identity.peerId.toString(),
         startedAt: new Date(),
         config: redactConfig(config),
-        notReady: () => [],
+        notReady: () => (joined ? [] : ['membership: first join']),
+      });
+      registerMemberRoutes(http, {
+        membership,
+        aclToken: config.aclToken,
+        leaveAndShutdown: async () => {
+          await membership?.leave();
+          // Answer the request first; the shutdown then runs as for SIGTERM.
+          setImmediate(() => agent.requestShutdown());
+        },
       });
       registerServiceRoutes(http, {
         registry: services,
@@ -77,17 +110,32 @@ export class Agent {
       });
       await http.listen({ host: config.http.host, port: config.http.port });
       services.start();
+      // Seeds from --join plus the members of the last snapshot, so a restart needs no seed.
+      void membership.startupJoin(config.join).finally(() => {
+        joined = true;
+      });
       log.info(
-        { node: config.node, peerId: identity.peerId.toString(), http: formatHostPort(config.http), version: VERSION },
+        {
+          node: config.node,
+          peerId: identity.peerId.toString(),
+          http: agent.httpAddress(),
+          gossip: formatHostPort(membership.address()),
+          version: VERSION,
+        },
         'agent started',
       );
       return agent;
     } catch (err) {
       await http?.close();
       await services?.stop();
+      await membership?.stop();
       lock.release();
       throw err;
     }
+  }
+
+  requestShutdown(): void {
+    this.shutdownRequested();
   }
 
   /** The HTTP address actually bound (differs from the config when it asked for port 0). */
@@ -99,8 +147,10 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('agent stopping');
+      await this.membership.leave();
       await this.http.close();
       await this.services.stop();
+      await this.membership.stop();
       this.lock.release();
       this.log.info('agent stopped');
     })();

@@ -101,5 +101,6 @@ export async function runAgent(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    void agent.shutdownRequest.then(() => onSignal('SIGTERM'));
   });
 }

@@ -4,6 +4,7 @@ import { runChecks } from './checks-command.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { runKeygen } from './keygen-command.ts';
 import { runMaint } from './maint-command.ts';
+import { runForceLeave, runJoin, runLeave, runMembers } from './members-command.ts';
 import { runServices } from './services-command.ts';
 
 const HELP = `vigil ${VERSION}: a decentralized failover mesh agent
@@ -12,6 +13,10 @@ Usage: vigil <command> [options]
 
 Commands:
   agent      run the agent (see \`vigil agent --help\`)
+  members    list the cluster's members (see \`vigil members --help\`)
+  join       make the local agent join a cluster through an address
+  leave      make the local agent leave the cluster gracefully and shut down
+  force-leave  mark a failed member as left
   keygen     print a new gossip encryption key
   services   list, register or deregister this agent's services (see \`vigil services --help\`)
   checks     list this agent's health checks and their state
@@ -27,6 +32,10 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   agent: runAgent,
   keygen: runKeygen,
+  members: runMembers,
+  join: runJoin,
+  leave: runLeave,
+  'force-leave': runForceLeave,
   services: runServices,
   checks: runChecks,
   maint: runMaint,

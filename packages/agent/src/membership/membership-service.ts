@@ -1,0 +1,529 @@
+import { lookup } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+import { isIP, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import {
+  DROP_REASONS,
+  type DropReason,
+  decodeNodeMeta,
+  decodePacket,
+  encodeMessage,
+  encodePacket,
+  encodeStream,
+  Keyring,
+  type Message,
+  type NodeTags,
+  type PushPull,
+} from '@vigil/protocol';
+import type { Logger } from '../log.ts';
+import { type Address, addressKey } from './address.ts';
+import { GossipTransport } from './gossip-transport.ts';
+import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
+import type { MembershipProfile } from './profiles.ts';
+import { SerfCompat } from './serf-compat.ts';
+import { readStreamMessage } from './stream-exchange.ts';
+import { type MemberStatus, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
+
+export interface MembershipOptions {
+  readonly name: string;
+  readonly bind: Address;
+  /** Address to tell peers; defaults to the bind address, or a host address when bound to any. */
+  readonly advertise?: Address | undefined;
+  readonly meta: Uint8Array;
+  readonly profile: MembershipProfile;
+  /** Gossip keys, primary first; empty for plaintext. */
+  readonly keys: readonly Uint8Array[];
+  readonly dataDir: string;
+  readonly log: Logger;
+  readonly collectiveConfirmation?: boolean;
+}
+
+/** A member as GET /v1/members and `vigil members --json` show it. */
+export interface MemberInfo {
+  readonly name: string;
+  readonly addr: string;
+  readonly port: number;
+  readonly status: MemberStatus;
+  readonly incarnation: number;
+  readonly tags: NodeTags;
+  /** Independent observers that suspect it; only for suspects. */
+  readonly confirmations?: number;
+  readonly confirmedSuspect: boolean;
+}
+
+export interface JoinResult {
+  readonly joined: number;
+  readonly errors: readonly string[];
+}
+
+export interface MembershipCounters {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  streamsIn: number;
+  streamsOut: number;
+  streamFailures: number;
+  readonly drops: Record<DropReason, number>;
+}
+
+/** Check the event loop this often; a stall longer than half a probe timeout counts against us. */
+const LOOP_CHECK_MS = 1000;
+/** Serf waits LeavePropagateDelay (1 s) for its leave to spread; we also stop once nothing is queued. */
+const LEAVE_PROPAGATE_MS = 1000;
+/** Write the member snapshot at most this often. */
+const SNAPSHOT_DEBOUNCE_MS = 500;
+/** Start-up join retries back off from 1 s to 30 s (Consul's retry_interval default). */
+const RETRY_JOIN_FIRST_MS = 1000;
+const RETRY_JOIN_MAX_MS = 30_000;
+/** Repeat a dropped-packet warning for the same reason at most this often. */
+const DROP_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * The membership plane's I/O edge: owns the gossip sockets and the clock, runs the sans-I/O
+ * SwimEngine, speaks the memberlist wire format through @vigil/protocol, and keeps the snapshot.
+ */
+export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }> {
+  readonly counters: MembershipCounters = {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    streamsIn: 0,
+    streamsOut: 0,
+    streamFailures: 0,
+    drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
+  };
+  private readonly opts: MembershipOptions;
+  private readonly log: Logger;
+  private readonly keyring: Keyring | undefined;
+  private readonly serf: SerfCompat;
+  private readonly pushPullWaiters = new Map<number, (error?: string) => void>();
+  private readonly lastDropLog = new Map<DropReason, { at: number; suppressed: number }>();
+  private engine!: SwimEngine;
+  private transport!: GossipTransport;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private loopTimer: NodeJS.Timeout | undefined;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private snapshotWrite: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  private constructor(opts: MembershipOptions) {
+    super();
+    this.opts = opts;
+    this.log = opts.log.child({ plane: 'membership' });
+    const [primary, ...others] = opts.keys;
+    this.keyring = primary ? new Keyring(primary, others) : undefined;
+    this.serf = new SerfCompat(opts.name, (payload, key) => this.engine.broadcastUser(payload, key));
+  }
+
+  static async start(opts: MembershipOptions): Promise<MembershipService> {
+    const service = new MembershipService(opts);
+    try {
+      await service.open();
+    } catch (err) {
+      await service.stop();
+      throw err;
+    }
+    return service;
+  }
+
+  private async open(): Promise<void> {
+    this.transport = await GossipTransport.bind(this.opts.bind, {
+      packet: (from, data) => this.onPacket(from, data),
+      stream: (socket, from) => void this.onStream(socket, from),
+    });
+    const advertise = this.opts.advertise ?? {
+      host: advertiseHost(this.transport.address.host),
+      port: this.transport.address.port,
+    };
+    this.engine = new SwimEngine(
+      {
+        name: this.opts.name,
+        addr: advertise,
+        meta: this.opts.meta,
+        profile: this.opts.profile,
+        random: Math.random,
+        collectiveConfirmation: this.opts.collectiveConfirmation ?? true,
+        delegate: this.serf,
+      },
+      this.now(),
+    );
+    this.engine.start(this.now());
+    this.engine.broadcastUser(this.serf.joinIntent(), `serf-intent\0${this.opts.name}`);
+    this.loopDelay.enable();
+    this.loopTimer = setInterval(() => this.checkEventLoop(), LOOP_CHECK_MS);
+    this.loopTimer.unref();
+    this.pump();
+    this.log.info(
+      { bind: addressKey(this.transport.address), advertise: addressKey(advertise), encrypted: !!this.keyring },
+      'membership started',
+    );
+  }
+
+  /** The gossip address actually bound. */
+  address(): Address {
+    return this.transport.address;
+  }
+
+  localName(): string {
+    return this.opts.name;
+  }
+
+  health(): number {
+    return this.engine.health();
+  }
+
+  members(): MemberInfo[] {
+    return this.engine
+      .memberViews()
+      .map(memberInfo)
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  member(name: string): MemberView | undefined {
+    return this.engine.member(name);
+  }
+
+  /** Joins through the given seeds plus, when asked, the members of the last snapshot. */
+  async join(seeds: readonly Address[], withSnapshot = false): Promise<JoinResult> {
+    const targets = new Map<string, Address>();
+    const errors: string[] = [];
+    for (const seed of seeds) {
+      try {
+        const host = isIP(seed.host) ? seed.host : (await lookup(seed.host)).address;
+        targets.set(addressKey({ host, port: seed.port }), { host, port: seed.port });
+      } catch (err) {
+        errors.push(`${seed.host}:${seed.port}: cannot resolve (${(err as Error).message})`);
+      }
+    }
+    if (withSnapshot) {
+      for (const m of await readSnapshot(this.opts.dataDir)) {
+        if (m.name !== this.opts.name) targets.set(addressKey(m), { host: m.host, port: m.port });
+      }
+    }
+    const self = addressKey(this.engine.member(this.opts.name)!.addr);
+    targets.delete(self);
+    targets.delete(addressKey(this.transport.address));
+    const ids = this.engine.join([...targets.values()], this.now());
+    const results = await Promise.all(
+      ids.map((id) => new Promise<string | undefined>((r) => this.pushPullWaiters.set(id, r))),
+    );
+    this.pump();
+    const targetList = [...targets.values()];
+    results.forEach((err, i) => {
+      if (err) errors.push(`${addressKey(targetList[i]!)}: ${err}`);
+    });
+    const joined = results.filter((e) => e === undefined).length;
+    if (targets.size > 0) {
+      if (joined > 0) this.log.info({ joined, failed: errors.length }, 'joined cluster');
+      else this.log.warn({ errors }, 'could not join any member');
+    }
+    return { joined, errors };
+  }
+
+  /**
+   * The start-up join: seeds plus the snapshot, retried with backoff (as Consul's retry_join)
+   * until one member answers, so agents can start in any order. Resolves after the first attempt.
+   */
+  async startupJoin(seeds: readonly Address[]): Promise<JoinResult> {
+    const first = await this.join(seeds, true);
+    if (first.joined > 0 || (seeds.length === 0 && first.errors.length === 0)) return first;
+    let delay = RETRY_JOIN_FIRST_MS;
+    const retry = () => {
+      this.retryTimer = setTimeout(async () => {
+        if (this.stopped) return;
+        const result = await this.join(seeds, true);
+        if (result.joined > 0 || this.stopped) return;
+        delay = Math.min(delay * 2, RETRY_JOIN_MAX_MS);
+        retry();
+      }, delay);
+    };
+    retry();
+    return first;
+  }
+
+  /** Graceful leave: tell Serf (intent) and memberlist (dead from self), then wait for it to spread. */
+  async leave(): Promise<void> {
+    if (this.stopped) return;
+    const intent: Message = { type: 'user', payload: this.serf.leaveIntent() };
+    this.engine.leave(this.now(), [intent]);
+    this.pump();
+    const deadline = this.now() + LEAVE_PROPAGATE_MS;
+    const minimum = this.now() + 2 * this.opts.profile.gossipIntervalMs;
+    while (this.now() < deadline && (this.now() < minimum || this.engine.pendingBroadcasts() > 0)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.log.info('left the cluster');
+  }
+
+  forceLeave(name: string): boolean {
+    const ok = this.engine.forceLeave(name, this.now());
+    this.pump();
+    return ok;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (!this.engine) {
+      await this.transport?.close();
+      return;
+    }
+    clearTimeout(this.wakeTimer);
+    clearTimeout(this.retryTimer);
+    clearInterval(this.loopTimer);
+    this.loopDelay.disable();
+    if (this.snapshotTimer) {
+      clearTimeout(this.snapshotTimer);
+      this.saveSnapshot();
+    }
+    await this.snapshotWrite;
+    for (const resolve of this.pushPullWaiters.values()) resolve('agent stopping');
+    this.pushPullWaiters.clear();
+    await this.transport.close();
+  }
+
+  // ---- engine driving ---------------------------------------------------------------------
+
+  private now(): number {
+    return performance.now();
+  }
+
+  /** After any input: perform the engine's outputs, publish its events, re-arm its timer. */
+  private pump(): void {
+    if (this.stopped) return;
+    for (const out of this.engine.drainOutputs()) this.perform(out);
+    const events = this.engine.drainEvents();
+    for (const e of events) {
+      this.logEvent(e);
+      this.emit('event', e);
+    }
+    if (events.length > 0) this.scheduleSnapshot();
+    const next = this.engine.nextTimeout();
+    if (next !== undefined && next < this.wakeAt) {
+      clearTimeout(this.wakeTimer);
+      this.wakeAt = next;
+      this.wakeTimer = setTimeout(
+        () => {
+          this.wakeAt = Number.POSITIVE_INFINITY;
+          this.engine.handleTimeout(this.now());
+          this.pump();
+        },
+        Math.max(0, next - this.now()),
+      );
+    }
+  }
+
+  private perform(out: Output): void {
+    switch (out.kind) {
+      case 'packet': {
+        const packets = encodePacket(out.messages.map(encodeMessage), {
+          crc: true,
+          compress: true,
+          keyring: this.keyring,
+          maxPacketBytes: this.opts.profile.maxPacketBytes,
+        });
+        for (const p of packets) {
+          this.counters.packetsOut++;
+          this.counters.bytesOut += p.length;
+          this.transport.sendPacket(out.to, p);
+        }
+        return;
+      }
+      case 'pushPull':
+        void this.pushPull(out.id, out.to, out.state);
+        return;
+      case 'tcpPing':
+        void this.tcpPing(out.to, out.ping, out.deadline);
+        return;
+    }
+  }
+
+  private onPacket(from: Address, data: Uint8Array): void {
+    if (this.stopped) return;
+    this.counters.packetsIn++;
+    this.counters.bytesIn += data.length;
+    const result = decodePacket(data, { keyring: this.keyring });
+    if (!result.ok) {
+      this.noteDrop(result.reason, from, result.detail);
+      return;
+    }
+    for (const reason of result.dropReasons) this.noteDrop(reason, from, 'part of a compound packet');
+    this.engine.handlePacket(from, result.messages, this.now());
+    this.pump();
+  }
+
+  private async onStream(socket: Socket, from: Address): Promise<void> {
+    this.counters.streamsIn++;
+    const timeout = this.opts.profile.tcpTimeoutMs;
+    try {
+      const msg = await readStreamMessage(socket, { keyring: this.keyring, readLabelHeader: true }, timeout);
+      if (this.stopped) return;
+      let reply: Message | undefined;
+      if (msg.type === 'pushPull') {
+        reply = this.engine.handleRemotePushPull(msg, this.now());
+      } else if (msg.type === 'ping') {
+        if (msg.node === '' || msg.node === this.opts.name)
+          reply = { type: 'ack', seqNo: msg.seqNo, payload: new Uint8Array(0) };
+      } else if (msg.type === 'user') {
+        this.serf.notifyUser(msg.payload);
+      }
+      this.pump();
+      if (reply) socket.end(encodeStream(reply, { keyring: this.keyring, writeLabelHeader: false }));
+      else socket.end();
+    } catch (err) {
+      this.counters.streamFailures++;
+      const message = (err as Error).message;
+      const reason = message.split(':')[0] as DropReason;
+      if ((DROP_REASONS as readonly string[]).includes(reason)) this.noteDrop(reason, from, message);
+      socket.destroy();
+    }
+  }
+
+  private async exchange(to: Address, message: Message, timeoutMs: number): Promise<Message> {
+    const socket = await this.transport.dial(to, timeoutMs);
+    try {
+      this.counters.streamsOut++;
+      socket.write(encodeStream(message, { keyring: this.keyring, writeLabelHeader: true }));
+      return await readStreamMessage(socket, { keyring: this.keyring, readLabelHeader: false }, timeoutMs);
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  private async pushPull(id: number, to: Address, state: PushPull): Promise<void> {
+    let error: string | undefined;
+    try {
+      const reply = await this.exchange(to, state, this.opts.profile.tcpTimeoutMs);
+      if (this.stopped) return;
+      if (reply.type !== 'pushPull') throw new Error(`expected push/pull, got ${reply.type}`);
+      this.engine.handlePushPullResponse(id, reply, this.now());
+    } catch (err) {
+      this.counters.streamFailures++;
+      error = explainStreamError((err as Error).message, !!this.keyring);
+      if (this.stopped) return;
+      this.log.debug({ to: addressKey(to), err: error }, 'push/pull failed');
+      this.engine.handleStreamFailure(id, this.now());
+    }
+    this.pump();
+    this.pushPullWaiters.get(id)?.(error);
+    this.pushPullWaiters.delete(id);
+  }
+
+  private async tcpPing(to: Address, ping: Message & { type: 'ping' }, deadline: number): Promise<void> {
+    let ok = false;
+    try {
+      const reply = await this.exchange(to, ping, Math.max(1, deadline - this.now()));
+      ok = reply.type === 'ack' && reply.seqNo === ping.seqNo;
+    } catch {
+      ok = false;
+    }
+    if (this.stopped) return;
+    if (ok) this.log.warn({ node: ping.node }, 'reached member over TCP but UDP probes failed; is UDP blocked?');
+    this.engine.handleTcpPingResult(ping.seqNo, ok, this.now());
+    this.pump();
+  }
+
+  // ---- health, logs, snapshot -------------------------------------------------------------
+
+  /** Lifeguard: a stalled event loop means this node is the slow detector; probe less eagerly. */
+  private checkEventLoop(): void {
+    const stallMs = this.loopDelay.max / 1e6;
+    this.loopDelay.reset();
+    if (stallMs > this.opts.profile.probeTimeoutMs / 2) {
+      this.engine.noteLocalHealth(1);
+      this.log.warn({ stallMs: Math.round(stallMs), health: this.engine.health() }, 'event loop stalled');
+    }
+  }
+
+  private noteDrop(reason: DropReason, from: Address, detail: string): void {
+    this.counters.drops[reason]++;
+    const last = this.lastDropLog.get(reason);
+    const now = this.now();
+    if (last && now - last.at < DROP_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    const hint =
+      reason === 'decrypt-failed'
+        ? 'no key in our keyring decrypts it: the sender uses another gossip key (--encrypt)'
+        : reason === 'unencrypted'
+          ? 'the sender does not encrypt but we require it: give it the cluster key (--encrypt)'
+          : detail;
+    this.log.warn(
+      { from: addressKey(from), reason, similarSuppressed: last?.suppressed ?? 0 },
+      `dropped gossip: ${hint}`,
+    );
+    this.lastDropLog.set(reason, { at: now, suppressed: 0 });
+  }
+
+  private logEvent(e: MembershipEvent): void {
+    if (e.member.name === this.opts.name) return;
+    const fields = { member: e.member.name, incarnation: e.member.incarnation, index: e.index };
+    if (e.type === 'suspect' || e.type === 'confirmed')
+      this.log.info({ ...fields, confirmations: e.member.confirmations }, `member ${e.type}`);
+    else if (e.type === 'dead') this.log.warn(fields, 'member failed');
+    else this.log.info(fields, `member ${e.type}`);
+  }
+
+  private scheduleSnapshot(): void {
+    if (this.snapshotTimer || this.stopped) return;
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = undefined;
+      this.saveSnapshot();
+    }, SNAPSHOT_DEBOUNCE_MS);
+    this.snapshotTimer.unref();
+  }
+
+  private saveSnapshot(): void {
+    const members: SnapshotMember[] = this.engine
+      .memberViews()
+      .filter((m) => m.name !== this.opts.name && (m.status === 'alive' || m.status === 'suspect'))
+      .map((m) => ({ name: m.name, host: m.addr.host, port: m.addr.port }));
+    this.snapshotWrite = this.snapshotWrite
+      .then(() => writeSnapshot(this.opts.dataDir, members))
+      .catch((err: unknown) => this.log.error({ err }, 'cannot write member snapshot'));
+  }
+}
+
+function memberInfo(m: MemberView): MemberInfo {
+  let tags: NodeTags = {};
+  try {
+    tags = decodeNodeMeta(m.meta);
+  } catch {
+    // Metadata we cannot read shows as no tags rather than hiding the member.
+  }
+  return {
+    name: m.name,
+    addr: m.addr.host,
+    port: m.addr.port,
+    status: m.status,
+    incarnation: m.incarnation,
+    tags,
+    ...(m.status === 'suspect' ? { confirmations: m.confirmations } : {}),
+    confirmedSuspect: m.confirmedSuspect,
+  };
+}
+
+/** When bound to every interface, advertise the first non-internal IPv4 address (as Serf does). */
+function advertiseHost(bound: string): string {
+  if (bound !== '0.0.0.0' && bound !== '::') return bound;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
+  }
+  return '127.0.0.1';
+}
+
+function explainStreamError(message: string, encrypted: boolean): string {
+  if (/closed the stream|ECONNRESET/.test(message)) {
+    return `${message} (the peer hung up: ${encrypted ? 'it may use another gossip key' : 'it may require encryption (--encrypt)'})`;
+  }
+  if (message.startsWith('decrypt-failed')) return `${message} (the peer uses another gossip key)`;
+  if (message.startsWith('unencrypted')) return `${message} (the peer does not encrypt; give it the cluster key)`;
+  return message;
+}
