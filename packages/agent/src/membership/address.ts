@@ -31,7 +31,7 @@ export function ipToBytes(host: string): Uint8Array {
 
 /** The inverse of ipToBytes; undefined for a slice that is no IP address. */
 export function bytesToIp(bytes: Uint8Array): string | undefined {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   if (bytes.length === 16) {
     const v4mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
     if (v4mapped) return Array.from(bytes.subarray(12)).join('.');

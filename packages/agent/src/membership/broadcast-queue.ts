@@ -21,6 +21,8 @@ const MAX_SCAN = 256;
 export class BroadcastQueue {
   private readonly buckets: Queued[][] = [];
   private readonly byKey = new Map<string, Queued>();
+  /** Node name -> the `node\0observer` keys queued about it, so superseding them is O(their count). */
+  private readonly subKeys = new Map<string, Set<string>>();
   private live = 0;
 
   /**
@@ -30,8 +32,18 @@ export class BroadcastQueue {
   queue(message: Message, size: number, key?: string): void {
     if (key !== undefined) {
       this.kill(this.byKey.get(key));
-      if (!key.includes('\0')) {
-        for (const [k, item] of this.byKey) if (k.startsWith(`${key}\0`)) this.kill(item);
+      const sep = key.indexOf('\0');
+      if (sep < 0) {
+        const subs = this.subKeys.get(key);
+        if (subs) for (const k of [...subs]) this.kill(this.byKey.get(k));
+      } else {
+        const node = key.slice(0, sep);
+        let subs = this.subKeys.get(node);
+        if (!subs) {
+          subs = new Set();
+          this.subKeys.set(node, subs);
+        }
+        subs.add(key);
       }
     }
     const item: Queued = { key, message, size, transmits: 0, dead: false };
@@ -72,6 +84,11 @@ export class BroadcastQueue {
     return out;
   }
 
+  /** Drops whatever is queued under `key`, for news that needs no spreading. */
+  forget(key: string): void {
+    this.kill(this.byKey.get(key));
+  }
+
   length(): number {
     return this.live;
   }
@@ -89,7 +106,16 @@ export class BroadcastQueue {
     if (!item || item.dead) return;
     item.dead = true;
     this.live--;
-    if (item.key !== undefined && this.byKey.get(item.key) === item) this.byKey.delete(item.key);
+    if (item.key !== undefined && this.byKey.get(item.key) === item) {
+      this.byKey.delete(item.key);
+      const sep = item.key.indexOf('\0');
+      if (sep >= 0) {
+        const node = item.key.slice(0, sep);
+        const subs = this.subKeys.get(node);
+        subs?.delete(item.key);
+        if (subs?.size === 0) this.subKeys.delete(node);
+      }
+    }
   }
 
   /** Drops dead items and items past a (possibly lowered) transmit limit once they pile up. */

@@ -1,7 +1,13 @@
-import type { Message, PushPull } from '@vigil/protocol';
-import { type Address, addressKey } from '../membership/address.ts';
+import type { Message, PushNodeState, PushPull } from '@vigil/protocol';
+import { type Address, addressKey, ipToBytes } from '../membership/address.ts';
 import { type MembershipProfile, PROFILES } from '../membership/profiles.ts';
-import { type EngineConfig, type MembershipEvent, type Output, SwimEngine } from '../membership/swim-engine.ts';
+import {
+  DEFAULT_VSN,
+  type EngineConfig,
+  type MembershipEvent,
+  type Output,
+  SwimEngine,
+} from '../membership/swim-engine.ts';
 import { TimerQueue } from '../membership/timer-queue.ts';
 import { mulberry32 } from './random.ts';
 
@@ -27,8 +33,9 @@ interface SimNode {
   readonly addr: Address;
   readonly engine: SwimEngine;
   crashed: boolean;
-  /** Inbound processing delay: the Lifeguard "slow detector". */
+  /** Inbound processing delay, base plus uniform jitter: the Lifeguard "slow detector". */
   slowMs: number;
+  slowJitterMs: number;
   group: number;
   wakeAt: number | undefined;
   wakeTimer: number | undefined;
@@ -84,6 +91,7 @@ export class Simulator {
       engine,
       crashed: false,
       slowMs: 0,
+      slowJitterMs: 0,
       group: 0,
       wakeAt: undefined,
       wakeTimer: undefined,
@@ -97,6 +105,35 @@ export class Simulator {
     }
     this.settle(node);
     return node;
+  }
+
+  /**
+   * Adds and starts nodes that already know each other: a converged cluster, without the minutes
+   * of join traffic that N joins through one seed cost at N = 1,000. Every engine learns every
+   * member through its own push/pull merge (preloadMembers); the join events this produces are
+   * not recorded.
+   */
+  bootstrap(names: readonly string[]): void {
+    const added = names.map((name) => this.addNode(name));
+    const live = [...this.nodes.values()].filter((n) => !n.crashed);
+    const states: PushNodeState[] = live.map((n) => {
+      const self = n.engine.member(n.name)!;
+      return {
+        name: n.name,
+        addr: ipToBytes(n.addr.host),
+        port: n.addr.port,
+        meta: self.meta,
+        incarnation: self.incarnation,
+        state: 0,
+        vsn: DEFAULT_VSN,
+      };
+    });
+    const targets = added.length === live.length ? added : live;
+    for (const n of targets) {
+      n.engine.preloadMembers(states, this.now);
+      n.engine.drainEvents();
+      this.settle(n);
+    }
   }
 
   node(name: string): SimNode {
@@ -129,8 +166,15 @@ export class Simulator {
     this.settle(n);
   }
 
-  setSlow(name: string, delayMs: number): void {
-    this.node(name).slowMs = delayMs;
+  /**
+   * Delays everything the node receives by `delayMs` plus up to `jitterMs` more (uniform), as if
+   * its CPU were starved: it still sends on time but hears acks, nacks and refutations late.
+   * 0 makes it healthy again.
+   */
+  setSlow(name: string, delayMs: number, jitterMs = 0): void {
+    const n = this.node(name);
+    n.slowMs = delayMs;
+    n.slowJitterMs = jitterMs;
   }
 
   setLossRate(rate: number): void {
@@ -182,8 +226,19 @@ export class Simulator {
     return !b.crashed && (a.group === 0 || b.group === 0 || a.group === b.group);
   }
 
+  /**
+   * One-way network delay. The virtual clock ticks in whole milliseconds: fractional times would
+   * turn the engines' integer time fields into doubles mid-run, and V8 then migrates every member
+   * record of every engine one by one (a 20x slowdown at N = 1,000).
+   */
   private delay(): number {
-    return (this.options.delayMs ?? 1) + this.random() * (this.options.jitterMs ?? 1);
+    return Math.round((this.options.delayMs ?? 1) + this.random() * (this.options.jitterMs ?? 1));
+  }
+
+  /** How late the node gets to what it receives; 0 for a healthy node. */
+  private inboundDelay(node: SimNode): number {
+    if (node.slowJitterMs === 0) return Math.round(node.slowMs);
+    return Math.round(node.slowMs + this.random() * node.slowJitterMs);
   }
 
   /** After any input: collect outputs and events, and re-arm the node's wake-up. */
@@ -219,7 +274,7 @@ export class Simulator {
           return;
         }
         const messages: readonly Message[] = out.messages;
-        this.queue.set(this.now + this.delay() + to.slowMs, (t) => {
+        this.queue.set(this.now + this.delay() + this.inboundDelay(to), (t) => {
           if (to.crashed) return;
           to.engine.handlePacket(from.addr, messages, t);
           this.settle(to);
@@ -227,7 +282,6 @@ export class Simulator {
         return;
       }
       case 'pushPull': {
-        const rtt = 2 * this.delay() + (to?.slowMs ?? 0);
         if (!to || !this.reachable(from, to)) {
           this.queue.set(this.now + this.profile.tcpTimeoutMs, (t) => {
             from.engine.handleStreamFailure(out.id, t);
@@ -236,11 +290,20 @@ export class Simulator {
           return;
         }
         const state: PushPull = out.state;
-        this.queue.set(this.now + rtt / 2, (t) => {
-          if (to.crashed) return;
+        const sentAt = this.now;
+        this.queue.set(this.now + this.delay() + this.inboundDelay(to), (t) => {
+          if (to.crashed) {
+            // Crashed while the stream was in flight: the dialer times out.
+            this.queue.set(Math.max(t, sentAt + this.profile.tcpTimeoutMs), (t2) => {
+              if (from.crashed) return;
+              from.engine.handleStreamFailure(out.id, t2);
+              this.settle(from);
+            });
+            return;
+          }
           const reply = to.engine.handleRemotePushPull(state, t);
           this.settle(to);
-          this.queue.set(t + rtt / 2 + from.slowMs, (t2) => {
+          this.queue.set(t + this.delay() + this.inboundDelay(from), (t2) => {
             if (from.crashed) return;
             from.engine.handlePushPullResponse(out.id, reply, t2);
             this.settle(from);
@@ -250,7 +313,7 @@ export class Simulator {
       }
       case 'tcpPing': {
         const ok = to !== undefined && this.reachable(from, to);
-        const at = ok ? this.now + 2 * this.delay() + (to?.slowMs ?? 0) + from.slowMs : out.deadline;
+        const at = ok ? this.now + 2 * this.delay() + this.inboundDelay(to!) + this.inboundDelay(from) : out.deadline;
         this.queue.set(Math.min(at, out.deadline), (t) => {
           if (from.crashed) return;
           from.engine.handleTcpPingResult(out.ping.seqNo, ok && at <= out.deadline, t);
