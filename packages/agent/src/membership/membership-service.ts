@@ -70,8 +70,8 @@ export interface MembershipCounters {
 
 /** Check the event loop this often; a stall longer than half a probe timeout counts against us. */
 const LOOP_CHECK_MS = 1000;
-/** Serf waits LeavePropagateDelay (1 s) for its leave to spread; we also stop once nothing is queued. */
-const LEAVE_PROPAGATE_MS = 1000;
+/** Serf waits LeavePropagateDelay (1 s) after its intent; we stop sooner once nothing is queued. */
+const LEAVE_PROPAGATE_MS = 1500;
 /** Write the member snapshot at most this often. */
 const SNAPSHOT_DEBOUNCE_MS = 500;
 /** Start-up join retries back off from 1 s to 30 s (Consul's retry_interval default). */
@@ -255,7 +255,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.pump();
     const deadline = this.now() + LEAVE_PROPAGATE_MS;
     const minimum = this.now() + 2 * this.opts.profile.gossipIntervalMs;
-    while (this.now() < deadline && (this.now() < minimum || this.engine.pendingBroadcasts() > 0)) {
+    const announced = () => this.engine.member(this.opts.name)?.status === 'left';
+    while (this.now() < deadline && (this.now() < minimum || !announced() || this.engine.pendingBroadcasts() > 0)) {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.log.info('left the cluster');
@@ -328,6 +329,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
           keyring: this.keyring,
           maxPacketBytes: this.opts.profile.maxPacketBytes,
         });
+        if (this.log.isLevelEnabled('trace')) {
+          this.log.trace({ to: addressKey(out.to), types: out.messages.map((m) => m.type) }, 'send packet');
+        }
         for (const p of packets) {
           this.counters.packetsOut++;
           this.counters.bytesOut += p.length;

@@ -250,12 +250,21 @@ export class SwimEngine {
     this.now = now;
     if (this.leaving) return;
     this.leaving = true;
-    const dead: Dead = { type: 'dead', incarnation: this.self.incarnation, node: this.self.name, from: this.self.name };
-    for (const m of extra) this.broadcasts.queue(m, estimateSize(m));
-    this.broadcasts.queue(dead, estimateSize(dead), this.self.name);
-    this.setStatus(this.self, 'left');
     const peers = this.sample(DIRECT_FANOUT, isLive);
-    for (const peer of peers) this.send(peer.addr, [...extra, dead]);
+    // The intent goes first and alone. memberlist handles queued messages LIFO, so an intent and
+    // a leave arriving together are read leave-first, and Serf then reports a failure.
+    if (extra.length > 0) {
+      for (const m of extra) this.broadcasts.queue(m, estimateSize(m));
+      for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: extra });
+    }
+    const announce = () => {
+      const dead: Dead = { type: 'dead', incarnation: this.self.incarnation, node: this.self.name, from: this.self.name };
+      this.broadcasts.queue(dead, estimateSize(dead), this.self.name);
+      this.setStatus(this.self, 'left');
+      for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: [dead] });
+    };
+    if (extra.length === 0) announce();
+    else this.timers.set(now + 2 * this.profile.gossipIntervalMs, announce);
   }
 
   /** Operator override: mark a failed member as left so it is no longer reconnected. */
