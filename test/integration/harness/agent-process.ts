@@ -41,6 +41,9 @@ export interface AgentOptions {
   readonly dataDir?: string;
   readonly extraArgs?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Reuse ports, e.g. to restart an agent on the address its peers know. */
+  readonly gossipPort?: number;
+  readonly httpPort?: number;
 }
 
 /** A real `vigil agent` child process on loopback with its own ports and data directory. */
@@ -82,8 +85,8 @@ export class AgentProcess {
   static async spawn(opts: AgentOptions): Promise<AgentProcess> {
     const ownsDataDir = opts.dataDir === undefined;
     const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), `vigil-${opts.node}-`)));
-    const gossipPort = await freePort();
-    const httpPort = await freePort();
+    const gossipPort = opts.gossipPort ?? (await freePort());
+    const httpPort = opts.httpPort ?? (await freePort());
     const args = [
       'agent',
       '--node',

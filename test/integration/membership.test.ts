@@ -1,0 +1,148 @@
+import { createSocket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
+import { waitFor } from './harness/wait-for.ts';
+
+afterEach(disposeAllAgents);
+
+interface Member {
+  name: string;
+  addr: string;
+  port: number;
+  status: string;
+  incarnation: number;
+  tags: Record<string, string>;
+  confirmations?: number;
+  confirmedSuspect: boolean;
+}
+
+const members = async (a: AgentProcess) => (await a.get<Member[]>('/v1/members')).body;
+const statusOf = async (a: AgentProcess, name: string) => (await members(a)).find((m) => m.name === name)?.status;
+
+async function cluster(n: number, extraArgs: string[] = []): Promise<AgentProcess[]> {
+  const first = await AgentProcess.start({ node: 'm0', extraArgs: [...extraArgs, '--tag', 'role=seed'] });
+  const rest = await Promise.all(
+    Array.from({ length: n - 1 }, (_, i) =>
+      AgentProcess.start({ node: `m${i + 1}`, extraArgs: [...extraArgs, '--join', `127.0.0.1:${first.gossipPort}`] }),
+    ),
+  );
+  const all = [first, ...rest];
+  await waitFor('every agent to see every member alive', async () => {
+    for (const a of all) {
+      const ms = await members(a);
+      if (ms.length !== n || ms.some((m) => m.status !== 'alive')) return false;
+    }
+    return true;
+  });
+  return all;
+}
+
+describe('membership between real agents', () => {
+  it('joins, lists members with tags, and agrees with `vigil members --json`', async () => {
+    const [a, b, c] = await cluster(3);
+    const list = await members(b!);
+    expect(list.map((m) => m.name)).toEqual(['m0', 'm1', 'm2']);
+    const seed = list.find((m) => m.name === 'm0')!;
+    expect(seed).toMatchObject({ addr: '127.0.0.1', port: a!.gossipPort, status: 'alive', incarnation: 1 });
+    expect(seed.tags.role).toBe('seed');
+    expect(seed.tags['vigil:peer']).toMatch(/^12D3KooW/);
+    expect(seed.tags['vigil:zone']).toBe('default');
+
+    const cli = await runVigil(['members', '--json', '--http-addr', `127.0.0.1:${c!.httpPort}`]);
+    expect(cli.code).toBe(0);
+    const fromCli = JSON.parse(cli.stdout) as Member[];
+    expect(fromCli.map((m) => [m.name, m.status])).toEqual(list.map((m) => [m.name, m.status]));
+    const table = await runVigil(['members', '--http-addr', `127.0.0.1:${c!.httpPort}`]);
+    expect(table.stdout).toMatch(/^NAME\s+ADDRESS\s+STATUS\s+TAGS/);
+    expect((await c!.get('/v1/members?status=bogus')).status).toBe(400);
+  });
+
+  it('detects a SIGKILL: suspect, then dead; a SIGTERM shows as left', async () => {
+    const [a, b, c, d] = await cluster(4);
+    const seen: string[] = [];
+    await d!.stop('SIGKILL');
+    await waitFor('m3 dead on every survivor', async () => {
+      for (const x of [a!, b!, c!]) {
+        const m = (await members(x)).find((y) => y.name === 'm3')!;
+        if (!seen.includes(m.status)) seen.push(m.status);
+        if (m.status !== 'dead') return false;
+      }
+      return true;
+    });
+    expect(seen).toContain('dead');
+    // The graceful path: left, and never dead, on the others.
+    expect(await c!.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    await waitFor(
+      'm2 left on m0 and m1',
+      async () => (await statusOf(a!, 'm2')) === 'left' && (await statusOf(b!, 'm2')) === 'left',
+    );
+    // force-leave moves the failed member to left and refuses a live one.
+    const forced = await runVigil(['force-leave', 'm3', '--http-addr', `127.0.0.1:${a!.httpPort}`]);
+    expect(forced.code).toBe(0);
+    expect(await statusOf(a!, 'm3')).toBe('left');
+    const refused = await runVigil(['force-leave', 'm1', '--http-addr', `127.0.0.1:${a!.httpPort}`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('only a failed (dead) member can be forced out');
+  });
+
+  it('a restarted agent rejoins from its snapshot, without a seed', async () => {
+    const [a, b] = await cluster(2);
+    // Let the debounced snapshot reach the disk, then crash and restart b with no --join.
+    await new Promise((r) => setTimeout(r, 1000));
+    await b!.stop('SIGKILL');
+    await waitFor('b seen as failed', async () => ['suspect', 'dead'].includes((await statusOf(a!, 'm1')) ?? ''));
+    const again = await AgentProcess.start({ node: 'm1', dataDir: b!.dataDir, gossipPort: b!.gossipPort });
+    await waitFor('b alive again on a', async () => (await statusOf(a!, 'm1')) === 'alive');
+    await waitFor('a alive on the restarted b', async () => (await statusOf(again, 'm0')) === 'alive');
+  });
+
+  it('`vigil leave` leaves gracefully and stops the agent', async () => {
+    const [a, b] = await cluster(2);
+    const out = await runVigil(['leave', '--http-addr', `127.0.0.1:${b!.httpPort}`]);
+    expect(out.code).toBe(0);
+    expect((await b!.exited).code).toBe(0);
+    await waitFor('b left on a', async () => (await statusOf(a!, 'm1')) === 'left');
+  });
+
+  it('counts and drops malformed and unauthenticated packets without harm', async () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    const [a, b] = await cluster(2, ['--encrypt', key]);
+    const socket = createSocket('udp4');
+    try {
+      const junk = [
+        Buffer.from([]),
+        Buffer.from([0xff, 0xff, 0xff]),
+        Buffer.from([7, 200, 0, 1]), // compound claiming 200 parts
+        Buffer.from([0, 0x81, 0xa4]), // a plaintext ping body, truncated
+        Buffer.alloc(1200, 0x41),
+      ];
+      for (let i = 0; i < 200; i++) {
+        const buf = junk[i % junk.length]!;
+        await new Promise<void>((r) => socket.send(buf, a!.gossipPort, '127.0.0.1', () => r()));
+      }
+    } finally {
+      socket.close();
+    }
+    await waitFor('a warning about dropped gossip', () => /dropped gossip/.test(a!.logs));
+    expect((await a!.get('/healthz')).status).toBe(200);
+    expect(await statusOf(b!, 'm0')).toBe('alive');
+    expect(await statusOf(a!, 'm1')).toBe('alive');
+  });
+
+  it('an agent with the wrong key cannot join, and says why', async () => {
+    const [a] = await cluster(1, ['--encrypt', Buffer.alloc(32, 1).toString('base64')]);
+    const outsider = await AgentProcess.start({
+      node: 'outsider',
+      extraArgs: ['--encrypt', Buffer.alloc(32, 2).toString('base64'), '--join', `127.0.0.1:${a!.gossipPort}`],
+    });
+    await waitFor('the failed join to be logged', () => /could not join any member/.test(outsider.logs));
+    expect(outsider.logs).toMatch(/another gossip key|hung up/);
+    await waitFor(
+      'a to log the undecryptable traffic',
+      () => /dropped gossip.*another gossip key/.test(a!.logs),
+      10_000,
+    );
+    expect((await members(a!)).map((m) => m.name)).toEqual(['m0']);
+    expect((await members(outsider)).map((m) => m.name)).toEqual(['outsider']);
+  });
+});

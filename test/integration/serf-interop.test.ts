@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentProcess, disposeAllAgents } from './harness/agent-process.ts';
+import { disposeAllSerf, SerfProcess } from './harness/serf-process.ts';
+import { waitFor } from './harness/wait-for.ts';
+
+// Interoperability with a real HashiCorp Serf (Debian's serf 0.9.4; .ci/run installs it): a mixed
+// cluster of 3 Serf and 3 Vigil agents on loopback, in plaintext and with a shared -encrypt key.
+
+afterEach(async () => {
+  await disposeAllAgents();
+  await disposeAllSerf();
+});
+
+interface Member {
+  name: string;
+  status: string;
+  tags: Record<string, string>;
+}
+
+const vigilStatus = async (a: AgentProcess, name: string) =>
+  (await a.get<Member[]>('/v1/members')).body.find((m) => m.name === name)?.status;
+
+async function mixedCluster(key?: string) {
+  const encrypt = key ? ['--encrypt', key] : [];
+  const s0 = await SerfProcess.start({ node: 's0', ...(key ? { encrypt: key } : {}) });
+  const s1 = await SerfProcess.start({ node: 's1', join: s0.gossipPort, ...(key ? { encrypt: key } : {}) });
+  const s2 = await SerfProcess.start({ node: 's2', join: s1.gossipPort, ...(key ? { encrypt: key } : {}) });
+  const v = await Promise.all(
+    [0, 1, 2].map((i) =>
+      AgentProcess.start({
+        node: `v${i}`,
+        extraArgs: [...encrypt, '--tag', `idx=${i}`, '--join', `127.0.0.1:${[s0, s1, s2][i]!.gossipPort}`],
+      }),
+    ),
+  );
+  const serfs = [s0, s1, s2];
+  const names = ['s0', 's1', 's2', 'v0', 'v1', 'v2'];
+  let missing = '';
+  await waitFor(
+    'all six agents to list all six members alive',
+    async () => {
+      const views: [string, { name: string; status: string }[]][] = [];
+      for (const s of serfs) views.push([s.node, await s.members()]);
+      for (const a of v) views.push([a.node, (await a.get<Member[]>('/v1/members')).body]);
+      missing = views
+        .map(([who, ms]) => [who, names.filter((n) => ms.find((m) => m.name === n)?.status !== 'alive')] as const)
+        .filter(([, gaps]) => gaps.length > 0)
+        .map(([who, gaps]) => `${who} lacks ${gaps.join(',')}`)
+        .join('; ');
+      return missing === '' || undefined;
+    },
+    45_000,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(
+      `${err.message}: ${missing}\n${[...serfs, ...v].map((a) => `--- ${a.node}\n${a.logs}`).join('\n')}`,
+    );
+  });
+  return { serfs, vigils: v };
+}
+
+for (const mode of ['plaintext', 'encrypted'] as const) {
+  describe(`mixed Serf + Vigil cluster (${mode})`, () => {
+    it('agree on members, detect each other’s crashes, and see graceful leaves as left', async () => {
+      const key = mode === 'encrypted' ? Buffer.alloc(32, 9).toString('base64') : undefined;
+      const { serfs, vigils } = await mixedCluster(key);
+      const [s0, s1, s2] = serfs as [SerfProcess, SerfProcess, SerfProcess];
+      const [v0, v1, v2] = vigils as [AgentProcess, AgentProcess, AgentProcess];
+
+      // Tags cross over both ways: Serf reads ours, we read Serf's (none here besides ours).
+      const vOnSerf = (await s0.members()).find((m) => m.name === 'v2')!;
+      expect(vOnSerf.tags.idx).toBe('2');
+      expect(vOnSerf.tags['vigil:peer']).toMatch(/^12D3KooW/);
+
+      // Crashes, one of each kind, at once.
+      await v2.stop('SIGKILL');
+      await s2.kill('SIGKILL');
+      await waitFor(
+        'Serf agents to mark v2 failed and Vigil agents to mark s2 dead',
+        async () =>
+          (await s0.status('v2')) === 'failed' &&
+          (await s1.status('v2')) === 'failed' &&
+          (await vigilStatus(v0, 's2')) === 'dead' &&
+          (await vigilStatus(v1, 's2')) === 'dead',
+        60_000,
+        250,
+      );
+
+      // Graceful leaves, one of each kind.
+      expect((await v1.stop('SIGTERM')).code).toBe(0);
+      await s1.leave();
+      await waitFor(
+        'v1 left on Serf and s1 left on Vigil',
+        async () => (await s0.status('v1')) === 'left' && (await vigilStatus(v0, 's1')) === 'left',
+        30_000,
+        250,
+      );
+      // Never reported as failed on the way.
+      const trail = [s0, s1, v0, v1]
+        .map(
+          (a) =>
+            `--- ${a.node}\n${a.logs
+              .split('\n')
+              .filter((l) => a === v1 || /v1|s1/.test(l))
+              .join('\n')}`,
+        )
+        .join('\n');
+      expect(s0.logs, trail).not.toMatch(/EventMemberFailed: v1/);
+      expect(v0.logs, trail).not.toMatch(/"member":"s1"[^\n]*member failed/);
+    });
+  });
+}
+
+describe('a Vigil agent with the wrong key', () => {
+  it('cannot join an encrypted Serf cluster, and logs why', async () => {
+    const s0 = await SerfProcess.start({ node: 's0', encrypt: Buffer.alloc(32, 9).toString('base64') });
+    const v = await AgentProcess.start({
+      node: 'intruder',
+      extraArgs: ['--encrypt', Buffer.alloc(32, 8).toString('base64'), '--join', `127.0.0.1:${s0.gossipPort}`],
+    });
+    await waitFor('the failed join in the log', () => /could not join any member/.test(v.logs), 20_000);
+    expect(v.logs).toMatch(/another gossip key/);
+    expect((await s0.members()).map((m) => m.name)).toEqual(['s0']);
+    expect((await v.get<Member[]>('/v1/members')).body.map((m) => m.name)).toEqual(['intruder']);
+  });
+});
