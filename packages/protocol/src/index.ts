@@ -5,6 +5,15 @@
 export const PROTOCOL_PACKAGE = '@vigil/protocol';
 
 export {
+  compareVersion,
+  type FailoverPolicy,
+  type InstanceHealth,
+  type InstanceRecord,
+  MAX_INSTANCES_PER_NODE,
+  MAX_RECORD_BYTES,
+  type NodeRecord,
+} from './catalog/service-record.ts';
+export {
   COMPOUND_HEADER_OVERHEAD,
   COMPOUND_PART_OVERHEAD,
   decodeCompound,

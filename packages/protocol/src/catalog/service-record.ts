@@ -1,0 +1,52 @@
+// The catalog plane's record: everything routing needs about one node's service instances.
+// Each agent is the only author of its own record and signs it (gossipsub StrictSign); receivers
+// accept it only from the peer id that membership holds for the node.
+
+export type InstanceHealth = 'passing' | 'warning' | 'critical';
+
+/** How a service spreads traffic; declared by its instances (the most common declaration wins). */
+export type FailoverPolicy = 'active-passive' | 'active-active';
+
+export interface InstanceRecord {
+  /** Service instance id, unique on its node. */
+  readonly id: string;
+  /** Service name: what applications resolve. */
+  readonly service: string;
+  /** Where to reach it; never empty (the node's address is filled in by the author). */
+  readonly address: string;
+  readonly port: number;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+  /** Relative share within its tier (Consul's Weights.Passing); >= 1. */
+  readonly weight: number;
+  /** Failover tier: 0 is the primary, higher numbers are backups. */
+  readonly priority: number;
+  readonly zone: string;
+  readonly policy: FailoverPolicy;
+  /** The combined health of its checks (maintenance is the separate flag below). */
+  readonly health: InstanceHealth;
+  /** The instance, or its whole node, is drained: routing treats it as gone. */
+  readonly maintenance: boolean;
+}
+
+export interface NodeRecord {
+  readonly node: string;
+  /** The author's libp2p peer id; must match what membership holds for `node`. */
+  readonly peerId: string;
+  /**
+   * Version = (epoch, seq), compared lexicographically; the newest wins. The epoch is the agent's
+   * boot time in ms, so a restarted agent's records beat its previous life's whatever their seq.
+   */
+  readonly epoch: number;
+  readonly seq: number;
+  readonly instances: readonly InstanceRecord[];
+}
+
+/** Bounds every receiver enforces before accepting a record. */
+export const MAX_INSTANCES_PER_NODE = 256;
+export const MAX_RECORD_BYTES = 256 * 1024;
+
+/** > 0 when `a` is newer than `b`. */
+export function compareVersion(a: Pick<NodeRecord, 'epoch' | 'seq'>, b: Pick<NodeRecord, 'epoch' | 'seq'>): number {
+  return a.epoch - b.epoch || a.seq - b.seq;
+}
