@@ -96,6 +96,8 @@ const COMPOUND_PART_OVERHEAD = 2;
 const REAP_INTERVAL_MS = 15_000;
 /** memberlist's nack support starts at protocol 4. */
 const NACK_MIN_PROTOCOL = 4;
+/** Rounds of last checks (direct + indirect) before a suspicion nobody confirmed becomes dead. */
+const RECHECK_ATTEMPTS = 2;
 /** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
 const DIRECT_FANOUT = 64;
 
@@ -120,7 +122,14 @@ interface PendingConfirm {
   readonly incarnation: number;
   timer: number;
 }
-type Pending = PendingProbe | PendingRelay | PendingConfirm;
+/** Ours: a suspicion that nobody confirmed is checked once more before its dead verdict. */
+interface PendingRecheck {
+  readonly kind: 'recheck';
+  readonly target: string;
+  readonly incarnation: number;
+  timer: number;
+}
+type Pending = PendingProbe | PendingRelay | PendingConfirm | PendingRecheck;
 
 /**
  * The SWIM + Lifeguard membership state machine, free of I/O: feed it packets, stream results and
@@ -258,7 +267,12 @@ export class SwimEngine {
       for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: extra });
     }
     const announce = () => {
-      const dead: Dead = { type: 'dead', incarnation: this.self.incarnation, node: this.self.name, from: this.self.name };
+      const dead: Dead = {
+        type: 'dead',
+        incarnation: this.self.incarnation,
+        node: this.self.name,
+        from: this.self.name,
+      };
       this.broadcasts.queue(dead, estimateSize(dead), this.self.name);
       this.setStatus(this.self, 'left');
       for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: [dead] });
@@ -416,6 +430,18 @@ export class SwimEngine {
         this.timers.cancel(p.timer);
         this.pending.delete(seqNo);
         return;
+      case 'recheck': {
+        this.timers.cancel(p.timer);
+        this.pending.delete(seqNo);
+        // It answered, so it is alive whatever refutation we missed; the accusation we sent with
+        // the ping makes it refute again, and that carries its current incarnation to us.
+        const m = this.members.get(p.target);
+        if (m?.status === 'suspect' && m.incarnation === p.incarnation) {
+          this.clearSuspicion(m);
+          this.setStatus(m, 'alive');
+        }
+        return;
+      }
     }
   }
 
@@ -635,6 +661,9 @@ export class SwimEngine {
   private suspectNode(s: Suspect): void {
     const m = this.members.get(s.node);
     if (!m || s.incarnation < m.incarnation) return;
+    // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
+    // is a new accusation, not a confirmation of one whose clock started long ago.
+    if (m.suspicion && s.incarnation > m.incarnation) this.clearSuspicion(m);
     // Independent confirmations re-gossip under their own key, so they spread side by side.
     if (m.suspicion) {
       if (m.suspicion.confirm(s.from)) {
@@ -683,7 +712,35 @@ export class SwimEngine {
     m.suspicionTimer = this.timers.set(Math.max(this.now, suspicion.deadline()), () => {
       m.suspicionTimer = undefined;
       if (m.status !== 'suspect' || m.incarnation !== incarnation) return;
+      // Ours: with nobody confirming, the likeliest story is a refutation we missed (lost
+      // datagrams), not a failure that only we saw. Ask the suspect itself before the verdict.
+      if (this.collective() && suspicion.observerCount() < 2 && !this.leaving) {
+        this.recheck(m, incarnation, RECHECK_ATTEMPTS);
+        return;
+      }
       this.deadNode({ type: 'dead', incarnation, node: m.name, from: this.self.name });
+    });
+  }
+
+  private collective(): boolean {
+    return this.config.collectiveConfirmation !== false && this.lifeguard;
+  }
+
+  /** Pings a lone suspicion's suspect directly and through relays; dead only if all stay silent. */
+  private recheck(target: Member, incarnation: number, attempts: number): void {
+    const seqNo = this.nextSeq();
+    const check: PendingRecheck = { kind: 'recheck', target: target.name, incarnation, timer: 0 };
+    this.pending.set(seqNo, check);
+    const accusation: Suspect = { type: 'suspect', incarnation, node: target.name, from: this.self.name };
+    this.send(target.addr, [this.pingFor(target.name, seqNo), accusation]);
+    const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
+    for (const relay of relays) this.send(relay.addr, [this.indirectPingFor(target, seqNo, false)]);
+    check.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
+      this.pending.delete(seqNo);
+      if (this.members.get(target.name) !== target || target.status !== 'suspect') return;
+      if (target.incarnation !== incarnation) return;
+      if (attempts > 1) this.recheck(target, incarnation, attempts - 1);
+      else this.deadNode({ type: 'dead', incarnation, node: target.name, from: this.self.name });
     });
   }
 

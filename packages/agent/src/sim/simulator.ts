@@ -36,6 +36,8 @@ interface SimNode {
   /** Inbound processing delay, base plus uniform jitter: the Lifeguard "slow detector". */
   slowMs: number;
   slowJitterMs: number;
+  /** When a slow node gets to its latest inbound message: it works through them in order. */
+  inboundAt: number;
   group: number;
   wakeAt: number | undefined;
   wakeTimer: number | undefined;
@@ -92,6 +94,7 @@ export class Simulator {
       crashed: false,
       slowMs: 0,
       slowJitterMs: 0,
+      inboundAt: 0,
       group: 0,
       wakeAt: undefined,
       wakeTimer: undefined,
@@ -168,8 +171,8 @@ export class Simulator {
 
   /**
    * Delays everything the node receives by `delayMs` plus up to `jitterMs` more (uniform), as if
-   * its CPU were starved: it still sends on time but hears acks, nacks and refutations late.
-   * 0 makes it healthy again.
+   * its CPU were starved: it still sends on time but hears acks, nacks and refutations late, and
+   * in the order they arrived (a backlog, not a reordering network). 0 makes it healthy again.
    */
   setSlow(name: string, delayMs: number, jitterMs = 0): void {
     const n = this.node(name);
@@ -235,10 +238,12 @@ export class Simulator {
     return Math.round((this.options.delayMs ?? 1) + this.random() * (this.options.jitterMs ?? 1));
   }
 
-  /** How late the node gets to what it receives; 0 for a healthy node. */
-  private inboundDelay(node: SimNode): number {
-    if (node.slowJitterMs === 0) return Math.round(node.slowMs);
-    return Math.round(node.slowMs + this.random() * node.slowJitterMs);
+  /** When the node processes what reaches it at `at`: at once, or late and in order if slow. */
+  private arrival(node: SimNode, at: number): number {
+    if (node.slowMs === 0 && node.slowJitterMs === 0) return at;
+    const jitter = node.slowJitterMs === 0 ? 0 : this.random() * node.slowJitterMs;
+    node.inboundAt = Math.max(node.inboundAt, Math.round(at + node.slowMs + jitter));
+    return node.inboundAt;
   }
 
   /** After any input: collect outputs and events, and re-arm the node's wake-up. */
@@ -254,7 +259,8 @@ export class Simulator {
     if (next !== undefined && next !== node.wakeAt) {
       this.queue.cancel(node.wakeTimer);
       node.wakeAt = next;
-      node.wakeTimer = this.queue.set(Math.max(next, this.now), (t) => {
+      // Whole milliseconds here too (engine deadlines such as suspicion timeouts can be fractional).
+      node.wakeTimer = this.queue.set(Math.max(Math.ceil(next), this.now), (t) => {
         node.wakeAt = undefined;
         node.wakeTimer = undefined;
         if (node.crashed) return;
@@ -274,7 +280,7 @@ export class Simulator {
           return;
         }
         const messages: readonly Message[] = out.messages;
-        this.queue.set(this.now + this.delay() + this.inboundDelay(to), (t) => {
+        this.queue.set(this.arrival(to, this.now + this.delay()), (t) => {
           if (to.crashed) return;
           to.engine.handlePacket(from.addr, messages, t);
           this.settle(to);
@@ -291,7 +297,7 @@ export class Simulator {
         }
         const state: PushPull = out.state;
         const sentAt = this.now;
-        this.queue.set(this.now + this.delay() + this.inboundDelay(to), (t) => {
+        this.queue.set(this.arrival(to, this.now + this.delay()), (t) => {
           if (to.crashed) {
             // Crashed while the stream was in flight: the dialer times out.
             this.queue.set(Math.max(t, sentAt + this.profile.tcpTimeoutMs), (t2) => {
@@ -303,7 +309,7 @@ export class Simulator {
           }
           const reply = to.engine.handleRemotePushPull(state, t);
           this.settle(to);
-          this.queue.set(t + this.delay() + this.inboundDelay(from), (t2) => {
+          this.queue.set(this.arrival(from, t + this.delay()), (t2) => {
             if (from.crashed) return;
             from.engine.handlePushPullResponse(out.id, reply, t2);
             this.settle(from);
@@ -313,7 +319,7 @@ export class Simulator {
       }
       case 'tcpPing': {
         const ok = to !== undefined && this.reachable(from, to);
-        const at = ok ? this.now + 2 * this.delay() + this.inboundDelay(to!) + this.inboundDelay(from) : out.deadline;
+        const at = ok ? this.arrival(from, this.arrival(to!, this.now + this.delay()) + this.delay()) : out.deadline;
         this.queue.set(Math.min(at, out.deadline), (t) => {
           if (from.crashed) return;
           from.engine.handleTcpPingResult(out.ping.seqNo, ok && at <= out.deadline, t);
