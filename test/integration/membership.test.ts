@@ -124,6 +124,12 @@ describe('membership between real agents', () => {
       socket.close();
     }
     await waitFor('a warning about dropped gossip', () => /dropped gossip/.test(a!.logs));
+    const metrics = await (await fetch(`${a!.url}/metrics`)).text();
+    const dropped = [...metrics.matchAll(/^vigil_gossip_dropped_total\{reason="([^"]+)"\} (\d+)/gm)];
+    const total = dropped.reduce((sum, m) => sum + Number(m[2]), 0);
+    // Every junk datagram is counted as a drop; the peer's real traffic keeps flowing.
+    expect(total).toBeGreaterThanOrEqual(200);
+    expect(metrics).toMatch(/^vigil_members\{status="alive"\} 2$/m);
     expect((await a!.get('/healthz')).status).toBe(200);
     expect(await statusOf(b!, 'm0')).toBe('alive');
     expect(await statusOf(a!, 'm1')).toBe('alive');

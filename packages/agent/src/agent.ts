@@ -6,6 +6,7 @@ import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts'
 import { DataDirLock } from './data-dir/lock.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
+import { registerMetricsRoutes } from './http/metrics-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
 import type { Logger } from './log.ts';
@@ -93,6 +94,7 @@ export class Agent {
         config: redactConfig(config),
         notReady: () => (joined ? [] : ['membership: first join']),
       });
+      registerMetricsRoutes(http, { membership });
       registerMemberRoutes(http, {
         membership,
         aclToken: config.aclToken,

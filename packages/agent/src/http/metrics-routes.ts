@@ -1,0 +1,87 @@
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { MembershipService } from '../membership/membership-service.ts';
+
+export interface MetricsSources {
+  readonly membership: MembershipService;
+}
+
+/**
+ * Prometheus exposition at /metrics. Values are read from the planes' own counters at scrape time
+ * (collect callbacks), so the hot paths never touch prom-client.
+ */
+export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSources): void {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'vigil_' });
+  const { membership } = sources;
+  const c = membership.counters;
+
+  new Counter({
+    name: 'vigil_gossip_packets_total',
+    help: 'Gossip UDP packets, by direction.',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, c.packetsIn);
+      this.inc({ direction: 'out' }, c.packetsOut);
+    },
+  });
+  new Counter({
+    name: 'vigil_gossip_bytes_total',
+    help: 'Gossip UDP bytes on the wire, by direction.',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, c.bytesIn);
+      this.inc({ direction: 'out' }, c.bytesOut);
+    },
+  });
+  new Counter({
+    name: 'vigil_gossip_dropped_total',
+    help: 'Inbound gossip packets or parts dropped, by reason (malformed, decrypt-failed, ...).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(c.drops)) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'vigil_gossip_streams_total',
+    help: 'Gossip TCP streams (push/pull, fallback ping), by direction and outcome.',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, c.streamsIn);
+      this.inc({ direction: 'out' }, c.streamsOut);
+      this.inc({ direction: 'failed' }, c.streamFailures);
+    },
+  });
+  new Gauge({
+    name: 'vigil_members',
+    help: 'Members this agent sees, by status.',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+      for (const m of membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;
+      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'vigil_health_score',
+    help: 'Lifeguard local health multiplier score (0 is healthy); probes back off by score + 1.',
+    registers: [registry],
+    collect() {
+      this.set(membership.health());
+    },
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+}
