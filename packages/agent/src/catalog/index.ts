@@ -1,0 +1,27 @@
+// The catalog plane: signed service records over gossipsub, repaired by anti-entropy, on a
+// libp2p node whose connections the membership plane decides.
+
+export {
+  type CatalogEvents,
+  CatalogNode,
+  type CatalogNodeOptions,
+  type CatalogPeer,
+  CatalogPublishError,
+  type CatalogStats,
+  dialMultiaddr,
+  type RecordChange,
+  type RecordSource,
+} from './catalog-node.ts';
+export { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
+export { derivePnetKey, swarmKeyFromGossipKey } from './pnet-key.ts';
+export {
+  decodeEnvelope,
+  RecordError,
+  type RecordRejection,
+  type SignedRecord,
+  signRecord,
+  validateRecord,
+  verifyEnvelope,
+} from './record-codec.ts';
+export { type DigestEntry, type MergeResult, RecordStore } from './record-store.ts';
+export { SYNC_PROTOCOL, SyncProtocolError, type SyncResult } from './sync-protocol.ts';

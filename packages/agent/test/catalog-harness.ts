@@ -1,0 +1,119 @@
+// Shared set-up for the catalog tests: real libp2p nodes in this process on 127.0.0.1.
+
+import { Writable } from 'node:stream';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import type { InstanceHealth, NodeRecord } from '@vigil/protocol';
+import pino from 'pino';
+import { CatalogNode, type CatalogNodeOptions, type CatalogPeer } from '../src/catalog/index.ts';
+
+export const silentLog = pino({ level: 'silent' });
+
+/** A logger that keeps every line it writes, parsed. */
+export function capturingLog(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
+
+export function gossipKey(fill: number): Uint8Array {
+  return new Uint8Array(32).fill(fill);
+}
+
+export function record(
+  node: string,
+  peerId: string,
+  version: { epoch: number; seq: number },
+  health: InstanceHealth = 'passing',
+): NodeRecord {
+  return {
+    node,
+    peerId,
+    epoch: version.epoch,
+    seq: version.seq,
+    instances: [
+      {
+        id: `web-${node}`,
+        service: 'web',
+        address: '127.0.0.1',
+        port: 8080,
+        tags: ['v1'],
+        meta: { owner: 'tests' },
+        weight: 1,
+        priority: 0,
+        zone: 'z1',
+        policy: 'active-passive',
+        health,
+        maintenance: false,
+      },
+    ],
+  };
+}
+
+export interface TestNode {
+  readonly name: string;
+  readonly key: PrivateKey;
+  readonly catalog: CatalogNode;
+  peer(): CatalogPeer;
+}
+
+/**
+ * A directory of name -> peer id shared by the tests' nodes: stands in for the membership view.
+ * Tests mutate it to model what membership believes.
+ */
+export class Cluster {
+  readonly directory = new Map<string, string>();
+  readonly nodes: TestNode[] = [];
+
+  async add(
+    name: string,
+    opts: Partial<CatalogNodeOptions> & { key?: PrivateKey; register?: boolean } = {},
+  ): Promise<TestNode> {
+    const key = opts.key ?? (await generateKeyPair('Ed25519'));
+    const peerId = peerIdFromPrivateKey(key).toString();
+    if (opts.register !== false) this.directory.set(name, peerId);
+    const catalog = await CatalogNode.start({
+      node: name,
+      privateKey: key,
+      listen: { host: '127.0.0.1', port: 0 },
+      log: silentLog,
+      peerIdOf: (node) => this.directory.get(node),
+      redialIntervalMs: 200,
+      dialTimeoutMs: 2_000,
+      ...opts,
+    });
+    const node: TestNode = {
+      name,
+      key,
+      catalog,
+      peer: () => ({ node: name, peerId, multiaddr: `127.0.0.1:${catalog.listenPort()}` }),
+    };
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Every node allows (and dials) every other node in `members` (default: all). */
+  connect(members: readonly TestNode[] = this.nodes): void {
+    const peers = members.map((n) => n.peer());
+    for (const n of members) n.catalog.setPeers(peers);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.catalog.stop()));
+    this.nodes.length = 0;
+  }
+}
+
+/** True when every node in `nodes` sees each other node in it connected. */
+export function fullyConnected(nodes: readonly TestNode[]): boolean {
+  return nodes.every((n) => {
+    const connected = new Set(n.catalog.connectedPeers());
+    return nodes.every((m) => m === n || connected.has(m.peer().peerId));
+  });
+}
