@@ -1,0 +1,40 @@
+// The routing plane: pure functions from the membership view and the catalog to routing tables.
+// No I/O, no clocks, no classes holding state: the caller keeps the returned state and passes it
+// back, and numbers the change events.
+
+export { canonicalJson, compareStrings } from './canonical.ts';
+export {
+  applyRecord,
+  type Catalog,
+  catalogVersions,
+  compareRecords,
+  liveRecords,
+  mergeCatalogs,
+  pruneUnknown,
+} from './catalog-merge.ts';
+export { diffTables } from './changes.ts';
+export { computeRouting } from './compute.ts';
+export {
+  DEFAULT_FAILBACK_HOLD_DOWN_MS,
+  DEFAULT_OVERPROVISIONING_FACTOR,
+  DEFAULT_PANIC_THRESHOLD,
+  ROUTING_DEFAULTS,
+  SHARE_UNITS,
+} from './defaults.ts';
+export type {
+  Endpoint,
+  EndpointState,
+  MemberInput,
+  MemberStatus,
+  Redundancy,
+  RouteChange,
+  RouteChangeType,
+  RoutingInput,
+  RoutingOptions,
+  RoutingResult,
+  RoutingState,
+  RoutingTable,
+  ServiceRoutingState,
+  TierHoldState,
+  TierSummary,
+} from './types.ts';
