@@ -9,7 +9,14 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { type GossipSub, type GossipsubOpts, gossipsub, type Message, TopicValidatorResult } from '@libp2p/gossipsub';
+import {
+  type GossipSub,
+  type GossipsubOpts,
+  gossipsub,
+  type Message,
+  type SubscriptionChangeData,
+  TopicValidatorResult,
+} from '@libp2p/gossipsub';
 import { type Identify, identify } from '@libp2p/identify';
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface';
 import { noise } from '@libp2p/noise';
@@ -178,6 +185,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly lastRejectionLog = new Map<RecordRejection, { at: number; suppressed: number }>();
   private stopped = false;
+  private boundPort: number | undefined;
   private readonly counters = {
     published: 0,
     publishErrors: 0,
@@ -276,6 +284,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     const node = new CatalogNode(opts, libp2p, log);
     self = node;
     try {
+      node.listenPort();
       await node.init();
     } catch (err) {
       await node.stop();
@@ -297,6 +306,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       maxOutboundStreams: 2,
     });
     this.libp2p.addEventListener('peer:connect', this.onPeerConnect);
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange);
     this.schedule(() => this.redialTick(), this.opts.redialIntervalMs, false);
     this.schedule(() => this.syncTick(), this.opts.syncIntervalMs, true);
   }
@@ -310,11 +320,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
 
   /** The bound TCP port (useful when listening on port 0). */
   listenPort(): number {
-    for (const ma of this.libp2p.getMultiaddrs()) {
-      const tcpPart = ma.getComponents().find((c) => c.name === 'tcp');
-      if (tcpPart?.value !== undefined) return Number(tcpPart.value);
-    }
-    throw new Error('catalog: libp2p is not listening on TCP');
+    this.boundPort ??= boundTcpPort(this.libp2p.getMultiaddrs());
+    return this.boundPort;
   }
 
   /**
@@ -452,6 +459,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.libp2p.removeEventListener('peer:connect', this.onPeerConnect);
+    this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange);
     this.allowed = new Map();
     await this.libp2p.stop();
     await Promise.allSettled([...this.syncing.values()]);
@@ -554,8 +562,20 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       return;
     }
     this.dialState.delete(id);
-    // Join sync: the dialling side starts it (one exchange per new connection, not two).
-    if (this.libp2p.getConnections(evt.detail).some((c) => c.direction === 'outbound')) {
+  };
+
+  /**
+   * Join sync. It starts when the peer's subscription to the catalog topic arrives, not when the
+   * connection opens: from that moment on our publishes reach the peer by gossip, so an exchange
+   * started then leaves no window in which a record published meanwhile is missed by both. The
+   * dialling side starts it (one exchange per new connection, not two).
+   */
+  private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {
+    const { peerId, subscriptions } = evt.detail;
+    if (!subscriptions.some((s) => s.topic === CATALOG_TOPIC && s.subscribe)) return;
+    const id = peerId.toString();
+    if (!this.allowed.has(id) || this.stopped) return;
+    if (this.libp2p.getConnections(peerId).some((c) => c.direction === 'outbound')) {
       this.syncWith(id).catch(() => {});
     }
   };
@@ -694,7 +714,6 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
           arm();
         }
       }, delay);
-      t.unref();
       this.timers.add(t);
     };
     arm();
@@ -702,6 +721,14 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
 }
 
 // ---- addresses -------------------------------------------------------------------------------
+
+function boundTcpPort(addrs: readonly Multiaddr[]): number {
+  for (const ma of addrs) {
+    const tcpPart = ma.getComponents().find((c) => c.name === 'tcp');
+    if (tcpPart?.value !== undefined) return Number(tcpPart.value);
+  }
+  throw new Error('catalog: libp2p is not listening on TCP');
+}
 
 function listenMultiaddr({ host, port }: HostPort): string {
   const family = isIP(host);

@@ -1,0 +1,167 @@
+// The anti-entropy stream against a hostile peer: malformed frames close the stream, are
+// counted, and leave the agent working. And stop() leaves nothing running.
+
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { Stream } from '@libp2p/interface';
+import { noise } from '@libp2p/noise';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { yamux } from '@libp2p/yamux';
+import { multiaddr } from '@multiformats/multiaddr';
+import * as lp from 'it-length-prefixed';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SYNC_PROTOCOL, signRecord, swarmKeyFromGossipKey } from '../src/catalog/index.ts';
+import { Cluster, fullyConnected, gossipKey, record } from './catalog-harness.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const KEY = gossipKey(7);
+let cluster = new Cluster();
+let raw: Libp2p | undefined;
+afterEach(async () => {
+  await raw?.stop();
+  raw = undefined;
+  await cluster.stop();
+  cluster = new Cluster();
+});
+
+/** A bare libp2p peer in the cluster's private network that speaks whatever bytes we give it. */
+async function rawPeer() {
+  const key = await generateKeyPair('Ed25519');
+  const node = await createLibp2p({
+    privateKey: key,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: swarmKeyFromGossipKey(KEY) }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+  });
+  raw = node;
+  return { node, key, peerId: peerIdFromPrivateKey(key).toString() };
+}
+
+/** Writes `bytes` on a fresh sync stream, then reads until the agent closes or resets it. */
+async function sendRaw(node: Libp2p, target: string, bytes: Uint8Array[], halfClose: boolean): Promise<string> {
+  const stream: Stream = await node.dialProtocol(multiaddr(target), SYNC_PROTOCOL, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  for (const b of bytes) stream.send(b);
+  if (halfClose) await stream.close();
+  try {
+    for await (const _ of stream) {
+      // drain whatever the agent sends (its digest) until it closes or resets
+    }
+    return 'closed';
+  } catch (err) {
+    return `reset: ${(err as Error).name}`;
+  }
+}
+
+const frame = (type: number, payload: Uint8Array) => lp.encode.single(Uint8Array.of(type, ...payload)).subarray();
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+describe('catalog anti-entropy stream', { timeout: 60_000 }, () => {
+  it('closes the stream on malformed frames, counts them, and keeps working', async () => {
+    const a = await cluster.add('a', { gossipKey: KEY });
+    const b = await cluster.add('b', { gossipKey: KEY });
+    const evil = await rawPeer();
+    const evilPeer = {
+      node: 'evil',
+      peerId: evil.peerId,
+      multiaddr: evil.node.getMultiaddrs()[0]!.toString(),
+    };
+    cluster.directory.set('evil', evil.peerId);
+    a.catalog.setPeers([a.peer(), b.peer(), evilPeer]);
+    b.catalog.setPeers([a.peer(), b.peer()]);
+    await waitFor(() => fullyConnected([a, b]), 'a-b', 20_000);
+    await a.catalog.publish(record('a', a.peer().peerId, { epoch: 1, seq: 1 }));
+    const target = a.catalog.listenAddresses()[0]!;
+
+    const signedByEvil = await signRecord(record('evil', evil.peerId, { epoch: 1, seq: 1 }), evil.key);
+    const cases: Array<{ name: string; bytes: Uint8Array[]; halfClose: boolean }> = [
+      { name: 'record before digest', bytes: [frame(0x02, signedByEvil.envelope)], halfClose: true },
+      { name: 'unknown frame type', bytes: [frame(0x7f, json([]))], halfClose: true },
+      { name: 'digest not JSON', bytes: [frame(0x01, new TextEncoder().encode('{{{'))], halfClose: true },
+      { name: 'digest wrong shape', bytes: [frame(0x01, json([['a', -1, 'x']]))], halfClose: true },
+      {
+        name: 'digest too long',
+        bytes: [frame(0x01, json(Array.from({ length: 5000 }, (_, i) => [`n${i}`, 1, 1])))],
+        halfClose: true,
+      },
+      { name: 'garbage record after digest', bytes: [frame(0x01, json([])), frame(0x02, json({}))], halfClose: true },
+      {
+        name: 'empty frame',
+        bytes: [frame(0x01, json([])), lp.encode.single(new Uint8Array(0)).subarray()],
+        halfClose: true,
+      },
+      { name: 'varint too long', bytes: [new Uint8Array(16).fill(0xff)], halfClose: false },
+      { name: 'frame over the size limit', bytes: [Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x01)], halfClose: false },
+      { name: 'truncated frame', bytes: [Uint8Array.of(100, 1, 2, 3)], halfClose: true },
+      { name: 'nothing at all', bytes: [], halfClose: true },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const outcome = await sendRaw(evil.node, target, c.bytes, c.halfClose);
+      expect(outcome, c.name).toMatch(/closed|reset/);
+      await waitFor(() => a.catalog.stats().syncMalformed >= i + 1, `malformed counted: ${c.name}`, 10_000);
+    }
+    expect(a.catalog.stats().syncMalformed).toBe(cases.length);
+    // Nothing from the hostile peer was taken.
+    expect(a.catalog.get('evil')).toBeUndefined();
+
+    // A well-formed exchange from the same peer works: empty digest in, a's record out, then the
+    // evil peer's own (validly signed, membership-approved) record is taken.
+    const stream = await evil.node.dialProtocol(multiaddr(target), SYNC_PROTOCOL);
+    stream.send(frame(0x01, json([])));
+    const received: number[] = [];
+    const reading = (async () => {
+      for await (const f of lp.decode(stream)) received.push(f.subarray()[0]!);
+    })();
+    await waitFor(() => received.length >= 2, 'digest and record from a', 10_000);
+    stream.send(frame(0x02, signedByEvil.envelope));
+    await stream.close();
+    await reading;
+    expect(received).toEqual([0x01, 0x02]);
+    await waitFor(() => a.catalog.get('evil')?.seq === 1, 'valid synced record', 10_000);
+
+    // And the agent is unharmed: gossip and anti-entropy between honest peers still work.
+    await a.catalog.publish(record('a', a.peer().peerId, { epoch: 1, seq: 2 }));
+    await waitFor(() => b.catalog.get('a')?.seq === 2, 'gossip still works', 20_000);
+    await expect(b.catalog.syncWith(a.peer().peerId)).resolves.toMatchObject({ sent: 0 });
+    expect(b.catalog.get('evil')?.seq).toBe(1);
+  });
+
+  it('stop() closes every socket and timer it opened', async () => {
+    const kinds = ['TCPServerWrap', 'TCPSocketWrap', 'Timeout'];
+    const count = () => {
+      const info = process.getActiveResourcesInfo();
+      return Object.fromEntries(kinds.map((k) => [k, info.filter((r) => r === k).length]));
+    };
+    const before = count();
+    const nodes = await Promise.all(
+      ['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKey: KEY, syncIntervalMs: 200 })),
+    );
+    cluster.connect();
+    await waitFor(() => fullyConnected(nodes), 'connected', 20_000);
+    for (const n of nodes) await n.catalog.publish(record(n.name, n.peer().peerId, { epoch: 1, seq: 1 }));
+    await waitFor(() => nodes.every((n) => n.catalog.records().length === 3), 'records', 20_000);
+    await waitFor(() => nodes.every((n) => n.catalog.stats().syncRuns >= 2), 'periodic syncs', 20_000);
+    expect(count().TCPServerWrap).toBeGreaterThan(before.TCPServerWrap!);
+
+    await cluster.stop();
+    await waitFor(
+      () => {
+        const now = count();
+        return kinds.every((k) => now[k]! <= before[k]!) || undefined;
+      },
+      `resources back to ${JSON.stringify(before)} (now ${JSON.stringify(count())})`,
+      10_000,
+    );
+    // stop() is idempotent and a stopped node refuses to publish.
+    await nodes[0]!.catalog.stop();
+    await expect(nodes[0]!.catalog.publish(record('a', nodes[0]!.peer().peerId, { epoch: 1, seq: 9 }))).rejects.toThrow(
+      /stopped/,
+    );
+  });
+});
