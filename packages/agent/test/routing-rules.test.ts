@@ -350,6 +350,7 @@ describe('weights, redundancy and policy', () => {
     const aa = { policy: 'active-active' } as const;
     expect(table(route(oneEach(inst('x', aa), inst('y', aa), inst('z')))).policy).toBe('active-active');
     expect(table(route(oneEach(inst('x', aa), inst('y')))).policy).toBe('active-passive');
+    expect(table(route(oneEach(inst('a'), inst('b', aa), inst('c', aa)))).policy).toBe('active-active');
     expect(table(route(oneEach(inst('x')))).policy).toBe('active-passive');
   });
 
