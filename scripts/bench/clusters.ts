@@ -1,0 +1,251 @@
+// The two kinds of cluster the benchmark drives, behind one interface: N real `serf agent` or
+// `vigil agent` processes on loopback, started without --join so that the joins can be issued all
+// at once through each agent's own API once every process is up (process start time, which for
+// Node is mostly module loading, is then not counted as membership convergence).
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.ts';
+import { SerfRpc } from './serf-rpc.ts';
+
+export const VIGIL_BIN = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
+
+export type Impl = 'serf' | 'vigil';
+
+/** A member as one agent sees it, in one vocabulary: Serf's `failed` is `dead` here. */
+export interface SeenMember {
+  readonly status: 'alive' | 'suspect' | 'dead' | 'left' | 'leaving';
+  /** Vigil only: suspect and confirmed by at least two independent observers. */
+  readonly confirmedSuspect?: boolean;
+  readonly confirmations?: number;
+}
+
+export type View = Map<string, SeenMember>;
+
+export interface BenchAgent {
+  readonly name: string;
+  readonly gossipPort: number;
+  readonly child: ChildProcess;
+  /** The last few KiB of the agent's output, for error messages. */
+  logTail(): string;
+}
+
+/** Every process this module started, so that an interrupted run can still kill them by PID. */
+export const liveChildren = new Set<ChildProcess>();
+
+function track(child: ChildProcess): () => string {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  let tail = '';
+  const keep = (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4096);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => tail;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export abstract class Cluster {
+  abstract readonly impl: Impl;
+  readonly n: number;
+  readonly agents: BenchAgent[] = [];
+  protected dir = '';
+
+  constructor(n: number) {
+    this.n = n;
+  }
+
+  get names(): string[] {
+    return this.agents.map((a) => a.name);
+  }
+
+  /** Spawns every agent and waits until each one's API answers. */
+  abstract start(opts: { encrypt?: string | undefined }): Promise<void>;
+  /** One read of agent i's member list. */
+  abstract view(i: number): Promise<View>;
+  /** Issues every agent's join to agent 0 at once; resolves when all the join calls returned. */
+  abstract joinAll(): Promise<void>;
+  /** Graceful leave: Vigil by SIGTERM (its contract), Serf by `serf leave` over RPC. */
+  abstract leave(i: number): Promise<void>;
+
+  pid(i: number): number {
+    return this.agents[i]!.child.pid!;
+  }
+
+  signal(i: number, sig: NodeJS.Signals): void {
+    const child = this.agents[i]!.child;
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  }
+
+  running(i: number): boolean {
+    const child = this.agents[i]!.child;
+    return child.exitCode === null && child.signalCode === null;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(
+      this.agents.map(async (a) => {
+        if (a.child.exitCode !== null || a.child.signalCode !== null) return;
+        const exited = new Promise((r) => a.child.once('exit', r));
+        a.child.kill('SIGKILL');
+        await Promise.race([exited, sleep(5000)]);
+      }),
+    );
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  protected async waitReady(i: number, probe: () => Promise<unknown>, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.running(i)) throw new Error(`${this.impl} agent ${i} exited at start:\n${this.agents[i]!.logTail()}`);
+      try {
+        await probe();
+        return;
+      } catch {
+        if (Date.now() > deadline)
+          throw new Error(
+            `${this.impl} agent ${i} did not answer within ${timeoutMs} ms:\n${this.agents[i]!.logTail()}`,
+          );
+        await sleep(100);
+      }
+    }
+  }
+}
+
+export class SerfCluster extends Cluster {
+  readonly impl = 'serf' as const;
+  private readonly rpcs: SerfRpc[] = [];
+  private readonly rpcPorts: number[] = [];
+
+  async start(opts: { encrypt?: string | undefined }): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), 'bench-serf-'));
+    for (let i = 0; i < this.n; i++) {
+      const name = `s${i}`;
+      const gossipPort = await freePort();
+      const rpcPort = await freePort();
+      const args = ['agent', '-node', name, '-bind', `127.0.0.1:${gossipPort}`, '-rpc-addr', `127.0.0.1:${rpcPort}`];
+      args.push('-profile', 'lan', '-log-level', 'warn');
+      if (opts.encrypt) args.push('-encrypt', opts.encrypt);
+      const child = spawn('serf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.agents.push({ name, gossipPort, child, logTail: track(child) });
+      this.rpcPorts.push(rpcPort);
+    }
+    await Promise.all(
+      this.agents.map((_, i) =>
+        this.waitReady(
+          i,
+          async () => {
+            this.rpcs[i] = await SerfRpc.connect(this.rpcPorts[i]!);
+          },
+          30_000,
+        ),
+      ),
+    );
+  }
+
+  async view(i: number): Promise<View> {
+    const list = await this.rpcs[i]!.members();
+    return new Map(
+      list.map((m) => [m.name, { status: (m.status === 'failed' ? 'dead' : m.status) as SeenMember['status'] }]),
+    );
+  }
+
+  async joinAll(): Promise<void> {
+    const seed = `127.0.0.1:${this.agents[0]!.gossipPort}`;
+    await Promise.all(this.rpcs.slice(1).map((r) => r.join(seed)));
+  }
+
+  async leave(i: number): Promise<void> {
+    await this.rpcs[i]!.leave();
+  }
+
+  override async dispose(): Promise<void> {
+    for (const r of this.rpcs) r?.close();
+    await super.dispose();
+  }
+}
+
+interface VigilMember {
+  name: string;
+  status: SeenMember['status'];
+  confirmations?: number;
+  confirmedSuspect?: boolean;
+}
+
+export class VigilCluster extends Cluster {
+  readonly impl = 'vigil' as const;
+  private readonly httpPorts: number[] = [];
+
+  async start(opts: { encrypt?: string | undefined }): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), 'bench-vigil-'));
+    for (let i = 0; i < this.n; i++) {
+      const name = `v${i}`;
+      const gossipPort = await freePort();
+      const httpPort = await freePort();
+      const p2pPort = await freePort();
+      const dataDir = join(this.dir, name);
+      await mkdir(dataDir);
+      const args = [VIGIL_BIN, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
+      args.push('--http', `127.0.0.1:${httpPort}`, '--p2p', `127.0.0.1:${p2pPort}`, '--data-dir', dataDir);
+      args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json');
+      if (opts.encrypt) args.push('--encrypt', opts.encrypt);
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.agents.push({ name, gossipPort, child, logTail: track(child) });
+      this.httpPorts.push(httpPort);
+    }
+    await Promise.all(
+      this.agents.map((_, i) =>
+        this.waitReady(
+          i,
+          async () => {
+            const res = await fetch(`http://127.0.0.1:${this.httpPorts[i]}/healthz`, {
+              signal: AbortSignal.timeout(2000),
+            });
+            if (!res.ok) throw new Error(String(res.status));
+            await res.arrayBuffer();
+          },
+          300_000,
+        ),
+      ),
+    );
+  }
+
+  async view(i: number): Promise<View> {
+    const res = await fetch(`http://127.0.0.1:${this.httpPorts[i]}/v1/members`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(`GET /v1/members: ${res.status}`);
+    const list = (await res.json()) as VigilMember[];
+    return new Map(
+      list.map((m) => [
+        m.name,
+        {
+          status: m.status,
+          confirmedSuspect: m.confirmedSuspect === true,
+          ...(m.confirmations !== undefined ? { confirmations: m.confirmations } : {}),
+        },
+      ]),
+    );
+  }
+
+  async joinAll(): Promise<void> {
+    const seed = `127.0.0.1:${this.agents[0]!.gossipPort}`;
+    await Promise.all(
+      this.httpPorts.slice(1).map(async (port) => {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/agent/join/${seed}`, {
+          method: 'PUT',
+          signal: AbortSignal.timeout(15_000),
+        });
+        if (!res.ok) throw new Error(`join: ${res.status} ${await res.text()}`);
+        await res.arrayBuffer();
+      }),
+    );
+  }
+
+  async leave(i: number): Promise<void> {
+    this.signal(i, 'SIGTERM');
+  }
+}

@@ -1,0 +1,745 @@
+// `npm run bench:membership -w scripts -- [--n 5,20,50] [--runs K] [--out FILE] [...]`
+//
+// Serf 0.9 (Debian's `serf`) and Vigil side by side in one run: the same N, the LAN profile on
+// both, loopback, the same machine, the same measurements. Each run of a given N starts a fresh
+// cluster of each kind (alternating which goes first) and, on it, in order:
+//   1. join convergence: every agent is up (not joined); all N-1 joins to agent 0 are issued at
+//      once through each agent's API; time until every agent lists all N members alive;
+//   2. idle cost: after a settle, a quiet window without polling: CPU (utime+stime from
+//      /proc/PID/stat), RSS (VmRSS) and membership bytes (tcpdump on lo, see capture.ts);
+//   3. SIGSTOP one agent for 3 s, then SIGCONT: any survivor reporting it failed/dead is a false
+//      positive; for Vigil also whether it was demoted (suspect, confirmed) and how long after
+//      SIGCONT every survivor shows it alive again;
+//   4. SIGKILL one (or --kills) agent(s): time until the first and until every survivor reports it
+//      failed (Serf) / dead (Vigil); for Vigil also until every survivor shows it confirmed
+//      suspect (or dead);
+//   5. graceful leave of one or more agents (Vigil: SIGTERM, its contract; Serf: `leave` over RPC,
+//      as `serf leave` does): every other agent must show `left`, never failed/dead.
+// Views are polled every 50 ms per agent: Vigil with keep-alive GETs of /v1/members, Serf with
+// its agent RPC (`members`) over one persistent TCP connection per agent, the protocol
+// `serf members` uses, without forking a process per poll. Serf's event stream was not used: the
+// Serf agent coalesces member events, which would delay what we time.
+// Everything is bounded in time and count; every process and temporary directory is removed at
+// the end, also on Ctrl-C.
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Capture, type CaptureTotals } from './capture.ts';
+import { type Cluster, type Impl, liveChildren, SerfCluster, type View, VigilCluster } from './clusters.ts';
+import { cpuSeconds, rssBytes } from './proc-stats.ts';
+
+// ---- options -----------------------------------------------------------------------------------
+
+interface Options {
+  ns: number[];
+  runs: number | undefined;
+  out: string | undefined;
+  idleSeconds: number;
+  kills: number;
+  leaves: number;
+  joinStarts: number;
+  encrypt: boolean;
+  maxMinutes: number;
+  pollMs: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    ns: [5, 20, 50],
+    runs: undefined,
+    out: undefined,
+    idleSeconds: 10,
+    kills: 2,
+    leaves: 4,
+    joinStarts: 0,
+    encrypt: false,
+    maxMinutes: 120,
+    pollMs: 50,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const int = (min: number, max: number) => {
+      const v = Number(val());
+      if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${a}: an integer from ${min} to ${max}`);
+      return v;
+    };
+    if (a === '--n') {
+      o.ns = val()
+        .split(',')
+        .map((s) => Number(s));
+      if (o.ns.some((n) => !Number.isInteger(n) || n < 5 || n > 100)) throw new Error('--n: integers from 5 to 100');
+    } else if (a === '--runs') o.runs = int(0, 50);
+    else if (a === '--out') o.out = val();
+    else if (a === '--idle-seconds') o.idleSeconds = int(2, 120);
+    else if (a === '--kills') o.kills = int(1, 5);
+    else if (a === '--leaves') o.leaves = int(1, 10);
+    else if (a === '--join-starts') o.joinStarts = int(0, 100);
+    else if (a === '--encrypt') o.encrypt = true;
+    else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
+    else if (a === '--poll-ms') o.pollMs = int(5, 50);
+    else if (a === '--help' || a === '-h') {
+      console.log(
+        'usage: membership.ts [--n 5,20,50] [--runs K] [--out FILE.json] [--idle-seconds 10] [--kills 2]\n' +
+          '                     [--leaves 4] [--join-starts J] [--encrypt] [--max-minutes 120] [--poll-ms 50]\n' +
+          '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
+          '  --join-starts: extra cluster starts per N and implementation that only time the join',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown option ${a} (try --help)`);
+  }
+  return o;
+}
+
+// ---- small helpers -------------------------------------------------------------------------------
+
+const now = () => performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function quantile(xs: readonly number[], q: number): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  // Nearest rank: the median of an even count is the mean of the two middle values.
+  if (q === 0.5) {
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
+  }
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+}
+const median = (xs: readonly number[]) => quantile(xs, 0.5);
+const p90 = (xs: readonly number[]) => quantile(xs, 0.9);
+
+interface PollOptions {
+  readonly observers: readonly number[];
+  readonly pollMs: number;
+  readonly timeoutMs: number;
+  /** Called for each answer, with the time the poll was sent and answered. */
+  onView(i: number, view: View, sentAt: number, at: number): void;
+  /** Checked after each answer; true ends the watch. */
+  done(): boolean;
+}
+
+/** Polls each observer in its own loop (one request in flight per agent) until done or timeout. */
+async function watch(cluster: Cluster, p: PollOptions): Promise<{ timedOut: boolean; errors: number }> {
+  const deadline = now() + p.timeoutMs;
+  let stop = false;
+  let errors = 0;
+  await Promise.all(
+    p.observers.map(async (i) => {
+      while (!stop) {
+        const sentAt = now();
+        try {
+          const view = await cluster.view(i);
+          p.onView(i, view, sentAt, now());
+        } catch {
+          errors++;
+        }
+        if (p.done()) stop = true;
+        if (now() > deadline) stop = true;
+        const wait = p.pollMs - (now() - sentAt);
+        if (!stop && wait > 0) await sleep(wait);
+      }
+    }),
+  );
+  return { timedOut: !p.done(), errors };
+}
+
+// ---- scenarios ---------------------------------------------------------------------------------
+
+interface JoinResult {
+  /** ms from issuing the joins until every agent's latest view lists all N alive; null: timed out. */
+  ms: number | null;
+  joinErrors: string[];
+  missing?: string;
+}
+
+async function joinConvergence(c: Cluster, pollMs: number, timeoutMs: number): Promise<JoinResult> {
+  const all = c.agents.map((_, i) => i);
+  const ok = new Array<boolean>(c.n).fill(false);
+  const lacking = new Array<string>(c.n).fill('?');
+  let convergedAt: number | undefined;
+  const joinErrors: string[] = [];
+  const t0 = now();
+  const joins = c.joinAll().catch((err: Error) => {
+    joinErrors.push(err.message);
+  });
+  const res = await watch(c, {
+    observers: all,
+    pollMs,
+    timeoutMs,
+    onView(i, view, _sent, at) {
+      const gaps = c.names.filter((n) => view.get(n)?.status !== 'alive');
+      ok[i] = gaps.length === 0;
+      lacking[i] = gaps.join(',');
+      if (convergedAt === undefined && ok.every(Boolean)) convergedAt = at;
+    },
+    done: () => convergedAt !== undefined,
+  });
+  await joins;
+  if (res.timedOut || convergedAt === undefined) {
+    const missing = c.names
+      .map((n, i) => (ok[i] ? '' : `${n} lacks ${lacking[i]}`))
+      .filter(Boolean)
+      .join('; ');
+    return { ms: null, joinErrors, missing };
+  }
+  return { ms: convergedAt - t0, joinErrors };
+}
+
+interface IdleResult {
+  cpuPercent: number[];
+  rssMiB: number[];
+  /** Cluster payload bytes per second divided by N. */
+  bytesPerSecPerAgent: number;
+  udpBytesPerSecPerAgent: number;
+  tcpBytesPerSecPerAgent: number;
+  capture: CaptureTotals & { seconds: number };
+}
+
+async function idleCost(c: Cluster, seconds: number, captureDir: string, run: string): Promise<IdleResult> {
+  const pids = c.agents.map((_, i) => c.pid(i));
+  const cap = await Capture.start(
+    join(captureDir, `${run}.pcap`),
+    c.agents.map((a) => a.gossipPort),
+  );
+  const capStart = now();
+  const cpu0 = await Promise.all(pids.map(cpuSeconds));
+  const t0 = now();
+  await sleep(seconds * 1000);
+  const cpu1 = await Promise.all(pids.map(cpuSeconds));
+  const t1 = now();
+  const totals = await cap.stop();
+  const capSeconds = (now() - capStart) / 1000;
+  const rss = await Promise.all(pids.map(rssBytes));
+  const windowS = (t1 - t0) / 1000;
+  const perAgent = (bytes: number) => bytes / c.n / capSeconds;
+  return {
+    cpuPercent: cpu1.map((x, i) => ((x - cpu0[i]!) / windowS) * 100),
+    rssMiB: rss.map((b) => b / 1024 / 1024),
+    bytesPerSecPerAgent: perAgent(totals.udpBytes + totals.tcpBytes),
+    udpBytesPerSecPerAgent: perAgent(totals.udpBytes),
+    tcpBytesPerSecPerAgent: perAgent(totals.tcpBytes),
+    capture: { ...totals, seconds: capSeconds },
+  };
+}
+
+interface StopResult {
+  victim: string;
+  /** Survivors that ever reported the paused agent failed/dead. */
+  falseDead: number;
+  /** Vigil: survivors that saw it suspect / confirmed suspect. */
+  suspectObservers: number;
+  confirmedObservers: number;
+  maxConfirmations: number;
+  /** ms from SIGCONT until every survivor's first answer sent after SIGCONT shows it alive. */
+  aliveAfterContMs: number | null;
+  /** Survivors that showed it not alive again after having shown it alive after SIGCONT. */
+  flaps: number;
+}
+
+async function pauseScenario(c: Cluster, victim: number, observers: number[], pollMs: number): Promise<StopResult> {
+  const name = c.names[victim]!;
+  const dead = new Set<number>();
+  const suspect = new Set<number>();
+  const confirmed = new Set<number>();
+  let maxConfirmations = 0;
+  const aliveAfter = new Map<number, number>();
+  let flaps = 0;
+  let contAt = Number.POSITIVE_INFINITY;
+  c.signal(victim, 'SIGSTOP');
+  const stopAt = now();
+  const resumer = (async () => {
+    await sleep(3000 - (now() - stopAt));
+    c.signal(victim, 'SIGCONT');
+    contAt = now();
+  })();
+  await watch(c, {
+    observers,
+    pollMs,
+    timeoutMs: 3000 + 20_000,
+    onView(i, view, sentAt, at) {
+      const m = view.get(name);
+      if (!m) return;
+      if (m.status === 'dead') dead.add(i);
+      if (m.status === 'suspect') suspect.add(i);
+      if (m.confirmedSuspect) confirmed.add(i);
+      maxConfirmations = Math.max(maxConfirmations, m.confirmations ?? 0);
+      if (sentAt < contAt) return;
+      if (m.status === 'alive') {
+        if (!aliveAfter.has(i)) aliveAfter.set(i, at);
+      } else if (aliveAfter.has(i)) {
+        flaps++;
+        aliveAfter.delete(i);
+      }
+    },
+    // Keep watching 2 s past SIGCONT even when nobody noticed, to catch a late verdict.
+    done: () => now() > contAt + 2000 && aliveAfter.size === observers.length,
+  });
+  await resumer;
+  return {
+    victim: name,
+    falseDead: dead.size,
+    suspectObservers: suspect.size,
+    confirmedObservers: confirmed.size,
+    maxConfirmations,
+    aliveAfterContMs: aliveAfter.size === observers.length ? Math.max(...aliveAfter.values()) - contAt : null,
+    flaps,
+  };
+}
+
+interface KillResult {
+  victim: string;
+  firstDeadMs: number | null;
+  allDeadMs: number | null;
+  /** Vigil: every survivor shows it confirmed suspect or dead. */
+  allConfirmedMs: number | null;
+  firstSuspectMs: number | null;
+}
+
+async function killScenario(c: Cluster, victim: number, observers: number[], pollMs: number): Promise<KillResult> {
+  const name = c.names[victim]!;
+  const deadAt = new Map<number, number>();
+  const confirmedAt = new Map<number, number>();
+  let firstSuspect: number | undefined;
+  c.signal(victim, 'SIGKILL');
+  const t0 = now();
+  await watch(c, {
+    observers,
+    pollMs,
+    timeoutMs: 60_000,
+    onView(i, view, _sent, at) {
+      const m = view.get(name);
+      if (!m) return;
+      if (m.status !== 'alive') firstSuspect ??= at;
+      if (m.status === 'dead' && !deadAt.has(i)) deadAt.set(i, at);
+      if ((m.status === 'dead' || m.confirmedSuspect) && !confirmedAt.has(i)) confirmedAt.set(i, at);
+    },
+    done: () => deadAt.size === observers.length,
+  });
+  const all = (m: Map<number, number>) => (m.size === observers.length ? Math.max(...m.values()) - t0 : null);
+  return {
+    victim: name,
+    firstDeadMs: deadAt.size > 0 ? Math.min(...deadAt.values()) - t0 : null,
+    allDeadMs: all(deadAt),
+    allConfirmedMs: c.impl === 'vigil' ? all(confirmedAt) : null,
+    firstSuspectMs: firstSuspect === undefined ? null : firstSuspect - t0,
+  };
+}
+
+interface LeaveResult {
+  victim: string;
+  allLeftMs: number | null;
+  /** Survivors that ever showed the leaving agent failed/dead. */
+  deadObservers: number;
+  /** Longest time one survivor showed it failed/dead. */
+  longestDeadMs: number;
+  exitedMs: number | null;
+}
+
+async function leaveScenario(c: Cluster, victim: number, observers: number[], pollMs: number): Promise<LeaveResult> {
+  const name = c.names[victim]!;
+  const leftAt = new Map<number, number>();
+  const deadSince = new Map<number, number>();
+  const deadObservers = new Set<number>();
+  let longestDead = 0;
+  const child = c.agents[victim]!.child;
+  const exited = new Promise<number>((r) => child.once('exit', () => r(now())));
+  const t0 = now();
+  const leaving = c.leave(victim).catch(() => undefined);
+  let allLeftAt: number | undefined;
+  await watch(c, {
+    observers,
+    pollMs,
+    timeoutMs: 60_000,
+    onView(i, view, _sent, at) {
+      const m = view.get(name);
+      if (!m) return;
+      if (m.status === 'dead') {
+        deadObservers.add(i);
+        if (!deadSince.has(i)) deadSince.set(i, at);
+      } else if (deadSince.has(i)) {
+        longestDead = Math.max(longestDead, at - deadSince.get(i)!);
+        deadSince.delete(i);
+      }
+      if (m.status === 'left') leftAt.set(i, leftAt.get(i) ?? at);
+      else leftAt.delete(i);
+      if (allLeftAt === undefined && leftAt.size === observers.length) allLeftAt = at;
+    },
+    // Watch 3 s more once all show left, to catch a later flip to failed.
+    done: () => allLeftAt !== undefined && now() > allLeftAt + 3000 && leftAt.size === observers.length,
+  });
+  for (const since of deadSince.values()) longestDead = Math.max(longestDead, now() - since);
+  await leaving;
+  const exitAt = await Promise.race([exited, sleep(15_000).then(() => undefined)]);
+  if (exitAt === undefined) c.signal(victim, 'SIGKILL');
+  return {
+    victim: name,
+    allLeftMs: allLeftAt === undefined ? null : allLeftAt - t0,
+    deadObservers: deadObservers.size,
+    longestDeadMs: longestDead,
+    exitedMs: exitAt === undefined ? null : exitAt - t0,
+  };
+}
+
+// ---- one cluster start ---------------------------------------------------------------------------
+
+interface RunResult {
+  impl: Impl;
+  n: number;
+  run: number;
+  loadAvgAtStart: number[];
+  startSeconds: number;
+  join: JoinResult;
+  idle?: IdleResult;
+  pauses: StopResult[];
+  kills: KillResult[];
+  leaves: LeaveResult[];
+  error?: string;
+}
+
+let current: Cluster | undefined;
+
+async function oneRun(
+  impl: Impl,
+  n: number,
+  run: number,
+  o: Options,
+  captureDir: string,
+  joinOnly = false,
+): Promise<RunResult> {
+  const c: Cluster = impl === 'serf' ? new SerfCluster(n) : new VigilCluster(n);
+  current = c;
+  const r: RunResult = {
+    impl,
+    n,
+    run,
+    loadAvgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+    startSeconds: 0,
+    join: { ms: null, joinErrors: [] },
+    pauses: [],
+    kills: [],
+    leaves: [],
+  };
+  const t = now();
+  try {
+    await c.start({ encrypt: o.encrypt ? ENCRYPT_KEY : undefined });
+    r.startSeconds = (now() - t) / 1000;
+    // Let the freshly started processes finish warming up before the clock starts.
+    await sleep(1000);
+    r.join = await joinConvergence(c, o.pollMs, 120_000);
+    if (r.join.ms === null) throw new Error(`join did not converge in 120 s: ${r.join.missing}`);
+    if (joinOnly) return r;
+    await sleep(5000);
+    r.idle = await idleCost(c, o.idleSeconds, captureDir, `${impl}-${n}-${run}`);
+
+    const live = new Set(c.agents.map((_, i) => i));
+    const others = (victim: number) => [...live].filter((i) => i !== victim);
+    // Victims from the end; agent 0 (the seed) is never one. At least 3 agents stay.
+    let next = n - 1;
+    const pauseVictim = next--;
+    r.pauses.push(await pauseScenario(c, pauseVictim, others(pauseVictim), o.pollMs));
+    await sleep(2000);
+    const kills = Math.min(o.kills, Math.max(1, Math.floor((n - 3) / 2)));
+    for (let k = 0; k < kills; k++) {
+      const v = next--;
+      r.kills.push(await killScenario(c, v, others(v), o.pollMs));
+      live.delete(v);
+      await sleep(1000);
+    }
+    const leaves = Math.min(o.leaves, n - 3 - kills);
+    for (let k = 0; k < leaves; k++) {
+      const v = next--;
+      r.leaves.push(await leaveScenario(c, v, others(v), o.pollMs));
+      live.delete(v);
+      await sleep(1000);
+    }
+  } catch (err) {
+    r.error = (err as Error).message;
+  } finally {
+    await c.dispose();
+    current = undefined;
+  }
+  return r;
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+const ENCRYPT_KEY = randomBytes(32).toString('base64');
+
+interface Row {
+  metric: string;
+  serf: string;
+  vigil: string;
+  ratio: string;
+  raw: { serf: unknown; vigil: unknown; ratio: number | null };
+}
+
+const s1 = (ms: number | undefined | null) => (ms === undefined || ms === null ? '—' : `${(ms / 1000).toFixed(2)} s`);
+const ratioOf = (v: number | undefined | null, s: number | undefined | null) =>
+  v === undefined || v === null || s === undefined || s === null || s === 0 ? null : v / s;
+const fmtRatio = (x: number | null) => (x === null ? '—' : x.toFixed(2));
+
+function summarize(n: number, runs: RunResult[]): Row[] {
+  const by = (impl: Impl) => runs.filter((r) => r.impl === impl);
+  const rows: Row[] = [];
+  const add = (metric: string, f: (rs: RunResult[]) => { text: string; value: number | null; raw?: unknown }) => {
+    const s = f(by('serf'));
+    const v = f(by('vigil'));
+    const ratio = ratioOf(v.value, s.value);
+    rows.push({
+      metric,
+      serf: s.text,
+      vigil: v.text,
+      ratio: fmtRatio(ratio),
+      raw: { serf: s.raw ?? s.value, vigil: v.raw ?? v.value, ratio },
+    });
+  };
+  const nums = (xs: (number | null | undefined)[]) => xs.filter((x): x is number => typeof x === 'number');
+  const timing = (xs: number[]) => ({
+    text: xs.length ? `${s1(median(xs))} (p90 ${s1(p90(xs))}, n=${xs.length})` : '—',
+    value: median(xs) ?? null,
+    raw: xs,
+  });
+
+  const joins = (rs: RunResult[]) => rs.map((r) => r.join.ms);
+  add('join: all see all N alive, median', (rs) => timing(nums(joins(rs))));
+  add('join: worst start', (rs) => {
+    const xs = joins(rs);
+    const worst = xs.some((x) => x === null) ? null : Math.max(...nums(xs));
+    return { text: xs.length ? (worst === null ? '> 120 s (timeout)' : s1(worst)) : '—', value: worst };
+  });
+  add('join: starts over 2 s', (rs) => {
+    const xs = joins(rs);
+    const over = xs.filter((x) => x === null || x > 2000).length;
+    return { text: `${over}/${xs.length}`, value: null, raw: { over, of: xs.length } };
+  });
+  const kills = (rs: RunResult[]) => rs.flatMap((r) => r.kills);
+  add('SIGKILL → first survivor sees failed/dead', (rs) => timing(nums(kills(rs).map((k) => k.firstDeadMs))));
+  add('SIGKILL → every survivor sees failed/dead', (rs) => timing(nums(kills(rs).map((k) => k.allDeadMs))));
+  add('SIGKILL → detection timeouts (60 s)', (rs) => {
+    const ks = kills(rs);
+    const t = ks.filter((k) => k.allDeadMs === null).length;
+    return { text: `${t}/${ks.length}`, value: null, raw: { timeouts: t, of: ks.length } };
+  });
+  {
+    // Vigil's confirmed-suspect time, against Serf's all-failed time.
+    const s = nums(kills(by('serf')).map((k) => k.allDeadMs));
+    const v = nums(kills(by('vigil')).map((k) => k.allConfirmedMs));
+    const ratio = ratioOf(median(v), median(s));
+    rows.push({
+      metric: 'SIGKILL → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)',
+      serf: 'n/a',
+      vigil: timing(v).text,
+      ratio: fmtRatio(ratio),
+      raw: { serf: null, vigil: v, ratio },
+    });
+  }
+  const pauses = (rs: RunResult[]) => rs.flatMap((r) => r.pauses);
+  add('SIGSTOP 3 s: false failed/dead verdicts (survivor-verdicts / pauses)', (rs) => {
+    const ps = pauses(rs);
+    const fp = ps.reduce((a, p) => a + p.falseDead, 0);
+    return { text: `${fp} / ${ps.length}`, value: null, raw: { falseVerdicts: fp, pauses: ps.length } };
+  });
+  add('SIGSTOP 3 s: pauses with a suspect / confirmed-suspect view', (rs) => {
+    const ps = pauses(rs);
+    if (rs[0]?.impl === 'serf') return { text: 'n/a (not exposed)', value: null };
+    const sus = ps.filter((p) => p.suspectObservers > 0).length;
+    const conf = ps.filter((p) => p.confirmedObservers > 0).length;
+    return { text: `${sus} / ${conf} of ${ps.length}`, value: null, raw: { suspect: sus, confirmed: conf } };
+  });
+  add('SIGSTOP 3 s: every survivor shows it alive, after SIGCONT', (rs) =>
+    timing(nums(pauses(rs).map((p) => p.aliveAfterContMs))),
+  );
+  const leaves = (rs: RunResult[]) => rs.flatMap((r) => r.leaves);
+  add('graceful leave → every other agent shows left', (rs) => timing(nums(leaves(rs).map((l) => l.allLeftMs))));
+  add('graceful leaves shown failed/dead anywhere (longest)', (rs) => {
+    const ls = leaves(rs);
+    const bad = ls.filter((l) => l.deadObservers > 0 || l.allLeftMs === null);
+    const longest = Math.max(0, ...ls.map((l) => l.longestDeadMs));
+    return {
+      text: `${bad.length}/${ls.length}${bad.length ? ` (${s1(longest)})` : ''}`,
+      value: null,
+      raw: { bad: bad.length, of: ls.length, longestMs: longest },
+    };
+  });
+  const idle = (rs: RunResult[]) => rs.flatMap((r) => (r.idle ? [r.idle] : []));
+  const num = (xs: number[], digits: number, unit: string) => ({
+    text: xs.length ? `${median(xs)!.toFixed(digits)}${unit} (p90 ${p90(xs)!.toFixed(digits)})` : '—',
+    value: median(xs) ?? null,
+    raw: xs,
+  });
+  add('idle RSS per agent (MiB)', (rs) =>
+    num(
+      idle(rs).flatMap((i) => i.rssMiB),
+      1,
+      '',
+    ),
+  );
+  add('idle CPU per agent (% of one core)', (rs) =>
+    num(
+      idle(rs).flatMap((i) => i.cpuPercent),
+      2,
+      '',
+    ),
+  );
+  add('idle membership bytes/s per agent (UDP+TCP payload)', (rs) =>
+    num(
+      idle(rs).map((i) => i.bytesPerSecPerAgent),
+      0,
+      '',
+    ),
+  );
+  add('   of which UDP', (rs) =>
+    num(
+      idle(rs).map((i) => i.udpBytesPerSecPerAgent),
+      0,
+      '',
+    ),
+  );
+  add('   of which TCP (push/pull)', (rs) =>
+    num(
+      idle(rs).map((i) => i.tcpBytesPerSecPerAgent),
+      0,
+      '',
+    ),
+  );
+  void n;
+  return rows;
+}
+
+function printTable(n: number, runs: RunResult[], rows: Row[]): string {
+  const serfRuns = runs.filter((r) => r.impl === 'serf');
+  const vigilRuns = runs.filter((r) => r.impl === 'vigil');
+  const loads = runs.map((r) => r.loadAvgAtStart[0]!);
+  const head =
+    `N = ${n}: ${serfRuns.length} Serf and ${vigilRuns.length} Vigil cluster starts, LAN profile, loopback; ` +
+    `1-min load average at the starts ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}`;
+  const w0 = Math.max(...rows.map((r) => r.metric.length), 6);
+  const w1 = Math.max(...rows.map((r) => r.serf.length), 4);
+  const w2 = Math.max(...rows.map((r) => r.vigil.length), 5);
+  const line = (a: string, b: string, c: string, d: string) =>
+    `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c.padEnd(w2)}  ${d}`;
+  const out = [
+    head,
+    line('metric', 'Serf', 'Vigil', 'Vigil/Serf'),
+    line('-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(10)),
+  ];
+  for (const r of rows) out.push(line(r.metric, r.serf, r.vigil, r.ratio));
+  for (const r of runs.filter((x) => x.error)) out.push(`! ${r.impl} run ${r.run}: ${r.error}`);
+  return out.join('\n');
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+const o = parseArgs(process.argv.slice(2));
+for (const tool of ['serf', 'tcpdump']) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+  } catch {
+    console.error(`${tool} is needed: apt-get install ${tool}`);
+    process.exit(2);
+  }
+}
+const captureDir = await mkdtemp(join(tmpdir(), 'bench-capture-'));
+let cleaning: Promise<void> | undefined;
+const cleanup = () => {
+  cleaning ??= (async () => {
+    await current?.dispose().catch(() => undefined);
+    for (const child of liveChildren) if (child.pid !== undefined) child.kill('SIGKILL');
+    await rm(captureDir, { recursive: true, force: true });
+  })();
+  return cleaning;
+};
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    console.error(`\n${sig}: cleaning up`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+const serfVersion = execFileSync('serf', ['version']).toString().split('\n')[0]!.trim();
+const started = now();
+const report: {
+  meta: Record<string, unknown>;
+  results: Record<string, { rows: Row[]; runs: RunResult[] }>;
+} = {
+  meta: {
+    date: new Date().toISOString(),
+    serf: serfVersion,
+    node: process.version,
+    cpus: (await import('node:os')).cpus().length,
+    loadAvgAtStart: loadavg(),
+    options: { ...o, encrypt: o.encrypt },
+    method: {
+      polling: `each agent polled every ${o.pollMs} ms (Vigil: GET /v1/members, keep-alive; Serf: agent RPC "members" on one persistent TCP connection per agent); times are taken at the first answer showing the state`,
+      join: 'agents started without --join; all N-1 joins to agent 0 issued at once through their APIs; time until every agent lists all N alive',
+      bytes:
+        'tcpdump on lo filtered on the gossip ports; UDP+TCP payload (no IP/UDP/TCP headers) summed over the cluster, divided by N and the window',
+      cpu: 'utime+stime from /proc/PID/stat over the idle window, no polling during it',
+      rss: 'VmRSS from /proc/PID/status at the end of the idle window',
+    },
+  },
+  results: {},
+};
+
+let stoppedEarly = false;
+try {
+  for (const n of o.ns) {
+    const runsN = o.runs ?? (n <= 20 ? 5 : 3);
+    const runs: RunResult[] = [];
+    for (let run = 0; run < runsN; run++) {
+      if (now() - started > o.maxMinutes * 60_000) {
+        stoppedEarly = true;
+        break;
+      }
+      const order: Impl[] = run % 2 === 0 ? ['serf', 'vigil'] : ['vigil', 'serf'];
+      for (const impl of order) {
+        const r = await oneRun(impl, n, run, o, captureDir);
+        runs.push(r);
+        const k = r.kills[0];
+        console.error(
+          `[N=${n} run ${run + 1}/${runsN} ${impl}] start ${r.startSeconds.toFixed(1)} s, join ${s1(r.join.ms)}, ` +
+            `kill all-dead ${s1(k?.allDeadMs)}${k?.allConfirmedMs != null ? ` (confirmed ${s1(k.allConfirmedMs)})` : ''}, ` +
+            `pause false=${r.pauses[0]?.falseDead ?? '—'}, leaves bad=${r.leaves.filter((l) => l.deadObservers > 0).length}/${r.leaves.length}` +
+            `${r.error ? `, ERROR ${r.error.slice(0, 300)}` : ''}`,
+        );
+      }
+    }
+    for (let run = 0; run < o.joinStarts && !stoppedEarly; run++) {
+      if (now() - started > o.maxMinutes * 60_000) stoppedEarly = true;
+      const order: Impl[] = run % 2 === 0 ? ['serf', 'vigil'] : ['vigil', 'serf'];
+      for (const impl of stoppedEarly ? [] : order) {
+        const r = await oneRun(impl, n, runsN + run, o, captureDir, true);
+        runs.push(r);
+        console.error(`[N=${n} join-only start ${run + 1}/${o.joinStarts} ${impl}] join ${s1(r.join.ms)}`);
+      }
+    }
+    const rows = summarize(n, runs);
+    report.results[String(n)] = { rows, runs };
+    console.log(`\n${printTable(n, runs, rows)}\n`);
+    if (stoppedEarly) break;
+  }
+} finally {
+  await cleanup();
+}
+report.meta.loadAvgAtEnd = loadavg();
+report.meta.minutes = (now() - started) / 60_000;
+report.meta.stoppedEarlyAtMaxMinutes = stoppedEarly;
+console.log(
+  'How measured: ' +
+    Object.entries(report.meta.method as Record<string, string>)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\n  '),
+);
+if (o.out) {
+  await writeFile(o.out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`wrote ${o.out}`);
+}
+process.exit(0);

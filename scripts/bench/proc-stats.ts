@@ -1,0 +1,23 @@
+// Per-process CPU time and resident memory from /proc, read the same way for Serf and Vigil.
+
+import { readFile } from 'node:fs/promises';
+
+/** Linux USER_HZ; `getconf CLK_TCK` is 100 on every mainstream kernel build. */
+const CLK_TCK = 100;
+
+/** utime + stime of a process, in seconds. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the name, fields start at 3 (state); utime is field 14 and stime 15.
+  return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / CLK_TCK;
+}
+
+/** VmRSS in bytes. */
+export async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
