@@ -152,3 +152,51 @@ describe('membership between real agents', () => {
     expect((await members(outsider)).map((m) => m.name)).toEqual(['outsider']);
   });
 });
+
+describe('change feed', () => {
+  it('streams member changes over SSE, resumes from Last-Event-ID, and answers blocking queries', async () => {
+    const [a] = await cluster(1);
+    const first = await a!.get('/v1/members');
+    expect(first.status).toBe(200);
+    const res = await fetch(`${a!.url}/v1/members`);
+    const index = Number(res.headers.get('x-consul-index'));
+    expect(index).toBeGreaterThanOrEqual(1);
+    expect(res.headers.get('x-consul-lastcontact')).toBe('0');
+
+    // A blocking query on the current index returns when a member joins.
+    const blocked = fetch(`${a!.url}/v1/members?index=${index}&wait=30s`).then(async (r) => ({
+      index: Number(r.headers.get('x-vigil-index')),
+      body: (await r.json()) as Member[],
+    }));
+    const controller = new AbortController();
+    const stream = await fetch(`${a!.url}/v1/events`, { signal: controller.signal });
+    const reader = stream.body!.getReader();
+    let text = '';
+    const b = await AgentProcess.start({ node: 'late', extraArgs: ['--join', `127.0.0.1:${a!.gossipPort}`] });
+    const answer = await blocked;
+    expect(answer.index).toBeGreaterThan(index);
+    expect(answer.body.map((m) => m.name)).toContain('late');
+    await waitFor('the join event on the stream', async () => {
+      const { value } = await reader.read();
+      text += new TextDecoder().decode(value);
+      return /event: member\ndata: \{"change":"join","member":\{"name":"late"/.test(text);
+    });
+    controller.abort();
+    const joinId = Number(/id: (\d+)\nevent: member\ndata: \{"change":"join"/.exec(text)![1]);
+
+    // Resume: everything after the join, then a resync when the id is unknown-old is not needed here.
+    await b.stop('SIGTERM');
+    await waitFor('late left on a', async () => (await statusOf(a!, 'late')) === 'left');
+    const resumed = await fetch(`${a!.url}/v1/events`, { headers: { 'last-event-id': String(joinId) } });
+    const r2 = resumed.body!.getReader();
+    let text2 = '';
+    await waitFor('the missed leave replayed', async () => {
+      const { value } = await r2.read();
+      text2 += new TextDecoder().decode(value);
+      return /"change":"left","member":\{"name":"late"/.test(text2);
+    });
+    expect(text2).not.toMatch(/"change":"join","member":\{"name":"late"/);
+    await r2.cancel();
+    expect((await a!.get('/v1/events?index=abc')).status).toBe(400);
+  });
+});

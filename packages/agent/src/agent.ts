@@ -4,13 +4,15 @@ import { redactConfig } from './config/load.ts';
 import type { AgentConfig } from './config/schema.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
 import { DataDirLock } from './data-dir/lock.ts';
+import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
+import { registerEventRoutes } from './http/event-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
 import { registerMetricsRoutes } from './http/metrics-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
 import type { Logger } from './log.ts';
-import { MembershipService } from './membership/membership-service.ts';
+import { MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
@@ -83,6 +85,10 @@ export class Agent {
         dataDir: config.dataDir,
         log,
       });
+      const feed = new ChangeFeed();
+      membership.on('event', (e) => {
+        feed.publish('member', { change: e.type, member: memberInfo(e.member) });
+      });
       http = createHttpServer(log);
       const agent = new Agent(config, identity, log, lock, http, services, membership);
       registerAgentRoutes(http, {
@@ -95,8 +101,10 @@ export class Agent {
         notReady: () => (joined ? [] : ['membership: first join']),
       });
       registerMetricsRoutes(http, { membership });
+      registerEventRoutes(http, feed);
       registerMemberRoutes(http, {
         membership,
+        feed,
         aclToken: config.aclToken,
         leaveAndShutdown: async () => {
           await membership?.leave();

@@ -1,14 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import { parseHostPort } from '../config/host-port.ts';
 import { DEFAULT_GOSSIP_PORT } from '../config/schema.ts';
+import type { ChangeFeed } from '../events/change-feed.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
 import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
+import { blockingRead } from './blocking-query.ts';
 
 const STATUSES = ['alive', 'suspect', 'dead', 'left'];
 
 export interface MemberRoutesOptions {
   readonly membership: MembershipService;
+  readonly feed: ChangeFeed;
   readonly aclToken?: string | undefined;
   /** `vigil leave`: leave gracefully, then shut the agent down. */
   readonly leaveAndShutdown: () => Promise<void>;
@@ -18,13 +21,15 @@ export interface MemberRoutesOptions {
 export function registerMemberRoutes(app: FastifyInstance, opts: MemberRoutesOptions): void {
   const { membership } = opts;
 
-  app.get('/v1/members', async (req) => {
+  app.get('/v1/members', async (req, reply) => {
     const status = (req.query as Record<string, unknown>).status;
     if (status !== undefined && (typeof status !== 'string' || !STATUSES.includes(status))) {
       throw new ApiError(400, `status: must be one of ${STATUSES.join(', ')}`);
     }
-    const members = membership.members();
-    return status === undefined ? members : members.filter((m) => m.status === status);
+    return blockingRead(req, reply, opts.feed, () => {
+      const members = membership.members();
+      return status === undefined ? members : members.filter((m) => m.status === status);
+    });
   });
 
   app.register(async (writes) => {

@@ -495,7 +495,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 }
 
-function memberInfo(m: MemberView): MemberInfo {
+/** The API shape of a member: tags decoded from its Serf-format metadata. */
+export function memberInfo(m: MemberView): MemberInfo {
   let tags: NodeTags = {};
   try {
     tags = decodeNodeMeta(m.meta);

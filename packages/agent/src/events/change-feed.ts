@@ -1,0 +1,76 @@
+import { EventEmitter } from 'node:events';
+
+export interface FeedEvent<T = unknown> {
+  /** Rises by one with every event; blocking queries and SSE resume from it. */
+  readonly index: number;
+  readonly type: string;
+  readonly at: number;
+  readonly data: T;
+}
+
+/** Keep this many events so a reconnecting client resumes without a full resync. */
+const DEFAULT_BACKLOG = 4096;
+
+/**
+ * The agent's ordered change log (member and route changes). One rising index serves Consul-style
+ * blocking queries (`?index=&wait=`) and the SSE stream's `Last-Event-ID`.
+ */
+export class ChangeFeed {
+  private readonly events: FeedEvent[] = [];
+  private readonly emitter = new EventEmitter<{ event: [FeedEvent] }>();
+  private readonly backlog: number;
+  private current: number;
+
+  /**
+   * Starts at 1: Consul's clients treat 0 as "no index", and the first change must then move
+   * the index past what they were told.
+   */
+  constructor(start = 1, backlog = DEFAULT_BACKLOG) {
+    this.current = start;
+    this.backlog = backlog;
+    this.emitter.setMaxListeners(0);
+  }
+
+  index(): number {
+    return this.current;
+  }
+
+  publish<T>(type: string, data: T): FeedEvent<T> {
+    const event = { index: ++this.current, type, at: Date.now(), data };
+    this.events.push(event);
+    if (this.events.length > this.backlog) this.events.splice(0, this.events.length - this.backlog);
+    this.emitter.emit('event', event);
+    return event;
+  }
+
+  /** Events after `index`, or undefined when some of them are no longer kept (resync needed). */
+  since(index: number): FeedEvent[] | undefined {
+    if (index >= this.current) return [];
+    const first = this.events[0];
+    if (!first || first.index > index + 1) return undefined;
+    return this.events.slice(index + 1 - first.index);
+  }
+
+  subscribe(listener: (event: FeedEvent) => void): () => void {
+    this.emitter.on('event', listener);
+    return () => this.emitter.off('event', listener);
+  }
+
+  /** Resolves once the index passes `after` (at once if it already has), or after `waitMs`. */
+  waitForChange(after: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.current > after || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        off();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const off = this.subscribe((e) => {
+        if (e.index > after) done();
+      });
+      const timer = setTimeout(done, waitMs);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
