@@ -73,7 +73,9 @@ export class BroadcastQueue {
         taken.push(item);
       }
     }
-    for (const item of taken) {
+    // Oldest first, so each moved group keeps its newest item last (next in line) in its new bucket.
+    for (let i = taken.length - 1; i >= 0; i--) {
+      const item = taken[i]!;
       const from = this.buckets[item.transmits]!;
       from.splice(from.lastIndexOf(item), 1);
       item.transmits++;
@@ -82,11 +84,6 @@ export class BroadcastQueue {
     }
     this.compact(transmitLimit);
     return out;
-  }
-
-  /** Drops whatever is queued under `key`, for news that needs no spreading. */
-  forget(key: string): void {
-    this.kill(this.byKey.get(key));
   }
 
   length(): number {

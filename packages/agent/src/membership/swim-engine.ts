@@ -1,5 +1,5 @@
 import type { Alive, Dead, IndirectPing, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
-import { type Address, addressKey, bytesToIp, ipToBytes } from './address.ts';
+import { type Address, addressKey, bytesToIp, internAddress, ipToBytes } from './address.ts';
 import { Awareness } from './awareness.ts';
 import { BroadcastQueue } from './broadcast-queue.ts';
 import { estimateSize } from './message-size.ts';
@@ -158,6 +158,8 @@ export class SwimEngine {
   private probeOrder: string[] = [];
   private probeIndex = 0;
   private leaving = false;
+  /** Set while preloadMembers runs: what it merges is known cluster-wide, so it is not re-gossiped. */
+  private preloading = false;
   private started = false;
   private now: number;
 
@@ -177,6 +179,8 @@ export class SwimEngine {
       status: 'alive',
       stateChangeAt: now,
       vsn: this.vsn,
+      suspicion: undefined,
+      suspicionTimer: undefined,
     };
     this.addMember(this.self);
   }
@@ -205,14 +209,18 @@ export class SwimEngine {
 
   /**
    * Merges member states that the rest of the cluster already holds, exactly as a push/pull would,
-   * but without re-gossiping them, since nobody needs the news. The simulator starts converged
-   * clusters this way: the re-gossip of a full join (N alives x retransmit limit, on every node)
-   * keeps a 1,000-node cluster busy for two simulated minutes.
+   * except that the alive ones are not re-gossiped, since nobody needs the news. The simulator
+   * starts converged clusters this way: the re-gossip of a full join (N alives x retransmit limit,
+   * on every node) keeps a 1,000-node cluster busy for two simulated minutes.
    */
   preloadMembers(nodes: readonly PushNodeState[], now: number): void {
     this.now = now;
-    this.mergeRemoteState({ type: 'pushPull', join: false, nodes, userState: new Uint8Array(0) });
-    for (const n of nodes) if (n.name !== this.self.name) this.broadcasts.forget(n.name);
+    this.preloading = true;
+    try {
+      this.mergeRemoteState({ type: 'pushPull', join: false, nodes, userState: new Uint8Array(0) });
+    } finally {
+      this.preloading = false;
+    }
   }
 
   handlePacket(from: Address, messages: readonly Message[], now: number): void {
@@ -599,9 +607,8 @@ export class SwimEngine {
     ) {
       return;
     }
-    const host = bytesToIp(a.addr);
-    if (host === undefined) return;
-    const addr = { host, port: a.port };
+    const addr = internAddress(a.addr, a.port);
+    if (addr === undefined) return;
     const isSelf = a.node === this.self.name;
 
     if (isSelf) {
@@ -623,6 +630,9 @@ export class SwimEngine {
         status: 'dead',
         stateChangeAt: this.now,
         vsn: a.vsn,
+        // Declared up front so every member keeps one shape, with no property storage added later.
+        suspicion: undefined,
+        suspicionTimer: undefined,
       };
       this.addMember(m);
       // A newcomer goes to a random place in the probe order, so it is probed within one pass. Like
@@ -641,14 +651,14 @@ export class SwimEngine {
     if (a.incarnation <= m.incarnation && !updatesNode) return;
 
     const wasLive = m.status === 'alive' || m.status === 'suspect';
-    const metaChanged = !bytesEqual(m.meta, a.meta) || addressKey(m.addr) !== addressKey(addr);
+    const metaChanged = wasLive && (!bytesEqual(m.meta, a.meta) || addressKey(m.addr) !== addressKey(addr));
     this.clearSuspicion(m);
     m.addr = addr;
     m.addrBytes = a.addr;
     m.meta = a.meta;
     m.incarnation = a.incarnation;
     m.vsn = a.vsn;
-    this.broadcasts.queue(a, estimateSize(a), a.node);
+    if (!this.preloading) this.broadcasts.queue(a, estimateSize(a), a.node);
     if (!wasLive) {
       this.setStatus(m, 'alive', 'join');
     } else if (m.status === 'suspect') {
@@ -900,8 +910,13 @@ export class SwimEngine {
         case 3:
           this.deadNode({ type: 'dead', incarnation: n.incarnation, node: n.name, from: n.name });
           break;
-        default:
+        default: {
+          // Ours: someone else's suspicion is no observation of ours, so it must not confirm one we
+          // hold as if we were a second independent observer (memberlist's mergeState lets it).
+          const local = this.members.get(n.name);
+          if (this.collective() && local?.suspicion && local.incarnation === n.incarnation) break;
           this.suspectNode({ type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name });
+        }
       }
     }
     if (remote.userState.length > 0) this.config.delegate?.mergeRemoteState(remote.userState, remote.join);

@@ -170,6 +170,17 @@ export class Simulator {
   }
 
   /**
+   * Feeds one node's engine an input of the caller's choosing (a packet, a push/pull state, an
+   * operator command such as forceLeave) at the current time, then delivers what comes out.
+   */
+  act<T>(name: string, input: (engine: SwimEngine, now: number) => T): T {
+    const n = this.node(name);
+    const result = input(n.engine, this.now);
+    this.settle(n);
+    return result;
+  }
+
+  /**
    * Delays everything the node receives by `delayMs` plus up to `jitterMs` more (uniform), as if
    * its CPU were starved: it still sends on time but hears acks, nacks and refutations late, and
    * in the order they arrived (a backlog, not a reordering network). 0 makes it healthy again.
