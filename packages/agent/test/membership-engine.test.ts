@@ -1,0 +1,142 @@
+import type { PushPull, Suspect } from '@vigil/protocol';
+import { describe, expect, it } from 'vitest';
+import { ipToBytes } from '../src/membership/address.ts';
+import { PROFILES } from '../src/membership/profiles.ts';
+import { DEFAULT_VSN } from '../src/membership/swim-engine.ts';
+import type { Simulator } from '../src/sim/simulator.ts';
+import { convergedCluster } from './helpers/membership-sim.ts';
+
+// SwimEngine scenarios, driven through the deterministic simulator (virtual time, seeded).
+
+const statusOf = (sim: Simulator, observer: string, member: string) => sim.node(observer).engine.member(member)?.status;
+const othersOf = (names: string[], ...skip: string[]) => names.filter((n) => !skip.includes(n));
+const deadVerdicts = (sim: Simulator, member: string) =>
+  sim.events.filter((e) => e.member.name === member && e.type === 'dead');
+
+describe('SwimEngine scenarios (simulator)', () => {
+  it('refutes a false suspicion: the accused out-bids it and nobody declares it dead', () => {
+    const { sim, names } = convergedCluster(8, { seed: 1 });
+    const before = sim.node('node-2').engine.member('node-2')!.incarnation;
+    // node-1 wrongly accuses node-2 (as if its probe had failed).
+    const lie: Suspect = { type: 'suspect', incarnation: before, node: 'node-2', from: 'node-1' };
+    sim.act('node-1', (engine, now) => engine.handlePacket(sim.node('node-1').addr, [lie], now));
+    expect(statusOf(sim, 'node-1', 'node-2')).toBe('suspect');
+
+    sim.run(10_000);
+
+    const refuted = sim.node('node-2').engine.member('node-2')!.incarnation;
+    expect(refuted).toBeGreaterThan(before);
+    for (const observer of othersOf(names, 'node-2')) {
+      const view = sim.node(observer).engine.member('node-2')!;
+      expect([observer, view.status, view.incarnation]).toEqual([observer, 'alive', refuted]);
+    }
+    expect(deadVerdicts(sim, 'node-2')).toEqual([]);
+    const seenBy1 = sim.events.filter((e) => e.observer === 'node-1' && e.member.name === 'node-2').map((e) => e.type);
+    expect(seenBy1).toEqual(['suspect', 'alive']);
+  });
+
+  it('shows a graceful leave as left everywhere, never dead, even after the process is gone', () => {
+    const { sim, names } = convergedCluster(10, { seed: 2 });
+    sim.leave('node-4');
+    sim.run(2000);
+    sim.crash('node-4'); // the process exits after announcing its leave
+    sim.run(60_000);
+    for (const observer of othersOf(names, 'node-4')) expect(statusOf(sim, observer, 'node-4')).toBe('left');
+    expect(deadVerdicts(sim, 'node-4')).toEqual([]);
+    expect(sim.converged()).toBe(true); // the others still see each other alive
+  });
+
+  it('rejects a second claim on a live name from another address', () => {
+    const { sim, names } = convergedCluster(8, { seed: 3 });
+    const original = sim.node('node-3').addr;
+    const impostor = sim.addNode('node-3', 'node-0'); // same name, new address, joins through node-0
+    expect(impostor.addr).not.toEqual(original);
+    sim.run(30_000);
+    for (const observer of othersOf(names, 'node-3')) {
+      const view = sim.node(observer).engine.member('node-3')!;
+      expect([observer, view.status, view.addr]).toEqual([observer, 'alive', original]);
+    }
+  });
+
+  it('accepts a node restarted with a new address only after the dead-node reclaim time', () => {
+    const { sim, names } = convergedCluster(8, { seed: 4 });
+    const reclaimMs = PROFILES.lan.deadNodeReclaimMs;
+    const others = othersOf(names, 'node-5');
+    sim.crash('node-5');
+    expect(sim.runUntil(() => others.every((o) => statusOf(sim, o, 'node-5') === 'dead'), 60_000)).toBeDefined();
+    const deadSince = new Map(others.map((o) => [o, sim.node(o).engine.member('node-5')!.stateChangeAt]));
+
+    // Restarted 5 s later on another address: too early, the old entry is dead but not reclaimable.
+    sim.run(5000);
+    const restarted = sim.addNode('node-5', 'node-0');
+    sim.run(5000);
+    for (const o of others) expect(sim.node(o).engine.member('node-5')!.status).toBe('dead');
+
+    // Once the reclaim time has passed, anti-entropy carries the new address to everyone.
+    const onNewAddress = (o: string) => {
+      const view = sim.node(o).engine.member('node-5');
+      return view?.status === 'alive' && view.addr.host === restarted.addr.host;
+    };
+    expect(sim.runUntil(() => others.every(onNewAddress), 120_000, 100)).toBeDefined();
+    for (const o of others) {
+      const accepted = sim.events.find(
+        (e) => e.observer === o && e.member.name === 'node-5' && e.type === 'join' && e.at > deadSince.get(o)!,
+      )!;
+      expect(accepted.at - deadSince.get(o)!).toBeGreaterThanOrEqual(reclaimMs);
+    }
+  });
+
+  it('force-leave turns a failed member into left everywhere, and refuses a live one', () => {
+    const { sim, names } = convergedCluster(10, { seed: 5 });
+    const others = othersOf(names, 'node-6');
+    sim.crash('node-6');
+    expect(sim.runUntil(() => others.every((o) => statusOf(sim, o, 'node-6') === 'dead'), 60_000)).toBeDefined();
+
+    expect(sim.act('node-0', (engine, now) => engine.forceLeave('node-1', now))).toBe(false);
+    expect(sim.act('node-0', (engine, now) => engine.forceLeave('no-such-node', now))).toBe(false);
+    expect(sim.act('node-0', (engine, now) => engine.forceLeave('node-6', now))).toBe(true);
+    sim.run(5000);
+    for (const o of others) expect(statusOf(sim, o, 'node-6')).toBe('left');
+    expect(statusOf(sim, 'node-0', 'node-1')).toBe('alive');
+  });
+
+  it('merges a remote dead from push/pull as a local suspect, never as dead', () => {
+    const { sim } = convergedCluster(10, { seed: 6 });
+    const pushPullSaying = (name: string, state: 1 | 2): PushPull => {
+      const view = sim.node('node-0').engine.member(name)!;
+      return {
+        type: 'pushPull',
+        join: false,
+        nodes: [
+          {
+            name,
+            addr: ipToBytes(view.addr.host),
+            port: view.addr.port,
+            meta: view.meta,
+            incarnation: view.incarnation,
+            state,
+            vsn: DEFAULT_VSN,
+          },
+        ],
+        userState: new Uint8Array(0),
+      };
+    };
+
+    // node-7 is fine; a peer's push/pull claims it is dead. node-0 only suspects it, so node-7
+    // gets its chance to refute, and does.
+    sim.act('node-0', (engine, now) => engine.handleRemotePushPull(pushPullSaying('node-7', 2), now));
+    expect(statusOf(sim, 'node-0', 'node-7')).toBe('suspect');
+    sim.run(10_000);
+    expect(statusOf(sim, 'node-0', 'node-7')).toBe('alive');
+    expect(deadVerdicts(sim, 'node-7')).toEqual([]);
+
+    // node-8 really crashed: the same merge starts a suspicion that ends in a verdict later.
+    sim.crash('node-8');
+    const mergedAt = sim.now;
+    sim.act('node-0', (engine, now) => engine.handleRemotePushPull(pushPullSaying('node-8', 2), now));
+    expect(statusOf(sim, 'node-0', 'node-8')).toBe('suspect');
+    expect(sim.runUntil(() => statusOf(sim, 'node-0', 'node-8') === 'dead', 60_000)).toBeDefined();
+    const verdict = deadVerdicts(sim, 'node-8').find((e) => e.observer === 'node-0')!;
+    expect(verdict.at).toBeGreaterThan(mergedAt);
+  });
+});
