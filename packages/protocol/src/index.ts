@@ -4,6 +4,13 @@
 
 export const PROTOCOL_PACKAGE = '@vigil/protocol';
 
+export type {
+  EndpointState,
+  RouteChange,
+  RouteEndpoint,
+  RoutesResponse,
+  RouteTable,
+} from './api/routes.ts';
 export {
   compareVersion,
   type FailoverPolicy,

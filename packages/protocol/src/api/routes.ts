@@ -1,0 +1,51 @@
+// The routing tables as the agent's HTTP API serves them, and as the SDK consumes them:
+// GET /v1/routes, GET /v1/routes/:service (blocking queries with X-Vigil-Index) and the `route`
+// events of GET /v1/events (SSE, ids = the same index).
+import type { FailoverPolicy, InstanceHealth } from '../catalog/service-record.ts';
+
+export type EndpointState = 'active' | 'standby' | 'demoted';
+
+export interface RouteEndpoint {
+  readonly node: string;
+  /** Service instance id, unique on its node. */
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  readonly zone: string;
+  /** Failover tier (priority); 0 is the primary. */
+  readonly tier: number;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+  readonly health: InstanceHealth;
+  /**
+   * active: takes traffic now, in proportion to `share`; standby: healthy, used when the active
+   * set fails (next tier or other zone); demoted: on a confirmed-suspect node, a last resort.
+   */
+  readonly state: EndpointState;
+  /** Fraction of the service's traffic this endpoint should get; active shares sum to 1. */
+  readonly share: number;
+}
+
+export interface RouteTable {
+  readonly service: string;
+  readonly policy: FailoverPolicy;
+  /** Envoy's panic mode: too few healthy instances, so traffic spreads over all that remain. */
+  readonly panic: boolean;
+  /** Healthy instances standing behind the active set, as "N+k"; "N+0" means one more failure hurts. */
+  readonly redundancy: string;
+  /** Active first (by share), then standby, then demoted. */
+  readonly endpoints: readonly RouteEndpoint[];
+}
+
+/** GET /v1/routes */
+export interface RoutesResponse {
+  readonly index: number;
+  readonly tables: readonly RouteTable[];
+}
+
+/** SSE `event: route` data. A removed service has no table. */
+export interface RouteChange {
+  readonly change: 'added' | 'changed' | 'removed';
+  readonly service: string;
+  readonly table?: RouteTable;
+}
