@@ -2,7 +2,8 @@
 // the 1.4 overprovisioning factor, failback hold-down, zones, panic, redundancy and policy.
 
 import { describe, expect, it } from 'vitest';
-import { computeRouting, diffTables, type RoutingTable } from '../src/routing/index.ts';
+import type { MemberView } from '../src/membership/swim-engine.ts';
+import { computeRouting, diffTables, type MemberInput, type RoutingTable } from '../src/routing/index.ts';
 import { inst, member, oneEach, rec, route, shares, states, table, tierLoads } from './routing-fixtures.ts';
 
 const sum = (t: RoutingTable) => t.endpoints.reduce((s, e) => s + e.share, 0);
@@ -384,6 +385,12 @@ describe('determinism', () => {
       now: 5,
     });
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+  });
+
+  it("takes the SWIM engine's MemberView as its membership input, unchanged", () => {
+    const views: MemberView[] = [];
+    const input: readonly MemberInput[] = views; // a type check: compiles only while they fit
+    expect(computeRouting({ records: [], members: input, localZone: 'a', now: 0 }).tables).toEqual([]);
   });
 
   it('rejects nonsensical options', () => {
