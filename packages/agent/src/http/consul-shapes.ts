@@ -30,6 +30,7 @@ export function agentService(view: ServiceView, datacenter: string): Record<stri
     Datacenter: datacenter,
     Priority: s.priority,
     Zone: s.zone,
+    Policy: s.policy ?? 'active-passive',
   };
 }
 

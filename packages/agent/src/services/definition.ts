@@ -84,6 +84,8 @@ export interface ServiceDefinition {
   readonly priority: number;
   /** Undefined means the agent's zone. */
   readonly zone?: string | undefined;
+  /** How the service spreads traffic (Vigil's `Policy`); undefined means active-passive. */
+  readonly policy?: 'active-passive' | 'active-active' | undefined;
 }
 
 /** A service with the checks that came with it. */

@@ -42,6 +42,7 @@ const SERVICE_FIELDS = [
   'Weight',
   'Priority',
   'Zone',
+  'Policy',
   'Check',
   'Checks',
   // Consul fields accepted for compatibility; see serviceSchema.
@@ -385,6 +386,9 @@ const serviceSchema = z.preprocess(
       Weights: weightsSchema.optional(),
       Weight: integer(1, 65535).optional(),
       Priority: integer(0, 1000).optional(),
+      Policy: z
+        .enum(['active-passive', 'active-active'], { error: () => 'must be one of active-passive, active-active' })
+        .optional(),
       Zone: z
         .string()
         .min(1, 'must not be empty')
@@ -546,6 +550,7 @@ export function parseServiceRegistration(raw: unknown, opts: ParseOptions = {}):
     },
     priority: body.Priority ?? 0,
     zone: body.Zone,
+    policy: body.Policy,
   };
 
   const problems: string[] = [];
@@ -659,5 +664,6 @@ export function serviceToBody(service: ServiceDefinition): Record<string, unknow
     Priority: service.priority,
   };
   if (service.zone !== undefined) body.Zone = service.zone;
+  if (service.policy !== undefined) body.Policy = service.policy;
   return body;
 }

@@ -1,0 +1,38 @@
+import type { InstanceRecord, NodeRecord } from '@vigil/protocol';
+import type { ServiceView } from '../services/registry.ts';
+
+export interface LocalRecordInput {
+  readonly node: string;
+  readonly peerId: string;
+  /** Boot time: a restarted agent's records beat its previous life's. */
+  readonly epoch: number;
+  readonly seq: number;
+  /** Filled in for services registered without an address, as Consul uses the node's. */
+  readonly nodeAddress: string;
+  readonly services: readonly ServiceView[];
+}
+
+/** This node's catalog record, built from the local registry: the only record this agent authors. */
+export function localRecord(input: LocalRecordInput): NodeRecord {
+  const instances: InstanceRecord[] = input.services
+    .map((view) => {
+      const s = view.service;
+      const maintenance = view.health === 'maintenance';
+      return {
+        id: s.id,
+        service: s.name,
+        address: s.address === '' ? input.nodeAddress : s.address,
+        port: s.port,
+        tags: [...s.tags],
+        meta: { ...s.meta },
+        weight: s.weights.passing,
+        priority: s.priority,
+        zone: s.zone,
+        policy: s.policy ?? 'active-passive',
+        health: view.health === 'maintenance' ? 'critical' : view.health,
+        maintenance,
+      } satisfies InstanceRecord;
+    })
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { node: input.node, peerId: input.peerId, epoch: input.epoch, seq: input.seq, instances };
+}
