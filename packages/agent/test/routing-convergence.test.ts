@@ -220,7 +220,15 @@ function checkTables(result: RoutingResult, catalog: Catalog, view: readonly Mem
       expect(seen.has(key)).toBe(false);
       seen.add(key);
     }
-    expect(t.redundancy.healthy).toBe(healthy);
+    // Traffic first, largest share first; then standbys; then demoted ones.
+    const rank = (e: (typeof t.endpoints)[number]) => (e.share > 0 ? 0 : e.state === 'standby' ? 1 : 2);
+    t.endpoints.forEach((e, i) => {
+      const prev = t.endpoints[i - 1];
+      if (prev === undefined) return;
+      expect(rank(prev)).toBeLessThanOrEqual(rank(e));
+      if (rank(prev) === 0 && rank(e) === 0) expect(prev.share).toBeGreaterThanOrEqual(e.share);
+    });
+    expect(t.redundancy).toBe(healthy === 0 ? 'N-1' : `N+${healthy - 1}`);
     if (t.endpoints.length > 0) {
       expect(Math.abs(t.endpoints.reduce((s, e) => s + e.share, 0) - 1)).toBeLessThanOrEqual(1e-9);
       expect(Math.abs(t.tiers.reduce((s, x) => s + x.load, 0) - 1)).toBeLessThanOrEqual(1e-9);

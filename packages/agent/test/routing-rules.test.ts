@@ -1,6 +1,7 @@
 // Example-based tests for each routing rule: eligibility, demotion, Envoy's proportional spill with
 // the 1.4 overprovisioning factor, failback hold-down, zones, panic, redundancy and policy.
 
+import type { RouteChange, RouteTable } from '@vigil/protocol';
 import { describe, expect, it } from 'vitest';
 import type { MemberView } from '../src/membership/swim-engine.ts';
 import { computeRouting, diffTables, type MemberInput, type RoutingTable } from '../src/routing/index.ts';
@@ -56,13 +57,13 @@ describe('eligibility', () => {
     const t = table(route(oneEach(inst('w', { health: 'warning' }), inst('p'))));
     expect(shares(t)).toEqual({ p: 0.5, w: 0.5 });
     expect(t.endpoints.find((e) => e.id === 'w')?.health).toBe('warning');
-    expect(t.redundancy.label).toBe('N+1');
+    expect(t.redundancy).toBe('N+1');
   });
 
   it('has a table with no endpoints while every instance is gone but one is still counted', () => {
     const t = table(route(oneEach(inst('x')), { overrides: { x: member('x', 'dead') } }));
     expect(t.endpoints).toEqual([]);
-    expect(t.redundancy.label).toBe('N-1');
+    expect(t.redundancy).toBe('N-1');
   });
 
   it('has no table for a service whose nodes all left', () => {
@@ -77,7 +78,7 @@ describe('demotion', () => {
     const t = table(route(records, { overrides: { x: member('x', 'suspect', true) } }));
     expect(states(t)).toEqual({ y: 'active', z: 'active', x: 'demoted' });
     expect(shares(t)).toEqual({ y: 0.7, z: 0.3 });
-    expect(t.redundancy).toEqual({ healthy: 2, spare: 1, label: 'N+1' });
+    expect(t.redundancy).toBe('N+1');
     expect(t.endpoints.at(-1)?.id).toBe('x');
   });
 
@@ -94,7 +95,7 @@ describe('demotion', () => {
       expect(shares(t)).toEqual({ x: 0.5, y: 0.5 });
       expect(states(t)).toEqual({ x: 'demoted', y: 'demoted' });
       expect(t.lastResort).toBe(true);
-      expect(t.redundancy.label).toBe('N-1');
+      expect(t.redundancy).toBe('N-1');
     }
   });
 });
@@ -279,7 +280,7 @@ describe('panic threshold', () => {
     expect(t.panic).toBe(true);
     expect(shares(t)).toEqual({ h: 0.25, c1: 0.25, c2: 0.25, c3: 0.25 });
     expect(t.endpoints.map((e) => e.state)).toEqual(['active', 'active', 'active', 'active']);
-    expect(t.redundancy.label).toBe('N+0');
+    expect(t.redundancy).toBe('N+0');
   });
 
   it('does not panic at exactly the threshold', () => {
@@ -328,7 +329,10 @@ describe('weights, redundancy and policy', () => {
       ),
     );
     expect(shares(t)).toEqual({ x: 0.25, y: 0.75 });
-    expect(t.endpoints.map((e) => e.weight)).toEqual([1, 3]);
+    expect(t.endpoints.map((e) => [e.id, e.weight])).toEqual([
+      ['y', 3],
+      ['x', 1],
+    ]);
   });
 
   it('rounds shares to millionths that sum to exactly 1', () => {
@@ -344,7 +348,7 @@ describe('weights, redundancy and policy', () => {
     [[inst('a'), inst('b', { health: 'critical' })], 'N+0'],
     [[inst('a', { health: 'critical' })], 'N-1'],
   ])('reports redundancy %#', (instances, label) => {
-    expect(table(route(oneEach(...instances))).redundancy.label).toBe(label);
+    expect(table(route(oneEach(...instances))).redundancy).toBe(label);
   });
 
   it('picks the most common declared policy, a tie going to active-passive', () => {
@@ -393,6 +397,16 @@ describe('determinism', () => {
     expect(computeRouting({ records: [], members: input, localZone: 'a', now: 0 }).tables).toEqual([]);
   });
 
+  it("serves as the API's RouteTable and RouteChange (@vigil/protocol), tags and meta included", () => {
+    const records = [rec('n', [inst('x', { tags: ['b', 'a'], meta: { z: '1', a: '2' } })])];
+    const tables: readonly RouteTable[] = route(records).tables; // type checks: compile only while they fit
+    const changes: readonly RouteChange[] = diffTables([], route(records).tables);
+    expect(changes).toHaveLength(1);
+    const e = tables[0]!.endpoints[0]!;
+    expect(e.tags).toEqual(['b', 'a']);
+    expect(JSON.stringify(e.meta)).toBe('{"a":"2","z":"1"}');
+  });
+
   it('rejects nonsensical options', () => {
     const input = { records: [], members: [], localZone: 'a', now: 0 };
     expect(() => computeRouting({ ...input, options: { panicThreshold: 2 } })).toThrow(RangeError);
@@ -411,10 +425,10 @@ describe('change events', () => {
 
   it('emits added, changed and removed services in name order', () => {
     const next = at([rec('n', [inst('w', { health: 'warning' }), inst('c', { service: 'cache' })])]);
-    expect(diffTables(base, next).map((c) => [c.type, c.service, c.table?.service ?? null])).toEqual([
-      ['service-added', 'cache', 'cache'],
-      ['service-removed', 'db', null],
-      ['service-changed', 'web', 'web'],
+    expect(diffTables(base, next).map((c) => [c.change, c.service, c.table?.service ?? null])).toEqual([
+      ['added', 'cache', 'cache'],
+      ['removed', 'db', null],
+      ['changed', 'web', 'web'],
     ]);
   });
 
@@ -422,7 +436,7 @@ describe('change events', () => {
     const records = oneEach(inst('x'), inst('y', { priority: 1 }));
     const before = route(records).tables;
     const after = route(records, { overrides: { x: member('x', 'suspect', true) } }).tables;
-    expect(diffTables(before, after).map((c) => c.type)).toEqual(['service-changed']);
+    expect(diffTables(before, after).map((c) => c.change)).toEqual(['changed']);
   });
 
   it('is independent of the table order', () => {

@@ -2,25 +2,25 @@
 // caller can number them with its rising index and replay them to blocking queries and SSE.
 
 import { canonicalJson, compareStrings } from './canonical.ts';
-import type { RouteChange, RoutingTable } from './types.ts';
+import type { RoutingChange, RoutingTable } from './types.ts';
 
 /**
  * What changed from `before` to `after` (each a set of tables, at most one per service, in any
- * order): `service-added`, `service-changed` (any difference in the table, compared as canonical
- * JSON) and `service-removed`, sorted by service name. Equal sets give no events.
+ * order): `added`, `changed` (any difference in the table, compared as canonical JSON) and
+ * `removed`, sorted by service name. Equal sets give no events.
  */
-export function diffTables(before: readonly RoutingTable[], after: readonly RoutingTable[]): RouteChange[] {
+export function diffTables(before: readonly RoutingTable[], after: readonly RoutingTable[]): RoutingChange[] {
   const old = new Map(before.map((t) => [t.service, t]));
   const now = new Map(after.map((t) => [t.service, t]));
   const names = [...new Set([...old.keys(), ...now.keys()])].sort(compareStrings);
-  const changes: RouteChange[] = [];
+  const changes: RoutingChange[] = [];
   for (const service of names) {
     const a = old.get(service);
     const b = now.get(service);
-    if (a === undefined && b !== undefined) changes.push({ type: 'service-added', service, table: b });
-    else if (a !== undefined && b === undefined) changes.push({ type: 'service-removed', service, table: null });
+    if (a === undefined && b !== undefined) changes.push({ change: 'added', service, table: b });
+    else if (a !== undefined && b === undefined) changes.push({ change: 'removed', service });
     else if (a !== undefined && b !== undefined && canonicalJson(a) !== canonicalJson(b)) {
-      changes.push({ type: 'service-changed', service, table: b });
+      changes.push({ change: 'changed', service, table: b });
     }
   }
   return changes;

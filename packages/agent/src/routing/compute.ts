@@ -40,7 +40,6 @@ import { classify, type InstanceClass, nodeConditions } from './eligibility.ts';
 import { holdDown, priorityLoads, type TierCounts, tierHealth } from './priority-load.ts';
 import type {
   Endpoint,
-  Redundancy,
   RoutingInput,
   RoutingOptions,
   RoutingResult,
@@ -187,6 +186,8 @@ function routeService(
     share: units / SHARE_UNITS,
     state: c.onConfirmedSuspect ? 'demoted' : units > 0 ? 'active' : 'standby',
     health: c.instance.health,
+    tags: c.instance.tags,
+    meta: sortedMeta(c.instance.meta),
   }));
 
   const tiers: TierSummary[] = counts.map((t, i) => {
@@ -220,9 +221,15 @@ function routeService(
   }
 }
 
-export function redundancy(healthy: number): Redundancy {
+/** "N+k" with k = healthy − 1 (see RoutingTable): "N+0" for one healthy instance, "N-1" for none. */
+export function redundancy(healthy: number): string {
   const spare = healthy - 1;
-  return { healthy, spare, label: spare < 0 ? `N${spare}` : `N+${spare}` };
+  return spare < 0 ? `N${spare}` : `N+${spare}`;
+}
+
+/** Meta with its keys sorted, so the printed table does not depend on how a record was decoded. */
+function sortedMeta(meta: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(meta).sort(([a], [b]) => compareStrings(a, b)));
 }
 
 /** The most common declared policy; a tie (or an empty service) is active-passive. */
@@ -258,10 +265,11 @@ interface Row {
   readonly units: number;
 }
 
-/** Traffic first, then standbys, then demoted; then tier, local zone first, zone, node, id. */
+/** Traffic first (largest share first), then standbys, then demoted; then tier, local zone, zone, node, id. */
 function rowOrder(a: Row, b: Row): number {
   return (
     rowGroup(a) - rowGroup(b) ||
+    b.units - a.units ||
     a.c.tier - b.c.tier ||
     Number(b.c.local) - Number(a.c.local) ||
     compareStrings(a.c.instance.zone, b.c.instance.zone) ||

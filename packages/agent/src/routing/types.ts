@@ -1,7 +1,7 @@
 // The routing plane's inputs and outputs. Everything here is plain data: JSON-serialisable, with
 // arrays sorted by a documented key, so equal inputs give byte-identical JSON.
 
-import type { FailoverPolicy, InstanceHealth, NodeRecord } from '@vigil/protocol';
+import type { NodeRecord, RouteEndpoint, RouteTable } from '@vigil/protocol';
 
 /** Membership status as the SWIM engine reports it (structurally equal to its MemberStatus). */
 export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
@@ -39,30 +39,18 @@ export interface RoutingInput {
   readonly options?: Partial<RoutingOptions>;
 }
 
-/**
- * - `active`: receives traffic (share > 0).
- * - `standby`: healthy, receives nothing now (a backup tier, or another zone while the local one
- *   copes); takes traffic as the active set fails.
- * - `demoted`: on a confirmed-suspect node: used only as a last resort or in panic.
- */
-export type EndpointState = 'active' | 'standby' | 'demoted';
+// active: share > 0. standby: healthy, no traffic now (a backup tier, or another zone while the
+// local one copes). demoted: on a confirmed-suspect node, used only as a last resort or in panic.
+export type { EndpointState } from '@vigil/protocol';
 
-export interface Endpoint {
-  readonly node: string;
-  /** Instance id, unique on its node. */
-  readonly id: string;
-  readonly address: string;
-  readonly port: number;
-  readonly zone: string;
-  /** Failover tier: the instance's priority under active-passive, always 0 under active-active. */
-  readonly tier: number;
+/**
+ * The API's RouteEndpoint (@vigil/protocol), plus the weight. `tier` is the instance's priority
+ * under active-passive and always 0 under active-active; `share` is the fraction of this agent's
+ * traffic, in whole millionths; `health` is the instance's own check health.
+ */
+export interface Endpoint extends RouteEndpoint {
   /** The instance's declared weight (1 when the record holds an unusable value). */
   readonly weight: number;
-  /** Fraction of this agent's traffic for the service, in whole millionths. */
-  readonly share: number;
-  readonly state: EndpointState;
-  /** The instance's own check health. */
-  readonly health: InstanceHealth;
 }
 
 export interface TierSummary {
@@ -83,37 +71,25 @@ export interface TierSummary {
 }
 
 /**
- * Redundancy "N+k". N is the active set; k is how many healthy instances stand behind it: the
- * number of further instance failures the service survives with at least one healthy instance left
- * to route to. k = healthy − 1, counting every healthy instance of any tier and zone (standbys take
- * over as the active set fails; active-active peers absorb each other's share). So:
- * - "N+0": exactly one healthy instance: one more failure leaves nothing healthy (an outage, or
- *   traffic on demoted or critical instances through last resort or panic);
- * - "N-1": no healthy instance at all: already in that state.
+ * The API's RouteTable (@vigil/protocol), plus per-tier detail and the last-resort flag.
+ *
+ * `redundancy` is "N+k": N is the active set, k how many healthy instances stand behind it, i.e.
+ * how many further instance failures the service survives with at least one healthy instance left
+ * to route to: k = healthy − 1, counting every healthy instance of any tier and zone (standbys take
+ * over as the active set fails; active-active peers absorb each other's share). So "N+0" is exactly
+ * one healthy instance (one more failure leaves nothing healthy: an outage, or traffic on demoted
+ * or critical instances through last resort or panic), and "N-1" means nothing is healthy already.
  * Demoted and critical instances are not counted.
+ *
+ * `panic`: some tier carrying traffic is in panic mode.
+ * `endpoints`: endpoints with traffic first (by share, largest first), then standbys, then demoted
+ * ones; ties by tier, local zone first, zone, node, id. Shares sum to 1 when any is > 0.
  */
-export interface Redundancy {
-  readonly healthy: number;
-  /** k: healthy − 1, so −1 when nothing is healthy. */
-  readonly spare: number;
-  /** "N+k" (or "N-1"). */
-  readonly label: string;
-}
-
-export interface RoutingTable {
-  readonly service: string;
-  readonly policy: FailoverPolicy;
-  readonly redundancy: Redundancy;
-  /** Some tier carrying traffic is in panic mode. */
-  readonly panic: boolean;
+export interface RoutingTable extends RouteTable {
   /** Nothing healthy remains, so demoted instances stand in for healthy ones. */
   readonly lastResort: boolean;
-  /** Sorted by tier. */
+  /** Sorted by tier: one entry per tier with counted instances. */
   readonly tiers: readonly TierSummary[];
-  /**
-   * In preference order: endpoints with traffic first, then standbys, then demoted ones; within
-   * each group by tier, local zone first, zone, node, id. Shares sum to 1 when any is > 0.
-   */
   readonly endpoints: readonly Endpoint[];
 }
 
@@ -145,11 +121,12 @@ export interface RoutingResult {
   readonly nextEvaluationAt: number | null;
 }
 
-export type RouteChangeType = 'service-added' | 'service-changed' | 'service-removed';
-
-export interface RouteChange {
-  readonly type: RouteChangeType;
+/**
+ * A route change event, as the API's RouteChange (@vigil/protocol) carries it: `added`, `changed`
+ * (with the new table) or `removed` (without one).
+ */
+export interface RoutingChange {
+  readonly change: 'added' | 'changed' | 'removed';
   readonly service: string;
-  /** The new table; null when the service was removed. */
-  readonly table: RoutingTable | null;
+  readonly table?: RoutingTable;
 }
