@@ -54,6 +54,20 @@ describe('Suspicion (Lifeguard dynamic timeout, k = 2)', () => {
     }
   });
 
+  it('wants confirmations (worth re-gossiping) only until the timeout bottoms out', () => {
+    const { s } = suspicionFor(10);
+    expect(s.wantsConfirmations()).toBe(true);
+    s.confirm('b');
+    expect(s.wantsConfirmations()).toBe(true);
+    s.confirm('c'); // k = 2 confirmations: at the min, memberlist stops here
+    expect(s.wantsConfirmations()).toBe(false);
+    // With k = 0 the timeout starts at the min, but one confirmation still makes it "confirmed".
+    const small = new Suspicion({ from: 'a', startedAt: 0, k: 0, minMs: 4000, maxMs: 24_000 });
+    expect(small.wantsConfirmations()).toBe(true);
+    small.confirm('b');
+    expect(small.wantsConfirmations()).toBe(false);
+  });
+
   it('uses the min at once when k is 0 (too few members to confirm)', () => {
     const s = new Suspicion({ from: 'a', startedAt: 500, k: 0, minMs: 4000, maxMs: 24_000 });
     expect(s.deadline()).toBe(4500);

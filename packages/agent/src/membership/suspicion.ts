@@ -27,6 +27,14 @@ export class Suspicion {
     return true;
   }
 
+  /**
+   * Whether another confirmation still matters: until it is confirmed (2 observers) and until the
+   * timeout reaches its minimum (k confirmations). memberlist stops re-gossiping beyond that.
+   */
+  wantsConfirmations(): boolean {
+    return this.observers.size < Math.max(2, this.k + 1);
+  }
+
   /** Distinct nodes that suspect the member, the accuser included. */
   observerCount(): number {
     return this.observers.size;

@@ -676,8 +676,11 @@ export class SwimEngine {
     if (m.suspicion && s.incarnation > m.incarnation) this.clearSuspicion(m);
     // Independent confirmations re-gossip under their own key, so they spread side by side.
     if (m.suspicion) {
+      // Beyond k confirmations (memberlist's Confirm refuses them) we still count the observer
+      // but do not re-gossip: every node would otherwise retransmit each one.
+      const useful = m.suspicion.wantsConfirmations();
       if (m.suspicion.confirm(s.from)) {
-        this.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
+        if (useful) this.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
         this.rescheduleSuspicion(m);
         if (m.suspicion.observerCount() === 2) this.emit('confirmed', m);
       }

@@ -54,6 +54,8 @@ export class Simulator {
   /** Datagrams handed to the network, and how many it dropped. */
   packetsSent = 0;
   packetsDropped = 0;
+  /** Membership messages in those datagrams (a compound packet carries several). */
+  messagesSent = 0;
   private readonly nodes = new Map<string, SimNode>();
   private readonly byAddr = new Map<string, SimNode>();
   private readonly queue = new TimerQueue();
@@ -286,6 +288,7 @@ export class Simulator {
     switch (out.kind) {
       case 'packet': {
         this.packetsSent++;
+        this.messagesSent += out.messages.length;
         if (!to || !this.reachable(from, to) || this.random() < this.lossRate) {
           this.packetsDropped++;
           return;
