@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { CatalogNode } from './catalog/index.ts';
 import { formatHostPort } from './config/host-port.ts';
 import { redactConfig } from './config/load.ts';
 import type { AgentConfig } from './config/schema.ts';
@@ -6,21 +7,44 @@ import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts'
 import { DataDirLock } from './data-dir/lock.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
+import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
 import { registerEventRoutes } from './http/event-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
 import { registerMetricsRoutes } from './http/metrics-routes.ts';
+import { registerRouteRoutes } from './http/route-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
 import type { Logger } from './log.ts';
-import { MembershipService, memberInfo } from './membership/membership-service.ts';
+import { advertiseHost, MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
+import { Mesh, peerIdFromMembership } from './mesh/mesh.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
 import { ServiceRegistry } from './services/registry.ts';
 import { VERSION } from './version.ts';
 
+/** The parts a running agent owns, in the order they start; they stop in reverse. */
+interface Parts {
+  lock?: DataDirLock;
+  registry?: ServiceRegistry;
+  catalog?: CatalogNode;
+  membership?: MembershipService;
+  mesh?: Mesh;
+  http?: FastifyInstance;
+}
+
 /** The running daemon: owns the data directory, the planes and the HTTP API. */
 export class Agent {
+  readonly config: AgentConfig;
+  readonly identity: NodeIdentity;
+  readonly log: Logger;
+  /** This host's services, checks and maintenance flags: the local truth the catalog publishes. */
+  readonly services: ServiceRegistry;
+  readonly membership: MembershipService;
+  readonly catalog: CatalogNode;
+  readonly mesh: Mesh;
+  private readonly http: FastifyInstance;
+  private readonly lock: DataDirLock;
   private stopping: Promise<void> | undefined;
   private shutdownRequested!: () => void;
   /** Resolves when something other than a signal (`vigil leave`) asks the agent to stop. */
@@ -28,69 +52,83 @@ export class Agent {
     this.shutdownRequested = resolve;
   });
 
-  readonly config: AgentConfig;
-  readonly identity: NodeIdentity;
-  readonly log: Logger;
-  private readonly lock: DataDirLock;
-  private readonly http: FastifyInstance;
-  /** This host's services, checks and maintenance flags: the local truth the catalog publishes. */
-  readonly services: ServiceRegistry;
-  readonly membership: MembershipService;
-
-  private constructor(
-    config: AgentConfig,
-    identity: NodeIdentity,
-    log: Logger,
-    lock: DataDirLock,
-    http: FastifyInstance,
-    services: ServiceRegistry,
-    membership: MembershipService,
-  ) {
+  private constructor(config: AgentConfig, identity: NodeIdentity, log: Logger, parts: Required<Parts>) {
     this.config = config;
     this.identity = identity;
     this.log = log;
-    this.lock = lock;
-    this.http = http;
-    this.services = services;
-    this.membership = membership;
+    this.lock = parts.lock;
+    this.services = parts.registry;
+    this.catalog = parts.catalog;
+    this.membership = parts.membership;
+    this.mesh = parts.mesh;
+    this.http = parts.http;
   }
 
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
-    const lock = DataDirLock.acquire(config.dataDir);
-    let http: FastifyInstance | undefined;
-    let services: ServiceRegistry | undefined;
-    let membership: MembershipService | undefined;
+    const parts: Parts = {};
     let joined = false;
     try {
+      parts.lock = DataDirLock.acquire(config.dataDir);
       const identity = await loadOrCreateIdentity(config.dataDir);
       if (config.encrypt.length === 0) {
         log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
       }
-      services = await ServiceRegistry.open({
+      const registry = await ServiceRegistry.open({
         dataDir: config.dataDir,
         node: config.node,
         zone: config.zone,
         log,
         enableExecChecks: config.enableExecChecks,
       });
+      parts.registry = registry;
       const fromDir = config.servicesDir === undefined ? [] : readServicesDir(config.servicesDir);
-      await services.applyConfig(mergeConfiguredServices(config.services, fromDir));
-      membership = await MembershipService.start({
+      await registry.applyConfig(mergeConfiguredServices(config.services, fromDir));
+
+      // The catalog listens first, so the address peers dial can go into our membership metadata.
+      const hostAddress = config.advertise?.host ?? advertiseHost(config.bind.host);
+      const catalog = await CatalogNode.start({
+        node: config.node,
+        privateKey: identity.privateKey,
+        listen: config.p2p,
+        gossipKey: config.encrypt[0],
+        peerIdOf: (node) => (parts.membership ? peerIdFromMembership(parts.membership, node) : undefined),
+        log,
+      });
+      parts.catalog = catalog;
+      const p2pHost = config.p2p.host === '0.0.0.0' || config.p2p.host === '::' ? hostAddress : config.p2p.host;
+      const membership = await MembershipService.start({
         name: config.node,
         bind: config.bind,
         advertise: config.advertise,
-        meta: nodeMeta(config, identity.peerId.toString()),
+        meta: nodeMeta(
+          config,
+          identity.peerId.toString(),
+          formatHostPort({ host: p2pHost, port: catalog.listenPort() }),
+        ),
         profile: PROFILES[config.profile],
         keys: config.encrypt,
         dataDir: config.dataDir,
         log,
       });
+      parts.membership = membership;
+
       const feed = new ChangeFeed();
-      membership.on('event', (e) => {
-        feed.publish('member', { change: e.type, member: memberInfo(e.member) });
+      membership.on('event', (e) => feed.publish('member', { change: e.type, member: memberInfo(e.member) }));
+      const mesh = new Mesh({
+        node: config.node,
+        zone: config.zone,
+        nodeAddress: membership.member(config.node)?.addr.host ?? hostAddress,
+        catalog,
+        membership,
+        registry,
+        feed,
+        log,
       });
-      http = createHttpServer(log);
-      const agent = new Agent(config, identity, log, lock, http, services, membership);
+      parts.mesh = mesh;
+
+      const http = createHttpServer(log);
+      parts.http = http;
+      const agent = new Agent(config, identity, log, parts as Required<Parts>);
       registerAgentRoutes(http, {
         node: config.node,
         datacenter: config.datacenter,
@@ -107,19 +145,21 @@ export class Agent {
         feed,
         aclToken: config.aclToken,
         leaveAndShutdown: async () => {
-          await membership?.leave();
+          await membership.leave();
           // Answer the request first; the shutdown then runs as for SIGTERM.
           setImmediate(() => agent.requestShutdown());
         },
       });
       registerServiceRoutes(http, {
-        registry: services,
+        registry,
         node: config.node,
         datacenter: config.datacenter,
         aclToken: config.aclToken,
       });
+      registerRouteRoutes(http, mesh, feed);
+      registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
       await http.listen({ host: config.http.host, port: config.http.port });
-      services.start();
+      registry.start();
       // Seeds from --join plus the members of the last snapshot, so a restart needs no seed.
       void membership.startupJoin(config.join).finally(() => {
         joined = true;
@@ -130,16 +170,14 @@ export class Agent {
           peerId: identity.peerId.toString(),
           http: agent.httpAddress(),
           gossip: formatHostPort(membership.address()),
+          p2p: catalog.listenAddresses(),
           version: VERSION,
         },
         'agent started',
       );
       return agent;
     } catch (err) {
-      await http?.close();
-      await services?.stop();
-      await membership?.stop();
-      lock.release();
+      await stopParts(parts);
       throw err;
     }
   }
@@ -154,16 +192,31 @@ export class Agent {
     return typeof addr === 'object' && addr ? formatHostPort({ host: addr.address, port: addr.port }) : '';
   }
 
+  /** Graceful stop: leave the cluster first (peers see `left`), then close everything. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('agent stopping');
       await this.membership.leave();
-      await this.http.close();
-      await this.services.stop();
-      await this.membership.stop();
-      this.lock.release();
+      await stopParts({
+        lock: this.lock,
+        registry: this.services,
+        catalog: this.catalog,
+        membership: this.membership,
+        mesh: this.mesh,
+        http: this.http,
+      });
       this.log.info('agent stopped');
     })();
     return this.stopping;
   }
+}
+
+/** Stops whatever parts exist, in reverse start order; used on a failed start too. */
+async function stopParts(parts: Parts): Promise<void> {
+  await parts.http?.close();
+  await parts.mesh?.stop();
+  await parts.membership?.stop();
+  await parts.catalog?.stop();
+  await parts.registry?.stop();
+  parts.lock?.release();
 }

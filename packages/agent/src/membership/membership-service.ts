@@ -516,7 +516,7 @@ export function memberInfo(m: MemberView): MemberInfo {
 }
 
 /** When bound to every interface, advertise the first non-internal IPv4 address (as Serf does). */
-function advertiseHost(bound: string): string {
+export function advertiseHost(bound: string): string {
   if (bound !== '0.0.0.0' && bound !== '::') return bound;
   for (const list of Object.values(networkInterfaces())) {
     for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;

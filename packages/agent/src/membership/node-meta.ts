@@ -1,19 +1,18 @@
 import { encodeNodeMeta, META_P2P_ADDR, META_PEER_ID, META_ZONE, NodeMetaTooLargeError } from '@vigil/protocol';
 import { ConfigError } from '../config/config-error.ts';
-import { formatHostPort } from '../config/host-port.ts';
 import type { AgentConfig } from '../config/schema.ts';
 
 /**
  * This node's SWIM metadata, in Serf's tag format so Serf agents list our tags and we read theirs:
  * the user's tags plus the reserved keys for the zone and the libp2p identity and address.
  */
-export function nodeMeta(config: AgentConfig, peerId: string): Uint8Array {
+export function nodeMeta(config: AgentConfig, peerId: string, p2pAddress: string): Uint8Array {
   try {
     return encodeNodeMeta({
       ...config.tags,
       [META_ZONE]: config.zone,
       [META_PEER_ID]: peerId,
-      [META_P2P_ADDR]: formatHostPort(config.p2p),
+      [META_P2P_ADDR]: p2pAddress,
     });
   } catch (err) {
     if (err instanceof NodeMetaTooLargeError) {

@@ -1,0 +1,156 @@
+import { decodeNodeMeta, META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
+import type { CatalogNode, CatalogPeer } from '../catalog/index.ts';
+import type { ChangeFeed } from '../events/change-feed.ts';
+import type { Logger } from '../log.ts';
+import type { MembershipService } from '../membership/membership-service.ts';
+import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
+import type { ServiceRegistry } from '../services/registry.ts';
+import { localRecord } from './local-record.ts';
+
+export interface MeshOptions {
+  readonly node: string;
+  readonly zone: string;
+  /** Address filled in for services registered without one. */
+  readonly nodeAddress: string;
+  readonly catalog: CatalogNode;
+  readonly membership: MembershipService;
+  readonly registry: ServiceRegistry;
+  readonly feed: ChangeFeed;
+  readonly log: Logger;
+}
+
+/**
+ * Where the planes meet: local health becomes this node's catalog record; membership decides whom
+ * the catalog talks to; membership and catalog together feed the pure routing function, whose
+ * changes go out on the change feed. Everything here is glue: the decisions live in the planes.
+ */
+export class Mesh {
+  private readonly opts: MeshOptions;
+  /** Boot time: every record of this life beats every record of the previous one. */
+  private readonly epoch = Date.now();
+  private seq = 0;
+  private routing: RoutingState | null = null;
+  private current: readonly RoutingTable[] = [];
+  private publishQueued = false;
+  private publishing: Promise<void> = Promise.resolve();
+  private recomputeQueued = false;
+  private evaluationTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(opts: MeshOptions) {
+    this.opts = opts;
+    const { membership, registry, catalog } = opts;
+    this.unsubscribe.push(registry.subscribe(() => this.schedulePublish()));
+    const onMember = () => {
+      this.updatePeers();
+      this.scheduleRecompute();
+    };
+    membership.on('event', onMember);
+    this.unsubscribe.push(() => membership.off('event', onMember));
+    const onRecord = () => this.scheduleRecompute();
+    catalog.on('record', onRecord);
+    this.unsubscribe.push(() => catalog.off('record', onRecord));
+    this.updatePeers();
+    this.schedulePublish();
+  }
+
+  /** The routing tables, one per service, sorted by service name. */
+  tables(): readonly RoutingTable[] {
+    return this.current;
+  }
+
+  table(service: string): RoutingTable | undefined {
+    return this.current.find((t) => t.service === service);
+  }
+
+  records(): NodeRecord[] {
+    return this.opts.catalog.records();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.evaluationTimer);
+    for (const off of this.unsubscribe) off();
+    await this.publishing;
+  }
+
+  /** Coalesces a burst of local health events (same tick) into one record. */
+  private schedulePublish(): void {
+    if (this.publishQueued || this.stopped) return;
+    this.publishQueued = true;
+    queueMicrotask(() => {
+      this.publishQueued = false;
+      const record = localRecord({
+        node: this.opts.node,
+        peerId: this.opts.catalog.peerId,
+        epoch: this.epoch,
+        seq: ++this.seq,
+        nodeAddress: this.opts.nodeAddress,
+        services: this.opts.registry.listServices(),
+      });
+      this.publishing = this.publishing
+        .then(() => this.opts.catalog.publish(record))
+        .catch((err: unknown) => this.opts.log.error({ err }, 'cannot publish the local catalog record'))
+        .finally(() => this.scheduleRecompute());
+    });
+  }
+
+  /** Live members with a libp2p identity are the catalog's peers; the dead and the left are hung up on. */
+  private updatePeers(): void {
+    const peers: CatalogPeer[] = [];
+    for (const m of this.opts.membership.members()) {
+      if (m.name === this.opts.node || (m.status !== 'alive' && m.status !== 'suspect')) continue;
+      const peerId = m.tags[META_PEER_ID];
+      const multiaddr = m.tags[META_P2P_ADDR];
+      if (peerId && multiaddr) peers.push({ node: m.name, peerId, multiaddr });
+    }
+    this.opts.catalog.setPeers(peers);
+  }
+
+  private scheduleRecompute(): void {
+    if (this.recomputeQueued || this.stopped) return;
+    this.recomputeQueued = true;
+    queueMicrotask(() => {
+      this.recomputeQueued = false;
+      this.recompute();
+    });
+  }
+
+  private recompute(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    const members = this.opts.membership
+      .members()
+      .map((m) => ({ name: m.name, status: m.status, confirmedSuspect: m.confirmedSuspect }));
+    const result = computeRouting({
+      records: this.opts.catalog.records(),
+      members,
+      localZone: this.opts.zone,
+      now,
+      previous: this.routing,
+    });
+    for (const change of diffTables(this.current, result.tables)) {
+      this.opts.feed.publish('route', change);
+    }
+    this.routing = result.state;
+    this.current = result.tables;
+    clearTimeout(this.evaluationTimer);
+    if (result.nextEvaluationAt !== null) {
+      // A hold-down expires: re-evaluate then, even if nothing else happens.
+      this.evaluationTimer = setTimeout(() => this.recompute(), Math.max(0, result.nextEvaluationAt - now));
+      this.evaluationTimer.unref();
+    }
+  }
+}
+
+/** The peer id membership holds for a node: the only signer whose records we accept for it. */
+export function peerIdFromMembership(membership: MembershipService, node: string): string | undefined {
+  const view = membership.member(node);
+  if (!view) return undefined;
+  try {
+    return decodeNodeMeta(view.meta)[META_PEER_ID];
+  } catch {
+    return undefined;
+  }
+}
