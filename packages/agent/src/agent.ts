@@ -93,6 +93,13 @@ export class Agent {
         gossipKey: config.encrypt[0],
         peerIdOf: (node) => (parts.membership ? peerIdFromMembership(parts.membership, node) : undefined),
         log,
+      }).catch((err: Error) => {
+        const inUse = /EADDRINUSE/.test(err.message);
+        throw new Error(
+          inUse
+            ? `cannot listen on --p2p ${formatHostPort(config.p2p)}: the port is in use (another agent? choose another --p2p)`
+            : `cannot start the catalog on --p2p ${formatHostPort(config.p2p)}: ${err.message.split('\n')[0]}`,
+        );
       });
       parts.catalog = catalog;
       const p2pHost = config.p2p.host === '0.0.0.0' || config.p2p.host === '::' ? hostAddress : config.p2p.host;
@@ -123,6 +130,8 @@ export class Agent {
         registry,
         feed,
         log,
+        failbackHoldDownMs: config.failbackHoldDown,
+        panicThreshold: config.panicThreshold,
       });
       parts.mesh = mesh;
 

@@ -99,6 +99,8 @@ export class AgentProcess {
       dataDir,
       '--log-format',
       'json',
+      // libp2p on a free port unless the test chooses one.
+      ...(opts.extraArgs?.includes('--p2p') ? [] : ['--p2p', '127.0.0.1:0']),
       ...(opts.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, [VIGIL_BIN, ...args], {

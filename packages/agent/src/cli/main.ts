@@ -5,6 +5,7 @@ import { CliUsageError } from './cli-usage-error.ts';
 import { runKeygen } from './keygen-command.ts';
 import { runMaint } from './maint-command.ts';
 import { runForceLeave, runJoin, runLeave, runMembers } from './members-command.ts';
+import { runResolve, runRoutes } from './routes-command.ts';
 import { runServices } from './services-command.ts';
 
 const HELP = `vigil ${VERSION}: a decentralized failover mesh agent
@@ -17,6 +18,8 @@ Commands:
   join       make the local agent join a cluster through an address
   leave      make the local agent leave the cluster gracefully and shut down
   force-leave  mark a failed member as left
+  routes     show the routing tables (see \`vigil routes --help\`)
+  resolve    pick one endpoint of a service, as an application would
   keygen     print a new gossip encryption key
   services   list, register or deregister this agent's services (see \`vigil services --help\`)
   checks     list this agent's health checks and their state
@@ -32,6 +35,8 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   agent: runAgent,
   keygen: runKeygen,
+  routes: runRoutes,
+  resolve: runResolve,
   members: runMembers,
   join: runJoin,
   leave: runLeave,

@@ -33,6 +33,13 @@ const FIELDS: Record<ConfigField, { flag?: string; env?: string; file: string; k
     file: 'enable_exec_checks',
     kind: 'boolean',
   },
+  failbackHoldDown: {
+    flag: 'failback-hold-down',
+    env: 'VIGIL_FAILBACK_HOLD_DOWN',
+    file: 'failback_hold_down',
+    kind: 'string',
+  },
+  panicThreshold: { flag: 'panic-threshold', env: 'VIGIL_PANIC_THRESHOLD', file: 'panic_threshold', kind: 'string' },
   aclToken: { flag: 'acl-token', env: 'VIGIL_ACL_TOKEN', file: 'acl_token', kind: 'string' },
 };
 

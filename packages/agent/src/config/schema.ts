@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { configServicesSchema } from '../services/config-services.ts';
+import { parseDuration } from '../services/duration.ts';
 import { type HostPort, parseHostPort } from './host-port.ts';
 
 export const PROFILES = ['lan', 'wan', 'local'] as const;
@@ -67,6 +68,24 @@ export const agentConfigSchema = z.strictObject({
   /** Allow exec checks registered over the HTTP API (a remote-code-execution risk, so off by default). */
   enableExecChecks: z.boolean({ error: 'must be true or false' }).default(false),
   /** When set, HTTP write endpoints require this token. */
+  /** Routing: wait this long before traffic fails back to a recovered tier (Go duration, e.g. 30s). */
+  failbackHoldDown: z
+    .string()
+    .transform((value, ctx): number => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 0) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration such as 30s or 500ms` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault('30s'),
+  /** Routing: below this healthy fraction a tier spreads over all its instances (Envoy's panic mode). */
+  panicThreshold: z.coerce
+    .number({ error: 'must be a number between 0 and 1' })
+    .min(0, 'must be between 0 and 1')
+    .max(1, 'must be between 0 and 1')
+    .default(0.5),
   aclToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional(),
 });
 

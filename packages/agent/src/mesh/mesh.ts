@@ -17,6 +17,8 @@ export interface MeshOptions {
   readonly registry: ServiceRegistry;
   readonly feed: ChangeFeed;
   readonly log: Logger;
+  readonly failbackHoldDownMs: number;
+  readonly panicThreshold: number;
 }
 
 /**
@@ -129,6 +131,7 @@ export class Mesh {
       localZone: this.opts.zone,
       now,
       previous: this.routing,
+      options: { failbackHoldDownMs: this.opts.failbackHoldDownMs, panicThreshold: this.opts.panicThreshold },
     });
     for (const change of diffTables(this.current, result.tables)) {
       this.opts.feed.publish('route', change);

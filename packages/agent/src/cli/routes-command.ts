@@ -1,0 +1,87 @@
+import type { RoutesResponse, RouteTable } from '@vigil/protocol';
+import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
+import { CliUsageError } from './cli-usage-error.ts';
+import { parseFlags } from './parse.ts';
+
+const ROUTES_HELP = `Usage: vigil routes [SERVICE] [options]
+
+Shows the routing table of every service, or of one: endpoints in failover order with their
+state (active, standby, demoted), traffic share, tier and zone, and the redundancy (N+k).
+
+  --json             print the JSON of GET /v1/routes[/SERVICE]
+${CLIENT_HELP}`;
+
+function renderTable(t: RouteTable): string {
+  const head = `${t.service}  policy=${t.policy}  redundancy=${t.redundancy}${t.panic ? '  PANIC' : ''}\n`;
+  const rows = t.endpoints.map((e) => [
+    `  ${e.node}/${e.id}`,
+    `${e.address}:${e.port}`,
+    e.state,
+    `${(e.share * 100).toFixed(1)}%`,
+    `tier ${e.tier}`,
+    e.zone,
+    e.health,
+  ]);
+  return head + (rows.length > 0 ? table(rows) : '  (no endpoints)\n');
+}
+
+export async function runRoutes(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, true);
+  if (values.help) {
+    process.stdout.write(ROUTES_HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new CliUsageError(`unexpected argument "${positionals[1]}"`);
+  const client = new AgentClient(values);
+  return withAgent('routes', async () => {
+    const service = positionals[0];
+    const tables = service
+      ? [await client.get<RouteTable>(`/v1/routes/${encodeURIComponent(service)}`)]
+      : (await client.get<RoutesResponse>('/v1/routes')).tables;
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(service ? tables[0] : tables, null, 2)}\n`);
+      return 0;
+    }
+    if (tables.length === 0) process.stdout.write('No services in the catalog.\n');
+    process.stdout.write(tables.map(renderTable).join('\n'));
+    return 0;
+  });
+}
+
+const RESOLVE_HELP = `Usage: vigil resolve SERVICE [options]
+
+Picks one endpoint of SERVICE as an application would: weighted by share among the active
+endpoints, else a standby, else a demoted one. Exit code 1 when none is usable.
+
+  --json             print the endpoint as JSON instead of ADDRESS:PORT
+${CLIENT_HELP}`;
+
+export async function runResolve(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, true);
+  if (values.help) {
+    process.stdout.write(RESOLVE_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CliUsageError('give exactly one SERVICE');
+  const client = new AgentClient(values);
+  return withAgent('resolve', async () => {
+    const t = await client.get<RouteTable>(`/v1/routes/${encodeURIComponent(positionals[0]!)}`);
+    const active = t.endpoints.filter((e) => e.state === 'active' && e.share > 0);
+    let pick = active[0];
+    let r = Math.random();
+    for (const e of active) {
+      r -= e.share;
+      if (r <= 0) {
+        pick = e;
+        break;
+      }
+    }
+    pick ??= t.endpoints.find((e) => e.state === 'standby') ?? t.endpoints.find((e) => e.state === 'demoted');
+    if (!pick) {
+      process.stderr.write(`vigil resolve: service "${t.service}" has no healthy endpoint\n`);
+      return 1;
+    }
+    process.stdout.write(values.json ? `${JSON.stringify(pick, null, 2)}\n` : `${pick.address}:${pick.port}\n`);
+    return 0;
+  });
+}
