@@ -1,2 +1,37 @@
-// The application-side client. See packages/sdk/README.md.
-export const SDK_PACKAGE = '@vigil/sdk';
+// @vigil/sdk: the client library applications embed. See packages/sdk/README.md.
+export type { AgentSyncOptions, SyncStats } from './agent-sync.ts';
+export {
+  type BreakerOptions,
+  type BreakerSnapshot,
+  type BreakerState,
+  DEFAULT_BREAKER_OPTIONS,
+  EndpointBreaker,
+} from './breaker.ts';
+export {
+  type ClientEvents,
+  type ClientOptions,
+  type ClientStats,
+  connect,
+  createClient,
+  type EndpointStats,
+  type MeshRequestInit,
+  type ResolveOptions,
+  type RoutesEvent,
+  type ServiceOptions,
+  type ServiceStats,
+  VigilClient,
+} from './client.ts';
+export {
+  AgentResponseError,
+  AgentUnavailableError,
+  AttemptTimeoutError,
+  BulkheadRejectedError,
+  ClientClosedError,
+  DeadlineExceededError,
+  NoHealthyEndpointError,
+  UnknownServiceError,
+  VigilError,
+} from './errors.ts';
+export type { AttemptFn, AttemptInfo, BulkheadOptions, CallOptions, Outcome, ServiceCounters } from './failover.ts';
+export { type FetchOptions, type HttpResult, meshInterceptor, RetriableStatusError } from './mesh-dispatcher.ts';
+export type { Endpoint } from './service-routes.ts';
