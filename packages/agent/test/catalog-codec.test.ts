@@ -1,8 +1,9 @@
 // The catalog's pure parts: record envelope (sign, verify, bounds), newest-wins store, pnet key
-// derivation, dial addresses.
+// derivation and keystream, dial addresses.
 
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { xsalsa20 } from '@noble/ciphers/salsa.js';
 import { MAX_INSTANCES_PER_NODE, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
 import { describe, expect, it } from 'vitest';
 import {
@@ -14,6 +15,7 @@ import {
   signRecord,
   swarmKeyFromGossipKey,
   verifyEnvelope,
+  XSalsa20Stream,
 } from '../src/catalog/index.ts';
 import { record } from './catalog-harness.ts';
 
@@ -155,6 +157,29 @@ describe('pnet key', () => {
       /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/,
     );
     expect(() => derivePnetKey(new Uint8Array(7))).toThrow(/16, 24 or 32 bytes/);
+  });
+});
+
+describe('pnet keystream', () => {
+  it('XORs chunk by chunk exactly as one pass over the whole stream (any chunk boundaries)', () => {
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    const nonce = crypto.getRandomValues(new Uint8Array(24));
+    const whole = crypto.getRandomValues(new Uint8Array(20_000));
+    const expected = xsalsa20(key, nonce, whole);
+    for (let trial = 0; trial < 20; trial++) {
+      const stream = new XSalsa20Stream(key, nonce);
+      const parts: Uint8Array[] = [];
+      let at = 0;
+      while (at < whole.length) {
+        const len = Math.min(whole.length - at, [0, 1, 63, 64, 65, 700, 4096][Math.floor(Math.random() * 7)]!);
+        parts.push(stream.update(whole.subarray(at, at + len)));
+        at += len;
+      }
+      expect(Buffer.concat(parts).equals(Buffer.from(expected))).toBe(true);
+    }
+    // decrypting with a second stream under the same nonce restores the plaintext
+    const enc = new XSalsa20Stream(key, nonce).update(whole);
+    expect(Buffer.from(new XSalsa20Stream(key, nonce).update(enc)).equals(Buffer.from(whole))).toBe(true);
   });
 });
 

@@ -82,7 +82,8 @@ export class Cluster {
       node: name,
       privateKey: key,
       listen: { host: '127.0.0.1', port: 0 },
-      log: silentLog,
+      // VIGIL_TEST_CATALOG_LOG=1 shows the catalog's debug log on stderr
+      log: process.env.VIGIL_TEST_CATALOG_LOG ? pino({ level: 'debug' }, pino.destination(2)) : silentLog,
       peerIdOf: (node) => this.directory.get(node),
       redialIntervalMs: 200,
       dialTimeoutMs: 2_000,

@@ -26,7 +26,11 @@ afterEach(async () => {
   cluster = new Cluster();
 });
 
-/** A bare libp2p peer in the cluster's private network that speaks whatever bytes we give it. */
+/**
+ * A bare libp2p peer in the cluster's private network that speaks whatever bytes we give it. It
+ * uses @libp2p/pnet with the swarm-key form of the derived key, so every connection it makes also
+ * checks that the agent's own pnet implementation (pnet-protector.ts) is wire-compatible.
+ */
 async function rawPeer() {
   const key = await generateKeyPair('Ed25519');
   const node = await createLibp2p({

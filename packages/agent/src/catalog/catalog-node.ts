@@ -21,7 +21,6 @@ import { type Identify, identify } from '@libp2p/identify';
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface';
 import { noise } from '@libp2p/noise';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
@@ -31,7 +30,8 @@ import type { HostPort } from '../config/host-port.ts';
 import { parseHostPort } from '../config/host-port.ts';
 import type { Logger } from '../log.ts';
 import { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
-import { swarmKeyFromGossipKey } from './pnet-key.ts';
+import { derivePnetKey } from './pnet-key.ts';
+import { pnetProtector } from './pnet-protector.ts';
 import {
   decodeEnvelope,
   RecordError,
@@ -139,6 +139,11 @@ const DEFAULTS = {
   maxNodes: 4096,
 } as const;
 const MAX_REDIAL_BACKOFF_MS = 30_000;
+/**
+ * Dials in flight at once. Joining a large cluster means dozens of handshakes; running them all at
+ * once on a busy host makes each one slow enough to time out, and the retries cost more again.
+ */
+const MAX_CONCURRENT_DIALS = 8;
 /** Warnings about rejected records: at most one per reason per this many ms (the rest are counted). */
 const REJECTION_LOG_INTERVAL_MS = 10_000;
 
@@ -251,7 +256,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       transports: [tcp()],
       ...(opts.gossipKey === undefined
         ? {}
-        : { connectionProtector: preSharedKey({ psk: swarmKeyFromGossipKey(opts.gossipKey) }) }),
+        : // pnet v1 (wire-compatible with @libp2p/pnet, which leaks; see pnet-protector.ts)
+          { connectionProtector: pnetProtector(derivePnetKey(opts.gossipKey)) }),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: {
@@ -650,6 +656,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     if (this.stopped) return;
     const connected = new Set(this.connectedPeers());
     const now = Date.now();
+    let inFlight = 0;
+    for (const state of this.dialState.values()) if (state.inFlight) inFlight++;
     const wanted = [...this.allowed.values()]
       .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0))
       .slice(0, this.opts.dialDegree);
@@ -667,7 +675,10 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       // Tie-break so a pair that wants each other dials once, not twice: the lower peer id dials
       // at once, the higher one only if no connection has appeared after a redial interval.
       if (this.peerId > peer.peerId && now - state.waitingSince < this.opts.redialIntervalMs) continue;
-      void this.dial(peer, state);
+      if (inFlight >= MAX_CONCURRENT_DIALS) break;
+      inFlight++;
+      // a finished dial frees a slot: start the next one now rather than on the next tick
+      void this.dial(peer, state).finally(() => this.redialTick());
     }
   }
 

@@ -14,6 +14,7 @@ export {
 } from './catalog-node.ts';
 export { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
 export { derivePnetKey, swarmKeyFromGossipKey } from './pnet-key.ts';
+export { pnetProtector, XSalsa20Stream } from './pnet-protector.ts';
 export {
   decodeEnvelope,
   RecordError,
