@@ -357,7 +357,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     // isNewer was checked before the await; re-check so concurrent publishes cannot go backwards.
     const result = this.store.merge(signed);
     if (!result.changed) throw new CatalogPublishError('a newer record was published concurrently');
-    this.emit('record', { record: signed.record, previous: result.previous, source: 'local' });
+    this.emitChange({ record: signed.record, previous: result.previous, source: 'local' });
     try {
       await this.libp2p.services.pubsub.publish(CATALOG_TOPIC, signed.envelope);
       this.counters.published++;
@@ -528,8 +528,17 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
     if (source === 'gossip') this.counters.acceptedGossip++;
     else this.counters.acceptedSync++;
-    this.emit('record', { record: signed.record, previous: result.previous, source });
+    this.emitChange({ record: signed.record, previous: result.previous, source });
     return true;
+  }
+
+  /** A listener's exception must not turn into a gossip verdict or abort a sync exchange. */
+  private emitChange(change: RecordChange): void {
+    try {
+      this.emit('record', change);
+    } catch (err) {
+      this.log.error({ err, node: change.record.node }, 'catalog: a record listener threw');
+    }
   }
 
   private reject(err: unknown, path: 'gossip' | 'sync', from: string): RecordRejection {
@@ -625,7 +634,12 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
         stream,
         {
           digest: () => this.store.digest(),
-          missingFrom: (digest) => this.store.missingFrom(digest),
+          // Only records membership still vouches for (the author's current peer id): a record of
+          // a node that has since changed identity would only be rejected on the other side.
+          missingFrom: (digest) =>
+            this.store
+              .missingFrom(digest)
+              .filter((s) => s.record.node === this.node || this.peerIdOf(s.record.node) === s.record.peerId),
           accept: (signed) => this.acceptSynced(signed, peerId),
         },
         signal,
