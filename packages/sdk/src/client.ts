@@ -133,7 +133,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
   private synced = false;
   private staleSince = 0;
   private closed = false;
-  private readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readyWaiters: { resolve: () => void; reject: (e: unknown) => void; failFast: boolean }[] = [];
   private readonly perService = new Map<string, CallOptions<unknown>>();
   /** The last error of the agent connection (for error messages). */
   private lastError: unknown;
@@ -178,8 +178,9 @@ export class VigilClient extends EventEmitter<ClientEvents> {
 
   /**
    * Resolves once the first routing tables have arrived. With `timeoutMs`, rejects with
-   * AgentUnavailableError (or the agent's error answer) if they have not by then; the client
-   * keeps trying in the background either way.
+   * AgentUnavailableError if they have not by then, or at once with AgentResponseError when the
+   * agent answers with a 4xx (a token or version problem); the client keeps trying in the
+   * background either way.
    */
   ready(options: { readonly timeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new ClientClosedError());
@@ -187,6 +188,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     return new Promise<void>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const waiter = {
+        failFast: options.timeoutMs !== undefined,
         resolve: () => {
           if (timer !== undefined) clearTimeout(timer);
           resolve();
@@ -415,6 +417,12 @@ export class VigilClient extends EventEmitter<ClientEvents> {
 
   private onDisconnected(error: unknown): void {
     this.lastError = error;
+    if (!this.synced && error instanceof AgentResponseError && error.status < 500) {
+      // The agent is there but refuses (token, version): waiting out the timeout would not help.
+      const failing = this.readyWaiters.filter((w) => w.failFast);
+      this.readyWaiters = this.readyWaiters.filter((w) => !w.failFast);
+      for (const w of failing) w.reject(error);
+    }
     if (!this.connected) return;
     this.connected = false;
     this.staleSince = this.now();

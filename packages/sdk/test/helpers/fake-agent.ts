@@ -85,6 +85,16 @@ export class FakeAgent {
     this.clients.clear();
   }
 
+  /** Tells the open streams to resync (as when their Last-Event-ID fell out of the backlog). */
+  sendResync(): void {
+    for (const res of this.clients) send(res, { index: this.index, type: 'resync', data: { index: this.index } });
+  }
+
+  /** Writes a raw SSE frame to the open streams (malformed input tests). */
+  sendRaw(frame: string): void {
+    for (const res of this.clients) res.write(frame);
+  }
+
   get openStreams(): number {
     return this.clients.size;
   }
