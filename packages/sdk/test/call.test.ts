@@ -32,7 +32,19 @@ const three = (service: string) =>
 
 beforeAll(async () => {
   agent = new FakeAgent();
-  for (const name of ['retry', 'exhaust', 'tiers', 'timeout', 'deadline', 'abort', 'fallback', 'bulk', 'reton', 'reterr', 'trip']) {
+  for (const name of [
+    'retry',
+    'exhaust',
+    'tiers',
+    'timeout',
+    'deadline',
+    'abort',
+    'fallback',
+    'bulk',
+    'reton',
+    'reterr',
+    'trip',
+  ]) {
     agent.setTable(three(name));
   }
   agent.setTable(table('half', [{ id: 'only', port: 9, share: 1 }]));
@@ -155,13 +167,17 @@ describe('call: time limits, abort and fallback', () => {
   it("rejects with the caller's abort reason, without fallback and without blaming the endpoint", async () => {
     const ctl = new AbortController();
     let fellBack = false;
-    const p = client.call('abort', (_ep, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('x')))), {
-      signal: ctl.signal,
-      fallback: () => {
-        fellBack = true;
-        return 'fallback';
+    const p = client.call(
+      'abort',
+      (_ep, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('x')))),
+      {
+        signal: ctl.signal,
+        fallback: () => {
+          fellBack = true;
+          return 'fallback';
+        },
       },
-    });
+    );
     setTimeout(() => ctl.abort(new Error('user gave up')), 20);
     await expect(p).rejects.toThrow('user gave up');
     expect(fellBack).toBe(false);
@@ -202,7 +218,12 @@ describe('call: bulkhead', () => {
     const run = () =>
       client.call('bulk', () => new Promise<string>((resolve) => gates.push(() => resolve('done'))), { bulkhead });
     const calls = Array.from({ length: 5 }, run);
-    const settled = calls.map((p) => p.then((v) => v, (e: unknown) => e));
+    const settled = calls.map((p) =>
+      p.then(
+        (v) => v,
+        (e: unknown) => e,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 20));
     expect(gates).toHaveLength(2);
     expect(client.stats().services.bulk!.bulkheads).toEqual([{ concurrency: 2, queue: 1, running: 2, queued: 1 }]);
@@ -231,9 +252,13 @@ describe('call: bulkhead', () => {
 
 describe('call: retryOn', () => {
   it('retries results the predicate calls failures, and returns the last one when retries run out', async () => {
-    const out = await client.call('reton', async (ep, _s, info) => ({ status: info.attempt === 0 ? 503 : 200, ep: ep.id }), {
-      retryOn: ({ result }) => (result?.status ?? 0) >= 500,
-    });
+    const out = await client.call(
+      'reton',
+      async (ep, _s, info) => ({ status: info.attempt === 0 ? 503 : 200, ep: ep.id }),
+      {
+        retryOn: ({ result }) => (result?.status ?? 0) >= 500,
+      },
+    );
     expect(out.status).toBe(200);
     const last = await client.call('reton', async () => ({ status: 503 }), {
       retries: 1,
@@ -295,7 +320,12 @@ describe('call: breakers', () => {
         started++;
         gates.push(() => resolve('ok'));
       });
-    const calls = Array.from({ length: 50 }, () => client.call('half', trial, { retries: 0 }).then((v) => v, (e: unknown) => e));
+    const calls = Array.from({ length: 50 }, () =>
+      client.call('half', trial, { retries: 0 }).then(
+        (v) => v,
+        (e: unknown) => e,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 20));
     expect(started).toBe(3);
     expect(only()).toMatchObject({ state: 'half-open', halfOpenInFlight: 3 });

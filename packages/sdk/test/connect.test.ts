@@ -182,7 +182,9 @@ describe('following the agent', () => {
     const client = await track(connect({ agent: agent.url, ...fast }));
     await until(() => agent.openStreams === 1, 'the event stream');
     agent.setTableSilently(table('echo', [{ port: 1007, share: 1 }]));
-    agent.sendRaw(`id: ${agent.currentIndex}\nevent: route\ndata: {"change":"changed","service":"echo","table":{"service":"echo","endpoints":[{"port":"x"}]}}\n\n`);
+    agent.sendRaw(
+      `id: ${agent.currentIndex}\nevent: route\ndata: {"change":"changed","service":"echo","table":{"service":"echo","endpoints":[{"port":"x"}]}}\n\n`,
+    );
     await until(() => client.resolve('echo').port === 1007, 'the re-read table');
     expect(client.stats().sync.badEvents).toBe(1);
   });

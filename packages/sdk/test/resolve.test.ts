@@ -147,7 +147,12 @@ describe('resolve picks', () => {
     const routes = routesOf(t1);
     eject(routes, 'a');
     expect(routes.tripped).toBe(1);
-    routes.update(table('web', [{ id: 'a', port: 1, share: 1 }, { id: 'c', port: 3, share: 0 }]));
+    routes.update(
+      table('web', [
+        { id: 'a', port: 1, share: 1 },
+        { id: 'c', port: 3, share: 0 },
+      ]),
+    );
     expect(routes.tripped).toBe(1);
     expect(routes.breakers[0]!.state(0)).toBe('open');
     routes.update(table('web', [{ id: 'c', port: 3, share: 1 }]));
@@ -155,7 +160,12 @@ describe('resolve picks', () => {
   });
 
   it('uses uniform picks when active shares are all zero', () => {
-    const routes = routesOf(table('web', [{ id: 'a', port: 1 }, { id: 'b', port: 2 }]));
+    const routes = routesOf(
+      table('web', [
+        { id: 'a', port: 1 },
+        { id: 'b', port: 2 },
+      ]),
+    );
     const h = histogram(routes, 10_000, seeded(5));
     expect(h.a! / 10_000).toBeGreaterThan(0.45);
     expect(h.b! / 10_000).toBeGreaterThan(0.45);

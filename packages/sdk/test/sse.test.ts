@@ -31,7 +31,9 @@ describe('SSE parser', () => {
   });
 
   it('does not dispatch an event without data, and ignores unknown fields', () => {
-    expect(parse(['event: route\nretry: 10\n\nfoo: bar\ndata\n\n'])).toEqual([{ id: undefined, event: 'message', data: '' }]);
+    expect(parse(['event: route\nretry: 10\n\nfoo: bar\ndata\n\n'])).toEqual([
+      { id: undefined, event: 'message', data: '' },
+    ]);
   });
 
   it('keeps a value after the first colon intact, with one leading space removed', () => {

@@ -49,7 +49,9 @@ export async function startInstance(name: string, port = 0): Promise<Instance> {
           res.writeHead(Number(inst.mode), { 'content-type': 'text/plain' }).end(`${name} unavailable`);
           return;
         default:
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ instance: name, path: req.url }));
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ instance: name, path: req.url }));
       }
     });
   });
