@@ -180,6 +180,8 @@ class MeshRequest {
   private replayable = true;
   private retriable: boolean;
   private readonly headers: Dispatcher.DispatchOptions['headers'];
+  /** An https:// mesh URL keeps its scheme: the instance is reached over TLS at its address. */
+  private readonly tls: boolean;
   finished = false;
 
   constructor(
@@ -202,6 +204,7 @@ class MeshRequest {
     this.retryOnStatus = retryOnStatus;
     this.body = opts.body;
     this.controller = new MeshController((reason) => this.callCtl.abort(reason));
+    this.tls = String(opts.origin).startsWith('https:');
     const authority = authorityOf(opts.origin);
     this.headers = authority === undefined ? opts.headers : withHost(opts.headers, authority);
     const method = (opts.method ?? 'GET').toUpperCase();
@@ -296,7 +299,8 @@ class MeshRequest {
       signal.addEventListener('abort', onAbort, { once: true });
       attempt.cleanup = () => signal.removeEventListener('abort', onAbort);
       try {
-        this.dispatch({ ...this.opts, origin: endpoint.origin, headers: this.headers, body: this.body }, attempt);
+        const origin = this.tls ? `https://${endpoint.origin.slice(7)}` : endpoint.origin;
+        this.dispatch({ ...this.opts, origin, headers: this.headers, body: this.body }, attempt);
       } catch (err) {
         attempt.onResponseError(null, err as Error);
       }
