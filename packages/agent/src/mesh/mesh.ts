@@ -1,5 +1,5 @@
 import { decodeNodeMeta, META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
-import type { CatalogNode, CatalogPeer } from '../catalog/index.ts';
+import type { CatalogNode, CatalogPeer, RecordChange } from '../catalog/index.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
@@ -50,7 +50,12 @@ export class Mesh {
     };
     membership.on('event', onMember);
     this.unsubscribe.push(() => membership.off('event', onMember));
-    const onRecord = () => this.scheduleRecompute();
+    const onRecord = ({ record }: RecordChange) => {
+      // Catalog readers (Consul's blocking health queries) wake on every record, even when the
+      // routing tables come out the same (a tag or a warning changed).
+      opts.feed.publish('catalog', { node: record.node, epoch: record.epoch, seq: record.seq });
+      this.scheduleRecompute();
+    };
     catalog.on('record', onRecord);
     this.unsubscribe.push(() => catalog.off('record', onRecord));
     this.updatePeers();
