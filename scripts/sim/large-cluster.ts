@@ -3,14 +3,14 @@
 // nodes at once, and reports how long the survivors take to see each crash as confirmed suspect
 // and as dead, and what the detection costs in messages.
 //
-//   npm run sim -w scripts                      # 10,000 nodes (needs ~20 GB of RAM, ~10 min)
-//   node --max-old-space-size=4096 sim/large-cluster.ts --nodes 2000
+//   npm run sim -w scripts                      # 10,000 nodes: needs ~20 GB of free RAM
+//   node --max-old-space-size=10000 sim/large-cluster.ts --nodes 6000   # ~9.5 GB, ~2 min
 //
-// Every engine holds a full member table, so memory grows with N^2 (about 170 bytes per member
-// per node: 17 GB at N = 10,000). The script checks the heap limit before it starts. Virtual time
+// Every engine holds a full member table, so memory grows with N^2 (about 190 bytes per member
+// per node: 19 GB at N = 10,000). The script checks the heap limit before it starts. Virtual time
 // is bounded by --idle and --max-detect, wall time by --wall-limit.
 
-import { totalmem } from 'node:os';
+import { freemem, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { PROFILES, type SimEvent, Simulator } from '@vigil/agent';
@@ -44,15 +44,22 @@ const mode = args.mode as keyof typeof MODES;
 if (!(mode in MODES)) throw new Error(`--mode must be one of ${Object.keys(MODES).join(', ')}`);
 if (!(N >= 2 && CRASHES >= 1 && CRASHES < N)) throw new Error('need --nodes >= 2 and 1 <= --crashes < --nodes');
 
-const BYTES_PER_ENTRY = 170; // measured: member record, map entry, list slots
-const needed = N * N * BYTES_PER_ENTRY * 1.25;
+const BYTES_PER_ENTRY = 190; // measured at N = 6,000: member record, map entry, list slots
+const needed = N * N * BYTES_PER_ENTRY * 1.1;
 const heapLimit = getHeapStatistics().heap_size_limit;
 const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 if (needed > heapLimit) {
-  const fits = Math.floor(Math.sqrt(heapLimit / (BYTES_PER_ENTRY * 1.25)));
+  const fits = Math.floor(Math.sqrt(heapLimit / (BYTES_PER_ENTRY * 1.1)));
   console.error(
     `N = ${N} needs about ${gb(needed)} of heap; the limit is ${gb(heapLimit)} (machine: ${gb(totalmem())}).\n` +
       `Raise it with node --max-old-space-size=MB, or use --nodes ${fits} or fewer.`,
+  );
+  process.exit(1);
+}
+if (needed > freemem()) {
+  console.error(
+    `N = ${N} needs about ${gb(needed)} of memory and only ${gb(freemem())} is available now; ` +
+      'stop other work or use fewer --nodes.',
   );
   process.exit(1);
 }

@@ -38,6 +38,8 @@ interface SimNode {
   slowJitterMs: number;
   /** When a slow node gets to its latest inbound message: it works through them in order. */
   inboundAt: number;
+  /** Frozen (SIGSTOP) until then: no timers, inbound queued. */
+  pausedUntil: number;
   group: number;
   wakeAt: number | undefined;
   wakeTimer: number | undefined;
@@ -97,6 +99,7 @@ export class Simulator {
       slowMs: 0,
       slowJitterMs: 0,
       inboundAt: 0,
+      pausedUntil: 0,
       group: 0,
       wakeAt: undefined,
       wakeTimer: undefined,
@@ -183,6 +186,20 @@ export class Simulator {
   }
 
   /**
+   * Freezes the node for `ms`, as SIGSTOP does: its timers wait and what it receives queues up.
+   * When it resumes, its overdue timers fire first, then it reads the queued datagrams in order
+   * (a Node event loop runs timers before I/O).
+   */
+  pause(name: string, ms: number): void {
+    const n = this.node(name);
+    n.pausedUntil = Math.max(n.pausedUntil, this.now + Math.round(ms));
+    this.queue.cancel(n.wakeTimer);
+    n.wakeAt = undefined;
+    n.wakeTimer = undefined;
+    this.settle(n);
+  }
+
+  /**
    * Delays everything the node receives by `delayMs` plus up to `jitterMs` more (uniform), as if
    * its CPU were starved: it still sends on time but hears acks, nacks and refutations late, and
    * in the order they arrived (a backlog, not a reordering network). 0 makes it healthy again.
@@ -253,6 +270,7 @@ export class Simulator {
 
   /** When the node processes what reaches it at `at`: at once, or late and in order if slow. */
   private arrival(node: SimNode, at: number): number {
+    if (at < node.pausedUntil) return node.pausedUntil;
     if (node.slowMs === 0 && node.slowJitterMs === 0) return at;
     const jitter = node.slowJitterMs === 0 ? 0 : this.random() * node.slowJitterMs;
     node.inboundAt = Math.max(node.inboundAt, Math.round(at + node.slowMs + jitter));
@@ -273,7 +291,7 @@ export class Simulator {
       this.queue.cancel(node.wakeTimer);
       node.wakeAt = next;
       // Whole milliseconds here too (engine deadlines such as suspicion timeouts can be fractional).
-      node.wakeTimer = this.queue.set(Math.max(Math.ceil(next), this.now), (t) => {
+      node.wakeTimer = this.queue.set(Math.max(Math.ceil(next), this.now, node.pausedUntil), (t) => {
         node.wakeAt = undefined;
         node.wakeTimer = undefined;
         if (node.crashed) return;
@@ -294,11 +312,17 @@ export class Simulator {
           return;
         }
         const messages: readonly Message[] = out.messages;
-        this.queue.set(this.arrival(to, this.now + this.delay()), (t) => {
+        const receive = (t: number) => {
           if (to.crashed) return;
+          // Paused after this datagram was sent: it waits in the socket buffer.
+          if (t < to.pausedUntil) {
+            this.queue.set(to.pausedUntil, receive);
+            return;
+          }
           to.engine.handlePacket(from.addr, messages, t);
           this.settle(to);
-        });
+        };
+        this.queue.set(this.arrival(to, this.now + this.delay()), receive);
         return;
       }
       case 'pushPull': {
