@@ -18,7 +18,15 @@ import {
   NoHealthyEndpointError,
   UnknownServiceError,
 } from './errors.ts';
-import { type AttemptFn, type CallOptions, type EngineCall, FailoverEngine, type ServiceCounters } from './failover.ts';
+import {
+  type AttemptFn,
+  type CallOptions,
+  type EngineCall,
+  FailoverEngine,
+  type RawAttemptFn,
+  type ServiceCounters,
+  withSignal,
+} from './failover.ts';
 import { type FetchOptions, meshInterceptor } from './mesh-dispatcher.ts';
 import { type Endpoint, type Random, ServiceRoutes } from './service-routes.ts';
 
@@ -250,7 +258,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     if (this.closed) return Promise.reject(new ClientClosedError());
     const perService = this.serviceDefaults(service);
     const merged = perService === undefined ? options : { ...perService, ...options };
-    return this.engine.run(service, fn, withZone(merged as CallOptions<T> | undefined, this.options.zone));
+    return this.engine.run(service, withSignal(fn), withZone(merged as CallOptions<T> | undefined, this.options.zone));
   }
 
   /**
@@ -322,7 +330,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
   private meshHost() {
     return {
       serviceForHost: (hostname: string) => (this.routesByService.has(hostname) ? hostname : undefined),
-      run: <T>(service: string, fn: AttemptFn<T>, opts: EngineCall<T>) => {
+      run: <T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>) => {
         const perService = this.serviceDefaults(service);
         const merged = perService === undefined ? opts : { ...perService, ...opts };
         return this.engine.run(service, fn, withZone(merged as EngineCall<T>, this.options.zone));

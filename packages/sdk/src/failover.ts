@@ -62,6 +62,51 @@ export interface AttemptInfo {
 
 export type AttemptFn<T> = (endpoint: Endpoint, signal: AbortSignal, info: AttemptInfo) => Promise<T> | T;
 
+/**
+ * A light cancellation token for the engine's own plumbing. An AbortController (an EventTarget)
+ * with its listeners costs microseconds and garbage per use, which showed up as the largest part
+ * of the fetch path's overhead; this is a flag and a short listener list. Public APIs still take
+ * and give AbortSignals (call() makes one per attempt for `fn`).
+ */
+export class Cancel {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: ((reason: unknown) => void)[] | undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    if (listeners) for (const l of listeners) l(reason);
+  }
+
+  add(listener: (reason: unknown) => void): void {
+    if (this.listeners === undefined) this.listeners = [listener];
+    else this.listeners.push(listener);
+  }
+
+  remove(listener: (reason: unknown) => void): void {
+    const ls = this.listeners;
+    if (ls === undefined) return;
+    const i = ls.indexOf(listener);
+    if (i >= 0) ls.splice(i, 1);
+  }
+}
+
+/** The engine's attempt function: gets a Cancel rather than an AbortSignal (see Cancel). */
+export type RawAttemptFn<T> = (endpoint: Endpoint, cancel: Cancel, info: AttemptInfo) => Promise<T> | T;
+
+/** Adapts a public attempt function: gives it an AbortSignal that follows the attempt's Cancel. */
+export function withSignal<T>(fn: AttemptFn<T>): RawAttemptFn<T> {
+  return (endpoint, cancel, info) => {
+    const ctl = new AbortController();
+    cancel.add((reason) => ctl.abort(reason));
+    return fn(endpoint, ctl.signal, info);
+  };
+}
+
 /** How the engine treats an outcome: success, a failure to retry, or a failure that ends the call. */
 export const SUCCESS = 0;
 export const RETRY = 1;
@@ -71,6 +116,8 @@ export type Verdict = typeof SUCCESS | typeof RETRY | typeof FINAL;
 export interface EngineCall<T> extends CallOptions<T> {
   /** Internal: a three-way verdict (fetch uses it for idempotency rules); overrides retryOn. */
   readonly classify?: (outcome: Outcome<T>, endpoint: Endpoint, committed: boolean) => Verdict;
+  /** Internal: the caller's cancellation as a Cancel (the HTTP path), besides `signal`. */
+  readonly cancel?: Cancel;
 }
 
 export interface ServiceCounters {
@@ -92,8 +139,6 @@ export interface EngineHost {
   readonly random: Random;
   readonly now: () => number;
 }
-
-const neverAborted = new AbortController().signal;
 
 /**
  * Runs calls with failover: bulkhead → deadline → attempts on endpoints picked afresh from the
@@ -130,43 +175,52 @@ export class FailoverEngine {
     return out;
   }
 
-  async run<T>(service: string, fn: AttemptFn<T>, options: EngineCall<T> | undefined): Promise<T> {
+  async run<T>(service: string, fn: RawAttemptFn<T>, options: EngineCall<T> | undefined): Promise<T> {
     const opts =
       options === undefined ? (this.defaults as EngineCall<T>) : { ...(this.defaults as EngineCall<T>), ...options };
     const counters = this.host.counters(service);
     counters.calls++;
-    const callerSignal = opts.signal ?? neverAborted;
-    if (callerSignal.aborted) throw callerSignal.reason;
-    const ctl = new AbortController();
-    const signal = ctl.signal;
-    const onCallerAbort = () => ctl.abort(callerSignal.reason);
-    if (opts.signal) callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+    const callerSignal = opts.signal;
+    const callerCancel = opts.cancel;
+    if (callerSignal?.aborted) throw callerSignal.reason;
+    if (callerCancel?.aborted) throw callerCancel.reason;
+    const call = new Cancel();
+    const onCallerAbort =
+      callerSignal || callerCancel
+        ? () => call.abort(callerSignal?.aborted ? callerSignal.reason : callerCancel?.reason)
+        : undefined;
+    if (callerSignal) callerSignal.addEventListener('abort', onCallerAbort!, { once: true });
+    if (callerCancel) callerCancel.add(onCallerAbort!);
     const state: CallState = { attempts: 0, lastError: undefined };
     let deadlineError: DeadlineExceededError | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (opts.deadlineMs !== undefined) {
       timer = setTimeout(() => {
         deadlineError = new DeadlineExceededError(service, opts.deadlineMs!, state.attempts, state.lastError);
-        ctl.abort(deadlineError);
+        call.abort(deadlineError);
       }, opts.deadlineMs);
     }
     try {
       let result: T;
       if (opts.bulkhead) {
         const bulkhead = this.bulkhead(service, opts.bulkhead);
+        // cockatiel's bulkhead takes an AbortSignal to drop a queued call that was aborted.
+        const ctl = new AbortController();
+        call.add((reason) => ctl.abort(reason));
         result = await raceAbort(
-          bulkhead.execute(() => this.attempts(service, fn, opts, signal, state), signal),
-          signal,
+          bulkhead.execute(() => this.attempts(service, fn, opts, call, state), ctl.signal),
+          call,
         );
       } else {
-        result = await this.attempts(service, fn, opts, signal, state);
+        result = await this.attempts(service, fn, opts, call, state);
       }
       counters.successes++;
       return result;
     } catch (err) {
-      if (callerSignal.aborted) throw callerSignal.reason;
+      if (callerSignal?.aborted) throw callerSignal.reason;
+      if (callerCancel?.aborted) throw callerCancel.reason;
       let error = err;
-      if (deadlineError !== undefined && signal.aborted) {
+      if (deadlineError !== undefined && call.aborted) {
         counters.deadlines++;
         error = deadlineError;
       } else if (isCockatielBulkheadRejection(err)) {
@@ -181,15 +235,16 @@ export class FailoverEngine {
       throw error;
     } finally {
       if (timer !== undefined) clearTimeout(timer);
-      if (opts.signal) callerSignal.removeEventListener('abort', onCallerAbort);
+      if (callerSignal) callerSignal.removeEventListener('abort', onCallerAbort!);
+      if (callerCancel) callerCancel.remove(onCallerAbort!);
     }
   }
 
   private async attempts<T>(
     service: string,
-    fn: AttemptFn<T>,
+    fn: RawAttemptFn<T>,
     opts: EngineCall<T>,
-    signal: AbortSignal,
+    call: Cancel,
     state: CallState,
   ): Promise<T> {
     const host = this.host;
@@ -198,7 +253,7 @@ export class FailoverEngine {
     let tried: Endpoint[] | undefined;
     let backoff: IBackoff<unknown> | undefined;
     for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) throw signal.reason;
+      if (call.aborted) throw call.reason;
       const routes = host.routes(service);
       if (routes === undefined) throw new UnknownServiceError(service, host.knownServices());
       let i = routes.pick(host.random, opts.zone, tried);
@@ -213,10 +268,10 @@ export class FailoverEngine {
       state.attempts++;
       counters.attempts++;
       if (attempt > 0) counters.retries++;
-      const run = await runAttempt(service, endpoint, fn, opts.timeoutMs, signal, attempt, retries - attempt);
+      const run = await runAttempt(service, endpoint, fn, opts.timeoutMs, call, attempt, retries - attempt);
       if (run.aborted) {
         breaker.release(permit);
-        throw signal.reason;
+        throw call.reason;
       }
       if (run.timedOut) counters.timeouts++;
       const outcome = run.outcome as Outcome<T>;
@@ -235,7 +290,7 @@ export class FailoverEngine {
         return outcome.result as T;
       }
       backoff = backoff === undefined ? this.backoff(opts.backoff).next() : backoff.next(undefined);
-      await sleep(backoff.duration, signal);
+      await sleep(backoff.duration, call);
     }
   }
 
@@ -282,21 +337,21 @@ function verdictOf<T>(opts: EngineCall<T>, outcome: Outcome<T>, endpoint: Endpoi
 }
 
 /**
- * Runs one attempt under its own AbortController (aborted by the call's signal, and by the
- * per-attempt timer). Settles as soon as the attempt settles, times out or the call is aborted,
- * without waiting for an fn that ignores its signal.
+ * Runs one attempt under its own Cancel (aborted by the call's, and by the per-attempt timer).
+ * Settles as soon as the attempt settles, times out or the call is aborted, without waiting for an
+ * fn that ignores its cancellation.
  */
 function runAttempt(
   service: string,
   endpoint: Endpoint,
-  fn: AttemptFn<unknown>,
+  fn: RawAttemptFn<unknown>,
   timeoutMs: number | undefined,
-  callSignal: AbortSignal,
+  call: Cancel,
   attempt: number,
   retriesLeft: number,
 ): Promise<AttemptRun> {
   return new Promise<AttemptRun>((resolve) => {
-    const ctl = new AbortController();
+    const cancel = new Cancel();
     const run: AttemptRun = {
       outcome: { error: undefined, result: undefined },
       aborted: false,
@@ -308,23 +363,23 @@ function runAttempt(
     const finish = () => {
       done = true;
       if (timer !== undefined) clearTimeout(timer);
-      callSignal.removeEventListener('abort', onAbort);
+      call.remove(onAbort);
       resolve(run);
     };
-    const onAbort = () => {
+    const onAbort = (reason: unknown) => {
       if (done) return;
       run.aborted = true;
-      ctl.abort(callSignal.reason);
+      cancel.abort(reason);
       finish();
     };
-    callSignal.addEventListener('abort', onAbort, { once: true });
+    call.add(onAbort);
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => {
         if (done) return;
         const error = new AttemptTimeoutError(service, endpoint.origin, timeoutMs);
         run.timedOut = true;
         run.outcome = { error };
-        ctl.abort(error);
+        cancel.abort(error);
         finish();
       }, timeoutMs);
     }
@@ -342,7 +397,7 @@ function runAttempt(
     };
     let p: Promise<unknown> | unknown;
     try {
-      p = fn(endpoint, ctl.signal, info);
+      p = fn(endpoint, cancel, info);
     } catch (error) {
       run.outcome = { error: error ?? new Error('attempt threw undefined') };
       finish();
@@ -363,18 +418,18 @@ function runAttempt(
   });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return signal.aborted ? Promise.reject(signal.reason) : Promise.resolve();
+function sleep(ms: number, cancel: Cancel): Promise<void> {
+  if (ms <= 0) return cancel.aborted ? Promise.reject(cancel.reason) : Promise.resolve();
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
+    const onAbort = (reason: unknown) => {
       clearTimeout(timer);
-      reject(signal.reason);
+      reject(reason);
     };
     const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+      cancel.remove(onAbort);
       resolve();
     }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+    cancel.add(onAbort);
   });
 }
 
@@ -382,21 +437,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * cockatiel's bulkhead only notices an aborted signal when a queued call reaches the head of the
  * queue; the caller (or the deadline) must not wait that long.
  */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
+function raceAbort<T>(p: Promise<T>, cancel: Cancel): Promise<T> {
+  if (cancel.aborted) {
     p.catch(() => {});
-    return Promise.reject(signal.reason);
+    return Promise.reject(cancel.reason);
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const onAbort = (reason: unknown) => reject(reason);
+    cancel.add(onAbort);
     p.then(
       (v) => {
-        signal.removeEventListener('abort', onAbort);
+        cancel.remove(onAbort);
         resolve(v);
       },
       (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        cancel.remove(onAbort);
         reject(e);
       },
     );

@@ -5,9 +5,11 @@ import { VigilError } from './errors.ts';
 import {
   type AttemptInfo,
   type CallOptions,
+  Cancel,
   type EngineCall,
   FINAL,
   type Outcome,
+  type RawAttemptFn,
   RETRY,
   SUCCESS,
   type Verdict,
@@ -37,11 +39,7 @@ export interface HttpResult {
 export interface MeshHost {
   /** The service a hostname names, if it is in the routing table. */
   serviceForHost(hostname: string): string | undefined;
-  run<T>(
-    service: string,
-    fn: (endpoint: Endpoint, signal: AbortSignal, info: AttemptInfo) => Promise<T>,
-    opts: EngineCall<T>,
-  ): Promise<T>;
+  run<T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>): Promise<T>;
 }
 
 /** A response status that fetch retried on another instance (never seen by the caller unless retries ran out). */
@@ -175,7 +173,7 @@ class MeshRequest {
   private readonly baseCallOptions: CallOptions<HttpResult>;
   private readonly retryOnStatus: ReadonlySet<number>;
   readonly controller: MeshController;
-  private readonly callCtl = new AbortController();
+  private readonly cancel = new Cancel();
   private body: Dispatcher.DispatchOptions['body'];
   private replayable = true;
   private retriable: boolean;
@@ -203,7 +201,7 @@ class MeshRequest {
     this.options = options;
     this.retryOnStatus = retryOnStatus;
     this.body = opts.body;
-    this.controller = new MeshController((reason) => this.callCtl.abort(reason));
+    this.controller = new MeshController((reason) => this.cancel.abort(reason));
     this.tls = String(opts.origin).startsWith('https:');
     const authority = authorityOf(opts.origin);
     this.headers = authority === undefined ? opts.headers : withHost(opts.headers, authority);
@@ -224,7 +222,7 @@ class MeshRequest {
     const needsBuffering = b != null && typeof b !== 'string' && !(b instanceof Uint8Array);
     const go = () =>
       this.host
-        .run<HttpResult>(this.service, (ep, signal, info) => this.attempt(ep, signal, info), this.callOptions())
+        .run<HttpResult>(this.service, (ep, cancel, info) => this.attempt(ep, cancel, info), this.callOptions())
         .then(
           () => {},
           (err: unknown) => this.fail(err),
@@ -239,7 +237,7 @@ class MeshRequest {
   private callOptions(): EngineCall<HttpResult> {
     return {
       ...this.baseCallOptions,
-      signal: this.callCtl.signal,
+      cancel: this.cancel,
       classify: (outcome, _endpoint, committed) => this.classify(outcome, committed),
     };
   }
@@ -288,16 +286,14 @@ class MeshRequest {
     }
   }
 
-  private attempt(endpoint: Endpoint, signal: AbortSignal, info: AttemptInfo): Promise<HttpResult> {
+  private attempt(endpoint: Endpoint, cancel: Cancel, info: AttemptInfo): Promise<HttpResult> {
     return new Promise<HttpResult>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
+      if (cancel.aborted) {
+        reject(cancel.reason);
         return;
       }
       const attempt = new AttemptHandler(this, endpoint, info, resolve, reject, this.replayable && this.retriable);
-      const onAbort = () => attempt.abort(signal.reason as Error);
-      signal.addEventListener('abort', onAbort, { once: true });
-      attempt.cleanup = () => signal.removeEventListener('abort', onAbort);
+      cancel.add((reason) => attempt.abort(reason as Error));
       try {
         const origin = this.tls ? `https://${endpoint.origin.slice(7)}` : endpoint.origin;
         this.dispatch({ ...this.opts, origin, headers: this.headers, body: this.body }, attempt);
@@ -325,7 +321,6 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   private committed = false;
   private status = 0;
   private settled = false;
-  cleanup: (() => void) | undefined;
 
   constructor(
     req: MeshRequest,
@@ -388,7 +383,6 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     if (this.settled) return;
     this.settled = true;
-    this.cleanup?.();
     if (this.discard) {
       this.reject(new RetriableStatusError(this.status, this.endpoint.origin));
       return;
@@ -404,7 +398,6 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
     if (this.settled) return;
     this.settled = true;
-    this.cleanup?.();
     const req = this.req;
     if (this.committed && !req.finished) {
       req.finished = true;

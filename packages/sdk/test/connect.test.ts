@@ -189,6 +189,18 @@ describe('following the agent', () => {
     expect(client.stats().sync.badEvents).toBe(1);
   });
 
+  it('treats a silent stream as dead and reconnects (streamIdleMs)', async () => {
+    const client = await track(connect({ agent: agent.url, streamIdleMs: 300, ...fast }));
+    await until(() => agent.openStreams === 1, 'the event stream');
+    const streams = agent.streams.length;
+    let stale = 0;
+    client.on('stale', () => stale++);
+    // The fake agent sends no keepalives: after 300ms of silence the client gives up on the stream.
+    await until(() => agent.streams.length > streams, 'a new stream after the idle timeout');
+    expect(stale).toBeGreaterThanOrEqual(1);
+    await until(() => client.staleness() === 0, 'fresh again');
+  });
+
   it('close() ends the stream and rejects pending ready() calls', async () => {
     const port = agent.port;
     await agent.stop();
