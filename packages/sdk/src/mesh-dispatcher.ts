@@ -132,8 +132,13 @@ class MeshController implements Dispatcher.DispatchController {
   private readonly onAbort: (reason: Error) => void;
   private pausedByCaller = false;
   private abortReason: Error | null = null;
-  rawHeaders?: Buffer[] | string[] | IncomingHttpHeaders | null;
-  rawTrailers?: Buffer[] | string[] | IncomingHttpHeaders | null;
+  /** The raw headers and trailers are those of the attempt that is passed through. */
+  get rawHeaders(): Buffer[] | string[] | IncomingHttpHeaders | null | undefined {
+    return this.target?.rawHeaders;
+  }
+  get rawTrailers(): Buffer[] | string[] | IncomingHttpHeaders | null | undefined {
+    return this.target?.rawTrailers;
+  }
 
   constructor(onAbort: (reason: Error) => void) {
     this.onAbort = onAbort;

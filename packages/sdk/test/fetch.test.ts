@@ -214,6 +214,9 @@ describe('the exported dispatcher', () => {
       expect(res.statusCode).toBe(200);
       expect(((await res.body.json()) as { instance: string }).instance).toBe('d2');
     }
+    const raw = await undiciRequest('http://disp/raw', { dispatcher: client.dispatcher, responseHeaders: 'raw' });
+    expect(JSON.stringify(raw.headers)).toMatch(/application\/json/);
+    await raw.body.dump();
   });
 
   it("works with undici's fetch, and as the global dispatcher (Node's fetch included)", async () => {
