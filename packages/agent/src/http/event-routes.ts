@@ -25,13 +25,17 @@ export function registerEventRoutes(app: FastifyInstance, feed: ChangeFeed): voi
       'cache-control': 'no-cache',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
+      'x-vigil-index': String(feed.index()),
     });
+    // Send the headers now: a resumed stream may have nothing to say until the next change.
+    res.flushHeaders();
     const send = (e: FeedEvent) => res.write(`id: ${e.index}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
     const unsubscribe = feed.subscribe(send);
     if (raw === undefined) {
       res.write(`id: ${feed.index()}\nevent: hello\ndata: ${JSON.stringify({ index: feed.index() })}\n\n`);
     } else {
-      const missed = feed.since(Number(raw));
+      const missed = Number(raw) > feed.index() ? undefined : feed.since(Number(raw));
+      // An id beyond our index was issued by an earlier life of this agent: start over too.
       if (missed === undefined) {
         res.write(`id: ${feed.index()}\nevent: resync\ndata: ${JSON.stringify({ index: feed.index() })}\n\n`);
       } else {
