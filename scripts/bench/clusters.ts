@@ -50,10 +50,21 @@ function track(child: ChildProcess): () => string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** An agent that exited without being told to: its exit and the end of its output. */
+export interface Crash {
+  readonly name: string;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly output: string;
+}
+
 export abstract class Cluster {
   abstract readonly impl: Impl;
   readonly n: number;
   readonly agents: BenchAgent[] = [];
+  readonly crashes: Crash[] = [];
+  /** Agents we signalled or asked to leave; their exit is expected. */
+  private readonly expected = new Set<number>();
   protected dir = '';
 
   constructor(n: number) {
@@ -77,7 +88,28 @@ export abstract class Cluster {
     return this.agents[i]!.child.pid!;
   }
 
+  /** Call once per agent right after spawning it. */
+  protected watchExit(i: number): void {
+    const a = this.agents[i]!;
+    a.child.once('exit', (code, signal) => {
+      if (this.expected.has(i)) return;
+      // Keep what is not a JSON log line (a crash's stack), or else the last lines.
+      const text = a.logTail();
+      const plain = text
+        .split('\n')
+        .filter((l) => !l.startsWith('{'))
+        .join('\n')
+        .trim();
+      this.crashes.push({ name: a.name, code, signal, output: (plain || text).slice(-2000) });
+    });
+  }
+
+  expectExit(i: number): void {
+    this.expected.add(i);
+  }
+
   signal(i: number, sig: NodeJS.Signals): void {
+    if (sig === 'SIGKILL' || sig === 'SIGTERM' || sig === 'SIGINT') this.expected.add(i);
     const child = this.agents[i]!.child;
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
   }
@@ -88,6 +120,7 @@ export abstract class Cluster {
   }
 
   async dispose(): Promise<void> {
+    for (let i = 0; i < this.agents.length; i++) this.expected.add(i);
     await Promise.all(
       this.agents.map(async (a) => {
         if (a.child.exitCode !== null || a.child.signalCode !== null) return;
@@ -133,6 +166,7 @@ export class SerfCluster extends Cluster {
       if (opts.encrypt) args.push('-encrypt', opts.encrypt);
       const child = spawn('serf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.agents.push({ name, gossipPort, child, logTail: track(child) });
+      this.watchExit(i);
       this.rpcPorts.push(rpcPort);
     }
     await Promise.all(
@@ -161,6 +195,7 @@ export class SerfCluster extends Cluster {
   }
 
   async leave(i: number): Promise<void> {
+    this.expectExit(i);
     await this.rpcs[i]!.leave();
   }
 
@@ -196,6 +231,7 @@ export class VigilCluster extends Cluster {
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.agents.push({ name, gossipPort, child, logTail: track(child) });
+      this.watchExit(i);
       this.httpPorts.push(httpPort);
     }
     await Promise.all(

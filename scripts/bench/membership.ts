@@ -28,7 +28,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Capture, type CaptureTotals } from './capture.ts';
-import { type Cluster, type Impl, liveChildren, SerfCluster, type View, VigilCluster } from './clusters.ts';
+import { type Cluster, type Crash, type Impl, liveChildren, SerfCluster, type View, VigilCluster } from './clusters.ts';
 import { cpuSeconds, rssBytes } from './proc-stats.ts';
 
 // ---- options -----------------------------------------------------------------------------------
@@ -44,6 +44,7 @@ interface Options {
   encrypt: boolean;
   maxMinutes: number;
   pollMs: number;
+  maxLoad: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -51,13 +52,14 @@ function parseArgs(argv: string[]): Options {
     ns: [5, 20, 50],
     runs: undefined,
     out: undefined,
-    idleSeconds: 10,
+    idleSeconds: 20,
     kills: 2,
     leaves: 4,
     joinStarts: 0,
     encrypt: false,
     maxMinutes: 120,
     pollMs: 50,
+    maxLoad: 6,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -85,10 +87,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--encrypt') o.encrypt = true;
     else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
+    else if (a === '--max-load') o.maxLoad = int(1, 1000);
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: membership.ts [--n 5,20,50] [--runs K] [--out FILE.json] [--idle-seconds 10] [--kills 2]\n' +
+        'usage: membership.ts [--n 5,20,50] [--runs K] [--out FILE.json] [--idle-seconds 20] [--kills 2]\n' +
           '                     [--leaves 4] [--join-starts J] [--encrypt] [--max-minutes 120] [--poll-ms 50]\n' +
+          '                     [--max-load 6]\n' +
+          '  --max-load: before each cluster start, wait (at most 1 min) for the 1-min load average to drop below this\n' +
           '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
           '  --join-starts: extra cluster starts per N and implementation that only time the join',
       );
@@ -401,6 +406,8 @@ interface RunResult {
   pauses: StopResult[];
   kills: KillResult[];
   leaves: LeaveResult[];
+  /** Agents that exited on their own (a crash), with the end of their output. */
+  crashes: Crash[];
   error?: string;
 }
 
@@ -414,6 +421,9 @@ async function oneRun(
   captureDir: string,
   joinOnly = false,
 ): Promise<RunResult> {
+  // The machine is shared: wait a bounded while for other work to calm down, and record the load.
+  const waitUntil = now() + 60_000;
+  while (loadavg()[0]! > o.maxLoad && now() < waitUntil) await sleep(5000);
   const c: Cluster = impl === 'serf' ? new SerfCluster(n) : new VigilCluster(n);
   current = c;
   const r: RunResult = {
@@ -426,18 +436,30 @@ async function oneRun(
     pauses: [],
     kills: [],
     leaves: [],
+    crashes: c.crashes,
   };
   const t = now();
+  const checkCrashes = () => {
+    if (c.crashes.length > 0)
+      throw new Error(
+        `agent ${c.crashes.map((x) => `${x.name} exited by itself (code ${x.code}, signal ${x.signal})`).join(', ')}:\n${c.crashes[0]!.output}`,
+      );
+  };
   try {
     await c.start({ encrypt: o.encrypt ? ENCRYPT_KEY : undefined });
     r.startSeconds = (now() - t) / 1000;
     // Let the freshly started processes finish warming up before the clock starts.
     await sleep(1000);
     r.join = await joinConvergence(c, o.pollMs, 120_000);
-    if (r.join.ms === null) throw new Error(`join did not converge in 120 s: ${r.join.missing}`);
+    checkCrashes();
+    if (r.join.ms === null)
+      throw new Error(
+        `join did not converge in 120 s: ${r.join.missing}${r.join.joinErrors.length ? `; join errors: ${r.join.joinErrors.join('; ')}` : ''}`,
+      );
     if (joinOnly) return r;
     await sleep(5000);
     r.idle = await idleCost(c, o.idleSeconds, captureDir, `${impl}-${n}-${run}`);
+    checkCrashes();
 
     const live = new Set(c.agents.map((_, i) => i));
     const others = (victim: number) => [...live].filter((i) => i !== victim);
@@ -445,11 +467,13 @@ async function oneRun(
     let next = n - 1;
     const pauseVictim = next--;
     r.pauses.push(await pauseScenario(c, pauseVictim, others(pauseVictim), o.pollMs));
+    checkCrashes();
     await sleep(2000);
     const kills = Math.min(o.kills, Math.max(1, Math.floor((n - 3) / 2)));
     for (let k = 0; k < kills; k++) {
       const v = next--;
       r.kills.push(await killScenario(c, v, others(v), o.pollMs));
+      checkCrashes();
       live.delete(v);
       await sleep(1000);
     }
@@ -457,6 +481,7 @@ async function oneRun(
     for (let k = 0; k < leaves; k++) {
       const v = next--;
       r.leaves.push(await leaveScenario(c, v, others(v), o.pollMs));
+      checkCrashes();
       live.delete(v);
       await sleep(1000);
     }
@@ -554,9 +579,16 @@ function summarize(n: number, runs: RunResult[]): Row[] {
     const conf = ps.filter((p) => p.confirmedObservers > 0).length;
     return { text: `${sus} / ${conf} of ${ps.length}`, value: null, raw: { suspect: sus, confirmed: conf } };
   });
-  add('SIGSTOP 3 s: every survivor shows it alive, after SIGCONT', (rs) =>
-    timing(nums(pauses(rs).map((p) => p.aliveAfterContMs))),
-  );
+  {
+    const v = nums(pauses(by('vigil')).map((p) => p.aliveAfterContMs));
+    rows.push({
+      metric: 'SIGSTOP 3 s: every survivor shows it alive (not suspect) after SIGCONT',
+      serf: 'n/a (no suspect state shown)',
+      vigil: timing(v).text,
+      ratio: '—',
+      raw: { serf: null, vigil: v, ratio: null },
+    });
+  }
   const leaves = (rs: RunResult[]) => rs.flatMap((r) => r.leaves);
   add('graceful leave → every other agent shows left', (rs) => timing(nums(leaves(rs).map((l) => l.allLeftMs))));
   add('graceful leaves shown failed/dead anywhere (longest)', (rs) => {
@@ -568,6 +600,14 @@ function summarize(n: number, runs: RunResult[]): Row[] {
       value: null,
       raw: { bad: bad.length, of: ls.length, longestMs: longest },
     };
+  });
+  add('agents that crashed (exited unasked) / cluster starts', (rs) => {
+    const crashes = rs.reduce((a, r) => a + r.crashes.length, 0);
+    return { text: `${crashes} / ${rs.length}`, value: null, raw: { crashes, starts: rs.length } };
+  });
+  add('cluster starts aborted (crash, or join not converged in 120 s)', (rs) => {
+    const bad = rs.filter((r) => r.error).length;
+    return { text: `${bad} / ${rs.length}`, value: null, raw: { aborted: bad, starts: rs.length } };
   });
   const idle = (rs: RunResult[]) => rs.flatMap((r) => (r.idle ? [r.idle] : []));
   const num = (xs: number[], digits: number, unit: string) => ({
@@ -632,7 +672,7 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
     line('-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(10)),
   ];
   for (const r of rows) out.push(line(r.metric, r.serf, r.vigil, r.ratio));
-  for (const r of runs.filter((x) => x.error)) out.push(`! ${r.impl} run ${r.run}: ${r.error}`);
+  for (const r of runs.filter((x) => x.error)) out.push(`! ${r.impl} run ${r.run + 1}: ${r.error!.split('\n')[0]}`);
   return out.join('\n');
 }
 
