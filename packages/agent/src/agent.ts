@@ -145,7 +145,10 @@ export class Agent {
         peerId: identity.peerId.toString(),
         startedAt: new Date(),
         config: redactConfig(config),
-        notReady: () => (joined ? [] : ['membership: first join']),
+        notReady: () => [
+          ...(joined ? [] : ['membership: first join']),
+          ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
+        ],
       });
       registerMetricsRoutes(http, { membership });
       registerEventRoutes(http, feed);
@@ -172,6 +175,7 @@ export class Agent {
       // Seeds from --join plus the members of the last snapshot, so a restart needs no seed.
       void membership.startupJoin(config.join).finally(() => {
         joined = true;
+        mesh.markJoined();
       });
       log.info(
         {

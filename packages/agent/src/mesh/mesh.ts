@@ -21,6 +21,9 @@ export interface MeshOptions {
   readonly panicThreshold: number;
 }
 
+/** Serve routes anyway once this long has passed since the join, even if some member's record is missing. */
+const SYNC_GRACE_MS = 10_000;
+
 /**
  * Where the planes meet: local health becomes this node's catalog record; membership decides whom
  * the catalog talks to; membership and catalog together feed the pure routing function, whose
@@ -39,6 +42,8 @@ export class Mesh {
   private evaluationTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private stopped = false;
+  private joinedAt: number | undefined;
+  private synced = false;
 
   constructor(opts: MeshOptions) {
     this.opts = opts;
@@ -60,6 +65,35 @@ export class Mesh {
     this.unsubscribe.push(() => catalog.off('record', onRecord));
     this.updatePeers();
     this.schedulePublish();
+  }
+
+  /** The start-up join has finished (successfully or not): from here on, membership is known. */
+  markJoined(): void {
+    this.joinedAt ??= Date.now();
+  }
+
+  /**
+   * Whether our tables reflect the cluster: after the start-up join, once we hold a record from
+   * every live member (or the grace time has passed). Until then a restarted agent would serve
+   * tables with its peers' services missing, and clients would drop routes they still need.
+   */
+  isSynced(): boolean {
+    if (this.synced) return true;
+    if (this.joinedAt === undefined) return false;
+    const complete = this.opts.membership
+      .members()
+      .every(
+        (m) =>
+          m.name === this.opts.node ||
+          (m.status !== 'alive' && m.status !== 'suspect') ||
+          !m.tags[META_PEER_ID] ||
+          this.opts.catalog.get(m.name) !== undefined,
+      );
+    if (complete || Date.now() - this.joinedAt > SYNC_GRACE_MS) {
+      if (!complete) this.opts.log.warn('catalog: serving routes without a record from every member');
+      this.synced = true;
+    }
+    return this.synced;
   }
 
   /** The routing tables, one per service, sorted by service name. */
