@@ -41,6 +41,7 @@ interface Options {
   kills: number;
   leaves: number;
   joinStarts: number;
+  idleOnly: boolean;
   encrypt: boolean;
   maxMinutes: number;
   pollMs: number;
@@ -56,6 +57,7 @@ function parseArgs(argv: string[]): Options {
     kills: 2,
     leaves: 4,
     joinStarts: 0,
+    idleOnly: false,
     encrypt: false,
     maxMinutes: 120,
     pollMs: 50,
@@ -84,6 +86,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--kills') o.kills = int(1, 5);
     else if (a === '--leaves') o.leaves = int(1, 10);
     else if (a === '--join-starts') o.joinStarts = int(0, 100);
+    else if (a === '--idle-only') o.idleOnly = true;
     else if (a === '--encrypt') o.encrypt = true;
     else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
@@ -95,7 +98,10 @@ function parseArgs(argv: string[]): Options {
           '                     [--max-load 6]\n' +
           '  --max-load: before each cluster start, wait (at most 1 min) for the 1-min load average to drop below this\n' +
           '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
-          '  --join-starts: extra cluster starts per N and implementation that only time the join',
+          '  --join-starts: extra cluster starts per N and implementation that only time the join\n' +
+          '  --idle-only: cluster starts that only measure the idle cost, in steady state: the window opens\n' +
+          `               ${IDLE_WARMUP_S} s after the join (after every agent's first push/pull) and lasts one\n` +
+          '               push/pull period (30 s; 60 s at N = 50), so each agent does one push/pull in it',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (try --help)`);
@@ -106,6 +112,11 @@ function parseArgs(argv: string[]): Options {
 // ---- small helpers -------------------------------------------------------------------------------
 
 const now = () => performance.now();
+
+/** memberlist's (and Vigil's) push/pull period at the LAN profile: 30 s, scaled up beyond 32 nodes. */
+const pushPullPeriodS = (n: number) => (n <= 32 ? 30 : (Math.ceil(Math.log2(n) - 5) + 1) * 30);
+/** Both agents' first push/pull falls within 60 s of the start (Vigil: one to two periods; Serf: one). */
+const IDLE_WARMUP_S = 65;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function quantile(xs: readonly number[], q: number): number | undefined {
@@ -419,7 +430,7 @@ async function oneRun(
   run: number,
   o: Options,
   captureDir: string,
-  joinOnly = false,
+  mode: 'full' | 'join' | 'idle' = 'full',
 ): Promise<RunResult> {
   // The machine is shared: wait a bounded while for other work to calm down, and record the load.
   const waitUntil = now() + 60_000;
@@ -456,7 +467,13 @@ async function oneRun(
       throw new Error(
         `join did not converge in 120 s: ${r.join.missing}${r.join.joinErrors.length ? `; join errors: ${r.join.joinErrors.join('; ')}` : ''}`,
       );
-    if (joinOnly) return r;
+    if (mode === 'join') return r;
+    if (mode === 'idle') {
+      await sleep(IDLE_WARMUP_S * 1000);
+      r.idle = await idleCost(c, pushPullPeriodS(n), captureDir, `${impl}-${n}-${run}`);
+      checkCrashes();
+      return r;
+    }
     await sleep(5000);
     r.idle = await idleCost(c, o.idleSeconds, captureDir, `${impl}-${n}-${run}`);
     checkCrashes();
@@ -671,7 +688,14 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
     line('metric', 'Serf', 'Vigil', 'Vigil/Serf'),
     line('-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(10)),
   ];
-  for (const r of rows) out.push(line(r.metric, r.serf, r.vigil, r.ratio));
+  const shown = o.idleOnly ? rows.filter((r) => /^idle|^ {3}of|crash|aborted/.test(r.metric)) : rows;
+  for (const r of shown) out.push(line(r.metric, r.serf, r.vigil, r.ratio));
+  out.push(
+    o.idleOnly
+      ? `idle window: ${pushPullPeriodS(n)} s (one push/pull period), opening ${IDLE_WARMUP_S} s after the join; no polling in it`
+      : `idle window: ${o.idleSeconds} s, opening 5 s after the join, no polling in it; it closes before the first ` +
+          'periodic push/pull (about 30 s after start), so its bytes are UDP gossip only: see --idle-only',
+  );
   for (const r of runs.filter((x) => x.error)) out.push(`! ${r.impl} run ${r.run + 1}: ${r.error!.split('\n')[0]}`);
   return out.join('\n');
 }
@@ -732,7 +756,7 @@ const report: {
 let stoppedEarly = false;
 try {
   for (const n of o.ns) {
-    const runsN = o.runs ?? (n <= 20 ? 5 : 3);
+    const runsN = o.runs ?? (o.idleOnly ? 1 : n <= 20 ? 5 : 3);
     const runs: RunResult[] = [];
     for (let run = 0; run < runsN; run++) {
       if (now() - started > o.maxMinutes * 60_000) {
@@ -741,7 +765,7 @@ try {
       }
       const order: Impl[] = run % 2 === 0 ? ['serf', 'vigil'] : ['vigil', 'serf'];
       for (const impl of order) {
-        const r = await oneRun(impl, n, run, o, captureDir);
+        const r = await oneRun(impl, n, run, o, captureDir, o.idleOnly ? 'idle' : 'full');
         runs.push(r);
         const k = r.kills[0];
         console.error(
@@ -756,7 +780,7 @@ try {
       if (now() - started > o.maxMinutes * 60_000) stoppedEarly = true;
       const order: Impl[] = run % 2 === 0 ? ['serf', 'vigil'] : ['vigil', 'serf'];
       for (const impl of stoppedEarly ? [] : order) {
-        const r = await oneRun(impl, n, runsN + run, o, captureDir, true);
+        const r = await oneRun(impl, n, runsN + run, o, captureDir, 'join');
         runs.push(r);
         console.error(`[N=${n} join-only start ${run + 1}/${o.joinStarts} ${impl}] join ${s1(r.join.ms)}`);
       }
