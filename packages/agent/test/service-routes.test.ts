@@ -83,6 +83,7 @@ describe('PUT /v1/agent/service/register', () => {
         Datacenter: 'dc1',
         Priority: 1,
         Zone: 'z1',
+        Policy: 'active-passive',
       },
     });
     expect(Number(services.headers['x-consul-index'])).toBeGreaterThan(0);
