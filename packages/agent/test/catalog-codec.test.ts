@@ -2,14 +2,18 @@
 // derivation and keystream, dial addresses.
 
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { Message } from '@libp2p/gossipsub';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { xsalsa20 } from '@noble/ciphers/salsa.js';
 import { MAX_INSTANCES_PER_NODE, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
 import { describe, expect, it } from 'vitest';
 import {
+  CATALOG_TOPIC,
   decodeEnvelope,
   derivePnetKey,
   dialMultiaddr,
+  fastMessageId,
+  messageId,
   RecordError,
   RecordStore,
   signRecord,
@@ -157,6 +161,26 @@ describe('pnet key', () => {
       /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/,
     );
     expect(() => derivePnetKey(new Uint8Array(7))).toThrow(/16, 24 or 32 bytes/);
+  });
+});
+
+describe('gossip message ids', () => {
+  it('name the publisher: the same bytes from another peer are another message', async () => {
+    const a = await generateKeyPair('Ed25519');
+    const m = await generateKeyPair('Ed25519');
+    const data = new TextEncoder().encode('record bytes');
+    const msg = (key: typeof a) =>
+      ({ type: 'signed', from: peerIdFromPrivateKey(key), topic: CATALOG_TOPIC, data }) as unknown as Message;
+    expect(Buffer.from(messageId(msg(a))).equals(Buffer.from(messageId(msg(a))))).toBe(true);
+    expect(Buffer.from(messageId(msg(a))).equals(Buffer.from(messageId(msg(m))))).toBe(false);
+    const raw = (key: typeof a) => ({
+      from: peerIdFromPrivateKey(key).toMultihash().bytes,
+      topic: CATALOG_TOPIC,
+      data,
+    });
+    expect(fastMessageId(raw(a))).toBe(fastMessageId(raw(a)));
+    expect(fastMessageId(raw(a))).not.toBe(fastMessageId(raw(m)));
+    expect(fastMessageId(raw(a))).toBe(Buffer.from(messageId(msg(a))).toString('base64'));
   });
 });
 

@@ -3,7 +3,7 @@
 // choices: /work/shared/reference/libp2p-notes.md §5-§6 (and the catalog tests).
 
 import { createHash } from 'node:crypto';
-import type { GossipsubOpts } from '@libp2p/gossipsub';
+import type { GossipsubOpts, Message } from '@libp2p/gossipsub';
 
 /** The one topic every agent publishes its record on. */
 export const CATALOG_TOPIC = '/vigil/catalog/1';
@@ -12,13 +12,39 @@ export const CATALOG_TOPIC = '/vigil/catalog/1';
 export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024;
 
 /**
- * Content-addressed message id: sha256(topic ‖ data). Two deliveries of the same record version
- * (same signed bytes, whoever relays them) are one message, so duplicates die in the seen cache.
- * A record never re-announces identical bytes (every change bumps seq), so the network-wide dedupe
- * for `seenTTL` cannot swallow a real update.
+ * Message id: sha256(publisher ‖ topic ‖ data). Two deliveries of the same record version by the
+ * same author (whoever relays them) are one message, so duplicates die in the seen cache; a record
+ * never re-announces identical bytes (every change bumps seq), so the network-wide dedupe for
+ * `seenTTL` cannot swallow a real update.
+ *
+ * The publisher is part of the id on purpose. With a pure content id, a member that re-publishes
+ * an honest record's bytes under its own signature would get its copy into the seen caches first
+ * (gossipsub keeps rejected ids there), and the honest copy arriving later would be dropped as a
+ * duplicate: a way to suppress other nodes' health flips.
  */
-export function contentMessageId(msg: { topic: string; data: Uint8Array }): Uint8Array {
-  return createHash('sha256').update(msg.topic).update(msg.data).digest();
+export function messageId(msg: Message): Uint8Array {
+  const from = msg.type === 'signed' ? msg.from.toMultihash().bytes : EMPTY;
+  return idHash(from, msg.topic, msg.data);
+}
+
+/**
+ * The same hash over the raw RPC fields, computed BEFORE gossipsub verifies the StrictSign
+ * signature. Without it, every duplicate copy of a message (one per mesh peer that forwards it) is
+ * signature-checked before being recognised as a duplicate, which measured as the largest single
+ * CPU cost per health flip. A forged `from` cannot poison this cache: gossipsub records the fast id
+ * only after the signature has verified.
+ */
+export function fastMessageId(msg: { from?: Uint8Array; topic: string; data?: Uint8Array }): string {
+  return Buffer.from(idHash(msg.from ?? EMPTY, msg.topic, msg.data ?? EMPTY)).toString('base64');
+}
+
+const EMPTY = new Uint8Array(0);
+
+function idHash(from: Uint8Array, topic: string, data: Uint8Array): Uint8Array {
+  const lengths = Buffer.alloc(8);
+  lengths.writeUInt32BE(from.length, 0);
+  lengths.writeUInt32BE(Buffer.byteLength(topic), 4);
+  return createHash('sha256').update(lengths).update(from).update(topic).update(data).digest();
 }
 
 export function catalogGossipsubOptions(overrides: Partial<GossipsubOpts> = {}): Partial<GossipsubOpts> {
@@ -27,7 +53,8 @@ export function catalogGossipsubOptions(overrides: Partial<GossipsubOpts> = {}):
     // validator sees it; the validator then checks that `from` is the peer membership holds for
     // the record's node. (Records also carry their own signature for anti-entropy; see record-codec.ts.)
     globalSignaturePolicy: 'StrictSign',
-    msgIdFn: contentMessageId,
+    msgIdFn: messageId,
+    fastMsgIdFn: fastMessageId,
 
     // Latency path. floodPublish: the author sends its record straight to EVERY connected peer that
     // subscribes to the topic, so most agents get a health flip in one hop whatever the mesh looks
@@ -36,16 +63,21 @@ export function catalogGossipsubOptions(overrides: Partial<GossipsubOpts> = {}):
     // heartbeat. Cost: one send per connected peer per flip, on small records.
     floodPublish: true,
 
-    // Mesh degree for forwarding (hop 2+). 8 target, 6-12 band: at 500 agents with ~50 connections
-    // each, a mesh of 8 reaches everyone in two or three hops; wider meshes only add duplicates. With
-    // fewer connected peers than Dlo (clusters of 2-7) the mesh is simply everyone, which is harmless.
-    // Dout 3 (< Dlo, <= D/2) keeps some outbound mesh links, Dscore 4 keeps the best-scored on prune,
-    // Dlazy 6 peers get IHAVE gossip per heartbeat.
-    D: 8,
-    Dlo: 6,
-    Dhi: 12,
-    Dout: 3,
-    Dscore: 4,
+    // Mesh degree for forwarding (hop 2+): D 6 in a 4-10 band (gossipsub's defaults but a lower
+    // ceiling). With floodPublish most agents already have the record after hop 1; the mesh only
+    // carries it to agents the author is not connected to (clusters beyond the dial degree: at 500
+    // agents with ~40-60 connections each, a mesh of 6 reaches everyone in two or three hops) and
+    // is the redundancy when a direct send is lost. Every mesh peer costs one more (mostly
+    // duplicate) send per message on every agent; IDONTWANT (messages >= 512 B) suppresses part of
+    // them. Measured at 20 agents: D 4 costs ~20 % less CPU per flip than D 8. With fewer connected
+    // peers than Dlo (clusters of 2-4) the mesh is simply everyone, which is harmless.
+    // Dout 2 keeps some outbound mesh links, Dscore 3 keeps the best-scored on prune, Dlazy 6 peers
+    // get IHAVE gossip per heartbeat.
+    D: 6,
+    Dlo: 4,
+    Dhi: 10,
+    Dout: 2,
+    Dscore: 3,
     Dlazy: 6,
 
     // Heartbeat 700 ms: maintains the mesh and emits IHAVE gossip, which is how an agent that missed

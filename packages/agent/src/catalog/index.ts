@@ -12,7 +12,7 @@ export {
   type RecordChange,
   type RecordSource,
 } from './catalog-node.ts';
-export { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
+export { CATALOG_TOPIC, catalogGossipsubOptions, fastMessageId, messageId } from './gossip-config.ts';
 export { derivePnetKey, swarmKeyFromGossipKey } from './pnet-key.ts';
 export { pnetProtector, XSalsa20Stream } from './pnet-protector.ts';
 export {
