@@ -39,7 +39,8 @@ beforeAll(async () => {
       addr: l.addrs[i]!,
       extraArgs: ['--encrypt', KEY, '--profile', 'lan', ...(i === 0 ? [] : ['--join', seed])],
     });
-    agents.push(agent);
+    // By index, not completion order: views are read and labelled by position.
+    agents[i] = agent;
     await agent.waitForHttp();
   };
   // The seed first, so that the others' --join finds it listening.
@@ -49,7 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const errors: unknown[] = [];
-  for (const a of agents) await a.dispose().catch((err) => errors.push(err));
+  for (const a of agents) if (a) await a.dispose().catch((err) => errors.push(err));
   await lab?.destroy().catch((err) => errors.push(err));
   if (errors.length > 0) throw new AggregateError(errors, 'netns cleanup failed');
 }, 30_000);
