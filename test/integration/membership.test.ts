@@ -1,4 +1,6 @@
 import { createSocket } from 'node:dgram';
+import { connect as tcpConnect } from 'node:net';
+import { encodeStream } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
 import { waitFor } from './harness/wait-for.ts';
@@ -122,6 +124,23 @@ describe('membership between real agents', () => {
       }
     } finally {
       socket.close();
+    }
+    // TCP: junk, and valid pings whose sender resets the connection before our answer.
+    for (let i = 0; i < 40; i++) {
+      await new Promise<void>((resolve) => {
+        const s = tcpConnect({ host: '127.0.0.1', port: a!.gossipPort }, () => {
+          s.write(
+            i % 2 === 0
+              ? Buffer.from([6, 0xde, 0xad, 0xbe, 0xef])
+              : encodeStream({ type: 'ping', seqNo: i, node: 'm0' }),
+          );
+          setTimeout(() => {
+            s.resetAndDestroy();
+            resolve();
+          }, i % 4);
+        });
+        s.on('error', () => resolve());
+      });
     }
     await waitFor('a warning about dropped gossip', () => /dropped gossip/.test(a!.logs));
     const metrics = await (await fetch(`${a!.url}/metrics`)).text();

@@ -69,6 +69,7 @@ export class GossipTransport {
     });
     // A send to an unreachable peer surfaces here on some platforms; it is not our failure.
     this.udp.on('error', () => {});
+    this.tcp.on('error', () => {}); // e.g. EMFILE on accept: the next connection is tried again
     this.tcp.on('connection', (socket) => {
       this.track(socket);
       handlers.stream(socket, { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
@@ -114,6 +115,9 @@ export class GossipTransport {
   }
 
   private track(socket: Socket): void {
+    // A peer that resets a stream after we are done with it must not crash the agent: readers
+    // attach their own listeners while they care, and this one keeps a late error harmless.
+    socket.on('error', () => {});
     this.openStreams.add(socket);
     socket.once('close', () => this.openStreams.delete(socket));
   }
