@@ -8,10 +8,11 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './free-port.ts';
+import { freePort as allocPort, releasePort } from './free-port.ts';
 import { SerfRpc } from './serf-rpc.ts';
 
 export const VIGIL_BIN = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
+const SOCKET_ERROR_GUARD = fileURLToPath(new URL('./socket-error-guard.ts', import.meta.url));
 
 export type Impl = 'serf' | 'vigil';
 
@@ -58,6 +59,12 @@ export interface Crash {
   readonly output: string;
 }
 
+export interface StartOptions {
+  readonly encrypt?: string | undefined;
+  /** Vigil only: load socket-error-guard.ts into each agent (see there). */
+  readonly guardSocketErrors?: boolean;
+}
+
 export abstract class Cluster {
   abstract readonly impl: Impl;
   readonly n: number;
@@ -66,6 +73,13 @@ export abstract class Cluster {
   /** Agents we signalled or asked to leave; their exit is expected. */
   private readonly expected = new Set<number>();
   protected dir = '';
+  private readonly ports: number[] = [];
+
+  protected async freePort(): Promise<number> {
+    const port = await allocPort();
+    this.ports.push(port);
+    return port;
+  }
 
   constructor(n: number) {
     this.n = n;
@@ -76,7 +90,7 @@ export abstract class Cluster {
   }
 
   /** Spawns every agent and waits until each one's API answers. */
-  abstract start(opts: { encrypt?: string | undefined }): Promise<void>;
+  abstract start(opts: StartOptions): Promise<void>;
   /** One read of agent i's member list. */
   abstract view(i: number): Promise<View>;
   /** Issues every agent's join to agent 0 at once; resolves when all the join calls returned. */
@@ -130,6 +144,7 @@ export abstract class Cluster {
       }),
     );
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    for (const p of this.ports.splice(0)) releasePort(p);
   }
 
   protected async waitReady(i: number, probe: () => Promise<unknown>, timeoutMs: number): Promise<void> {
@@ -155,12 +170,12 @@ export class SerfCluster extends Cluster {
   private readonly rpcs: SerfRpc[] = [];
   private readonly rpcPorts: number[] = [];
 
-  async start(opts: { encrypt?: string | undefined }): Promise<void> {
+  async start(opts: StartOptions): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'bench-serf-'));
     for (let i = 0; i < this.n; i++) {
       const name = `s${i}`;
-      const gossipPort = await freePort();
-      const rpcPort = await freePort();
+      const gossipPort = await this.freePort();
+      const rpcPort = await this.freePort();
       const args = ['agent', '-node', name, '-bind', `127.0.0.1:${gossipPort}`, '-rpc-addr', `127.0.0.1:${rpcPort}`];
       args.push('-profile', 'lan', '-log-level', 'warn');
       if (opts.encrypt) args.push('-encrypt', opts.encrypt);
@@ -215,23 +230,29 @@ interface VigilMember {
 export class VigilCluster extends Cluster {
   readonly impl = 'vigil' as const;
   private readonly httpPorts: number[] = [];
+  /** Socket errors that socket-error-guard.ts dropped, over all agents: each would have been a crash. */
+  guardDrops = 0;
 
-  async start(opts: { encrypt?: string | undefined }): Promise<void> {
+  async start(opts: StartOptions): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'bench-vigil-'));
     for (let i = 0; i < this.n; i++) {
       const name = `v${i}`;
-      const gossipPort = await freePort();
-      const httpPort = await freePort();
-      const p2pPort = await freePort();
+      const gossipPort = await this.freePort();
+      const httpPort = await this.freePort();
+      const p2pPort = await this.freePort();
       const dataDir = join(this.dir, name);
       await mkdir(dataDir);
       const args = [VIGIL_BIN, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
+      if (opts.guardSocketErrors) args.unshift('--import', SOCKET_ERROR_GUARD);
       args.push('--http', `127.0.0.1:${httpPort}`, '--p2p', `127.0.0.1:${p2pPort}`, '--data-dir', dataDir);
       args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.agents.push({ name, gossipPort, child, logTail: track(child) });
       this.watchExit(i);
+      child.stderr.on('data', (d: Buffer) => {
+        this.guardDrops += d.toString().split('socket-error-guard: dropped').length - 1;
+      });
       this.httpPorts.push(httpPort);
     }
     await Promise.all(
