@@ -133,8 +133,11 @@ describe('catalog and routing across real agents', () => {
       gossipPort: c1.gossipPort,
       extraArgs: [...ROUTING, '--encrypt', KEY, '--zone', 'a'],
     });
-    await waitFor('c1 active again everywhere', async () => {
-      for (const a of survivors) if (stateOf(await routes(a, 'web'), 'c1') !== 'active') return false;
+    await waitFor('c1 active again everywhere, and the backup back on standby after the hold-down', async () => {
+      for (const a of survivors) {
+        const t = await routes(a, 'web');
+        if (stateOf(t, 'c1') !== 'active' || stateOf(t, 'c2') !== 'standby') return false;
+      }
       return true;
     });
 
