@@ -179,6 +179,8 @@ interface JoinResult {
   ms: number | null;
   joinErrors: string[];
   missing?: string;
+  /** CPU seconds all agents used from issuing the joins to convergence, over that wall time: cores busy. */
+  cpuCoresBusy?: number;
 }
 
 async function joinConvergence(c: Cluster, pollMs: number, timeoutMs: number): Promise<JoinResult> {
@@ -187,6 +189,8 @@ async function joinConvergence(c: Cluster, pollMs: number, timeoutMs: number): P
   const lacking = new Array<string>(c.n).fill('?');
   let convergedAt: number | undefined;
   const joinErrors: string[] = [];
+  const pids = all.map((i) => c.pid(i));
+  const cpu0 = await Promise.all(pids.map((p) => cpuSeconds(p).catch(() => 0)));
   const t0 = now();
   const joins = c.joinAll().catch((err: Error) => {
     joinErrors.push(err.message);
@@ -211,7 +215,9 @@ async function joinConvergence(c: Cluster, pollMs: number, timeoutMs: number): P
       .join('; ');
     return { ms: null, joinErrors, missing };
   }
-  return { ms: convergedAt - t0, joinErrors };
+  const cpu1 = await Promise.all(pids.map((p) => cpuSeconds(p).catch(() => 0)));
+  const busy = cpu1.reduce((a, x, i) => a + x - cpu0[i]!, 0) / ((now() - t0) / 1000);
+  return { ms: convergedAt - t0, joinErrors, cpuCoresBusy: busy };
 }
 
 interface IdleResult {
@@ -569,6 +575,14 @@ function summarize(n: number, runs: RunResult[]): Row[] {
     const xs = joins(rs);
     const over = xs.filter((x) => x === null || x > 2000).length;
     return { text: `${over}/${xs.length}`, value: null, raw: { over, of: xs.length } };
+  });
+  add('join: CPU cores kept busy by the agents until convergence', (rs) => {
+    const xs = nums(rs.map((r) => r.join.cpuCoresBusy));
+    return {
+      text: xs.length ? `${median(xs)!.toFixed(2)} (max ${Math.max(...xs).toFixed(2)})` : '—',
+      value: median(xs) ?? null,
+      raw: xs,
+    };
   });
   const kills = (rs: RunResult[]) => rs.flatMap((r) => r.kills);
   add('SIGKILL → first survivor sees failed/dead', (rs) => timing(nums(kills(rs).map((k) => k.firstDeadMs))));
