@@ -49,7 +49,8 @@ async function mixedCluster(key?: string) {
         .join('; ');
       return missing === '' || undefined;
     },
-    45_000,
+    // Serf itself can leave a member missing until the next push/pull (30 s) on a loaded host.
+    90_000,
     250,
   ).catch((err: Error) => {
     throw new Error(
@@ -107,7 +108,7 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
         .join('\n');
       expect(s0.logs, trail).not.toMatch(/EventMemberFailed: v1/);
       expect(v0.logs, trail).not.toMatch(/"member":"s1"[^\n]*member failed/);
-    });
+    }, 240_000);
   });
 }
 
