@@ -93,6 +93,15 @@ async function until(what: string, check: () => Promise<boolean> | boolean, ms: 
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Every agent this run started, so Ctrl-C or SIGTERM never leaves one behind. */
+const running = new Set<ChildProcess>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const p of running) p.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 async function runSize(n: number) {
   const root = await mkdtemp(join(tmpdir(), `vigil-bench-catalog-${n}-`));
   const procs: ChildProcess[] = [];
@@ -104,7 +113,10 @@ async function runSize(n: number) {
       args.push('--http', `127.0.0.1:${port(i, 1)}`, '--p2p', `127.0.0.1:${port(i, 2)}`, '--encrypt', KEY);
       args.push('--data-dir', join(root, `b${i}`), '--log-level', 'warn', '--failback-hold-down', '0s');
       if (i > 0) args.push('--join', `127.0.0.1:${port(0, 0)}`);
-      procs.push(spawn(process.execPath, args, { stdio: 'ignore' }));
+      const child = spawn(process.execPath, args, { stdio: 'ignore' });
+      running.add(child);
+      child.once('exit', () => running.delete(child));
+      procs.push(child);
       await sleep(50); // stagger process start-up on 2 cores
     }
     await until(
