@@ -12,7 +12,6 @@ import { freePort as allocPort, releasePort } from './free-port.ts';
 import { SerfRpc } from './serf-rpc.ts';
 
 export const VIGIL_BIN = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
-const SOCKET_ERROR_GUARD = fileURLToPath(new URL('./socket-error-guard.ts', import.meta.url));
 
 export type Impl = 'serf' | 'vigil';
 
@@ -61,8 +60,6 @@ export interface Crash {
 
 export interface StartOptions {
   readonly encrypt?: string | undefined;
-  /** Vigil only: load socket-error-guard.ts into each agent (see there). */
-  readonly guardSocketErrors?: boolean;
 }
 
 export abstract class Cluster {
@@ -230,8 +227,6 @@ interface VigilMember {
 export class VigilCluster extends Cluster {
   readonly impl = 'vigil' as const;
   private readonly httpPorts: number[] = [];
-  /** Socket errors that socket-error-guard.ts dropped, over all agents: each would have been a crash. */
-  guardDrops = 0;
 
   async start(opts: StartOptions): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'bench-vigil-'));
@@ -243,16 +238,12 @@ export class VigilCluster extends Cluster {
       const dataDir = join(this.dir, name);
       await mkdir(dataDir);
       const args = [VIGIL_BIN, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
-      if (opts.guardSocketErrors) args.unshift('--import', SOCKET_ERROR_GUARD);
       args.push('--http', `127.0.0.1:${httpPort}`, '--p2p', `127.0.0.1:${p2pPort}`, '--data-dir', dataDir);
       args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.agents.push({ name, gossipPort, child, logTail: track(child) });
       this.watchExit(i);
-      child.stderr.on('data', (d: Buffer) => {
-        this.guardDrops += d.toString().split('socket-error-guard: dropped').length - 1;
-      });
       this.httpPorts.push(httpPort);
     }
     await Promise.all(

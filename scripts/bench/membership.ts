@@ -42,7 +42,6 @@ interface Options {
   leaves: number;
   joinStarts: number;
   idleOnly: boolean;
-  guardSocketErrors: boolean;
   encrypt: boolean;
   maxMinutes: number;
   pollMs: number;
@@ -59,7 +58,6 @@ function parseArgs(argv: string[]): Options {
     leaves: 4,
     joinStarts: 0,
     idleOnly: false,
-    guardSocketErrors: false,
     encrypt: false,
     maxMinutes: 120,
     pollMs: 50,
@@ -89,7 +87,6 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--leaves') o.leaves = int(1, 10);
     else if (a === '--join-starts') o.joinStarts = int(0, 100);
     else if (a === '--idle-only') o.idleOnly = true;
-    else if (a === '--guard-socket-errors') o.guardSocketErrors = true;
     else if (a === '--encrypt') o.encrypt = true;
     else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
@@ -104,9 +101,7 @@ function parseArgs(argv: string[]): Options {
           '  --join-starts: extra cluster starts per N and implementation that only time the join\n' +
           '  --idle-only: cluster starts that only measure the idle cost, in steady state: the window opens\n' +
           `               ${IDLE_WARMUP_S} s after the join (after every agent's first push/pull) and lasts one\n` +
-          '               push/pull period (30 s; 60 s at N = 50), so each agent does one push/pull in it\n' +
-          '  --guard-socket-errors: load bench/socket-error-guard.ts into the Vigil agents: it drops socket\n' +
-          '               errors nobody listens for, which otherwise crash the agent (see that file)',
+          '               push/pull period (30 s; 60 s at N = 50), so each agent does one push/pull in it\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (try --help)`);
@@ -430,8 +425,6 @@ interface RunResult {
   leaves: LeaveResult[];
   /** Agents that exited on their own (a crash), with the end of their output. */
   crashes: Crash[];
-  /** Vigil with --guard-socket-errors: socket errors the guard dropped (each a crash without it). */
-  guardDrops?: number;
   error?: string;
 }
 
@@ -470,7 +463,7 @@ async function oneRun(
       );
   };
   try {
-    await c.start({ encrypt: o.encrypt ? ENCRYPT_KEY : undefined, guardSocketErrors: o.guardSocketErrors });
+    await c.start({ encrypt: o.encrypt ? ENCRYPT_KEY : undefined });
     r.startSeconds = (now() - t) / 1000;
     // Let the freshly started processes finish warming up before the clock starts.
     await sleep(1000);
@@ -518,7 +511,6 @@ async function oneRun(
   } catch (err) {
     r.error = (err as Error).message;
   } finally {
-    if (c instanceof VigilCluster && o.guardSocketErrors) r.guardDrops = c.guardDrops;
     await c.dispose();
     current = undefined;
   }
@@ -644,13 +636,6 @@ function summarize(n: number, runs: RunResult[]): Row[] {
     const crashes = rs.reduce((a, r) => a + r.crashes.length, 0);
     return { text: `${crashes} / ${rs.length}`, value: null, raw: { crashes, starts: rs.length } };
   });
-  if (o.guardSocketErrors)
-    add('socket errors dropped by the guard in Vigil agents (each a crash without it)', (rs) => {
-      const drops = rs.reduce((a, r) => a + (r.guardDrops ?? 0), 0);
-      return rs[0]?.impl === 'serf'
-        ? { text: 'n/a', value: null }
-        : { text: `${drops} in ${rs.length} starts`, value: null, raw: drops };
-    });
   add('cluster starts aborted (crash, or join not converged in 120 s)', (rs) => {
     const bad = rs.filter((r) => r.error).length;
     return { text: `${bad} / ${rs.length}`, value: null, raw: { aborted: bad, starts: rs.length } };
@@ -706,8 +691,7 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
   const loads = runs.map((r) => r.loadAvgAtStart[0]!);
   const head =
     `N = ${n}: ${serfRuns.length} Serf and ${vigilRuns.length} Vigil cluster starts, LAN profile, loopback; ` +
-    `1-min load average at the starts ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` +
-    (o.guardSocketErrors ? '; Vigil agents run with bench/socket-error-guard.ts' : '');
+    `1-min load average at the starts ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}`;
   const w0 = Math.max(...rows.map((r) => r.metric.length), 6);
   const w1 = Math.max(...rows.map((r) => r.serf.length), 4);
   const w2 = Math.max(...rows.map((r) => r.vigil.length), 5);
@@ -718,7 +702,7 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
     line('metric', 'Serf', 'Vigil', 'Vigil/Serf'),
     line('-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(10)),
   ];
-  const shown = o.idleOnly ? rows.filter((r) => /^idle|^ {3}of|crash|aborted|guard/.test(r.metric)) : rows;
+  const shown = o.idleOnly ? rows.filter((r) => /^idle|^ {3}of|crash|aborted/.test(r.metric)) : rows;
   for (const r of shown) out.push(line(r.metric, r.serf, r.vigil, r.ratio));
   out.push(
     o.idleOnly
