@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { followEvents } from './sse.ts';
 
 const VIGIL = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
 const { values } = parseArgs({
@@ -42,39 +43,15 @@ const pct = (xs: number[], p: number) => {
 
 /** Follows an agent's SSE stream and keeps every `route` event for service `bench`. */
 function follow(httpPort: number, sink: RouteEvent[], stop: AbortSignal): void {
-  void (async () => {
-    for (;;) {
-      if (stop.aborted) return;
-      try {
-        const res = await fetch(`http://127.0.0.1:${httpPort}/v1/events`, { signal: stop });
-        if (res.status !== 200) throw new Error(`status ${res.status}`);
-        const reader = res.body!.getReader();
-        const decoder = new TextDecoder();
-        let buf = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          const at = now();
-          buf += decoder.decode(value, { stream: true });
-          let end = buf.indexOf('\n\n');
-          while (end >= 0) {
-            const block = buf.slice(0, end);
-            buf = buf.slice(end + 2);
-            end = buf.indexOf('\n\n');
-            if (!block.includes('event: route')) continue;
-            const data = JSON.parse(block.slice(block.indexOf('data: ') + 6)) as {
-              service: string;
-              table?: { endpoints: RouteEndpoint[] };
-            };
-            if (data.service === 'bench') sink.push({ at, endpoints: data.table?.endpoints ?? [] });
-          }
-        }
-      } catch {
-        if (stop.aborted) return;
-        await sleep(200);
-      }
-    }
-  })();
+  followEvents(
+    httpPort,
+    (e) => {
+      if (e.type !== 'route') return;
+      const data = e.data as { service: string; table?: { endpoints: RouteEndpoint[] } };
+      if (data.service === 'bench') sink.push({ at: e.at, endpoints: data.table?.endpoints ?? [] });
+    },
+    stop,
+  );
 }
 
 async function api(port: number, path: string, method = 'GET', body?: unknown): Promise<Response> {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort as allocPort, releasePort } from './free-port.ts';
 import { SerfRpc } from './serf-rpc.ts';
+import { type AgentEvent, followEvents } from './sse.ts';
 
 export const VIGIL_BIN = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
 
@@ -217,6 +218,14 @@ export class SerfCluster extends Cluster {
   }
 }
 
+function seen(m: VigilMember): SeenMember {
+  return {
+    status: m.status,
+    confirmedSuspect: m.confirmedSuspect === true,
+    ...(m.confirmations !== undefined ? { confirmations: m.confirmations } : {}),
+  };
+}
+
 interface VigilMember {
   name: string;
   status: SeenMember['status'];
@@ -227,6 +236,9 @@ interface VigilMember {
 export class VigilCluster extends Cluster {
   readonly impl = 'vigil' as const;
   private readonly httpPorts: number[] = [];
+  /** Each agent's view, kept current from its event stream (see sse.ts for why not polling). */
+  private readonly views: View[] = [];
+  private readonly streams = new AbortController();
 
   async start(opts: StartOptions): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'bench-vigil-'));
@@ -261,22 +273,53 @@ export class VigilCluster extends Cluster {
         ),
       ),
     );
+    await this.followViews();
   }
 
+  /** Agent i's member list as of its last event: no request to the agent, so watching costs it nothing. */
   async view(i: number): Promise<View> {
-    const res = await fetch(`http://127.0.0.1:${this.httpPorts[i]}/v1/members`, { signal: AbortSignal.timeout(2000) });
-    if (!res.ok) throw new Error(`GET /v1/members: ${res.status}`);
-    const list = (await res.json()) as VigilMember[];
-    return new Map(
-      list.map((m) => [
-        m.name,
-        {
-          status: m.status,
-          confirmedSuspect: m.confirmedSuspect === true,
-          ...(m.confirmations !== undefined ? { confirmations: m.confirmations } : {}),
-        },
-      ]),
+    if (!this.running(i)) throw new Error(`agent ${i} is not running`);
+    return new Map(this.views[i]);
+  }
+
+  /** Reads every agent's member list once, then follows its member events. */
+  private async followViews(): Promise<void> {
+    await Promise.all(
+      this.httpPorts.map(async (port, i) => {
+        const view: View = new Map();
+        this.views[i] = view;
+        // Events that arrive before the list has been read wait, and apply only if newer than it.
+        let early: AgentEvent[] | undefined = [];
+        const apply = (e: AgentEvent) => {
+          const { member } = e.data as { member: VigilMember };
+          view.set(member.name, seen(member));
+        };
+        const hello = new Promise<void>((resolve) =>
+          followEvents(
+            port,
+            (e) => {
+              if (e.type === 'hello' || e.type === 'resync') resolve();
+              if (e.type !== 'member') return;
+              if (early) early.push(e);
+              else apply(e);
+            },
+            this.streams.signal,
+          ),
+        );
+        await hello;
+        const res = await fetch(`http://127.0.0.1:${port}/v1/members`, { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`GET /v1/members: ${res.status}`);
+        const readAt = Number(res.headers.get('x-vigil-index'));
+        for (const m of (await res.json()) as VigilMember[]) view.set(m.name, seen(m));
+        for (const e of early ?? []) if (e.id > readAt) apply(e);
+        early = undefined;
+      }),
     );
+  }
+
+  override async dispose(): Promise<void> {
+    this.streams.abort();
+    await super.dispose();
   }
 
   async joinAll(): Promise<void> {

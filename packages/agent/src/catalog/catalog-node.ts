@@ -93,10 +93,20 @@ export interface CatalogNodeOptions {
   /**
    * Each agent dials at most this many peers (chosen by a rendezvous hash, so the choice is stable
    * and spread); peers beyond it connect to us. Clusters up to dialDegree + 1 agents are a full
-   * mesh. Default 32.
+   * mesh. Default 6: a record then reaches the ~9 peers connected to its author in one hop
+   * (floodPublish) and the rest through the gossipsub mesh (D 6) in one or two more, while a
+   * 50-agent cluster holds ~230 connections instead of the ~1,100 of a near-full mesh. Every
+   * connection costs ~20-40 ms of CPU to set up (TCP, pnet, Noise, Yamux, identify, gossipsub, a
+   * catalog sync), memory, and gossipsub heartbeat work for as long as it lives: at degree 32 a
+   * 50-agent cluster starting on a 2-core host spent ~30 s of CPU on handshakes.
    */
   readonly dialDegree?: number;
   readonly dialTimeoutMs?: number;
+  /**
+   * New peers are dialled once the peer set has stopped growing for this long (or after
+   * MAX_SETTLE_MS of steady growth). Default 1 s; see redialTick().
+   */
+  readonly settleMs?: number;
   /** Most nodes the store keeps records for. Default 4096. */
   readonly maxNodes?: number;
   /** Overrides for the gossipsub settings in gossip-config.ts (tests, benchmarks). */
@@ -134,8 +144,9 @@ const DEFAULTS = {
   syncIntervalMs: 10_000,
   syncTimeoutMs: 10_000,
   redialIntervalMs: 1_000,
-  dialDegree: 32,
+  dialDegree: 6,
   dialTimeoutMs: 5_000,
+  settleMs: 1_000,
   maxNodes: 4096,
 } as const;
 const MAX_REDIAL_BACKOFF_MS = 30_000;
@@ -143,13 +154,17 @@ const MAX_REDIAL_BACKOFF_MS = 30_000;
  * Dials in flight at once. Joining a large cluster means dozens of handshakes; running them all at
  * once on a busy host makes each one slow enough to time out, and the retries cost more again.
  */
-const MAX_CONCURRENT_DIALS = 8;
+const MAX_CONCURRENT_DIALS = 2;
+/** The longest a growing peer set holds back new dials (see settleMs). */
+const MAX_SETTLE_MS = 5_000;
 /** Warnings about rejected records: at most one per reason per this many ms (the rest are counted). */
 const REJECTION_LOG_INTERVAL_MS = 10_000;
 
 interface AllowedPeer {
   readonly node: string;
   readonly peerId: string;
+  /** The address as membership gave it (CatalogPeer.multiaddr). */
+  readonly advertised: string;
   readonly addr: Multiaddr;
   /** Rendezvous rank of the pair (lower = preferred); symmetric, so both ends agree. */
   readonly rank: string;
@@ -191,6 +206,11 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly lastRejectionLog = new Map<RecordRejection, { at: number; suppressed: number }>();
   private stopped = false;
   private boundPort: number | undefined;
+  /** When setPeers last admitted a peer that was not in the set before. */
+  private lastPeerAddedAt = 0;
+  /** Since when the set has been growing without a settle-long pause; undefined when settled. */
+  private growingSince: number | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
   private readonly counters = {
     published: 0,
     publishErrors: 0,
@@ -233,6 +253,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       redialIntervalMs: opts.redialIntervalMs ?? DEFAULTS.redialIntervalMs,
       dialDegree: opts.dialDegree ?? DEFAULTS.dialDegree,
       dialTimeoutMs: opts.dialTimeoutMs ?? DEFAULTS.dialTimeoutMs,
+      settleMs: opts.settleMs ?? DEFAULTS.settleMs,
       maxNodes: opts.maxNodes ?? DEFAULTS.maxNodes,
     };
     this.store = new RecordStore(this.opts.maxNodes);
@@ -394,6 +415,13 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     const byNode = new Map<string, string>();
     for (const peer of peers) {
       if (peer.peerId === this.peerId) continue;
+      // Called on every membership event: reuse what is unchanged rather than re-parse and re-hash.
+      const known = this.allowed.get(peer.peerId);
+      if (known !== undefined && known.node === peer.node && known.advertised === peer.multiaddr) {
+        next.set(peer.peerId, known);
+        byNode.set(peer.node, peer.peerId);
+        continue;
+      }
       let addr: Multiaddr;
       try {
         addr = dialMultiaddr(peer.multiaddr, peer.peerId);
@@ -404,10 +432,15 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
         );
         continue;
       }
-      next.set(peer.peerId, { node: peer.node, peerId: peer.peerId, addr, rank: pairRank(this.peerId, peer.peerId) });
+      const rank = pairRank(this.peerId, peer.peerId);
+      next.set(peer.peerId, { node: peer.node, peerId: peer.peerId, advertised: peer.multiaddr, addr, rank });
       byNode.set(peer.node, peer.peerId);
     }
     const gone = [...this.allowed.keys()].filter((id) => !next.has(id));
+    if ([...next.keys()].some((id) => !this.allowed.has(id))) {
+      this.lastPeerAddedAt = Date.now();
+      this.growingSince ??= this.lastPeerAddedAt;
+    }
     this.allowed = next;
     this.peerIdByNode = byNode;
     for (const id of this.dialState.keys()) if (!next.has(id)) this.dialState.delete(id);
@@ -464,6 +497,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    clearTimeout(this.settleTimer);
     this.libp2p.removeEventListener('peer:connect', this.onPeerConnect);
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange);
     this.allowed = new Map();
@@ -668,8 +702,28 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   /** Dials the allowed peers we should be connected to and are not. */
   private redialTick(): void {
     if (this.stopped) return;
-    const connected = new Set(this.connectedPeers());
     const now = Date.now();
+    // While a join is still teaching us members, hold the dials back. Every agent of a starting
+    // cluster learns everyone within a second, and if all of them then open their libp2p
+    // connections at once (TCP, pnet, Noise, Yamux, identify, gossipsub, a catalog sync: several
+    // ms of CPU per side each), the handshake storm starves the SWIM event loops on a small host:
+    // acks come late, Lifeguard backs off, and membership takes seconds longer to converge.
+    // Membership first, then the catalog: its connections need the member table anyway.
+    if (this.growingSince !== undefined) {
+      const quiet = now - this.lastPeerAddedAt >= this.opts.settleMs;
+      if (!quiet && now - this.growingSince < MAX_SETTLE_MS) {
+        this.settleTimer ??= setTimeout(
+          () => {
+            this.settleTimer = undefined;
+            this.redialTick();
+          },
+          Math.min(this.lastPeerAddedAt + this.opts.settleMs, this.growingSince + MAX_SETTLE_MS) - now,
+        );
+        return;
+      }
+      this.growingSince = undefined;
+    }
+    const connected = new Set(this.connectedPeers());
     let inFlight = 0;
     for (const state of this.dialState.values()) if (state.inFlight) inFlight++;
     const wanted = [...this.allowed.values()]

@@ -12,7 +12,9 @@ export interface MetricsSources {
  */
 export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSources): void {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'vigil_' });
+  // prom-client samples event-loop delay every 10 ms by default, which wakes an otherwise idle
+  // agent 100 times a second (~0.3 % CPU per agent, measured): 100 ms is plenty for a lag gauge.
+  collectDefaultMetrics({ register: registry, prefix: 'vigil_', eventLoopMonitoringPrecision: 100 });
   const { membership } = sources;
   const c = membership.counters;
 

@@ -84,6 +84,12 @@ export interface EngineConfig {
    */
   readonly lifeguard?: boolean;
   readonly tcpPing?: boolean;
+  /**
+   * Ours: news of a member joining is gossiped at once rather than at the next gossip round, and a
+   * join is followed by a few early push/pulls (see eagerGossip, followUpJoin). On by default; off
+   * is memberlist.
+   */
+  readonly fastJoin?: boolean;
   readonly vsn?: readonly number[];
   readonly delegate?: EngineDelegate;
 }
@@ -98,6 +104,15 @@ const REAP_INTERVAL_MS = 15_000;
 const NACK_MIN_PROTOCOL = 4;
 /** Rounds of last checks (direct + indirect) before a suspicion nobody confirmed becomes dead. */
 const RECHECK_ATTEMPTS = 2;
+/**
+ * A join's news goes out this long after it arrives, not at the next gossip round: when a cluster
+ * starts at once, each of the ~3 gossip hops a join needs to reach 50 agents then costs a few ms
+ * instead of half a gossip interval on average. The short wait batches a burst of joins into one
+ * round. The news still obeys the transmit limit, so the traffic is memberlist's, only earlier.
+ */
+const EAGER_GOSSIP_DELAY_MS = 30;
+/** After a join: push/pull with a random member this long after it (see followUpJoin). */
+const JOIN_FOLLOW_UP_MS = [250, 750, 1500, 3000] as const;
 /** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
 const DIRECT_FANOUT = 64;
 
@@ -149,6 +164,9 @@ export class SwimEngine {
   private readonly broadcasts = new BroadcastQueue();
   private readonly awareness: Awareness;
   private readonly pending = new Map<number, Pending>();
+  /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
+  private followUpsUntil = Number.NEGATIVE_INFINITY;
+  private eagerGossipPending = false;
   private readonly pendingStreams = new Map<number, { join: boolean; resolve?: (ok: boolean) => void }>();
   private outputs: Output[] = [];
   private events: MembershipEvent[] = [];
@@ -238,8 +256,11 @@ export class SwimEngine {
 
   handlePushPullResponse(id: number, remote: PushPull, now: number): void {
     this.now = now;
-    if (!this.pendingStreams.delete(id)) return;
+    const pending = this.pendingStreams.get(id);
+    if (pending === undefined) return;
+    this.pendingStreams.delete(id);
     this.mergeRemoteState(remote);
+    if (pending.join && this.config.fastJoin !== false) this.followUpJoin(now);
   }
 
   handleStreamFailure(id: number, now: number): void {
@@ -660,6 +681,7 @@ export class SwimEngine {
     m.vsn = a.vsn;
     if (!this.preloading) this.broadcasts.queue(a, estimateSize(a), a.node);
     if (!wasLive) {
+      if (!this.preloading && this.config.fastJoin !== false) this.eagerGossip();
       this.setStatus(m, 'alive', 'join');
     } else if (m.status === 'suspect') {
       this.setStatus(m, 'alive');
@@ -827,6 +849,21 @@ export class SwimEngine {
 
   private gossipTick(now: number): void {
     this.timers.set(now + this.profile.gossipIntervalMs, (t) => this.gossipTick(t));
+    this.gossip(now);
+  }
+
+  /** A gossip round soon (EAGER_GOSSIP_DELAY_MS), besides the periodic ones. */
+  private eagerGossip(): void {
+    if (this.eagerGossipPending) return;
+    this.eagerGossipPending = true;
+    this.timers.set(this.now + EAGER_GOSSIP_DELAY_MS, (t) => {
+      this.eagerGossipPending = false;
+      this.gossip(t);
+    });
+  }
+
+  /** One gossip round: pending broadcasts to gossipNodes random members. */
+  private gossip(now: number): void {
     if (this.broadcasts.length() === 0) return;
     const targets = this.sample(
       this.profile.gossipNodes,
@@ -836,6 +873,24 @@ export class SwimEngine {
       const messages = this.takeBroadcasts(0);
       if (messages.length === 0) return;
       this.outputs.push({ kind: 'packet', to: target.addr, messages });
+    }
+  }
+
+  /**
+   * Ours: a few early push/pulls with random members after a join. The seed's state is a snapshot;
+   * members that join after us are learned by gossip alone, and when a whole cluster starts at once
+   * gossip sometimes leaves an agent missing one of them until its first periodic push/pull, a
+   * minute later at N = 50 (Serf shows the same hole, see issue 3). Anti-entropy at these delays
+   * closes it within seconds, for three extra streams per join.
+   */
+  private followUpJoin(now: number): void {
+    if (now < this.followUpsUntil) return;
+    this.followUpsUntil = now + JOIN_FOLLOW_UP_MS[JOIN_FOLLOW_UP_MS.length - 1]!;
+    for (const delay of JOIN_FOLLOW_UP_MS) {
+      this.timers.set(now + delay, () => {
+        const peer = this.sample(1, (m) => m.status === 'alive')[0];
+        if (peer && !this.leaving) this.startPushPull(peer.addr, false);
+      });
     }
   }
 

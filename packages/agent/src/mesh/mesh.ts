@@ -39,6 +39,7 @@ export class Mesh {
   private publishQueued = false;
   private publishing: Promise<void> = Promise.resolve();
   private recomputeQueued = false;
+  private memberSyncQueued: NodeJS.Immediate | undefined;
   private evaluationTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private stopped = false;
@@ -49,9 +50,16 @@ export class Mesh {
     this.opts = opts;
     const { membership, registry, catalog } = opts;
     this.unsubscribe.push(registry.subscribe(() => this.schedulePublish()));
+    // A join or a push/pull delivers dozens of member changes, one packet each; setImmediate runs
+    // after every datagram read in this turn of the loop, so a burst costs one pass, not dozens.
     const onMember = () => {
-      this.updatePeers();
-      this.scheduleRecompute();
+      if (this.memberSyncQueued || this.stopped) return;
+      this.memberSyncQueued = setImmediate(() => {
+        this.memberSyncQueued = undefined;
+        if (this.stopped) return;
+        this.updatePeers();
+        this.recompute();
+      });
     };
     membership.on('event', onMember);
     this.unsubscribe.push(() => membership.off('event', onMember));
@@ -112,6 +120,7 @@ export class Mesh {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.evaluationTimer);
+    clearImmediate(this.memberSyncQueued);
     for (const off of this.unsubscribe) off();
     await this.publishing;
   }

@@ -20,7 +20,9 @@ export interface SimulatorOptions {
   readonly delayMs?: number;
   readonly jitterMs?: number;
   /** Extra engine options applied to every node (for example lifeguard: false). */
-  readonly engine?: Partial<Pick<EngineConfig, 'collectiveConfirmation' | 'lifeguard' | 'tcpPing'>>;
+  readonly engine?: Partial<Pick<EngineConfig, 'collectiveConfirmation' | 'lifeguard' | 'tcpPing' | 'fastJoin'>>;
+  /** Every node's metadata (its size decides how many broadcasts fit in a packet). Default none. */
+  readonly meta?: (name: string) => Uint8Array;
 }
 
 export interface SimEvent extends MembershipEvent {
@@ -83,7 +85,7 @@ export class Simulator {
       {
         name,
         addr,
-        meta: new Uint8Array(0),
+        meta: this.options.meta?.(name) ?? new Uint8Array(0),
         profile: this.profile,
         random: mulberry32(Math.floor(this.random() * 2 ** 32)),
         tcpPing: false,
