@@ -41,17 +41,26 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
 
-/** Follows an agent's SSE stream and keeps every `route` event for service `bench`. */
-function follow(httpPort: number, sink: RouteEvent[], stop: AbortSignal): void {
+/**
+ * Follows an agent's SSE stream and keeps every `route` event for service `bench`. Resolves once
+ * the stream is open: a change made before that would never be seen.
+ */
+function follow(httpPort: number, sink: RouteEvent[], stop: AbortSignal): Promise<void> {
+  let opened: () => void;
+  const open = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
   followEvents(
     httpPort,
     (e) => {
+      if (e.type === 'hello' || e.type === 'resync') opened();
       if (e.type !== 'route') return;
       const data = e.data as { service: string; table?: { endpoints: RouteEndpoint[] } };
       if (data.service === 'bench') sink.push({ at: e.at, endpoints: data.table?.endpoints ?? [] });
     },
     stop,
   );
+  return open;
 }
 
 async function api(port: number, path: string, method = 'GET', body?: unknown): Promise<Response> {
@@ -110,8 +119,7 @@ async function runSize(n: number) {
     // Two instances of `bench`: on b1 (flipped by a TTL check) and on b2 (killed later).
     const ttl = (id: string) => ({ Name: 'bench', ID: id, Port: 9000, Check: { TTL: '1h', Status: 'passing' } });
     const events: RouteEvent[][] = Array.from({ length: n }, () => []);
-    for (let i = 0; i < n; i++) follow(port(i, 1), events[i]!, stop.signal);
-    await sleep(500);
+    await Promise.all(events.map((sink, i) => follow(port(i, 1), sink, stop.signal)));
     await api(port(1, 1), '/v1/agent/service/register', 'PUT', ttl('flip'));
     await api(port(2, 1), '/v1/agent/service/register', 'PUT', ttl('victim'));
     const visible = (i: number, node: string) =>
