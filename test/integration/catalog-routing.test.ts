@@ -92,6 +92,23 @@ describe('catalog and routing across real agents', () => {
     });
     expect((await routes(c3, 'web'))!.redundancy).toBe('N+2');
 
+    // The catalog plane's own figures on /metrics: a record from each of the 4 agents, 3 peers
+    // allowed, records received by gossip or sync, and none refused as forged or malformed
+    // ('unknown-node' may count a record that outran its member's join: anti-entropy retries it).
+    const metrics = await (await fetch(`http://127.0.0.1:${c3.httpPort}/metrics`)).text();
+    const metric = (line: string) =>
+      Number(new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(metric('vigil_catalog_records')).toBe(4);
+    expect(metric('vigil_catalog_peers{state="allowed"}')).toBe(3);
+    expect(metric('vigil_catalog_peers{state="connected"}')).toBeGreaterThanOrEqual(1);
+    expect(
+      metric('vigil_catalog_records_received_total{path="gossip",outcome="accepted"}') +
+        metric('vigil_catalog_records_received_total{path="sync",outcome="accepted"}'),
+    ).toBeGreaterThanOrEqual(3);
+    for (const reason of ['malformed', 'too-large', 'wrong-signer', 'bad-signature']) {
+      expect(metric(`vigil_catalog_records_rejected_total{reason="${reason}"}`), reason).toBe(0);
+    }
+
     // A failing check on one agent reaches every agent's table.
     targets[0]!.mode = 500;
     await waitFor('c0 out of every table', async () => {

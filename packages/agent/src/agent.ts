@@ -150,7 +150,7 @@ export class Agent {
           ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
         ],
       });
-      registerMetricsRoutes(http, { membership });
+      registerMetricsRoutes(http, { membership, catalog });
       registerEventRoutes(http, feed);
       registerMemberRoutes(http, {
         membership,

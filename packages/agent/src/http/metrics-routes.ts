@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { CatalogNode } from '../catalog/index.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
 
 export interface MetricsSources {
   readonly membership: MembershipService;
+  readonly catalog?: CatalogNode | undefined;
 }
 
 /**
@@ -82,8 +84,97 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
     },
   });
 
+  if (sources.catalog) registerCatalogMetrics(registry, sources.catalog);
+
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
+  });
+}
+
+/** The catalog plane: what it holds, whom it talks to, and what it refused (with the reason). */
+function registerCatalogMetrics(registry: Registry, catalog: CatalogNode): void {
+  new Gauge({
+    name: 'vigil_catalog_records',
+    help: 'Service records held (one per node, this one included).',
+    registers: [registry],
+    collect() {
+      this.set(catalog.stats().records);
+    },
+  });
+  new Gauge({
+    name: 'vigil_catalog_peers',
+    help: 'libp2p peers: allowed by membership, connected, and connected with a catalog subscription.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const s = catalog.stats();
+      this.set({ state: 'allowed' }, s.allowedPeers);
+      this.set({ state: 'connected' }, s.connectedPeers);
+      this.set({ state: 'gossip' }, s.gossipPeers);
+    },
+  });
+  new Counter({
+    name: 'vigil_catalog_records_received_total',
+    help: 'Valid records received, by path and by whether they were newer than what was held.',
+    labelNames: ['path', 'outcome'],
+    registers: [registry],
+    collect() {
+      const s = catalog.stats();
+      this.reset();
+      this.inc({ path: 'gossip', outcome: 'accepted' }, s.accepted.gossip);
+      this.inc({ path: 'sync', outcome: 'accepted' }, s.accepted.sync);
+      this.inc({ path: 'any', outcome: 'stale' }, s.stale);
+    },
+  });
+  new Counter({
+    name: 'vigil_catalog_records_rejected_total',
+    help: 'Records refused (wrong signer, bad signature, malformed, ...), by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(catalog.stats().rejected)) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'vigil_catalog_published_total',
+    help: 'Own records published, by outcome (a failed gossip publish is left to anti-entropy).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      const s = catalog.stats();
+      this.reset();
+      this.inc({ outcome: 'ok' }, s.published);
+      this.inc({ outcome: 'failed' }, s.publishErrors);
+    },
+  });
+  new Counter({
+    name: 'vigil_catalog_sync_total',
+    help: 'Anti-entropy exchanges started by this agent, by outcome, and records they moved.',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      const s = catalog.stats();
+      this.reset();
+      this.inc({ event: 'run' }, s.syncRuns);
+      this.inc({ event: 'failed' }, s.syncFailures);
+      this.inc({ event: 'malformed' }, s.syncMalformed);
+      this.inc({ event: 'record_sent' }, s.syncRecordsSent);
+      this.inc({ event: 'record_received' }, s.syncRecordsReceived);
+    },
+  });
+  new Counter({
+    name: 'vigil_catalog_connections_total',
+    help: 'libp2p connection attempts and hang-ups decided by membership.',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      const s = catalog.stats();
+      this.reset();
+      this.inc({ event: 'dial' }, s.dials);
+      this.inc({ event: 'dial_failed' }, s.dialFailures);
+      this.inc({ event: 'hang_up' }, s.hangUps);
+    },
   });
 }
