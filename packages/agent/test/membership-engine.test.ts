@@ -139,4 +139,44 @@ describe('SwimEngine scenarios (simulator)', () => {
     const verdict = deadVerdicts(sim, 'node-8').find((e) => e.observer === 'node-0')!;
     expect(verdict.at).toBeGreaterThan(mergedAt);
   });
+  it('probes out of turn on a hint: a crash is suspected at once, a live member just answers', () => {
+    const { sim, names } = convergedCluster(50, { seed: 11 });
+    const victim = 'node-17';
+    // A live member: the out-of-turn probe is answered and nothing changes.
+    expect(sim.act('node-1', (engine, now) => engine.probeNow('node-30', now))).toBe(true);
+    expect(
+      sim.act('node-1', (engine, now) => engine.probeNow('node-30', now)),
+      'one at a time',
+    ).toBe(false);
+    sim.run(3000);
+    expect(sim.events.filter((e) => e.member.name === 'node-30' && e.type !== 'alive')).toEqual([]);
+
+    // A crash, hinted to the three peers whose connections to it dropped.
+    const confirmed = new Map<string, number>();
+    let firstSuspect: number | undefined;
+    sim.onEvent((e) => {
+      if (e.member.name === victim && e.type === 'suspect') firstSuspect ??= e.at;
+      if (e.member.name === victim && e.member.confirmedSuspect && !confirmed.has(e.observer)) {
+        confirmed.set(e.observer, e.at);
+      }
+    });
+    const crashedAt = sim.now;
+    sim.crash(victim);
+    for (const peer of ['node-2', 'node-3', 'node-4']) {
+      expect(sim.act(peer, (engine, now) => engine.probeNow(victim, now))).toBe(true);
+    }
+    const survivors = othersOf(names, victim);
+    const took = sim.runUntil(() => confirmed.size === survivors.length, 10_000, 10);
+    // One probe interval for the hinted probes to fail, then collective confirmation: well inside
+    // the 3 s routing budget, whatever the victim's place in everyone's probe order.
+    expect(took, 'every survivor sees the crash confirmed suspect').toBeDefined();
+    // The hinted probes fail after one probe interval: the first suspicion comes then, not at
+    // whenever the victim's turn in some prober's round-robin happens to come.
+    expect(firstSuspect! - crashedAt).toBeLessThanOrEqual(PROFILES.lan.probeIntervalMs + 50);
+    expect(Math.max(...confirmed.values()) - crashedAt).toBeLessThanOrEqual(2000);
+    expect(
+      sim.act('node-2', (engine, now) => engine.probeNow('node-2', now)),
+      'never itself',
+    ).toBe(false);
+  });
 });

@@ -64,6 +64,12 @@ export interface RecordChange {
 
 export interface CatalogEvents {
   record: [RecordChange];
+  /**
+   * The last connection to a peer that membership still holds alive has closed, not by our
+   * choice: a crashed host's kernel resets its connections at once, so this is early evidence
+   * (only evidence: a restart or a network blip does the same) that the node may be gone.
+   */
+  'peer-lost': [node: string];
 }
 
 export interface CatalogNodeOptions {
@@ -333,6 +339,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       maxOutboundStreams: 2,
     });
     this.libp2p.addEventListener('peer:connect', this.onPeerConnect);
+    this.libp2p.addEventListener('peer:disconnect', this.onPeerDisconnect);
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange);
     this.schedule(() => this.redialTick(), this.opts.redialIntervalMs, false);
     this.schedule(() => this.syncTick(), this.opts.syncIntervalMs, true);
@@ -499,6 +506,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     this.timers.clear();
     clearTimeout(this.settleTimer);
     this.libp2p.removeEventListener('peer:connect', this.onPeerConnect);
+    this.libp2p.removeEventListener('peer:disconnect', this.onPeerDisconnect);
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange);
     this.allowed = new Map();
     await this.libp2p.stop();
@@ -611,6 +619,12 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       return;
     }
     this.dialState.delete(id);
+  };
+
+  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    // Peers we hang up on have left the allowed set first, so they never get here.
+    const peer = this.allowed.get(evt.detail.toString());
+    if (peer !== undefined && !this.stopped) this.emit('peer-lost', peer.node);
   };
 
   /**

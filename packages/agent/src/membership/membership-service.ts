@@ -191,6 +191,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     return this.engine.member(name);
   }
 
+  /** Probes a member out of turn (see SwimEngine.probeNow). */
+  probeNow(name: string): boolean {
+    if (this.stopped) return false;
+    const started = this.engine.probeNow(name, this.now());
+    this.pump();
+    return started;
+  }
+
   /** Joins through the given seeds plus, when asked, the members of the last snapshot. */
   async join(seeds: readonly Address[], withSnapshot = false): Promise<JoinResult> {
     const targets = new Map<string, Address>();

@@ -310,6 +310,22 @@ export class SwimEngine {
     else this.timers.set(now + 2 * this.profile.gossipIntervalMs, announce);
   }
 
+  /**
+   * Ours: probes an alive member now, out of its turn, on outside evidence that it may be gone (the
+   * catalog's TCP connection to it dropped: a crashed host's kernel resets them at once, while its
+   * turn in our probe order may be a whole round away). The probe is an ordinary one (ping, indirect
+   * pings, then suspicion), so a live member only answers it. Returns whether a probe started: one
+   * at a time per member.
+   */
+  probeNow(name: string, now: number): boolean {
+    this.now = now;
+    const m = this.members.get(name);
+    if (!m || m === this.self || m.status !== 'alive' || this.leaving) return false;
+    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return false;
+    this.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
+    return true;
+  }
+
   /** Operator override: mark a failed member as left so it is no longer reconnected. */
   forceLeave(name: string, now: number): boolean {
     this.now = now;

@@ -71,6 +71,12 @@ export class Mesh {
     };
     catalog.on('record', onRecord);
     this.unsubscribe.push(() => catalog.off('record', onRecord));
+    // A dropped catalog connection is a hint that SWIM checks at once, so a crash is suspected
+    // (and, with confirmations, demoted) within about a probe interval, not whenever the node's
+    // turn in some prober's round-robin comes.
+    const onPeerLost = (node: string) => membership.probeNow(node);
+    catalog.on('peer-lost', onPeerLost);
+    this.unsubscribe.push(() => catalog.off('peer-lost', onPeerLost));
     this.updatePeers();
     this.schedulePublish();
   }
