@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { followEvents } from './sse.ts';
+import { followEvents, now } from './sse.ts';
 
 const VIGIL = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
 const { values } = parseArgs({
@@ -34,33 +34,23 @@ interface RouteEvent {
   endpoints: RouteEndpoint[];
 }
 
-const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
 
-/**
- * Follows an agent's SSE stream and keeps every `route` event for service `bench`. Resolves once
- * the stream is open: a change made before that would never be seen.
- */
+/** Follows an agent's SSE stream and keeps every `route` event for service `bench`; resolves once it is open. */
 function follow(httpPort: number, sink: RouteEvent[], stop: AbortSignal): Promise<void> {
-  let opened: () => void;
-  const open = new Promise<void>((resolve) => {
-    opened = resolve;
-  });
-  followEvents(
+  return followEvents(
     httpPort,
     (e) => {
-      if (e.type === 'hello' || e.type === 'resync') opened();
       if (e.type !== 'route') return;
       const data = e.data as { service: string; table?: { endpoints: RouteEndpoint[] } };
       if (data.service === 'bench') sink.push({ at: e.at, endpoints: data.table?.endpoints ?? [] });
     },
     stop,
   );
-  return open;
 }
 
 async function api(port: number, path: string, method = 'GET', body?: unknown): Promise<Response> {

@@ -294,19 +294,15 @@ export class VigilCluster extends Cluster {
           const { member } = e.data as { member: VigilMember };
           view.set(member.name, seen(member));
         };
-        const hello = new Promise<void>((resolve) =>
-          followEvents(
-            port,
-            (e) => {
-              if (e.type === 'hello' || e.type === 'resync') resolve();
-              if (e.type !== 'member') return;
-              if (early) early.push(e);
-              else apply(e);
-            },
-            this.streams.signal,
-          ),
+        await followEvents(
+          port,
+          (e) => {
+            if (e.type !== 'member') return;
+            if (early) early.push(e);
+            else apply(e);
+          },
+          this.streams.signal,
         );
-        await hello;
         const res = await fetch(`http://127.0.0.1:${port}/v1/members`, { signal: AbortSignal.timeout(10_000) });
         if (!res.ok) throw new Error(`GET /v1/members: ${res.status}`);
         const readAt = Number(res.headers.get('x-vigil-index'));

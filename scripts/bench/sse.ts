@@ -6,17 +6,23 @@ export interface AgentEvent {
   readonly id: number;
   readonly type: string;
   readonly data: unknown;
-  /** performance.timeOrigin + performance.now() when the chunk holding it arrived. */
+  /** now() when the chunk holding it arrived. */
   readonly at: number;
 }
 
-const now = () => performance.timeOrigin + performance.now();
+/** The benchmarks' clock, which event times are on. */
+export const now = () => performance.timeOrigin + performance.now();
 
 /**
  * Calls onEvent for every event of agent `httpPort` until `stop` aborts, reconnecting after a
- * dropped stream (from the last id seen, so nothing is missed while the agent lives).
+ * dropped stream (from the last id seen, so nothing is missed while the agent lives). Resolves once
+ * the stream is open (its hello): a change made before that would never be seen.
  */
-export function followEvents(httpPort: number, onEvent: (e: AgentEvent) => void, stop: AbortSignal): void {
+export function followEvents(httpPort: number, onEvent: (e: AgentEvent) => void, stop: AbortSignal): Promise<void> {
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
   void (async () => {
     let lastId: number | undefined;
     while (!stop.aborted) {
@@ -49,6 +55,7 @@ export function followEvents(httpPort: number, onEvent: (e: AgentEvent) => void,
             if (type === undefined || data === undefined) continue; // a keepalive comment
             const id = Number(field('id'));
             lastId = id;
+            if (type === 'hello' || type === 'resync') opened();
             onEvent({ id, type, data: JSON.parse(data) as unknown, at });
           }
         }
@@ -58,4 +65,5 @@ export function followEvents(httpPort: number, onEvent: (e: AgentEvent) => void,
       if (!stop.aborted) await new Promise((r) => setTimeout(r, 200));
     }
   })();
+  return open;
 }

@@ -20,69 +20,44 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
   const { membership } = sources;
   const c = membership.counters;
 
-  new Counter({
-    name: 'vigil_gossip_packets_total',
-    help: 'Gossip UDP packets, by direction.',
-    labelNames: ['direction'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc({ direction: 'in' }, c.packetsIn);
-      this.inc({ direction: 'out' }, c.packetsOut);
-    },
+  counter(registry, 'vigil_gossip_packets_total', 'Gossip UDP packets, by direction.', ['direction'], () => [
+    [{ direction: 'in' }, c.packetsIn],
+    [{ direction: 'out' }, c.packetsOut],
+  ]);
+  counter(registry, 'vigil_gossip_bytes_total', 'Gossip UDP bytes on the wire, by direction.', ['direction'], () => [
+    [{ direction: 'in' }, c.bytesIn],
+    [{ direction: 'out' }, c.bytesOut],
+  ]);
+  counter(
+    registry,
+    'vigil_gossip_dropped_total',
+    'Inbound gossip packets or parts dropped, by reason (malformed, decrypt-failed, ...).',
+    ['reason'],
+    () => Object.entries(c.drops).map(([reason, n]) => [{ reason }, n]),
+  );
+  counter(
+    registry,
+    'vigil_gossip_streams_total',
+    'Gossip TCP streams (push/pull, fallback ping), by direction and outcome.',
+    ['direction'],
+    () => [
+      [{ direction: 'in' }, c.streamsIn],
+      [{ direction: 'out' }, c.streamsOut],
+      [{ direction: 'failed' }, c.streamFailures],
+    ],
+  );
+  gauge(registry, 'vigil_members', 'Members this agent sees, by status.', ['status'], () => {
+    const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+    for (const m of membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;
+    return Object.entries(counts).map(([status, n]) => [{ status }, n]);
   });
-  new Counter({
-    name: 'vigil_gossip_bytes_total',
-    help: 'Gossip UDP bytes on the wire, by direction.',
-    labelNames: ['direction'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc({ direction: 'in' }, c.bytesIn);
-      this.inc({ direction: 'out' }, c.bytesOut);
-    },
-  });
-  new Counter({
-    name: 'vigil_gossip_dropped_total',
-    help: 'Inbound gossip packets or parts dropped, by reason (malformed, decrypt-failed, ...).',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [reason, n] of Object.entries(c.drops)) this.inc({ reason }, n);
-    },
-  });
-  new Counter({
-    name: 'vigil_gossip_streams_total',
-    help: 'Gossip TCP streams (push/pull, fallback ping), by direction and outcome.',
-    labelNames: ['direction'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc({ direction: 'in' }, c.streamsIn);
-      this.inc({ direction: 'out' }, c.streamsOut);
-      this.inc({ direction: 'failed' }, c.streamFailures);
-    },
-  });
-  new Gauge({
-    name: 'vigil_members',
-    help: 'Members this agent sees, by status.',
-    labelNames: ['status'],
-    registers: [registry],
-    collect() {
-      const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
-      for (const m of membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;
-      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
-    },
-  });
-  new Gauge({
-    name: 'vigil_health_score',
-    help: 'Lifeguard local health multiplier score (0 is healthy); probes back off by score + 1.',
-    registers: [registry],
-    collect() {
-      this.set(membership.health());
-    },
-  });
+  gauge(
+    registry,
+    'vigil_health_score',
+    'Lifeguard local health multiplier score (0 is healthy); probes back off by score + 1.',
+    [],
+    () => [[{}, membership.health()]],
+  );
 
   if (sources.catalog) registerCatalogMetrics(registry, sources.catalog);
 
@@ -94,87 +69,116 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
 
 /** The catalog plane: what it holds, whom it talks to, and what it refused (with the reason). */
 function registerCatalogMetrics(registry: Registry, catalog: CatalogNode): void {
+  const stats = () => catalog.stats();
+  gauge(registry, 'vigil_catalog_records', 'Service records held (one per node, this one included).', [], () => [
+    [{}, stats().records],
+  ]);
+  gauge(
+    registry,
+    'vigil_catalog_peers',
+    'libp2p peers: allowed by membership, connected, and connected with a catalog subscription.',
+    ['state'],
+    () => {
+      const s = stats();
+      return [
+        [{ state: 'allowed' }, s.allowedPeers],
+        [{ state: 'connected' }, s.connectedPeers],
+        [{ state: 'gossip' }, s.gossipPeers],
+      ];
+    },
+  );
+  counter(
+    registry,
+    'vigil_catalog_records_received_total',
+    'Valid records received, by path and by whether they were newer than what was held.',
+    ['path', 'outcome'],
+    () => {
+      const s = stats();
+      return [
+        [{ path: 'gossip', outcome: 'accepted' }, s.accepted.gossip],
+        [{ path: 'sync', outcome: 'accepted' }, s.accepted.sync],
+        [{ path: 'any', outcome: 'stale' }, s.stale],
+      ];
+    },
+  );
+  counter(
+    registry,
+    'vigil_catalog_records_rejected_total',
+    'Records refused (wrong signer, bad signature, malformed, ...), by reason.',
+    ['reason'],
+    () => Object.entries(stats().rejected).map(([reason, n]) => [{ reason }, n]),
+  );
+  counter(
+    registry,
+    'vigil_catalog_published_total',
+    'Own records published, by outcome (a failed gossip publish is left to anti-entropy).',
+    ['outcome'],
+    () => {
+      const s = stats();
+      return [
+        [{ outcome: 'ok' }, s.published],
+        [{ outcome: 'failed' }, s.publishErrors],
+      ];
+    },
+  );
+  counter(
+    registry,
+    'vigil_catalog_sync_total',
+    'Anti-entropy exchanges started by this agent, by outcome, and records they moved.',
+    ['event'],
+    () => {
+      const s = stats();
+      return [
+        [{ event: 'run' }, s.syncRuns],
+        [{ event: 'failed' }, s.syncFailures],
+        [{ event: 'malformed' }, s.syncMalformed],
+        [{ event: 'record_sent' }, s.syncRecordsSent],
+        [{ event: 'record_received' }, s.syncRecordsReceived],
+      ];
+    },
+  );
+  counter(
+    registry,
+    'vigil_catalog_connections_total',
+    'libp2p connection attempts and hang-ups decided by membership.',
+    ['event'],
+    () => {
+      const s = stats();
+      return [
+        [{ event: 'dial' }, s.dials],
+        [{ event: 'dial_failed' }, s.dialFailures],
+        [{ event: 'hang_up' }, s.hangUps],
+      ];
+    },
+  );
+}
+
+/** Label values and the number for them. */
+type Samples = readonly (readonly [Record<string, string>, number])[];
+
+/** A counter whose totals are the plane's own, read at scrape time. */
+function counter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Samples): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, n] of read()) this.inc(labels, n);
+    },
+  });
+}
+
+/** A gauge read at scrape time. */
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Samples): void {
   new Gauge({
-    name: 'vigil_catalog_records',
-    help: 'Service records held (one per node, this one included).',
+    name,
+    help,
+    labelNames,
     registers: [registry],
     collect() {
-      this.set(catalog.stats().records);
-    },
-  });
-  new Gauge({
-    name: 'vigil_catalog_peers',
-    help: 'libp2p peers: allowed by membership, connected, and connected with a catalog subscription.',
-    labelNames: ['state'],
-    registers: [registry],
-    collect() {
-      const s = catalog.stats();
-      this.set({ state: 'allowed' }, s.allowedPeers);
-      this.set({ state: 'connected' }, s.connectedPeers);
-      this.set({ state: 'gossip' }, s.gossipPeers);
-    },
-  });
-  new Counter({
-    name: 'vigil_catalog_records_received_total',
-    help: 'Valid records received, by path and by whether they were newer than what was held.',
-    labelNames: ['path', 'outcome'],
-    registers: [registry],
-    collect() {
-      const s = catalog.stats();
-      this.reset();
-      this.inc({ path: 'gossip', outcome: 'accepted' }, s.accepted.gossip);
-      this.inc({ path: 'sync', outcome: 'accepted' }, s.accepted.sync);
-      this.inc({ path: 'any', outcome: 'stale' }, s.stale);
-    },
-  });
-  new Counter({
-    name: 'vigil_catalog_records_rejected_total',
-    help: 'Records refused (wrong signer, bad signature, malformed, ...), by reason.',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [reason, n] of Object.entries(catalog.stats().rejected)) this.inc({ reason }, n);
-    },
-  });
-  new Counter({
-    name: 'vigil_catalog_published_total',
-    help: 'Own records published, by outcome (a failed gossip publish is left to anti-entropy).',
-    labelNames: ['outcome'],
-    registers: [registry],
-    collect() {
-      const s = catalog.stats();
-      this.reset();
-      this.inc({ outcome: 'ok' }, s.published);
-      this.inc({ outcome: 'failed' }, s.publishErrors);
-    },
-  });
-  new Counter({
-    name: 'vigil_catalog_sync_total',
-    help: 'Anti-entropy exchanges started by this agent, by outcome, and records they moved.',
-    labelNames: ['event'],
-    registers: [registry],
-    collect() {
-      const s = catalog.stats();
-      this.reset();
-      this.inc({ event: 'run' }, s.syncRuns);
-      this.inc({ event: 'failed' }, s.syncFailures);
-      this.inc({ event: 'malformed' }, s.syncMalformed);
-      this.inc({ event: 'record_sent' }, s.syncRecordsSent);
-      this.inc({ event: 'record_received' }, s.syncRecordsReceived);
-    },
-  });
-  new Counter({
-    name: 'vigil_catalog_connections_total',
-    help: 'libp2p connection attempts and hang-ups decided by membership.',
-    labelNames: ['event'],
-    registers: [registry],
-    collect() {
-      const s = catalog.stats();
-      this.reset();
-      this.inc({ event: 'dial' }, s.dials);
-      this.inc({ event: 'dial_failed' }, s.dialFailures);
-      this.inc({ event: 'hang_up' }, s.hangUps);
+      for (const [labels, n] of read()) this.set(labels, n);
     },
   });
 }

@@ -897,7 +897,7 @@ export class SwimEngine {
    * members that join after us are learned by gossip alone, and when a whole cluster starts at once
    * gossip sometimes leaves an agent missing one of them until its first periodic push/pull, a
    * minute later at N = 50 (Serf shows the same hole, see issue 3). Anti-entropy at these delays
-   * closes it within seconds, for three extra streams per join.
+   * closes it within seconds, for four extra streams per join.
    */
   private followUpJoin(now: number): void {
     if (now < this.followUpsUntil) return;
