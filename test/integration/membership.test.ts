@@ -1,5 +1,7 @@
 import { createSocket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
+import { join } from 'node:path';
 import { encodeStream } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
@@ -90,7 +92,9 @@ describe('membership between real agents', () => {
   it('a restarted agent rejoins from its snapshot, without a seed', async () => {
     const [a, b] = await cluster(2);
     // Let the debounced snapshot reach the disk, then crash and restart b with no --join.
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor('b has a snapshot naming a', async () =>
+      (await readFile(join(b!.dataDir, 'members.json'), 'utf8').catch(() => '')).includes('"m0"'),
+    );
     await b!.stop('SIGKILL');
     await waitFor('b seen as failed', async () => ['suspect', 'dead'].includes((await statusOf(a!, 'm1')) ?? ''));
     const again = await AgentProcess.start({ node: 'm1', dataDir: b!.dataDir, gossipPort: b!.gossipPort });

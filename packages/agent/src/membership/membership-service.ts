@@ -72,8 +72,13 @@ export interface MembershipCounters {
 const LOOP_CHECK_MS = 1000;
 /** Serf waits LeavePropagateDelay (1 s) after its intent; we stop sooner once nothing is queued. */
 const LEAVE_PROPAGATE_MS = 1500;
-/** Write the member snapshot at most this often. */
-const SNAPSHOT_DEBOUNCE_MS = 500;
+/**
+ * Write the member snapshot once membership has been quiet this long, and at most SNAPSHOT_MAX_DELAY_MS
+ * after the first change it lacks. A cluster start is a burst of changes; writing (and fsyncing) on
+ * each of them cost every agent several writes during the joins, when CPU is scarcest.
+ */
+const SNAPSHOT_QUIET_MS = 1000;
+const SNAPSHOT_MAX_DELAY_MS = 5000;
 /** Start-up join retries back off from 1 s to 30 s (Consul's retry_interval default). */
 const RETRY_JOIN_FIRST_MS = 1000;
 const RETRY_JOIN_MAX_MS = 30_000;
@@ -110,6 +115,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   // stalls that matter here are a quarter second or more, which 50 ms resolves well enough.
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
   private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotDueBy: number | undefined;
+  /** What the last write put on disk (or is putting), so an unchanged member set is not rewritten. */
+  private snapshotSaved: string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private snapshotWrite: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -488,22 +496,36 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private scheduleSnapshot(): void {
-    if (this.snapshotTimer || this.stopped) return;
-    this.snapshotTimer = setTimeout(() => {
-      this.snapshotTimer = undefined;
-      this.saveSnapshot();
-    }, SNAPSHOT_DEBOUNCE_MS);
+    if (this.stopped) return;
+    const now = this.now();
+    this.snapshotDueBy ??= now + SNAPSHOT_MAX_DELAY_MS;
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = setTimeout(
+      () => {
+        this.snapshotTimer = undefined;
+        this.saveSnapshot();
+      },
+      Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now),
+    );
     this.snapshotTimer.unref();
   }
 
   private saveSnapshot(): void {
+    this.snapshotDueBy = undefined;
     const members: SnapshotMember[] = this.engine
       .memberViews()
       .filter((m) => m.name !== this.opts.name && (m.status === 'alive' || m.status === 'suspect'))
       .map((m) => ({ name: m.name, host: m.addr.host, port: m.addr.port }));
+    // Most events (suspicions refuted, metadata updates) leave the set of reachable members as is.
+    const key = JSON.stringify(members);
+    if (key === this.snapshotSaved) return;
+    this.snapshotSaved = key;
     this.snapshotWrite = this.snapshotWrite
       .then(() => writeSnapshot(this.opts.dataDir, members))
-      .catch((err: unknown) => this.log.error({ err }, 'cannot write member snapshot'));
+      .catch((err: unknown) => {
+        this.snapshotSaved = undefined;
+        this.log.error({ err }, 'cannot write member snapshot');
+      });
   }
 }
 

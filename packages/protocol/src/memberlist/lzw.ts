@@ -12,26 +12,21 @@ const MAX_WIDTH = 12;
 const MAX_CODE = (1 << MAX_WIDTH) - 1; // 4095
 const INVALID = 0xffff;
 
+// The code tables live for the process: LZW runs on every gossip packet and push/pull, and the
+// calls are synchronous, so one set serves them all without allocating per call.
+const suffixes = new Uint8Array(1 << MAX_WIDTH);
+const prefixes = new Uint16Array(1 << MAX_WIDTH);
+/** Bytes a code expands to; a code's expansion is written back to front along its prefix chain. */
+const lengths = new Uint16Array(1 << MAX_WIDTH);
+/** Writer's (prefix code, byte) -> code hash, open addressing as Go's: key << 12 | code, 0 empty. */
+const TABLE_BITS = 14;
+const TABLE_MASK = (1 << TABLE_BITS) - 1;
+const table = new Uint32Array(1 << TABLE_BITS);
+
 /** Decompresses a Go LZW stream. Output beyond `maxOutput` bytes is refused (LZW expands ~1000×). */
 export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array {
-  const suffix = new Uint8Array(1 << MAX_WIDTH);
-  const prefix = new Uint16Array(1 << MAX_WIDTH);
-  // Scratch for one code's expansion, written back to front.
-  const scratch = new Uint8Array(1 << MAX_WIDTH);
   let out = new Uint8Array(Math.min(maxOutput, Math.max(64, input.length * 4)));
   let o = 0;
-  const emit = (from: number): void => {
-    const n = scratch.length - from;
-    if (o + n > maxOutput) throw new DecodeError('too-large', `lzw: output exceeds ${maxOutput} bytes`);
-    if (o + n > out.length) {
-      const grown = new Uint8Array(Math.min(maxOutput, Math.max(o + n, out.length * 2)));
-      grown.set(out.subarray(0, o));
-      out = grown;
-    }
-    out.set(scratch.subarray(from), o);
-    o += n;
-  };
-
   let width = LIT_WIDTH + 1;
   let hi = EOF;
   let overflow = 1 << width;
@@ -58,37 +53,38 @@ export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
       continue;
     }
     if (code === EOF) return out.slice(0, o);
-
-    let i = scratch.length;
-    if (code < CLEAR) {
-      scratch[--i] = code;
-      if (last !== INVALID) {
-        suffix[hi] = code;
-        prefix[hi] = last;
-      }
-    } else if (code <= hi) {
-      let c = code;
-      if (code === hi) {
-        // The code being defined right now: last expansion + its own first byte.
-        if (last === INVALID) throw new DecodeError('malformed', 'lzw: invalid code');
-        c = last;
-        while (c >= CLEAR) c = prefix[c]!;
-        scratch[--i] = c;
-        c = last;
-      }
-      while (c >= CLEAR) {
-        scratch[--i] = suffix[c]!;
-        c = prefix[c]!;
-      }
-      scratch[--i] = c;
-      if (last !== INVALID) {
-        suffix[hi] = c;
-        prefix[hi] = last;
-      }
-    } else {
+    // Every code below hi was defined since the last clear, so the tables hold it.
+    if (code > hi || (code === hi && last === INVALID)) {
       throw new DecodeError('malformed', 'lzw: invalid code');
     }
-    emit(i);
+
+    // The code being defined right now (code === hi) is the last expansion plus its first byte.
+    const n = code === hi ? expansionLength(last) + 1 : expansionLength(code);
+    if (o + n > maxOutput) throw new DecodeError('too-large', `lzw: output exceeds ${maxOutput} bytes`);
+    if (o + n > out.length) {
+      const grown = new Uint8Array(Math.min(maxOutput, Math.max(o + n, out.length * 2)));
+      grown.set(out.subarray(0, o));
+      out = grown;
+    }
+    let first: number;
+    if (code < CLEAR) {
+      out[o] = first = code;
+    } else {
+      let c = code === hi ? last : code;
+      let i = o + (code === hi ? n - 2 : n - 1);
+      while (c >= CLEAR) {
+        out[i--] = suffixes[c]!;
+        c = prefixes[c]!;
+      }
+      out[i] = first = c;
+      if (code === hi) out[o + n - 1] = first;
+    }
+    if (last !== INVALID) {
+      suffixes[hi] = first;
+      prefixes[hi] = last;
+      lengths[hi] = expansionLength(last) + 1;
+    }
+    o += n;
 
     last = code;
     hi++;
@@ -105,22 +101,27 @@ export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
   }
 }
 
+function expansionLength(code: number): number {
+  return code < CLEAR ? 1 : lengths[code]!;
+}
+
 /** Compresses as Go's lzw.NewWriter(w, lzw.LSB, 8) followed by Close. */
 export function lzwCompress(input: Uint8Array): Uint8Array {
-  const bytes: number[] = [];
+  // At most 12 bits per input byte, plus a clear code per table's worth of codes and the end code.
+  const out = new Uint8Array(Math.ceil((input.length * 3) / 2) + (input.length >> 10) * 2 + 8);
+  let o = 0;
   let bits = 0;
   let nBits = 0;
   let width = LIT_WIDTH + 1;
   let hi = EOF;
   let overflow = 1 << width;
-  // (prefix code << 8 | byte) -> code. The table is cleared when codes run out, like Go's.
-  let table = new Map<number, number>();
+  table.fill(0);
 
   const write = (code: number): void => {
     bits |= code << nBits;
     nBits += width;
     while (nBits >= 8) {
-      bytes.push(bits & 0xff);
+      out[o++] = bits & 0xff;
       bits >>>= 8;
       nBits -= 8;
     }
@@ -137,7 +138,7 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
       width = LIT_WIDTH + 1;
       hi = EOF;
       overflow = 1 << width;
-      table = new Map();
+      table.fill(0);
       return false;
     }
     return true;
@@ -146,22 +147,25 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
   write(CLEAR);
   if (input.length > 0) {
     let code = input[0]!;
-    for (let k = 1; k < input.length; k++) {
+    outer: for (let k = 1; k < input.length; k++) {
       const literal = input[k]!;
       const key = (code << 8) | literal;
-      const hit = table.get(key);
-      if (hit !== undefined) {
-        code = hit;
-        continue;
+      let h = ((key >>> 12) ^ key) & TABLE_MASK;
+      for (let entry = table[h]!; entry !== 0; h = (h + 1) & TABLE_MASK, entry = table[h]!) {
+        if (entry >>> 12 === key) {
+          code = entry & MAX_CODE;
+          continue outer;
+        }
       }
       write(code);
       code = literal;
-      if (incHi()) table.set(key, hi);
+      // Codes are >= 258, so an entry is never 0 (the empty marker).
+      if (incHi()) table[h] = ((key << 12) | hi) >>> 0;
     }
     write(code);
     incHi();
   }
   write(EOF);
-  if (nBits > 0) bytes.push(bits & 0xff);
-  return Uint8Array.from(bytes);
+  if (nBits > 0) out[o++] = bits & 0xff;
+  return out.slice(0, o);
 }
