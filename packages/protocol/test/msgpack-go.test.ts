@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../src/memberlist/decode-error.ts';
-import { decodeMsgpack, GoMsgpackWriter } from '../src/memberlist/msgpack-go.ts';
+import { bytesToString, decodeMsgpack, GoMsgpackWriter } from '../src/memberlist/msgpack-go.ts';
 import { hex, unhex } from './helpers.ts';
 
 const enc = (f: (w: GoMsgpackWriter) => void) => {
@@ -41,6 +41,19 @@ describe('GoMsgpackWriter writes what go-msgpack 0.5 (ugorji, WriteExt=false) wr
     expect(enc((w) => w.raw(new Uint8Array(32)))).toBe(`da0020${'00'.repeat(32)}`);
     expect(enc((w) => w.raw(new Uint8Array(255))).slice(0, 6)).toBe('da00ff');
     expect(enc((w) => w.raw(new Uint8Array(70000))).slice(0, 10)).toBe('db00011170');
+  });
+
+  it('strings are their UTF-8 bytes on both the short ASCII path and the encoder path', () => {
+    const utf8 = (s: string) => hex(new TextEncoder().encode(s));
+    for (const s of ['a'.repeat(31), 'b'.repeat(32), 'nœud-1', 'é'.repeat(16), `${'x'.repeat(30)}é`]) {
+      const n = new TextEncoder().encode(s).length;
+      const header = n < 32 ? (0xa0 | n).toString(16) : `da${n.toString(16).padStart(4, '0')}`;
+      expect(enc((w) => w.str(s))).toBe(header + utf8(s));
+      expect(bytesToString(new TextEncoder().encode(s))).toBe(s);
+    }
+    // Go's string(bytes) keeps invalid UTF-8; we show it as U+FFFD on either path.
+    expect(bytesToString(unhex('68ff'))).toBe('h\ufffd');
+    expect(bytesToString(unhex(`${'61'.repeat(30)}ff`))).toBe(`${'a'.repeat(30)}\ufffd`);
   });
 
   it('a nil slice is nil (c0), an empty one is a zero-length raw', () => {

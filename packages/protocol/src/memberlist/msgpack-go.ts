@@ -19,6 +19,16 @@ const textDecoder = new TextDecoder('utf-8');
 
 /** Go's string(bytes): never fails. Invalid UTF-8 becomes U+FFFD on our side. */
 export function bytesToString(bytes: Uint8Array): string {
+  // Field names and node names are short ASCII, read on every message: skip the decoder call.
+  if (bytes.length <= 24) {
+    let s = '';
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if (b > 0x7f) return textDecoder.decode(bytes);
+      s += String.fromCharCode(b);
+    }
+    return s;
+  }
   return textDecoder.decode(bytes);
 }
 
@@ -143,6 +153,20 @@ export class GoMsgpackWriter {
 
   /** Go string: old-spec raw of its UTF-8 bytes. */
   str(s: string): this {
+    // Short ASCII (field names, node names) is written in place, without an encoder call.
+    if (s.length < 32) {
+      const at = this.reserve(1 + s.length);
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) {
+          this.len = at;
+          return this.raw(stringToBytes(s));
+        }
+        this.buf[at + 1 + i] = c;
+      }
+      this.buf[at] = 0xa0 | s.length;
+      return this;
+    }
     return this.raw(stringToBytes(s));
   }
 
