@@ -10,6 +10,9 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
+// Node's on-disk code cache (in the OS temp folder, keyed by each file's content): an agent starts
+// in ~0.55 s instead of ~0.8 s here, and CLI commands gain as much. Best effort: it may be refused.
+(await import('node:module')).enableCompileCache?.();
 const { main } = await import('../src/cli/main.ts');
 // Exit explicitly: a command is done when main returns, whatever handles a library left open.
 process.exit(await main(process.argv.slice(2)));
