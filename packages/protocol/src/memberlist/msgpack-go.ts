@@ -36,6 +36,9 @@ export function stringToBytes(s: string): Uint8Array {
   return textEncoder.encode(s);
 }
 
+/** Field lists (in declaration order, comma-joined) to the order Go writes them in. */
+const sortedFields = new Map<string, readonly string[]>();
+
 /** Append-only writer producing Go-compatible msgpack. */
 export class GoMsgpackWriter {
   private buf: Uint8Array;
@@ -191,9 +194,14 @@ export class GoMsgpackWriter {
    * (`omitempty`).
    */
   struct(fields: Readonly<Record<string, ((w: GoMsgpackWriter) => void) | undefined>>): this {
-    const names = Object.keys(fields)
-      .filter((k) => fields[k] !== undefined)
-      .sort();
+    // Every message is a struct: sort each distinct field list once, not on every write.
+    let signature = '';
+    for (const k in fields) if (fields[k] !== undefined) signature += `${k},`;
+    let names = sortedFields.get(signature);
+    if (names === undefined) {
+      names = signature.split(',').slice(0, -1).sort();
+      sortedFields.set(signature, names);
+    }
     this.mapHeader(names.length);
     for (const name of names) {
       this.str(name);
