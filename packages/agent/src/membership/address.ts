@@ -68,6 +68,11 @@ const INTERN_LIMIT = 65_536;
  * cache, so a process holding many views of one member (the simulator runs thousands of engines)
  * keeps one copy of its address. Undefined for a slice that is no IP address.
  */
+/** Interned addresses compare by identity; others (IPv6) by value. */
+export function sameAddress(a: Address, b: Address): boolean {
+  return a === b || (a.port === b.port && a.host === b.host);
+}
+
 export function internAddress(bytes: Uint8Array, port: number): Address | undefined {
   if (bytes.length !== 4) {
     const host = bytesToIp(bytes);
