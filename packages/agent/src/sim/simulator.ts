@@ -120,8 +120,7 @@ export class Simulator {
   /**
    * Adds and starts nodes that already know each other: a converged cluster, without the minutes
    * of join traffic that N joins through one seed cost at N = 1,000. Every engine learns every
-   * member through its own push/pull merge (preloadMembers); the join events this produces are
-   * not recorded.
+   * member through its own push/pull merge (preloadMembers), which emits no join events.
    */
   bootstrap(names: readonly string[]): void {
     const added = names.map((name) => this.addNode(name));
