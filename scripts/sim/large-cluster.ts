@@ -4,7 +4,7 @@
 // and as dead, and what the detection costs in messages.
 //
 //   npm run sim -w scripts                      # 10,000 nodes: 15 GiB of heap, ~4.5 min here
-//   node --max-old-space-size=8000 sim/large-cluster.ts --nodes 6000   # ~5.5 GiB, ~1.5 min
+//   node --max-old-space-size=8000 sim/large-cluster.ts --nodes 6000   # ~5.5 GiB of heap (estimate)
 //
 // Every engine holds a full member table, so memory grows with N^2 (about 142 bytes per member
 // per node: 14-15 GiB at N = 10,000). The script checks the heap limit before it starts. Virtual
