@@ -397,9 +397,11 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       } else if (msg.type === 'user') {
         this.serf.notifyUser(msg.payload);
       }
-      this.pump();
+      // Answer before running the listeners: a joiner waits on this reply, and when a whole
+      // cluster joins through one seed the seed's CPU is the bottleneck.
       if (reply) socket.end(encodeStream(reply, streamEncoding(this.keyring, false)));
       else socket.end();
+      this.pump();
     } catch (err) {
       this.counters.streamFailures++;
       const message = (err as Error).message;
