@@ -53,6 +53,45 @@ describe('LZW as Go compress/lzw (LSB, litWidth 8)', () => {
     }
   });
 
+  it('reads a stream that fills the code table without a clear code, as Go reader does', () => {
+    // Go's writer clears before the table fills; other writers need not. Literals only: each one
+    // after the first defines the next code as (previous literal, this literal), up to code 4095.
+    const bytes: number[] = [];
+    let bits = 0;
+    let nBits = 0;
+    let width = 9;
+    let hi = 257;
+    let last = -1;
+    const put = (code: number) => {
+      bits |= code << nBits;
+      nBits += width;
+      while (nBits >= 8) {
+        bytes.push(bits & 0xff);
+        bits >>>= 8;
+        nBits -= 8;
+      }
+      if (code === 256) return; // a clear code leaves the reader at width 9, hi 257
+      // The reader's bookkeeping after each code, which fixes the width of the next one.
+      last = code;
+      hi++;
+      if (hi >= 1 << width) {
+        if (width === 12) {
+          last = -1;
+          hi--;
+        } else width++;
+      }
+    };
+    const literals = Array.from({ length: 4095 - 258 + 2 }, (_, i) => (i * 7) % 251);
+    put(256);
+    for (const l of literals) put(l);
+    expect([hi, last]).toEqual([4095, -1]); // full: 4095 is defined, nothing more will be
+    put(4095);
+    put(257);
+    if (nBits > 0) bytes.push(bits & 0xff);
+    const out = lzwDecompress(Uint8Array.from(bytes), 1 << 20);
+    expect(out).toEqual(Uint8Array.from([...literals, ...literals.slice(-2)]));
+  });
+
   it('bounds output (a tiny input can expand a thousandfold) and rejects corrupt codes', () => {
     const bomb = lzwCompress(new Uint8Array(1 << 20));
     expect(bomb.length).toBeLessThan(3000);

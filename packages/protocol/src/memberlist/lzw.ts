@@ -53,13 +53,13 @@ export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
       continue;
     }
     if (code === EOF) return out.slice(0, o);
-    // Every code below hi was defined since the last clear, so the tables hold it.
-    if (code > hi || (code === hi && last === INVALID)) {
-      throw new DecodeError('malformed', 'lzw: invalid code');
-    }
+    // Every code up to hi was defined since the last clear (hi itself only once the table is
+    // full), so the tables hold it; stale entries from an earlier stream are never reached.
+    if (code > hi) throw new DecodeError('malformed', 'lzw: invalid code');
 
-    // The code being defined right now (code === hi) is the last expansion plus its first byte.
-    const n = code === hi ? expansionLength(last) + 1 : expansionLength(code);
+    // The code being defined right now is the last expansion plus its own first byte (KwKwK).
+    const kwkwk = code === hi && last !== INVALID;
+    const n = kwkwk ? expansionLength(last) + 1 : expansionLength(code);
     if (o + n > maxOutput) throw new DecodeError('too-large', `lzw: output exceeds ${maxOutput} bytes`);
     if (o + n > out.length) {
       const grown = new Uint8Array(Math.min(maxOutput, Math.max(o + n, out.length * 2)));
@@ -70,14 +70,14 @@ export function lzwDecompress(input: Uint8Array, maxOutput: number): Uint8Array 
     if (code < CLEAR) {
       out[o] = first = code;
     } else {
-      let c = code === hi ? last : code;
-      let i = o + (code === hi ? n - 2 : n - 1);
+      let c = kwkwk ? last : code;
+      let i = o + (kwkwk ? n - 2 : n - 1);
       while (c >= CLEAR) {
         out[i--] = suffixes[c]!;
         c = prefixes[c]!;
       }
       out[i] = first = c;
-      if (code === hi) out[o + n - 1] = first;
+      if (kwkwk) out[o + n - 1] = first;
     }
     if (last !== INVALID) {
       suffixes[hi] = first;
