@@ -420,6 +420,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     if (this.stopped) return;
     const next = new Map<string, AllowedPeer>();
     const byNode = new Map<string, string>();
+    let added = false;
     for (const peer of peers) {
       if (peer.peerId === this.peerId) continue;
       // Called on every membership event: reuse what is unchanged rather than re-parse and re-hash.
@@ -439,12 +440,13 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
         );
         continue;
       }
+      added ||= known === undefined;
       const rank = pairRank(this.peerId, peer.peerId);
       next.set(peer.peerId, { node: peer.node, peerId: peer.peerId, advertised: peer.multiaddr, addr, rank });
       byNode.set(peer.node, peer.peerId);
     }
     const gone = [...this.allowed.keys()].filter((id) => !next.has(id));
-    if ([...next.keys()].some((id) => !this.allowed.has(id))) {
+    if (added) {
       this.lastPeerAddedAt = Date.now();
       this.growingSince ??= this.lastPeerAddedAt;
     }

@@ -63,16 +63,16 @@ export function bytesToIp(bytes: Uint8Array): string | undefined {
 const interned = new Map<number, Address>();
 const INTERN_LIMIT = 65_536;
 
-/**
- * The Address for a memberlist address slice and port. IPv4 endpoints come from a small shared
- * cache, so a process holding many views of one member (the simulator runs thousands of engines)
- * keeps one copy of its address. Undefined for a slice that is no IP address.
- */
 /** Interned addresses compare by identity; others (IPv6) by value. */
 export function sameAddress(a: Address, b: Address): boolean {
   return a === b || (a.port === b.port && a.host === b.host);
 }
 
+/**
+ * The Address for a memberlist address slice and port. IPv4 endpoints come from a small shared
+ * cache, so a process holding many views of one member (the simulator runs thousands of engines)
+ * keeps one copy of its address. Undefined for a slice that is no IP address.
+ */
 export function internAddress(bytes: Uint8Array, port: number): Address | undefined {
   if (bytes.length !== 4) {
     const host = bytesToIp(bytes);

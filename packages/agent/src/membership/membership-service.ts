@@ -538,18 +538,24 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
  */
 const decodedTags = new WeakMap<Uint8Array, NodeTags>();
 
-/** The API shape of a member: tags decoded from its Serf-format metadata. */
-export function memberInfo(m: MemberView): MemberInfo {
-  let tags = decodedTags.get(m.meta);
+/** A member's tags, decoded from its Serf-format metadata once per buffer. */
+export function memberTags(meta: Uint8Array): NodeTags {
+  let tags = decodedTags.get(meta);
   if (tags === undefined) {
     try {
-      tags = decodeNodeMeta(m.meta);
+      tags = decodeNodeMeta(meta);
     } catch {
       // Metadata we cannot read shows as no tags rather than hiding the member.
       tags = {};
     }
-    decodedTags.set(m.meta, Object.freeze(tags));
+    decodedTags.set(meta, Object.freeze(tags));
   }
+  return tags;
+}
+
+/** The API shape of a member. */
+export function memberInfo(m: MemberView): MemberInfo {
+  const tags = memberTags(m.meta);
   return {
     name: m.name,
     addr: m.addr.host,

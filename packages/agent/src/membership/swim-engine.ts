@@ -1,5 +1,5 @@
 import type { Alive, Dead, IndirectPing, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
-import { type Address, addressKey, bytesToIp, internAddress, ipToBytes, sameAddress } from './address.ts';
+import { type Address, bytesToIp, internAddress, ipToBytes, sameAddress } from './address.ts';
 import { Awareness } from './awareness.ts';
 import { BroadcastQueue } from './broadcast-queue.ts';
 import { estimateSize } from './message-size.ts';
@@ -666,7 +666,7 @@ export class SwimEngine {
       order.push(a.node);
       order[order.length - 1] = order[at]!;
       order[at] = a.node;
-    } else if (addressKey(m.addr) !== addressKey(addr)) {
+    } else if (!sameAddress(m.addr, addr)) {
       const reclaimable =
         m.status === 'left' || (m.status === 'dead' && this.now - m.stateChangeAt >= this.profile.deadNodeReclaimMs);
       if (!reclaimable) return; // a live name claimed from another address: keep the one we know
@@ -675,7 +675,7 @@ export class SwimEngine {
     if (a.incarnation <= m.incarnation && !updatesNode) return;
 
     const wasLive = m.status === 'alive' || m.status === 'suspect';
-    const metaChanged = wasLive && (!bytesEqual(m.meta, a.meta) || addressKey(m.addr) !== addressKey(addr));
+    const metaChanged = wasLive && (!bytesEqual(m.meta, a.meta) || !sameAddress(m.addr, addr));
     this.clearSuspicion(m);
     m.addr = addr;
     m.meta = a.meta;

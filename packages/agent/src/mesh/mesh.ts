@@ -1,8 +1,8 @@
-import { decodeNodeMeta, META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
+import { META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
 import type { CatalogNode, CatalogPeer, RecordChange } from '../catalog/index.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
-import type { MembershipService } from '../membership/membership-service.ts';
+import { type MembershipService, memberTags } from '../membership/membership-service.ts';
 import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
 import type { ServiceRegistry } from '../services/registry.ts';
 import { localRecord } from './local-record.ts';
@@ -204,10 +204,5 @@ export class Mesh {
 /** The peer id membership holds for a node: the only signer whose records we accept for it. */
 export function peerIdFromMembership(membership: MembershipService, node: string): string | undefined {
   const view = membership.member(node);
-  if (!view) return undefined;
-  try {
-    return decodeNodeMeta(view.meta)[META_PEER_ID];
-  } catch {
-    return undefined;
-  }
+  return view === undefined ? undefined : memberTags(view.meta)[META_PEER_ID];
 }
