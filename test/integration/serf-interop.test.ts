@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentProcess, disposeAllAgents } from './harness/agent-process.ts';
+import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
 import { disposeAllSerf, SerfProcess } from './harness/serf-process.ts';
 import { waitFor } from './harness/wait-for.ts';
 
@@ -125,3 +128,68 @@ describe('a Vigil agent with the wrong key', () => {
     expect((await v.get<Member[]>('/v1/members')).body.map((m) => m.name)).toEqual(['intruder']);
   });
 });
+
+describe('live gossip key rotation across Serf and Vigil', () => {
+  it('`serf keys` and `vigil keys` rotate every member, and a restarted Vigil agent keeps the new key', async () => {
+    const oldKey = Buffer.alloc(32, 9).toString('base64');
+    const newKey = Buffer.alloc(32, 5).toString('base64');
+    const { serfs, vigils } = await mixedCluster(oldKey);
+    const [s0, s1] = serfs as [SerfProcess, SerfProcess, SerfProcess];
+    const [v0, v1, v2] = vigils as [AgentProcess, AgentProcess, AgentProcess];
+    const localKeys = async (a: AgentProcess) =>
+      Object.keys(
+        (await a.get<{ Keys: Record<string, number> }[]>('/v1/operator/keyring?local-only=true')).body[0]!.Keys,
+      );
+    const vigilKeys = (a: AgentProcess, ...args: string[]) => runVigil(['keys', '--http-addr', a.url, ...args]);
+
+    // 1. Serf installs the new key: its query reaches the Vigil agents, which answer it.
+    const install = await serfKeys(s0, '-install', newKey);
+    expect(install.code, install.out).toBe(0);
+    for (const v of vigils) expect(await localKeys(v)).toEqual([oldKey, newKey]);
+
+    // 2. Vigil switches every member, Serf agents included, to the new key.
+    const use = await vigilKeys(v1, '--use', newKey);
+    expect(use.code, use.stderr).toBe(0);
+    expect(use.stdout).toMatch(/primary key on all 6 members/);
+    const list = await vigilKeys(v2, '--list', '--json');
+    expect(list.code, list.stderr).toBe(0);
+    const [entry] = JSON.parse(list.stdout) as { Keys: Record<string, number>; NumResponses: number }[];
+    expect(entry!.NumResponses).toBe(6);
+    expect(entry!.Keys).toEqual({ [oldKey]: 6, [newKey]: 6 });
+
+    // 3. Serf removes the old key everywhere; a key in use cannot be removed.
+    const refused = await vigilKeys(v0, '--remove', newKey);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/failed on 6 of 6 members/);
+    const remove = await serfKeys(s1, '-remove', oldKey);
+    expect(remove.code, remove.out).toBe(0);
+    for (const v of vigils) expect(await localKeys(v)).toEqual([newKey]);
+    const saved = JSON.parse(await readFile(join(v0.dataDir, 'local.keyring'), 'utf8'));
+    expect(saved).toEqual([newKey]);
+
+    // 4. The cluster still gossips under the new key alone: a restarted agent whose configuration
+    //    still names the old key starts from its saved keyring and rejoins.
+    expect((await v0.stop('SIGTERM')).code).toBe(0);
+    await waitFor('s0 to see v0 leave', async () => (await s0.status('v0')) === 'left', 30_000, 250);
+    const again = await AgentProcess.start({
+      node: 'v0',
+      dataDir: v0.dataDir,
+      extraArgs: ['--encrypt', oldKey, '--join', `127.0.0.1:${s0.gossipPort}`],
+    });
+    await waitFor(
+      's0 and v2 to see v0 alive again',
+      async () => (await s0.status('v0')) === 'alive' && (await vigilStatus(v2, 'v0')) === 'alive',
+      30_000,
+      250,
+    );
+    expect(again.logs).toMatch(/local.keyring/);
+  }, 240_000);
+});
+
+async function serfKeys(s: SerfProcess, ...args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('serf', ['keys', ...args, '-rpc-addr', `127.0.0.1:${s.rpcPort}`], (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+    );
+  });
+}

@@ -4,11 +4,13 @@ import { formatHostPort } from './config/host-port.ts';
 import { redactConfig } from './config/load.ts';
 import type { AgentConfig } from './config/schema.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
+import { readKeyringFile } from './data-dir/keyring-file.ts';
 import { DataDirLock } from './data-dir/lock.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
 import { registerEventRoutes } from './http/event-routes.ts';
+import { registerKeyringRoutes } from './http/keyring-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
 import { registerMetricsRoutes } from './http/metrics-routes.ts';
 import { registerRouteRoutes } from './http/route-routes.ts';
@@ -70,7 +72,8 @@ export class Agent {
     try {
       parts.lock = DataDirLock.acquire(config.dataDir);
       const identity = await loadOrCreateIdentity(config.dataDir);
-      if (config.encrypt.length === 0) {
+      const keys = await gossipKeys(config, log);
+      if (keys.length === 0) {
         log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
       }
       const registry = await ServiceRegistry.open({
@@ -90,7 +93,7 @@ export class Agent {
         node: config.node,
         privateKey: identity.privateKey,
         listen: config.p2p,
-        gossipKey: config.encrypt[0],
+        gossipKeys: keys,
         peerIdOf: (node) => (parts.membership ? peerIdFromMembership(parts.membership, node) : undefined),
         log,
       }).catch((err: Error) => {
@@ -113,9 +116,10 @@ export class Agent {
           formatHostPort({ host: p2pHost, port: catalog.listenPort() }),
         ),
         profile: PROFILES[config.profile],
-        keys: config.encrypt,
+        keys,
         dataDir: config.dataDir,
         log,
+        onKeysChanged: (now) => catalog.setGossipKeys(now),
       });
       parts.membership = membership;
 
@@ -162,6 +166,7 @@ export class Agent {
           setImmediate(() => agent.requestShutdown());
         },
       });
+      registerKeyringRoutes(http, { membership, datacenter: config.datacenter, aclToken: config.aclToken });
       registerServiceRoutes(http, {
         registry,
         node: config.node,
@@ -232,4 +237,22 @@ async function stopParts(parts: Parts): Promise<void> {
   await parts.catalog?.stop();
   await parts.registry?.stop();
   parts.lock?.release();
+}
+
+/**
+ * The gossip keys to start with. A key rotation (`vigil keys`, `serf keys`) leaves the keyring in
+ * the data directory, and that wins over --encrypt, as Consul's local.keyring does: the cluster
+ * may have moved on to keys the configuration never held.
+ */
+async function gossipKeys(config: AgentConfig, log: Logger): Promise<Uint8Array[]> {
+  const saved = await readKeyringFile(config.dataDir);
+  if (!saved) return config.encrypt;
+  const primary = config.encrypt[0];
+  if (primary && !Buffer.from(primary).equals(saved[0]!)) {
+    log.warn(
+      { keys: saved.length },
+      'the data directory holds the keyring a key rotation left (local.keyring); its primary key is used, not --encrypt',
+    );
+  }
+  return saved;
 }

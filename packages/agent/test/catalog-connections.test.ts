@@ -15,10 +15,10 @@ afterEach(async () => {
 
 describe('catalog connections', { timeout: 60_000 }, () => {
   it('refuses a node with a different cluster key, and one without pnet', async () => {
-    const a = await cluster.add('a', { gossipKey: KEY });
-    const b = await cluster.add('b', { gossipKey: KEY });
-    const x = await cluster.add('x', { gossipKey: gossipKey(8) });
-    const dev = await cluster.add('dev', { gossipKey: undefined });
+    const a = await cluster.add('a', { gossipKeys: [KEY] });
+    const b = await cluster.add('b', { gossipKeys: [KEY] });
+    const x = await cluster.add('x', { gossipKeys: [gossipKey(8)] });
+    const dev = await cluster.add('dev', { gossipKeys: undefined });
     expect([a.catalog.privateNetwork, dev.catalog.privateNetwork]).toEqual([true, false]);
     // Everyone's membership view admits everyone: only pnet stands between them.
     cluster.connect();
@@ -47,7 +47,7 @@ describe('catalog connections', { timeout: 60_000 }, () => {
     // IHAVE gossip off (Dlazy 0, gossipFactor 0): then only anti-entropy can deliver a record that
     // was published while a peer was away, which is what this test is about.
     const gossipsub = { Dlazy: 0, gossipFactor: 0 };
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKey: KEY, gossipsub })));
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKeys: [KEY], gossipsub })));
     cluster.connect();
     await waitFor(() => fullyConnected([a!, b!, c!]), 'full mesh', 20_000);
     const pid = a!.peer().peerId;
@@ -85,7 +85,7 @@ describe('catalog connections', { timeout: 60_000 }, () => {
 
   it('repairs a lost record on the periodic anti-entropy round', async () => {
     const nodes = await Promise.all(
-      ['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKey: KEY, syncIntervalMs: 300 })),
+      ['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKeys: [KEY], syncIntervalMs: 300 })),
     );
     cluster.connect();
     await waitFor(() => fullyConnected(nodes), 'full mesh', 20_000);
@@ -101,9 +101,9 @@ describe('catalog connections', { timeout: 60_000 }, () => {
   });
 
   it('dials the peer set given, and only it: a record from a node membership does not know is dropped', async () => {
-    const a = await cluster.add('a', { gossipKey: KEY });
-    const b = await cluster.add('b', { gossipKey: KEY });
-    const stranger = await cluster.add('stranger', { gossipKey: KEY, register: false });
+    const a = await cluster.add('a', { gossipKeys: [KEY] });
+    const b = await cluster.add('b', { gossipKeys: [KEY] });
+    const stranger = await cluster.add('stranger', { gossipKeys: [KEY], register: false });
     // b lets the stranger in (its view), a does not know it at all.
     a.catalog.setPeers([a.peer(), b.peer()]);
     b.catalog.setPeers([a.peer(), b.peer(), stranger.peer()]);

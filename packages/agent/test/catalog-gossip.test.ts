@@ -15,7 +15,7 @@ afterEach(async () => {
 
 describe('catalog gossip', { timeout: 60_000 }, () => {
   it('delivers a published record, and each health flip, to all 5 nodes', async () => {
-    const nodes = await Promise.all(['n0', 'n1', 'n2', 'n3', 'n4'].map((n) => cluster.add(n, { gossipKey: KEY })));
+    const nodes = await Promise.all(['n0', 'n1', 'n2', 'n3', 'n4'].map((n) => cluster.add(n, { gossipKeys: [KEY] })));
     cluster.connect();
     await waitFor(() => fullyConnected(nodes), 'full mesh', 20_000);
     await waitFor(() => nodes.every((n) => n.catalog.stats().gossipPeers === 4), 'topic subscriptions', 20_000);
@@ -49,7 +49,7 @@ describe('catalog gossip', { timeout: 60_000 }, () => {
   });
 
   it('keeps the newest record: an older one cannot overwrite it, a restart (newer epoch) does', async () => {
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKey: KEY })));
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKeys: [KEY] })));
     cluster.connect();
     await waitFor(() => [a!, b!, c!].every((n) => n.catalog.stats().gossipPeers === 2), 'subscriptions', 20_000);
     const pid = a!.peer().peerId;
@@ -64,7 +64,7 @@ describe('catalog gossip', { timeout: 60_000 }, () => {
     // version: b and c must keep (100, 2).
     await a!.catalog.stop();
     cluster.nodes.splice(cluster.nodes.indexOf(a!), 1);
-    const a2 = await cluster.add('a', { gossipKey: KEY, key: a!.key });
+    const a2 = await cluster.add('a', { gossipKeys: [KEY], key: a!.key });
     cluster.connect([a2, b!, c!]);
     await waitFor(() => fullyConnected([a2, b!, c!]), 'a2 connected', 20_000);
     await waitFor(() => a2.catalog.stats().gossipPeers === 2, 'a2 subscriptions', 20_000);
@@ -91,10 +91,10 @@ describe('catalog gossip', { timeout: 60_000 }, () => {
 
   it('rejects, counts and logs a record published by a peer other than the one membership holds', async () => {
     const { log, lines } = capturingLog();
-    const honest = await cluster.add('web-1', { gossipKey: KEY });
-    const watcher = await cluster.add('watcher', { gossipKey: KEY, log });
+    const honest = await cluster.add('web-1', { gossipKeys: [KEY] });
+    const watcher = await cluster.add('watcher', { gossipKeys: [KEY], log });
     // Mallory is a member under her own name, but her agent claims to be "web-1".
-    const mallory = await cluster.add('web-1', { gossipKey: KEY, register: false });
+    const mallory = await cluster.add('web-1', { gossipKeys: [KEY], register: false });
     cluster.directory.set('mallory', mallory.peer().peerId);
     const peers = [honest.peer(), watcher.peer(), { ...mallory.peer(), node: 'mallory' }];
     for (const n of [honest, watcher, mallory]) n.catalog.setPeers(peers);

@@ -68,8 +68,8 @@ const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 describe('catalog anti-entropy stream', { timeout: 60_000 }, () => {
   it('closes the stream on malformed frames, counts them, and keeps working', async () => {
-    const a = await cluster.add('a', { gossipKey: KEY });
-    const b = await cluster.add('b', { gossipKey: KEY });
+    const a = await cluster.add('a', { gossipKeys: [KEY] });
+    const b = await cluster.add('b', { gossipKeys: [KEY] });
     const evil = await rawPeer();
     const evilPeer = {
       node: 'evil',
@@ -144,7 +144,7 @@ describe('catalog anti-entropy stream', { timeout: 60_000 }, () => {
     };
     const before = count();
     const nodes = await Promise.all(
-      ['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKey: KEY, syncIntervalMs: 200 })),
+      ['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKeys: [KEY], syncIntervalMs: 200 })),
     );
     cluster.connect();
     await waitFor(() => fullyConnected(nodes), 'connected', 20_000);

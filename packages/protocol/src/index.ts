@@ -84,6 +84,18 @@ export {
   type SerfUserEventBatch,
 } from './memberlist/serf-messages.ts';
 export {
+  decodeKeyRequest,
+  decodeKeyResponse,
+  decodeQueryFilter,
+  encodeKeyRequest,
+  encodeKeyResponse,
+  encodeQueryFilter,
+  type KeyResponse,
+  SERF_INTERNAL_QUERY_PREFIX,
+  SerfKeyQuery,
+  type SerfQueryFilter,
+} from './memberlist/serf-query-payloads.ts';
+export {
   encodeStream,
   type StreamDecodeOptions,
   type StreamDecodeResult,

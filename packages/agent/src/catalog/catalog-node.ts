@@ -80,10 +80,12 @@ export interface CatalogNodeOptions {
   /** `--p2p HOST:PORT` (port 0 picks a free port; see listenAddresses()). HOST must be an IP. */
   readonly listen: HostPort;
   /**
-   * The cluster gossip key (the first `--encrypt` key). The pnet key is derived from it. Without
-   * one (development mode) libp2p runs without pnet: any host that reaches the port can connect.
+   * The cluster gossip keys, primary first (the membership keyring). A pnet key is derived from
+   * each: we dial with the primary's and accept any, so a live key rotation never splits the mesh
+   * (see setGossipKeys). Without keys (development mode) libp2p runs without pnet: any host that
+   * reaches the port can connect.
    */
-  readonly gossipKey?: Uint8Array | undefined;
+  readonly gossipKeys?: readonly Uint8Array[] | undefined;
   /**
    * The peer id membership holds for a node, or undefined when it knows none. Records are accepted
    * only from that peer. Defaults to the node → peer id map of the last setPeers() call.
@@ -203,7 +205,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly log: Logger;
   private readonly peerIdOf: (node: string) => string | undefined;
   private readonly store: RecordStore;
-  private readonly opts: Required<Omit<CatalogNodeOptions, 'gossipKey' | 'peerIdOf' | 'gossipsub'>>;
+  private readonly opts: Required<Omit<CatalogNodeOptions, 'gossipKeys' | 'peerIdOf' | 'gossipsub'>>;
   private allowed = new Map<string, AllowedPeer>();
   private peerIdByNode = new Map<string, string>();
   private readonly dialState = new Map<string, DialState>();
@@ -217,6 +219,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   /** Since when the set has been growing without a settle-long pause; undefined when settled. */
   private growingSince: number | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
+  private pnetKeys: { current: Uint8Array[] } = { current: [] };
   private readonly counters = {
     published: 0,
     publishErrors: 0,
@@ -246,7 +249,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     this.libp2p = libp2p;
     this.peerId = libp2p.peerId.toString();
     this.privateKey = opts.privateKey;
-    this.privateNetwork = opts.gossipKey !== undefined;
+    this.privateNetwork = (opts.gossipKeys?.length ?? 0) > 0;
     this.log = log;
     this.peerIdOf = opts.peerIdOf ?? ((node) => this.peerIdByNode.get(node));
     this.opts = {
@@ -269,7 +272,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   static async start(opts: CatalogNodeOptions): Promise<CatalogNode> {
     const log = opts.log.child({ plane: 'catalog' });
     const listen = listenMultiaddr(opts.listen);
-    if (opts.gossipKey === undefined) {
+    const pnetKeys = { current: (opts.gossipKeys ?? []).map(derivePnetKey) };
+    if (pnetKeys.current.length === 0) {
       log.warn(
         'catalog: no gossip key, so libp2p runs WITHOUT pnet: any host that reaches the p2p port can connect (records are still signed); pass --encrypt KEY',
       );
@@ -281,10 +285,10 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       privateKey: opts.privateKey,
       addresses: { listen: [listen] },
       transports: [tcp()],
-      ...(opts.gossipKey === undefined
+      ...(pnetKeys.current.length === 0
         ? {}
         : // pnet v1 (wire-compatible with @libp2p/pnet, which leaks; see pnet-protector.ts)
-          { connectionProtector: pnetProtector(derivePnetKey(opts.gossipKey)) }),
+          { connectionProtector: pnetProtector(() => pnetKeys.current) }),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: {
@@ -315,6 +319,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       },
     });
     const node = new CatalogNode(opts, libp2p, log);
+    node.pnetKeys = pnetKeys;
     self = node;
     try {
       node.listenPort();
@@ -346,6 +351,16 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   }
 
   // ---- public API ----------------------------------------------------------------------------
+
+  /**
+   * Follows a gossip key rotation: new connections are dialled under the new primary's pnet key
+   * and accepted under any installed key's. Open connections stay as they are. Ignored without pnet
+   * (a development-mode node cannot start gating connections at run time).
+   */
+  setGossipKeys(keys: readonly Uint8Array[]): void {
+    if (!this.privateNetwork || keys.length === 0) return;
+    this.pnetKeys.current = keys.map(derivePnetKey);
+  }
 
   /** The bound listen addresses, each ending in /p2p/<peerId>. */
   listenAddresses(): string[] {

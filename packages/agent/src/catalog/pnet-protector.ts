@@ -59,7 +59,10 @@ interface PnetConnectionInit {
   readonly maConn: MultiaddrConnection;
   readonly key: Uint8Array;
   readonly localNonce: Uint8Array;
-  readonly remoteNonce: Uint8Array;
+  /** The peer's keystream, possibly already advanced past `received`. */
+  readonly inbound: XSalsa20Stream;
+  /** Plaintext read off the connection while choosing the key. */
+  readonly received?: Uint8Array;
 }
 
 /** The protected connection: the same shape as @libp2p/pnet's BoxMessageStream. */
@@ -75,8 +78,10 @@ class PnetConnection extends AbstractMultiaddrConnection {
       direction: init.maConn.direction,
     });
     this.maConn = init.maConn;
-    this.inbound = new XSalsa20Stream(init.key, init.remoteNonce);
+    this.inbound = init.inbound;
     this.outbound = new XSalsa20Stream(init.key, init.localNonce);
+    // Held in the read buffer until the upgrader listens; bytes still on the socket follow it.
+    if (init.received) this.onData(init.received);
     this.maConn.addEventListener('message', (evt) => {
       const data = evt.data;
       if (data instanceof Uint8Array) {
@@ -119,19 +124,31 @@ class PnetConnection extends AbstractMultiaddrConnection {
   }
 }
 
+/**
+ * What a libp2p dialer sends first, once pnet is up: multistream-select's header, length-prefixed.
+ * A listener holding several keys (during a gossip key rotation) finds the dialer's key by which
+ * one turns the first bytes into this. The listener speaks only after reading, so it can answer
+ * under the same key.
+ */
+const MSS_HEADER = new TextEncoder().encode('\x13/multistream/1.0.0\n');
+
+/** The keys the protector uses: the first to dial, any of them to accept. Read per connection. */
+export type PnetKeySource = () => readonly Uint8Array[];
+
 class PnetProtector implements ConnectionProtector {
-  private readonly key: Uint8Array;
+  private readonly keys: PnetKeySource;
   private readonly timeoutMs: number;
 
-  constructor(key: Uint8Array, timeoutMs: number) {
-    if (key.length !== 32) throw new Error(`pnet key must be 32 bytes, not ${key.length}`);
-    this.key = Uint8Array.from(key);
+  constructor(keys: PnetKeySource, timeoutMs: number) {
+    this.keys = keys;
     this.timeoutMs = timeoutMs;
   }
 
   readonly [Symbol.toStringTag] = '@vigil/pnet';
 
   async protect(connection: MultiaddrConnection, options?: AbortOptions): Promise<MultiaddrConnection> {
+    const keys = this.keys();
+    for (const k of keys) if (k.length !== 32) throw new Error(`pnet key must be 32 bytes, not ${k.length}`);
     const localNonce = crypto.getRandomValues(new Uint8Array(PNET_NONCE_BYTES));
     const opts = options ?? { signal: AbortSignal.timeout(this.timeoutMs) };
     const bytes = byteStream(connection);
@@ -139,17 +156,34 @@ class PnetProtector implements ConnectionProtector {
       bytes.read({ bytes: PNET_NONCE_BYTES, ...opts }),
       bytes.write(localNonce, opts),
     ]);
-    return new PnetConnection({
-      maConn: bytes.unwrap(),
-      key: this.key,
-      localNonce,
-      remoteNonce: remote.subarray(),
-    });
+    const remoteNonce = remote.subarray();
+    if (connection.direction === 'outbound' || keys.length === 1) {
+      const key = keys[0]!;
+      return new PnetConnection({
+        maConn: bytes.unwrap(),
+        key,
+        localNonce,
+        inbound: new XSalsa20Stream(key, remoteNonce),
+      });
+    }
+    const first = (await bytes.read({ bytes: MSS_HEADER.length, ...opts })).subarray();
+    for (const key of keys) {
+      const inbound = new XSalsa20Stream(key, remoteNonce);
+      const received = inbound.update(first);
+      if (received.every((b, i) => b === MSS_HEADER[i])) {
+        return new PnetConnection({ maConn: bytes.unwrap(), key, localNonce, inbound, received });
+      }
+    }
+    throw new Error('pnet: the peer uses none of our keys');
   }
 }
 
-/** A libp2p `connectionProtector` for the 32-byte pnet key (see pnet-key.ts for its derivation). */
-export function pnetProtector(key: Uint8Array, timeoutMs = 1_000): () => ConnectionProtector {
-  const protector = new PnetProtector(key, timeoutMs);
+/**
+ * A libp2p `connectionProtector` over pnet keys (see pnet-key.ts for their derivation): dials with
+ * the first key, accepts a dialer using any of them.
+ */
+export function pnetProtector(keys: PnetKeySource | Uint8Array, timeoutMs = 1_000): () => ConnectionProtector {
+  const source = keys instanceof Uint8Array ? () => [keys] : keys;
+  const protector = new PnetProtector(source, timeoutMs);
   return () => protector;
 }

@@ -53,6 +53,10 @@ export class AgentClient {
     return this.request<T>('PUT', path, body);
   }
 
+  send<T = void>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    return this.request<T>(method, path, body);
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token) headers['x-vigil-token'] = this.token;

@@ -3,6 +3,7 @@ import { runAgent } from './agent-command.ts';
 import { runChecks } from './checks-command.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { runKeygen } from './keygen-command.ts';
+import { runKeys } from './keys-command.ts';
 import { runMaint } from './maint-command.ts';
 import { runForceLeave, runJoin, runLeave, runMembers } from './members-command.ts';
 import { runResolve, runRoutes } from './routes-command.ts';
@@ -21,6 +22,7 @@ Commands:
   routes     show the routing tables (see \`vigil routes --help\`)
   resolve    pick one endpoint of a service, as an application would
   keygen     print a new gossip encryption key
+  keys       list, install, use or remove gossip keys on every member (see \`vigil keys --help\`)
   services   list, register or deregister this agent's services (see \`vigil services --help\`)
   checks     list this agent's health checks and their state
   maint      put the node or a service into maintenance (drain), or take it out
@@ -35,6 +37,7 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   agent: runAgent,
   keygen: runKeygen,
+  keys: runKeys,
   routes: runRoutes,
   resolve: runResolve,
   members: runMembers,

@@ -19,9 +19,11 @@ import {
 import type { Logger } from '../log.ts';
 import { type Address, addressKey } from './address.ts';
 import { GossipTransport } from './gossip-transport.ts';
+import { KeyManager } from './key-manager.ts';
 import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
+import { SerfQueries } from './serf-queries.ts';
 import { readStreamMessage } from './stream-exchange.ts';
 import { type MemberStatus, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
 
@@ -37,6 +39,8 @@ export interface MembershipOptions {
   readonly dataDir: string;
   readonly log: Logger;
   readonly collectiveConfirmation?: boolean;
+  /** Called after a key query changed our gossip keys. */
+  readonly onKeysChanged?: (keys: readonly Uint8Array[]) => void;
 }
 
 /** A member as GET /v1/members and `vigil members --json` show it. */
@@ -104,6 +108,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private readonly log: Logger;
   private readonly keyring: Keyring | undefined;
   private readonly serf: SerfCompat;
+  private readonly queries: SerfQueries;
+  /** `serf keys` / `vigil keys`: live gossip key rotation through Serf's key queries. */
+  readonly keys: KeyManager;
   private readonly pushPullWaiters = new Map<number, (error?: string) => void>();
   private readonly lastDropLog = new Map<DropReason, { at: number; suppressed: number }>();
   private engine!: SwimEngine;
@@ -128,7 +135,37 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.log = opts.log.child({ plane: 'membership' });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
-    this.serf = new SerfCompat(opts.name, (payload, key) => this.engine.broadcastUser(payload, key));
+    this.queries = new SerfQueries({
+      name: opts.name,
+      tags: () => memberTags(opts.meta),
+      address: () => this.engine.member(opts.name)!.addr,
+      aliveMembers: () =>
+        this.engine
+          .memberViews()
+          .filter((m) => m.status === 'alive' || m.status === 'suspect')
+          .map((m) => m.name),
+      gossipIntervalMs: opts.profile.gossipIntervalMs,
+      broadcast: (payload, key) => {
+        this.engine.broadcastUser(payload, key);
+        // Our own queries start outside any packet handling; a microtask keeps pump non-reentrant.
+        queueMicrotask(() => this.pump());
+      },
+      sendTo: (to, payload) => this.send(to, [{ type: 'user', payload }]),
+      now: () => this.now(),
+      setTimer: (ms, fn) => {
+        const t = setTimeout(fn, ms);
+        return { cancel: () => clearTimeout(t) };
+      },
+    });
+    this.serf = new SerfCompat(opts.name, (payload, key) => this.engine.broadcastUser(payload, key), this.queries);
+    const keyring = this.keyring;
+    this.keys = new KeyManager({
+      queries: this.queries,
+      keyring,
+      dataDir: opts.dataDir,
+      log: this.log,
+      onChange: () => opts.onKeysChanged?.(keyring!.getKeys()),
+    });
   }
 
   static async start(opts: MembershipOptions): Promise<MembershipService> {
@@ -298,6 +335,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     clearTimeout(this.wakeTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.loopTimer);
+    this.queries.close();
     this.loopDelay.disable();
     if (this.snapshotTimer) {
       clearTimeout(this.snapshotTimer);
@@ -342,29 +380,33 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
 
   private perform(out: Output): void {
     switch (out.kind) {
-      case 'packet': {
-        const packets = encodePacket(out.messages.map(encodeMessage), {
-          crc: true,
-          compress: true,
-          keyring: this.keyring,
-          maxPacketBytes: this.opts.profile.maxPacketBytes,
-        });
-        if (this.log.isLevelEnabled('trace')) {
-          this.log.trace({ to: addressKey(out.to), types: out.messages.map((m) => m.type) }, 'send packet');
-        }
-        for (const p of packets) {
-          this.counters.packetsOut++;
-          this.counters.bytesOut += p.length;
-          this.transport.sendPacket(out.to, p);
-        }
+      case 'packet':
+        this.send(out.to, out.messages);
         return;
-      }
       case 'pushPull':
         void this.pushPull(out.id, out.to, out.state);
         return;
       case 'tcpPing':
         void this.tcpPing(out.to, out.ping, out.deadline);
         return;
+    }
+  }
+
+  private send(to: Address, messages: readonly Message[]): void {
+    if (this.stopped) return;
+    const packets = encodePacket(messages.map(encodeMessage), {
+      crc: true,
+      compress: true,
+      keyring: this.keyring,
+      maxPacketBytes: this.opts.profile.maxPacketBytes,
+    });
+    if (this.log.isLevelEnabled('trace')) {
+      this.log.trace({ to: addressKey(to), types: messages.map((m) => m.type) }, 'send packet');
+    }
+    for (const p of packets) {
+      this.counters.packetsOut++;
+      this.counters.bytesOut += p.length;
+      this.transport.sendPacket(to, p);
     }
   }
 

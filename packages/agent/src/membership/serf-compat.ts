@@ -1,4 +1,5 @@
 import { decodeSerfMessage, encodeSerfMessage, type SerfMessage } from '@vigil/protocol';
+import type { SerfQueries } from './serf-queries.ts';
 import type { EngineDelegate } from './swim-engine.ts';
 
 /** How many intents we remember to avoid re-gossiping the same one forever. */
@@ -8,23 +9,24 @@ const SEEN_LIMIT = 4096;
  * The part of Serf's protocol a Vigil agent needs to be a good citizen in a Serf cluster: Lamport
  * clocks (Serf orders join and leave intents by them), a leave intent before our memberlist leave
  * (without it Serf shows a graceful leave as "failed"), re-gossip of other members' intents, and
- * a valid Serf push/pull state. Serf user events and queries are witnessed but not acted on.
+ * a valid Serf push/pull state. Queries go to SerfQueries; user events are witnessed only.
  */
 export class SerfCompat implements EngineDelegate {
   private clock = 0;
   private eventClock = 0;
-  private queryClock = 0;
   private readonly statusLTimes = new Map<string, number>();
   private readonly left = new Set<string>();
   private readonly seen = new Set<string>();
   private readonly name: string;
   private readonly rebroadcast: (payload: Uint8Array, key: string) => void;
+  private readonly queries: SerfQueries;
   /** Counts of Serf messages by type that we could not parse. */
   malformed = 0;
 
-  constructor(name: string, rebroadcast: (payload: Uint8Array, key: string) => void) {
+  constructor(name: string, rebroadcast: (payload: Uint8Array, key: string) => void, queries: SerfQueries) {
     this.name = name;
     this.rebroadcast = rebroadcast;
+    this.queries = queries;
   }
 
   /** Serf's join intent, broadcast once at start. */
@@ -48,7 +50,7 @@ export class SerfCompat implements EngineDelegate {
       leftMembers: [...this.left],
       eventLTime: this.eventClock,
       events: [],
-      queryLTime: this.queryClock,
+      queryLTime: this.queries.time(),
     });
   }
 
@@ -57,7 +59,7 @@ export class SerfCompat implements EngineDelegate {
     if (msg?.type !== 'pushPull') return;
     this.witness(msg.ltime);
     this.eventClock = Math.max(this.eventClock, msg.eventLTime);
-    this.queryClock = Math.max(this.queryClock, msg.queryLTime);
+    if (msg.queryLTime > 0) this.queries.witness(msg.queryLTime - 1);
     for (const [node, ltime] of msg.statusLTimes) this.recordStatus(node, ltime);
     for (const node of msg.leftMembers) this.left.add(node);
   }
@@ -80,7 +82,13 @@ export class SerfCompat implements EngineDelegate {
         this.eventClock = Math.max(this.eventClock, msg.ltime + 1);
         return;
       case 'query':
-        this.queryClock = Math.max(this.queryClock, msg.ltime + 1);
+        this.queries.onQuery(msg, payload);
+        return;
+      case 'queryResponse':
+        this.queries.onResponse(msg);
+        return;
+      case 'relay':
+        this.queries.onRelay(msg);
         return;
       default:
         return;

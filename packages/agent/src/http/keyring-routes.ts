@@ -1,0 +1,98 @@
+import type { FastifyInstance } from 'fastify';
+import { type KeyOperation, KeyringDisabledError, type KeyringReport } from '../membership/key-manager.ts';
+import type { MembershipService } from '../membership/membership-service.ts';
+import { requireToken } from './acl-token.ts';
+import { ApiError } from './api-error.ts';
+
+export interface KeyringRoutesOptions {
+  readonly membership: MembershipService;
+  readonly datacenter: string;
+  readonly aclToken?: string | undefined;
+}
+
+/** Consul's keyring entry: one per gossip pool (we have one, the LAN pool). */
+function consulShape(report: KeyringReport, datacenter: string) {
+  return {
+    WAN: false,
+    Datacenter: datacenter,
+    Segment: '',
+    Keys: report.keys,
+    PrimaryKeys: report.primaryKeys,
+    NumNodes: report.numNodes,
+    NumResponses: report.numResponses,
+    NumErrors: report.numErrors,
+    Messages: report.messages,
+  };
+}
+
+function keyFromBody(body: unknown): Uint8Array {
+  const key = (body as { Key?: unknown } | undefined)?.Key;
+  if (typeof key !== 'string' || key === '')
+    throw new ApiError(400, 'Key: give the base64 gossip key as {"Key": "..."}');
+  const raw = Buffer.from(key, 'base64');
+  if (raw.toString('base64') !== key || ![16, 24, 32].includes(raw.length)) {
+    throw new ApiError(
+      400,
+      `Key: must be base64 of 16, 24 or 32 bytes (see \`vigil keygen\`), got ${raw.length} bytes`,
+    );
+  }
+  return new Uint8Array(raw);
+}
+
+/**
+ * Consul's /v1/operator/keyring: list (GET), install (POST), use (PUT) and remove (DELETE) a
+ * gossip key on every member, through Serf's key queries. Keys are secrets, so every verb,
+ * listing included, needs the ACL token when the agent has one.
+ */
+export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesOptions): void {
+  app.register(async (keyring) => {
+    keyring.addHook('onRequest', requireToken(opts.aclToken));
+
+    const run = async (op: KeyOperation, key?: Uint8Array) => {
+      let report: KeyringReport;
+      try {
+        report = await opts.membership.keys.run(op, key);
+      } catch (err) {
+        if (err instanceof KeyringDisabledError) throw new ApiError(400, err.message);
+        throw err;
+      }
+      const failed = Object.entries(report.messages).filter(([, m]) => m !== '');
+      if (report.numErrors > 0) {
+        const detail = failed.map(([node, m]) => `${node}: ${m}`).join('; ');
+        throw new ApiError(500, `${op} failed on ${report.numErrors} of ${report.numNodes} members: ${detail}`);
+      }
+      if (report.numResponses < report.numNodes) {
+        throw new ApiError(
+          504,
+          `${op}: ${report.numNodes - report.numResponses} of ${report.numNodes} members did not answer in time; run it again`,
+        );
+      }
+      return [consulShape(report, opts.datacenter)];
+    };
+
+    keyring.get('/v1/operator/keyring', async (req) => {
+      const localOnly = (req.query as Record<string, unknown>)['local-only'];
+      if (localOnly === undefined || localOnly === 'false') return run('list');
+      if (localOnly !== '' && localOnly !== 'true') throw new ApiError(400, 'local-only: must be true or false');
+      const local = opts.membership.keys.localKeys();
+      if (!local) throw new ApiError(400, 'gossip encryption is not enabled on this agent (--encrypt)');
+      const count = Object.fromEntries(local.keys.map((k) => [k, 1]));
+      return [
+        consulShape(
+          {
+            numNodes: 1,
+            numResponses: 1,
+            numErrors: 0,
+            messages: {},
+            keys: count,
+            primaryKeys: { [local.primary]: 1 },
+          },
+          opts.datacenter,
+        ),
+      ];
+    });
+    keyring.post('/v1/operator/keyring', async (req) => run('install', keyFromBody(req.body)));
+    keyring.put('/v1/operator/keyring', async (req) => run('use', keyFromBody(req.body)));
+    keyring.delete('/v1/operator/keyring', async (req) => run('remove', keyFromBody(req.body)));
+  });
+}

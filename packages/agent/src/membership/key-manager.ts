@@ -1,0 +1,155 @@
+import {
+  decodeKeyRequest,
+  decodeKeyResponse,
+  encodeKeyRequest,
+  encodeKeyResponse,
+  type KeyResponse,
+  type Keyring,
+  SerfKeyQuery,
+} from '@vigil/protocol';
+import { writeKeyringFile } from '../data-dir/keyring-file.ts';
+import type { Logger } from '../log.ts';
+import type { SerfQueries } from './serf-queries.ts';
+
+export type KeyOperation = 'install' | 'use' | 'remove' | 'list';
+
+/** What a cluster-wide key operation found, in the shape of Serf's KeyResponse / Consul's keyring API. */
+export interface KeyringReport {
+  /** Members alive when the query was asked. */
+  readonly numNodes: number;
+  readonly numResponses: number;
+  readonly numErrors: number;
+  /** Each failing member's message, by member name. */
+  readonly messages: Readonly<Record<string, string>>;
+  /** list: how many members hold each key (base64). */
+  readonly keys: Readonly<Record<string, number>>;
+  /** list: how many members use each key as primary (members that report it: Vigil, Serf 0.10+). */
+  readonly primaryKeys: Readonly<Record<string, number>>;
+}
+
+export class KeyringDisabledError extends Error {
+  override readonly name = 'KeyringDisabledError';
+}
+
+const NO_KEYRING = 'No keyring to modify (encryption not enabled)';
+
+const DONE = { install: 'gossip key installed', use: 'gossip key is now primary', remove: 'gossip key removed' };
+
+const b64 = (k: Uint8Array) => Buffer.from(k).toString('base64');
+
+/**
+ * Live gossip key rotation, as `serf keys` does it: each operation is a Serf internal query that
+ * every member (Serf or Vigil) applies to its own keyring and answers. We answer the same queries
+ * from Serf agents, and keep our keyring in the data directory so a restart keeps the rotation.
+ */
+export class KeyManager {
+  private readonly queries: SerfQueries;
+  private readonly keyring: Keyring | undefined;
+  private readonly dataDir: string;
+  private readonly log: Logger;
+  private writes: Promise<void> = Promise.resolve();
+  private readonly onChange: () => void;
+
+  constructor(opts: {
+    queries: SerfQueries;
+    keyring: Keyring | undefined;
+    dataDir: string;
+    log: Logger;
+    /** Called after the local keyring changed (the catalog follows the gossip keys). */
+    onChange?: () => void;
+  }) {
+    this.queries = opts.queries;
+    this.keyring = opts.keyring;
+    this.dataDir = opts.dataDir;
+    this.log = opts.log;
+    this.onChange = opts.onChange ?? (() => {});
+    for (const op of ['install', 'use', 'remove'] as const) {
+      this.queries.handle(SerfKeyQuery[op], (payload) => this.applyRemote(op, payload));
+    }
+    this.queries.handle(SerfKeyQuery.list, () => encodeKeyResponse(this.listLocal()));
+  }
+
+  get enabled(): boolean {
+    return this.keyring !== undefined;
+  }
+
+  /** This agent's keys, base64, primary first. */
+  localKeys(): { keys: string[]; primary: string } | undefined {
+    if (!this.keyring) return undefined;
+    const keys = this.keyring.getKeys().map(b64);
+    return { keys, primary: keys[0]! };
+  }
+
+  /** Runs a key operation on every member and gathers their answers. */
+  async run(op: KeyOperation, key?: Uint8Array): Promise<KeyringReport> {
+    if (!this.keyring) throw new KeyringDisabledError('gossip encryption is not enabled on this agent (--encrypt)');
+    const payload = op === 'list' ? new Uint8Array(0) : encodeKeyRequest(key!);
+    const numNodes = this.queries.memberCount();
+    const { responses } = await this.queries.query(SerfKeyQuery[op], payload);
+    const messages: Record<string, string> = {};
+    const keys: Record<string, number> = {};
+    const primaryKeys: Record<string, number> = {};
+    let numErrors = 0;
+    for (const [from, raw] of responses) {
+      let r: KeyResponse;
+      try {
+        r = decodeKeyResponse(raw);
+      } catch {
+        numErrors++;
+        messages[from] = 'unreadable response';
+        continue;
+      }
+      if (!r.result) {
+        numErrors++;
+        messages[from] = r.message;
+      } else if (r.message !== '') messages[from] = r.message;
+      for (const k of r.keys) keys[k] = (keys[k] ?? 0) + 1;
+      if (r.primaryKey) primaryKeys[r.primaryKey] = (primaryKeys[r.primaryKey] ?? 0) + 1;
+    }
+    const report = { numNodes, numResponses: responses.size, numErrors, messages, keys, primaryKeys };
+    this.log.info({ op, ...report, keys: undefined, primaryKeys: undefined }, `key ${op} query finished`);
+    return report;
+  }
+
+  private listLocal(): KeyResponse {
+    const local = this.localKeys();
+    if (!local) return { result: false, message: 'Keyring is empty (encryption not enabled)', keys: [] };
+    return { result: true, message: '', keys: local.keys, primaryKey: local.primary };
+  }
+
+  private async applyRemote(op: 'install' | 'use' | 'remove', payload: Uint8Array): Promise<Uint8Array> {
+    const fail = (message: string) => encodeKeyResponse({ result: false, message, keys: [] });
+    if (!this.keyring) return fail(NO_KEYRING);
+    let key: Uint8Array;
+    try {
+      key = decodeKeyRequest(payload);
+    } catch (err) {
+      return fail(`Failed to decode key request: ${(err as Error).message}`);
+    }
+    try {
+      if (op === 'install') this.keyring.install(key);
+      else if (op === 'use') this.keyring.use(key);
+      else this.keyring.remove(key);
+    } catch (err) {
+      this.log.warn({ op, err: (err as Error).message }, 'key query refused');
+      return fail((err as Error).message);
+    }
+    this.log.info({ op, keys: this.keyring.getKeys().length }, DONE[op]);
+    this.onChange();
+    try {
+      await this.persist();
+    } catch (err) {
+      this.log.error({ err }, 'cannot write the keyring file');
+      return fail(`Failed to write keyring file: ${(err as Error).message}`);
+    }
+    return encodeKeyResponse({ result: true, message: '', keys: [] });
+  }
+
+  /** Writes run one after another, so the file always ends with the latest keyring. */
+  private persist(): Promise<void> {
+    const keyring = this.keyring!;
+    const write = this.writes.then(() => writeKeyringFile(this.dataDir, keyring.getKeys()));
+    this.writes = write.catch(() => {});
+    return write;
+  }
+}

@@ -1,0 +1,246 @@
+import {
+  decodeQueryFilter,
+  encodeQueryFilter,
+  encodeSerfMessage,
+  type NodeTags,
+  SERF_INTERNAL_QUERY_PREFIX,
+  type SerfQuery,
+  type SerfQueryFilter,
+  SerfQueryFlag,
+  type SerfQueryResponse,
+  type SerfRelay,
+} from '@vigil/protocol';
+import { type Address, bytesToIp, ipToBytes } from './address.ts';
+
+/** Serf's QueryBuffer: queries older than this many Lamport ticks are refused as replays. */
+const QUERY_BUFFER = 512;
+/** Serf's QueryTimeoutMult: a query stays open GossipInterval x 16 x ceil(log10(N+1)). */
+const QUERY_TIMEOUT_MULT = 16;
+/** Serf's QueryResponseSizeLimit. */
+export const QUERY_RESPONSE_LIMIT = 1024;
+
+export interface QueryParams {
+  readonly filters?: readonly SerfQueryFilter[];
+  readonly requestAck?: boolean;
+  /** Defaults to Serf's DefaultQueryTimeout. */
+  readonly timeoutMs?: number;
+}
+
+export interface QueryResult {
+  /** Members that acknowledged delivery (only with requestAck). */
+  readonly acks: ReadonlySet<string>;
+  /** Each member's response payload, by member name. */
+  readonly responses: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Answers an internal query (`_serf_*`): the response payload, or undefined for none. */
+export type InternalQueryHandler = (payload: Uint8Array) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
+
+export interface SerfQueriesIO {
+  readonly name: string;
+  tags(): NodeTags;
+  /** Our advertised gossip address: where responses to our queries come. */
+  address(): Address;
+  /** Alive members, ourselves included: a query with no filter is answered once all have. */
+  aliveMembers(): readonly string[];
+  gossipIntervalMs: number;
+  /** Queue a Serf message for gossip; `key` replaces an older message with the same key. */
+  broadcast(payload: Uint8Array, key: string): void;
+  /** Send one Serf message to an address as a memberlist user message (UDP). */
+  sendTo(to: Address, payload: Uint8Array): void;
+  now(): number;
+  setTimer(ms: number, fn: () => void): { cancel(): void };
+}
+
+interface Pending {
+  readonly ltime: number;
+  readonly id: number;
+  readonly acks: Set<string>;
+  readonly responses: Map<string, Uint8Array>;
+  /** Whose response ends the query early; undefined when filtered (we cannot know who matches). */
+  readonly expected: ReadonlySet<string> | undefined;
+  readonly finish: () => void;
+}
+
+/**
+ * Serf's query protocol (serf.go handleQuery/handleQueryResponse, query.go): queries spread by
+ * gossip, each member answers the first copy it sees straight to the asker by UDP. We answer
+ * Serf's internal queries (ping, and the key queries behind `serf keys`), acknowledge every query
+ * that asks for it, forward relayed responses, and can ask queries of our own.
+ */
+export class SerfQueries {
+  private clock = 0;
+  /** Query ids seen, by Lamport time; pruned to the last QUERY_BUFFER ticks. */
+  private readonly seen = new Map<number, Set<number>>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly handlers = new Map<string, InternalQueryHandler>();
+  private readonly io: SerfQueriesIO;
+  /** Queries refused: unreadable filter, replayed, or a response to no query of ours. */
+  dropped = 0;
+
+  constructor(io: SerfQueriesIO) {
+    this.io = io;
+    this.handlers.set(`${SERF_INTERNAL_QUERY_PREFIX}ping`, () => undefined);
+  }
+
+  /** The Lamport time the next query of ours takes (Serf's queryClock). */
+  time(): number {
+    return this.clock;
+  }
+
+  witness(ltime: number): void {
+    if (ltime >= this.clock) this.clock = ltime + 1;
+  }
+
+  /** Members alive now, ourselves included. */
+  memberCount(): number {
+    return this.io.aliveMembers().length;
+  }
+
+  handle(name: string, handler: InternalQueryHandler): void {
+    this.handlers.set(name, handler);
+  }
+
+  /** A query arrived by gossip (or our own, run locally). */
+  onQuery(q: SerfQuery, raw: Uint8Array): void {
+    this.witness(q.ltime);
+    if (this.clock > QUERY_BUFFER && q.ltime < this.clock - QUERY_BUFFER) {
+      this.dropped++;
+      return;
+    }
+    let ids = this.seen.get(q.ltime);
+    if (ids?.has(q.id)) return;
+    if (!ids) {
+      ids = new Set();
+      this.seen.set(q.ltime, ids);
+      for (const t of this.seen.keys()) if (t < this.clock - QUERY_BUFFER) this.seen.delete(t);
+    }
+    ids.add(q.id);
+    // Re-gossip the first copy, whether or not it is for us, as Serf does.
+    if ((q.flags & SerfQueryFlag.noBroadcast) === 0) this.io.broadcast(raw, `serf-query\0${q.ltime}\0${q.id}`);
+    if (!this.matches(q.filters)) return;
+    const to = this.replyAddress(q);
+    if (!to) {
+      this.dropped++;
+      return;
+    }
+    if ((q.flags & SerfQueryFlag.ack) !== 0) this.respond(to, q, SerfQueryFlag.ack, new Uint8Array(0));
+    if (!q.name.startsWith(SERF_INTERNAL_QUERY_PREFIX)) return; // user queries: no handler runs here
+    const handler = this.handlers.get(q.name);
+    if (!handler) return;
+    void Promise.resolve(handler(q.payload)).then((payload) => {
+      if (payload !== undefined) this.respond(to, q, 0, payload);
+    });
+  }
+
+  onResponse(r: SerfQueryResponse): void {
+    const p = this.pending.get(r.ltime);
+    if (!p || p.id !== r.id) {
+      this.dropped++;
+      return;
+    }
+    if ((r.flags & SerfQueryFlag.ack) !== 0) p.acks.add(r.from);
+    else if (!p.responses.has(r.from)) p.responses.set(r.from, r.payload);
+    if (p.expected && [...p.expected].every((n) => p.responses.has(n))) p.finish();
+  }
+
+  /** Serf asks us to pass a response on to the query's asker (relay factor > 0). */
+  onRelay(r: SerfRelay): void {
+    const host = bytesToIp(r.destAddr);
+    if (host === undefined || r.destPort === 0) {
+      this.dropped++;
+      return;
+    }
+    this.io.sendTo({ host, port: r.destPort }, r.message);
+  }
+
+  /** Asks a query of the cluster (ourselves included); resolves when it times out or all answered. */
+  query(name: string, payload: Uint8Array, params: QueryParams = {}): Promise<QueryResult> {
+    const timeoutMs = params.timeoutMs ?? this.defaultTimeoutMs();
+    const me = this.io.address();
+    const q: SerfQuery = {
+      type: 'query',
+      ltime: this.clock,
+      id: Math.floor(Math.random() * 2 ** 31),
+      addr: ipToBytes(me.host),
+      port: me.port,
+      sourceNode: this.io.name,
+      filters: (params.filters ?? []).map(encodeQueryFilter),
+      flags: params.requestAck ? SerfQueryFlag.ack : 0,
+      relayFactor: 0,
+      timeoutNs: timeoutMs * 1e6,
+      name,
+      payload,
+    };
+    const raw = encodeSerfMessage(q);
+    return new Promise((resolve) => {
+      const acks = new Set<string>();
+      const responses = new Map<string, Uint8Array>();
+      let timer: { cancel(): void } | undefined;
+      const finish = () => {
+        timer?.cancel();
+        if (this.pending.get(q.ltime)?.id === q.id) this.pending.delete(q.ltime);
+        resolve({ acks, responses });
+      };
+      const expected = q.filters.length === 0 ? new Set(this.io.aliveMembers()) : undefined;
+      this.pending.set(q.ltime, { ltime: q.ltime, id: q.id, acks, responses, expected, finish });
+      timer = this.io.setTimer(timeoutMs, finish);
+      // As Serf: run it here first (we answer ourselves through the socket), then gossip it.
+      this.onQuery(q, raw);
+    });
+  }
+
+  /** Ends every open query now (agent stopping); callers get what has arrived. */
+  close(): void {
+    for (const p of [...this.pending.values()]) p.finish();
+  }
+
+  /** Serf's DefaultQueryTimeout. */
+  defaultTimeoutMs(): number {
+    const n = this.io.aliveMembers().length;
+    return this.io.gossipIntervalMs * QUERY_TIMEOUT_MULT * Math.max(1, Math.ceil(Math.log10(n + 1)));
+  }
+
+  private respond(to: Address, q: SerfQuery, flags: number, payload: Uint8Array): void {
+    const raw = encodeSerfMessage({
+      type: 'queryResponse',
+      ltime: q.ltime,
+      id: q.id,
+      from: this.io.name,
+      flags,
+      payload,
+    });
+    if (raw.length > QUERY_RESPONSE_LIMIT) return;
+    this.io.sendTo(to, raw);
+  }
+
+  private replyAddress(q: SerfQuery): Address | undefined {
+    const host = bytesToIp(q.addr);
+    return host === undefined || q.port === 0 ? undefined : { host, port: q.port };
+  }
+
+  /** Serf's shouldProcessQuery: every filter must match; one we cannot read fails the query. */
+  private matches(filters: readonly Uint8Array[]): boolean {
+    for (const raw of filters) {
+      let f: SerfQueryFilter;
+      try {
+        f = decodeQueryFilter(raw);
+      } catch {
+        this.dropped++;
+        return false;
+      }
+      if (f.type === 'nodes') {
+        if (!f.nodes.includes(this.io.name)) return false;
+        continue;
+      }
+      let re: RegExp;
+      try {
+        re = new RegExp(f.expr);
+      } catch {
+        return false;
+      }
+      if (!re.test(this.io.tags()[f.tag] ?? '')) return false;
+    }
+    return true;
+  }
+}

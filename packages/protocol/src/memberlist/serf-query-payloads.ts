@@ -1,0 +1,105 @@
+// What travels inside Serf's queries (serf/query.go, serf/internal_query.go, serf/messages.go):
+// query filters, and the key-management requests and responses behind `serf keys`. Speaking these
+// lets `serf keys -install/-use/-remove/-list` run against a cluster with Vigil agents in it, and
+// `vigil keys` against Serf agents.
+
+import { DecodeError } from './decode-error.ts';
+import { arrayField, asStruct, boolField, bytesField, stringField, stringValue } from './go-struct.ts';
+import { decodeMsgpack, GoMsgpackWriter } from './msgpack-go.ts';
+import { SerfMessageType } from './serf-messages.ts';
+
+/** Serf's internal queries start with this; they are answered by the agent, never by a handler. */
+export const SERF_INTERNAL_QUERY_PREFIX = '_serf_';
+
+export const SerfKeyQuery = {
+  install: '_serf_install-key',
+  use: '_serf_use-key',
+  remove: '_serf_remove-key',
+  list: '_serf_list-keys',
+} as const;
+
+export type SerfQueryFilter =
+  | { readonly type: 'nodes'; readonly nodes: readonly string[] }
+  | { readonly type: 'tag'; readonly tag: string; readonly expr: string };
+
+const FILTER_NODES = 0;
+const FILTER_TAG = 1;
+
+export function encodeQueryFilter(filter: SerfQueryFilter): Uint8Array {
+  const w = new GoMsgpackWriter();
+  if (filter.type === 'nodes') {
+    w.byte(FILTER_NODES).arrayHeader(filter.nodes.length);
+    for (const n of filter.nodes) w.str(n);
+  } else {
+    w.byte(FILTER_TAG).struct({ Tag: (w) => w.str(filter.tag), Expr: (w) => w.str(filter.expr) });
+  }
+  return w.finish();
+}
+
+/** Serf drops a query whose filter it cannot read; so do we (the caller counts it). */
+export function decodeQueryFilter(buf: Uint8Array): SerfQueryFilter {
+  const type = buf[0];
+  if (type === FILTER_NODES) {
+    const { value } = decodeMsgpack(buf, 1);
+    if (!Array.isArray(value)) throw new DecodeError('malformed', 'node filter: expected an array');
+    return { type: 'nodes', nodes: value.map((v, i) => stringValue(v, `nodes[${i}]`)) };
+  }
+  if (type === FILTER_TAG) {
+    const s = asStruct(decodeMsgpack(buf, 1).value, 'tag filter');
+    return { type: 'tag', tag: stringField(s, 'Tag'), expr: stringField(s, 'Expr') };
+  }
+  throw new DecodeError('malformed', `unknown query filter type ${type}`);
+}
+
+/** keyRequest: the payload of install/use/remove-key queries. */
+export function encodeKeyRequest(key: Uint8Array): Uint8Array {
+  return new GoMsgpackWriter()
+    .byte(SerfMessageType.keyRequest)
+    .struct({ Key: (w) => w.raw(key) })
+    .finish();
+}
+
+export function decodeKeyRequest(buf: Uint8Array): Uint8Array {
+  if (buf[0] !== SerfMessageType.keyRequest) throw new DecodeError('malformed', 'not a key request');
+  return bytesField(asStruct(decodeMsgpack(buf, 1).value, 'key request'), 'Key');
+}
+
+/** nodeKeyResponse: one member's answer to a key query. */
+export interface KeyResponse {
+  readonly result: boolean;
+  readonly message: string;
+  /** Installed keys, base64; only for list-keys. */
+  readonly keys: readonly string[];
+  /** The primary key, base64 (Serf 0.10+ sends it; 0.9 does not). */
+  readonly primaryKey?: string;
+}
+
+export function encodeKeyResponse(r: KeyResponse): Uint8Array {
+  return new GoMsgpackWriter()
+    .byte(SerfMessageType.keyResponse)
+    .struct({
+      Result: (w) => w.bool(r.result),
+      Message: (w) => w.str(r.message),
+      Keys: (w) => {
+        if (r.keys.length === 0) w.nil();
+        else {
+          w.arrayHeader(r.keys.length);
+          for (const k of r.keys) w.str(k);
+        }
+      },
+      PrimaryKey: (w) => w.str(r.primaryKey ?? ''),
+    })
+    .finish();
+}
+
+export function decodeKeyResponse(buf: Uint8Array): KeyResponse {
+  if (buf[0] !== SerfMessageType.keyResponse) throw new DecodeError('malformed', 'not a key response');
+  const s = asStruct(decodeMsgpack(buf, 1).value, 'key response');
+  const primary = s.get('PrimaryKey');
+  return {
+    result: boolField(s, 'Result'),
+    message: stringField(s, 'Message'),
+    keys: arrayField(s, 'Keys').map((v, i) => stringValue(v, `Keys[${i}]`)),
+    ...(typeof primary === 'string' && primary !== '' ? { primaryKey: primary } : {}),
+  };
+}
