@@ -120,6 +120,40 @@ describe('configuration errors name the field', () => {
     }
   });
 
+  it('refuses a damaged keyring file in the data directory, naming it, and answers keyring requests it cannot serve with 400', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'vigil-keyring-'));
+    try {
+      await writeFile(join(dataDir, 'local.keyring'), JSON.stringify(['c2hvcnQ=']));
+      const bad = await runVigil(['agent', '--node', 'k', '--data-dir', dataDir, '--bind', '127.0.0.1:0']);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/local\.keyring: entry 0 is not a base64 AES key/);
+      await rm(join(dataDir, 'local.keyring'));
+
+      const plain = await AgentProcess.start({ node: 'plain', dataDir });
+      const list = await plain.get<{ error: string }>('/v1/operator/keyring');
+      expect(list.status).toBe(400);
+      expect(list.body.error).toMatch(/encryption is not enabled/);
+      const keyed = await AgentProcess.start({
+        node: 'keyed',
+        extraArgs: ['--encrypt', Buffer.alloc(32, 1).toString('base64')],
+      });
+      for (const body of [{}, { Key: 'bm90LWEta2V5' }]) {
+        const res = await fetch(`${keyed.url}/v1/operator/keyring`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        expect(res.status).toBe(400);
+        expect(((await res.json()) as { error: string }).error).toMatch(/^Key: /);
+      }
+      const usage = await runVigil(['keys', '--install', 'x', '--use', 'y']);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toMatch(/exactly one of --list, --install, --use, --remove/);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('reads VIGIL_* variables, below flags', async () => {
     const result = await runVigil(['agent'], { VIGIL_PROFILE: 'slow' });
     expect(result.code).toBe(2);

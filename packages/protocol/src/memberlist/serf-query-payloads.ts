@@ -95,11 +95,11 @@ export function encodeKeyResponse(r: KeyResponse): Uint8Array {
 export function decodeKeyResponse(buf: Uint8Array): KeyResponse {
   if (buf[0] !== SerfMessageType.keyResponse) throw new DecodeError('malformed', 'not a key response');
   const s = asStruct(decodeMsgpack(buf, 1).value, 'key response');
-  const primary = s.get('PrimaryKey');
+  const primary = stringField(s, 'PrimaryKey');
   return {
     result: boolField(s, 'Result'),
     message: stringField(s, 'Message'),
     keys: arrayField(s, 'Keys').map((v, i) => stringValue(v, `Keys[${i}]`)),
-    ...(typeof primary === 'string' && primary !== '' ? { primaryKey: primary } : {}),
+    ...(primary !== '' ? { primaryKey: primary } : {}),
   };
 }

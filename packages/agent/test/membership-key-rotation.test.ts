@@ -1,0 +1,296 @@
+// Serf's query protocol and the key rotation built on it, between several SerfQueries/KeyManager
+// instances. They are sans-I/O: the "network" here hands each encoded Serf message to the other
+// instances through the real codec, synchronously, and the timers are a list the test fires. The
+// same code against real Serf agents runs in test/integration/serf-interop.test.ts.
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeSerfMessage, encodeQueryFilter, encodeSerfMessage, Keyring, SerfQueryFlag } from '@vigil/protocol';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readKeyringFile } from '../src/data-dir/keyring-file.ts';
+import type { Address } from '../src/membership/address.ts';
+import { KeyManager } from '../src/membership/key-manager.ts';
+import { SerfQueries } from '../src/membership/serf-queries.ts';
+
+const log = pino({ level: 'silent' });
+const key = (fill: number) => new Uint8Array(32).fill(fill);
+const b64 = (k: Uint8Array) => Buffer.from(k).toString('base64');
+
+interface Node {
+  readonly name: string;
+  readonly addr: Address;
+  readonly queries: SerfQueries;
+  /** Serf messages this node queued for gossip, by broadcast key. */
+  readonly gossip: Map<string, Uint8Array>;
+  readonly sent: { to: Address; payload: Uint8Array }[];
+  tags: Record<string, string>;
+}
+
+/** Nodes that deliver gossip on demand and direct messages at once, through the real codec. */
+class Net {
+  readonly nodes: Node[] = [];
+  readonly timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  down = new Set<string>();
+
+  add(name: string): Node {
+    const addr = { host: '127.0.0.1', port: 7000 + this.nodes.length };
+    const gossip = new Map<string, Uint8Array>();
+    const sent: Node['sent'] = [];
+    const node: Node = {
+      name,
+      addr,
+      gossip,
+      sent,
+      tags: {},
+      queries: new SerfQueries({
+        name,
+        tags: () => node.tags,
+        address: () => addr,
+        aliveMembers: () => this.nodes.map((n) => n.name),
+        gossipIntervalMs: 200,
+        broadcast: (payload, k) => gossip.set(k, payload),
+        sendTo: (to, payload) => {
+          sent.push({ to, payload });
+          this.deliver(to, payload);
+        },
+        now: () => 0,
+        setTimer: (ms, fn) => {
+          const t = { at: ms, fn, cancelled: false };
+          this.timers.push(t);
+          return { cancel: () => (t.cancelled = true) };
+        },
+      }),
+    };
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** One gossip round: every queued message reaches every other live node. */
+  spread(): void {
+    for (let round = 0; round < 5; round++) {
+      for (const from of this.nodes) {
+        const queued = [...from.gossip.values()];
+        from.gossip.clear();
+        for (const payload of queued) {
+          for (const to of this.nodes) if (to !== from && !this.down.has(to.name)) this.receive(to, payload);
+        }
+      }
+    }
+  }
+
+  fireTimers(): void {
+    for (const t of this.timers.splice(0)) if (!t.cancelled) t.fn();
+  }
+
+  private deliver(to: Address, payload: Uint8Array): void {
+    const node = this.nodes.find((n) => n.addr.port === to.port);
+    if (node && !this.down.has(node.name)) this.receive(node, payload);
+  }
+
+  private receive(node: Node, payload: Uint8Array): void {
+    const msg = decodeSerfMessage(payload);
+    if (msg.type === 'query') node.queries.onQuery(msg, payload);
+    else if (msg.type === 'queryResponse') node.queries.onResponse(msg);
+    else if (msg.type === 'relay') node.queries.onRelay(msg);
+  }
+}
+
+/** Lets the handlers' promises (key persistence) settle. */
+async function settle(net: Net): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    net.spread();
+  }
+}
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('Serf queries', () => {
+  it('answer a ping with an ack, re-gossip a query once, and collect the answers', async () => {
+    const net = new Net();
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => net.add(n)) as [Node, Node, Node];
+    const pending = a.queries.query('_serf_ping', new Uint8Array(0), { requestAck: true });
+    // a answered itself first (as Serf does) and queued the query for gossip.
+    expect(a.gossip.size).toBe(1);
+    net.spread();
+    // Each node acked exactly once, and re-gossiped its first copy only.
+    const acks = [a, b, c].map((n) => n.sent.filter((s) => s.to.port === a.addr.port).length);
+    expect(acks).toEqual([1, 1, 1]);
+    net.fireTimers();
+    const result = await pending;
+    expect([...result.acks].sort()).toEqual(['a', 'b', 'c']);
+    expect(result.responses.size).toBe(0); // ping has no response body
+    // A late answer to a finished query is counted, not kept.
+    const late = encodeSerfMessage({
+      type: 'queryResponse',
+      ltime: 0,
+      id: 1,
+      from: 'x',
+      flags: 0,
+      payload: new Uint8Array(0),
+    });
+    a.queries.onResponse(decodeSerfMessage(late) as never);
+    expect(a.queries.dropped).toBe(1);
+  });
+
+  it('honour node and tag filters, the no-broadcast flag, replays and relays', () => {
+    const net = new Net();
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => net.add(n)) as [Node, Node, Node];
+    c.tags = { role: 'web-frontend' };
+    const query = (ltime: number, filters: Uint8Array[], flags: number = SerfQueryFlag.ack) => {
+      const q = {
+        type: 'query' as const,
+        ltime,
+        id: ltime + 100,
+        addr: Uint8Array.from([127, 0, 0, 1]),
+        port: a.addr.port,
+        sourceNode: 'a',
+        filters,
+        flags,
+        relayFactor: 0,
+        timeoutNs: 1e9,
+        name: 'deploy',
+        payload: new Uint8Array(0),
+      };
+      return { q, raw: encodeSerfMessage(q) };
+    };
+    const acksFrom = (n: Node) => n.sent.filter((s) => s.to.port === a.addr.port).length;
+
+    const byName = query(1, [encodeQueryFilter({ type: 'nodes', nodes: ['c'] })]);
+    b.queries.onQuery(byName.q, byName.raw);
+    c.queries.onQuery(byName.q, byName.raw);
+    expect([acksFrom(b), acksFrom(c)]).toEqual([0, 1]);
+    expect(b.gossip.size).toBe(1); // not for b, but b still passes it on
+
+    const byTag = query(2, [encodeQueryFilter({ type: 'tag', tag: 'role', expr: '^web-' })]);
+    b.queries.onQuery(byTag.q, byTag.raw);
+    c.queries.onQuery(byTag.q, byTag.raw);
+    c.queries.onQuery(byTag.q, byTag.raw); // a duplicate is ignored
+    expect([acksFrom(b), acksFrom(c)]).toEqual([0, 2]);
+
+    const quiet = query(3, [], SerfQueryFlag.ack | SerfQueryFlag.noBroadcast);
+    const before = b.gossip.size;
+    b.queries.onQuery(quiet.q, quiet.raw);
+    expect(b.gossip.size).toBe(before);
+    expect(acksFrom(b)).toBe(1);
+
+    const garbled = query(4, [Uint8Array.from([9])]);
+    b.queries.onQuery(garbled.q, garbled.raw);
+    expect(acksFrom(b)).toBe(1);
+    expect(b.queries.dropped).toBe(1);
+
+    // Far older than the query buffer (512 Lamport ticks): a replay.
+    b.queries.witness(2000);
+    const old = query(5, []);
+    b.queries.onQuery(old.q, old.raw);
+    expect(acksFrom(b)).toBe(1);
+    expect(b.queries.dropped).toBe(2);
+
+    // A relay: b forwards the inner message to its destination untouched.
+    const inner = encodeSerfMessage({
+      type: 'queryResponse',
+      ltime: 9,
+      id: 9,
+      from: 'c',
+      flags: 0,
+      payload: new Uint8Array(0),
+    });
+    b.queries.onRelay({
+      type: 'relay',
+      destAddr: Uint8Array.from([127, 0, 0, 1]),
+      destPort: a.addr.port,
+      destName: 'a',
+      message: inner,
+    });
+    expect(b.sent.at(-1)).toEqual({ to: a.addr, payload: inner });
+  });
+});
+
+describe('key rotation through key queries', () => {
+  async function cluster(n: number) {
+    const net = new Net();
+    const members = [];
+    for (let i = 0; i < n; i++) {
+      const dir = await mkdtemp(join(tmpdir(), 'vigil-keys-'));
+      dirs.push(dir);
+      const node = net.add(`n${i}`);
+      const keyring = new Keyring(key(1));
+      const changes: number[] = [];
+      const keys = new KeyManager({
+        queries: node.queries,
+        keyring,
+        dataDir: dir,
+        log,
+        onChange: () => changes.push(keyring.getKeys().length),
+      });
+      members.push({ node, keyring, keys, dir, changes });
+    }
+    return { net, members };
+  }
+
+  it('installs, uses and removes a key on every member, persisting each keyring', async () => {
+    const { net, members } = await cluster(3);
+    const [m0, m1, m2] = members as [(typeof members)[0], (typeof members)[0], (typeof members)[0]];
+    const run = async (m: typeof m0, op: 'install' | 'use' | 'remove' | 'list', k?: Uint8Array) => {
+      const p = m.keys.run(op, k);
+      await settle(net);
+      return p;
+    };
+
+    const install = await run(m0, 'install', key(2));
+    expect(install).toMatchObject({ numNodes: 3, numResponses: 3, numErrors: 0 });
+    expect(await run(m1, 'use', key(2))).toMatchObject({ numResponses: 3, numErrors: 0 });
+    for (const m of members) expect(m.keyring.getKeys()).toEqual([key(2), key(1)]);
+
+    // The primary cannot be removed: each member refuses and says why.
+    const refused = await run(m2, 'remove', key(2));
+    expect(refused.numErrors).toBe(3);
+    expect(refused.messages.n0).toMatch(/primary key cannot be removed/);
+
+    expect(await run(m2, 'remove', key(1))).toMatchObject({ numResponses: 3, numErrors: 0 });
+    const list = await run(m0, 'list');
+    expect(list.keys).toEqual({ [b64(key(2))]: 3 });
+    expect(list.primaryKeys).toEqual({ [b64(key(2))]: 3 });
+    for (const m of members) {
+      expect(m.changes).toEqual([2, 2, 1]);
+      expect(await readKeyringFile(m.dir)).toEqual([key(2)]);
+      expect((await readFile(join(m.dir, 'local.keyring'), 'utf8')).trim().startsWith('[')).toBe(true);
+    }
+  });
+
+  it('reports members that did not answer before the timeout', async () => {
+    const { net, members } = await cluster(3);
+    net.down.add('n2');
+    const p = members[0]!.keys.run('install', key(4));
+    await settle(net);
+    net.fireTimers();
+    expect(await p).toMatchObject({ numNodes: 3, numResponses: 2, numErrors: 0 });
+    expect(members[2]!.keyring.getKeys()).toEqual([key(1)]);
+  });
+
+  it('answers key queries without a keyring with an error, as Serf does', async () => {
+    const net = new Net();
+    const plain = net.add('plain');
+    new KeyManager({ queries: plain.queries, keyring: undefined, dataDir: '/nonexistent', log });
+    const asker = net.add('asker');
+    const askerKeys = new KeyManager({
+      queries: asker.queries,
+      keyring: new Keyring(key(1)),
+      dataDir: '/nonexistent',
+      log,
+    });
+    const p = askerKeys.run('list');
+    await settle(net);
+    const report = await p;
+    expect(report.numErrors).toBe(1);
+    expect(report.messages.plain).toMatch(/encryption not enabled/);
+    await expect(
+      new KeyManager({ queries: plain.queries, keyring: undefined, dataDir: '/x', log }).run('list'),
+    ).rejects.toThrow(/not enabled/);
+  });
+});
