@@ -173,6 +173,19 @@ describe('Serf queries', () => {
     c.queries.onQuery(byTag.q, byTag.raw); // a duplicate is ignored
     expect([acksFrom(b), acksFrom(c)]).toEqual([0, 2]);
 
+    // Patterns come from the network: a backtracking blow-up must not stall us (Serf uses RE2),
+    // and what RE2 refuses (backreferences) matches nothing.
+    c.tags = { role: `${'a'.repeat(64)}!` };
+    const evil = query(6, [encodeQueryFilter({ type: 'tag', tag: 'role', expr: '^(a+)+$' })]);
+    c.queries.onQuery(evil.q, evil.raw);
+    const backref = query(7, [encodeQueryFilter({ type: 'tag', tag: 'role', expr: '(a)\\1' })]);
+    c.queries.onQuery(backref.q, backref.raw);
+    expect(acksFrom(c)).toBe(2);
+    c.tags = { role: 'aaaa' };
+    const linear = query(8, [encodeQueryFilter({ type: 'tag', tag: 'role', expr: '^(a+)+$' })]);
+    c.queries.onQuery(linear.q, linear.raw);
+    expect(acksFrom(c)).toBe(3);
+
     const quiet = query(3, [], SerfQueryFlag.ack | SerfQueryFlag.noBroadcast);
     const before = b.gossip.size;
     b.queries.onQuery(quiet.q, quiet.raw);

@@ -10,6 +10,7 @@ import {
   type SerfQueryResponse,
   type SerfRelay,
 } from '@vigil/protocol';
+import { setFlagsFromString } from 'node:v8';
 import { type Address, bytesToIp, ipToBytes } from './address.ts';
 
 /** Serf's QueryBuffer: queries older than this many Lamport ticks are refused as replays. */
@@ -128,9 +129,23 @@ export class SerfQueries {
     if (!q.name.startsWith(SERF_INTERNAL_QUERY_PREFIX)) return; // user queries: no handler runs here
     const handler = this.handlers.get(q.name);
     if (!handler) return;
-    void Promise.resolve(handler(q.payload)).then((payload) => {
-      if (payload !== undefined) this.respond(to, q, 0, payload);
-    });
+    // Handlers answer bad payloads with an error response; anything thrown is a bug, kept off
+    // the packet path (and off unhandled rejections, which would end the process).
+    let answer: ReturnType<InternalQueryHandler>;
+    try {
+      answer = handler(q.payload);
+    } catch {
+      this.dropped++;
+      return;
+    }
+    void Promise.resolve(answer).then(
+      (payload) => {
+        if (payload !== undefined) this.respond(to, q, 0, payload);
+      },
+      () => {
+        this.dropped++;
+      },
+    );
   }
 
   onResponse(r: SerfQueryResponse): void {
@@ -233,14 +248,33 @@ export class SerfQueries {
         if (!f.nodes.includes(this.io.name)) return false;
         continue;
       }
-      let re: RegExp;
-      try {
-        re = new RegExp(f.expr);
-      } catch {
-        return false;
-      }
-      if (!re.test(this.io.tags()[f.tag] ?? '')) return false;
+      const re = linearRegExp(f.expr);
+      if (!re?.test(this.io.tags()[f.tag] ?? '')) return false;
     }
     return true;
+  }
+}
+
+/** Longest tag-filter expression we compile. */
+const MAX_FILTER_EXPR = 256;
+let linearEngine = false;
+
+/**
+ * A tag filter's regular expression, run by V8's linear-time engine (the `l` flag). Serf matches
+ * with Go's RE2, which never backtracks; JavaScript's default engine does, so a member could stall
+ * our event loop with a pattern like (a+)+$. The linear engine refuses what RE2 refuses too
+ * (backreferences, lookaround). Undefined when the pattern cannot run in linear time: no match.
+ */
+function linearRegExp(expr: string): RegExp | undefined {
+  if (expr.length > MAX_FILTER_EXPR) return undefined;
+  if (!linearEngine) {
+    // Only makes the `l` flag available; changes nothing for other expressions.
+    setFlagsFromString('--enable-experimental-regexp-engine');
+    linearEngine = true;
+  }
+  try {
+    return new RegExp(expr, 'l' as string);
+  } catch {
+    return undefined;
   }
 }
