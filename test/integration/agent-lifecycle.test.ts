@@ -135,12 +135,21 @@ describe('configuration errors name the field', () => {
       expect(list.body.error).toMatch(/encryption is not enabled/);
       const keyed = await AgentProcess.start({
         node: 'keyed',
-        extraArgs: ['--encrypt', Buffer.alloc(32, 1).toString('base64')],
+        extraArgs: ['--encrypt', Buffer.alloc(32, 1).toString('base64'), '--acl-token', 'sesame'],
+      });
+      // Keys are secrets: even listing them needs the token.
+      const anonymous = await keyed.get<{ error: string }>('/v1/operator/keyring?local-only=true');
+      expect(anonymous.status).toBe(403);
+      const own = await fetch(`${keyed.url}/v1/operator/keyring?local-only=true`, {
+        headers: { 'x-vigil-token': 'sesame' },
+      });
+      expect(((await own.json()) as { Keys: Record<string, number> }[])[0]!.Keys).toEqual({
+        [Buffer.alloc(32, 1).toString('base64')]: 1,
       });
       for (const body of [{}, { Key: 'bm90LWEta2V5' }]) {
         const res = await fetch(`${keyed.url}/v1/operator/keyring`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', 'x-vigil-token': 'sesame' },
           body: JSON.stringify(body),
         });
         expect(res.status).toBe(400);

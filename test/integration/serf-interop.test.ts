@@ -157,6 +157,11 @@ describe('live gossip key rotation across Serf and Vigil', () => {
     expect(entry!.NumResponses).toBe(6);
     expect(entry!.Keys).toEqual({ [oldKey]: 6, [newKey]: 6 });
 
+    // Serf reads our list answers (with the PrimaryKey field Serf 0.9 does not know) as its own.
+    const serfList = await serfKeys(s0, '-list');
+    expect(serfList.code, `${serfList.out}\n--- s0\n${s0.logs.split('\n').slice(-40).join('\n')}`).toBe(0);
+    expect(serfList.out).toMatch(new RegExp(`${newKey.replace(/[+/]/g, '\\$&')}\\s+\\[6/6\\]`));
+
     // 3. Serf removes the old key everywhere; a key in use cannot be removed.
     const refused = await vigilKeys(v0, '--remove', newKey);
     expect(refused.code).toBe(1);
@@ -189,7 +194,10 @@ describe('live gossip key rotation across Serf and Vigil', () => {
 async function serfKeys(s: SerfProcess, ...args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     execFile('serf', ['keys', ...args, '-rpc-addr', `127.0.0.1:${s.rpcPort}`], (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+      resolve({
+        code: err ? ((err as { code?: number }).code ?? 1) : 0,
+        out: `${stdout}${stderr ? `\n[stderr]\n${stderr}` : ''}${err ? `\n[error] ${err.message}` : ''}`,
+      }),
     );
   });
 }

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readKeyringFile } from '../src/data-dir/keyring-file.ts';
 import type { Address } from '../src/membership/address.ts';
 import { KeyManager } from '../src/membership/key-manager.ts';
+import { SerfCompat } from '../src/membership/serf-compat.ts';
 import { SerfQueries } from '../src/membership/serf-queries.ts';
 
 const log = pino({ level: 'silent' });
@@ -117,6 +118,19 @@ describe('Serf queries', () => {
     const pending = a.queries.query('_serf_ping', new Uint8Array(0), { requestAck: true });
     // a answered itself first (as Serf does) and queued the query for gossip.
     expect(a.gossip.size).toBe(1);
+    const [raw] = [...a.gossip.values()];
+    const asked = decodeSerfMessage(raw!) as { ltime: number; id: number };
+    // An answer carrying the query's time but another id is someone else's: counted, not kept.
+    const stray = {
+      type: 'queryResponse' as const,
+      ltime: asked.ltime,
+      id: asked.id ^ 1,
+      from: 'x',
+      flags: 1,
+      payload: new Uint8Array(0),
+    };
+    a.queries.onResponse(stray);
+    expect(a.queries.dropped).toBe(1);
     net.spread();
     // Each node acked exactly once, and re-gossiped its first copy only.
     const acks = [a, b, c].map((n) => n.sent.filter((s) => s.to.port === a.addr.port).length);
@@ -125,17 +139,35 @@ describe('Serf queries', () => {
     const result = await pending;
     expect([...result.acks].sort()).toEqual(['a', 'b', 'c']);
     expect(result.responses.size).toBe(0); // ping has no response body
-    // A late answer to a finished query is counted, not kept.
-    const late = encodeSerfMessage({
-      type: 'queryResponse',
-      ltime: 0,
-      id: 1,
-      from: 'x',
-      flags: 0,
-      payload: new Uint8Array(0),
-    });
-    a.queries.onResponse(decodeSerfMessage(late) as never);
-    expect(a.queries.dropped).toBe(1);
+    // A late answer to the finished query is counted too.
+    a.queries.onResponse({ ...stray, id: asked.id, from: 'late' });
+    expect(a.queries.dropped).toBe(2);
+  });
+
+  it('drop Lamport times that would overflow the clocks, and keep working', () => {
+    const net = new Net();
+    const a = net.add('a');
+    const compat = new SerfCompat('a', () => {}, a.queries);
+    const huge = Number.MAX_SAFE_INTEGER - 1;
+    compat.notifyUser(encodeSerfMessage({ type: 'join', ltime: huge, node: 'evil' }));
+    compat.mergeRemoteState(
+      encodeSerfMessage({
+        type: 'pushPull',
+        ltime: 1,
+        statusLTimes: new Map(),
+        leftMembers: [],
+        eventLTime: 0,
+        events: [],
+        queryLTime: huge,
+      }),
+    );
+    expect(compat.malformed).toBe(2);
+    // Both clocks still encode; before, the next push/pull threw past 2^53.
+    expect(() => compat.localState()).not.toThrow();
+    expect(a.queries.time()).toBe(0);
+    void a.queries.query('_serf_ping', new Uint8Array(0));
+    expect(a.queries.time()).toBe(1);
+    a.queries.close();
   });
 
   it('honour node and tag filters, the no-broadcast flag, replays and relays', () => {
@@ -284,6 +316,26 @@ describe('key rotation through key queries', () => {
     net.fireTimers();
     expect(await p).toMatchObject({ numNodes: 3, numResponses: 2, numErrors: 0 });
     expect(members[2]!.keyring.getKeys()).toEqual([key(1)]);
+  });
+
+  it('runs one operation at a time, and trims a key list that would not fit a response', async () => {
+    const { net, members } = await cluster(2);
+    const m0 = members[0]!;
+    for (let i = 2; i < 60; i++) members[1]!.keyring.install(key(i));
+    const use = m0.keys.run('use', key(1));
+    const list = m0.keys.run('list');
+    // The list waits for the use to finish: one query on the wire.
+    await new Promise((r) => setTimeout(r, 10));
+    expect(m0.node.gossip.size).toBe(1);
+    await settle(net);
+    net.fireTimers();
+    await use;
+    await settle(net);
+    const report = await list;
+    expect(report.numErrors).toBe(0);
+    expect(report.keys[b64(key(1))]).toBe(2);
+    expect(Object.keys(report.keys).length).toBeLessThan(59);
+    expect(report.messages.n1).toMatch(/^truncated key list response, showing first \d+ of 59 keys$/);
   });
 
   it('answers key queries without a keyring with an error, as Serf does', async () => {

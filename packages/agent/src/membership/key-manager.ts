@@ -9,7 +9,7 @@ import {
 } from '@vigil/protocol';
 import { writeKeyringFile } from '../data-dir/keyring-file.ts';
 import type { Logger } from '../log.ts';
-import type { SerfQueries } from './serf-queries.ts';
+import { QUERY_RESPONSE_LIMIT, type SerfQueries } from './serf-queries.ts';
 
 export type KeyOperation = 'install' | 'use' | 'remove' | 'list';
 
@@ -48,6 +48,8 @@ export class KeyManager {
   private readonly dataDir: string;
   private readonly log: Logger;
   private writes: Promise<void> = Promise.resolve();
+  /** Cluster-wide operations run one at a time, as Serf's key manager locks them. */
+  private running: Promise<unknown> = Promise.resolve();
   private readonly onChange: () => void;
 
   constructor(opts: {
@@ -66,7 +68,7 @@ export class KeyManager {
     for (const op of ['install', 'use', 'remove'] as const) {
       this.queries.handle(SerfKeyQuery[op], (payload) => this.applyRemote(op, payload));
     }
-    this.queries.handle(SerfKeyQuery.list, () => encodeKeyResponse(this.listLocal()));
+    this.queries.handle(SerfKeyQuery.list, () => this.listResponse());
   }
 
   get enabled(): boolean {
@@ -80,9 +82,25 @@ export class KeyManager {
     return { keys, primary: keys[0]! };
   }
 
-  /** Runs a key operation on every member and gathers their answers. */
-  async run(op: KeyOperation, key?: Uint8Array): Promise<KeyringReport> {
-    if (!this.keyring) throw new KeyringDisabledError('gossip encryption is not enabled on this agent (--encrypt)');
+  /**
+   * Runs a key operation on every member and gathers their answers. Operations from this agent
+   * queue behind each other: a `use` and a `remove` racing would reach members in either order.
+   */
+  run(op: KeyOperation, key?: Uint8Array): Promise<KeyringReport> {
+    if (!this.keyring) {
+      return Promise.reject(new KeyringDisabledError('gossip encryption is not enabled on this agent (--encrypt)'));
+    }
+    const next = this.running.then(() => this.ask(op, key));
+    this.running = next.catch(() => {});
+    return next;
+  }
+
+  /** Waits for keyring writes in flight (the agent is stopping). */
+  async flush(): Promise<void> {
+    await this.writes;
+  }
+
+  private async ask(op: KeyOperation, key?: Uint8Array): Promise<KeyringReport> {
     const payload = op === 'list' ? new Uint8Array(0) : encodeKeyRequest(key!);
     const numNodes = this.queries.memberCount();
     const { responses } = await this.queries.query(SerfKeyQuery[op], payload);
@@ -111,10 +129,23 @@ export class KeyManager {
     return report;
   }
 
-  private listLocal(): KeyResponse {
+  /** As Serf's keyListResponseWithCorrectSize: drop keys until the answer fits a query response. */
+  private listResponse(): Uint8Array {
     const local = this.localKeys();
-    if (!local) return { result: false, message: 'Keyring is empty (encryption not enabled)', keys: [] };
-    return { result: true, message: '', keys: local.keys, primaryKey: local.primary };
+    if (!local)
+      return encodeKeyResponse({ result: false, message: 'Keyring is empty (encryption not enabled)', keys: [] });
+    const room = QUERY_RESPONSE_LIMIT - this.queries.responseOverhead();
+    let keys = local.keys;
+    let message = '';
+    let out = encodeKeyResponse({ result: true, message, keys, primaryKey: local.primary });
+    while (out.length > room && keys.length > 0) {
+      keys = keys.slice(0, -1);
+      message = `truncated key list response, showing first ${keys.length} of ${local.keys.length} keys`;
+      out = encodeKeyResponse({ result: true, message, keys, primaryKey: local.primary });
+    }
+    if (message)
+      this.log.warn({ shown: keys.length, keys: local.keys.length }, 'key list truncated to fit a query response');
+    return out;
   }
 
   private async applyRemote(op: 'install' | 'use' | 'remove', payload: Uint8Array): Promise<Uint8Array> {

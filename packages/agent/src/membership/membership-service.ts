@@ -342,6 +342,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       this.saveSnapshot();
     }
     await this.snapshotWrite;
+    // A key change answered just before the signal must be on disk before the lock is released.
+    await this.keys.flush();
     for (const resolve of this.pushPullWaiters.values()) resolve('agent stopping');
     this.pushPullWaiters.clear();
     await this.transport.close();

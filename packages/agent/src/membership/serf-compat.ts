@@ -1,6 +1,26 @@
 import { decodeSerfMessage, encodeSerfMessage, type SerfMessage } from '@vigil/protocol';
-import type { SerfQueries } from './serf-queries.ts';
+import { MAX_LTIME, type SerfQueries } from './serf-queries.ts';
 import type { EngineDelegate } from './swim-engine.ts';
+
+function clocksFit(m: SerfMessage): boolean {
+  switch (m.type) {
+    case 'pushPull':
+      return (
+        m.ltime < MAX_LTIME &&
+        m.eventLTime < MAX_LTIME &&
+        m.queryLTime < MAX_LTIME &&
+        [...m.statusLTimes.values()].every((t) => t < MAX_LTIME)
+      );
+    case 'join':
+    case 'leave':
+    case 'userEvent':
+    case 'query':
+    case 'queryResponse':
+      return m.ltime < MAX_LTIME;
+    default:
+      return true;
+  }
+}
 
 /** How many intents we remember to avoid re-gossiping the same one forever. */
 const SEEN_LIMIT = 4096;
@@ -105,12 +125,18 @@ export class SerfCompat implements EngineDelegate {
   }
 
   private decode(buf: Uint8Array): SerfMessage | undefined {
+    let msg: SerfMessage;
     try {
-      return decodeSerfMessage(buf);
+      msg = decodeSerfMessage(buf);
     } catch {
       this.malformed++;
       return undefined;
     }
+    if (!clocksFit(msg)) {
+      this.malformed++;
+      return undefined;
+    }
+    return msg;
   }
 
   private tick(): number {

@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import {
   decodeQueryFilter,
   encodeQueryFilter,
@@ -10,13 +11,18 @@ import {
   type SerfQueryResponse,
   type SerfRelay,
 } from '@vigil/protocol';
-import { setFlagsFromString } from 'node:v8';
 import { type Address, bytesToIp, ipToBytes } from './address.ts';
 
 /** Serf's QueryBuffer: queries older than this many Lamport ticks are refused as replays. */
 const QUERY_BUFFER = 512;
 /** Serf's QueryTimeoutMult: a query stays open GossipInterval x 16 x ceil(log10(N+1)). */
 const QUERY_TIMEOUT_MULT = 16;
+/**
+ * Lamport times at or beyond this would take a clock (ltime + 1) past 2^53, where JavaScript
+ * numbers stop being exact and the encoder refuses them: the next push/pull would throw. Serf's
+ * clocks are uint64, but no cluster counts that far, so such a message is forged or corrupt.
+ */
+export const MAX_LTIME = Number.MAX_SAFE_INTEGER - 1;
 /** Serf's QueryResponseSizeLimit. */
 export const QUERY_RESPONSE_LIMIT = 1024;
 
@@ -90,7 +96,8 @@ export class SerfQueries {
   }
 
   witness(ltime: number): void {
-    if (ltime >= this.clock) this.clock = ltime + 1;
+    // SerfCompat drops messages with clocks this large; never let one overflow ours.
+    if (ltime >= this.clock && ltime < MAX_LTIME) this.clock = ltime + 1;
   }
 
   /** Members alive now, ourselves included. */
@@ -104,6 +111,10 @@ export class SerfQueries {
 
   /** A query arrived by gossip (or our own, run locally). */
   onQuery(q: SerfQuery, raw: Uint8Array): void {
+    if (q.ltime >= MAX_LTIME) {
+      this.dropped++;
+      return;
+    }
     this.witness(q.ltime);
     if (this.clock > QUERY_BUFFER && q.ltime < this.clock - QUERY_BUFFER) {
       this.dropped++;
@@ -138,9 +149,11 @@ export class SerfQueries {
       this.dropped++;
       return;
     }
+    // As Serf's Respond: an answer past the asker's deadline is not sent.
+    const deadline = this.io.now() + q.timeoutNs / 1e6;
     void Promise.resolve(answer).then(
       (payload) => {
-        if (payload !== undefined) this.respond(to, q, 0, payload);
+        if (payload !== undefined && this.io.now() <= deadline) this.respond(to, q, 0, payload);
       },
       () => {
         this.dropped++;
@@ -214,6 +227,21 @@ export class SerfQueries {
   defaultTimeoutMs(): number {
     const n = this.io.aliveMembers().length;
     return this.io.gossipIntervalMs * QUERY_TIMEOUT_MULT * Math.max(1, Math.ceil(Math.log10(n + 1)));
+  }
+
+  /** Bytes a response spends around its payload (our name, the query's ids, field names). */
+  responseOverhead(): number {
+    const empty = new Uint8Array(0);
+    return (
+      encodeSerfMessage({
+        type: 'queryResponse',
+        ltime: MAX_LTIME,
+        id: 2 ** 32 - 1,
+        from: this.io.name,
+        flags: 0,
+        payload: empty,
+      }).length + 5
+    );
   }
 
   private respond(to: Address, q: SerfQuery, flags: number, payload: Uint8Array): void {
