@@ -2,7 +2,7 @@ import { META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
 import type { CatalogNode, CatalogPeer, RecordChange } from '../catalog/index.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
-import { type MembershipService, memberTags } from '../membership/membership-service.ts';
+import { type MemberInfo, type MembershipService, memberTags } from '../membership/membership-service.ts';
 import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
 import type { ServiceRegistry } from '../services/registry.ts';
 import { localRecord } from './local-record.ts';
@@ -57,8 +57,9 @@ export class Mesh {
       this.memberSyncQueued = setImmediate(() => {
         this.memberSyncQueued = undefined;
         if (this.stopped) return;
-        this.updatePeers();
-        this.recompute();
+        const members = this.opts.membership.members();
+        this.updatePeers(members);
+        this.recompute(members);
       });
     };
     membership.on('event', onMember);
@@ -77,7 +78,7 @@ export class Mesh {
     const onPeerLost = (node: string) => membership.probeNow(node);
     catalog.on('peer-lost', onPeerLost);
     this.unsubscribe.push(() => catalog.off('peer-lost', onPeerLost));
-    this.updatePeers();
+    this.updatePeers(membership.members());
     this.schedulePublish();
   }
 
@@ -153,9 +154,9 @@ export class Mesh {
   }
 
   /** Live members with a libp2p identity are the catalog's peers; the dead and the left are hung up on. */
-  private updatePeers(): void {
+  private updatePeers(members: readonly MemberInfo[]): void {
     const peers: CatalogPeer[] = [];
-    for (const m of this.opts.membership.members()) {
+    for (const m of members) {
       if (m.name === this.opts.node || (m.status !== 'alive' && m.status !== 'suspect')) continue;
       const peerId = m.tags[META_PEER_ID];
       const multiaddr = m.tags[META_P2P_ADDR];
@@ -173,12 +174,10 @@ export class Mesh {
     });
   }
 
-  private recompute(): void {
+  private recompute(current: readonly MemberInfo[] = this.opts.membership.members()): void {
     if (this.stopped) return;
     const now = Date.now();
-    const members = this.opts.membership
-      .members()
-      .map((m) => ({ name: m.name, status: m.status, confirmedSuspect: m.confirmedSuspect }));
+    const members = current.map((m) => ({ name: m.name, status: m.status, confirmedSuspect: m.confirmedSuspect }));
     const result = computeRouting({
       records: this.opts.catalog.records(),
       members,

@@ -1,7 +1,8 @@
 // Serf's own messages, carried as memberlist user messages and as the push/pull user state
 // (serf/messages.go): [serf type byte][msgpack body]. Enough to take part in a Serf cluster:
-// join/leave intents with their Lamport times, the push/pull clock exchange, and queries (so that
-// we can answer Serf's internal ping and conflict queries). Others decode to `other` and are ignored.
+// join/leave intents with their Lamport times, the push/pull clock exchange, and queries with their
+// responses and relays (Serf's internal ping and key queries; serf-query-payloads.ts has their
+// payloads). Others decode to `other` and are ignored.
 
 import { DecodeError } from './decode-error.ts';
 import {
