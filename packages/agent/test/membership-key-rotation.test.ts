@@ -34,6 +34,7 @@ class Net {
   readonly nodes: Node[] = [];
   readonly timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
   down = new Set<string>();
+  dropAnswersFrom = new Set<string>();
 
   add(name: string): Node {
     const addr = { host: '127.0.0.1', port: 7000 + this.nodes.length };
@@ -54,8 +55,15 @@ class Net {
         broadcast: (payload, k) => gossip.set(k, payload),
         sendTo: (to, payload) => {
           sent.push({ to, payload });
+          // A lost datagram: the direct answers of nodes in dropAnswersFrom.
+          if (this.dropAnswersFrom.has(name) && decodeSerfMessage(payload).type === 'queryResponse') return;
           this.deliver(to, payload);
         },
+        relayTargets: (k) =>
+          this.nodes
+            .filter((n) => n.name !== name)
+            .slice(0, k)
+            .map((n) => n.addr),
         now: () => 0,
         setTimer: (ms, fn) => {
           const t = { at: ms, fn, cancelled: false };
@@ -142,6 +150,23 @@ describe('Serf queries', () => {
     // A late answer to the finished query is counted too.
     a.queries.onResponse({ ...stray, id: asked.id, from: 'late' });
     expect(a.queries.dropped).toBe(2);
+  });
+
+  it('with a relay factor, an answer whose datagram is lost still arrives through another member', async () => {
+    const net = new Net();
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => net.add(n)) as [Node, Node, Node];
+    a.queries.handle('_serf_echo', (p) => p);
+    b.queries.handle('_serf_echo', (p) => p);
+    c.queries.handle('_serf_echo', (p) => p);
+    net.dropAnswersFrom.add('c');
+    const pending = a.queries.query('_serf_echo', Uint8Array.from([1, 2]), { relayFactor: 1 });
+    net.spread();
+    const result = await pending;
+    // Early finish: all three answered, c's only through a relay; duplicates counted once.
+    expect([...result.responses.keys()].sort()).toEqual(['a', 'b', 'c']);
+    expect(result.responses.get('c')).toEqual(Uint8Array.from([1, 2]));
+    const relayed = c.sent.filter((s) => decodeSerfMessage(s.payload).type === 'relay');
+    expect(relayed.length).toBe(1);
   });
 
   it('drop Lamport times that would overflow the clocks, and keep working', () => {

@@ -70,6 +70,7 @@ export {
   decodeSerfMessage,
   type EncodableSerfMessage,
   encodeSerfMessage,
+  encodeSerfRelay,
   type SerfJoin,
   type SerfLeave,
   type SerfMessage,

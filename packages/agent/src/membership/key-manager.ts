@@ -103,7 +103,9 @@ export class KeyManager {
   private async ask(op: KeyOperation, key?: Uint8Array): Promise<KeyringReport> {
     const payload = op === 'list' ? new Uint8Array(0) : encodeKeyRequest(key!);
     const numNodes = this.queries.memberCount();
-    const { responses } = await this.queries.query(SerfKeyQuery[op], payload);
+    // Relay factor 1: every member also answers through one other, so a keyring change is not
+    // reported as unanswered because one datagram was lost (Serf's `keys -relay-factor`).
+    const { responses } = await this.queries.query(SerfKeyQuery[op], payload, { relayFactor: 1 });
     const messages: Record<string, string> = {};
     const keys: Record<string, number> = {};
     const primaryKeys: Record<string, number> = {};

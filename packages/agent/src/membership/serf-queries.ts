@@ -3,6 +3,7 @@ import {
   decodeQueryFilter,
   encodeQueryFilter,
   encodeSerfMessage,
+  encodeSerfRelay,
   type NodeTags,
   SERF_INTERNAL_QUERY_PREFIX,
   type SerfQuery,
@@ -31,6 +32,8 @@ export interface QueryParams {
   readonly requestAck?: boolean;
   /** Defaults to Serf's DefaultQueryTimeout. */
   readonly timeoutMs?: number;
+  /** Each member also sends its answer through this many others (Serf's RelayFactor). */
+  readonly relayFactor?: number;
 }
 
 export interface QueryResult {
@@ -55,6 +58,8 @@ export interface SerfQueriesIO {
   broadcast(payload: Uint8Array, key: string): void;
   /** Send one Serf message to an address as a memberlist user message (UDP). */
   sendTo(to: Address, payload: Uint8Array): void;
+  /** `k` random alive members other than us, to relay answers through; fewer if there are fewer. */
+  relayTargets(k: number): readonly Address[];
   now(): number;
   setTimer(ms: number, fn: () => void): { cancel(): void };
 }
@@ -195,7 +200,7 @@ export class SerfQueries {
       sourceNode: this.io.name,
       filters: (params.filters ?? []).map(encodeQueryFilter),
       flags: params.requestAck ? SerfQueryFlag.ack : 0,
-      relayFactor: 0,
+      relayFactor: params.relayFactor ?? 0,
       timeoutNs: timeoutMs * 1e6,
       name,
       payload,
@@ -255,6 +260,13 @@ export class SerfQueries {
     });
     if (raw.length > QUERY_RESPONSE_LIMIT) return;
     this.io.sendTo(to, raw);
+    // As Serf's relayResponse: the same answer through relayFactor other members, when there are
+    // that many, so one lost datagram does not lose the answer.
+    if (q.relayFactor === 0) return;
+    const relays = this.io.relayTargets(q.relayFactor);
+    if (relays.length < q.relayFactor) return;
+    const wrapped = encodeSerfRelay(q.addr, q.port, q.sourceNode, raw);
+    for (const r of relays) this.io.sendTo(r, wrapped);
   }
 
   private replyAddress(q: SerfQuery): Address | undefined {

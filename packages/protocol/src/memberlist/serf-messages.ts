@@ -214,6 +214,25 @@ export function encodeSerfMessage(msg: EncodableSerfMessage): Uint8Array {
   return w.finish();
 }
 
+/**
+ * Wraps an encoded Serf message (a query response) for a member to pass on to `destAddr:destPort`:
+ * Serf's relay, used when a query asks for a relay factor so a lost UDP answer has other routes.
+ */
+export function encodeSerfRelay(
+  destAddr: Uint8Array,
+  destPort: number,
+  destName: string,
+  message: Uint8Array,
+): Uint8Array {
+  const w = new GoMsgpackWriter(64 + message.length);
+  w.byte(SerfMessageType.relay).struct({
+    DestAddr: (w) => w.struct({ IP: (w) => w.raw(destAddr), Port: (w) => w.int(destPort), Zone: (w) => w.str('') }),
+    DestName: (w) => w.str(destName),
+  });
+  w.bytes(message);
+  return w.finish();
+}
+
 /** Decodes a Serf message (a memberlist user message payload, or push/pull user state). */
 export function decodeSerfMessage(buf: Uint8Array): SerfMessage {
   const type = buf[0];
