@@ -85,15 +85,19 @@ export {
   type SerfUserEventBatch,
 } from './memberlist/serf-messages.ts';
 export {
+  decodeConflictResponse,
   decodeKeyRequest,
   decodeKeyResponse,
   decodeQueryFilter,
+  encodeConflictResponse,
   encodeKeyRequest,
   encodeKeyResponse,
   encodeQueryFilter,
   type KeyResponse,
   SERF_INTERNAL_QUERY_PREFIX,
   SerfKeyQuery,
+  type SerfMemberInfo,
+  SerfMemberStatus,
   type SerfQueryFilter,
 } from './memberlist/serf-query-payloads.ts';
 export {

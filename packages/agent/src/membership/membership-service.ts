@@ -23,6 +23,7 @@ import { KeyManager } from './key-manager.ts';
 import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
+import { conflictAnswer } from './serf-conflict.ts';
 import { SerfQueries } from './serf-queries.ts';
 import { readStreamMessage } from './stream-exchange.ts';
 import { type MemberStatus, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
@@ -165,6 +166,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         return { cancel: () => clearTimeout(t) };
       },
     });
+    this.queries.handle('_serf_conflict', (payload) =>
+      conflictAnswer(payload, opts.name, (name) => this.engine.member(name), memberTags),
+    );
     this.serf = new SerfCompat(opts.name, (payload, key) => this.engine.broadcastUser(payload, key), this.queries);
     const keyring = this.keyring;
     this.keys = new KeyManager({

@@ -4,7 +4,16 @@
 // `vigil keys` against Serf agents.
 
 import { DecodeError } from './decode-error.ts';
-import { arrayField, asStruct, boolField, bytesField, stringField, stringValue } from './go-struct.ts';
+import {
+  arrayField,
+  asStruct,
+  boolField,
+  bytesField,
+  intField,
+  stringField,
+  stringValue,
+  uintField,
+} from './go-struct.ts';
 import { decodeMsgpack, GoMsgpackWriter } from './msgpack-go.ts';
 import { SerfMessageType } from './serf-messages.ts';
 
@@ -101,5 +110,67 @@ export function decodeKeyResponse(buf: Uint8Array): KeyResponse {
     message: stringField(s, 'Message'),
     keys: arrayField(s, 'Keys').map((v, i) => stringValue(v, `Keys[${i}]`)),
     ...(primary !== '' ? { primaryKey: primary } : {}),
+  };
+}
+
+/** Serf's MemberStatus. */
+export const SerfMemberStatus = { none: 0, alive: 1, leaving: 2, left: 3, failed: 4 } as const;
+
+/** The member a `_serf_conflict` answer describes (Serf's Member struct). */
+export interface SerfMemberInfo {
+  readonly name: string;
+  readonly addr: Uint8Array;
+  readonly port: number;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly status: number;
+  /** [min, max, cur] of the memberlist protocol and of the delegate (Serf) protocol. */
+  readonly protocol: readonly [number, number, number];
+  readonly delegate: readonly [number, number, number];
+}
+
+/**
+ * The answer to a name-conflict query: where we believe the named member is, or nil when we do
+ * not know it (Serf encodes a nil *Member the same way).
+ */
+export function encodeConflictResponse(m: SerfMemberInfo | undefined): Uint8Array {
+  const w = new GoMsgpackWriter().byte(SerfMessageType.conflictResponse);
+  if (!m) return w.nil().finish();
+  return w
+    .struct({
+      Name: (w) => w.str(m.name),
+      Addr: (w) => w.raw(m.addr),
+      Port: (w) => w.uint(m.port),
+      Tags: (w) => {
+        const keys = Object.keys(m.tags).sort();
+        w.mapHeader(keys.length);
+        for (const k of keys) w.str(k).str(m.tags[k]!);
+      },
+      Status: (w) => w.int(m.status),
+      ProtocolMin: (w) => w.uint(m.protocol[0]),
+      ProtocolMax: (w) => w.uint(m.protocol[1]),
+      ProtocolCur: (w) => w.uint(m.protocol[2]),
+      DelegateMin: (w) => w.uint(m.delegate[0]),
+      DelegateMax: (w) => w.uint(m.delegate[1]),
+      DelegateCur: (w) => w.uint(m.delegate[2]),
+    })
+    .finish();
+}
+
+export function decodeConflictResponse(buf: Uint8Array): SerfMemberInfo | undefined {
+  if (buf[0] !== SerfMessageType.conflictResponse) throw new DecodeError('malformed', 'not a conflict response');
+  const { value } = decodeMsgpack(buf, 1);
+  if (value === null) return undefined;
+  const s = asStruct(value, 'Member');
+  const rawTags = s.get('Tags');
+  const tags: Record<string, string> = {};
+  if (rawTags instanceof Map) for (const [k, v] of rawTags) tags[k] = stringValue(v, `Tags[${k}]`);
+  return {
+    name: stringField(s, 'Name'),
+    addr: bytesField(s, 'Addr'),
+    port: uintField(s, 'Port', 16),
+    tags,
+    status: intField(s, 'Status'),
+    protocol: [uintField(s, 'ProtocolMin', 8), uintField(s, 'ProtocolMax', 8), uintField(s, 'ProtocolCur', 8)],
+    delegate: [uintField(s, 'DelegateMin', 8), uintField(s, 'DelegateMax', 8), uintField(s, 'DelegateCur', 8)],
   };
 }
