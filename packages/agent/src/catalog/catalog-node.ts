@@ -219,7 +219,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   /** Since when the set has been growing without a settle-long pause; undefined when settled. */
   private growingSince: number | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
-  private pnetKeys: { current: Uint8Array[] } = { current: [] };
+  /** The pnet keys the protector reads per connection (shared with it; see setGossipKeys). */
+  private readonly pnetKeys: { current: Uint8Array[] };
   private readonly counters = {
     published: 0,
     publishErrors: 0,
@@ -243,13 +244,19 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     'bad-signature': 0,
   };
 
-  private constructor(opts: CatalogNodeOptions, libp2p: Libp2p<Services>, log: Logger) {
+  private constructor(
+    opts: CatalogNodeOptions,
+    libp2p: Libp2p<Services>,
+    log: Logger,
+    pnetKeys: { current: Uint8Array[] },
+  ) {
     super();
     this.node = opts.node;
     this.libp2p = libp2p;
+    this.pnetKeys = pnetKeys;
     this.peerId = libp2p.peerId.toString();
     this.privateKey = opts.privateKey;
-    this.privateNetwork = (opts.gossipKeys?.length ?? 0) > 0;
+    this.privateNetwork = pnetKeys.current.length > 0;
     this.log = log;
     this.peerIdOf = opts.peerIdOf ?? ((node) => this.peerIdByNode.get(node));
     this.opts = {
@@ -318,8 +325,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
         pubsub: gossipsub(catalogGossipsubOptions(opts.gossipsub)),
       },
     });
-    const node = new CatalogNode(opts, libp2p, log);
-    node.pnetKeys = pnetKeys;
+    const node = new CatalogNode(opts, libp2p, log, pnetKeys);
     self = node;
     try {
       node.listenPort();

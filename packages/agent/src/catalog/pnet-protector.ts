@@ -148,7 +148,6 @@ class PnetProtector implements ConnectionProtector {
 
   async protect(connection: MultiaddrConnection, options?: AbortOptions): Promise<MultiaddrConnection> {
     const keys = this.keys();
-    for (const k of keys) if (k.length !== 32) throw new Error(`pnet key must be 32 bytes, not ${k.length}`);
     const localNonce = crypto.getRandomValues(new Uint8Array(PNET_NONCE_BYTES));
     const opts = options ?? { signal: AbortSignal.timeout(this.timeoutMs) };
     const bytes = byteStream(connection);
@@ -182,8 +181,7 @@ class PnetProtector implements ConnectionProtector {
  * A libp2p `connectionProtector` over pnet keys (see pnet-key.ts for their derivation): dials with
  * the first key, accepts a dialer using any of them.
  */
-export function pnetProtector(keys: PnetKeySource | Uint8Array, timeoutMs = 1_000): () => ConnectionProtector {
-  const source = keys instanceof Uint8Array ? () => [keys] : keys;
-  const protector = new PnetProtector(source, timeoutMs);
+export function pnetProtector(keys: PnetKeySource, timeoutMs = 1_000): () => ConnectionProtector {
+  const protector = new PnetProtector(keys, timeoutMs);
   return () => protector;
 }

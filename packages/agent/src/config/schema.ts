@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { configServicesSchema } from '../services/config-services.ts';
 import { parseDuration } from '../services/duration.ts';
+import { parseGossipKey } from './gossip-key.ts';
 import { type HostPort, parseHostPort } from './host-port.ts';
 
 export const PROFILES = ['lan', 'wan', 'local'] as const;
@@ -26,9 +27,8 @@ const hostPort = (defaultPort?: number) =>
 
 /** Serf's key format: base64 of a 16, 24 or 32 byte AES key. */
 const gossipKey = z.string().transform((value, ctx): Buffer => {
-  const bytes = Buffer.from(value, 'base64');
-  const canonical = bytes.toString('base64') === value;
-  if (!canonical || ![16, 24, 32].includes(bytes.length)) {
+  const bytes = parseGossipKey(value);
+  if (!bytes) {
     ctx.addIssue({
       code: 'custom',
       message: 'is not a base64 AES key of 16, 24 or 32 bytes (make one with `vigil keygen`)',

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseGossipKey } from '../config/gossip-key.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 
 /** Serf's keyring file format (-keyring-file): a JSON array of base64 keys, the primary first. */
@@ -33,8 +34,8 @@ export async function readKeyringFile(dataDir: string): Promise<Uint8Array[] | u
     throw new KeyringFileError(`${path}: expected a non-empty array of base64 gossip keys`);
   }
   return parsed.map((k, i) => {
-    const key = typeof k === 'string' ? Buffer.from(k, 'base64') : undefined;
-    if (!key || ![16, 24, 32].includes(key.length) || key.toString('base64') !== k) {
+    const key = typeof k === 'string' ? parseGossipKey(k) : undefined;
+    if (!key) {
       throw new KeyringFileError(`${path}: entry ${i} is not a base64 AES key of 16, 24 or 32 bytes`);
     }
     return new Uint8Array(key);

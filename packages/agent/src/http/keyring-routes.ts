@@ -1,5 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { type KeyOperation, KeyringDisabledError, type KeyringReport } from '../membership/key-manager.ts';
+import { parseGossipKey } from '../config/gossip-key.ts';
+import {
+  ENCRYPTION_OFF,
+  type KeyOperation,
+  KeyringDisabledError,
+  type KeyringReport,
+} from '../membership/key-manager.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
 import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
@@ -29,11 +35,11 @@ function keyFromBody(body: unknown): Uint8Array {
   const key = (body as { Key?: unknown } | undefined)?.Key;
   if (typeof key !== 'string' || key === '')
     throw new ApiError(400, 'Key: give the base64 gossip key as {"Key": "..."}');
-  const raw = Buffer.from(key, 'base64');
-  if (raw.toString('base64') !== key || ![16, 24, 32].includes(raw.length)) {
+  const raw = parseGossipKey(key);
+  if (!raw) {
     throw new ApiError(
       400,
-      `Key: must be base64 of 16, 24 or 32 bytes (see \`vigil keygen\`), got ${raw.length} bytes`,
+      `Key: must be base64 of 16, 24 or 32 bytes (see \`vigil keygen\`), got ${Buffer.from(key, 'base64').length} bytes`,
     );
   }
   return new Uint8Array(raw);
@@ -56,9 +62,11 @@ export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesO
         if (err instanceof KeyringDisabledError) throw new ApiError(400, err.message);
         throw err;
       }
-      const failed = Object.entries(report.messages).filter(([, m]) => m !== '');
       if (report.numErrors > 0) {
-        const detail = failed.map(([node, m]) => `${node}: ${m}`).join('; ');
+        const detail = Object.entries(report.messages)
+          .filter(([, m]) => m !== '')
+          .map(([node, m]) => `${node}: ${m}`)
+          .join('; ');
         throw new ApiError(500, `${op} failed on ${report.numErrors} of ${report.numNodes} members: ${detail}`);
       }
       if (report.numResponses < report.numNodes) {
@@ -75,7 +83,7 @@ export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesO
       if (localOnly === undefined || localOnly === 'false') return run('list');
       if (localOnly !== '' && localOnly !== 'true') throw new ApiError(400, 'local-only: must be true or false');
       const local = opts.membership.keys.localKeys();
-      if (!local) throw new ApiError(400, 'gossip encryption is not enabled on this agent (--encrypt)');
+      if (!local) throw new ApiError(400, ENCRYPTION_OFF);
       const count = Object.fromEntries(local.keys.map((k) => [k, 1]));
       return [
         consulShape(

@@ -31,7 +31,10 @@ export class KeyringDisabledError extends Error {
   override readonly name = 'KeyringDisabledError';
 }
 
+/** Serf's answer to a key change when encryption is off (its wording: Serf tools show it). */
 const NO_KEYRING = 'No keyring to modify (encryption not enabled)';
+/** Ours, for a key operation asked of an agent without encryption. */
+export const ENCRYPTION_OFF = 'gossip encryption is not enabled on this agent (--encrypt)';
 
 const DONE = { install: 'gossip key installed', use: 'gossip key is now primary', remove: 'gossip key removed' };
 
@@ -71,10 +74,6 @@ export class KeyManager {
     this.queries.handle(SerfKeyQuery.list, () => this.listResponse());
   }
 
-  get enabled(): boolean {
-    return this.keyring !== undefined;
-  }
-
   /** This agent's keys, base64, primary first. */
   localKeys(): { keys: string[]; primary: string } | undefined {
     if (!this.keyring) return undefined;
@@ -88,7 +87,7 @@ export class KeyManager {
    */
   run(op: KeyOperation, key?: Uint8Array): Promise<KeyringReport> {
     if (!this.keyring) {
-      return Promise.reject(new KeyringDisabledError('gossip encryption is not enabled on this agent (--encrypt)'));
+      return Promise.reject(new KeyringDisabledError(ENCRYPTION_OFF));
     }
     const next = this.running.then(() => this.ask(op, key));
     this.running = next.catch(() => {});

@@ -152,14 +152,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         queueMicrotask(() => this.pump());
       },
       sendTo: (to, payload) => this.send(to, [{ type: 'user', payload }]),
-      relayTargets: (k) => {
-        const others = this.engine.memberViews().filter((m) => m.status === 'alive' && m.name !== opts.name);
-        for (let i = others.length - 1; i > 0; i--) {
-          const j = Math.floor(Math.random() * (i + 1));
-          [others[i], others[j]] = [others[j]!, others[i]!];
-        }
-        return others.slice(0, k).map((m) => m.addr);
-      },
+      relayTargets: (k) => this.engine.randomAlive(k),
       now: () => this.now(),
       setTimer: (ms, fn) => {
         const t = setTimeout(fn, ms);

@@ -125,14 +125,13 @@ export class SerfCompat implements EngineDelegate {
   }
 
   private decode(buf: Uint8Array): SerfMessage | undefined {
-    let msg: SerfMessage;
+    let msg: SerfMessage | undefined;
     try {
       msg = decodeSerfMessage(buf);
     } catch {
-      this.malformed++;
-      return undefined;
+      msg = undefined;
     }
-    if (!clocksFit(msg)) {
+    if (msg === undefined || !clocksFit(msg)) {
       this.malformed++;
       return undefined;
     }

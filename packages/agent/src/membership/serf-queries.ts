@@ -65,12 +65,11 @@ export interface SerfQueriesIO {
 }
 
 interface Pending {
-  readonly ltime: number;
   readonly id: number;
   readonly acks: Set<string>;
   readonly responses: Map<string, Uint8Array>;
-  /** Whose response ends the query early; undefined when filtered (we cannot know who matches). */
-  readonly expected: ReadonlySet<string> | undefined;
+  /** Members yet to answer; the query ends early when none are left. Undefined when filtered (we cannot know who matches). */
+  readonly waiting: Set<string> | undefined;
   readonly finish: () => void;
 }
 
@@ -172,9 +171,13 @@ export class SerfQueries {
       this.dropped++;
       return;
     }
-    if ((r.flags & SerfQueryFlag.ack) !== 0) p.acks.add(r.from);
-    else if (!p.responses.has(r.from)) p.responses.set(r.from, r.payload);
-    if (p.expected && [...p.expected].every((n) => p.responses.has(n))) p.finish();
+    if ((r.flags & SerfQueryFlag.ack) !== 0) {
+      p.acks.add(r.from);
+      return;
+    }
+    if (!p.responses.has(r.from)) p.responses.set(r.from, r.payload);
+    p.waiting?.delete(r.from);
+    if (p.waiting?.size === 0) p.finish();
   }
 
   /** Serf asks us to pass a response on to the query's asker (relay factor > 0). */
@@ -215,8 +218,8 @@ export class SerfQueries {
         if (this.pending.get(q.ltime)?.id === q.id) this.pending.delete(q.ltime);
         resolve({ acks, responses });
       };
-      const expected = q.filters.length === 0 ? new Set(this.io.aliveMembers()) : undefined;
-      this.pending.set(q.ltime, { ltime: q.ltime, id: q.id, acks, responses, expected, finish });
+      const waiting = q.filters.length === 0 ? new Set(this.io.aliveMembers()) : undefined;
+      this.pending.set(q.ltime, { id: q.id, acks, responses, waiting, finish });
       timer = this.io.setTimer(timeoutMs, finish);
       // As Serf: run it here first (we answer ourselves through the socket), then gossip it.
       this.onQuery(q, raw);
@@ -234,7 +237,10 @@ export class SerfQueries {
     return this.io.gossipIntervalMs * QUERY_TIMEOUT_MULT * Math.max(1, Math.ceil(Math.log10(n + 1)));
   }
 
-  /** Bytes a response spends around its payload (our name, the query's ids, field names). */
+  /**
+   * Bytes a response spends around its payload (our name, the query's ids, field names), with the
+   * largest ids; +5 because a payload's raw header takes up to 5 bytes where the empty one took 1.
+   */
   responseOverhead(): number {
     const empty = new Uint8Array(0);
     return (

@@ -385,6 +385,11 @@ export class SwimEngine {
     return m && this.view(m);
   }
 
+  /** Addresses of up to `count` random alive members other than us (Serf relays answers through them). */
+  randomAlive(count: number): Address[] {
+    return this.sample(count, (m) => m.status === 'alive').map((m) => m.addr);
+  }
+
   memberViews(): MemberView[] {
     return [...this.members.values()].map((m) => this.view(m));
   }

@@ -154,6 +154,14 @@ export class GoMsgpackWriter {
     return data === undefined || data.length === 0 ? this.nil() : this.raw(data);
   }
 
+  /** A Go slice that may be nil: an empty one is written as nil, as Go writes a nil slice. */
+  sliceOrNil<T>(items: readonly T[], write: (w: GoMsgpackWriter, item: T) => void): this {
+    if (items.length === 0) return this.nil();
+    this.arrayHeader(items.length);
+    for (const item of items) write(this, item);
+    return this;
+  }
+
   /** Go string: old-spec raw of its UTF-8 bytes. */
   str(s: string): this {
     // Short ASCII (field names, node names) is written in place, without an encoder call.

@@ -187,13 +187,7 @@ export function encodeSerfMessage(msg: EncodableSerfMessage): Uint8Array {
         Addr: (w) => w.rawOrNil(msg.addr),
         Port: (w) => w.uint(msg.port),
         SourceNode: (w) => w.str(msg.sourceNode),
-        Filters: (w) => {
-          if (msg.filters.length === 0) w.nil();
-          else {
-            w.arrayHeader(msg.filters.length);
-            for (const f of msg.filters) w.raw(f);
-          }
-        },
+        Filters: (w) => w.sliceOrNil(msg.filters, (w, f) => w.raw(f)),
         Flags: (w) => w.uint(msg.flags),
         RelayFactor: (w) => w.uint(msg.relayFactor),
         Timeout: (w) => w.int(msg.timeoutNs),

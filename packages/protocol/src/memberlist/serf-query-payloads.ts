@@ -89,13 +89,7 @@ export function encodeKeyResponse(r: KeyResponse): Uint8Array {
     .struct({
       Result: (w) => w.bool(r.result),
       Message: (w) => w.str(r.message),
-      Keys: (w) => {
-        if (r.keys.length === 0) w.nil();
-        else {
-          w.arrayHeader(r.keys.length);
-          for (const k of r.keys) w.str(k);
-        }
-      },
+      Keys: (w) => w.sliceOrNil(r.keys, (w, k) => w.str(k)),
       PrimaryKey: (w) => w.str(r.primaryKey ?? ''),
     })
     .finish();
