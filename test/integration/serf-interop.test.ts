@@ -140,7 +140,15 @@ describe('live gossip key rotation across Serf and Vigil', () => {
       Object.keys(
         (await a.get<{ Keys: Record<string, number> }[]>('/v1/operator/keyring?local-only=true')).body[0]!.Keys,
       );
-    const vigilKeys = (a: AgentProcess, ...args: string[]) => runVigil(['keys', '--http-addr', a.url, ...args]);
+    // As serfKeys below: a run whose only fault is an answer lost in transit (a 504 naming the
+    // silent members) is repeated, twice at most; any member's refusal is not.
+    const vigilKeys = async (a: AgentProcess, ...args: string[]) => {
+      let result = await runVigil(['keys', '--http-addr', a.url, ...args]);
+      for (let i = 0; i < 2 && /504: .* did not answer in time/.test(result.stderr); i++) {
+        result = await runVigil(['keys', '--http-addr', a.url, ...args]);
+      }
+      return result;
+    };
 
     // 1. Serf installs the new key: its query reaches the Vigil agents, which answer it.
     const install = await serfKeys(s0, '-install', newKey);

@@ -72,7 +72,7 @@ export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesO
       if (report.numResponses < report.numNodes) {
         throw new ApiError(
           504,
-          `${op}: ${report.numNodes - report.numResponses} of ${report.numNodes} members did not answer in time; run it again`,
+          `${op}: ${report.numNodes - report.numResponses} of ${report.numNodes} members did not answer in time (${report.unanswered.join(', ')}); run it again`,
         );
       }
       return [consulShape(report, opts.datacenter)];
@@ -89,6 +89,7 @@ export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesO
         consulShape(
           {
             numNodes: 1,
+            unanswered: [],
             numResponses: 1,
             numErrors: 0,
             messages: {},

@@ -17,6 +17,8 @@ export type KeyOperation = 'install' | 'use' | 'remove' | 'list';
 export interface KeyringReport {
   /** Members alive when the query was asked. */
   readonly numNodes: number;
+  /** Of those, the ones that never answered. */
+  readonly unanswered: readonly string[];
   readonly numResponses: number;
   readonly numErrors: number;
   /** Each failing member's message, by member name. */
@@ -104,7 +106,7 @@ export class KeyManager {
     const numNodes = this.queries.memberCount();
     // Relay factor 1: every member also answers through one other, so a keyring change is not
     // reported as unanswered because one datagram was lost (Serf's `keys -relay-factor`).
-    const { responses } = await this.queries.query(SerfKeyQuery[op], payload, { relayFactor: 1 });
+    const { responses, unanswered } = await this.queries.query(SerfKeyQuery[op], payload, { relayFactor: 1 });
     const messages: Record<string, string> = {};
     const keys: Record<string, number> = {};
     const primaryKeys: Record<string, number> = {};
@@ -125,7 +127,7 @@ export class KeyManager {
       for (const k of r.keys) keys[k] = (keys[k] ?? 0) + 1;
       if (r.primaryKey) primaryKeys[r.primaryKey] = (primaryKeys[r.primaryKey] ?? 0) + 1;
     }
-    const report = { numNodes, numResponses: responses.size, numErrors, messages, keys, primaryKeys };
+    const report = { numNodes, unanswered, numResponses: responses.size, numErrors, messages, keys, primaryKeys };
     this.log.info({ op, ...report, keys: undefined, primaryKeys: undefined }, `key ${op} query finished`);
     return report;
   }

@@ -41,6 +41,8 @@ export interface QueryResult {
   readonly acks: ReadonlySet<string>;
   /** Each member's response payload, by member name. */
   readonly responses: ReadonlyMap<string, Uint8Array>;
+  /** Members alive when it was asked that never answered (empty when filtered: unknown). */
+  readonly unanswered: readonly string[];
 }
 
 /** Answers an internal query (`_serf_*`): the response payload, or undefined for none. */
@@ -216,7 +218,7 @@ export class SerfQueries {
       const finish = () => {
         timer?.cancel();
         if (this.pending.get(q.ltime)?.id === q.id) this.pending.delete(q.ltime);
-        resolve({ acks, responses });
+        resolve({ acks, responses, unanswered: [...(waiting ?? [])] });
       };
       const waiting = q.filters.length === 0 ? new Set(this.io.aliveMembers()) : undefined;
       this.pending.set(q.ltime, { id: q.id, acks, responses, waiting, finish });
