@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { encodeStream } from '@vigil/protocol';
+import { encodeMessage, encodePacket, encodeStream, Keyring } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
 import { waitFor } from './harness/wait-for.ts';
@@ -126,6 +126,13 @@ describe('membership between real agents', () => {
         const buf = junk[i % junk.length]!;
         await new Promise<void>((r) => socket.send(buf, a!.gossipPort, '127.0.0.1', () => r()));
       }
+      // Authenticated memberlist packets whose Serf payload is garbage (a join intent cut short, a
+      // query whose body is not msgpack): they pass the gossip layer and are dropped by Serf's.
+      const keyring = new Keyring(Buffer.from(key, 'base64'));
+      for (const payload of [Uint8Array.from([1, 0x82]), Uint8Array.from([4, 0xc1])]) {
+        const [packet] = encodePacket([encodeMessage({ type: 'user', payload })], { keyring, crc: true });
+        await new Promise<void>((r) => socket.send(packet!, a!.gossipPort, '127.0.0.1', () => r()));
+      }
     } finally {
       socket.close();
     }
@@ -152,6 +159,7 @@ describe('membership between real agents', () => {
     const total = dropped.reduce((sum, m) => sum + Number(m[2]), 0);
     // Every junk datagram is counted as a drop; the peer's real traffic keeps flowing.
     expect(total).toBeGreaterThanOrEqual(200);
+    expect(metrics).toMatch(/^vigil_serf_dropped_total\{reason="malformed"\} 2$/m);
     expect(metrics).toMatch(/^vigil_members\{status="alive"\} 2$/m);
     expect((await a!.get('/healthz')).status).toBe(200);
     expect(await statusOf(b!, 'm0')).toBe('alive');

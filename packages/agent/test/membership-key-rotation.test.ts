@@ -138,7 +138,7 @@ describe('Serf queries', () => {
       payload: new Uint8Array(0),
     };
     a.queries.onResponse(stray);
-    expect(a.queries.dropped).toBe(1);
+    expect(a.queries.drops['stray-response']).toBe(1);
     net.spread();
     // Each node acked exactly once, and re-gossiped its first copy only.
     const acks = [a, b, c].map((n) => n.sent.filter((s) => s.to.port === a.addr.port).length);
@@ -149,7 +149,7 @@ describe('Serf queries', () => {
     expect(result.responses.size).toBe(0); // ping has no response body
     // A late answer to the finished query is counted too.
     a.queries.onResponse({ ...stray, id: asked.id, from: 'late' });
-    expect(a.queries.dropped).toBe(2);
+    expect(a.queries.drops['stray-response']).toBe(2);
   });
 
   it('with a relay factor, an answer whose datagram is lost still arrives through another member', async () => {
@@ -195,7 +195,7 @@ describe('Serf queries', () => {
     a.queries.close();
   });
 
-  it('honour node and tag filters, the no-broadcast flag, replays and relays', () => {
+  it('honour node and tag filters, the no-broadcast flag, replays and relays', async () => {
     const net = new Net();
     const [a, b, c] = ['a', 'b', 'c'].map((n) => net.add(n)) as [Node, Node, Node];
     c.tags = { role: 'web-frontend' };
@@ -252,14 +252,14 @@ describe('Serf queries', () => {
     const garbled = query(4, [Uint8Array.from([9])]);
     b.queries.onQuery(garbled.q, garbled.raw);
     expect(acksFrom(b)).toBe(1);
-    expect(b.queries.dropped).toBe(1);
+    expect(b.queries.drops.malformed).toBe(1);
 
     // Far older than the query buffer (512 Lamport ticks): a replay.
     b.queries.witness(2000);
     const old = query(5, []);
     b.queries.onQuery(old.q, old.raw);
     expect(acksFrom(b)).toBe(1);
-    expect(b.queries.dropped).toBe(2);
+    expect(b.queries.drops.replayed).toBe(1);
 
     // A relay: b forwards the inner message to its destination untouched.
     const inner = encodeSerfMessage({
@@ -278,6 +278,25 @@ describe('Serf queries', () => {
       message: inner,
     });
     expect(b.sent.at(-1)).toEqual({ to: a.addr, payload: inner });
+    b.queries.onRelay({ type: 'relay', destAddr: Uint8Array.from([1, 2]), destPort: 1, destName: 'a', message: inner });
+    expect(b.queries.drops.malformed).toBe(2);
+
+    // A handler that throws or rejects is a bug: counted, no answer, nothing escapes.
+    b.queries.handle('_serf_throws', () => {
+      throw new Error('bug');
+    });
+    b.queries.handle('_serf_rejects', () => Promise.reject(new Error('bug')));
+    const sentBefore = b.sent.length;
+    for (const [ltime, name] of [
+      [2001, '_serf_throws'],
+      [2002, '_serf_rejects'],
+    ] as const) {
+      const q = { ...query(ltime, [], 0).q, name };
+      b.queries.onQuery(q, encodeSerfMessage(q));
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(b.queries.drops['handler-failed']).toBe(2);
+    expect(b.sent.length).toBe(sentBefore);
   });
 });
 

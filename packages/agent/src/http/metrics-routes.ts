@@ -37,6 +37,13 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
   );
   counter(
     registry,
+    'vigil_serf_dropped_total',
+    'Serf-layer messages (user events, intents, queries, answers) refused, by reason (malformed, replayed, stray-response, handler-failed).',
+    ['reason'],
+    () => Object.entries(membership.serfDrops()).map(([reason, n]) => [{ reason }, n]),
+  );
+  counter(
+    registry,
     'vigil_gossip_streams_total',
     'Gossip TCP streams (push/pull, fallback ping), by direction and outcome.',
     ['direction'],

@@ -24,7 +24,7 @@ import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snaps
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
-import { SerfQueries } from './serf-queries.ts';
+import { SerfQueries, type SerfQueryDrop } from './serf-queries.ts';
 import { readStreamMessage } from './stream-exchange.ts';
 import { type MemberStatus, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
 
@@ -228,6 +228,11 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
 
   health(): number {
     return this.engine.health();
+  }
+
+  /** Serf-layer messages refused, by reason: unparsable user messages count as malformed. */
+  serfDrops(): Record<SerfQueryDrop, number> {
+    return { ...this.queries.drops, malformed: this.queries.drops.malformed + this.serf.malformed };
   }
 
   /**

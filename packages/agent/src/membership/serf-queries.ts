@@ -46,6 +46,13 @@ export interface QueryResult {
 }
 
 /** Answers an internal query (`_serf_*`): the response payload, or undefined for none. */
+/**
+ * Why a query message was refused: unreadable (clock past 2^53, filter, reply or relay address),
+ * older than the dedupe window (a replay), an answer to no open query of ours (stray or late), or
+ * an internal handler that threw.
+ */
+export type SerfQueryDrop = 'malformed' | 'replayed' | 'stray-response' | 'handler-failed';
+
 export type InternalQueryHandler = (payload: Uint8Array) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
 
 export interface SerfQueriesIO {
@@ -88,8 +95,13 @@ export class SerfQueries {
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, InternalQueryHandler>();
   private readonly io: SerfQueriesIO;
-  /** Queries refused: unreadable filter, replayed, or a response to no query of ours. */
-  dropped = 0;
+  /** What was refused, by reason (exported on /metrics). */
+  readonly drops: Record<SerfQueryDrop, number> = {
+    malformed: 0,
+    replayed: 0,
+    'stray-response': 0,
+    'handler-failed': 0,
+  };
 
   constructor(io: SerfQueriesIO) {
     this.io = io;
@@ -118,12 +130,12 @@ export class SerfQueries {
   /** A query arrived by gossip (or our own, run locally). */
   onQuery(q: SerfQuery, raw: Uint8Array): void {
     if (q.ltime >= MAX_LTIME) {
-      this.dropped++;
+      this.drops.malformed++;
       return;
     }
     this.witness(q.ltime);
     if (this.clock > QUERY_BUFFER && q.ltime < this.clock - QUERY_BUFFER) {
-      this.dropped++;
+      this.drops.replayed++;
       return;
     }
     let ids = this.seen.get(q.ltime);
@@ -139,7 +151,7 @@ export class SerfQueries {
     if (!this.matches(q.filters)) return;
     const to = this.replyAddress(q);
     if (!to) {
-      this.dropped++;
+      this.drops.malformed++;
       return;
     }
     if ((q.flags & SerfQueryFlag.ack) !== 0) this.respond(to, q, SerfQueryFlag.ack, new Uint8Array(0));
@@ -152,7 +164,7 @@ export class SerfQueries {
     try {
       answer = handler(q.payload);
     } catch {
-      this.dropped++;
+      this.drops['handler-failed']++;
       return;
     }
     // As Serf's Respond: an answer past the asker's deadline is not sent.
@@ -162,7 +174,7 @@ export class SerfQueries {
         if (payload !== undefined && this.io.now() <= deadline) this.respond(to, q, 0, payload);
       },
       () => {
-        this.dropped++;
+        this.drops['handler-failed']++;
       },
     );
   }
@@ -170,7 +182,7 @@ export class SerfQueries {
   onResponse(r: SerfQueryResponse): void {
     const p = this.pending.get(r.ltime);
     if (!p || p.id !== r.id) {
-      this.dropped++;
+      this.drops['stray-response']++;
       return;
     }
     if ((r.flags & SerfQueryFlag.ack) !== 0) {
@@ -186,7 +198,7 @@ export class SerfQueries {
   onRelay(r: SerfRelay): void {
     const host = bytesToIp(r.destAddr);
     if (host === undefined || r.destPort === 0) {
-      this.dropped++;
+      this.drops.malformed++;
       return;
     }
     this.io.sendTo({ host, port: r.destPort }, r.message);
@@ -289,7 +301,7 @@ export class SerfQueries {
       try {
         f = decodeQueryFilter(raw);
       } catch {
-        this.dropped++;
+        this.drops.malformed++;
         return false;
       }
       if (f.type === 'nodes') {
