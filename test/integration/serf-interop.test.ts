@@ -76,6 +76,14 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       expect(vOnSerf.tags.idx).toBe('2');
       expect(vOnSerf.tags['vigil:peer']).toMatch(/^12D3KooW/);
 
+      if (mode === 'plaintext') {
+        // A Serf query filtered by tag, in Go's regexp syntax (\A, a POSIX class, \z), which
+        // JavaScript's RegExp would misread: only v1 and v2 (tags idx=1, idx=2) may ack it. (Serf's
+        // CLI keeps one expression per tag, so the test is in one.)
+        const acks = await serfQuery(s0, ['-tag', 'idx=\\A[[:space:]12]\\z', 'who-is-there']);
+        expect(acks.sort()).toEqual(['v1', 'v2']);
+      }
+
       // Crashes, one of each kind, at once.
       await v2.stop('SIGKILL');
       await s2.kill('SIGKILL');
@@ -204,6 +212,32 @@ describe('live gossip key rotation across Serf and Vigil', () => {
     expect(serfLogs).not.toMatch(/Error decoding relay header/);
   }, 240_000);
 });
+
+/**
+ * `serf query` from one Serf agent; returns who acked. Acks travel by UDP; each is also relayed
+ * through one other member (-relay-factor 1), so one lost datagram does not fail the test.
+ */
+async function serfQuery(s: SerfProcess, args: string[]): Promise<string[]> {
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      'serf',
+      [
+        'query',
+        '-format',
+        'json',
+        '-timeout',
+        '2s',
+        '-relay-factor',
+        '1',
+        '-rpc-addr',
+        `127.0.0.1:${s.rpcPort}`,
+        ...args,
+      ],
+      (err, stdout, stderr) => (err ? reject(new Error(`serf query: ${err.message}\n${stderr}`)) : resolve(stdout)),
+    );
+  });
+  return (JSON.parse(out) as { Acks: string[] | null }).Acks ?? [];
+}
 
 /**
  * `serf keys ...` against one Serf agent. Query answers travel by UDP and Serf's own command fails

@@ -230,8 +230,8 @@ describe('Serf queries', () => {
     c.queries.onQuery(byTag.q, byTag.raw); // a duplicate is ignored
     expect([acksFrom(b), acksFrom(c)]).toEqual([0, 2]);
 
-    // Patterns come from the network: a backtracking blow-up must not stall us (Serf uses RE2),
-    // and what RE2 refuses (backreferences) matches nothing.
+    // Patterns come from the network: a backtracking blow-up must not stall us (Serf uses RE2:
+    // so do we, through RE2JS), and what RE2 refuses (backreferences) matches nothing.
     c.tags = { role: `${'a'.repeat(64)}!` };
     const evil = query(6, [encodeQueryFilter({ type: 'tag', tag: 'role', expr: '^(a+)+$' })]);
     c.queries.onQuery(evil.q, evil.raw);
@@ -242,6 +242,22 @@ describe('Serf queries', () => {
     const linear = query(8, [encodeQueryFilter({ type: 'tag', tag: 'role', expr: '^(a+)+$' })]);
     c.queries.onQuery(linear.q, linear.raw);
     expect(acksFrom(c)).toBe(3);
+    // Go's syntax, which JavaScript's RegExp reads differently or refuses: a flag group, a Unicode
+    // class without braces, a POSIX class, a counted repeat, \A and \z. Each one matches here; the
+    // same expressions against another tag do not.
+    const goSyntax = ['(?i)^WEB-', '^\\pL+-\\d$', '^[[:alpha:]]+-', '^(?:[a-z]|-|\\d){5}$', '\\Aweb-1\\z'];
+    c.tags = { role: 'web-1' };
+    goSyntax.forEach((expr, i) => {
+      const q = query(20 + i, [encodeQueryFilter({ type: 'tag', tag: 'role', expr })]);
+      c.queries.onQuery(q.q, q.raw);
+    });
+    expect(acksFrom(c)).toBe(3 + goSyntax.length);
+    c.tags = { role: '42' };
+    goSyntax.forEach((expr, i) => {
+      const q = query(40 + i, [encodeQueryFilter({ type: 'tag', tag: 'role', expr })]);
+      c.queries.onQuery(q.q, q.raw);
+    });
+    expect(acksFrom(c)).toBe(3 + goSyntax.length);
 
     const quiet = query(3, [], SerfQueryFlag.ack | SerfQueryFlag.noBroadcast);
     const before = b.gossip.size;

@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+import { createRequire } from 'node:module';
 import {
   decodeQueryFilter,
   encodeQueryFilter,
@@ -12,6 +12,7 @@ import {
   type SerfQueryResponse,
   type SerfRelay,
 } from '@vigil/protocol';
+import type { RE2JS } from 're2js';
 import { type Address, bytesToIp, ipToBytes } from './address.ts';
 
 /** Serf's QueryBuffer: queries older than this many Lamport ticks are refused as replays. */
@@ -308,33 +309,27 @@ export class SerfQueries {
         if (!f.nodes.includes(this.io.name)) return false;
         continue;
       }
-      const re = linearRegExp(f.expr);
-      if (!re?.test(this.io.tags()[f.tag] ?? '')) return false;
+      if (!tagMatches(f.expr, this.io.tags()[f.tag] ?? '')) return false;
     }
     return true;
   }
 }
 
-/** Longest tag-filter expression we compile. */
-const MAX_FILTER_EXPR = 256;
-let linearEngine = false;
+const require = createRequire(import.meta.url);
+let re2: typeof RE2JS | undefined;
 
 /**
- * A tag filter's regular expression, run by V8's linear-time engine (the `l` flag). Serf matches
- * with Go's RE2, which never backtracks; JavaScript's default engine does, so a member could stall
- * our event loop with a pattern like (a+)+$. The linear engine refuses what RE2 refuses too
- * (backreferences, lookaround). Undefined when the pattern cannot run in linear time: no match.
+ * Whether a tag matches a filter's expression, as Serf's regexp.MatchString decides it: RE2 syntax
+ * ((?i), \pL, [[:alpha:]], \z, counted repeats to 1000) and linear time, so a member cannot stall
+ * our event loop with a pattern like (a+)+$ as it could through JavaScript's backtracking RegExp.
+ * RE2JS is a port of Go's engine; it is loaded on the first tag filter, which few clusters send.
+ * An expression RE2 refuses (a backreference, a lookaround) matches nothing, as in Serf.
  */
-function linearRegExp(expr: string): RegExp | undefined {
-  if (expr.length > MAX_FILTER_EXPR) return undefined;
-  if (!linearEngine) {
-    // Only makes the `l` flag available; changes nothing for other expressions.
-    setFlagsFromString('--enable-experimental-regexp-engine');
-    linearEngine = true;
-  }
+function tagMatches(expr: string, tag: string): boolean {
+  re2 ??= (require('re2js') as typeof import('re2js')).RE2JS;
   try {
-    return new RegExp(expr, 'l' as string);
+    return re2.compile(expr).test(tag);
   } catch {
-    return undefined;
+    return false;
   }
 }
