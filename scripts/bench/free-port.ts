@@ -2,11 +2,12 @@ import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-// Ports for the benchmark's agents. Binding port 0 would hand out ports from the kernel's ephemeral
-// range, where a port that is free now can be taken a moment later by any outgoing connection, or
-// be handed out again before the agent it was meant for has bound it (with 150 ports per cluster
-// that happened in most starts: EADDRINUSE). So ports are drawn at random below the ephemeral
-// range, checked free for TCP and UDP, and never handed out twice by this process.
+// Ports for the agents of the benchmark and of the integration tests. Binding port 0 would hand
+// out ports from the kernel's ephemeral range, where a port that is free now can be taken a moment
+// later by any outgoing connection, or be handed out again before the agent it was meant for has
+// bound it (with 150 ports per cluster that happened in most starts: EADDRINUSE). So ports are
+// drawn at random below the ephemeral range, checked free for TCP and UDP, and never handed out
+// twice by this process.
 
 const [ephemeralLow] = (() => {
   try {
