@@ -34,6 +34,8 @@ class Net {
   readonly nodes: Node[] = [];
   readonly timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
   down = new Set<string>();
+  /** Nodes that gossip never reaches (direct datagrams still do). */
+  missedByGossip = new Set<string>();
   dropAnswersFrom = new Set<string>();
 
   add(name: string): Node {
@@ -51,6 +53,7 @@ class Net {
         tags: () => node.tags,
         address: () => addr,
         aliveMembers: () => this.nodes.map((n) => n.name),
+        addressOf: (member) => this.nodes.find((n) => n.name === member)?.addr,
         gossipIntervalMs: 200,
         broadcast: (payload, k) => gossip.set(k, payload),
         sendTo: (to, payload) => {
@@ -83,14 +86,21 @@ class Net {
         const queued = [...from.gossip.values()];
         from.gossip.clear();
         for (const payload of queued) {
-          for (const to of this.nodes) if (to !== from && !this.down.has(to.name)) this.receive(to, payload);
+          for (const to of this.nodes) {
+            if (to !== from && !this.down.has(to.name) && !this.missedByGossip.has(to.name)) this.receive(to, payload);
+          }
         }
       }
     }
   }
 
-  fireTimers(): void {
-    for (const t of this.timers.splice(0)) if (!t.cancelled) t.fn();
+  /** Fires the timers due by `untilMs` (all by default), earliest first. */
+  fireTimers(untilMs = Number.POSITIVE_INFINITY): void {
+    const due = this.timers.filter((t) => t.at <= untilMs).sort((x, y) => x.at - y.at);
+    for (const t of due) {
+      this.timers.splice(this.timers.indexOf(t), 1);
+      if (!t.cancelled) t.fn();
+    }
   }
 
   private deliver(to: Address, payload: Uint8Array): void {
@@ -167,6 +177,36 @@ describe('Serf queries', () => {
     expect(result.responses.get('c')).toEqual(Uint8Array.from([1, 2]));
     const relayed = c.sent.filter((s) => decodeSerfMessage(s.payload).type === 'relay');
     expect(relayed.length).toBe(1);
+  });
+
+  it('asks a member that gossip missed once more, directly, at half the timeout', async () => {
+    const net = new Net();
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => net.add(n)) as [Node, Node, Node];
+    for (const n of [a, b, c]) n.queries.handle('_serf_echo', (p) => p);
+    net.missedByGossip.add('c');
+    const timeoutMs = 1000;
+    const pending = a.queries.query('_serf_echo', Uint8Array.from([7]), { timeoutMs });
+    net.spread();
+    await new Promise((r) => setImmediate(r));
+    // c has not heard of it, b has answered; nothing sent to c yet.
+    const toC = () => a.sent.filter((s) => s.to.port === c.addr.port).length;
+    expect(toC()).toBe(0);
+    net.fireTimers(timeoutMs / 2);
+    await new Promise((r) => setImmediate(r));
+    // Only the member still owed an answer is asked (not b, not a itself), and it answers.
+    expect(toC()).toBe(1);
+    expect(a.sent.filter((s) => s.to.port === b.addr.port)).toHaveLength(0);
+    const result = await pending;
+    expect(result.unanswered).toEqual([]);
+    expect([...result.responses.keys()].sort()).toEqual(['a', 'b', 'c']);
+    // The direct copy and a late gossip copy are one query to c: it answers once.
+    net.missedByGossip.clear();
+    const answersFromC = () => c.sent.filter((s) => decodeSerfMessage(s.payload).type === 'queryResponse').length;
+    const before = answersFromC();
+    a.gossip.set('again', a.sent.find((s) => s.to.port === c.addr.port)!.payload);
+    net.spread();
+    expect(answersFromC()).toBe(before);
+    expect(net.timers.filter((t) => !t.cancelled)).toHaveLength(0);
   });
 
   it('drop Lamport times that would overflow the clocks, and keep working', () => {

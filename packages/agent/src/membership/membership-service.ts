@@ -145,6 +145,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
           .memberViews()
           .filter((m) => m.status === 'alive' || m.status === 'suspect')
           .map((m) => m.name),
+      addressOf: (name) => this.engine.member(name)?.addr,
       gossipIntervalMs: opts.profile.gossipIntervalMs,
       broadcast: (payload, key) => {
         this.engine.broadcastUser(payload, key);

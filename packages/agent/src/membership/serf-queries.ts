@@ -17,6 +17,10 @@ import { type Address, bytesToIp, ipToBytes } from './address.ts';
 
 /** Serf's QueryBuffer: queries older than this many Lamport ticks are refused as replays. */
 const QUERY_BUFFER = 512;
+/** Members that have not answered by this share of the timeout are asked directly (see reask). */
+const REASK_AT = 0.5;
+/** At most this many direct re-asks per query: past that, the cluster has a bigger problem than gossip luck. */
+const MAX_REASK = 128;
 /** Serf's QueryTimeoutMult: a query stays open GossipInterval x 16 x ceil(log10(N+1)). */
 const QUERY_TIMEOUT_MULT = 16;
 /**
@@ -63,6 +67,8 @@ export interface SerfQueriesIO {
   address(): Address;
   /** Alive members, ourselves included: a query with no filter is answered once all have. */
   aliveMembers(): readonly string[];
+  /** A member's gossip address, to ask it directly. */
+  addressOf(name: string): Address | undefined;
   gossipIntervalMs: number;
   /** Queue a Serf message for gossip; `key` replaces an older message with the same key. */
   broadcast(payload: Uint8Array, key: string): void;
@@ -228,17 +234,38 @@ export class SerfQueries {
       const acks = new Set<string>();
       const responses = new Map<string, Uint8Array>();
       let timer: { cancel(): void } | undefined;
+      let reask: { cancel(): void } | undefined;
       const finish = () => {
         timer?.cancel();
+        reask?.cancel();
         if (this.pending.get(q.ltime)?.id === q.id) this.pending.delete(q.ltime);
         resolve({ acks, responses, unanswered: [...(waiting ?? [])] });
       };
       const waiting = q.filters.length === 0 ? new Set(this.io.aliveMembers()) : undefined;
       this.pending.set(q.ltime, { id: q.id, acks, responses, waiting, finish });
       timer = this.io.setTimer(timeoutMs, finish);
+      if (waiting) reask = this.io.setTimer(timeoutMs * REASK_AT, () => this.reask(raw, waiting));
       // As Serf: run it here first (we answer ourselves through the socket), then gossip it.
       this.onQuery(q, raw);
     });
+  }
+
+  /**
+   * Gossip carries a query to every member only with high probability: in a small cluster each
+   * member passes it to a few random others, and about one key query in a hundred missed a member
+   * here (seen in the interop test; Serf's own `keys` then reports it as not answered). Members
+   * still owed an answer get the query once more, straight from us. They dedupe it by Lamport time
+   * and id, Serf agents as well, so a member that merely answered late does not answer twice.
+   */
+  private reask(raw: Uint8Array, waiting: ReadonlySet<string>): void {
+    let sent = 0;
+    for (const name of waiting) {
+      if (name === this.io.name || sent >= MAX_REASK) continue;
+      const to = this.io.addressOf(name);
+      if (!to) continue;
+      this.io.sendTo(to, raw);
+      sent++;
+    }
   }
 
   /** Ends every open query now (agent stopping); callers get what has arrived. */
