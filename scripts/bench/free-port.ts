@@ -6,18 +6,18 @@ import { createServer } from 'node:net';
 // out ports from the kernel's ephemeral range, where a port that is free now can be taken a moment
 // later by any outgoing connection, or be handed out again before the agent it was meant for has
 // bound it (with 150 ports per cluster that happened in most starts: EADDRINUSE). So ports are
-// drawn at random below the ephemeral range, checked free for TCP and UDP, and never handed out
+// drawn at random outside the ephemeral range, checked free for TCP and UDP, and never handed out
 // twice by this process.
 
-const [ephemeralLow] = (() => {
+const [ephemeralLow = 32768, ephemeralHigh = 60999] = (() => {
   try {
     return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
   } catch {
-    return [32768];
+    return [];
   }
 })();
-const LOW = 20_000;
-const HIGH = Math.max(LOW + 2000, (ephemeralLow ?? 32768) - 1);
+// Below the ephemeral range when it leaves room there (Linux's default starts at 32768), else above it.
+const [LOW, HIGH] = ephemeralLow - 1 - 20_000 >= 2000 ? [20_000, ephemeralLow - 1] : [ephemeralHigh + 1, 65_535];
 const handedOut = new Set<number>();
 
 function tcpFree(port: number, host: string): Promise<boolean> {

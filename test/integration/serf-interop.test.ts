@@ -80,7 +80,11 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
         // A Serf query filtered by tag, in Go's regexp syntax (\A, a POSIX class, \z), which
         // JavaScript's RegExp would misread: only v1 and v2 (tags idx=1, idx=2) may ack it. (Serf's
         // CLI keeps one expression per tag, so the test is in one.)
-        const acks = await serfQuery(s0, ['-tag', 'idx=\\A[[:space:]12]\\z', 'who-is-there']);
+        // Gossip alone carries a Serf query and can miss a member, so a run that lacks v1 or v2
+        // is repeated once; no run may bring an ack from anyone else.
+        const ask = () => serfQuery(s0, ['-tag', 'idx=\\A[[:space:]12]\\z', 'who-is-there']);
+        let acks = await ask();
+        if (acks.length < 2) acks = [...new Set([...acks, ...(await ask())])];
         expect(acks.sort()).toEqual(['v1', 'v2']);
       }
 

@@ -157,8 +157,11 @@ describe('Serf queries', () => {
     const result = await pending;
     expect([...result.acks].sort()).toEqual(['a', 'b', 'c']);
     expect(result.responses.size).toBe(0); // ping has no response body
-    // A late answer to the finished query is counted too.
+    // A late answer to the finished query, from a member that never answered, is counted too;
+    // a second copy of an answer we had (a relayed duplicate) is not.
     a.queries.onResponse({ ...stray, id: asked.id, from: 'late' });
+    expect(a.queries.drops['stray-response']).toBe(2);
+    a.queries.onResponse({ ...stray, id: asked.id, from: 'b' });
     expect(a.queries.drops['stray-response']).toBe(2);
   });
 
@@ -177,6 +180,8 @@ describe('Serf queries', () => {
     expect(result.responses.get('c')).toEqual(Uint8Array.from([1, 2]));
     const relayed = c.sent.filter((s) => decodeSerfMessage(s.payload).type === 'relay');
     expect(relayed.length).toBe(1);
+    // The relayed copies of b's answer landed after the query ended: expected, not strays.
+    expect(a.queries.drops['stray-response']).toBe(0);
   });
 
   it('asks a member that gossip missed once more, directly, at half the timeout', async () => {
@@ -185,7 +190,7 @@ describe('Serf queries', () => {
     for (const n of [a, b, c]) n.queries.handle('_serf_echo', (p) => p);
     net.missedByGossip.add('c');
     const timeoutMs = 1000;
-    const pending = a.queries.query('_serf_echo', Uint8Array.from([7]), { timeoutMs });
+    const pending = a.queries.query('_serf_echo', Uint8Array.from([7]), { timeoutMs, reask: true });
     net.spread();
     await new Promise((r) => setImmediate(r));
     // c has not heard of it, b has answered; nothing sent to c yet.
@@ -207,6 +212,24 @@ describe('Serf queries', () => {
     net.spread();
     expect(answersFromC()).toBe(before);
     expect(net.timers.filter((t) => !t.cancelled)).toHaveLength(0);
+
+    // Everyone answers at once: the query ends early and neither of its timers is left armed.
+    const quick = await (async () => {
+      const q = a.queries.query('_serf_echo', Uint8Array.from([8]), { timeoutMs, reask: true });
+      net.spread();
+      return q;
+    })();
+    expect(quick.unanswered).toEqual([]);
+    expect(net.timers.filter((t) => !t.cancelled)).toHaveLength(0);
+    // Without reask (the default), a member gossip missed is not asked again.
+    net.missedByGossip.add('c');
+    const sentToC = toC();
+    const plain = a.queries.query('_serf_echo', Uint8Array.from([9]), { timeoutMs });
+    net.spread();
+    await new Promise((r) => setImmediate(r));
+    net.fireTimers();
+    expect((await plain).unanswered).toEqual(['c']);
+    expect(toC()).toBe(sentToC);
   });
 
   it('drop Lamport times that would overflow the clocks, and keep working', () => {
@@ -285,19 +308,23 @@ describe('Serf queries', () => {
     // Go's syntax, which JavaScript's RegExp reads differently or refuses: a flag group, a Unicode
     // class without braces, a POSIX class, a counted repeat, \A and \z. Each one matches here; the
     // same expressions against another tag do not.
-    const goSyntax = ['(?i)^WEB-', '^\\pL+-\\d$', '^[[:alpha:]]+-', '^(?:[a-z]|-|\\d){5}$', '\\Aweb-1\\z'];
+    const goSyntax = ['(?i)^WEB-', '^\\pL+-\\d$', '^[[:alpha:]]+-', '^(?:[a-z]|-|\\d){5}(?:x{17})?$', '\\Aweb-1\\z'];
     c.tags = { role: 'web-1' };
     goSyntax.forEach((expr, i) => {
       const q = query(20 + i, [encodeQueryFilter({ type: 'tag', tag: 'role', expr })]);
       c.queries.onQuery(q.q, q.raw);
     });
     expect(acksFrom(c)).toBe(3 + goSyntax.length);
+    // A tag the member lacks is matched as the empty string, as Serf does.
+    const absent = query(30, [encodeQueryFilter({ type: 'tag', tag: 'rack', expr: '^$' })]);
+    c.queries.onQuery(absent.q, absent.raw);
+    expect(acksFrom(c)).toBe(4 + goSyntax.length);
     c.tags = { role: '42' };
     goSyntax.forEach((expr, i) => {
       const q = query(40 + i, [encodeQueryFilter({ type: 'tag', tag: 'role', expr })]);
       c.queries.onQuery(q.q, q.raw);
     });
-    expect(acksFrom(c)).toBe(3 + goSyntax.length);
+    expect(acksFrom(c)).toBe(4 + goSyntax.length);
 
     const quiet = query(3, [], SerfQueryFlag.ack | SerfQueryFlag.noBroadcast);
     const before = b.gossip.size;

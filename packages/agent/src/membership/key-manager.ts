@@ -105,8 +105,12 @@ export class KeyManager {
     const payload = op === 'list' ? new Uint8Array(0) : encodeKeyRequest(key!);
     const numNodes = this.queries.memberCount();
     // Relay factor 1: every member also answers through one other, so a keyring change is not
-    // reported as unanswered because one datagram was lost (Serf's `keys -relay-factor`).
-    const { responses, unanswered } = await this.queries.query(SerfKeyQuery[op], payload, { relayFactor: 1 });
+    // reported as unanswered because one datagram was lost (Serf's `keys -relay-factor`); and a
+    // member that gossip has not reached by half the timeout is asked directly.
+    const { responses, unanswered } = await this.queries.query(SerfKeyQuery[op], payload, {
+      relayFactor: 1,
+      reask: true,
+    });
     const messages: Record<string, string> = {};
     const keys: Record<string, number> = {};
     const primaryKeys: Record<string, number> = {};

@@ -145,7 +145,10 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
           .memberViews()
           .filter((m) => m.status === 'alive' || m.status === 'suspect')
           .map((m) => m.name),
-      addressOf: (name) => this.engine.member(name)?.addr,
+      addressOf: (name) => {
+        const m = this.engine.member(name);
+        return m && (m.status === 'alive' || m.status === 'suspect') ? m.addr : undefined;
+      },
       gossipIntervalMs: opts.profile.gossipIntervalMs,
       broadcast: (payload, key) => {
         this.engine.broadcastUser(payload, key);

@@ -19,6 +19,8 @@ import { type Address, bytesToIp, ipToBytes } from './address.ts';
 const QUERY_BUFFER = 512;
 /** Members that have not answered by this share of the timeout are asked directly (see reask). */
 const REASK_AT = 0.5;
+/** Finished queries whose late duplicate answers are recognised (they come within a timeout or so). */
+const FINISHED_KEPT = 16;
 /** At most this many direct re-asks per query: past that, the cluster has a bigger problem than gossip luck. */
 const MAX_REASK = 128;
 /** Serf's QueryTimeoutMult: a query stays open GossipInterval x 16 x ceil(log10(N+1)). */
@@ -39,6 +41,11 @@ export interface QueryParams {
   readonly timeoutMs?: number;
   /** Each member also sends its answer through this many others (Serf's RelayFactor). */
   readonly relayFactor?: number;
+  /**
+   * Members still owed an answer at half the timeout get the query again, directly (see reask).
+   * Only for unfiltered queries that every member answers with a payload (the key queries).
+   */
+  readonly reask?: boolean;
 }
 
 export interface QueryResult {
@@ -50,14 +57,14 @@ export interface QueryResult {
   readonly unanswered: readonly string[];
 }
 
-/** Answers an internal query (`_serf_*`): the response payload, or undefined for none. */
 /**
  * Why a query message was refused: unreadable (clock past 2^53, filter, reply or relay address),
- * older than the dedupe window (a replay), an answer to no open query of ours (stray or late), or
- * an internal handler that threw.
+ * older than the dedupe window (a replay), an answer to no query of ours (or a late one from a
+ * member that had not answered in time), or an internal handler that threw.
  */
 export type SerfQueryDrop = 'malformed' | 'replayed' | 'stray-response' | 'handler-failed';
 
+/** Answers an internal query (`_serf_*`): the response payload, or undefined for none. */
 export type InternalQueryHandler = (payload: Uint8Array) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
 
 export interface SerfQueriesIO {
@@ -100,6 +107,11 @@ export class SerfQueries {
   /** Query ids seen, by Lamport time; pruned to the last QUERY_BUFFER ticks. */
   private readonly seen = new Map<number, Set<number>>();
   private readonly pending = new Map<number, Pending>();
+  /**
+   * Who answered our recently finished queries, by Lamport time: with a relay factor every answer
+   * comes twice, and the copy that lands after the query ended is expected, not a stray.
+   */
+  private readonly finished = new Map<number, { id: number; answered: ReadonlySet<string> }>();
   private readonly handlers = new Map<string, InternalQueryHandler>();
   private readonly io: SerfQueriesIO;
   /** What was refused, by reason (exported on /metrics). */
@@ -189,7 +201,8 @@ export class SerfQueries {
   onResponse(r: SerfQueryResponse): void {
     const p = this.pending.get(r.ltime);
     if (!p || p.id !== r.id) {
-      this.drops['stray-response']++;
+      const f = this.finished.get(r.ltime);
+      if (f?.id !== r.id || !f.answered.has(r.from)) this.drops['stray-response']++;
       return;
     }
     if ((r.flags & SerfQueryFlag.ack) !== 0) {
@@ -239,12 +252,14 @@ export class SerfQueries {
         timer?.cancel();
         reask?.cancel();
         if (this.pending.get(q.ltime)?.id === q.id) this.pending.delete(q.ltime);
+        this.finished.set(q.ltime, { id: q.id, answered: new Set([...responses.keys(), ...acks]) });
+        for (const t of this.finished.keys()) if (this.finished.size > FINISHED_KEPT) this.finished.delete(t);
         resolve({ acks, responses, unanswered: [...(waiting ?? [])] });
       };
       const waiting = q.filters.length === 0 ? new Set(this.io.aliveMembers()) : undefined;
       this.pending.set(q.ltime, { id: q.id, acks, responses, waiting, finish });
       timer = this.io.setTimer(timeoutMs, finish);
-      if (waiting) reask = this.io.setTimer(timeoutMs * REASK_AT, () => this.reask(raw, waiting));
+      if (waiting && params.reask) reask = this.io.setTimer(timeoutMs * REASK_AT, () => this.reask(raw, waiting));
       // As Serf: run it here first (we answer ourselves through the socket), then gossip it.
       this.onQuery(q, raw);
     });
@@ -260,7 +275,8 @@ export class SerfQueries {
   private reask(raw: Uint8Array, waiting: ReadonlySet<string>): void {
     let sent = 0;
     for (const name of waiting) {
-      if (name === this.io.name || sent >= MAX_REASK) continue;
+      if (sent >= MAX_REASK) break;
+      if (name === this.io.name) continue;
       const to = this.io.addressOf(name);
       if (!to) continue;
       this.io.sendTo(to, raw);
@@ -344,6 +360,11 @@ export class SerfQueries {
 
 const require = createRequire(import.meta.url);
 let re2: typeof RE2JS | undefined;
+/** Serf's QuerySizeLimit: no filter that fits a query is longer. */
+const MAX_FILTER_EXPR = 1024;
+/** Compiled filters, most recent last: every member compiles each query's filter, often the same one. */
+const compiled = new Map<string, RE2JS | null>();
+const COMPILED_KEPT = 32;
 
 /**
  * Whether a tag matches a filter's expression, as Serf's regexp.MatchString decides it: RE2 syntax
@@ -353,10 +374,17 @@ let re2: typeof RE2JS | undefined;
  * An expression RE2 refuses (a backreference, a lookaround) matches nothing, as in Serf.
  */
 function tagMatches(expr: string, tag: string): boolean {
-  re2 ??= (require('re2js') as typeof import('re2js')).RE2JS;
-  try {
-    return re2.compile(expr).test(tag);
-  } catch {
-    return false;
-  }
+  if (expr.length > MAX_FILTER_EXPR) return false;
+  let re = compiled.get(expr);
+  if (re === undefined) {
+    re2 ??= (require('re2js') as typeof import('re2js')).RE2JS;
+    try {
+      re = re2.compile(expr);
+    } catch {
+      re = null;
+    }
+    if (compiled.size >= COMPILED_KEPT) compiled.delete(compiled.keys().next().value!);
+  } else compiled.delete(expr);
+  compiled.set(expr, re);
+  return re?.test(tag) ?? false;
 }
