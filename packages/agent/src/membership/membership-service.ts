@@ -26,7 +26,14 @@ import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
 import { SerfQueries, type SerfQueryDrop } from './serf-queries.ts';
 import { readStreamMessage } from './stream-exchange.ts';
-import { type MemberStatus, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
+import {
+  isLive,
+  type MemberStatus,
+  type MembershipEvent,
+  type MemberView,
+  type Output,
+  SwimEngine,
+} from './swim-engine.ts';
 
 export interface MembershipOptions {
   readonly name: string;
@@ -143,11 +150,11 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       aliveMembers: () =>
         this.engine
           .memberViews()
-          .filter((m) => m.status === 'alive' || m.status === 'suspect')
+          .filter(isLive)
           .map((m) => m.name),
       addressOf: (name) => {
         const m = this.engine.member(name);
-        return m && (m.status === 'alive' || m.status === 'suspect') ? m.addr : undefined;
+        return m && isLive(m) ? m.addr : undefined;
       },
       gossipIntervalMs: opts.profile.gossipIntervalMs,
       broadcast: (payload, key) => {
@@ -578,7 +585,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.snapshotDueBy = undefined;
     const members: SnapshotMember[] = this.engine
       .memberViews()
-      .filter((m) => m.name !== this.opts.name && (m.status === 'alive' || m.status === 'suspect'))
+      .filter((m) => m.name !== this.opts.name && isLive(m))
       .map((m) => ({ name: m.name, host: m.addr.host, port: m.addr.port }));
     // Most events (suspicions refuted, metadata updates) leave the set of reachable members as is.
     const key = JSON.stringify(members);

@@ -253,7 +253,7 @@ export class SerfQueries {
         reask?.cancel();
         if (this.pending.get(q.ltime)?.id === q.id) this.pending.delete(q.ltime);
         this.finished.set(q.ltime, { id: q.id, answered: new Set([...responses.keys(), ...acks]) });
-        for (const t of this.finished.keys()) if (this.finished.size > FINISHED_KEPT) this.finished.delete(t);
+        if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.keys().next().value!);
         resolve({ acks, responses, unanswered: [...(waiting ?? [])] });
       };
       const waiting = q.filters.length === 0 ? new Set(this.io.aliveMembers()) : undefined;

@@ -1090,7 +1090,8 @@ export class SwimEngine {
   }
 }
 
-function isLive(m: Member): boolean {
+/** Alive or suspect: still a member to talk to (suspicion is an open question, not a verdict). */
+export function isLive(m: { readonly status: MemberStatus }): boolean {
   return m.status === 'alive' || m.status === 'suspect';
 }
 
