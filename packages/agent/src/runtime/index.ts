@@ -1,0 +1,12 @@
+export { realRuntime } from './real-runtime.ts';
+export {
+  type Clock,
+  clampDelay,
+  MAX_TIMER_MS,
+  type Random,
+  type Runtime,
+  randomInt,
+  type TimerHandle,
+  type Timers,
+} from './runtime.ts';
+export { VirtualRuntime } from './virtual-runtime.ts';
