@@ -1,10 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CheckRunner } from '../src/health/check-runner.ts';
 import type { CheckResult } from '../src/health/status.ts';
 import { TtlClock, ttlExpired } from '../src/health/ttl-check.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
 import { pollingCheckOf } from './helpers/checks.ts';
 import { TestHttpServer } from './helpers/servers.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -12,7 +13,6 @@ import { waitFor } from './helpers/wait.ts';
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  vi.useRealTimers();
 });
 
 function runnerFor(body: Record<string, unknown>, probe?: ConstructorParameters<typeof CheckRunner>[0]['probe']) {
@@ -136,46 +136,61 @@ describe('CheckRunner lifecycle', () => {
     expect(aborted).toBeLessThanOrEqual(1);
   });
 
-  it('keeps its timers in step with fake time', async () => {
-    vi.useFakeTimers();
+  it('keeps its timers in step with virtual time', async () => {
+    const rt = new VirtualRuntime(1);
     let runs = 0;
-    const { runner } = runnerFor({ TCP: '127.0.0.1:1', Interval: '1s' }, async () => {
-      runs++;
-      return { status: 'passing', output: '' };
+    const runner = new CheckRunner({
+      check: pollingCheckOf({ TCP: '127.0.0.1:1', Interval: '1s' }),
+      firstDelayMs: 0,
+      onResult: () => {},
+      probe: async () => {
+        runs++;
+        return { status: 'passing', output: '' };
+      },
+      runtime: rt,
     });
     runner.start();
-    await vi.advanceTimersByTimeAsync(0);
+    // Each run settles its promise between steps; the next one is armed from its end.
+    const step = async (ms: number) => {
+      for (let t = 0; t < ms; t += 10) {
+        rt.advance(10);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await step(10);
     expect(runs).toBe(1);
-    await vi.advanceTimersByTimeAsync(3000);
+    await step(3000);
     expect(runs).toBe(4);
     await runner.stop();
-    expect(vi.getTimerCount()).toBe(0);
+    await step(5000);
+    expect(runs).toBe(4);
   });
 });
 
 describe('TtlClock', () => {
   it('expires after the TTL unless reset, and resumes a saved deadline', () => {
-    vi.useFakeTimers();
+    const rt = new VirtualRuntime(1);
     const expired: number[] = [];
-    const clock = new TtlClock(1000, () => expired.push(Date.now()));
+    const clock = new TtlClock(1000, () => expired.push(rt.clock.wallNow()), rt);
     cleanups.push(() => clock.stop());
     clock.reset();
-    vi.advanceTimersByTime(900);
+    rt.advance(900);
     clock.reset();
-    vi.advanceTimersByTime(900);
+    rt.advance(900);
     expect(expired).toHaveLength(0);
-    vi.advanceTimersByTime(100);
+    rt.advance(100);
     expect(expired).toHaveLength(1);
-    clock.resume(Date.now() + 500);
-    vi.advanceTimersByTime(499);
+    clock.resume(rt.clock.wallNow() + 500);
+    rt.advance(499);
     expect(expired).toHaveLength(1);
-    vi.advanceTimersByTime(1);
+    rt.advance(1);
     expect(expired).toHaveLength(2);
-    clock.resume(Date.now() - 10); // a deadline that passed while the agent was down
-    vi.advanceTimersByTime(0);
+    clock.resume(rt.clock.wallNow() - 10); // a deadline that passed while the agent was down
+    rt.advance(0);
     expect(expired).toHaveLength(3);
     clock.stop();
-    expect(vi.getTimerCount()).toBe(0);
+    rt.advance(10_000);
+    expect(expired).toHaveLength(3);
     expect(ttlExpired('last words').output).toBe('TTL expired (last output before timeout follows): last words');
   });
 });

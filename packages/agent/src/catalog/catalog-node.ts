@@ -29,6 +29,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import type { HostPort } from '../config/host-port.ts';
 import { parseHostPort } from '../config/host-port.ts';
 import type { Logger } from '../log.ts';
+import { type Runtime, randomInt, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
 import { derivePnetKey } from './pnet-key.ts';
 import { pnetProtector } from './pnet-protector.ts';
@@ -119,6 +120,8 @@ export interface CatalogNodeOptions {
   readonly maxNodes?: number;
   /** Overrides for the gossipsub settings in gossip-config.ts (tests, benchmarks). */
   readonly gossipsub?: Partial<GossipsubOpts>;
+  /** Clock, timers and randomness (default realRuntime()). */
+  readonly runtime?: Runtime;
 }
 
 export interface CatalogStats {
@@ -205,12 +208,13 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly log: Logger;
   private readonly peerIdOf: (node: string) => string | undefined;
   private readonly store: RecordStore;
-  private readonly opts: Required<Omit<CatalogNodeOptions, 'gossipKeys' | 'peerIdOf' | 'gossipsub'>>;
+  private readonly opts: Required<Omit<CatalogNodeOptions, 'gossipKeys' | 'peerIdOf' | 'gossipsub' | 'runtime'>>;
   private allowed = new Map<string, AllowedPeer>();
   private peerIdByNode = new Map<string, string>();
   private readonly dialState = new Map<string, DialState>();
   private readonly syncing = new Map<string, Promise<SyncResult>>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly runtime: Runtime;
+  private readonly timers = new Set<TimerHandle>();
   private readonly lastRejectionLog = new Map<RecordRejection, { at: number; suppressed: number }>();
   private stopped = false;
   private boundPort: number | undefined;
@@ -218,7 +222,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private lastPeerAddedAt = 0;
   /** Since when the set has been growing without a settle-long pause; undefined when settled. */
   private growingSince: number | undefined;
-  private settleTimer: NodeJS.Timeout | undefined;
+  private settleTimer: TimerHandle | undefined;
   /** The pnet keys the protector reads per connection (shared with it; see setGossipKeys). */
   private readonly pnetKeys: { current: Uint8Array[] };
   private readonly counters = {
@@ -258,6 +262,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     this.privateKey = opts.privateKey;
     this.privateNetwork = pnetKeys.current.length > 0;
     this.log = log;
+    this.runtime = opts.runtime ?? realRuntime();
     this.peerIdOf = opts.peerIdOf ?? ((node) => this.peerIdByNode.get(node));
     this.opts = {
       node: opts.node,
@@ -468,7 +473,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
     const gone = [...this.allowed.keys()].filter((id) => !next.has(id));
     if (added) {
-      this.lastPeerAddedAt = Date.now();
+      this.lastPeerAddedAt = this.runtime.clock.now();
       this.growingSince ??= this.lastPeerAddedAt;
     }
     this.allowed = next;
@@ -525,9 +530,9 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) t.cancel();
     this.timers.clear();
-    clearTimeout(this.settleTimer);
+    this.settleTimer?.cancel();
     this.libp2p.removeEventListener('peer:connect', this.onPeerConnect);
     this.libp2p.removeEventListener('peer:disconnect', this.onPeerDisconnect);
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange);
@@ -619,7 +624,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       this.log.debug({ path, from, reason: err.reason }, `catalog: record dropped: ${err.message}`);
       return err.reason;
     }
-    const now = Date.now();
+    const now = this.runtime.clock.now();
     const last = this.lastRejectionLog.get(err.reason);
     if (last && now - last.at < REJECTION_LOG_INTERVAL_MS) {
       last.suppressed++;
@@ -730,7 +735,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
 
   private syncTick(): void {
     const candidates = this.connectedPeers().filter((id) => this.allowed.has(id));
-    const pick = candidates[Math.floor(Math.random() * candidates.length)];
+    const pick = candidates[randomInt(this.runtime.random, candidates.length)];
     if (pick !== undefined) this.syncWith(pick).catch(() => {});
   }
 
@@ -739,7 +744,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   /** Dials the allowed peers we should be connected to and are not. */
   private redialTick(): void {
     if (this.stopped) return;
-    const now = Date.now();
+    const now = this.runtime.clock.now();
     // While a join is still teaching us members, hold the dials back. Every agent of a starting
     // cluster learns everyone within a second, and if all of them then open their libp2p
     // connections at once (TCP, pnet, Noise, Yamux, identify, gossipsub, a catalog sync: several
@@ -749,12 +754,12 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     if (this.growingSince !== undefined) {
       const quiet = now - this.lastPeerAddedAt >= this.opts.settleMs;
       if (!quiet && now - this.growingSince < MAX_SETTLE_MS) {
-        this.settleTimer ??= setTimeout(
+        this.settleTimer ??= this.runtime.timers.after(
+          Math.min(this.lastPeerAddedAt + this.opts.settleMs, this.growingSince + MAX_SETTLE_MS) - now,
           () => {
             this.settleTimer = undefined;
             this.redialTick();
           },
-          Math.min(this.lastPeerAddedAt + this.opts.settleMs, this.growingSince + MAX_SETTLE_MS) - now,
         );
         return;
       }
@@ -796,7 +801,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     } catch (err) {
       this.counters.dialFailures++;
       state.failures++;
-      state.notBefore = Date.now() + Math.min(MAX_REDIAL_BACKOFF_MS, this.opts.redialIntervalMs * 2 ** state.failures);
+      state.notBefore =
+        this.runtime.clock.now() + Math.min(MAX_REDIAL_BACKOFF_MS, this.opts.redialIntervalMs * 2 ** state.failures);
       this.log.debug(
         { peer: peer.node, addr: peer.addr.toString(), err: (err as Error).message },
         'catalog: dial failed',
@@ -821,15 +827,15 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private schedule(fn: () => void, intervalMs: number, jitter: boolean): void {
     const arm = () => {
       if (this.stopped) return;
-      const delay = jitter ? intervalMs * (0.75 + Math.random() * 0.5) : intervalMs;
-      const t = setTimeout(() => {
+      const delay = jitter ? intervalMs * (0.75 + this.runtime.random.next() * 0.5) : intervalMs;
+      const t = this.runtime.timers.after(delay, () => {
         this.timers.delete(t);
         try {
           fn();
         } finally {
           arm();
         }
-      }, delay);
+      });
       this.timers.add(t);
     };
     arm();

@@ -7,6 +7,7 @@ import { truncateHead } from '../health/output.ts';
 import type { CheckResult, CheckStatus, InstanceHealth } from '../health/status.ts';
 import { TtlClock, ttlExpired } from '../health/ttl-check.ts';
 import type { Logger } from '../log.ts';
+import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import type { CheckDefinition, Registration, ServiceDefinition } from './definition.ts';
 import { EventLog, type PendingEvent, type RegistryEvent, type RegistryListener } from './events.ts';
 import {
@@ -62,6 +63,8 @@ export interface RegistryOptions {
   readonly stateWriteDelayMs?: number;
   /** Delay before a check's first run; default a random stagger within its interval. */
   readonly firstRunDelayMs?: number;
+  /** Clock, timers and randomness for checks, TTLs and the reaper (default realRuntime()). */
+  readonly runtime?: Runtime;
 }
 
 interface ServiceEntry {
@@ -124,7 +127,8 @@ export class ServiceRegistry {
   private readonly events: EventLog;
   private readonly definitionsWriter: SnapshotWriter;
   private readonly stateWriter: SnapshotWriter;
-  private reaper: NodeJS.Timeout | undefined;
+  private readonly runtime: Runtime;
+  private reaper: TimerHandle | undefined;
   private running = false;
   private stopped = false;
   /** Checks being stopped after a replace or removal; stop() waits for them. */
@@ -132,6 +136,7 @@ export class ServiceRegistry {
 
   private constructor(opts: RegistryOptions, startIndex: number) {
     this.opts = opts;
+    this.runtime = opts.runtime ?? realRuntime();
     this.log = opts.log.child({ plane: 'health' });
     this.events = new EventLog(startIndex, (err) => this.log.error({ err }, 'registry event listener failed'));
     this.definitionsWriter = new SnapshotWriter(join(opts.dataDir, SERVICES_FILE), () =>
@@ -198,7 +203,7 @@ export class ServiceRegistry {
       source,
       status: disabled ? 'critical' : def.initialStatus,
       output: disabled ?? '',
-      since: Date.now(),
+      since: this.runtime.clock.wallNow(),
       ttlExpiresAt: undefined,
       runner: undefined,
       ttl: undefined,
@@ -229,7 +234,15 @@ export class ServiceRegistry {
     if (this.running || this.stopped) return;
     this.running = true;
     for (const entry of this.checks.values()) this.startCheck(entry);
-    this.reaper = setInterval(() => this.reap(), this.opts.reapIntervalMs ?? REAP_INTERVAL_MS);
+    const every = this.opts.reapIntervalMs ?? REAP_INTERVAL_MS;
+    const arm = (): void => {
+      this.reaper = this.runtime.timers.after(every, () => {
+        if (!this.running) return;
+        this.reap();
+        arm();
+      });
+    };
+    arm();
   }
 
   /** Stops every timer and check (killing exec checks' processes) and writes the last state. */
@@ -237,7 +250,7 @@ export class ServiceRegistry {
     if (this.stopped) return;
     this.stopped = true;
     this.running = false;
-    clearInterval(this.reaper);
+    this.reaper?.cancel();
     this.reaper = undefined;
     await Promise.all([...this.checks.values()].map((entry) => this.stopCheck(entry)));
     await Promise.all([...this.stopping]);
@@ -253,14 +266,19 @@ export class ServiceRegistry {
         firstDelayMs: this.opts.firstRunDelayMs,
         onResult: (result) => this.applyResult(def.id, entry, result),
         onError: (err) => this.log.error({ err, checkId: def.id }, 'applying a check result failed'),
+        runtime: this.runtime,
       });
       entry.runner.start();
       return;
     }
-    entry.ttl = new TtlClock(def.ttlMs, () => {
-      entry.ttlExpiresAt = undefined;
-      this.applyResult(def.id, entry, ttlExpired(entry.output));
-    });
+    entry.ttl = new TtlClock(
+      def.ttlMs,
+      () => {
+        entry.ttlExpiresAt = undefined;
+        this.applyResult(def.id, entry, ttlExpired(entry.output));
+      },
+      this.runtime,
+    );
     // A TTL check that was reported on before a restart keeps its deadline; a new one starts its clock now.
     if (entry.ttlExpiresAt !== undefined) entry.ttl.resume(entry.ttlExpiresAt);
     else entry.ttlExpiresAt = entry.ttl.reset();
@@ -292,7 +310,7 @@ export class ServiceRegistry {
   }
 
   private emit(event: PendingEvent): void {
-    this.events.emit(event);
+    this.events.emit(event, this.runtime.clock.wallNow());
   }
 
   // --- mutations ---------------------------------------------------------------------------------
@@ -440,7 +458,7 @@ export class ServiceRegistry {
         `check "${id}" is a ${entry.def.type} check; only TTL checks take pass, warn and fail`,
       );
     }
-    entry.ttlExpiresAt = entry.ttl ? entry.ttl.reset() : Date.now() + entry.def.ttlMs;
+    entry.ttlExpiresAt = entry.ttl ? entry.ttl.reset() : this.runtime.clock.wallNow() + entry.def.ttlMs;
     this.applyResult(id, entry, { status, output: truncateHead(output, entry.def.outputMaxSize) });
     await this.stateWriter.write();
   }
@@ -450,7 +468,10 @@ export class ServiceRegistry {
     this.assertOpen();
     const before = this.nodeMaintenance;
     if (enabled) {
-      this.nodeMaintenance = { reason: reason || DEFAULT_NODE_MAINTENANCE_REASON, since: before?.since ?? Date.now() };
+      this.nodeMaintenance = {
+        reason: reason || DEFAULT_NODE_MAINTENANCE_REASON,
+        since: before?.since ?? this.runtime.clock.wallNow(),
+      };
     } else {
       this.nodeMaintenance = undefined;
     }
@@ -473,7 +494,7 @@ export class ServiceRegistry {
     if (!entry) throw new RegistryError(404, `no service with ID "${id}" is registered on this agent`);
     const before = entry.maintenance;
     entry.maintenance = enabled
-      ? { reason: reason || DEFAULT_SERVICE_MAINTENANCE_REASON, since: before?.since ?? Date.now() }
+      ? { reason: reason || DEFAULT_SERVICE_MAINTENANCE_REASON, since: before?.since ?? this.runtime.clock.wallNow() }
       : undefined;
     if (enabled || before) {
       this.emit({
@@ -496,7 +517,7 @@ export class ServiceRegistry {
     entry.output = result.output;
     if (result.status !== previous) {
       entry.status = result.status;
-      entry.since = Date.now();
+      entry.since = this.runtime.clock.wallNow();
       this.emit({
         type: 'check-updated',
         checkId: id,
@@ -532,7 +553,7 @@ export class ServiceRegistry {
   }
 
   /** Deregisters services with a check that has been critical longer than its DeregisterCriticalServiceAfter. */
-  reap(now = Date.now()): void {
+  reap(now = this.runtime.clock.wallNow()): void {
     for (const check of this.checks.values()) {
       const after = check.def.deregisterCriticalServiceAfterMs;
       const serviceId = check.def.serviceId;
