@@ -6,8 +6,7 @@ import { type MemberInfo, memberTags } from '../membership/membership-service.ts
 import { isLive, type MembershipEvent } from '../membership/swim-engine.ts';
 import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
-import type { ServiceView } from '../services/registry.ts';
-import { localRecord } from './local-record.ts';
+import { type LocalService, localRecord } from './local-record.ts';
 
 /** What the mesh reads from membership (MembershipService in the agent, a simulated view in node-sim). */
 export interface MeshMembership {
@@ -35,7 +34,7 @@ export interface MeshCatalog {
 /** This host's services and their health (ServiceRegistry). */
 export interface MeshServices {
   subscribe(listener: () => void): () => void;
-  listServices(): readonly ServiceView[];
+  listServices(): readonly LocalService[];
 }
 
 export interface MeshOptions {
