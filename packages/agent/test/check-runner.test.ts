@@ -104,34 +104,50 @@ describe('CheckRunner with an exec check', () => {
 
 describe('CheckRunner lifecycle', () => {
   it('never overlaps runs, and stop() aborts the run in flight and clears the timer', async () => {
+    // Virtual time: the probe takes 30 ms of it, the interval is 100 ms, and "no run after stop()"
+    // is checked over 10 virtual seconds rather than a real sleep.
+    const rt = new VirtualRuntime(3);
     let running = 0;
     let maxRunning = 0;
     let runs = 0;
     let aborted = 0;
-    const { runner } = runnerFor({ TCP: '127.0.0.1:1', Interval: '100ms', Timeout: '10s' }, (ctx) => {
-      runs++;
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      return new Promise((resolve) => {
-        const t = setTimeout(() => {
-          running--;
-          resolve({ status: 'passing', output: '' });
-        }, 30);
-        ctx.signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          running--;
-          aborted++;
-          resolve({ status: 'critical', output: 'aborted' });
+    const runner = new CheckRunner({
+      check: pollingCheckOf({ TCP: '127.0.0.1:1', Interval: '100ms', Timeout: '10s' }),
+      onResult: () => {},
+      runtime: rt,
+      probe: (ctx) => {
+        runs++;
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        return new Promise((resolve) => {
+          const t = rt.timers.after(30, () => {
+            running--;
+            resolve({ status: 'passing', output: '' });
+          });
+          ctx.signal.addEventListener('abort', () => {
+            t.cancel();
+            running--;
+            aborted++;
+            resolve({ status: 'critical', output: 'aborted' });
+          });
         });
-      });
+      },
     });
+    const step = async (ms: number) => {
+      for (let t = 0; t < ms; t += 5) {
+        rt.advance(5);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
     runner.start();
-    await waitFor(() => runs >= 3, 'three runs');
+    await step(350); // first run within 100 ms (stagger), then every 130 ms
+    expect(runs).toBeGreaterThanOrEqual(3);
+    rt.advance(10); // mid-run: stop() must abort it
     await runner.stop();
     const after = runs;
     expect(maxRunning).toBe(1);
     expect(running).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
+    await step(10_000);
     expect(runs).toBe(after);
     expect(aborted).toBeLessThanOrEqual(1);
   });

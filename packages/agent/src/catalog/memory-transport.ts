@@ -6,10 +6,11 @@
 //   - one connection per pair; a hang-up's FIN and a crash's RST reach the other side only if it
 //     is reachable, so a partition leaves a half-open connection on the far side, as TCP does;
 //   - gossip floods: every node forwards what its validator accepts to its other connections,
-//     once per message (gossipsub's mesh and flood publish, without the mesh's degree);
+//     once per message id (gossipsub's mesh and flood publish, without the mesh's degree);
 //   - anti-entropy streams carry the real sync protocol's bytes, in order, or nothing.
 // Latency is one constant per network, so delivery order is FIFO per link.
 
+import { createHash } from 'node:crypto';
 import { Uint8ArrayList } from 'uint8arraylist';
 import type { Runtime } from '../runtime/index.ts';
 import type {
@@ -111,7 +112,6 @@ class Endpoint implements CatalogTransport {
   readonly conns = new Map<string, Connection>();
   private readonly subscribers = new Set<string>();
   private readonly seen = new Set<string>();
-  private published = 0;
 
   constructor(
     net: MemoryCatalogNetwork,
@@ -241,7 +241,9 @@ class Endpoint implements CatalogTransport {
 
   async publish(data: Uint8Array): Promise<void> {
     if (!this.up) throw new Error('transport stopped');
-    const id = `${this.peerId}/${++this.published}`;
+    // Content-addressed like gossip-config's messageId: a restarted publisher's first message is
+    // not mistaken for its previous life's, and identical bytes are one message.
+    const id = createHash('sha256').update(this.peerId).update(data).digest('hex');
     this.remember(id);
     for (const [peerId, conn] of this.conns) this.forward(peerId, conn, id, this.peerId, data);
   }
