@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseHostPort } from '../src/base/host-port.ts';
 import { ConfigError } from '../src/config/config-error.ts';
-import { parseHostPort } from '../src/config/host-port.ts';
 import { loadConfig, redactConfig } from '../src/config/load.ts';
 
 let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../src/services/duration.ts';
+import { formatDuration, parseDuration } from '../src/base/duration.ts';
 import {
   checkToBody,
   DefinitionError,

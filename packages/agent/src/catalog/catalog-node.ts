@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { GossipsubOpts } from '@libp2p/gossipsub';
 import type { PrivateKey } from '@libp2p/interface';
 import type { NodeRecord } from '@vigil/protocol';
-import type { HostPort } from '../config/host-port.ts';
+import type { HostPort } from '../base/host-port.ts';
 import type { Logger } from '../log.ts';
 import { type Runtime, randomInt, realRuntime, type TimerHandle, timeoutSignal } from '../runtime/index.ts';
 import type {

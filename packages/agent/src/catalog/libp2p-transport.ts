@@ -19,7 +19,7 @@ import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import { type HostPort, parseHostPort } from '../config/host-port.ts';
+import { type HostPort, parseHostPort } from '../base/host-port.ts';
 import type { CatalogTransport, GossipVerdict, TransportAddress, TransportHandlers } from './catalog-transport.ts';
 import { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
 import { derivePnetKey } from './pnet-key.ts';

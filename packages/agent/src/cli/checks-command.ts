@@ -1,3 +1,4 @@
+import { compareStrings } from '../base/compare.ts';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import type { ApiCheck } from './api-types.ts';
 import { CliUsageError } from './cli-usage-error.ts';
@@ -33,7 +34,7 @@ export async function runChecks(args: string[]): Promise<number> {
     const all = await client.get<Record<string, ApiCheck>>('/v1/agent/checks');
     const checks = Object.values(all)
       .filter((c) => values.service === undefined || c.ServiceID === values.service || c.ServiceID === '')
-      .sort((a, b) => a.CheckID.localeCompare(b.CheckID));
+      .sort((a, b) => compareStrings(a.CheckID, b.CheckID));
     if (values.json) {
       process.stdout.write(`${JSON.stringify(Object.fromEntries(checks.map((c) => [c.CheckID, c])), null, 2)}\n`);
       return 0;

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { compareStrings } from '../base/compare.ts';
 import { definitionsIn } from '../services/config-services.ts';
 import { AgentClient, AgentRequestError, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import type { ApiCheck, ApiService } from './api-types.ts';
@@ -53,7 +54,7 @@ async function list(client: AgentClient, json: boolean): Promise<number> {
   }
   const checks = await client.get<Record<string, ApiCheck>>('/v1/agent/checks');
   const rows = Object.values(services)
-    .sort((a, b) => a.ID.localeCompare(b.ID))
+    .sort((a, b) => compareStrings(a.ID, b.ID))
     .map((s) => [
       s.ID,
       s.Service,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { z } from 'zod';
+import { formatHostPort } from '../base/host-port.ts';
 import { ConfigError } from './config-error.ts';
-import { formatHostPort } from './host-port.ts';
 import { type AgentConfig, agentConfigSchema, type ConfigField } from './schema.ts';
 
 type Kind = 'string' | 'list' | 'tags' | 'boolean' | 'json';

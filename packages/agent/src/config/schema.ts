@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseDuration } from '../base/duration.ts';
+import { parseGossipKey } from '../base/gossip-key.ts';
+import { type HostPort, parseHostPort } from '../base/host-port.ts';
 import { configServicesSchema } from '../services/config-services.ts';
-import { parseDuration } from '../services/duration.ts';
-import { parseGossipKey } from './gossip-key.ts';
-import { type HostPort, parseHostPort } from './host-port.ts';
 
 export const PROFILES = ['lan', 'wan', 'local'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

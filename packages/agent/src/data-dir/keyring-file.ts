@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseGossipKey } from '../config/gossip-key.ts';
+import { parseGossipKey } from '../base/gossip-key.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 
 /** Serf's keyring file format (-keyring-file): a JSON array of base64 keys, the primary first. */

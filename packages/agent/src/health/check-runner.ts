@@ -1,6 +1,6 @@
+import { formatDuration } from '../base/duration.ts';
 import { type Runtime, randomInt, realRuntime, type TimerHandle } from '../runtime/index.ts';
-import type { CheckDefinition, PollingCheckSpec } from '../services/definition.ts';
-import { formatDuration } from '../services/duration.ts';
+import type { CheckDefinition, PollingCheckSpec } from './check-spec.ts';
 import { runExecCheck } from './exec-check.ts';
 import { runGrpcCheck } from './grpc-check.ts';
 import { runHttpCheck } from './http-check.ts';

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { parseHostPort } from '../config/host-port.ts';
+import { formatDuration, parseDuration } from '../base/duration.ts';
+import { parseHostPort } from '../base/host-port.ts';
+import { StatusError } from '../base/status-error.ts';
 import {
   DEFAULT_EXEC_TIMEOUT_MS,
   DEFAULT_NETWORK_TIMEOUT_MS,
@@ -10,7 +12,6 @@ import {
 } from '../health/defaults.ts';
 import { CHECK_STATUSES } from '../health/status.ts';
 import type { CheckDefinition, CheckSpec, Registration, ServiceDefinition } from './definition.ts';
-import { formatDuration, parseDuration } from './duration.ts';
 
 /**
  * The registration body, validated at the boundary. It takes Consul's JSON (PascalCase as the API
@@ -20,11 +21,10 @@ import { formatDuration, parseDuration } from './duration.ts';
  */
 
 /** A bad definition: each problem names the field. The HTTP API answers it with 400. */
-export class DefinitionError extends Error {
-  override readonly name = 'DefinitionError';
+export class DefinitionError extends StatusError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(problems.join('; '));
+    super(400, problems.join('; '));
     this.problems = problems;
   }
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { StatusError } from '../base/status-error.ts';
 import { aggregateHealth } from '../health/aggregate.ts';
 import { CheckRunner, isPolling } from '../health/check-runner.ts';
 import { MIN_DEREGISTER_CRITICAL_AFTER_MS, REAP_INTERVAL_MS } from '../health/defaults.ts';
@@ -35,14 +36,7 @@ import { checkToBody, parseCheckRegistration, parseServiceRegistration, serviceT
  * A refused registry operation. `statusCode` is what the HTTP API answers (the server's error
  * handler reads it): 403 for policy, 404 for unknown IDs, 409 for conflicts, 400 for bad input.
  */
-export class RegistryError extends Error {
-  override readonly name = 'RegistryError';
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
+export class RegistryError extends StatusError {}
 
 export const EXEC_DISABLED_MESSAGE =
   'exec checks from the HTTP API are disabled on this agent; start it with --enable-exec-checks to allow them';
