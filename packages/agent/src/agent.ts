@@ -3,9 +3,9 @@ import { CatalogNode } from './catalog/index.ts';
 import { formatHostPort } from './config/host-port.ts';
 import { redactConfig } from './config/load.ts';
 import type { AgentConfig } from './config/schema.ts';
-import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
-import { readKeyringFile } from './data-dir/keyring-file.ts';
-import { DataDirLock } from './data-dir/lock.ts';
+import { DataDir } from './data-dir/data-dir.ts';
+import type { NodeIdentity } from './data-dir/identity.ts';
+import type { DataDirLock } from './data-dir/lock.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
@@ -70,14 +70,15 @@ export class Agent {
     const parts: Parts = {};
     let joined = false;
     try {
-      parts.lock = DataDirLock.acquire(config.dataDir);
-      const identity = await loadOrCreateIdentity(config.dataDir);
-      const keys = await gossipKeys(config, log);
+      const dataDir = new DataDir(config.dataDir);
+      parts.lock = dataDir.lock();
+      const identity = await dataDir.identity();
+      const keys = await gossipKeys(config, dataDir, log);
       if (keys.length === 0) {
         log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
       }
       const registry = await ServiceRegistry.open({
-        dataDir: config.dataDir,
+        dataDir,
         node: config.node,
         zone: config.zone,
         log,
@@ -244,8 +245,8 @@ async function stopParts(parts: Parts): Promise<void> {
  * the data directory, and that wins over --encrypt, as Consul's local.keyring does: the cluster
  * may have moved on to keys the configuration never held.
  */
-async function gossipKeys(config: AgentConfig, log: Logger): Promise<Uint8Array[]> {
-  const saved = await readKeyringFile(config.dataDir);
+async function gossipKeys(config: AgentConfig, dataDir: DataDir, log: Logger): Promise<Uint8Array[]> {
+  const saved = await dataDir.readKeyring();
   if (!saved) return config.encrypt;
   const primary = config.encrypt[0];
   if (primary && !Buffer.from(primary).equals(saved[0]!)) {

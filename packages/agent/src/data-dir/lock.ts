@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { DATA_FILES } from './files.ts';
 
 export class DataDirLockedError extends Error {
   override readonly name = 'DataDirLockedError';
@@ -26,7 +27,7 @@ export class DataDirLock {
 
   static acquire(dataDir: string): DataDirLock {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const path = join(dataDir, 'agent.lock');
+    const path = join(dataDir, DATA_FILES.lock);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(path, 'wx', 0o600);

@@ -1,6 +1,6 @@
-import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { StatusError } from '../base/status-error.ts';
+import { DataDir } from '../data-dir/data-dir.ts';
 import { aggregateHealth } from '../health/aggregate.ts';
 import { CheckRunner, isPolling } from '../health/check-runner.ts';
 import { MIN_DEREGISTER_CRITICAL_AFTER_MS, REAP_INTERVAL_MS } from '../health/defaults.ts';
@@ -18,7 +18,6 @@ import {
   type Maintenance,
 } from './maintenance.ts';
 import {
-  CHECK_STATE_FILE,
   loadDefinitions,
   loadState,
   removeStaleTemporaries,
@@ -42,7 +41,8 @@ export const EXEC_DISABLED_MESSAGE =
   'exec checks from the HTTP API are disabled on this agent; start it with --enable-exec-checks to allow them';
 
 export interface RegistryOptions {
-  readonly dataDir: string;
+  /** Where services.json and checks-state.json live. */
+  readonly dataDir: string | DataDir;
   readonly node: string;
   /** The agent's zone: the zone of services that name none. */
   readonly zone: string;
@@ -133,19 +133,20 @@ export class ServiceRegistry {
     this.runtime = opts.runtime ?? realRuntime();
     this.log = opts.log.child({ plane: 'health' });
     this.events = new EventLog(startIndex, (err) => this.log.error({ err }, 'registry event listener failed'));
-    this.definitionsWriter = new SnapshotWriter(join(opts.dataDir, SERVICES_FILE), () =>
+    this.definitionsWriter = new SnapshotWriter(DataDir.of(opts.dataDir).file('services'), () =>
       JSON.stringify(this.storedDefinitions(), null, 2),
     );
-    this.stateWriter = new SnapshotWriter(join(opts.dataDir, CHECK_STATE_FILE), () =>
+    this.stateWriter = new SnapshotWriter(DataDir.of(opts.dataDir).file('checkState'), () =>
       JSON.stringify(this.storedState()),
     );
   }
 
   /** Loads what the data directory holds. Checks start with `start()`. */
   static async open(opts: RegistryOptions): Promise<ServiceRegistry> {
-    const removed = await removeStaleTemporaries(opts.dataDir);
-    const definitions = await loadDefinitions(opts.dataDir);
-    const { state, problem } = await loadState(opts.dataDir);
+    const dir = DataDir.of(opts.dataDir).path;
+    const removed = await removeStaleTemporaries(dir);
+    const definitions = await loadDefinitions(dir);
+    const { state, problem } = await loadState(dir);
     const registry = new ServiceRegistry(opts, Math.max(definitions?.index ?? 0, state?.index ?? 0));
     if (removed > 0) registry.log.info({ removed }, 'removed temporary files left by an interrupted write');
     if (problem) registry.log.warn(`${problem}; checks start from their initial state`);
