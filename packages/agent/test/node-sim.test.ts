@@ -2,7 +2,7 @@
 // behaviour where the planes meet. A failure prints the command that replays its seed.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { forEachSeed, NodeSim, type NodeSimOptions } from '../src/sim/node-sim.ts';
+import { forEachSeed, NodeSim, type NodeSimOptions, replayCommand } from '../src/sim/node-sim.ts';
 
 const FILE = 'test/node-sim.test.ts';
 const NODES = ['n0', 'n1', 'n2', 'n3', 'n4'];
@@ -18,8 +18,7 @@ async function start(testName: string, seed: number, extra: Partial<NodeSimOptio
   return sim;
 }
 
-const replay = (testName: string) => (seed: number) =>
-  `VIGIL_SIM_SEED=${seed} npx vitest run --root packages/agent ${FILE} -t ${JSON.stringify(testName)}`;
+const replay = (testName: string) => (seed: number) => replayCommand(FILE, testName, seed);
 
 describe('whole nodes (simulator)', { timeout: 60_000 }, () => {
   const everyoneRoutesTo = (sim: NodeSim, observers: readonly string[], nodes: readonly string[]) =>
@@ -127,5 +126,16 @@ describe('whole nodes (simulator)', { timeout: 60_000 }, () => {
     const b = await trace(7);
     expect(a).toBe(b);
     expect(await trace(8)).not.toBe(a);
+  });
+
+  it('names a failing seed and the one command that replays it', async () => {
+    const name = 'a partition and heal';
+    await expect(
+      forEachSeed([1, 2], replay(name), async (seed) => {
+        expect(seed).toBe(1);
+      }),
+    ).rejects.toThrow(
+      `seed 2: expected 2 to be 1 // Object.is equality\nreplay: VIGIL_SIM_SEED=2 npx vitest run --root packages/agent ${FILE} -t "a partition and heal"`,
+    );
   });
 });

@@ -282,9 +282,7 @@ export class NodeSim {
 
   /** The one command that replays this run. */
   replayCommand(): string {
-    const file = this.opts.testFile ?? 'test/node-sim.test.ts';
-    const name = this.opts.testName ? ` -t ${JSON.stringify(this.opts.testName)}` : '';
-    return `VIGIL_SIM_SEED=${this.seed} npx vitest run --root packages/agent ${file}${name}`;
+    return replayCommand(this.opts.testFile ?? 'test/node-sim.test.ts', this.opts.testName, this.seed);
   }
 
   async stop(): Promise<void> {
@@ -294,6 +292,12 @@ export class NodeSim {
       await a.catalog.stop();
     }
   }
+}
+
+/** The command that replays one seed of a simulator test (a file under packages/agent). */
+export function replayCommand(file: string, testName: string | undefined, seed: number): string {
+  const name = testName ? ` -t ${JSON.stringify(testName)}` : '';
+  return `VIGIL_SIM_SEED=${seed} npx vitest run --root packages/agent ${file}${name}`;
 }
 
 /**
