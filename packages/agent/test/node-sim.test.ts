@@ -2,7 +2,7 @@
 // behaviour where the planes meet. A failure prints the command that replays its seed.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { forEachSeed, NodeSim, type NodeSimOptions, replayCommand } from '../src/sim/node-sim.ts';
+import { forEachSeed, NodeSim, type NodeSimOptions, replayCommand, simSeeds } from '../src/sim/node-sim.ts';
 
 const FILE = 'test/node-sim.test.ts';
 const NODES = ['n0', 'n1', 'n2', 'n3', 'n4'];
@@ -26,7 +26,7 @@ describe('whole nodes (simulator)', { timeout: 60_000 }, () => {
 
   it('starts: every node holds every record and routes to the primary', async () => {
     const name = 'starts: every node holds every record and routes to the primary';
-    await forEachSeed([1, 2, 3], replay(name), async (seed) => {
+    await forEachSeed(simSeeds([1, 2, 3]), replay(name), async (seed) => {
       const sim = await start(name, seed);
       const took = await sim.runUntil(
         () =>
@@ -41,7 +41,7 @@ describe('whole nodes (simulator)', { timeout: 60_000 }, () => {
 
   it('a crash of the primary is seen through routing: traffic moves to the next tier everywhere', async () => {
     const name = 'a crash of the primary is seen through routing';
-    await forEachSeed([1, 2, 3], replay(name), async (seed) => {
+    await forEachSeed(simSeeds([1, 2, 3]), replay(name), async (seed) => {
       const sim = await start(name, seed);
       expect(await sim.runUntil(() => everyoneRoutesTo(sim, NODES, ['n0']), 30_000)).toBeDefined();
       const survivors = NODES.slice(1);
@@ -58,7 +58,7 @@ describe('whole nodes (simulator)', { timeout: 60_000 }, () => {
 
   it('a partition and heal: each side routes within itself, then records and routes agree again', async () => {
     const name = 'a partition and heal';
-    await forEachSeed([1, 2, 3], replay(name), async (seed) => {
+    await forEachSeed(simSeeds([1, 2, 3]), replay(name), async (seed) => {
       const sim = await start(name, seed, { catalog: { syncIntervalMs: 2_000 } });
       expect(await sim.runUntil(() => everyoneRoutesTo(sim, NODES, ['n0']), 30_000)).toBeDefined();
       const left = ['n0', 'n1'];

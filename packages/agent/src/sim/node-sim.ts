@@ -300,17 +300,18 @@ export function replayCommand(file: string, testName: string | undefined, seed: 
   return `VIGIL_SIM_SEED=${seed} npx vitest run --root packages/agent ${file}${name}`;
 }
 
-/**
- * The seeds a simulator test runs: VIGIL_SIM_SEED alone when set (a replay), else `defaults`. A
- * failure names its seed and the one command that replays it.
- */
+/** The seeds a simulator test runs: VIGIL_SIM_SEED alone when set (a replay), else `defaults`. */
+export function simSeeds(defaults: readonly number[]): readonly number[] {
+  const fromEnv = process.env.VIGIL_SIM_SEED;
+  return fromEnv ? [Number(fromEnv)] : defaults;
+}
+
+/** Runs `body` for each seed; a failure names its seed and the one command that replays it. */
 export async function forEachSeed(
-  defaults: readonly number[],
+  seeds: readonly number[],
   replay: (seed: number) => string,
   body: (seed: number) => Promise<void>,
 ): Promise<void> {
-  const fromEnv = process.env.VIGIL_SIM_SEED;
-  const seeds = fromEnv ? [Number(fromEnv)] : defaults;
   for (const seed of seeds) {
     try {
       await body(seed);
