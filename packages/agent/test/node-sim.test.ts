@@ -107,6 +107,23 @@ describe('whole nodes (simulator)', { timeout: 60_000 }, () => {
     });
   });
 
+  it('holds a failback down for failbackHoldDownMs of virtual time, on every node', async () => {
+    const name = 'holds a failback down';
+    await forEachSeed(simSeeds([1, 2, 3]), replay(name), async (seed) => {
+      const sim = await start(name, seed, { failbackHoldDownMs: 5_000 });
+      expect(await sim.runUntil(() => everyoneRoutesTo(sim, NODES, ['n0']), 30_000)).toBeDefined();
+      sim.agent('n0').services.setHealth('web-n0', 'critical');
+      expect(await sim.runUntil(() => everyoneRoutesTo(sim, NODES, ['n1']), 5_000), 'fail over').toBeDefined();
+      sim.agent('n0').services.setHealth('web-n0', 'passing');
+      // The record spreads in milliseconds, but traffic stays on n1 until the hold-down expires:
+      // each Mesh re-evaluates on its own runtime timer, with no other event to wake it.
+      await sim.run(4_500);
+      expect(NODES.every((n) => sim.agent(n).catalog.get('n0')?.instances[0]?.health === 'passing')).toBe(true);
+      expect(everyoneRoutesTo(sim, NODES, ['n1'])).toBe(true);
+      expect(await sim.runUntil(() => everyoneRoutesTo(sim, NODES, ['n0']), 1_000), 'fail back').toBeDefined();
+    });
+  });
+
   it('replays exactly: the same seed gives the same catalog traffic and the same tables', async () => {
     const name = 'replays exactly';
     const trace = async (seed: number) => {
