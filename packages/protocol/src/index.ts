@@ -5,12 +5,22 @@
 export const PROTOCOL_PACKAGE = '@vigil/protocol';
 
 export type {
+  Demotion,
+  DemotionObserver,
   EndpointState,
   RouteChange,
   RouteEndpoint,
   RoutesResponse,
   RouteTable,
 } from './api/routes.ts';
+export {
+  type EndpointOpinion,
+  MAX_OPINION_TRANSITIONS,
+  MAX_OPINIONS_PER_NODE,
+  type OpinionState,
+  type OpinionTransition,
+  type OutcomeCounts,
+} from './catalog/opinion.ts';
 export {
   compareVersion,
   type FailoverPolicy,

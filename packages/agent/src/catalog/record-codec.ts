@@ -18,7 +18,13 @@
 
 import type { PrivateKey, PublicKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { MAX_INSTANCES_PER_NODE, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
+import {
+  MAX_INSTANCES_PER_NODE,
+  MAX_OPINION_TRANSITIONS,
+  MAX_OPINIONS_PER_NODE,
+  MAX_RECORD_BYTES,
+  type NodeRecord,
+} from '@vigil/protocol';
 import { z } from 'zod';
 
 export const ENVELOPE_VERSION = 1;
@@ -61,12 +67,30 @@ const instanceSchema = z.object({
   maintenance: z.boolean(),
 });
 
+const count = safeInt(0);
+const opinionSchema = z.object({
+  node: nonEmpty(RECORD_LIMITS.nodeNameChars),
+  id: nonEmpty(RECORD_LIMITS.stringChars),
+  service: nonEmpty(RECORD_LIMITS.stringChars),
+  ok: count,
+  refused: count,
+  timeout: count,
+  http5xx: count,
+  other: count,
+  latencyMs: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
+  transitions: z
+    .array(z.object({ at: safeInt(0), state: z.enum(['failing', 'ok', 'idle']) }))
+    .min(1)
+    .max(MAX_OPINION_TRANSITIONS),
+});
+
 export const nodeRecordSchema = z.object({
   node: nonEmpty(RECORD_LIMITS.nodeNameChars),
   peerId: nonEmpty(RECORD_LIMITS.peerIdChars),
   epoch: safeInt(0),
   seq: safeInt(0),
   instances: z.array(instanceSchema).max(MAX_INSTANCES_PER_NODE),
+  opinions: z.array(opinionSchema).max(MAX_OPINIONS_PER_NODE).optional(),
 });
 
 /** Why a record was refused; each reason has its own counter. */

@@ -4,6 +4,7 @@ import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
 import { type MemberInfo, memberTags } from '../membership/membership-service.ts';
 import { isLive, type MembershipEvent } from '../membership/swim-engine.ts';
+import { type Observation, type OutlierOptions, OutlierPlane, type OutlierVerdict } from '../outlier/index.ts';
 import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type LocalService, localRecord } from './local-record.ts';
@@ -51,6 +52,8 @@ export interface MeshOptions {
   readonly panicThreshold: number;
   /** Clock and timers (default realRuntime()). */
   readonly runtime?: Runtime;
+  /** Collective outlier detection settings (src/outlier/defaults.ts). */
+  readonly outlier?: Partial<OutlierOptions>;
 }
 
 /** Serve routes anyway once this long has passed since the join, even if some member's record is missing. */
@@ -81,10 +84,18 @@ export class Mesh {
   private stopped = false;
   private joinedAt: number | undefined;
   private synced = false;
+  /** This host's opinions (published in its record) and the mesh-wide verdict. */
+  readonly outlier: OutlierPlane;
 
   constructor(opts: MeshOptions) {
     this.opts = opts;
     this.runtime = opts.runtime ?? realRuntime();
+    this.outlier = new OutlierPlane({
+      runtime: this.runtime,
+      options: opts.outlier,
+      panicThreshold: opts.panicThreshold,
+      publish: () => this.schedulePublish(),
+    });
     this.epoch = Math.floor(this.runtime.clock.wallNow());
     const { membership, registry, catalog } = opts;
     this.unsubscribe.push(registry.subscribe(() => this.schedulePublish()));
@@ -162,8 +173,19 @@ export class Mesh {
     return this.opts.catalog.records();
   }
 
+  /** Outcomes reported by a local client (POST /v1/agent/observations); returns how many were taken. */
+  observe(batch: readonly Observation[]): number {
+    return this.outlier.report(batch);
+  }
+
+  /** The outlier verdict the current tables were computed with. */
+  verdict(): OutlierVerdict {
+    return this.outlier.verdict();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.outlier.stop();
     this.evaluationTimer?.cancel();
     this.memberSyncQueued?.cancel();
     for (const off of this.unsubscribe) off();
@@ -176,7 +198,8 @@ export class Mesh {
     this.publishQueued = true;
     queueMicrotask(() => {
       this.publishQueued = false;
-      const record = localRecord({
+      const opinions = this.outlier.opinions();
+      const own = localRecord({
         node: this.opts.node,
         peerId: this.opts.catalog.peerId,
         epoch: this.epoch,
@@ -184,6 +207,7 @@ export class Mesh {
         nodeAddress: this.opts.nodeAddress,
         services: this.opts.registry.listServices(),
       });
+      const record: NodeRecord = opinions.length > 0 ? { ...own, opinions } : own;
       this.publishing = this.publishing
         .then(() => this.opts.catalog.publish(record))
         .catch((err: unknown) => this.opts.log.error({ err }, 'cannot publish the local catalog record'))
@@ -217,8 +241,11 @@ export class Mesh {
     // Wall time: routing's failbackAt is a timestamp the API shows.
     const now = this.runtime.clock.wallNow();
     const members = current.map((m) => ({ name: m.name, status: m.status, confirmedSuspect: m.confirmedSuspect }));
+    const records = this.opts.catalog.records();
+    const verdict = this.outlier.evaluate(records, members, now);
     const result = computeRouting({
-      records: this.opts.catalog.records(),
+      records,
+      ejected: verdict.ejected,
       members,
       localZone: this.opts.zone,
       now,
@@ -232,11 +259,16 @@ export class Mesh {
     this.current = result.tables;
     this.evaluationTimer?.cancel();
     this.evaluationTimer = undefined;
-    if (result.nextEvaluationAt !== null) {
-      // A hold-down expires: re-evaluate then, even if nothing else happens.
-      this.evaluationTimer = this.runtime.timers.after(result.nextEvaluationAt - now, () => this.recompute());
+    const next = earliest(result.nextEvaluationAt, verdict.nextChangeAt);
+    if (next !== null) {
+      // A hold-down or an ejection expires: re-evaluate then, even if nothing else happens.
+      this.evaluationTimer = this.runtime.timers.after(next - now, () => this.recompute());
     }
   }
+}
+
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
 }
 
 /** The peer id membership holds for a node: the only signer whose records we accept for it. */

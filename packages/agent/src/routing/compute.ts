@@ -75,19 +75,22 @@ export function computeRouting(input: RoutingInput): RoutingResult {
   const options = resolveOptions(input.options);
   const conditions = nodeConditions(input.members);
   const previous = input.previous ? new Map(input.previous.services.map((s) => [s.service, s])) : undefined;
+  const ejected = new Set(input.ejected?.map((e) => `${e.node}\u0000${e.id}`));
 
   const byService = new Map<string, Candidate[]>();
   for (const record of mergeCatalogs(input.records)) {
     const condition = conditions.get(record.node);
     for (const instance of uniqueInstances(record)) {
-      const cls = classify(instance, condition);
+      let cls = classify(instance, condition);
       if (cls === undefined) continue;
+      const isEjected = ejected.has(`${record.node}\u0000${instance.id}`);
+      if (cls === 'healthy' && isEjected) cls = 'demoted';
       const list = byService.get(instance.service) ?? [];
       list.push({
         node: record.node,
         instance,
         cls,
-        onConfirmedSuspect: condition === 'confirmed-suspect',
+        onConfirmedSuspect: condition === 'confirmed-suspect' || (isEjected && cls === 'demoted'),
         weight: Number.isFinite(instance.weight) && instance.weight > 0 ? instance.weight : 1,
         local: instance.zone === input.localZone,
         tier: 0,

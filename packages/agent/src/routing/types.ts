@@ -37,6 +37,11 @@ export interface RoutingInput {
   /** The state the previous call returned; absent on the first call (no hold-down is applied). */
   readonly previous?: RoutingState | null;
   readonly options?: Partial<RoutingOptions>;
+  /**
+   * Instances the mesh-wide outlier verdict ejected (src/outlier): demoted as a confirmed suspect's
+   * are, routed only as a last resort or in panic.
+   */
+  readonly ejected?: readonly { readonly node: string; readonly id: string }[];
 }
 
 // active: share > 0. standby: healthy, no traffic now (a backup tier, or another zone while the

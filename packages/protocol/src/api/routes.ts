@@ -1,6 +1,7 @@
 // The routing tables as the agent's HTTP API serves them, and as the SDK consumes them:
 // GET /v1/routes, GET /v1/routes/:service (blocking queries with X-Vigil-Index) and the `route`
 // events of GET /v1/events (SSE, ids = the same index).
+import type { OutcomeCounts } from '../catalog/opinion.ts';
 import type { FailoverPolicy, InstanceHealth } from '../catalog/service-record.ts';
 
 export type EndpointState = 'active' | 'standby' | 'demoted';
@@ -48,4 +49,29 @@ export interface RouteChange {
   readonly change: 'added' | 'changed' | 'removed';
   readonly service: string;
   readonly table?: RouteTable;
+}
+
+/** One observer host behind an outlier ejection: what it saw, and since when (its own clock). */
+export interface DemotionObserver extends OutcomeCounts {
+  readonly node: string;
+  readonly state: 'failing' | 'ok' | 'idle';
+  readonly since: number;
+}
+
+/**
+ * Why an endpoint is demoted (GET /v1/routes/:service `demotions`): its node is a confirmed
+ * suspect, or at least two independent observer hosts saw it failing (an outlier ejection).
+ */
+export interface Demotion {
+  readonly node: string;
+  readonly id: string;
+  readonly reason: 'outlier' | 'confirmed-suspect';
+  /** Outlier: when the ejection began and ends (wall ms), how many in a row, the flap penalty. */
+  readonly since?: number;
+  readonly until?: number;
+  readonly ejections?: number;
+  readonly penalty?: number;
+  /** The flap penalty holds the endpoint out beyond its ejection time (RFC 2439 suppression). */
+  readonly damped?: boolean;
+  readonly observers?: readonly DemotionObserver[];
 }

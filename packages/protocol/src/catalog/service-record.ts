@@ -2,6 +2,8 @@
 // Each agent is the only author of its own record and signs it (gossipsub StrictSign); receivers
 // accept it only from the peer id that membership holds for the node.
 
+import type { EndpointOpinion } from './opinion.ts';
+
 export type InstanceHealth = 'passing' | 'warning' | 'critical';
 
 /** How a service spreads traffic; declared by its instances (the most common declaration wins). */
@@ -40,6 +42,8 @@ export interface NodeRecord {
   readonly epoch: number;
   readonly seq: number;
   readonly instances: readonly InstanceRecord[];
+  /** This host's views of the endpoints its applications call (outlier detection); absent = none. */
+  readonly opinions?: readonly EndpointOpinion[];
 }
 
 /** Bounds every receiver enforces before accepting a record. */

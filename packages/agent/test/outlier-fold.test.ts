@@ -1,0 +1,95 @@
+// The opinion fold (src/outlier/opinion-fold.ts) and the plane's publish rate, on virtual time.
+
+import { describe, expect, it } from 'vitest';
+import { OPINION_PUBLISH_MIN_MS, OpinionFolder, OUTLIER_DEFAULTS, OutlierPlane } from '../src/outlier/index.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
+
+const obs = (
+  fields: Partial<{
+    ok: number;
+    refused: number;
+    timeout: number;
+    http5xx: number;
+    breakerOpened: boolean;
+    latencyMsSum: number;
+  }>,
+) => ({
+  service: 'web',
+  node: 's1',
+  id: 'web-1',
+  ok: 0,
+  refused: 0,
+  timeout: 0,
+  http5xx: 0,
+  other: 0,
+  latencyMsSum: 0,
+  ...fields,
+});
+
+function folder() {
+  const runtime = new VirtualRuntime(1);
+  let changes = 0;
+  const f = new OpinionFolder({ runtime, options: OUTLIER_DEFAULTS, onChange: () => changes++ });
+  return { runtime, f, changes: () => changes, states: () => f.opinions()[0]?.transitions.map((t) => t.state) };
+}
+
+describe('opinion fold', () => {
+  it('ok, then failing on enough failures in the window, then ok on a clean batch, then idle', () => {
+    const { runtime, f, changes, states } = folder();
+    f.report([obs({ ok: 10, latencyMsSum: 50 })]);
+    expect(states()).toEqual(['ok']);
+    f.report([obs({ http5xx: 2 })]);
+    expect(states()).toEqual(['ok']); // 2 failures of 12 calls: not a verdict
+    runtime.advance(500);
+    f.report([obs({ http5xx: 9, refused: 2 })]);
+    expect(states()).toEqual(['ok', 'failing']);
+    const failing = f.opinions()[0]!;
+    expect([failing.ok, failing.http5xx, failing.refused]).toEqual([10, 11, 2]);
+    runtime.advance(500);
+    f.report([obs({ ok: 1 })]);
+    // A success among a window full of failures is no recovery.
+    expect(states()).toEqual(['ok', 'failing']);
+    runtime.advance(OUTLIER_DEFAULTS.windowMs + OUTLIER_DEFAULTS.windowMs / 4);
+    expect(states()).toEqual(['ok', 'failing', 'idle']);
+    // Once the failures have aged out, a success is a successful trial.
+    f.report([obs({ ok: 1 })]);
+    expect(states()).toEqual(['ok', 'failing', 'idle', 'ok']);
+    expect(changes()).toBe(4);
+    f.stop();
+  });
+
+  it("a client's opened breaker makes the view failing at once", () => {
+    const { f, states } = folder();
+    f.report([obs({ ok: 50 })]);
+    f.report([obs({ timeout: 1, breakerOpened: true })]);
+    expect(states()).toEqual(['ok', 'failing']);
+    f.stop();
+  });
+
+  it('keeps at most 8 transitions with strictly rising times', () => {
+    const { f, runtime } = folder();
+    for (let i = 0; i < 10; i++) {
+      f.report([obs({ http5xx: 5 })]);
+      runtime.advance(OUTLIER_DEFAULTS.windowMs * 1.5);
+      f.report([obs({ ok: 1 })]);
+    }
+    const t = f.opinions()[0]!.transitions;
+    expect(t).toHaveLength(8);
+    for (let i = 1; i < t.length; i++) expect(t[i]!.at).toBeGreaterThan(t[i - 1]!.at);
+    f.stop();
+  });
+
+  it('the plane publishes a flip at once and coalesces the next ones for 100 ms', () => {
+    const runtime = new VirtualRuntime(2);
+    let published = 0;
+    const plane = new OutlierPlane({ runtime, options: {}, panicThreshold: 0.5, publish: () => published++ });
+    plane.report([obs({ ok: 1 })]);
+    expect(published).toBe(1);
+    plane.report([obs({ http5xx: 5 })]);
+    plane.report([obs({ ok: 1 })]);
+    expect(published).toBe(1);
+    runtime.advance(OPINION_PUBLISH_MIN_MS);
+    expect(published).toBe(2);
+    plane.stop();
+  });
+});
