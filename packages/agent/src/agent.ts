@@ -13,6 +13,7 @@ import { registerEventRoutes } from './http/event-routes.ts';
 import { registerKeyringRoutes } from './http/keyring-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
 import { registerMetricsRoutes } from './http/metrics-routes.ts';
+import { registerObservationRoutes } from './http/observation-routes.ts';
 import { registerRouteRoutes } from './http/route-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
@@ -175,6 +176,7 @@ export class Agent {
         aclToken: config.aclToken,
       });
       registerRouteRoutes(http, mesh, feed);
+      registerObservationRoutes(http, mesh);
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
       await http.listen({ host: config.http.host, port: config.http.port });
       registry.start();

@@ -1,4 +1,4 @@
-import type { RoutesResponse, RouteTable } from '@vigil/protocol';
+import type { Demotion, DemotionObserver, RoutesResponse, RouteTable } from '@vigil/protocol';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
@@ -7,11 +7,55 @@ const ROUTES_HELP = `Usage: vigil routes [SERVICE] [options]
 
 Shows the routing table of every service, or of one: endpoints in failover order with their
 state (active, standby, demoted), traffic share, tier and zone, and the redundancy (N+k).
+Each demoted endpoint gets one line saying why: its node is a confirmed suspect, or an outlier
+ejection with the observer hosts that saw it failing, what they saw, and until when.
 
   --json             print the JSON of GET /v1/routes[/SERVICE]
 ${CLIENT_HELP}`;
 
-function renderTable(t: RouteTable): string {
+type ExplainedTable = RouteTable & {
+  readonly demotions?: readonly Demotion[];
+  readonly held?: readonly (Demotion & { readonly heldBy: string })[];
+};
+
+/** Network-sourced names may hold control characters: never let them reach the terminal raw. */
+function printable(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const clock = (ms: number | undefined) => (ms === undefined ? '?' : new Date(ms).toISOString().slice(11, 19));
+
+function saw(o: DemotionObserver): string {
+  const parts = [
+    o.http5xx && `${o.http5xx}x5xx`,
+    o.refused && `${o.refused} refused`,
+    o.timeout && `${o.timeout} timeouts`,
+    o.other && `${o.other} other`,
+    `${o.ok} ok`,
+  ].filter(Boolean);
+  return `${printable(o.node)} ${parts.join(' ')} since ${clock(o.since)}`;
+}
+
+/** One line per demotion (and per held ejection), in short. */
+export function renderDemotions(t: ExplainedTable): string {
+  const lines: string[] = [];
+  for (const d of [...(t.demotions ?? []), ...(t.held ?? [])]) {
+    const who = `${printable(d.node)}/${printable(d.id)}`;
+    if (d.reason === 'confirmed-suspect') {
+      lines.push(`  ! ${who}: node is a confirmed suspect`);
+      continue;
+    }
+    const held = 'heldBy' in d ? ` NOT ejected (${d.heldBy})` : ` ejected until ${clock(d.until)}`;
+    const damped = d.damped ? ', damped (flapping)' : '';
+    lines.push(
+      `  ! ${who}:${held}, #${d.ejections ?? 1}${damped}; seen failing by ${(d.observers ?? []).map(saw).join('; ')}`,
+    );
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+function renderTable(t: ExplainedTable): string {
   const head = `${t.service}  policy=${t.policy}  redundancy=${t.redundancy}${t.panic ? '  PANIC' : ''}\n`;
   const rows = t.endpoints.map((e) => [
     `  ${e.node}/${e.id}`,
@@ -22,7 +66,7 @@ function renderTable(t: RouteTable): string {
     e.zone,
     e.health,
   ]);
-  return head + (rows.length > 0 ? table(rows) : '  (no endpoints)\n');
+  return head + (rows.length > 0 ? table(rows) : '  (no endpoints)\n') + renderDemotions(t);
 }
 
 export async function runRoutes(args: string[]): Promise<number> {
@@ -35,9 +79,16 @@ export async function runRoutes(args: string[]): Promise<number> {
   const client = new AgentClient(values);
   return withAgent('routes', async () => {
     const service = positionals[0];
-    const tables = service
-      ? [await client.get<RouteTable>(`/v1/routes/${encodeURIComponent(service)}`)]
-      : (await client.get<RoutesResponse>('/v1/routes')).tables;
+    const one = (name: string) => client.get<ExplainedTable>(`/v1/routes/${encodeURIComponent(name)}`);
+    let tables: ExplainedTable[] = service
+      ? [await one(service)]
+      : [...(await client.get<RoutesResponse>('/v1/routes')).tables];
+    // Only the per-service route explains demotions; ask it for the tables that have any.
+    if (!service && !values.json) {
+      tables = await Promise.all(
+        tables.map((t) => (t.endpoints.some((e) => e.state === 'demoted') ? one(t.service) : t)),
+      );
+    }
     if (values.json) {
       process.stdout.write(`${JSON.stringify(service ? tables[0] : tables, null, 2)}\n`);
       return 0;

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Mesh } from '../mesh/mesh.ts';
+import { explainDemotions } from '../outlier/index.ts';
 import { ApiError } from './api-error.ts';
 import { blockingRead } from './blocking-query.ts';
 
@@ -43,7 +44,11 @@ export function registerRouteRoutes(app: FastifyInstance, mesh: Mesh, feed: Chan
 
   app.get('/v1/routes/:service', async (req, reply) => {
     const { service } = req.params as { service: string };
-    const table = await blockingRead(req, reply, feed, () => mesh.table(service));
+    // Each demotion explained: which observers, what they saw, when (src/outlier/explain.ts).
+    const table = await blockingRead(req, reply, feed, () => {
+      const t = mesh.table(service);
+      return t && { ...t, ...explainDemotions(t, mesh.verdict()) };
+    });
     if (!table) throw new ApiError(404, `no service named "${service}" in the catalog`);
     return table;
   });

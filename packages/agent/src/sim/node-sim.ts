@@ -24,6 +24,7 @@ import { type MemberInfo, memberInfo } from '../membership/membership-service.ts
 import type { MembershipEvent } from '../membership/swim-engine.ts';
 import type { LocalService } from '../mesh/local-record.ts';
 import { Mesh, type MeshMembership, type MeshServices, peerIdFromMembership } from '../mesh/mesh.ts';
+import type { OutlierOptions } from '../outlier/index.ts';
 import type { RoutingTable } from '../routing/index.ts';
 import { VirtualRuntime } from '../runtime/index.ts';
 import { mulberry32 } from './random.ts';
@@ -46,6 +47,10 @@ export interface NodeSimOptions {
   /** One-way latency of the catalog's network. Default 1 ms. */
   readonly catalogLatencyMs?: number;
   readonly failbackHoldDownMs?: number;
+  /** Routing's panic threshold (default 0: off). */
+  readonly panicThreshold?: number;
+  /** Collective outlier detection settings. */
+  readonly outlier?: Partial<OutlierOptions>;
   /** How a test names itself in the replay command (`-t`), and its file. */
   readonly testName?: string;
   readonly testFile?: string;
@@ -202,7 +207,8 @@ export class NodeSim {
         feed,
         log,
         failbackHoldDownMs: opts.failbackHoldDownMs ?? 0,
-        panicThreshold: 0,
+        panicThreshold: opts.panicThreshold ?? 0,
+        outlier: opts.outlier,
         runtime,
       });
       mesh.markJoined();

@@ -1,0 +1,115 @@
+// POST /v1/agent/observations: validation at the boundary, loopback only, and the reports reaching
+// the opinion fold (a real OutlierPlane on virtual time).
+
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { registerObservationRoutes } from '../src/http/observation-routes.ts';
+import { createHttpServer } from '../src/http/server.ts';
+import { OutlierPlane } from '../src/outlier/index.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function setup() {
+  const plane = new OutlierPlane({
+    runtime: new VirtualRuntime(1),
+    options: {},
+    panicThreshold: 0.5,
+    publish: () => {},
+  });
+  const app = createHttpServer(pino({ level: 'silent' }));
+  registerObservationRoutes(app, { observe: (b) => plane.report(b) });
+  await app.ready();
+  cleanups.push(async () => {
+    plane.stop();
+    await app.close();
+  });
+  const post = (payload: unknown, remoteAddress = '127.0.0.1') =>
+    app.inject({ method: 'POST', url: '/v1/agent/observations', payload: payload as object, remoteAddress });
+  return { plane, post };
+}
+
+const one = { service: 'web', node: 's1', id: 'web-1', http5xx: 4, refused: 1, latencyMsSum: 20 };
+
+describe('POST /v1/agent/observations', () => {
+  it('takes a batch from a local client and folds it into an opinion', async () => {
+    const { plane, post } = await setup();
+    const res = await post({ observations: [one] });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ accepted: 1, dropped: 0 });
+    const [op] = plane.opinions();
+    expect(op).toMatchObject({ node: 's1', id: 'web-1', http5xx: 4, refused: 1, latencyMs: 4 });
+    expect(op!.transitions.map((t) => t.state)).toEqual(['failing']);
+  });
+
+  it('refuses remote callers with 403', async () => {
+    const { plane, post } = await setup();
+    const res = await post({ observations: [one] }, '10.1.2.3');
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error).toMatch(/local clients only/);
+    expect(plane.opinions()).toEqual([]);
+    expect((await post({ observations: [one] }, '::ffff:127.0.0.1')).statusCode).toBe(200);
+  });
+
+  it('answers 400 naming the field for bad batches', async () => {
+    const { post } = await setup();
+    const cases: [unknown, RegExp][] = [
+      [{}, /observations/],
+      [{ observations: [{ ...one, http5xx: -1 }] }, /observations\.0\.http5xx/],
+      [{ observations: [{ ...one, node: '' }] }, /observations\.0\.node/],
+      [{ observations: [{ ...one, extra: 1 }] }, /extra|Unrecognized/],
+      [{ observations: Array.from({ length: 257 }, () => one) }, /observations/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await post(body);
+      expect(res.statusCode, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect(res.json().error).toMatch(message);
+    }
+  });
+});
+
+describe('vigil routes: demotions in short', () => {
+  it('names the observers, what they saw and until when, and escapes control characters', async () => {
+    const { renderDemotions } = await import('../src/cli/routes-command.ts');
+    const base = { service: 'web', policy: 'active-passive' as const, panic: false, redundancy: 'N+2', endpoints: [] };
+    const observer = {
+      state: 'failing' as const,
+      since: Date.UTC(2026, 0, 1, 10, 0, 5),
+      ok: 1,
+      refused: 2,
+      timeout: 0,
+      http5xx: 7,
+      other: 0,
+      latencyMs: 3,
+    };
+    const text = renderDemotions({
+      ...base,
+      demotions: [
+        {
+          node: 's1',
+          id: 'web-1',
+          reason: 'outlier',
+          until: Date.UTC(2026, 0, 1, 10, 0, 35),
+          ejections: 2,
+          observers: [
+            { ...observer, node: 'c0' },
+            { ...observer, node: 'c\u001b[2J1' },
+          ],
+        },
+        { node: 's2', id: 'web-2', reason: 'confirmed-suspect' },
+      ],
+      held: [{ node: 's3', id: 'web-3', reason: 'outlier', heldBy: 'max-ejection', observers: [] }],
+    });
+    expect(text).toBe(
+      [
+        '  ! s1/web-1: ejected until 10:00:35, #2; seen failing by c0 7x5xx 2 refused 1 ok since 10:00:05; c\\u001b[2J1 7x5xx 2 refused 1 ok since 10:00:05',
+        '  ! s2/web-2: node is a confirmed suspect',
+        '  ! s3/web-3: NOT ejected (max-ejection), #1; seen failing by ',
+        '',
+      ].join('\n'),
+    );
+  });
+});
