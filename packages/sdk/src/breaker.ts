@@ -34,6 +34,9 @@ export interface BreakerOptions {
 
 export const DEFAULT_BREAKER_OPTIONS: BreakerOptions = BREAKER;
 
+/** Orders trips across breakers: the earliest-tripped are the ones a max-ejection share honours. */
+let tripSequence = 0;
+
 const CLOSED = 0;
 const OPEN = 1;
 const HALF_OPEN = 2;
@@ -93,6 +96,8 @@ export class EndpointBreaker {
   private readonly bucketFailures = new Uint32Array(BUCKETS);
   private okTotal = 0;
   private failTotal = 0;
+  /** When this breaker last tripped from closed, in trip order across all breakers. */
+  tripOrder = 0;
   /** Called with the new state on every transition (the owner counts non-closed breakers). */
   onTransition: ((from: BreakerState, to: BreakerState) => void) | undefined;
 
@@ -133,6 +138,14 @@ export class EndpointBreaker {
     if (this.trialsInFlight >= this.opts.halfOpenMaxCalls) return NO_PERMIT;
     this.trialsInFlight++;
     return this.generation * 2 + 1;
+  }
+
+  /**
+   * A permit for a call the breaker would refuse, sent anyway because the service's ejection limits
+   * or panic mode overrule it: its outcome moves nothing (the breaker is not closed).
+   */
+  bypass(): Permit {
+    return this.generation * 2;
   }
 
   success(permit: Permit, now: number): void {
@@ -198,6 +211,7 @@ export class EndpointBreaker {
       // Envoy: the multiplier drops by one for each interval the host stayed healthy.
       const healthyPeriods = Math.floor((now - this.closedSince) / this.opts.ejectionDecayMs);
       this.ejectionCount = Math.max(0, this.ejectionCount - healthyPeriods);
+      this.tripOrder = ++tripSequence;
     }
     this.ejectionCount++;
     this.tripCount++;

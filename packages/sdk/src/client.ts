@@ -4,6 +4,7 @@ import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici';
 import { AgentSync, type SyncStats } from './agent-sync.ts';
 import { type BreakerOptions, type BreakerSnapshot, DEFAULT_BREAKER_OPTIONS } from './breaker.ts';
 import {
+  BREAKER_LIMITS,
   CONNECT_TIMEOUT_MS,
   DEFAULT_AGENT_ADDR,
   RECONNECT_INITIAL_MS,
@@ -28,7 +29,9 @@ import {
   withSignal,
 } from './failover.ts';
 import { type FetchOptions, meshInterceptor } from './mesh-dispatcher.ts';
-import { type Endpoint, type Random, ServiceRoutes } from './service-routes.ts';
+import { ObservationReporter, type ObservationStats } from './observations.ts';
+import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
+import { type BreakerLimits, type Endpoint, type Random, ServiceRoutes } from './service-routes.ts';
 
 export interface ClientOptions {
   /** The agent's HTTP API. Default: VIGIL_HTTP_ADDR, else http://127.0.0.1:7948. */
@@ -53,6 +56,15 @@ export interface ClientOptions {
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Silence on the event stream after which it counts as dead (default 45s: 3 agent keepalives). */
   readonly streamIdleMs?: number;
+  /**
+   * Report each endpoint's outcomes to the local agent, which shares this host's view with the
+   * mesh (collective outlier detection). Default true.
+   */
+  readonly observations?: boolean;
+  /** Retry budget per service (default on: 20% of calls plus 10 per second); false turns it off. */
+  readonly retryBudget?: Partial<RetryBudgetOptions> | false;
+  /** How many endpoints this process's breakers may hold out (default: half; panic below half left). */
+  readonly breakerLimits?: Partial<BreakerLimits>;
   /** For tests and simulations: the random source of picks (default Math.random). */
   readonly random?: Random;
   /** For tests: the monotonic clock (ms) breakers and staleness use (default performance.now). */
@@ -102,6 +114,8 @@ export interface ServiceStats extends ServiceCounters {
   readonly bulkheads: readonly { concurrency: number; queue: number; running: number; queued: number }[];
   /** Endpoints whose breaker is open or half-open. */
   readonly ejected: number;
+  /** Retries the retry budget refused since the start (also in the counters as retriesDenied). */
+  readonly retryBudgetExhausted: number;
 }
 
 export interface ClientStats {
@@ -110,6 +124,8 @@ export interface ClientStats {
   readonly stalenessMs: number;
   readonly sync: Readonly<SyncStats>;
   readonly services: Readonly<Record<string, ServiceStats>>;
+  /** Outcome reports sent to the agent (undefined when reporting is off). */
+  readonly observations: Readonly<ObservationStats> | undefined;
 }
 
 /**
@@ -137,6 +153,9 @@ export class VigilClient extends EventEmitter<ClientEvents> {
   private readonly breakerOptions: BreakerOptions;
   private readonly random: Random;
   private readonly now: () => number;
+  private readonly reporter: ObservationReporter | undefined;
+  private readonly budgets = new Map<string, RetryBudget>();
+  private readonly limits: BreakerLimits;
   private connected = false;
   private synced = false;
   private staleSince = 0;
@@ -153,12 +172,29 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     this.random = options.random ?? Math.random;
     this.now = options.now ?? (() => performance.now());
     this.breakerOptions = { ...DEFAULT_BREAKER_OPTIONS, ...options.breaker };
+    this.limits = { ...BREAKER_LIMITS, ...options.breakerLimits };
+    const token = options.token ?? process.env.VIGIL_HTTP_TOKEN ?? process.env.VIGIL_ACL_TOKEN;
+    const reporter = options.observations === false ? undefined : new ObservationReporter(this.agent, token);
+    this.reporter = reporter;
+    const budgetOptions = options.retryBudget;
     const host = {
       routes: (service: string) => this.routesByService.get(service),
       knownServices: () => [...this.routesByService.keys()],
       counters: (service: string) => this.counters(service),
       random: this.random,
       now: this.now,
+      budget:
+        budgetOptions === false
+          ? undefined
+          : (service: string) => {
+              let b = this.budgets.get(service);
+              if (b === undefined) {
+                b = new RetryBudget(budgetOptions);
+                this.budgets.set(service, b);
+              }
+              return b;
+            },
+      observe: reporter && ((...args: Parameters<ObservationReporter['record']>) => reporter.record(...args)),
     };
     this.engine = new FailoverEngine(host, options.defaults ?? {});
     this.ownsBase = options.dispatcher === undefined;
@@ -167,7 +203,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     this.sync = new AgentSync(
       {
         agent: this.agent,
-        token: options.token ?? process.env.VIGIL_HTTP_TOKEN ?? process.env.VIGIL_ACL_TOKEN,
+        token,
         reconnectInitialMs: options.reconnect?.initialMs ?? RECONNECT_INITIAL_MS,
         reconnectMaxMs: options.reconnect?.maxMs ?? RECONNECT_MAX_MS,
         streamIdleMs: options.streamIdleMs ?? STREAM_IDLE_MS,
@@ -305,6 +341,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
         endpoints,
         bulkheads: this.engine.bulkheadStats(name),
         ejected: endpoints.filter((e) => e.state !== 'closed').length,
+        retryBudgetExhausted: this.counters(name).retriesDenied,
       };
     }
     return {
@@ -313,6 +350,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
       stalenessMs: this.staleness(),
       sync: { ...this.sync.stats },
       services,
+      observations: this.reporter && { ...this.reporter.stats },
     };
   }
 
@@ -324,6 +362,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     this.readyWaiters = [];
     for (const w of waiters) w.reject(new ClientClosedError());
     await this.sync.stop();
+    await this.reporter?.close();
     if (this.ownsBase) await this.base.close();
   }
 
@@ -363,6 +402,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
         rejected: 0,
         timeouts: 0,
         deadlines: 0,
+        retriesDenied: 0,
       };
       this.counterByService.set(service, c);
     }
@@ -399,7 +439,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     else
       this.routesByService.set(
         change.service,
-        new ServiceRoutes(change.table, this.breakerFor(change.service), this.now),
+        new ServiceRoutes(change.table, this.breakerFor(change.service), this.now, this.limits),
       );
     this.emit('routes', {
       service: change.service,

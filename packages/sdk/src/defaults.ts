@@ -77,3 +77,32 @@ export const FAILURE_STATUS_MIN = 500;
  * another instance; a longer one is sent once, without retries (Linkerd's limit is also 64 KiB).
  */
 export const MAX_REPLAY_BODY_BYTES = 64 * 1024;
+
+/** Reporting outcomes to the local agent (collective outlier detection; see observations.ts). */
+export const OBSERVATIONS = {
+  /** A batch holding a failure goes within this: the agent's verdict waits on a second observer. */
+  failureFlushMs: 100,
+  /** Successes only: one batch a second is plenty to say "fine" (and to end an ejection by trial). */
+  flushMs: 1_000,
+  /** The agent accepts 256 endpoints per batch. */
+  maxEndpointsPerBatch: 256,
+  /** A local POST; a slow agent must not pile batches up. */
+  requestTimeoutMs: 2_000,
+} as const;
+
+/**
+ * Retry budget (Finagle's RetryBudget, Linkerd's default): retries may add at most 20% to the
+ * requests of the last 10 s, plus a floor of 10 per second so a quiet service can still retry.
+ * Under a total outage retries then add at most ~20% load instead of multiplying it by 1 + retries.
+ */
+export const RETRY_BUDGET = { ratio: 0.2, minPerSecond: 10, windowMs: 10_000 } as const;
+
+/**
+ * The breakers' safety limits (Envoy's max_ejection_percent and healthy_panic_threshold): at most
+ * half of a service's endpoints are held out by this process's breakers at once (the earliest
+ * tripped win), and when fewer than half would remain, breakers are ignored (panic): a shared
+ * dependency failing every instance must degrade to errors from the instances, never to
+ * NoHealthyEndpointError for every call. Half, not Envoy's 10%: a process's breakers see only its
+ * own traffic and must still be able to avoid a bad instance of two.
+ */
+export const BREAKER_LIMITS = { maxEjectionShare: 0.5, panicThreshold: 0.5 } as const;

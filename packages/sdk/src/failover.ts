@@ -8,6 +8,8 @@ import {
   NoHealthyEndpointError,
   UnknownServiceError,
 } from './errors.ts';
+import { classifyFailure, type OutcomeClass } from './observations.ts';
+import type { RetryBudget } from './retry-budget.ts';
 import type { Endpoint, Random, ServiceRoutes } from './service-routes.ts';
 
 /** What one attempt produced: a result, or an error. */
@@ -130,6 +132,8 @@ export interface ServiceCounters {
   rejected: number;
   timeouts: number;
   deadlines: number;
+  /** Retries the retry budget refused (the call ended with its last failure instead). */
+  retriesDenied: number;
 }
 
 export interface EngineHost {
@@ -138,6 +142,10 @@ export interface EngineHost {
   counters(service: string): ServiceCounters;
   readonly random: Random;
   readonly now: () => number;
+  /** The service's retry budget; undefined when budgets are off. */
+  budget?(service: string): RetryBudget | undefined;
+  /** Every attempt's outcome against its endpoint (reported to the agent for outlier detection). */
+  observe?(endpoint: Endpoint, outcome: OutcomeClass, latencyMs: number, breakerOpened: boolean): void;
 }
 
 /**
@@ -252,6 +260,8 @@ export class FailoverEngine {
     const retries = opts.retries ?? RETRIES;
     let tried: Endpoint[] | undefined;
     let backoff: IBackoff<unknown> | undefined;
+    const budget = host.budget?.(service);
+    budget?.deposit(host.now());
     for (let attempt = 0; ; attempt++) {
       if (call.aborted) throw call.reason;
       const routes = host.routes(service);
@@ -261,28 +271,53 @@ export class FailoverEngine {
       if (i < 0) throw new NoHealthyEndpointError(service, routes.endpoints.length, state.lastError);
       const endpoint = routes.endpoints[i]!;
       const breaker = routes.breakers[i]!;
-      const permit = breaker.acquire(host.now());
-      if (permit === NO_PERMIT) throw new NoHealthyEndpointError(service, routes.endpoints.length, state.lastError);
+      let permit = breaker.acquire(host.now());
+      // The pick returned an endpoint whose breaker refuses: the ejection limits or panic overrule it.
+      if (permit === NO_PERMIT) permit = breaker.bypass();
       if (tried === undefined) tried = [endpoint];
       else tried.push(endpoint);
       state.attempts++;
       counters.attempts++;
       if (attempt > 0) counters.retries++;
-      const run = await runAttempt(service, endpoint, fn, opts.timeoutMs, call, attempt, retries - attempt);
+      const started = host.now();
+      // A retry is reserved from the budget before the attempt, so that the attempt knows whether
+      // it may still ask for one (fetch answers with the 5xx itself when it may not).
+      const mayRetry = retries - attempt > 0 && (budget?.tryWithdraw(started) ?? true);
+      const budgetDenied = retries - attempt > 0 && !mayRetry;
+      const run = await runAttempt(
+        service,
+        endpoint,
+        fn,
+        opts.timeoutMs,
+        call,
+        attempt,
+        mayRetry ? retries - attempt : 0,
+      );
       if (run.aborted) {
         breaker.release(permit);
+        if (mayRetry) budget?.refund(host.now());
         throw call.reason;
       }
       if (run.timedOut) counters.timeouts++;
       const outcome = run.outcome as Outcome<T>;
       const verdict = verdictOf(opts, outcome, endpoint, run.committed);
+      const ended = host.now();
+      if (verdict === SUCCESS || verdict === FINAL) {
+        if (mayRetry) budget?.refund(ended);
+      }
       if (verdict === SUCCESS) {
-        breaker.success(permit, host.now());
+        breaker.success(permit, ended);
+        host.observe?.(endpoint, 'ok', ended - started, false);
         if (outcome.error !== undefined) throw outcome.error;
         return outcome.result as T;
       }
-      breaker.failure(permit, host.now());
-      const final = verdict === FINAL || attempt >= retries;
+      const wasTripped = breaker.tripped;
+      breaker.failure(permit, ended);
+      host.observe?.(endpoint, classifyFailure(outcome), ended - started, !wasTripped && breaker.tripped);
+      // A failure that would have been retried but for the budget (fetch saw retriesLeft 0 and
+      // answered with the 5xx, so its verdict is already FINAL).
+      if (budgetDenied) counters.retriesDenied++;
+      const final = verdict === FINAL || attempt >= retries || budgetDenied;
       if (outcome.error !== undefined) {
         state.lastError = outcome.error;
         if (final) throw outcome.error;

@@ -34,4 +34,6 @@ export {
 } from './errors.ts';
 export type { AttemptFn, AttemptInfo, BulkheadOptions, CallOptions, Outcome, ServiceCounters } from './failover.ts';
 export { type FetchOptions, type HttpResult, meshInterceptor, RetriableStatusError } from './mesh-dispatcher.ts';
-export type { Endpoint } from './service-routes.ts';
+export { classifyFailure, type ObservationStats, type OutcomeClass } from './observations.ts';
+export { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
+export type { BreakerLimits, Endpoint } from './service-routes.ts';

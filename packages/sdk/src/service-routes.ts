@@ -1,5 +1,14 @@
 import type { RouteEndpoint, RouteTable } from '@vigil/protocol';
 import { type BreakerOptions, EndpointBreaker } from './breaker.ts';
+import { BREAKER_LIMITS } from './defaults.ts';
+
+/** How far this process's breakers may hold a service's endpoints out (see BREAKER_LIMITS). */
+export interface BreakerLimits {
+  /** At most this share of the endpoints held out at once (always at least one). */
+  readonly maxEjectionShare: number;
+  /** Below this share of endpoints left, breakers are ignored (panic). */
+  readonly panicThreshold: number;
+}
 
 /** One endpoint of the routing table, as the SDK hands it to applications. */
 export interface Endpoint extends RouteEndpoint {
@@ -48,10 +57,17 @@ export class ServiceRoutes {
   private readonly breakerOptions: BreakerOptions;
   private readonly now: () => number;
   private byKey = new Map<string, EndpointBreaker>();
+  private readonly limits: BreakerLimits;
 
-  constructor(table: RouteTable, breakerOptions: BreakerOptions, now: () => number) {
+  constructor(
+    table: RouteTable,
+    breakerOptions: BreakerOptions,
+    now: () => number,
+    limits: BreakerLimits = BREAKER_LIMITS,
+  ) {
     this.service = table.service;
     this.breakerOptions = breakerOptions;
+    this.limits = limits;
     this.now = now;
     this.update(table);
   }
@@ -125,8 +141,24 @@ export class ServiceRoutes {
   }
 
   private usable(i: number, now: number, tried: readonly Endpoint[] | undefined): boolean {
-    if (this.tripped > 0 && !this.breakers[i]!.usable(now)) return false;
+    if (this.tripped > 0 && !this.breakers[i]!.usable(now) && this.honoured(i)) return false;
     return tried === undefined || !tried.includes(this.endpoints[i]!);
+  }
+
+  /**
+   * Whether endpoint i's tripped breaker may hold it out: only the earliest-tripped breakers up to
+   * the max-ejection share do, and none when the endpoints left would fall below the panic
+   * threshold (Envoy's panic mode: spread over all rather than fail every call).
+   */
+  honoured(i: number): boolean {
+    const n = this.breakers.length;
+    const cap = Math.max(1, Math.floor(this.limits.maxEjectionShare * n));
+    if ((n - Math.min(this.tripped, cap)) / n < this.limits.panicThreshold) return false;
+    if (this.tripped <= cap) return true;
+    const mine = this.breakers[i]!.tripOrder;
+    let earlier = 0;
+    for (const b of this.breakers) if (b.tripped && b.tripOrder < mine) earlier++;
+    return earlier < cap;
   }
 
   private weightedUsable(set: PickSet, random: Random, now: number, tried: readonly Endpoint[] | undefined): number {

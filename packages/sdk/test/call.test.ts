@@ -60,6 +60,10 @@ beforeAll(async () => {
     now: () => clock.t,
     defaults: { backoff: { baseMs: 1, maxMs: 5 } },
     breaker: { consecutiveFailures: 3, baseEjectionMs: 1_000, maxEjectionMs: 10_000 },
+    // These tests drive one breaker's mechanics, on one-instance services too: no ejection limits
+    // or panic (those have their own tests in breaker-limits.test.ts).
+    breakerLimits: { maxEjectionShare: 1, panicThreshold: 0 },
+    observations: false,
     services: {
       half: { breaker: { halfOpenMaxCalls: 3, halfOpenSuccesses: 2 } },
       retry: { breaker: { consecutiveFailures: 1_000, minimumRequests: 1_000 } },

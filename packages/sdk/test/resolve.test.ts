@@ -6,7 +6,8 @@ import { seeded, table } from './helpers/fake-agent.ts';
 const breaker = { ...DEFAULT_BREAKER_OPTIONS, consecutiveFailures: 1, baseEjectionMs: 1_000 };
 
 function routesOf(t: ReturnType<typeof table>, clock = { t: 0 }) {
-  return new ServiceRoutes(t, breaker, () => clock.t);
+  // No ejection limits here: these tests are about the pick order (limits: breaker-limits.test.ts).
+  return new ServiceRoutes(t, breaker, () => clock.t, { maxEjectionShare: 1, panicThreshold: 0 });
 }
 
 function histogram(routes: ServiceRoutes, n: number, rnd: () => number, zone?: string): Record<string, number> {

@@ -26,6 +26,8 @@ export class FakeAgent {
   /** Every GET /v1/events: what the client asked to resume from. */
   readonly streams: StreamRecord[] = [];
   reads = 0;
+  /** Bodies of POST /v1/agent/observations, parsed, in arrival order. */
+  readonly observations: { observations: Record<string, unknown>[] }[] = [];
   readTokens: (string | undefined)[] = [];
   /** Answer GET /v1/routes with this status instead (for error tests). */
   failReadsWith: number | undefined;
@@ -132,6 +134,15 @@ export class FakeAgent {
     }
     if (req.method === 'GET' && url.pathname === '/v1/events') {
       this.events(req, res);
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/v1/agent/observations') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.observations.push(JSON.parse(Buffer.concat(chunks).toString()));
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }));

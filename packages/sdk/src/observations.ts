@@ -1,0 +1,168 @@
+import { Agent, request } from 'undici';
+import { OBSERVATIONS } from './defaults.ts';
+import { AttemptTimeoutError } from './errors.ts';
+import type { Endpoint } from './service-routes.ts';
+
+/** What one attempt's outcome says about its endpoint. */
+export type OutcomeClass = 'ok' | 'refused' | 'timeout' | 'http5xx' | 'other';
+
+const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
+const TIMEOUT = new Set([
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'VIGIL_ATTEMPT_TIMEOUT',
+]);
+
+/** Sorts a failed attempt into connect refused, timeout, 5xx or other, from its error or result. */
+export function classifyFailure(outcome: { error?: unknown; result?: unknown }): Exclude<OutcomeClass, 'ok'> {
+  const status = statusOf(outcome.error) ?? statusOf(outcome.result);
+  if (status !== undefined && status >= 500) return 'http5xx';
+  if (outcome.error instanceof AttemptTimeoutError) return 'timeout';
+  for (let e: unknown = outcome.error, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && REFUSED.has(code)) return 'refused';
+    if (typeof code === 'string' && TIMEOUT.has(code)) return 'timeout';
+    e = (e as { cause?: unknown }).cause;
+  }
+  return 'other';
+}
+
+function statusOf(v: unknown): number | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const s = (v as { status?: unknown; statusCode?: unknown }).status ?? (v as { statusCode?: unknown }).statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+interface Pending {
+  service: string;
+  node: string;
+  id: string;
+  ok: number;
+  refused: number;
+  timeout: number;
+  http5xx: number;
+  other: number;
+  latencyMsSum: number;
+  breakerOpened: boolean;
+}
+
+export interface ObservationStats {
+  batches: number;
+  sent: number;
+  failedBatches: number;
+  droppedEndpoints: number;
+}
+
+/**
+ * Reports this process's outcomes per endpoint to the local agent (POST /v1/agent/observations),
+ * which folds every local client's reports into this host's opinion for collective outlier
+ * detection. Batches are small and frequent: within 100 ms when they hold a failure (a second
+ * observer's failures are what eject mesh-wide, so they must not wait), every second otherwise,
+ * and at once when a breaker opens. A lost batch is dropped, never retried: newer outcomes follow.
+ */
+export class ObservationReporter {
+  readonly stats: ObservationStats = { batches: 0, sent: 0, failedBatches: 0, droppedEndpoints: 0 };
+  private pending = new Map<string, Pending>();
+  private failing = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private inFlight: Promise<void> | undefined;
+  private closed = false;
+  private readonly dispatcher = new Agent({ connections: 1, keepAliveTimeout: 10_000 });
+  private readonly url: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(agent: string, token: string | undefined) {
+    this.url = `${agent}/v1/agent/observations`;
+    this.headers = { 'content-type': 'application/json', ...(token ? { 'x-vigil-token': token } : {}) };
+  }
+
+  record(endpoint: Endpoint, outcome: OutcomeClass, latencyMs: number, breakerOpened: boolean): void {
+    if (this.closed) return;
+    let p = this.pending.get(endpoint.key);
+    if (p === undefined) {
+      if (this.pending.size >= OBSERVATIONS.maxEndpointsPerBatch) {
+        this.stats.droppedEndpoints++;
+        return;
+      }
+      p = {
+        service: endpoint.service,
+        node: endpoint.node,
+        id: endpoint.id,
+        ok: 0,
+        refused: 0,
+        timeout: 0,
+        http5xx: 0,
+        other: 0,
+        latencyMsSum: 0,
+        breakerOpened: false,
+      };
+      this.pending.set(endpoint.key, p);
+    }
+    p[outcome]++;
+    p.latencyMsSum += Math.max(0, Math.round(latencyMs));
+    if (breakerOpened) p.breakerOpened = true;
+    if (breakerOpened) {
+      this.schedule(0);
+    } else if (outcome !== 'ok' && !this.failing) {
+      this.failing = true;
+      this.schedule(OBSERVATIONS.failureFlushMs);
+    } else {
+      this.schedule(OBSERVATIONS.flushMs);
+    }
+  }
+
+  /** Sends what is pending and stops. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    this.closed = true;
+    await this.inFlight;
+    await this.dispatcher.close();
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== undefined) {
+      if (ms > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const observations = [...this.pending.values()].map(({ breakerOpened, ...rest }) =>
+      breakerOpened ? { ...rest, breakerOpened } : rest,
+    );
+    this.pending = new Map();
+    this.failing = false;
+    this.stats.batches++;
+    const send = (async () => {
+      try {
+        const res = await request(this.url, {
+          method: 'POST',
+          headers: this.headers,
+          body: JSON.stringify({ observations }),
+          dispatcher: this.dispatcher,
+          headersTimeout: OBSERVATIONS.requestTimeoutMs,
+          bodyTimeout: OBSERVATIONS.requestTimeoutMs,
+        });
+        await res.body.dump();
+        if (res.statusCode === 200) this.stats.sent += observations.length;
+        else this.stats.failedBatches++;
+      } catch {
+        // The agent is away (restarting): the next batch carries newer outcomes anyway.
+        this.stats.failedBatches++;
+      }
+    })();
+    this.inFlight = send;
+    await send;
+  }
+}
