@@ -138,6 +138,7 @@ export class Agent {
         log,
         failbackHoldDownMs: config.failbackHoldDown,
         panicThreshold: config.panicThreshold,
+        outlier: { windowMs: config.outlierWindow, baseEjectionMs: config.outlierBaseEjection },
       });
       parts.mesh = mesh;
 

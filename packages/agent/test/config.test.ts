@@ -68,6 +68,17 @@ describe('loadConfig', () => {
     expect(problems(() => loadConfig({ flags: { node: '' }, env: {} }))[0]).toBe('--node: must not be empty');
   });
 
+  it('takes outlier durations and refuses an ejection no longer than the window', () => {
+    const c = loadConfig({ flags: { 'outlier-window': '2s', 'outlier-base-ejection': '5s' }, env: {} });
+    expect([c.outlierWindow, c.outlierBaseEjection]).toEqual([2_000, 5_000]);
+    expect(problems(() => loadConfig({ flags: { 'outlier-base-ejection': '5s' }, env: {} }))).toEqual([
+      '--outlier-base-ejection: must be longer than the outlier window (10000ms)',
+    ]);
+    expect(problems(() => loadConfig({ flags: {}, env: { VIGIL_OUTLIER_WINDOW: 'soon' } }))[0]).toMatch(
+      /^VIGIL_OUTLIER_WINDOW: "soon" is not a duration/,
+    );
+  });
+
   it('accepts Serf keys and refuses other lengths', () => {
     const key = Buffer.alloc(16, 1).toString('base64');
     expect(loadConfig({ flags: { encrypt: [key] }, env: {} }).encrypt[0]).toHaveLength(16);

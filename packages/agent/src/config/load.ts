@@ -40,6 +40,13 @@ const FIELDS: Record<ConfigField, { flag?: string; env?: string; file: string; k
     kind: 'string',
   },
   panicThreshold: { flag: 'panic-threshold', env: 'VIGIL_PANIC_THRESHOLD', file: 'panic_threshold', kind: 'string' },
+  outlierWindow: { flag: 'outlier-window', env: 'VIGIL_OUTLIER_WINDOW', file: 'outlier_window', kind: 'string' },
+  outlierBaseEjection: {
+    flag: 'outlier-base-ejection',
+    env: 'VIGIL_OUTLIER_BASE_EJECTION',
+    file: 'outlier_base_ejection',
+    kind: 'string',
+  },
   aclToken: { flag: 'acl-token', env: 'VIGIL_ACL_TOKEN', file: 'acl_token', kind: 'string' },
 };
 
@@ -169,7 +176,16 @@ export function loadConfig(sources: ConfigSources): AgentConfig {
   }
 
   const result = agentConfigSchema.safeParse(merged);
-  if (result.success) return result.data;
+  if (result.success) {
+    const c = result.data;
+    if (c.outlierBaseEjection <= c.outlierWindow) {
+      // While ejected, observers must fall idle (one window without calls) before it returns.
+      const label =
+        origin.get('outlierBaseEjection')?.label('outlierBaseEjection', []) ?? 'default outlierBaseEjection';
+      throw new ConfigError([`${label}: must be longer than the outlier window (${c.outlierWindow}ms)`]);
+    }
+    return c;
+  }
   throw new ConfigError(
     result.error.issues.map((issue) => {
       const [field, ...rest] = issue.path as [ConfigField, ...PropertyKey[]];

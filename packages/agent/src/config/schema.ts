@@ -47,6 +47,23 @@ const nodeName = z
 const tagKey = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'tag keys are 1-64 letters, digits, ".", "_" or "-"');
 
 /** Validated agent configuration. Every field has a default except the optional ones. */
+/** A Go duration (30s, 500ms) in ms, at least `min` ms. */
+const duration = (fallback: string, min: number) =>
+  z
+    .string()
+    .transform((value, ctx): number => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < min) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${value}" is not a duration such as 30s or 500ms${min > 0 ? ` (at least ${min}ms)` : ''}`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault(fallback);
+
 export const agentConfigSchema = z.strictObject({
   node: nodeName.default(() => hostname().split('.')[0] || 'vigil'),
   datacenter: z.string().min(1, 'must not be empty').default('dc1'),
@@ -69,23 +86,16 @@ export const agentConfigSchema = z.strictObject({
   enableExecChecks: z.boolean({ error: 'must be true or false' }).default(false),
   /** When set, HTTP write endpoints require this token. */
   /** Routing: wait this long before traffic fails back to a recovered tier (Go duration, e.g. 30s). */
-  failbackHoldDown: z
-    .string()
-    .transform((value, ctx): number => {
-      const ms = parseDuration(value);
-      if (ms === undefined || ms < 0) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration such as 30s or 500ms` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .prefault('30s'),
+  failbackHoldDown: duration('30s', 0),
   /** Routing: below this healthy fraction a tier spreads over all its instances (Envoy's panic mode). */
   panicThreshold: z.coerce
     .number({ error: 'must be a number between 0 and 1' })
     .min(0, 'must be between 0 and 1')
     .max(1, 'must be between 0 and 1')
     .default(0.5),
+  /** Outlier detection: an observer's failure window, and the first ejection's length (> window). */
+  outlierWindow: duration('10s', 100),
+  outlierBaseEjection: duration('30s', 200),
   aclToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional(),
 });
 
