@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { running, until } from './processes.ts';
 import { followEvents, now } from './sse.ts';
 
 const VIGIL = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
@@ -57,24 +58,6 @@ async function api(port: number, path: string, method = 'GET', body?: unknown): 
   return fetch(`http://127.0.0.1:${port}${path}`, {
     method,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await Promise.resolve(check()).catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Every agent this run started, so Ctrl-C or SIGTERM never leaves one behind. */
-const running = new Set<ChildProcess>();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    for (const p of running) p.kill('SIGKILL');
-    process.exit(130);
   });
 }
 

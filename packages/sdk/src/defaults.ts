@@ -80,8 +80,11 @@ export const MAX_REPLAY_BODY_BYTES = 64 * 1024;
 
 /** Reporting outcomes to the local agent (collective outlier detection; see observations.ts). */
 export const OBSERVATIONS = {
-  /** A batch holding a failure goes within this: the agent's verdict waits on a second observer. */
-  failureFlushMs: 100,
+  /**
+   * A batch holding a failure goes within this: a second observer's first failure is what ejects
+   * mesh-wide, so it must not wait; 25 ms still folds a burst of failures into one request.
+   */
+  failureFlushMs: 25,
   /** Successes only: one batch a second is plenty to say "fine" (and to end an ejection by trial). */
   flushMs: 1_000,
   /** The agent accepts 256 endpoints per batch. */

@@ -58,7 +58,7 @@ export interface ObservationStats {
 /**
  * Reports this process's outcomes per endpoint to the local agent (POST /v1/agent/observations),
  * which folds every local client's reports into this host's opinion for collective outlier
- * detection. Batches are small and frequent: within 100 ms when they hold a failure (a second
+ * detection. Batches are small and frequent: within 25 ms when they hold a failure (a second
  * observer's failures are what eject mesh-wide, so they must not wait), every second otherwise,
  * and at once when a breaker opens. A lost batch is dropped, never retried: newer outcomes follow.
  */
@@ -67,6 +67,7 @@ export class ObservationReporter {
   private pending = new Map<string, Pending>();
   private failing = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private due = 0;
   private inFlight: Promise<void> | undefined;
   private closed = false;
   private readonly dispatcher = new Agent({ connections: 1, keepAliveTimeout: 10_000 });
@@ -124,11 +125,14 @@ export class ObservationReporter {
     await this.dispatcher.close();
   }
 
+  /** Flushes within `ms`: an earlier deadline replaces a later one (a failure after successes). */
   private schedule(ms: number): void {
+    const due = performance.now() + ms;
     if (this.timer !== undefined) {
-      if (ms > 0) return;
+      if (due >= this.due) return;
       clearTimeout(this.timer);
     }
+    this.due = due;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();

@@ -1,0 +1,303 @@
+// Collective outlier detection benchmark: N real agent processes on loopback, an SDK client per
+// host (in this process, each following its own host's agent), and 4 real HTTP instances of a
+// service. Two phases:
+//
+//  1. Demotion time (trials, sharing on): per trial a fresh service with 4 instances; one instance
+//     answers 503 to everyone; only two observer hosts send traffic. Measures the time from the
+//     second observer's first failed request until every agent's table shows the instance demoted
+//     (from each agent's SSE route events), p50/p99; then every other host's client sends requests
+//     and we count those that reached the bad instance (target 0).
+//  2. Fleet cost (sharing on vs off): all client hosts send traffic for `--duration`; one instance
+//     answers 503 throughout. Counts the requests every client failed against it. Sharing off =
+//     each process learns alone (its breakers only), as Envoy does.
+//
+// Usage: node bench/outlier.ts [--n 20] [--trials 30] [--rate 20] [--duration 20] [--out f.json]
+// Small run (shared machine): node bench/outlier.ts --n 5 --trials 5 --duration 10
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connect, type VigilClient } from '@vigil/sdk';
+import { freePort } from './free-port.ts';
+import { running, until } from './processes.ts';
+import { followEvents, now } from './sse.ts';
+
+const VIGIL = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '20' },
+    trials: { type: 'string', default: '30' },
+    rate: { type: 'string', default: '20' },
+    duration: { type: 'string', default: '20' },
+    out: { type: 'string' },
+  },
+});
+const N = Number(values.n);
+const TRIALS = Number(values.trials);
+const RATE = Number(values.rate);
+const DURATION_S = Number(values.duration);
+const KEY = Buffer.alloc(32, 7).toString('base64');
+if (N < 5) throw new Error('--n must be at least 5 (4 instance hosts and an observer elsewhere)');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+};
+
+/** A real HTTP instance: 200, or 503 while `bad`; counts the requests per calling host. */
+interface Instance {
+  readonly name: string;
+  port: number;
+  bad: boolean;
+  /** Failed (503) requests per client host, and the first one's time, while bad. */
+  failed: Map<string, number>;
+  firstFailure: Map<string, number>;
+  server: http.Server;
+}
+
+async function startInstance(name: string): Promise<Instance> {
+  const inst: Instance = { name, port: 0, bad: false, failed: new Map(), firstFailure: new Map(), server: null! };
+  inst.server = http.createServer((req, res) => {
+    const from = String(req.headers['x-bench-host'] ?? '?');
+    if (inst.bad) {
+      inst.failed.set(from, (inst.failed.get(from) ?? 0) + 1);
+      if (!inst.firstFailure.has(from)) inst.firstFailure.set(from, now());
+      res.writeHead(503).end('bad');
+      return;
+    }
+    res.writeHead(200).end('ok');
+  });
+  await new Promise<void>((r) => inst.server.listen(0, '127.0.0.1', r));
+  inst.port = (inst.server.address() as AddressInfo).port;
+  return inst;
+}
+
+interface Host {
+  readonly name: string;
+  readonly http: number;
+  readonly child: ChildProcess;
+}
+
+async function startAgents(root: string): Promise<Host[]> {
+  const hosts: Host[] = [];
+  let seed = 0;
+  for (let i = 0; i < N; i++) {
+    const name = `h${i}`;
+    const [gossip, httpPort, p2p] = [await freePort(), await freePort(), await freePort()];
+    if (i === 0) seed = gossip;
+    const args = [VIGIL, 'agent', '--node', name, '--bind', `127.0.0.1:${gossip}`, '--http', `127.0.0.1:${httpPort}`];
+    args.push('--p2p', `127.0.0.1:${p2p}`, '--encrypt', KEY, '--data-dir', join(root, name), '--log-level', 'warn');
+    args.push('--failback-hold-down', '0s');
+    if (i > 0) args.push('--join', `127.0.0.1:${seed}`);
+    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    hosts.push({ name, http: httpPort, child });
+    await sleep(50);
+  }
+  await until(
+    `${N} agents to see ${N} members`,
+    async () => {
+      for (const h of hosts) {
+        const ms = (await (await fetch(`http://127.0.0.1:${h.http}/v1/members`)).json()) as { status: string }[];
+        if (ms.filter((m) => m.status === 'alive').length !== N) return false;
+      }
+      return true;
+    },
+    180_000,
+  );
+  return hosts;
+}
+
+async function register(host: Host, service: string, inst: Instance): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${host.http}/v1/agent/service/register`, {
+    method: 'PUT',
+    body: JSON.stringify({ Name: service, ID: `${service}-${inst.name}`, Address: '127.0.0.1', Port: inst.port }),
+  });
+  if (!res.ok) throw new Error(`register: ${res.status} ${await res.text()}`);
+}
+
+/** Per agent: the time its table first showed `node` demoted in `service`. */
+function watchDemotion(hosts: Host[], stop: AbortSignal) {
+  const demotedAt = new Map<string, Map<string, number>>(); // service/node → host → time
+  const active = new Map<string, Map<string, number>>(); // service → host → active endpoints
+  return {
+    demotedAt,
+    active,
+    ready: Promise.all(
+      hosts.map((h) =>
+        followEvents(
+          h.http,
+          (e) => {
+            if (e.type !== 'route') return;
+            const d = e.data as { service: string; table?: { endpoints: { node: string; state: string }[] } };
+            const eps = d.table?.endpoints ?? [];
+            const perHost = active.get(d.service) ?? new Map();
+            perHost.set(h.name, eps.filter((x) => x.state === 'active').length);
+            active.set(d.service, perHost);
+            for (const ep of eps) {
+              if (ep.state !== 'demoted') continue;
+              const k = `${d.service}/${ep.node}`;
+              const m = demotedAt.get(k) ?? new Map();
+              if (!m.has(h.name)) m.set(h.name, e.at);
+              demotedAt.set(k, m);
+            }
+          },
+          stop,
+        ),
+      ),
+    ),
+  };
+}
+
+/** Sends `count` requests from `client` at `rate`/s; returns how many ended in a 5xx or error. */
+async function load(client: VigilClient, host: string, service: string, count: number, rate: number) {
+  let failed = 0;
+  const gap = 1000 / rate;
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    pending.push(
+      client
+        .fetch(`http://${service}/`, { headers: { 'x-bench-host': host } })
+        .then(async (r) => {
+          await r.arrayBuffer();
+          if (r.status >= 500) failed++;
+        })
+        .catch(() => {
+          failed++;
+        }),
+    );
+    await sleep(gap);
+  }
+  await Promise.all(pending);
+  return failed;
+}
+
+async function main() {
+  const root = await mkdtemp(join(tmpdir(), 'vigil-bench-outlier-'));
+  const stop = new AbortController();
+  const instances = await Promise.all(['i0', 'i1', 'i2', 'i3'].map(startInstance));
+  const clients: VigilClient[] = [];
+  const results: Record<string, unknown> = { n: N, trials: TRIALS, rate: RATE, durationS: DURATION_S };
+  try {
+    const hosts = await startAgents(root);
+    const watch = watchDemotion(hosts, stop.signal);
+    await watch.ready;
+    const onAll = async (service: string) => {
+      for (let k = 0; k < 4; k++) await register(hosts[k]!, service, instances[k]!);
+      await until(
+        `${service} active everywhere`,
+        () => hosts.every((h) => watch.active.get(service)?.get(h.name) === 4),
+        30_000,
+      );
+    };
+
+    // Phase 1: demotion time, sharing on.
+    const sharing = await Promise.all(hosts.map((h) => connect({ agent: `http://127.0.0.1:${h.http}` })));
+    clients.push(...sharing);
+    const latencies: number[] = [];
+    let othersFailed = 0;
+    let othersSent = 0;
+    for (let t = 0; t < TRIALS; t++) {
+      const service = `t${t}`;
+      await onAll(service);
+      await until(
+        'clients hold the table',
+        () => sharing.every((c) => (c.endpoints(service)?.length ?? 0) === 4),
+        10_000,
+      );
+      const badIndex = t % 4;
+      const bad = instances[badIndex]!;
+      const badHost = hosts[badIndex]!.name;
+      bad.failed = new Map();
+      bad.firstFailure = new Map();
+      bad.bad = true;
+      // Two observers on hosts without an instance... or any host but the bad one's.
+      const candidates = hosts.map((_, i) => i).filter((i) => i !== badIndex);
+      const [o1, o2] = [candidates[t % candidates.length]!, candidates[(t + 1) % candidates.length]!];
+      const key = `${service}/${badHost}`;
+      const everyone = () => watch.demotedAt.get(key)?.size === N;
+      const observers = [o1, o2].map((i) =>
+        (async () => {
+          const deadline = Date.now() + 10_000;
+          while (!everyone() && Date.now() < deadline) await load(sharing[i]!, hosts[i]!.name, service, 5, RATE);
+        })(),
+      );
+      await Promise.all(observers);
+      if (!everyone()) throw new Error(`trial ${t}: not every agent demoted ${key}`);
+      const firsts = [...bad.firstFailure.values()].sort((a, b) => a - b);
+      const second = firsts[1] ?? firsts[0]!;
+      const last = Math.max(...watch.demotedAt.get(key)!.values());
+      latencies.push(last - second);
+      // Every other host (never called it) now sends: none of it may reach the bad instance.
+      const others = hosts.map((_, i) => i).filter((i) => i !== o1 && i !== o2);
+      await sleep(200); // the SDKs' tables follow the agents' events
+      const before = [...bad.failed.values()].reduce((s, x) => s + x, 0);
+      await Promise.all(others.map((i) => load(sharing[i]!, hosts[i]!.name, service, 20, RATE)));
+      othersSent += others.length * 20;
+      othersFailed += [...bad.failed.values()].reduce((s, x) => s + x, 0) - before;
+      bad.bad = false;
+      process.stdout.write(`trial ${t}: ${(last - second).toFixed(0)} ms\n`);
+    }
+    results.demotion = {
+      p50Ms: Math.round(pct(latencies, 50)),
+      p99Ms: Math.round(pct(latencies, 99)),
+      maxMs: Math.round(Math.max(...latencies)),
+      othersSent,
+      othersFailedAgainstBad: othersFailed,
+    };
+    console.log('demotion', results.demotion);
+
+    // Phase 2: fleet cost, sharing on vs off. Every host but the bad one's is a client host.
+    const fleet = async (share: boolean, service: string) => {
+      await onAll(service);
+      const cs = share
+        ? sharing
+        : await Promise.all(hosts.map((h) => connect({ agent: `http://127.0.0.1:${h.http}`, observations: false })));
+      if (!share) clients.push(...cs);
+      await until('clients hold the table', () => cs.every((c) => (c.endpoints(service)?.length ?? 0) === 4), 10_000);
+      const bad = instances[1]!;
+      bad.failed = new Map();
+      bad.bad = true;
+      const count = RATE * DURATION_S;
+      const userFailed = await Promise.all(
+        hosts.slice(0).map((h, i) => (i === 1 ? 0 : load(cs[i]!, h.name, service, count, RATE))),
+      );
+      bad.bad = false;
+      const againstBad = [...bad.failed.values()].reduce((s, x) => s + x, 0);
+      return {
+        clientHosts: N - 1,
+        requests: (N - 1) * count,
+        failedAgainstBad: againstBad,
+        failedForUsers: userFailed.reduce((s, x) => s + x, 0),
+      };
+    };
+    const off = await fleet(false, 'fleet-off');
+    const on = await fleet(true, 'fleet-on');
+    results.fleet = {
+      sharingOff: off,
+      sharingOn: on,
+      reduction: Number((off.failedAgainstBad / Math.max(1, on.failedAgainstBad)).toFixed(2)),
+    };
+    console.log('fleet', results.fleet);
+    if (values.out) await writeFile(values.out, JSON.stringify(results, null, 2));
+  } finally {
+    stop.abort();
+    for (const c of clients) await c.close().catch(() => {});
+    for (const p of running) p.kill('SIGTERM');
+    await sleep(500);
+    for (const p of running) p.kill('SIGKILL');
+    for (const i of instances) {
+      i.server.closeAllConnections();
+      i.server.close();
+    }
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+await main();
