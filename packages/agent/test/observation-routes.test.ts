@@ -1,6 +1,7 @@
 // POST /v1/agent/observations: validation at the boundary, loopback only, and the reports reaching
 // the opinion fold (a real OutlierPlane on virtual time).
 
+import type { EndpointOpinion } from '@vigil/protocol';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerObservationRoutes } from '../src/http/observation-routes.ts';
@@ -21,7 +22,7 @@ async function setup() {
     publish: () => {},
   });
   const app = createHttpServer(pino({ level: 'silent' }));
-  registerObservationRoutes(app, { observe: (b) => plane.report(b) });
+  registerObservationRoutes(app, { observe: (b) => plane.report(b), opinions: () => plane.opinions() });
   await app.ready();
   cleanups.push(async () => {
     plane.stop();
@@ -29,18 +30,18 @@ async function setup() {
   });
   const post = (payload: unknown, remoteAddress = '127.0.0.1') =>
     app.inject({ method: 'POST', url: '/v1/agent/observations', payload: payload as object, remoteAddress });
-  return { plane, post };
+  return { plane, post, app };
 }
 
 const one = { service: 'web', node: 's1', id: 'web-1', http5xx: 4, refused: 1, latencyMsSum: 20 };
 
 describe('POST /v1/agent/observations', () => {
   it('takes a batch from a local client and folds it into an opinion', async () => {
-    const { plane, post } = await setup();
+    const { post, app } = await setup();
     const res = await post({ observations: [one] });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ accepted: 1, dropped: 0 });
-    const [op] = plane.opinions();
+    const [op] = (await app.inject({ method: 'GET', url: '/v1/agent/opinions' })).json() as EndpointOpinion[];
     expect(op).toMatchObject({ node: 's1', id: 'web-1', http5xx: 4, refused: 1, latencyMs: 4 });
     expect(op!.transitions.map((t) => t.state)).toEqual(['failing']);
   });

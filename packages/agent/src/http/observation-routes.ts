@@ -1,3 +1,4 @@
+import type { EndpointOpinion } from '@vigil/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Observation } from '../outlier/index.ts';
@@ -32,8 +33,11 @@ export const observationBatchSchema = z.strictObject({
  */
 export function registerObservationRoutes(
   app: FastifyInstance,
-  mesh: { observe(batch: readonly Observation[]): number },
+  mesh: { observe(batch: readonly Observation[]): number; opinions(): readonly EndpointOpinion[] },
 ): void {
+  // This host's view as it publishes it: one opinion per endpoint its applications call.
+  app.get('/v1/agent/opinions', async () => mesh.opinions());
+
   app.post('/v1/agent/observations', async (req, reply) => {
     const remote = req.socket.remoteAddress ?? '';
     if (!isLoopback(remote))

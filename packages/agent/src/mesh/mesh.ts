@@ -1,4 +1,4 @@
-import { META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
+import { type EndpointOpinion, META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
 import type { CatalogPeer, RecordChange } from '../catalog/index.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
@@ -176,6 +176,11 @@ export class Mesh {
   /** Outcomes reported by a local client (POST /v1/agent/observations); returns how many were taken. */
   observe(batch: readonly Observation[]): number {
     return this.outlier.report(batch);
+  }
+
+  /** This host's opinions, as published in its record. */
+  opinions(): readonly EndpointOpinion[] {
+    return this.outlier.opinions();
   }
 
   /** The outlier verdict the current tables were computed with. */
