@@ -164,6 +164,7 @@ export class Agent {
         feed,
         aclToken: config.aclToken,
         leaveAndShutdown: async () => {
+          await mesh.drain(config.drainTimeout).catch(() => false);
           await membership.leave();
           // Answer the request first; the shutdown then runs as for SIGTERM.
           setImmediate(() => agent.requestShutdown());
@@ -218,6 +219,8 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('agent stopping');
+      // Drain first: new traffic stops everywhere, requests in flight get up to the bound.
+      if (await this.mesh.drain(this.config.drainTimeout).catch(() => false)) this.log.info('agent drained');
       await this.membership.leave();
       await stopParts({
         lock: this.lock,

@@ -134,3 +134,30 @@ describe('collective outlier detection (simulator)', { timeout: 60_000 }, () => 
     });
   });
 });
+
+describe('draining (simulator)', { timeout: 60_000 }, () => {
+  it('a drain stops new traffic on every agent before the node leaves, and waits out its bound', async () => {
+    const name = 'a drain stops new traffic on every agent';
+    await forEachSeed(simSeeds([1]), replay(name), async (seed) => {
+      const sim = await start(name, seed);
+      let drained = false;
+      const started = sim.runtime.clock.now();
+      let finishedAt = 0;
+      void sim
+        .agent('n2')
+        .mesh.drain(2_000)
+        .then((d) => {
+          drained = d;
+          finishedAt = sim.runtime.clock.now();
+        });
+      const others = NODES.filter((n) => n !== 'n2');
+      const gone = await sim.runUntil(() => others.every((n) => !sim.activeNodes(n).includes('n2')), 2_000);
+      expect(gone, 'every other agent stops routing to n2 within the bound').toBeDefined();
+      expect(drained).toBe(false); // still waiting for requests in flight
+      await sim.run(2_500);
+      expect(drained).toBe(true);
+      expect(finishedAt - started).toBeGreaterThanOrEqual(2_000);
+      for (const n of others) expect(sim.activeNodes(n)).toEqual(['n0', 'n1', 'n3']);
+    });
+  });
+});

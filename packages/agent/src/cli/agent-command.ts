@@ -24,6 +24,8 @@ const HELP = `Usage: vigil agent [options]
   --enable-exec-checks   allow exec checks registered over the HTTP API (off: they are refused)
   --acl-token TOKEN      require this token (X-Vigil-Token or ?token=) on HTTP write endpoints
   --failback-hold-down D  wait this long before failing back to a recovered tier (default 30s)
+  --drain-timeout D       on a graceful leave, after draining this node's instances, wait this
+                          long for requests in flight before leaving (default 2s; 0: do not wait)
   --outlier-window D      an observer's failure window for outlier detection (default 10s)
   --outlier-base-ejection D  first mesh-wide ejection's length, > the window (default 30s)
   --panic-threshold F    healthy fraction below which a tier routes to all its instances (default 0.5)

@@ -40,6 +40,7 @@ const FIELDS: Record<ConfigField, { flag?: string; env?: string; file: string; k
     kind: 'string',
   },
   panicThreshold: { flag: 'panic-threshold', env: 'VIGIL_PANIC_THRESHOLD', file: 'panic_threshold', kind: 'string' },
+  drainTimeout: { flag: 'drain-timeout', env: 'VIGIL_DRAIN_TIMEOUT', file: 'drain_timeout', kind: 'string' },
   outlierWindow: { flag: 'outlier-window', env: 'VIGIL_OUTLIER_WINDOW', file: 'outlier_window', kind: 'string' },
   outlierBaseEjection: {
     flag: 'outlier-base-ejection',

@@ -93,6 +93,8 @@ export const agentConfigSchema = z.strictObject({
     .min(0, 'must be between 0 and 1')
     .max(1, 'must be between 0 and 1')
     .default(0.5),
+  /** Graceful leave: after publishing this node's instances drained, wait this long for requests in flight. */
+  drainTimeout: duration('2s', 0),
   /** Outlier detection: an observer's failure window, and the first ejection's length (> window). */
   outlierWindow: duration('10s', 100),
   outlierBaseEjection: duration('30s', 200),

@@ -84,6 +84,7 @@ export class Mesh {
   private stopped = false;
   private joinedAt: number | undefined;
   private synced = false;
+  private draining = false;
   /** This host's opinions (published in its record) and the mesh-wide verdict. */
   readonly outlier: OutlierPlane;
 
@@ -178,6 +179,21 @@ export class Mesh {
     return this.outlier.report(batch);
   }
 
+  /**
+   * Draining before a graceful leave: publishes every local instance in maintenance (every agent's
+   * routing drops it, so new traffic stops), then waits up to `boundMs` for the requests in flight
+   * to finish before the caller removes the node. Returns at once when there is nothing to drain.
+   */
+  async drain(boundMs: number): Promise<boolean> {
+    if (this.stopped || this.opts.registry.listServices().every((s) => s.health === 'maintenance')) return false;
+    this.draining = true;
+    this.schedulePublish();
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    await this.publishing;
+    if (boundMs > 0) await new Promise<void>((resolve) => this.runtime.timers.after(boundMs, resolve));
+    return true;
+  }
+
   /** This host's opinions, as published in its record. */
   opinions(): readonly EndpointOpinion[] {
     return this.outlier.opinions();
@@ -210,7 +226,9 @@ export class Mesh {
         epoch: this.epoch,
         seq: ++this.seq,
         nodeAddress: this.opts.nodeAddress,
-        services: this.opts.registry.listServices(),
+        services: this.draining
+          ? this.opts.registry.listServices().map((s) => ({ ...s, health: 'maintenance' as const }))
+          : this.opts.registry.listServices(),
       });
       const record: NodeRecord = opinions.length > 0 ? { ...own, opinions } : own;
       this.publishing = this.publishing
