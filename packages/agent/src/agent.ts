@@ -6,6 +6,7 @@ import type { AgentConfig } from './config/schema.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
 import { readKeyringFile } from './data-dir/keyring-file.ts';
 import { DataDirLock } from './data-dir/lock.ts';
+import { DnsServer, dnsSnapshotSource } from './dns/index.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
@@ -21,6 +22,7 @@ import { advertiseHost, MembershipService, memberInfo } from './membership/membe
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
 import { Mesh, peerIdFromMembership } from './mesh/mesh.ts';
+import { realRuntime } from './runtime/index.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
 import { ServiceRegistry } from './services/registry.ts';
 import { VERSION } from './version.ts';
@@ -32,6 +34,8 @@ interface Parts {
   catalog?: CatalogNode;
   membership?: MembershipService;
   mesh?: Mesh;
+  /** Absent when DNS is off. */
+  dns?: DnsServer | undefined;
   http?: FastifyInstance;
 }
 
@@ -45,6 +49,7 @@ export class Agent {
   readonly membership: MembershipService;
   readonly catalog: CatalogNode;
   readonly mesh: Mesh;
+  readonly dns: DnsServer | undefined;
   private readonly http: FastifyInstance;
   private readonly lock: DataDirLock;
   private stopping: Promise<void> | undefined;
@@ -63,6 +68,7 @@ export class Agent {
     this.catalog = parts.catalog;
     this.membership = parts.membership;
     this.mesh = parts.mesh;
+    this.dns = parts.dns;
     this.http = parts.http;
   }
 
@@ -138,10 +144,27 @@ export class Agent {
         panicThreshold: config.panicThreshold,
       });
       parts.mesh = mesh;
+      if (config.dns !== null) {
+        parts.dns = await DnsServer.start({
+          listen: config.dns,
+          domain: config.domain,
+          ttl: config.dnsTtl,
+          runtime: realRuntime(),
+          snapshot: dnsSnapshotSource(
+            {
+              index: () => feed.index(),
+              ready: () => mesh.isSynced(),
+              tables: () => mesh.tables(),
+              nodes: () => membership.members().map((m) => ({ name: m.name, address: m.addr, status: m.status })),
+            },
+            (err) => log.error({ err }, 'dns: cannot read the tables; answering from the last ones'),
+          ),
+        });
+      }
 
       const http = createHttpServer(log);
       parts.http = http;
-      const agent = new Agent(config, identity, log, parts as Required<Parts>);
+      const agent = new Agent(config, identity, log, parts as Required<Parts> & Parts);
       registerAgentRoutes(http, {
         node: config.node,
         datacenter: config.datacenter,
@@ -154,7 +177,7 @@ export class Agent {
           ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
         ],
       });
-      registerMetricsRoutes(http, { membership, catalog });
+      registerMetricsRoutes(http, { membership, catalog, dns: parts.dns });
       registerEventRoutes(http, feed);
       registerMemberRoutes(http, {
         membership,
@@ -189,6 +212,7 @@ export class Agent {
           http: agent.httpAddress(),
           gossip: formatHostPort(membership.address()),
           p2p: catalog.listenAddresses(),
+          dns: parts.dns ? formatHostPort(parts.dns.address()) : 'off',
           version: VERSION,
         },
         'agent started',
@@ -221,6 +245,7 @@ export class Agent {
         catalog: this.catalog,
         membership: this.membership,
         mesh: this.mesh,
+        dns: this.dns,
         http: this.http,
       });
       this.log.info('agent stopped');
@@ -232,6 +257,7 @@ export class Agent {
 /** Stops whatever parts exist, in reverse start order; used on a failed start too. */
 async function stopParts(parts: Parts): Promise<void> {
   await parts.http?.close();
+  await parts.dns?.stop();
   await parts.mesh?.stop();
   await parts.membership?.stop();
   await parts.catalog?.stop();

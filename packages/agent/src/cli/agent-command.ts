@@ -25,6 +25,9 @@ const HELP = `Usage: vigil agent [options]
   --acl-token TOKEN      require this token (X-Vigil-Token or ?token=) on HTTP write endpoints
   --failback-hold-down D  wait this long before failing back to a recovered tier (default 30s)
   --panic-threshold F    healthy fraction below which a tier routes to all its instances (default 0.5)
+  --dns HOST:PORT|off    DNS interface, UDP and TCP (default 127.0.0.1:8600)
+  --domain NAME          DNS zone served (default vigil.)
+  --dns-ttl D            TTL of DNS answers (default 0s: no caching)
   --log-level LEVEL      trace|debug|info|warn|error|fatal|silent (default info)
   --log-format json|pretty  default: pretty on a terminal, json otherwise
 

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { CatalogNode } from '../catalog/index.ts';
+import type { DnsServer } from '../dns/index.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
 
 export interface MetricsSources {
   readonly membership: MembershipService;
   readonly catalog?: CatalogNode | undefined;
+  readonly dns?: DnsServer | undefined;
 }
 
 /**
@@ -67,6 +69,7 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
   );
 
   if (sources.catalog) registerCatalogMetrics(registry, sources.catalog);
+  if (sources.dns) registerDnsMetrics(registry, sources.dns);
 
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', registry.contentType);
@@ -158,6 +161,35 @@ function registerCatalogMetrics(registry: Registry, catalog: CatalogNode): void 
       ];
     },
   );
+}
+
+/** The DNS interface: queries by transport, answers by rcode, and what it refused to answer. */
+function registerDnsMetrics(registry: Registry, dns: DnsServer): void {
+  const c = dns.counters;
+  counter(registry, 'vigil_dns_queries_total', 'DNS queries received, by transport.', ['transport'], () => [
+    [{ transport: 'udp' }, c.queries.udp],
+    [{ transport: 'tcp' }, c.queries.tcp],
+  ]);
+  counter(registry, 'vigil_dns_responses_total', 'DNS responses sent, by rcode.', ['rcode'], () =>
+    Object.entries(c.responses).map(([rcode, n]) => [{ rcode }, n ?? 0]),
+  );
+  counter(
+    registry,
+    'vigil_dns_truncated_total',
+    'UDP responses truncated (TC set: the client retries over TCP).',
+    [],
+    () => [[{}, c.truncated]],
+  );
+  counter(
+    registry,
+    'vigil_dns_dropped_total',
+    'DNS queries or connections dropped without an answer, by reason (short, response, oversized, tcp-limit, tcp-idle, ...).',
+    ['reason'],
+    () => Object.entries(c.drops).map(([reason, n]) => [{ reason }, n]),
+  );
+  counter(registry, 'vigil_dns_tcp_connections_total', 'DNS TCP connections accepted.', [], () => [
+    [{}, c.tcpConnections],
+  ]);
 }
 
 /** Label values and the number for them. */
