@@ -101,3 +101,29 @@ describe('DNS server sockets', () => {
     expect(s.counters.drops.response).toBe(1);
   });
 });
+
+describe('DNS server answer memory', () => {
+  it('answers a repeated query with its own id, and forgets its answers when the snapshot changes', async () => {
+    let snapshot: DnsSnapshot = SNAPSHOT;
+    server = await DnsServer.start({
+      listen: { host: '127.0.0.1', port: 0 },
+      domain: 'vigil',
+      ttl: 0,
+      runtime: new VirtualRuntime(1),
+      snapshot: () => snapshot,
+    });
+    const udp = createSocket('udp4');
+    const ask = async (id: number) => {
+      udp.send(query(id), server?.address().port ?? 0, '127.0.0.1');
+      const [reply] = (await once(udp, 'message')) as [Buffer];
+      return dnsPacket.decode(reply);
+    };
+    expect((await ask(1)).answers?.[0]).toMatchObject({ data: '127.0.0.1' });
+    const again = await ask(2);
+    expect(again.id).toBe(2);
+    expect(again.answers?.[0]).toMatchObject({ data: '127.0.0.1' });
+    snapshot = { ...SNAPSHOT, nodes: [{ name: 'a', address: '127.0.0.9', status: 'alive' }], serial: 2 };
+    expect((await ask(3)).answers?.[0]).toMatchObject({ data: '127.0.0.9' });
+    udp.close();
+  });
+});

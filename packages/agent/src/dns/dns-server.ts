@@ -41,6 +41,8 @@ const DEFAULT_MAX_TCP = 256;
 const DEFAULT_TCP_IDLE_MS = 10_000;
 /** A client that stops reading while we answer more than this is cut off. */
 const MAX_TCP_BACKLOG = 1024 * 1024;
+/** Distinct queries remembered per snapshot; past this the memory starts over. */
+const CACHE_ENTRIES = 4096;
 
 /**
  * The DNS interface's sockets: UDP and TCP on one address. Every query goes through the pure
@@ -66,6 +68,14 @@ export class DnsServer {
   private readonly udp: UdpSocket;
   private readonly tcp: Server;
   private readonly connections = new Set<Socket>();
+  /**
+   * answerDns is a pure function of (query bytes, snapshot, options, transport), so outcomes are
+   * kept per snapshot, keyed by the query's bytes after its id: a repeated query (the common case:
+   * a few names asked again and again) costs a map lookup and a copy instead of a decode and an
+   * encode. A new snapshot starts a new memory.
+   */
+  private cache = new Map<string, DnsOutcome>();
+  private cachedFor: DnsSnapshot | undefined;
 
   private constructor(opts: DnsServerOptions, udp: UdpSocket, tcp: Server) {
     this.opts = opts;
@@ -113,7 +123,25 @@ export class DnsServer {
 
   private answer(query: Buffer, transport: DnsTransport): DnsOutcome {
     this.counters.queries[transport]++;
-    const outcome = answerDns(query, this.opts.snapshot(), this.opts, transport);
+    const snapshot = this.opts.snapshot();
+    if (snapshot !== this.cachedFor || this.cache.size >= CACHE_ENTRIES) {
+      this.cache = new Map();
+      this.cachedFor = snapshot;
+    }
+    let outcome: DnsOutcome;
+    const key = query.length >= 12 ? transport + query.toString('latin1', 2) : undefined;
+    const cached = key === undefined ? undefined : this.cache.get(key);
+    if (cached?.kind === 'answer') {
+      const response = Buffer.from(cached.response);
+      // The id is the only part of the query that does not enter the answer's computation.
+      query.copy(response, 0, 0, 2);
+      outcome = { ...cached, response };
+    } else if (cached !== undefined) {
+      outcome = cached;
+    } else {
+      outcome = answerDns(query, snapshot, this.opts, transport);
+      if (key !== undefined) this.cache.set(key, outcome);
+    }
     if (outcome.kind === 'drop') {
       this.counters.drops[outcome.reason]++;
     } else {
