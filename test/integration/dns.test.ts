@@ -131,6 +131,11 @@ describe('DNS with dig', () => {
       const lines = await short(a.dnsPort, 'web.service.vigil');
       return lines.length === 1 && lines[0] === '127.0.0.12';
     });
+    // The same change in /metrics: the check's status, and web down to N+0 (only the backup left).
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_check_status\{check="web-a-ttl",service="web-a",status="critical"\} 1$/m);
+    expect(metrics).toMatch(/^vigil_route_redundancy\{service="web"\} 0$/m);
+    expect(metrics).toMatch(/^vigil_route_endpoints\{service="web",state="active"\} 1$/m);
     await checkTtl(a, 'web-a-ttl', 'pass');
   });
 });

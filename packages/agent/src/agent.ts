@@ -177,8 +177,14 @@ export class Agent {
           ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
         ],
       });
-      registerMetricsRoutes(http, { membership, catalog, dns: parts.dns });
-      registerEventRoutes(http, feed);
+      const events = registerEventRoutes(http, feed);
+      registerMetricsRoutes(http, {
+        membership,
+        catalog,
+        dns: parts.dns,
+        mesh: { mesh, services: registry },
+        sseSubscribers: events.subscribers,
+      });
       registerMemberRoutes(http, {
         membership,
         feed,

@@ -54,6 +54,8 @@ export interface CheckRunnerOptions {
   readonly firstDelayMs?: number;
   /** Called if onResult throws; the runner keeps going. */
   readonly onError?: (err: Error) => void;
+  /** Called after every run with how long the probe took, ms (for /metrics). */
+  readonly onRun?: (durationMs: number) => void;
 }
 
 /**
@@ -68,6 +70,7 @@ export class CheckRunner {
   private readonly thresholds: Thresholds;
   private readonly firstDelayMs: number;
   private readonly onError: ((err: Error) => void) | undefined;
+  private readonly onRun: ((durationMs: number) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: { controller: AbortController; done: Promise<void> } | undefined;
   private stopped = false;
@@ -78,6 +81,7 @@ export class CheckRunner {
     this.probe = options.probe ?? probeFor(options.check);
     this.onResult = options.onResult;
     this.onError = options.onError;
+    this.onRun = options.onRun;
     this.thresholds = new Thresholds(options.check);
     this.firstDelayMs = options.firstDelayMs ?? Math.floor(Math.random() * options.check.intervalMs);
   }
@@ -119,6 +123,7 @@ export class CheckRunner {
       controller.abort(new Error('check timed out'));
     }, this.check.timeoutMs);
     let result: CheckResult;
+    const started = performance.now();
     try {
       result = await this.probe({ signal: controller.signal, outputMaxSize: this.check.outputMaxSize });
     } catch (err) {
@@ -127,6 +132,7 @@ export class CheckRunner {
       clearTimeout(timeout);
     }
     if (this.stopped) return; // aborted by stop(): not a result
+    this.onRun?.(performance.now() - started);
     if (timedOut) {
       const partial = this.check.type === 'exec' && result.output ? `\n${result.output}` : '';
       result = {
