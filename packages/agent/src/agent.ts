@@ -17,6 +17,7 @@ import { registerMetricsRoutes } from './http/metrics-routes.ts';
 import { registerRouteRoutes } from './http/route-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
+import { registerUiRoutes } from './http/ui-routes.ts';
 import type { Logger } from './log.ts';
 import { advertiseHost, MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
@@ -204,6 +205,7 @@ export class Agent {
       });
       registerRouteRoutes(http, mesh, feed);
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
+      registerUiRoutes(http, { mesh, feed });
       await http.listen({ host: config.http.host, port: config.http.port });
       registry.start();
       // Seeds from --join plus the members of the last snapshot, so a restart needs no seed.
