@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentProcess, disposeAllAgents } from './harness/agent-process.ts';
+import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
 import { waitFor } from './harness/wait-for.ts';
 
 // The dashboard in a real headless Chromium (Debian's `chromium`), driven by puppeteer-core,
@@ -114,6 +114,32 @@ describe('dashboard', () => {
     expect(seen).toEqual(['alive', 'suspect', 'dead']);
     expect(await page.$eval('#problems', (p) => p.textContent)).toContain('member c is dead');
     expect(await page.$eval('[data-service="web"] h3', (h) => h.textContent)).toContain('N+1');
+
+    // The verdict explained: API, CLI and the page's explain button tell who accused c, how, and
+    // that it ended dead. a and b both probe c; whichever accused first, the other confirmed.
+    type Verdict = {
+      accuser: string;
+      cause: string;
+      paths?: { path: string }[];
+      confirmations: { by: string }[];
+      end?: { how: string };
+    };
+    const explained = (await a.get<{ member: { status: string }; history: Verdict[] }>('/v1/members/c')).body;
+    expect(explained.member.status).toBe('dead');
+    const verdict = explained.history[0];
+    expect(verdict?.end?.how).toBe('dead');
+    expect(['a', 'b']).toContain(verdict?.accuser);
+    if (verdict?.cause === 'probe') expect(verdict.paths?.map((p) => p.path)).toEqual(['direct', 'indirect', 'tcp']);
+    const cli = await runVigil(['members', '--explain', 'c', '--http-addr', `127.0.0.1:${a.httpPort}`]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(/^c: dead, incarnation 1$/m);
+    expect(cli.stdout).toMatch(/Suspected at .*, incarnation 1: /);
+    expect(cli.stdout).toMatch(/ended .*: dead/);
+    await page.click('#members tr[data-member="c"] button');
+    await page.waitForFunction(() => document.getElementById('explain-body')?.textContent?.includes('ended: dead'), {
+      timeout: 10_000,
+    });
+    expect((await a.get('/v1/members/nobody')).status).toBe(404);
 
     await put(a, '/v1/agent/check/fail/web-a-ttl');
     await page.waitForFunction(

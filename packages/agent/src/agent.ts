@@ -18,6 +18,7 @@ import { registerRouteRoutes } from './http/route-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
 import { registerUiRoutes } from './http/ui-routes.ts';
+import { registerVerdictRoutes } from './http/verdict-routes.ts';
 import type { Logger } from './log.ts';
 import { advertiseHost, MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
@@ -196,6 +197,7 @@ export class Agent {
           setImmediate(() => agent.requestShutdown());
         },
       });
+      registerVerdictRoutes(http, membership);
       registerKeyringRoutes(http, { membership, datacenter: config.datacenter, aclToken: config.aclToken });
       registerServiceRoutes(http, {
         registry,
