@@ -9,6 +9,7 @@ import { DataDirLock } from './data-dir/lock.ts';
 import { DnsServer, dnsSnapshotSource } from './dns/index.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
+import { registerConsulAgentRoutes } from './http/consul-agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
 import { registerEventRoutes } from './http/event-routes.ts';
 import { registerKeyringRoutes } from './http/keyring-routes.ts';
@@ -20,6 +21,7 @@ import { registerServiceRoutes } from './http/service-routes.ts';
 import { registerUiRoutes } from './http/ui-routes.ts';
 import { registerVerdictRoutes } from './http/verdict-routes.ts';
 import type { Logger } from './log.ts';
+import type { LogTap } from './log-tap.ts';
 import { advertiseHost, MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
@@ -74,7 +76,8 @@ export class Agent {
     this.http = parts.http;
   }
 
-  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+  /** `logTap`: the log's second destination, streamed by GET /v1/agent/monitor. */
+  static async start(config: AgentConfig, log: Logger, logTap?: LogTap): Promise<Agent> {
     const parts: Parts = {};
     let joined = false;
     try {
@@ -208,6 +211,12 @@ export class Agent {
       registerRouteRoutes(http, mesh, feed);
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
       registerUiRoutes(http, { mesh, feed });
+      registerConsulAgentRoutes(http, {
+        membership,
+        datacenter: config.datacenter,
+        aclToken: config.aclToken,
+        logTap,
+      });
       await http.listen({ host: config.http.host, port: config.http.port });
       registry.start();
       // Seeds from --join plus the members of the last snapshot, so a restart needs no seed.

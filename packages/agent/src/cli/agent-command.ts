@@ -3,6 +3,7 @@ import { ConfigError } from '../config/config-error.ts';
 import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
 import { createLogger } from '../log.ts';
+import { LogTap } from '../log-tap.ts';
 import { parseFlags } from './parse.ts';
 
 const HELP = `Usage: vigil agent [options]
@@ -66,10 +67,11 @@ export async function runAgent(args: string[]): Promise<number> {
     throw err;
   }
 
-  const log = createLogger(config.logLevel, logFormat);
+  const logTap = new LogTap();
+  const log = createLogger(config.logLevel, logFormat, logTap);
   let agent: Agent;
   try {
-    agent = await Agent.start(config, log);
+    agent = await Agent.start(config, log, logTap);
   } catch (err) {
     const message = err instanceof DataDirLockedError ? err.message : `cannot start: ${(err as Error).message}`;
     log.fatal({ err }, message);
