@@ -258,7 +258,10 @@ function explainText(data) {
       `  accused by ${h.accuser ?? 'unknown'}${h.accuserHealth === undefined ? '' : `, health score ${h.accuserHealth}`}`,
     );
     if (h.paths?.length) lines.push(`  failed probes: ${h.paths.map((p) => `${p.path} by ${p.by}`).join(', ')}`);
-    for (const c of h.confirmations ?? []) lines.push(`  confirmed by ${c.by} at ${new Date(c.at).toISOString()}`);
+    for (const c of h.confirmations ?? []) {
+      const after = c.paths?.length ? ` after ${c.paths.map((p) => `${p.path} by ${p.by}`).join(', ')}` : '';
+      lines.push(`  confirmed by ${c.by} at ${new Date(c.at).toISOString()}${after}`);
+    }
     lines.push(`  ended: ${h.end ? `${h.end.how} at ${new Date(h.end.at).toISOString()}` : 'still suspect'}`);
   }
   return lines.join('\n');
