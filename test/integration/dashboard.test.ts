@@ -98,22 +98,34 @@ describe('dashboard', () => {
       (window as unknown as { marker: string }).marker = 'still here';
     });
 
+    // Every status the page renders for c, recorded in the page as the DOM changes: polling from
+    // here could miss a short suspect phase on a loaded host.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { seen: string[] }).seen = seen;
+      const note = () => {
+        const s = document.querySelector('#members tr[data-member="c"] td.status')?.textContent;
+        if (s && seen.at(-1) !== s) seen.push(s);
+      };
+      note();
+      new MutationObserver(note).observe(document.getElementById('members')!, {
+        childList: true,
+        subtree: true,
+        characterData: true,
+      });
+    });
     await c.stop('SIGKILL');
-    const seen: string[] = [];
-    await waitFor(
-      'the page to show c dead',
-      async () => {
-        const s = await memberStatus('c');
-        if (s !== undefined && seen.at(-1) !== s) seen.push(s);
-        return s === 'dead';
-      },
-      60_000,
-      50,
-    );
+    await page.waitForFunction(() => (window as unknown as { seen: string[] }).seen.at(-1) === 'dead', {
+      timeout: 60_000,
+    });
+    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
     // Suspect came first (SWIM's suspicion before the verdict), and the problems list says so.
     expect(seen).toEqual(['alive', 'suspect', 'dead']);
     expect(await page.$eval('#problems', (p) => p.textContent)).toContain('member c is dead');
-    expect(await page.$eval('[data-service="web"] h3', (h) => h.textContent)).toContain('N+1');
+    // The route change follows the member change on the stream: wait for it, it may be a frame behind.
+    await page.waitForFunction(() => document.querySelector('[data-service="web"] h3')?.textContent?.includes('N+1'), {
+      timeout: 10_000,
+    });
 
     // The verdict explained: API, CLI and the page's explain button tell who accused c, how, and
     // that it ended dead. a and b both probe c; whichever accused first, the other confirmed.
