@@ -6,8 +6,10 @@ import type { AgentConfig } from './config/schema.ts';
 import { DataDir } from './data-dir/data-dir.ts';
 import type { NodeIdentity } from './data-dir/identity.ts';
 import type { DataDirLock } from './data-dir/lock.ts';
+import { DnsServer, dnsSnapshotSource } from './dns/index.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
+import { registerConsulAgentRoutes } from './http/consul-agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
 import { registerEventRoutes } from './http/event-routes.ts';
 import { registerKeyringRoutes } from './http/keyring-routes.ts';
@@ -16,11 +18,15 @@ import { registerMetricsRoutes } from './http/metrics-routes.ts';
 import { registerRouteRoutes } from './http/route-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
+import { registerUiRoutes } from './http/ui-routes.ts';
+import { registerVerdictRoutes } from './http/verdict-routes.ts';
 import type { Logger } from './log.ts';
+import type { LogTap } from './log-tap.ts';
 import { advertiseHost, MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
 import { Mesh, peerIdFromMembership } from './mesh/mesh.ts';
+import { realRuntime } from './runtime/index.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
 import { ServiceRegistry } from './services/registry.ts';
 import { VERSION } from './version.ts';
@@ -32,6 +38,8 @@ interface Parts {
   catalog?: CatalogNode;
   membership?: MembershipService;
   mesh?: Mesh;
+  /** Absent when DNS is off. */
+  dns?: DnsServer | undefined;
   http?: FastifyInstance;
 }
 
@@ -45,6 +53,7 @@ export class Agent {
   readonly membership: MembershipService;
   readonly catalog: CatalogNode;
   readonly mesh: Mesh;
+  readonly dns: DnsServer | undefined;
   private readonly http: FastifyInstance;
   private readonly lock: DataDirLock;
   private stopping: Promise<void> | undefined;
@@ -63,10 +72,12 @@ export class Agent {
     this.catalog = parts.catalog;
     this.membership = parts.membership;
     this.mesh = parts.mesh;
+    this.dns = parts.dns;
     this.http = parts.http;
   }
 
-  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+  /** `logTap`: the log's second destination, streamed by GET /v1/agent/monitor. */
+  static async start(config: AgentConfig, log: Logger, logTap?: LogTap): Promise<Agent> {
     const parts: Parts = {};
     let joined = false;
     try {
@@ -139,10 +150,27 @@ export class Agent {
         panicThreshold: config.panicThreshold,
       });
       parts.mesh = mesh;
+      if (config.dns !== null) {
+        parts.dns = await DnsServer.start({
+          listen: config.dns,
+          domain: config.domain,
+          ttl: config.dnsTtl,
+          runtime: realRuntime(),
+          snapshot: dnsSnapshotSource(
+            {
+              index: () => feed.index(),
+              ready: () => mesh.isSynced(),
+              tables: () => mesh.tables(),
+              nodes: () => membership.members().map((m) => ({ name: m.name, address: m.addr, status: m.status })),
+            },
+            (err) => log.error({ err }, 'dns: cannot read the tables; answering from the last ones'),
+          ),
+        });
+      }
 
       const http = createHttpServer(log);
       parts.http = http;
-      const agent = new Agent(config, identity, log, parts as Required<Parts>);
+      const agent = new Agent(config, identity, log, parts as Required<Parts> & Parts);
       registerAgentRoutes(http, {
         node: config.node,
         datacenter: config.datacenter,
@@ -155,8 +183,14 @@ export class Agent {
           ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
         ],
       });
-      registerMetricsRoutes(http, { membership, catalog });
-      registerEventRoutes(http, feed);
+      const events = registerEventRoutes(http, feed);
+      registerMetricsRoutes(http, {
+        membership,
+        catalog,
+        dns: parts.dns,
+        mesh: { mesh, services: registry },
+        sseSubscribers: events.subscribers,
+      });
       registerMemberRoutes(http, {
         membership,
         feed,
@@ -167,6 +201,7 @@ export class Agent {
           setImmediate(() => agent.requestShutdown());
         },
       });
+      registerVerdictRoutes(http, membership);
       registerKeyringRoutes(http, { membership, datacenter: config.datacenter, aclToken: config.aclToken });
       registerServiceRoutes(http, {
         registry,
@@ -176,6 +211,13 @@ export class Agent {
       });
       registerRouteRoutes(http, mesh, feed);
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
+      registerUiRoutes(http, { mesh, feed });
+      registerConsulAgentRoutes(http, {
+        membership,
+        datacenter: config.datacenter,
+        aclToken: config.aclToken,
+        logTap,
+      });
       await http.listen({ host: config.http.host, port: config.http.port });
       registry.start();
       // Seeds from --join plus the members of the last snapshot, so a restart needs no seed.
@@ -190,6 +232,7 @@ export class Agent {
           http: agent.httpAddress(),
           gossip: formatHostPort(membership.address()),
           p2p: catalog.listenAddresses(),
+          dns: parts.dns ? formatHostPort(parts.dns.address()) : 'off',
           version: VERSION,
         },
         'agent started',
@@ -222,6 +265,7 @@ export class Agent {
         catalog: this.catalog,
         membership: this.membership,
         mesh: this.mesh,
+        dns: this.dns,
         http: this.http,
       });
       this.log.info('agent stopped');
@@ -233,6 +277,7 @@ export class Agent {
 /** Stops whatever parts exist, in reverse start order; used on a failed start too. */
 async function stopParts(parts: Parts): Promise<void> {
   await parts.http?.close();
+  await parts.dns?.stop();
   await parts.mesh?.stop();
   await parts.membership?.stop();
   await parts.catalog?.stop();

@@ -57,6 +57,31 @@ export class AgentClient {
     return this.request<T>(method, path, body);
   }
 
+  /** A GET whose answer is a stream (no timeout): the body, once the agent said 200. */
+  async stream(path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const headers: Record<string, string> = this.token ? { 'x-vigil-token': this.token } : {};
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, { headers, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new AgentRequestError(
+        `cannot reach the agent at ${this.base} (${cause}); is it running? Set --http-addr or VIGIL_HTTP_ADDR`,
+      );
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let message = text || res.statusText;
+      try {
+        message = String((JSON.parse(text) as { error?: unknown }).error ?? message);
+      } catch {
+        // not JSON: the text itself
+      }
+      throw new AgentRequestError(`GET ${path}: ${res.status}: ${message}`);
+    }
+    return res.body;
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token) headers['x-vigil-token'] = this.token;

@@ -3,6 +3,7 @@ import { ConfigError } from '../config/config-error.ts';
 import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
 import { createLogger } from '../log.ts';
+import { LogTap } from '../log-tap.ts';
 import { parseFlags } from './parse.ts';
 
 const HELP = `Usage: vigil agent [options]
@@ -25,6 +26,9 @@ const HELP = `Usage: vigil agent [options]
   --acl-token TOKEN      require this token (X-Vigil-Token or ?token=) on HTTP write endpoints
   --failback-hold-down D  wait this long before failing back to a recovered tier (default 30s)
   --panic-threshold F    healthy fraction below which a tier routes to all its instances (default 0.5)
+  --dns HOST:PORT|off    DNS interface, UDP and TCP (default 127.0.0.1:8600)
+  --domain NAME          DNS zone served (default vigil.)
+  --dns-ttl D            TTL of DNS answers (default 0s: no caching)
   --log-level LEVEL      trace|debug|info|warn|error|fatal|silent (default info)
   --log-format json|pretty  default: pretty on a terminal, json otherwise
 
@@ -63,10 +67,11 @@ export async function runAgent(args: string[]): Promise<number> {
     throw err;
   }
 
-  const log = createLogger(config.logLevel, logFormat);
+  const logTap = new LogTap();
+  const log = createLogger(config.logLevel, logFormat, logTap);
   let agent: Agent;
   try {
-    agent = await Agent.start(config, log);
+    agent = await Agent.start(config, log, logTap);
   } catch (err) {
     const message = err instanceof DataDirLockedError ? err.message : `cannot start: ${(err as Error).message}`;
     log.fatal({ err }, message);

@@ -6,6 +6,7 @@ import { runKeygen } from './keygen-command.ts';
 import { runKeys } from './keys-command.ts';
 import { runMaint } from './maint-command.ts';
 import { runForceLeave, runJoin, runLeave, runMembers } from './members-command.ts';
+import { runMonitor } from './monitor-command.ts';
 import { runResolve, runRoutes } from './routes-command.ts';
 import { runServices } from './services-command.ts';
 
@@ -26,6 +27,7 @@ Commands:
   services   list, register or deregister this agent's services (see \`vigil services --help\`)
   checks     list this agent's health checks and their state
   maint      put the node or a service into maintenance (drain), or take it out
+  monitor    stream the local agent's log
   version    print the version
   help       print this help
 
@@ -47,6 +49,7 @@ const COMMANDS: Record<string, Command> = {
   services: runServices,
   checks: runChecks,
   maint: runMaint,
+  monitor: runMonitor,
   version: async () => {
     process.stdout.write(`vigil ${VERSION}\n`);
     return 0;

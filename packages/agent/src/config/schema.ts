@@ -12,6 +12,8 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export const DEFAULT_GOSSIP_PORT = 7946;
 export const DEFAULT_P2P_PORT = 7947;
 export const DEFAULT_HTTP_PORT = 7948;
+/** Consul's DNS port. */
+export const DEFAULT_DNS_PORT = 8600;
 
 const oneOf = (values: readonly string[]) => `must be one of ${values.join(', ')}`;
 
@@ -87,6 +89,38 @@ export const agentConfigSchema = z.strictObject({
     .max(1, 'must be between 0 and 1')
     .default(0.5),
   aclToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional(),
+  /** The DNS interface (UDP and TCP), or null when turned off with `off`. */
+  dns: z
+    .string()
+    .transform((value, ctx): HostPort | null => {
+      if (value === 'off') return null;
+      const parsed = parseHostPort(value, DEFAULT_DNS_PORT);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: `${parsed} (or "off" to turn DNS off)` });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .prefault(`127.0.0.1:${DEFAULT_DNS_PORT}`),
+  /** The DNS zone served, stored lowercase without the trailing dot (`vigil`). */
+  domain: z
+    .string()
+    .regex(/^([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}\.?$/, 'must be a domain name such as vigil. or vigil.example.')
+    .max(200, 'must be at most 200 characters')
+    .transform((value) => value.toLowerCase().replace(/\.$/, ''))
+    .prefault('vigil.'),
+  /** TTL of DNS answers, seconds (Consul's default 0: no caching). */
+  dnsTtl: z
+    .string()
+    .transform((value, ctx): number => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 0 || ms > 86_400_000) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration between 0s and 24h` });
+        return z.NEVER;
+      }
+      return Math.floor(ms / 1000);
+    })
+    .prefault('0s'),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -10,7 +10,8 @@ const KEEPALIVE_MS = 15_000;
  * index; a client that reconnects with `Last-Event-ID` (or `?index=`) gets what it missed, or a
  * `resync` event when that is no longer kept and it must re-read the state.
  */
-export function registerEventRoutes(app: FastifyInstance, feed: ChangeFeed): void {
+export function registerEventRoutes(app: FastifyInstance, feed: ChangeFeed): { subscribers: () => number } {
+  let subscribers = 0;
   app.get('/v1/events', (req, reply) => {
     const header = req.headers['last-event-id'];
     const query = (req.query as Record<string, unknown>).index;
@@ -43,9 +44,12 @@ export function registerEventRoutes(app: FastifyInstance, feed: ChangeFeed): voi
       }
     }
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+    subscribers++;
     req.raw.once('close', () => {
+      subscribers--;
       clearInterval(keepalive);
       unsubscribe();
     });
   });
+  return { subscribers: () => subscribers };
 }

@@ -34,6 +34,7 @@ import {
   type Output,
   SwimEngine,
 } from './swim-engine.ts';
+import { VerdictLog } from './verdict-log.ts';
 
 export interface MembershipOptions {
   readonly name: string;
@@ -102,6 +103,8 @@ const DROP_LOG_INTERVAL_MS = 10_000;
  * SwimEngine, speaks the memberlist wire format through @vigil/protocol, and keeps the snapshot.
  */
 export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }> {
+  /** Who suspected whom, how, and how it ended (GET /v1/members/:name). */
+  readonly verdicts: VerdictLog;
   readonly counters: MembershipCounters = {
     packetsIn: 0,
     packetsOut: 0,
@@ -140,6 +143,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private constructor(opts: MembershipOptions) {
     super();
     this.opts = opts;
+    this.verdicts = new VerdictLog(opts.name, () => Date.now());
     this.log = opts.log.child({ plane: 'membership' });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
@@ -213,6 +217,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         random: Math.random,
         collectiveConfirmation: this.opts.collectiveConfirmation ?? true,
         delegate: this.serf,
+        onSuspicion: (s, cause) => this.verdicts.suspicion(s, cause),
       },
       this.now(),
     );
@@ -386,6 +391,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     for (const out of this.engine.drainOutputs()) this.perform(out);
     const events = this.engine.drainEvents();
     for (const e of events) {
+      this.verdicts.event(e);
       this.logEvent(e);
       this.emit('event', e);
     }

@@ -79,6 +79,8 @@ interface CheckEntry {
   ttl: TtlClock | undefined;
   /** Why the check does not run (exec checks after the flag was turned off). */
   disabled: string | undefined;
+  /** How long its last run took, ms (polling checks). */
+  lastRunMs?: number;
 }
 
 /** A service as seen from outside: definition with its zone resolved, maintenance, health, checks. */
@@ -98,6 +100,8 @@ export interface CheckView {
   readonly output: string;
   /** When the status last changed (epoch ms). */
   readonly since: number;
+  /** How long its last run took, ms; polling checks that have run only. */
+  readonly lastRunMs?: number;
 }
 
 export interface RegisterOptions {
@@ -262,6 +266,9 @@ export class ServiceRegistry {
         onResult: (result) => this.applyResult(def.id, entry, result),
         onError: (err) => this.log.error({ err, checkId: def.id }, 'applying a check result failed'),
         runtime: this.runtime,
+        onRun: (ms) => {
+          entry.lastRunMs = ms;
+        },
       });
       entry.runner.start();
       return;
@@ -572,6 +579,7 @@ export class ServiceRegistry {
       status: entry.status,
       output: entry.output,
       since: entry.since,
+      ...(entry.lastRunMs === undefined ? {} : { lastRunMs: entry.lastRunMs }),
     };
   }
 
