@@ -163,6 +163,23 @@ describe('configuration errors name the field', () => {
     }
   });
 
+  it('warns when its API listens beyond loopback without a token, and lists keys only as fingerprints', async () => {
+    const key = Buffer.alloc(32, 3).toString('base64');
+    const local = await AgentProcess.start({ node: 'local', extraArgs: ['--encrypt', key] });
+    // Bound to every interface; the test still reaches it over loopback only.
+    const wide = await AgentProcess.start({ node: 'wide', extraArgs: ['--encrypt', key], httpHost: '0.0.0.0' });
+    await local.stop();
+    expect(wide.logs).toMatch(/listens beyond loopback without an ACL token/);
+    expect(local.logs).not.toMatch(/beyond loopback/);
+    const list = await runVigil(['keys', '--list', '--local-only', '--http-addr', wide.url]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).not.toContain(key);
+    const print = await runVigil(['keys', '--fingerprint', key]);
+    expect(print.stdout.trim()).toMatch(/^sha256:[A-Za-z0-9+/]{43}=$/);
+    expect(list.stdout).toContain(print.stdout.trim());
+    expect(list.stdout).toMatch(/shown as fingerprints/);
+  });
+
   it('reads VIGIL_* variables, below flags', async () => {
     const result = await runVigil(['agent'], { VIGIL_PROFILE: 'slow' });
     expect(result.code).toBe(2);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { CatalogNode } from './catalog/index.ts';
-import { formatHostPort } from './config/host-port.ts';
+import { formatHostPort, isLoopbackHost } from './config/host-port.ts';
 import { redactConfig } from './config/load.ts';
 import type { AgentConfig } from './config/schema.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
@@ -73,6 +73,12 @@ export class Agent {
       parts.lock = DataDirLock.acquire(config.dataDir);
       const identity = await loadOrCreateIdentity(config.dataDir);
       const keys = await gossipKeys(config, log);
+      if (!isLoopbackHost(config.http.host) && config.aclToken === undefined) {
+        log.warn(
+          { http: formatHostPort(config.http) },
+          'the HTTP API listens beyond loopback without an ACL token: any host that reaches it can register services and rotate keys; pass --acl-token',
+        );
+      }
       if (keys.length === 0) {
         log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
       }
@@ -139,7 +145,7 @@ export class Agent {
       });
       parts.mesh = mesh;
 
-      const http = createHttpServer(log);
+      const http = createHttpServer(log, { allowedHosts: config.httpAllowedHosts });
       parts.http = http;
       const agent = new Agent(config, identity, log, parts as Required<Parts>);
       registerAgentRoutes(http, {

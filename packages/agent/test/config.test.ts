@@ -34,6 +34,20 @@ describe('loadConfig', () => {
     expect(config.profile).toBe('lan');
   });
 
+  it('takes host names for the API from --http-allowed-host and VIGIL_HTTP_ALLOWED_HOSTS, refusing others', () => {
+    expect(loadConfig({ flags: { 'http-allowed-host': ['a.example', 'b'] }, env: {} }).httpAllowedHosts).toEqual([
+      'a.example',
+      'b',
+    ]);
+    expect(loadConfig({ flags: {}, env: { VIGIL_HTTP_ALLOWED_HOSTS: 'x.internal, y' } }).httpAllowedHosts).toEqual([
+      'x.internal',
+      'y',
+    ]);
+    expect(problems(() => loadConfig({ flags: { 'http-allowed-host': ['evil.example/x'] }, env: {} }))).toEqual([
+      '--http-allowed-host: must be a DNS host name such as agent.example.internal',
+    ]);
+  });
+
   it('layers flags over env over file over defaults', () => {
     const config = loadConfig({
       flags: { node: 'from-flag' },

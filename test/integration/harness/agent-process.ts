@@ -44,6 +44,8 @@ export interface AgentOptions {
   /** Reuse ports, e.g. to restart an agent on the address its peers know. */
   readonly gossipPort?: number;
   readonly httpPort?: number;
+  /** The HTTP API's bind host (default 127.0.0.1); the harness always reaches it over loopback. */
+  readonly httpHost?: string;
 }
 
 /** A real `vigil agent` child process on loopback with its own ports and data directory. */
@@ -94,7 +96,7 @@ export class AgentProcess {
       '--bind',
       `127.0.0.1:${gossipPort}`,
       '--http',
-      `127.0.0.1:${httpPort}`,
+      `${opts.httpHost ?? '127.0.0.1'}:${httpPort}`,
       '--data-dir',
       dataDir,
       '--log-format',

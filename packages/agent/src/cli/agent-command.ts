@@ -11,6 +11,8 @@ const HELP = `Usage: vigil agent [options]
   --bind HOST:PORT       gossip address, UDP and TCP (default 0.0.0.0:7946)
   --advertise HOST:PORT  gossip address to tell peers (default: the bind address)
   --http HOST:PORT       local HTTP API (default 127.0.0.1:7948)
+  --http-allowed-host NAME  a host name the HTTP API answers to, beside IP addresses and
+                         localhost (other Host headers get 403: DNS rebinding); repeatable
   --p2p HOST:PORT        libp2p catalog address (default 0.0.0.0:7947)
   --join HOST:PORT       a member to join; repeatable
   --data-dir DIR         node key, services and member snapshot (default ./vigil-data)

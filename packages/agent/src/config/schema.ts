@@ -86,6 +86,18 @@ export const agentConfigSchema = z.strictObject({
     .min(0, 'must be between 0 and 1')
     .max(1, 'must be between 0 and 1')
     .default(0.5),
+  /** Host names (beside IP literals and localhost) the HTTP API answers to; guards against DNS rebinding. */
+  httpAllowedHosts: z
+    .array(
+      z
+        .string()
+        .max(253, 'host names are at most 253 characters')
+        .regex(
+          /^(?=.)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/,
+          'must be a DNS host name such as agent.example.internal',
+        ),
+    )
+    .default([]),
   aclToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional(),
 });
 

@@ -1,14 +1,21 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../log.ts';
+import { guardBrowsers } from './browser-guard.ts';
 
 /** Request bodies above this are refused with 413 before they are buffered. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
  * The local HTTP server with the error contract every route shares: JSON errors whose message
- * names the problem, 404 for unknown routes, 413 for oversized bodies, never a crash.
+ * names the problem, 404 for unknown routes, 413 for oversized bodies, never a crash; and no
+ * service to web pages (browser-guard.ts).
  */
-export function createHttpServer(log: Logger): FastifyInstance {
+export interface HttpServerOptions {
+  /** Host names, beside IP literals and `localhost`, that requests may address the agent by. */
+  readonly allowedHosts?: readonly string[];
+}
+
+export function createHttpServer(log: Logger, opts: HttpServerOptions = {}): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ plane: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -17,6 +24,7 @@ export function createHttpServer(log: Logger): FastifyInstance {
     forceCloseConnections: true,
     return503OnClosing: true,
   });
+  app.addHook('onRequest', guardBrowsers(opts.allowedHosts ?? []));
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: `no route for ${req.method} ${req.url.split('?')[0]}` });
   });
