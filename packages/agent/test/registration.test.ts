@@ -131,6 +131,15 @@ describe('parseServiceRegistration', () => {
 
   it('names the field in each problem', () => {
     expect(problems({ Port: 80 })).toEqual(['Name: is required']);
+    // Names a URL reads as localhost or an IP address would shadow hosts applications mean literally.
+    for (const Name of ['localhost', 'LocalHost', 'app.localhost', '127.0.0.1', '10.1', '2130706433', '0x7f']) {
+      expect(problems({ Name, Port: 80 }), Name).toEqual([
+        'Name: names a host applications mean literally (localhost or an IP address): choose another name',
+      ]);
+    }
+    for (const Name of ['payments', 'pay.v2', 'v1.2.x', '1password']) {
+      expect(parseServiceRegistration({ Name, Port: 80 }).service.name).toBe(Name);
+    }
     expect(problems({ Name: 'web', Port: 70000 })).toEqual(['Port: must be between 1 and 65535']);
     expect(problems({ Name: 'web', Port: 0 })).toEqual(['Port: must be between 1 and 65535']);
     expect(problems({ Name: 'web', Port: '80' })).toEqual(['Port: must be a number']);

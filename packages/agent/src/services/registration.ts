@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseHostPort } from '../config/host-port.ts';
 import {
@@ -164,7 +165,25 @@ const serviceName = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"');
+  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"')
+  .refine((name) => !shadowsLiteralHost(name), {
+    message: 'names a host applications mean literally (localhost or an IP address): choose another name',
+  });
+
+/**
+ * Whether a service name reads as `localhost` or an IP address in a URL (`http://10.1/` and
+ * `http://2130706433/` are IPv4 to URL parsers): the SDK never routes such hosts through the mesh,
+ * so a service of that name could only confuse.
+ */
+function shadowsLiteralHost(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (lower === 'localhost' || lower.endsWith('.localhost')) return true;
+  try {
+    return isIP(new URL(`http://${name}`).hostname) !== 0;
+  } catch {
+    return false;
+  }
+}
 
 const identifier = z
   .string()
