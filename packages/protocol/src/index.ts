@@ -108,3 +108,13 @@ export {
   type StreamEncodeOptions,
   tryDecodeStream,
 } from './memberlist/stream.ts';
+export {
+  CONTROL_CHARACTER,
+  NODE_NAME_MAX_CHARS,
+  nodeNameProblem,
+  nodeTagsProblem,
+  TAG_KEY_MAX_CHARS,
+  TAG_VALUE_MAX_CHARS,
+  tagKeyProblem,
+  tagValueProblem,
+} from './names.ts';

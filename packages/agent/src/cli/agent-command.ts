@@ -4,6 +4,7 @@ import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
 import { createLogger } from '../log.ts';
 import { parseFlags } from './parse.ts';
+import { safe } from './terminal-text.ts';
 
 const HELP = `Usage: vigil agent [options]
 
@@ -59,7 +60,7 @@ export async function runAgent(args: string[]): Promise<number> {
     config = loadConfig({ flags: values, env: process.env, configFile: values.config as string | undefined });
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`vigil agent: invalid configuration:\n${err.problems.map((p) => `  ${p}\n`).join('')}`);
+      process.stderr.write(`vigil agent: invalid configuration:\n${err.problems.map((p) => safe`  ${p}\n`).join('')}`);
       return 2;
     }
     throw err;
@@ -72,7 +73,7 @@ export async function runAgent(args: string[]): Promise<number> {
   } catch (err) {
     const message = err instanceof DataDirLockedError ? err.message : `cannot start: ${(err as Error).message}`;
     log.fatal({ err }, message);
-    process.stderr.write(`vigil agent: ${message}\n`);
+    process.stderr.write(safe`vigil agent: ${message}\n`);
     return 1;
   }
 

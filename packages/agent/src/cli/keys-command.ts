@@ -3,6 +3,7 @@ import { parseGossipKey } from '../config/gossip-key.ts';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { jsonText } from './terminal-text.ts';
 
 const HELP = `Usage: vigil keys (--list | --install KEY | --use KEY | --remove KEY | --fingerprint KEY) [options]
 
@@ -71,7 +72,7 @@ export async function runKeys(args: string[]): Promise<number> {
         `/v1/operator/keyring${values['local-only'] ? '?local-only=true' : ''}`,
       );
       if (values.json) {
-        process.stdout.write(`${JSON.stringify([entry], null, 2)}\n`);
+        process.stdout.write(jsonText([entry]));
         return 0;
       }
       const rows = Object.entries(entry!.Keys).map(([key, n]) => [
@@ -89,7 +90,7 @@ export async function runKeys(args: string[]): Promise<number> {
     }
     const key = values[op]!;
     const result = await client.send<KeyringEntry[]>(VERBS[op], '/v1/operator/keyring', { Key: key });
-    if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (values.json) process.stdout.write(jsonText(result));
     else process.stdout.write(`Key ${DONE[op]} on all ${result[0]!.NumNodes} members.\n`);
     return 0;
   });

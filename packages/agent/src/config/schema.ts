@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { nodeNameProblem, tagKeyProblem, tagValueProblem } from '@vigil/protocol';
 import { z } from 'zod';
 import { configServicesSchema } from '../services/config-services.ts';
 import { parseDuration } from '../services/duration.ts';
@@ -38,13 +39,15 @@ const gossipKey = z.string().transform((value, ctx): Buffer => {
   return bytes;
 });
 
-const nodeName = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"');
+/** A string check from @vigil/protocol's names.ts, which gossip input must pass too. */
+const checkedBy = (problem: (value: string) => string | undefined) =>
+  z.string().superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+  });
 
-const tagKey = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'tag keys are 1-64 letters, digits, ".", "_" or "-"');
+const nodeName = checkedBy(nodeNameProblem);
+const tagKey = checkedBy(tagKeyProblem);
 
 /** Validated agent configuration. Every field has a default except the optional ones. */
 export const agentConfigSchema = z.strictObject({
@@ -58,8 +61,9 @@ export const agentConfigSchema = z.strictObject({
   dataDir: z.string().min(1, 'must not be empty').default('vigil-data'),
   encrypt: z.array(gossipKey).default([]),
   profile: z.enum(PROFILES, { error: () => oneOf(PROFILES) }).default('lan'),
-  zone: z.string().min(1, 'must not be empty').max(64).default('default'),
-  tags: z.record(tagKey, z.string().max(256, 'tag values are at most 256 characters')).default({}),
+  // The zone travels as a tag value (vigil:zone).
+  zone: z.string().min(1, 'must not be empty').max(64).pipe(checkedBy(tagValueProblem)).default('default'),
+  tags: z.record(tagKey, checkedBy(tagValueProblem)).default({}),
   logLevel: z.enum(LOG_LEVELS, { error: () => oneOf(LOG_LEVELS) }).default('info'),
   /** Service definitions (the register API's shape), config file only. */
   services: configServicesSchema.default([]),

@@ -18,6 +18,7 @@ import {
 } from '@vigil/protocol';
 import type { Logger } from '../log.ts';
 import { type Address, addressKey } from './address.ts';
+import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
 import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
@@ -447,7 +448,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       return;
     }
     for (const reason of result.dropReasons) this.noteDrop(reason, from, 'part of a compound packet');
-    this.engine.handlePacket(from, result.messages, this.now());
+    const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+    this.engine.handlePacket(from, screenMessages(result.messages, drop), this.now());
     this.pump();
   }
 
@@ -459,7 +461,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       if (this.stopped) return;
       let reply: Message | undefined;
       if (msg.type === 'pushPull') {
-        reply = this.engine.handleRemotePushPull(msg, this.now());
+        const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+        reply = this.engine.handleRemotePushPull(screenPushPull(msg, drop), this.now());
       } else if (msg.type === 'ping') {
         if (msg.node === '' || msg.node === this.opts.name)
           reply = { type: 'ack', seqNo: msg.seqNo, payload: new Uint8Array(0) };
@@ -497,7 +500,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       const reply = await this.exchange(to, state, this.opts.profile.tcpTimeoutMs);
       if (this.stopped) return;
       if (reply.type !== 'pushPull') throw new Error(`expected push/pull, got ${reply.type}`);
-      this.engine.handlePushPullResponse(id, reply, this.now());
+      const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, to, detail);
+      this.engine.handlePushPullResponse(id, screenPushPull(reply, drop), this.now());
     } catch (err) {
       this.counters.streamFailures++;
       error = explainStreamError((err as Error).message, !!this.keyring);
