@@ -1,10 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CheckRunner } from '../src/health/check-runner.ts';
 import type { CheckResult } from '../src/health/status.ts';
 import { TtlClock, ttlExpired } from '../src/health/ttl-check.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
 import { pollingCheckOf } from './helpers/checks.ts';
 import { TestHttpServer } from './helpers/servers.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -12,7 +13,6 @@ import { waitFor } from './helpers/wait.ts';
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  vi.useRealTimers();
 });
 
 function runnerFor(body: Record<string, unknown>, probe?: ConstructorParameters<typeof CheckRunner>[0]['probe']) {
@@ -136,46 +136,75 @@ describe('CheckRunner lifecycle', () => {
     expect(aborted).toBeLessThanOrEqual(1);
   });
 
-  it('keeps its timers in step with fake time', async () => {
-    vi.useFakeTimers();
+  it("keeps its timers in step with virtual time, up to Node's timer limit", async () => {
+    const rt = new VirtualRuntime(1);
+    const settle = () => new Promise((r) => setImmediate(r));
     let runs = 0;
-    const { runner } = runnerFor({ TCP: '127.0.0.1:1', Interval: '1s' }, async () => {
-      runs++;
-      return { status: 'passing', output: '' };
+    const runner = new CheckRunner({
+      check: pollingCheckOf({ TCP: '127.0.0.1:1', Interval: '596h' }),
+      onResult: () => {},
+      firstDelayMs: 0,
+      timers: rt.timers,
+      probe: async () => {
+        runs++;
+        return { status: 'passing', output: '' };
+      },
     });
+    cleanups.push(() => runner.stop());
     runner.start();
-    await vi.advanceTimersByTimeAsync(0);
+    rt.advance(0);
+    await settle();
     expect(runs).toBe(1);
-    await vi.advanceTimersByTimeAsync(3000);
-    expect(runs).toBe(4);
+    // A 596-hour interval runs once per 596 hours, not every millisecond.
+    rt.advance(596 * 3_600_000 - 1);
+    await settle();
+    expect(runs).toBe(1);
+    rt.advance(1);
+    await settle();
+    expect(runs).toBe(2);
     await runner.stop();
-    expect(vi.getTimerCount()).toBe(0);
+    rt.advance(10 * 596 * 3_600_000);
+    await settle();
+    expect(runs).toBe(2);
   });
 });
 
 describe('TtlClock', () => {
   it('expires after the TTL unless reset, and resumes a saved deadline', () => {
-    vi.useFakeTimers();
+    const rt = new VirtualRuntime(1);
     const expired: number[] = [];
-    const clock = new TtlClock(1000, () => expired.push(Date.now()));
+    const clock = new TtlClock(1000, () => expired.push(rt.clock.now()), rt.timers);
     cleanups.push(() => clock.stop());
-    clock.reset();
-    vi.advanceTimersByTime(900);
-    clock.reset();
-    vi.advanceTimersByTime(900);
+    clock.reset(rt.clock.now());
+    rt.advance(900);
+    clock.reset(rt.clock.now());
+    rt.advance(900);
     expect(expired).toHaveLength(0);
-    vi.advanceTimersByTime(100);
+    rt.advance(100);
     expect(expired).toHaveLength(1);
-    clock.resume(Date.now() + 500);
-    vi.advanceTimersByTime(499);
+    clock.resume(rt.clock.now() + 500, rt.clock.now());
+    rt.advance(499);
     expect(expired).toHaveLength(1);
-    vi.advanceTimersByTime(1);
+    rt.advance(1);
     expect(expired).toHaveLength(2);
-    clock.resume(Date.now() - 10); // a deadline that passed while the agent was down
-    vi.advanceTimersByTime(0);
+    clock.resume(rt.clock.now() - 10, rt.clock.now()); // a deadline that passed while the agent was down
+    rt.advance(0);
     expect(expired).toHaveLength(3);
     clock.stop();
-    expect(vi.getTimerCount()).toBe(0);
+    rt.advance(10_000);
+    expect(expired).toHaveLength(3);
     expect(ttlExpired('last words').output).toBe('TTL expired (last output before timeout follows): last words');
+  });
+
+  it('keeps a 24-day TTL for 24 days', () => {
+    const rt = new VirtualRuntime(1);
+    let expired = 0;
+    const clock = new TtlClock(24 * 86_400_000, () => expired++, rt.timers);
+    cleanups.push(() => clock.stop());
+    clock.reset(rt.clock.now());
+    rt.advance(24 * 86_400_000 - 1);
+    expect(expired).toBe(0);
+    rt.advance(1);
+    expect(expired).toBe(1);
   });
 });

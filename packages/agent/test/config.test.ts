@@ -48,6 +48,13 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it("refuses a failback hold-down past Node's timer limit", () => {
+    expect(problems(() => loadConfig({ flags: { 'failback-hold-down': '1000000h' }, env: {} }))).toEqual([
+      '--failback-hold-down: "1000000h" is longer than 596h31m23.647s (about 24.8 days)',
+    ]);
+    expect(loadConfig({ flags: { 'failback-hold-down': '500h' }, env: {} }).failbackHoldDown).toBe(500 * 3_600_000);
+  });
+
   it('layers flags over env over file over defaults', () => {
     const config = loadConfig({
       flags: { node: 'from-flag' },

@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { nodeNameProblem, tagKeyProblem, tagValueProblem } from '@vigil/protocol';
 import { z } from 'zod';
+import { MAX_TIMER_MS } from '../runtime/index.ts';
 import { configServicesSchema } from '../services/config-services.ts';
-import { parseDuration } from '../services/duration.ts';
+import { formatDuration, parseDuration } from '../services/duration.ts';
 import { parseGossipKey } from './gossip-key.ts';
 import { type HostPort, parseHostPort } from './host-port.ts';
 
@@ -79,6 +80,14 @@ export const agentConfigSchema = z.strictObject({
       const ms = parseDuration(value);
       if (ms === undefined || ms < 0) {
         ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration such as 30s or 500ms` });
+        return z.NEVER;
+      }
+      // It becomes a timer, and Node fires a longer one after 1 ms (a recompute loop).
+      if (ms > MAX_TIMER_MS) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${value}" is longer than ${formatDuration(MAX_TIMER_MS)} (about 24.8 days)`,
+        });
         return z.NEVER;
       }
       return ms;

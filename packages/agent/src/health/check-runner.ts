@@ -1,3 +1,4 @@
+import { realRuntime, type TimerHandle, type Timers } from '../runtime/index.ts';
 import type { CheckDefinition, PollingCheckSpec } from '../services/definition.ts';
 import { formatDuration } from '../services/duration.ts';
 import { runExecCheck } from './exec-check.ts';
@@ -54,6 +55,8 @@ export interface CheckRunnerOptions {
   readonly firstDelayMs?: number;
   /** Called if onResult throws; the runner keeps going. */
   readonly onError?: (err: Error) => void;
+  /** The runtime seam's timers (default: real ones, which never fire a long delay early). */
+  readonly timers?: Timers;
 }
 
 /**
@@ -68,7 +71,8 @@ export class CheckRunner {
   private readonly thresholds: Thresholds;
   private readonly firstDelayMs: number;
   private readonly onError: ((err: Error) => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly timers: Timers;
   private inFlight: { controller: AbortController; done: Promise<void> } | undefined;
   private stopped = false;
   private started = false;
@@ -79,6 +83,7 @@ export class CheckRunner {
     this.onResult = options.onResult;
     this.onError = options.onError;
     this.thresholds = new Thresholds(options.check);
+    this.timers = options.timers ?? realRuntime().timers;
     this.firstDelayMs = options.firstDelayMs ?? Math.floor(Math.random() * options.check.intervalMs);
   }
 
@@ -90,7 +95,7 @@ export class CheckRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     const run = this.inFlight;
     if (run) {
@@ -101,7 +106,7 @@ export class CheckRunner {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.after(delayMs, () => {
       this.timer = undefined;
       const controller = new AbortController();
       const done = this.runOnce(controller).finally(() => {
@@ -109,22 +114,22 @@ export class CheckRunner {
         this.schedule(this.check.intervalMs);
       });
       this.inFlight = { controller, done };
-    }, delayMs);
+    });
   }
 
   private async runOnce(controller: AbortController): Promise<void> {
     let timedOut = false;
-    const timeout = setTimeout(() => {
+    const timeout = this.timers.after(this.check.timeoutMs, () => {
       timedOut = true;
       controller.abort(new Error('check timed out'));
-    }, this.check.timeoutMs);
+    });
     let result: CheckResult;
     try {
       result = await this.probe({ signal: controller.signal, outputMaxSize: this.check.outputMaxSize });
     } catch (err) {
       result = { status: 'critical', output: `${describe(this.check)}: ${(err as Error).message}` };
     } finally {
-      clearTimeout(timeout);
+      timeout.cancel();
     }
     if (this.stopped) return; // aborted by stop(): not a result
     if (timedOut) {

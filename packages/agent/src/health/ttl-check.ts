@@ -1,3 +1,4 @@
+import { realRuntime, type TimerHandle, type Timers } from '../runtime/index.ts';
 import type { CheckResult } from './status.ts';
 
 /**
@@ -5,13 +6,16 @@ import type { CheckResult } from './status.ts';
  * the clock. When the TTL runs out before the next report, the check turns critical.
  */
 export class TtlClock {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private readonly ttlMs: number;
   private readonly onExpire: () => void;
+  private readonly timers: Timers;
 
-  constructor(ttlMs: number, onExpire: () => void) {
+  /** `timers` is the runtime seam: a deadline past Node's timer limit is re-armed, never early. */
+  constructor(ttlMs: number, onExpire: () => void, timers: Timers = realRuntime().timers) {
     this.ttlMs = ttlMs;
     this.onExpire = onExpire;
+    this.timers = timers;
   }
 
   /** Restarts the clock; returns when it will expire (epoch ms), to persist with the state. */
@@ -26,16 +30,16 @@ export class TtlClock {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 
   private arm(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    this.timer?.cancel();
+    this.timer = this.timers.after(ms, () => {
       this.timer = undefined;
       this.onExpire();
-    }, ms);
+    });
   }
 }
 

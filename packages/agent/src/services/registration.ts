@@ -10,6 +10,7 @@ import {
   MIN_DEREGISTER_CRITICAL_AFTER_MS,
 } from '../health/defaults.ts';
 import { CHECK_STATUSES } from '../health/status.ts';
+import { MAX_TIMER_MS } from '../runtime/index.ts';
 import type { CheckDefinition, CheckSpec, Registration, ServiceDefinition } from './definition.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
@@ -161,6 +162,15 @@ const duration = z.string().transform((text, ctx) => {
 
 const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be a positive duration', abort: true });
 
+/**
+ * A duration that runs a timer (Interval, Timeout, TTL). Node's timers hold at most 2^31-1 ms; a
+ * longer one fires after 1 ms instead, so `Interval: "1000000h"` would run a check ~500 times a
+ * second. Refused rather than silently shortened.
+ */
+const timerDuration = positiveDuration.refine((ms) => ms <= MAX_TIMER_MS, {
+  message: `must be at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest timer Node keeps)`,
+});
+
 const serviceName = z
   .string()
   .min(1, 'must not be empty')
@@ -287,13 +297,13 @@ const rawCheckObject = z.strictObject({
     .max(256, 'must hold at most 256 arguments')
     .refine((a) => (a[0] ?? '') !== '', 'the command (first element) must not be empty')
     .optional(),
-  TTL: positiveDuration.optional(),
+  TTL: timerDuration.optional(),
   GRPC: grpcTarget.optional(),
   GRPCUseTLS: z.boolean().optional(),
-  Interval: positiveDuration
+  Interval: timerDuration
     .refine((ms) => ms >= MIN_CHECK_INTERVAL_MS, `must be at least ${formatDuration(MIN_CHECK_INTERVAL_MS)}`)
     .optional(),
-  Timeout: positiveDuration.optional(),
+  Timeout: timerDuration.optional(),
   SuccessBeforePassing: count.optional(),
   FailuresBeforeWarning: count.optional(),
   FailuresBeforeCritical: count.optional(),
