@@ -55,6 +55,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ flags: { 'failback-hold-down': '500h' }, env: {} }).failbackHoldDown).toBe(500 * 3_600_000);
   });
 
+  it('puts libp2p on the gossip bind host unless --p2p says otherwise', () => {
+    expect(loadConfig({ flags: { bind: '127.0.0.1:7000' }, env: {} }).p2p).toEqual({ host: '127.0.0.1', port: 7947 });
+    expect(loadConfig({ flags: { bind: '[::1]:7000' }, env: {} }).p2p).toEqual({ host: '::1', port: 7947 });
+    expect(loadConfig({ flags: { bind: 'localhost' }, env: {} }).p2p).toEqual({ host: '127.0.0.1', port: 7947 });
+    expect(loadConfig({ flags: { bind: '127.0.0.1', p2p: '0.0.0.0:9000' }, env: {} }).p2p).toEqual({
+      host: '0.0.0.0',
+      port: 9000,
+    });
+  });
+
   it('layers flags over env over file over defaults', () => {
     const config = loadConfig({
       flags: { node: 'from-flag' },

@@ -14,7 +14,7 @@ const HELP = `Usage: vigil agent [options]
   --http HOST:PORT       local HTTP API (default 127.0.0.1:7948)
   --http-allowed-host NAME  a host name the HTTP API answers to, beside IP addresses and
                          localhost (other Host headers get 403: DNS rebinding); repeatable
-  --p2p HOST:PORT        libp2p catalog address (default 0.0.0.0:7947)
+  --p2p HOST:PORT        libp2p catalog address (default: the --bind host, port 7947)
   --join HOST:PORT       a member to join; repeatable
   --data-dir DIR         node key, services and member snapshot (default ./vigil-data)
   --encrypt BASE64KEY    gossip key (Serf format, see \`vigil keygen\`); repeat for a keyring, first is primary

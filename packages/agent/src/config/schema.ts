@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { nodeNameProblem, tagKeyProblem, tagValueProblem } from '@vigil/protocol';
 import { z } from 'zod';
@@ -50,14 +51,15 @@ const checkedBy = (problem: (value: string) => string | undefined) =>
 const nodeName = checkedBy(nodeNameProblem);
 const tagKey = checkedBy(tagKeyProblem);
 
-/** Validated agent configuration. Every field has a default except the optional ones. */
-export const agentConfigSchema = z.strictObject({
+/** The configuration's fields. Every field has a default except the optional ones. */
+const agentConfigFields = z.strictObject({
   node: nodeName.default(() => hostname().split('.')[0] || 'vigil'),
   datacenter: z.string().min(1, 'must not be empty').default('dc1'),
   bind: hostPort(DEFAULT_GOSSIP_PORT).prefault(`0.0.0.0:${DEFAULT_GOSSIP_PORT}`),
   advertise: hostPort(DEFAULT_GOSSIP_PORT).optional(),
   http: hostPort(DEFAULT_HTTP_PORT).prefault(`127.0.0.1:${DEFAULT_HTTP_PORT}`),
-  p2p: hostPort(DEFAULT_P2P_PORT).prefault(`0.0.0.0:${DEFAULT_P2P_PORT}`),
+  /** Default: the gossip bind host (filled in below), so loopback gossip means loopback libp2p. */
+  p2p: hostPort(DEFAULT_P2P_PORT).optional(),
   join: z.array(hostPort(DEFAULT_GOSSIP_PORT)).default([]),
   dataDir: z.string().min(1, 'must not be empty').default('vigil-data'),
   encrypt: z.array(gossipKey).default([]),
@@ -113,6 +115,21 @@ export const agentConfigSchema = z.strictObject({
     .default([]),
   aclToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters').optional(),
 });
+
+/**
+ * Validated agent configuration. libp2p listens where gossip does unless told otherwise: an agent
+ * kept on loopback (or one interface) must not open its catalog port on every interface.
+ */
+export const agentConfigSchema = agentConfigFields.transform((c) => ({
+  ...c,
+  p2p: c.p2p ?? { host: p2pHostFor(c.bind.host), port: DEFAULT_P2P_PORT },
+}));
+
+/** libp2p listens on an IP address: a bind host given as a name maps to one (or to all, as before). */
+function p2pHostFor(bindHost: string): string {
+  if (isIP(bindHost) !== 0) return bindHost;
+  return bindHost.toLowerCase() === 'localhost' ? '127.0.0.1' : '0.0.0.0';
+}
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 export type ConfigField = keyof AgentConfig;
