@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { drainRequestBody } from './drain-request.ts';
 
 /**
  * Keeps web pages out of the local API. Two attacks reach a loopback API from a browser:
@@ -91,7 +92,7 @@ export function guardBrowsers(allowedHosts: readonly string[]) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const refusal = browserRefusal(req, names);
     if (refusal === undefined) return;
-    reply.header('connection', 'close');
+    drainRequestBody(req.raw);
     await reply.code(refusal.status).send({ error: refusal.error });
   };
 }
