@@ -180,6 +180,17 @@ describe('configuration errors name the field', () => {
     expect(list.stdout).toMatch(/shown as fingerprints/);
   });
 
+  it('fails with a message, not a spin, on a data dir it cannot create', async () => {
+    const args = ['agent', '--node', 'p', '--bind', '127.0.0.1:0', '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'];
+    // Node's recursive mkdir loops for ever under /proc; the agent spun at 100 % CPU.
+    const proc = await runVigil([...args, '--data-dir', '/proc/vigil-x'], {}, 15_000);
+    expect(proc.code, proc.stderr).toBe(1);
+    expect(proc.stderr).toMatch(/cannot start: --data-dir: cannot create \/proc\/vigil-x: ENOENT/);
+    const file = await runVigil([...args, '--data-dir', '/etc/hostname/x'], {}, 15_000);
+    expect(file.code).toBe(1);
+    expect(file.stderr).toMatch(/--data-dir: cannot create \/etc\/hostname\/x: ENOTDIR/);
+  });
+
   it('reads VIGIL_* variables, below flags', async () => {
     const result = await runVigil(['agent'], { VIGIL_PROFILE: 'slow' });
     expect(result.code).toBe(2);

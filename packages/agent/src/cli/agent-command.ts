@@ -1,6 +1,7 @@
 import { Agent } from '../agent.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
+import { DataDirError } from '../data-dir/ensure-dir.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
 import { createLogger } from '../log.ts';
 import { parseFlags } from './parse.ts';
@@ -71,7 +72,12 @@ export async function runAgent(args: string[]): Promise<number> {
   try {
     agent = await Agent.start(config, log);
   } catch (err) {
-    const message = err instanceof DataDirLockedError ? err.message : `cannot start: ${(err as Error).message}`;
+    const message =
+      err instanceof DataDirLockedError
+        ? err.message
+        : err instanceof DataDirError
+          ? `cannot start: --data-dir: ${err.message}`
+          : `cannot start: ${(err as Error).message}`;
     log.fatal({ err }, message);
     process.stderr.write(safe`vigil agent: ${message}\n`);
     return 1;
