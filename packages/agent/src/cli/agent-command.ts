@@ -4,6 +4,7 @@ import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
 import { DataDirError } from '../data-dir/ensure-dir.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
 import { createLogger } from '../log.ts';
+import { launchedByNpm, watchLauncher } from './launcher-watch.ts';
 import { parseFlags } from './parse.ts';
 import { safe } from './terminal-text.ts';
 
@@ -113,5 +114,12 @@ export async function runAgent(args: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     void agent.shutdownRequest.then(() => onSignal('SIGTERM'));
+    if (launchedByNpm()) {
+      watchLauncher(() => {
+        if (signalled) return;
+        log.warn('the npm process that launched the agent is gone (stopped by a signal?): leaving as for SIGTERM');
+        onSignal('SIGTERM');
+      });
+    }
   });
 }
