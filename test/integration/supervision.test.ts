@@ -8,20 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { disposeAllAgents } from './harness/agent-process.ts';
+import { processAlive } from './harness/process-alive.ts';
 import { waitFor } from './harness/wait-for.ts';
 
 afterEach(disposeAllAgents);
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 
 describe('npx vigil agent', () => {
   it('stops the agent gracefully when the npx process gets SIGTERM', async () => {
