@@ -1,9 +1,10 @@
 import { Agent } from '../agent.ts';
 import { ConfigError } from '../config/config-error.ts';
-import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
+import { CONFIG_FLAGS, type ConfigSources, loadConfig } from '../config/load.ts';
 import { DataDirError } from '../data-dir/ensure-dir.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { DefinitionError } from '../services/registration.ts';
 import { launchedByNpm, watchLauncher } from './launcher-watch.ts';
 import { parseFlags } from './parse.ts';
 import { safe } from './terminal-text.ts';
@@ -34,7 +35,26 @@ const HELP = `Usage: vigil agent [options]
   --log-format json|pretty  default: pretty on a terminal, json otherwise
 
 SIGTERM or SIGINT leaves the cluster gracefully and exits 0; a second signal forces the exit.
+SIGHUP re-reads the configuration (flags, VIGIL_* and the config file) and applies the log level,
+the configured services and checks (services, services_dir) and the tags, as \`consul reload\`;
+a configuration with a problem is refused, naming it, and the agent keeps running as it was.
 `;
+
+/** SIGHUP: re-read every source as at start, then apply what can change while running. */
+async function reload(agent: Agent, flags: ConfigSources['flags'], log: Logger): Promise<void> {
+  try {
+    const next = loadConfig({ flags, env: process.env, configFile: flags.config as string | undefined });
+    const { applied, needRestart } = await agent.reload(next);
+    log.info({ applied }, 'configuration reloaded');
+    if (needRestart.length > 0) {
+      log.warn({ fields: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next start`);
+    }
+  } catch (err) {
+    const problems =
+      err instanceof ConfigError || err instanceof DefinitionError ? err.problems : [(err as Error).message];
+    log.error({ problems }, `reload refused, the configuration in effect is unchanged: ${problems.join('; ')}`);
+  }
+}
 
 /** How long a graceful stop may take before the agent exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -86,6 +106,11 @@ export async function runAgent(args: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let signalled = false;
+    // Reloads run one after another: two quick SIGHUPs must not interleave their changes.
+    let reloading = Promise.resolve();
+    const onHangup = () => {
+      if (!signalled) reloading = reloading.then(() => reload(agent, values, log));
+    };
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         log.warn({ signal }, 'second signal: exiting now');
@@ -103,6 +128,7 @@ export async function runAgent(args: string[]): Promise<number> {
           clearTimeout(deadline);
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
+          process.off('SIGHUP', onHangup);
           resolve(0);
         },
         (err: unknown) => {
@@ -113,6 +139,7 @@ export async function runAgent(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', onHangup);
     void agent.shutdownRequest.then(() => onSignal('SIGTERM'));
     if (launchedByNpm()) {
       watchLauncher(() => {

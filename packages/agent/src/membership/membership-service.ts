@@ -146,7 +146,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.keyring = primary ? new Keyring(primary, others) : undefined;
     this.queries = new SerfQueries({
       name: opts.name,
-      tags: () => memberTags(opts.meta),
+      // Our entry holds the tags a reload set (setMeta); before the engine exists, the configured ones.
+      tags: () => memberTags(this.engine?.member(opts.name)?.meta ?? opts.meta),
       address: () => this.engine.member(opts.name)!.addr,
       aliveMembers: () =>
         this.engine
@@ -331,6 +332,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   /** Graceful leave: tell Serf (intent) and memberlist (dead from self), then wait for it to spread. */
+  /** New node metadata (tags changed on reload): a fresh incarnation carries it to every member. */
+  setMeta(meta: Uint8Array): void {
+    this.engine.setMeta(meta, this.now());
+    this.pump();
+  }
+
   async leave(): Promise<void> {
     if (this.stopped) return;
     const intent: Message = { type: 'user', payload: this.serf.leaveIntent() };
