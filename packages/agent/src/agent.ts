@@ -1,6 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { CatalogNode } from './catalog/index.ts';
-import { formatHostPort } from './config/host-port.ts';
+import { formatHostPort, isLoopbackHost } from './config/host-port.ts';
 import { redactConfig } from './config/load.ts';
 import type { AgentConfig } from './config/schema.ts';
 import { DataDir } from './data-dir/data-dir.ts';
@@ -45,7 +46,8 @@ interface Parts {
 
 /** The running daemon: owns the data directory, the planes and the HTTP API. */
 export class Agent {
-  readonly config: AgentConfig;
+  /** The configuration in effect: the start's, with what reloads (SIGHUP) changed since. */
+  private current: AgentConfig;
   readonly identity: NodeIdentity;
   readonly log: Logger;
   /** This host's services, checks and maintenance flags: the local truth the catalog publishes. */
@@ -56,6 +58,8 @@ export class Agent {
   readonly dns: DnsServer | undefined;
   private readonly http: FastifyInstance;
   private readonly lock: DataDirLock;
+  /** The libp2p address our metadata announces (kept for reloads that change tags). */
+  private p2pAddress = '';
   private stopping: Promise<void> | undefined;
   private shutdownRequested!: () => void;
   /** Resolves when something other than a signal (`vigil leave`) asks the agent to stop. */
@@ -64,7 +68,7 @@ export class Agent {
   });
 
   private constructor(config: AgentConfig, identity: NodeIdentity, log: Logger, parts: Required<Parts>) {
-    this.config = config;
+    this.current = config;
     this.identity = identity;
     this.log = log;
     this.lock = parts.lock;
@@ -76,6 +80,10 @@ export class Agent {
     this.http = parts.http;
   }
 
+  get config(): AgentConfig {
+    return this.current;
+  }
+
   /** `logTap`: the log's second destination, streamed by GET /v1/agent/monitor. */
   static async start(config: AgentConfig, log: Logger, logTap?: LogTap): Promise<Agent> {
     const parts: Parts = {};
@@ -85,6 +93,12 @@ export class Agent {
       parts.lock = dataDir.lock();
       const identity = await dataDir.identity();
       const keys = await gossipKeys(config, dataDir, log);
+      if (!isLoopbackHost(config.http.host) && config.aclToken === undefined) {
+        log.warn(
+          { http: formatHostPort(config.http) },
+          'the HTTP API listens beyond loopback without an ACL token: any host that reaches it can register services and rotate keys; pass --acl-token',
+        );
+      }
       if (keys.length === 0) {
         log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
       }
@@ -118,15 +132,12 @@ export class Agent {
       });
       parts.catalog = catalog;
       const p2pHost = config.p2p.host === '0.0.0.0' || config.p2p.host === '::' ? hostAddress : config.p2p.host;
+      const p2pAddress = formatHostPort({ host: p2pHost, port: catalog.listenPort() });
       const membership = await MembershipService.start({
         name: config.node,
         bind: config.bind,
         advertise: config.advertise,
-        meta: nodeMeta(
-          config,
-          identity.peerId.toString(),
-          formatHostPort({ host: p2pHost, port: catalog.listenPort() }),
-        ),
+        meta: nodeMeta(config, identity.peerId.toString(), p2pAddress),
         profile: PROFILES[config.profile],
         keys,
         dataDir: config.dataDir,
@@ -168,16 +179,17 @@ export class Agent {
         });
       }
 
-      const http = createHttpServer(log);
+      const http = createHttpServer(log, { allowedHosts: config.httpAllowedHosts });
       parts.http = http;
       const agent = new Agent(config, identity, log, parts as Required<Parts> & Parts);
+      agent.p2pAddress = p2pAddress;
       registerAgentRoutes(http, {
         node: config.node,
         datacenter: config.datacenter,
         version: VERSION,
         peerId: identity.peerId.toString(),
         startedAt: new Date(),
-        config: redactConfig(config),
+        config: () => redactConfig(agent.config),
         notReady: () => [
           ...(joined ? [] : ['membership: first join']),
           ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
@@ -244,6 +256,39 @@ export class Agent {
     }
   }
 
+  /**
+   * Applies a re-read configuration (SIGHUP), as `consul reload` does: log level, configured
+   * services and checks (the config file's and services_dir's), and node tags. Whatever is wrong
+   * in it throws before anything changes. Other fields take effect at the next start; they are
+   * returned so the caller can say so.
+   */
+  async reload(next: AgentConfig): Promise<{ applied: string[]; needRestart: string[] }> {
+    const before = this.current;
+    const registrations = mergeConfiguredServices(
+      next.services,
+      next.servicesDir === undefined ? [] : readServicesDir(next.servicesDir),
+    );
+    const tagsChanged = !isDeepStrictEqual(before.tags, next.tags);
+    const meta = tagsChanged ? nodeMeta(next, this.identity.peerId.toString(), this.p2pAddress) : undefined;
+    await this.services.applyConfig(registrations);
+    this.log.level = next.logLevel;
+    if (meta !== undefined) this.membership.setMeta(meta);
+    this.current = {
+      ...before,
+      logLevel: next.logLevel,
+      services: next.services,
+      servicesDir: next.servicesDir,
+      tags: next.tags,
+    };
+    const old = redactConfig(before);
+    const now = redactConfig(next);
+    const applied = RELOADABLE.filter((k) => !isDeepStrictEqual(old[k], now[k]));
+    const needRestart = Object.keys(now).filter(
+      (k) => !(RELOADABLE as readonly string[]).includes(k) && !isDeepStrictEqual(old[k], now[k]),
+    );
+    return { applied, needRestart };
+  }
+
   requestShutdown(): void {
     this.shutdownRequested();
   }
@@ -273,6 +318,9 @@ export class Agent {
     return this.stopping;
   }
 }
+
+/** Configuration fields a reload applies; the others need a restart. */
+const RELOADABLE = ['logLevel', 'services', 'servicesDir', 'tags'] as const;
 
 /** Stops whatever parts exist, in reverse start order; used on a failed start too. */
 async function stopParts(parts: Parts): Promise<void> {

@@ -46,6 +46,8 @@ export interface AgentOptions {
   readonly httpPort?: number;
   /** The DNS port (UDP and TCP); a free one unless given. `--dns` in extraArgs wins. */
   readonly dnsPort?: number;
+  /** The HTTP API's bind host (default 127.0.0.1); the harness always reaches it over loopback. */
+  readonly httpHost?: string;
 }
 
 /** A real `vigil agent` child process on loopback with its own ports and data directory. */
@@ -101,7 +103,7 @@ export class AgentProcess {
       '--bind',
       `127.0.0.1:${gossipPort}`,
       '--http',
-      `127.0.0.1:${httpPort}`,
+      `${opts.httpHost ?? '127.0.0.1'}:${httpPort}`,
       '--data-dir',
       dataDir,
       '--log-format',

@@ -1,4 +1,5 @@
 import { CliUsageError } from './cli-usage-error.ts';
+import { escapeTerminal, safe } from './terminal-text.ts';
 
 /**
  * How CLI commands reach the local agent's HTTP API: `--http-addr` or VIGIL_HTTP_ADDR (as Consul's
@@ -118,8 +119,9 @@ export class AgentClient {
   }
 }
 
-/** Lays out rows in aligned columns, two spaces apart. */
-export function table(rows: readonly (readonly string[])[]): string {
+/** Lays out rows in aligned columns, two spaces apart; every cell escaped for the terminal. */
+export function table(cells: readonly (readonly string[])[]): string {
+  const rows = cells.map((row) => row.map(escapeTerminal));
   const widths: number[] = [];
   for (const row of rows) {
     for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
@@ -141,7 +143,7 @@ export async function withAgent(name: string, fn: () => Promise<number>): Promis
     return await fn();
   } catch (err) {
     if (err instanceof AgentRequestError) {
-      process.stderr.write(`vigil ${name}: ${err.message}\n`);
+      process.stderr.write(safe`vigil ${name}: ${err.message}\n`);
       return 1;
     }
     throw err;

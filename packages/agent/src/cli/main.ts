@@ -9,6 +9,7 @@ import { runForceLeave, runJoin, runLeave, runMembers } from './members-command.
 import { runMonitor } from './monitor-command.ts';
 import { runResolve, runRoutes } from './routes-command.ts';
 import { runServices } from './services-command.ts';
+import { safe } from './terminal-text.ts';
 
 const HELP = `vigil ${VERSION}: a decentralized failover mesh agent
 
@@ -67,14 +68,14 @@ export async function main(argv: string[]): Promise<number> {
   if (name === '--version' || name === '-v') return COMMANDS.version!([]);
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`vigil: unknown command "${name}"\n\n${HELP}`);
+    process.stderr.write(`${safe`vigil: unknown command "${name}"`}\n\n${HELP}`);
     return 2;
   }
   try {
     return await command(rest);
   } catch (err) {
     if (err instanceof CliUsageError) {
-      process.stderr.write(`vigil ${name}: ${err.message}\n`);
+      process.stderr.write(safe`vigil ${name}: ${err.message}\n`);
       return 2;
     }
     throw err;

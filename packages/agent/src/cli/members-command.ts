@@ -4,6 +4,7 @@ import type { Verdict } from '../membership/verdict-log.ts';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { jsonText, safe } from './terminal-text.ts';
 
 const STATUSES = ['alive', 'suspect', 'dead', 'left'];
 
@@ -56,7 +57,7 @@ export async function runMembers(args: string[]): Promise<number> {
     const query = values.status ? `?status=${values.status}` : '';
     const members = await client.get<MemberInfo[]>(`/v1/members${query}`);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(members, null, 2)}\n`);
+      process.stdout.write(jsonText(members));
       return 0;
     }
     // Vigil's own tags (vigil:peer, vigil:p2p, vigil:zone) are plumbing: the zone gets a column,
@@ -191,7 +192,7 @@ export async function runForceLeave(args: string[]): Promise<number> {
   const client = new AgentClient(values);
   return withAgent('force-leave', async () => {
     await client.put(`/v1/agent/force-leave/${encodeURIComponent(positionals[0]!)}`);
-    process.stdout.write(`${positionals[0]} is now marked as left.\n`);
+    process.stdout.write(safe`${positionals[0]} is now marked as left.\n`);
     return 0;
   });
 }

@@ -40,6 +40,12 @@ const FIELDS: Record<ConfigField, { flag?: string; env?: string; file: string; k
     kind: 'string',
   },
   panicThreshold: { flag: 'panic-threshold', env: 'VIGIL_PANIC_THRESHOLD', file: 'panic_threshold', kind: 'string' },
+  httpAllowedHosts: {
+    flag: 'http-allowed-host',
+    env: 'VIGIL_HTTP_ALLOWED_HOSTS',
+    file: 'http_allowed_hosts',
+    kind: 'list',
+  },
   aclToken: { flag: 'acl-token', env: 'VIGIL_ACL_TOKEN', file: 'acl_token', kind: 'string' },
   dns: { flag: 'dns', env: 'VIGIL_DNS', file: 'dns', kind: 'string' },
   domain: { flag: 'domain', env: 'VIGIL_DOMAIN', file: 'domain', kind: 'string' },

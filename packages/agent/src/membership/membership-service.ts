@@ -18,6 +18,7 @@ import {
 } from '@vigil/protocol';
 import type { Logger } from '../log.ts';
 import { type Address, addressKey } from './address.ts';
+import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
 import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
@@ -149,7 +150,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.keyring = primary ? new Keyring(primary, others) : undefined;
     this.queries = new SerfQueries({
       name: opts.name,
-      tags: () => memberTags(opts.meta),
+      // Our entry holds the tags a reload set (setMeta); before the engine exists, the configured ones.
+      tags: () => memberTags(this.engine?.member(opts.name)?.meta ?? opts.meta),
       address: () => this.engine.member(opts.name)!.addr,
       aliveMembers: () =>
         this.engine
@@ -335,6 +337,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   /** Graceful leave: tell Serf (intent) and memberlist (dead from self), then wait for it to spread. */
+  /** New node metadata (tags changed on reload): a fresh incarnation carries it to every member. */
+  setMeta(meta: Uint8Array): void {
+    this.engine.setMeta(meta, this.now());
+    this.pump();
+  }
+
   async leave(): Promise<void> {
     if (this.stopped) return;
     const intent: Message = { type: 'user', payload: this.serf.leaveIntent() };
@@ -453,7 +461,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       return;
     }
     for (const reason of result.dropReasons) this.noteDrop(reason, from, 'part of a compound packet');
-    this.engine.handlePacket(from, result.messages, this.now());
+    const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+    this.engine.handlePacket(from, screenMessages(result.messages, drop), this.now());
     this.pump();
   }
 
@@ -465,7 +474,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       if (this.stopped) return;
       let reply: Message | undefined;
       if (msg.type === 'pushPull') {
-        reply = this.engine.handleRemotePushPull(msg, this.now());
+        const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+        reply = this.engine.handleRemotePushPull(screenPushPull(msg, drop), this.now());
       } else if (msg.type === 'ping') {
         if (msg.node === '' || msg.node === this.opts.name)
           reply = { type: 'ack', seqNo: msg.seqNo, payload: new Uint8Array(0) };
@@ -503,7 +513,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       const reply = await this.exchange(to, state, this.opts.profile.tcpTimeoutMs);
       if (this.stopped) return;
       if (reply.type !== 'pushPull') throw new Error(`expected push/pull, got ${reply.type}`);
-      this.engine.handlePushPullResponse(id, reply, this.now());
+      const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, to, detail);
+      this.engine.handlePushPullResponse(id, screenPushPull(reply, drop), this.now());
     } catch (err) {
       this.counters.streamFailures++;
       error = explainStreamError((err as Error).message, !!this.keyring);

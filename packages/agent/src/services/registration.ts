@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../base/duration.ts';
 import { parseHostPort } from '../base/host-port.ts';
@@ -11,6 +12,7 @@ import {
   MIN_DEREGISTER_CRITICAL_AFTER_MS,
 } from '../health/defaults.ts';
 import { CHECK_STATUSES } from '../health/status.ts';
+import { MAX_TIMER_MS } from '../runtime/index.ts';
 import type { CheckDefinition, CheckSpec, Registration, ServiceDefinition } from './definition.ts';
 
 /**
@@ -160,11 +162,38 @@ const duration = z.string().transform((text, ctx) => {
 
 const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be a positive duration', abort: true });
 
+/**
+ * A duration that runs a timer (Interval, Timeout, TTL). Node's timers hold at most 2^31-1 ms; a
+ * longer one fires after 1 ms instead, so `Interval: "1000000h"` would run a check ~500 times a
+ * second. Refused rather than silently shortened.
+ */
+const timerDuration = positiveDuration.refine((ms) => ms <= MAX_TIMER_MS, {
+  message: `must be at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest timer Node keeps)`,
+});
+
 const serviceName = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"');
+  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"')
+  .refine((name) => !shadowsLiteralHost(name), {
+    message: 'names a host applications mean literally (localhost or an IP address): choose another name',
+  });
+
+/**
+ * Whether a service name reads as `localhost` or an IP address in a URL (`http://10.1/` and
+ * `http://2130706433/` are IPv4 to URL parsers): the SDK never routes such hosts through the mesh,
+ * so a service of that name could only confuse.
+ */
+function shadowsLiteralHost(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (lower === 'localhost' || lower.endsWith('.localhost')) return true;
+  try {
+    return isIP(new URL(`http://${name}`).hostname) !== 0;
+  } catch {
+    return false;
+  }
+}
 
 const identifier = z
   .string()
@@ -268,13 +297,13 @@ const rawCheckObject = z.strictObject({
     .max(256, 'must hold at most 256 arguments')
     .refine((a) => (a[0] ?? '') !== '', 'the command (first element) must not be empty')
     .optional(),
-  TTL: positiveDuration.optional(),
+  TTL: timerDuration.optional(),
   GRPC: grpcTarget.optional(),
   GRPCUseTLS: z.boolean().optional(),
-  Interval: positiveDuration
+  Interval: timerDuration
     .refine((ms) => ms >= MIN_CHECK_INTERVAL_MS, `must be at least ${formatDuration(MIN_CHECK_INTERVAL_MS)}`)
     .optional(),
-  Timeout: positiveDuration.optional(),
+  Timeout: timerDuration.optional(),
   SuccessBeforePassing: count.optional(),
   FailuresBeforeWarning: count.optional(),
   FailuresBeforeCritical: count.optional(),

@@ -218,6 +218,8 @@ export class ServiceRegistry {
    */
   async applyConfig(registrations: readonly Registration[]): Promise<void> {
     const wanted = new Set(registrations.map((r) => r.service.id));
+    // All or nothing: a reload (SIGHUP) with one bad definition changes none.
+    for (const registration of registrations) this.validate(registration, 'config');
     for (const [id, entry] of [...this.services]) {
       if (entry.source === 'config' && !wanted.has(id)) await this.removeService(id, 'config');
     }
