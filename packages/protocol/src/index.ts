@@ -16,6 +16,8 @@ export {
   type FailoverPolicy,
   type InstanceHealth,
   type InstanceRecord,
+  type LeaderClaim,
+  MAX_GROUPS_PER_NODE,
   MAX_INSTANCES_PER_NODE,
   MAX_RECORD_BYTES,
   type NodeRecord,

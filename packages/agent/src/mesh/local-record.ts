@@ -29,6 +29,7 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
         priority: s.priority,
         zone: s.zone,
         policy: s.policy ?? 'active-passive',
+        ...(s.election ? { voters: s.election.voters } : {}),
         health: view.health === 'maintenance' ? 'critical' : view.health,
         maintenance,
       } satisfies InstanceRecord;
