@@ -8,6 +8,7 @@ export type {
   EndpointState,
   RouteChange,
   RouteEndpoint,
+  RouteLeader,
   RoutesResponse,
   RouteTable,
 } from './api/routes.ts';
