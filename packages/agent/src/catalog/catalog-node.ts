@@ -380,6 +380,35 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   }
 
   /**
+   * Lends the catalog's connections to another plane (elections): `handler` gets inbound streams
+   * of `protocol` from admitted members only, with the member's node name. Same gating as our own.
+   */
+  async handleProtocol(
+    protocol: string,
+    handler: (stream: Stream, node: string) => void,
+    limits: { maxInboundStreams: number; maxOutboundStreams: number },
+  ): Promise<void> {
+    await this.libp2p.handle(
+      protocol,
+      (stream, connection) => {
+        const peer = this.allowed.get(connection.remotePeer.toString());
+        if (peer === undefined || this.stopped) stream.abort(new Error('not an allowed peer'));
+        else handler(stream, peer.node);
+      },
+      limits,
+    );
+  }
+
+  /** Opens a `protocol` stream to an admitted member, dialling it if no connection is open. */
+  async openStream(node: string, protocol: string, signal: AbortSignal): Promise<Stream> {
+    const peer = [...this.allowed.values()].find((p) => p.node === node);
+    if (peer === undefined || this.stopped) throw new Error(`catalog: ${node} is not an admitted member`);
+    const open = this.libp2p.getConnections(peerIdFromString(peer.peerId)).find((c) => c.status === 'open');
+    const conn = open ?? (await this.libp2p.dial(peer.addr, { signal }));
+    return conn.newStream(protocol, { signal });
+  }
+
+  /**
    * Signs and publishes this node's record. The caller bumps `seq` (or `epoch`) for every change;
    * a record that is not newer than the last one published is refused.
    */
