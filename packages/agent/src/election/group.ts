@@ -400,7 +400,8 @@ export class ElectionGroup extends EventEmitter<{ change: [GroupStatus] }> {
     if (st.role === 'leader') {
       const until = this.node.leaseValidUntil(now);
       // Wake exactly when the lease runs low, message or no message.
-      if (until !== undefined) at = Math.min(at, until - this.opts.timing.demoteBeforeLeaseEndMs);
+      const low = until === undefined ? undefined : until - this.opts.timing.demoteBeforeLeaseEndMs;
+      if (low !== undefined && low > now) at = Math.min(at, low);
     }
     if (!Number.isFinite(at)) return;
     this.timer = this.opts.runtime.timers.after(Math.max(0, at - now), () => {
