@@ -6,9 +6,12 @@ import type { AgentConfig } from './config/schema.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './data-dir/identity.ts';
 import { readKeyringFile } from './data-dir/keyring-file.ts';
 import { DataDirLock } from './data-dir/lock.ts';
+import { Elections } from './election/elections.ts';
+import { DEFAULT_ELECTION_TIMING } from './election/timing.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
+import { registerElectionRoutes } from './http/election-routes.ts';
 import { registerEventRoutes } from './http/event-routes.ts';
 import { registerKeyringRoutes } from './http/keyring-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
@@ -21,6 +24,7 @@ import { advertiseHost, MembershipService, memberInfo } from './membership/membe
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
 import { Mesh, peerIdFromMembership } from './mesh/mesh.ts';
+import { realRuntime } from './runtime/index.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
 import { ServiceRegistry } from './services/registry.ts';
 import { VERSION } from './version.ts';
@@ -32,6 +36,7 @@ interface Parts {
   catalog?: CatalogNode;
   membership?: MembershipService;
   mesh?: Mesh;
+  elections?: Elections;
   http?: FastifyInstance;
 }
 
@@ -45,6 +50,7 @@ export class Agent {
   readonly membership: MembershipService;
   readonly catalog: CatalogNode;
   readonly mesh: Mesh;
+  readonly elections: Elections;
   private readonly http: FastifyInstance;
   private readonly lock: DataDirLock;
   private stopping: Promise<void> | undefined;
@@ -63,6 +69,7 @@ export class Agent {
     this.catalog = parts.catalog;
     this.membership = parts.membership;
     this.mesh = parts.mesh;
+    this.elections = parts.elections;
     this.http = parts.http;
   }
 
@@ -138,6 +145,20 @@ export class Agent {
         panicThreshold: config.panicThreshold,
       });
       parts.mesh = mesh;
+      const elections = await Elections.start({
+        node: config.node,
+        dataDir: config.dataDir,
+        runtime: realRuntime(),
+        timing: DEFAULT_ELECTION_TIMING,
+        catalog,
+        membership,
+        registry,
+        mesh,
+        feed,
+        log,
+        enableExecChecks: config.enableExecChecks,
+      });
+      parts.elections = elections;
 
       const http = createHttpServer(log);
       parts.http = http;
@@ -154,7 +175,7 @@ export class Agent {
           ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
         ],
       });
-      registerMetricsRoutes(http, { membership, catalog });
+      registerMetricsRoutes(http, { membership, catalog, elections });
       registerEventRoutes(http, feed);
       registerMemberRoutes(http, {
         membership,
@@ -174,6 +195,7 @@ export class Agent {
         aclToken: config.aclToken,
       });
       registerRouteRoutes(http, mesh, feed);
+      registerElectionRoutes(http, { elections, mesh, feed, aclToken: config.aclToken });
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
       await http.listen({ host: config.http.host, port: config.http.port });
       registry.start();
@@ -221,6 +243,7 @@ export class Agent {
         catalog: this.catalog,
         membership: this.membership,
         mesh: this.mesh,
+        elections: this.elections,
         http: this.http,
       });
       this.log.info('agent stopped');
@@ -232,6 +255,8 @@ export class Agent {
 /** Stops whatever parts exist, in reverse start order; used on a failed start too. */
 async function stopParts(parts: Parts): Promise<void> {
   await parts.http?.close();
+  // Leaders demote and hand over while the transport still runs.
+  await parts.elections?.stop();
   await parts.mesh?.stop();
   await parts.membership?.stop();
   await parts.catalog?.stop();

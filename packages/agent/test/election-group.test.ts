@@ -49,7 +49,7 @@ function recordingActor(node: string, world: VirtualRuntime, acts: Act[]): Leade
   };
 }
 
-function cluster(seed: number) {
+function cluster(seed: number, candidates?: readonly string[]) {
   const world = new VirtualRuntime(seed);
   const net = new MemoryNetwork((fn) => world.timers.after(2, fn));
   const acts: Act[] = [];
@@ -70,6 +70,7 @@ function cluster(seed: number) {
       timing: { ...DEFAULT_ELECTION_TIMING, reconfigureIntervalMs: 250 },
       stateMachine: sm,
       actor: recordingActor(node, world, acts),
+      ...(candidates ? { candidates: () => candidates } : {}),
       log,
       planChange: (st) =>
         nextConfChange({
@@ -163,6 +164,24 @@ describe('election group runner (virtual time)', () => {
       c.net.heal();
       await c.runUntil(() => false, 10_000);
       expect(c.leaders()).toEqual([fresh]);
+      assertNoOverlap(c.acts);
+    }
+  });
+
+  it('a witness never acts: when it wins, it hands the lead to a candidate', async () => {
+    for (const seed of [11, 12, 13, 14, 15, 16]) {
+      const c = cluster(seed, ['a', 'b']);
+      expect(await c.runUntil(() => c.leaders().length === 1, 20_000)).toBe(true);
+      // kill whichever candidate leads, so the witness c competes for the lead
+      const first = c.leaders()[0]!;
+      const name = [...c.groups.entries()].find(([, g]) => g === first)![0];
+      c.net.partition(
+        [name],
+        NAMES.filter((n) => n !== name),
+      );
+      await c.runUntil(() => false, 15_000);
+      expect(c.acts.filter((a) => a.node === 'c')).toEqual([]);
+      expect(c.leaders().map((g) => g.status().leader)).toEqual([NAMES.find((n) => n !== name && n !== 'c')]);
       assertNoOverlap(c.acts);
     }
   });

@@ -15,6 +15,7 @@ export type {
 export {
   compareVersion,
   type FailoverPolicy,
+  type GroupBootstrap,
   type InstanceHealth,
   type InstanceRecord,
   type LeaderClaim,

@@ -80,6 +80,15 @@ export const nodeRecordSchema = z.object({
     .max(MAX_GROUPS_PER_NODE)
     .optional(),
   locks: z.array(nonEmpty(RECORD_LIMITS.stringChars)).max(MAX_GROUPS_PER_NODE).optional(),
+  bootstraps: z
+    .array(
+      z.object({
+        group: nonEmpty(RECORD_LIMITS.stringChars),
+        voters: z.array(nonEmpty(RECORD_LIMITS.nodeNameChars)).min(1).max(7),
+      }),
+    )
+    .max(MAX_GROUPS_PER_NODE)
+    .optional(),
 });
 
 /** Why a record was refused; each reason has its own counter. */

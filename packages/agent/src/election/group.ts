@@ -60,6 +60,11 @@ export interface GroupOptions {
   readonly log: Logger;
   /** Leader only, every reconfigureIntervalMs: the next single-server change, if one is due. */
   readonly planChange?: (status: RaftStatus) => ConfChange | undefined;
+  /**
+   * The candidates (nodes that can act: they host the service or hold the lock request). A
+   * witness that wins an election hands the lead to one of them at once, without acting.
+   */
+  readonly candidates?: () => readonly NodeId[];
 }
 
 export interface GroupStatus {
@@ -336,7 +341,11 @@ export class ElectionGroup extends EventEmitter<{ change: [GroupStatus] }> {
     const st = this.node.status();
     const until = st.role === 'leader' ? this.node.leaseValidUntil(now) : undefined;
     if (until !== undefined) this.leaseEnd = Math.max(this.leaseEnd, until);
+    const candidates = this.opts.candidates?.();
+    const mayAct = candidates === undefined || candidates.includes(this.opts.self);
+    if (st.role === 'leader' && !mayAct && st.token > 0 && !this.steppingDown) this.handOver(st, candidates ?? []);
     const secure =
+      mayAct &&
       until !== undefined &&
       until - now > this.opts.timing.demoteBeforeLeaseEndMs &&
       st.token > 0 &&
@@ -349,6 +358,25 @@ export class ElectionGroup extends EventEmitter<{ change: [GroupStatus] }> {
     ) {
       void this.demote();
     }
+  }
+
+  /** A leader that may not act passes the lead to the most caught-up candidate among the voters. */
+  private handOver(st: RaftStatus, candidates: readonly NodeId[]): void {
+    const targets = st.voters
+      .filter((v) => v !== this.opts.self && candidates.includes(v))
+      .sort((a, b) => (st.progress?.[b]?.match ?? 0) - (st.progress?.[a]?.match ?? 0));
+    const to = targets[0];
+    if (to === undefined) return;
+    this.steppingDown = true;
+    void this.demotion.then(() => {
+      const out = this.node.transferLeadership(to, this.clock.now());
+      this.opts.log.info({ group: this.group, to, ok: out.ok }, 'election: not a candidate; handing the lead over');
+      this.pump();
+      this.opts.runtime.timers.after(this.opts.timing.electionTimeoutMs, () => {
+        this.steppingDown = false;
+        this.evaluate();
+      });
+    });
   }
 
   private promote(facts: LeadershipFacts): void {

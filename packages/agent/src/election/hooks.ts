@@ -36,11 +36,14 @@ export async function runHook(
   env: HookEnv,
   budgetMs: number,
   runtime: Runtime,
+  /** Aborting kills the hook's process group at once (a promotion overtaken by a demotion). */
+  cancel?: AbortSignal,
 ): Promise<HookRun> {
   const startedAt = runtime.clock.wallNow();
   const start = runtime.clock.now();
   const controller = new AbortController();
   let killed = false;
+  cancel?.addEventListener('abort', () => controller.abort(), { once: true });
   const timer = runtime.timers.after(Math.max(0, Math.min(hook.timeoutMs, budgetMs)), () => {
     killed = true;
     controller.abort();

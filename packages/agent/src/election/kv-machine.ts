@@ -1,7 +1,7 @@
+import type { StateMachine } from './group.ts';
 import { KvStore } from './kv/kv-store.ts';
 import type { KvLimits } from './kv/types.ts';
 import type { Entry } from './raft/types.ts';
-import type { StateMachine } from './group.ts';
 
 /** The group runner's view of the replicated KV store: a restore replaces the store whole. */
 export class KvMachine implements StateMachine {

@@ -14,8 +14,10 @@ export interface ElectionTiming {
   /** Clock rate bound: the lease is electionTimeout·(1 − drift) on the leader's clock. */
   readonly maxClockDrift: number;
   /**
-   * Stop acting once the lease has less than this left without a renewal: half the lease is
-   * several missed heartbeats, and leaves the other half for OnDemote or the lock's SIGTERM grace.
+   * Stop acting once the lease has less than this left without a renewal. 300 ms tolerates ~650 ms
+   * without an acknowledged heartbeat round (event-loop stalls of a few hundred ms are common on a
+   * busy host: at 500 ms a 3-agent loopback cluster on a loaded 2-core machine flapped about every
+   * 30 s), and leaves ~250 ms for OnDemote or a lock's SIGTERM grace before the kill.
    */
   readonly demoteBeforeLeaseEndMs: number;
   /** Everything is killed (SIGKILL to the process group) this long before the lease ends. */
@@ -32,7 +34,7 @@ export const DEFAULT_ELECTION_TIMING: ElectionTiming = {
   electionTimeoutMs: 1000,
   heartbeatMs: 100,
   maxClockDrift: 0.05,
-  demoteBeforeLeaseEndMs: 500,
+  demoteBeforeLeaseEndMs: 300,
   killMarginMs: 50,
   deadVoterGraceMs: 30_000,
   reconfigureIntervalMs: 1000,

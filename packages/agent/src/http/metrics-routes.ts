@@ -1,11 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { CatalogNode } from '../catalog/index.ts';
+import type { Elections } from '../election/elections.ts';
+import type { GroupStatus } from '../election/group.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
 
 export interface MetricsSources {
   readonly membership: MembershipService;
   readonly catalog?: CatalogNode | undefined;
+  readonly elections?: Elections | undefined;
 }
 
 /**
@@ -67,6 +70,7 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
   );
 
   if (sources.catalog) registerCatalogMetrics(registry, sources.catalog);
+  if (sources.elections) registerElectionMetrics(registry, sources.elections);
 
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', registry.contentType);
@@ -157,6 +161,45 @@ function registerCatalogMetrics(registry: Registry, catalog: CatalogNode): void 
         [{ event: 'hang_up' }, s.hangUps],
       ];
     },
+  );
+}
+
+/** The election plane, per group this agent votes in. */
+function registerElectionMetrics(registry: Registry, elections: Elections): void {
+  const per = (pick: (s: GroupStatus) => number): Samples =>
+    elections.statuses().map((s) => [{ group: s.group }, pick(s)]);
+  counter(registry, 'vigil_election_leader_changes_total', 'Changes of leader seen, per group.', ['group'], () =>
+    per((s) => s.leaderChanges),
+  );
+  gauge(registry, 'vigil_election_term', 'Current Raft term, per group.', ['group'], () => per((s) => s.term));
+  gauge(registry, 'vigil_election_commit_index', 'Commit index, per group.', ['group'], () => per((s) => s.commit));
+  gauge(
+    registry,
+    'vigil_election_token',
+    'Fencing token of the latest committed leadership, per group.',
+    ['group'],
+    () => per((s) => s.token),
+  );
+  gauge(
+    registry,
+    'vigil_election_lease_remaining_seconds',
+    'Lease left on this agent (0 unless it leads), per group.',
+    ['group'],
+    () => per((s) => s.leaseRemainingMs / 1000),
+  );
+  gauge(
+    registry,
+    'vigil_election_acting',
+    '1 while this agent acts as the leader (after OnPromote), per group.',
+    ['group'],
+    () => per((s) => (s.acting === 'acting' ? 1 : 0)),
+  );
+  counter(
+    registry,
+    'vigil_election_messages_total',
+    'Raft messages on the election transport, by event.',
+    ['event'],
+    () => Object.entries(elections.transportCounters()).map(([event, n]) => [{ event }, n]),
   );
 }
 

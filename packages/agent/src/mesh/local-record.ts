@@ -10,6 +10,8 @@ export interface LocalRecordInput {
   /** Filled in for services registered without an address, as Consul uses the node's. */
   readonly nodeAddress: string;
   readonly services: readonly ServiceView[];
+  /** The election plane's part of the record (leads, locks, bootstraps). */
+  readonly elections?: Pick<NodeRecord, 'leads' | 'locks' | 'bootstraps'> | undefined;
 }
 
 /** This node's catalog record, built from the local registry: the only record this agent authors. */
@@ -35,5 +37,15 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
       } satisfies InstanceRecord;
     })
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { node: input.node, peerId: input.peerId, epoch: input.epoch, seq: input.seq, instances };
+  const e = input.elections;
+  return {
+    node: input.node,
+    peerId: input.peerId,
+    epoch: input.epoch,
+    seq: input.seq,
+    instances,
+    ...(e?.leads?.length ? { leads: e.leads } : {}),
+    ...(e?.locks?.length ? { locks: e.locks } : {}),
+    ...(e?.bootstraps?.length ? { bootstraps: e.bootstraps } : {}),
+  };
 }

@@ -49,6 +49,16 @@ export interface NodeRecord {
   readonly leads?: readonly LeaderClaim[] | undefined;
   /** Ad-hoc election groups (`vigil lock NAME`) this node is a candidate of. */
   readonly locks?: readonly string[] | undefined;
+  /**
+   * Groups this node bootstrapped, with their first voters: each listed voter starts the group
+   * with exactly this configuration (Raft's bootstrap must be one configuration on every voter).
+   */
+  readonly bootstraps?: readonly GroupBootstrap[] | undefined;
+}
+
+export interface GroupBootstrap {
+  readonly group: string;
+  readonly voters: readonly string[];
 }
 
 /** "I lead `group` since the entry at `token` was committed in `term`." */
