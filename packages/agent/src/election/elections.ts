@@ -236,6 +236,9 @@ export class Elections {
     if (now - seen.since < BOOTSTRAP_SETTLE_MS || !this.opts.mesh.isSynced()) return;
     if (bootstrapper(spec.group, spec.candidates, members) !== self) return;
     const voters = desiredVoters({ group: spec.group, target: spec.target, candidates: spec.candidates, members });
+    // A group is born with its full size: fewer voters give no failover, and growing a 1- or
+    // 2-voter group needs the new voter's answer before the change commits.
+    if (voters.length < spec.target) return;
     this.log.info({ group: spec.group, voters }, 'election: bootstrapping the group');
     this.writeBootstrap(dir, spec.group, voters);
     this.startGroup(spec, voters);

@@ -3,7 +3,7 @@
 //   GET    /v1/elections                    every group this agent votes in (blocking queries)
 //   GET    /v1/elections/:group             one group: leader (node, instance), token, term,
 //                                           voters and roles, lease left, last change, hook runs
-//   PUT    /v1/elections/:group/step-down   graceful switchover (the leader's agent only)
+//   PUT    /v1/elections/:group/step-down   graceful switchover (the leader's agent only); ?to=NODE
 //   GET    /v1/elections/:group/kv/:key     linearizable read (lease or read index); ?raw
 //   PUT    /v1/elections/:group/kv/:key     write the body; ?cas=INDEX (0: only if absent)
 //   DELETE /v1/elections/:group/kv/:key     ?cas=INDEX
@@ -137,8 +137,12 @@ function routes(app: FastifyInstance, opts: ElectionRoutesOptions): void {
     const name = groupParam(req.params);
     const group = elections.group(name);
     if (group === undefined) throw new ApiError(404, `this agent is not a voter of "${name}"`);
+    const to = (req.query as { to?: unknown }).to;
+    if (to !== undefined && (typeof to !== 'string' || !group.status().voters.includes(to))) {
+      throw new ApiError(400, `to: "${String(to).slice(0, 140)}" is not a voter of ${name}`);
+    }
     try {
-      await group.stepDown();
+      await group.stepDown(to);
     } catch (err) {
       return groupError(reply, err);
     }
