@@ -111,6 +111,25 @@ describe('elections with real agents', () => {
     await waitFor('the client to see the leader', () => client.leader('echo')?.node === group.leader, 30_000);
     const leaderAgent = group.leader === 'h0' ? h0 : h1;
     const standby = group.leader === 'h0' ? 'h1' : 'h0';
+    const standbyAgent = group.leader === 'h0' ? h1 : h0;
+
+    // The group's KV store: written on the leader's agent, read linearizably on any voter.
+    const kv = (a: AgentProcess, key: string, init?: RequestInit & { query?: string }) =>
+      fetch(`${a.url}/v1/elections/echo/kv/${key}${init?.query ?? ''}`, init);
+    const put = await kv(leaderAgent, 'optime', { method: 'PUT', body: '42' });
+    expect(put.status).toBe(200);
+    const { index } = (await put.json()) as { index: number };
+    const read = (await (await kv(h2, 'optime')).json()) as { Value: string; ModifyIndex: number };
+    expect(Buffer.from(read.Value, 'base64').toString()).toBe('42');
+    expect(read.ModifyIndex).toBe(index);
+    const stale = await kv(leaderAgent, 'optime', { method: 'PUT', body: '43', query: `?cas=${index - 1}` });
+    expect(stale.status).toBe(409);
+    const onFollower = await kv(standbyAgent, 'optime', { method: 'PUT', body: '44' });
+    expect(onFollower.status).toBe(503);
+    expect(onFollower.headers.get('x-vigil-leader')).toBe(group.leader);
+    const big = await kv(leaderAgent, 'big', { method: 'PUT', body: Buffer.alloc(70 * 1024) });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { error: string }).error).toMatch(/maxValueBytes/);
 
     const served: string[] = [];
     const failures: string[] = [];
@@ -147,6 +166,10 @@ describe('elections with real agents', () => {
     running = false;
     await traffic;
     expect(failures).toEqual([]);
+    // The new leader reads what the old one wrote, and may write on.
+    const kept = (await (await kv(standbyAgent, 'optime')).json()) as { Value: string };
+    expect(Buffer.from(kept.Value, 'base64').toString()).toBe('42');
+    expect((await kv(standbyAgent, 'optime', { method: 'PUT', body: '45', query: `?cas=${index}` })).status).toBe(200);
   }, 150_000);
 
   it('vigil lock: the holder’s command is stopped before another holder’s starts, under SIGKILL of its agent', async () => {

@@ -20,10 +20,14 @@ export function createHttpServer(log: Logger): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: `no route for ${req.method} ${req.url.split('?')[0]}` });
   });
-  app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) app.log.error({ err }, 'request failed');
-    const message = status === 413 ? `request body is larger than the limit of ${MAX_BODY_BYTES} bytes` : err.message;
+    // Fastify's own 413 names no limit; a route's 413 (a KV value over its bound) keeps its message.
+    const message =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? `request body is larger than the limit of ${MAX_BODY_BYTES} bytes`
+        : err.message;
     reply.code(status).send({ error: message });
   });
   return app;
