@@ -116,7 +116,10 @@ export class Elections {
     e.transport = await StreamElectionTransport.start(opts.catalog, raftCodec, opts.runtime.clock, e.log);
     e.transport.onMessage((group, msg) => e.deliver(group, msg));
     opts.mesh.setElectionPart(() => e.recordPart());
-    const onChange = () => e.reconcile();
+    const onChange = () => {
+      e.specCache = undefined;
+      e.reconcile();
+    };
     opts.catalog.on('record', onChange);
     opts.membership.on('event', onChange);
     e.unsubscribe.push(
@@ -140,8 +143,16 @@ export class Elections {
     }));
   }
 
+  /** Dropped on every catalog or membership change: specs() is read on every Raft step. */
+  private specCache: Map<string, GroupSpec> | undefined;
+
   /** Every group the catalog shows, with its candidates, from the newest record per node. */
   specs(): Map<string, GroupSpec> {
+    this.specCache ??= this.computeSpecs();
+    return this.specCache;
+  }
+
+  private computeSpecs(): Map<string, GroupSpec> {
     const out = new Map<
       string,
       { kind: 'service' | 'lock'; target: number; candidates: Set<string>; bootstrap?: GroupSpec['bootstrap'] }

@@ -125,6 +125,7 @@ export class FileGroupStorage implements GroupStorage {
   }
 
   persist(step: PersistStep): void {
+    if (!step.snapshot && !step.compacted && step.entries.length === 0 && !step.hardState) return;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const snap = step.snapshot ?? step.compacted;
     if (snap) {
