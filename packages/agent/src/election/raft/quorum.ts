@@ -14,7 +14,8 @@ let scratch = new Float64Array(16);
 export function quorumValue(voters: readonly NodeId[], valueFor: (id: NodeId) => number | undefined): number {
   const n = voters.length;
   if (n === 0) return Number.NEGATIVE_INFINITY;
-  const values = scratch.length >= n ? scratch : (scratch = new Float64Array(n * 2));
+  if (scratch.length < n) scratch = new Float64Array(n * 2);
+  const values = scratch;
   for (let i = 0; i < n; i++) values[i] = valueFor(voters[i]!) ?? Number.NEGATIVE_INFINITY;
   // Insertion sort, descending: groups are a handful of voters.
   for (let i = 1; i < n; i++) {
