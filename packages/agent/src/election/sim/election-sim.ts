@@ -11,8 +11,8 @@ import type { Entry, RaftMessage, Ready, UnsafeOptions } from '../raft/types.ts'
 import { type DurableState, emptyDisk, toStorage, writeReady } from './sim-disk.ts';
 
 /** Rules the simulator can break on purpose, to prove the checker catches each. */
-export type SimMutation = 'skip-fsync' | 'long-lease' | 'no-stickiness' | 'no-prevote';
-export const SIM_MUTATIONS: SimMutation[] = ['skip-fsync', 'long-lease', 'no-stickiness', 'no-prevote'];
+export type SimMutation = 'skip-fsync' | 'long-lease' | 'no-stickiness';
+export const SIM_MUTATIONS: SimMutation[] = ['skip-fsync', 'long-lease', 'no-stickiness'];
 
 export interface ElectionSimOptions {
   seed: number;
@@ -66,6 +66,8 @@ export interface ElectionSimReport {
   opsChecked: number;
   linearizable: CheckResult;
   crashes: number;
+  /** Crashes of every node at once, timed mid-fsync. */
+  powerLosses: number;
   messages: number;
   calmWindows: number;
   /** Worst time from a calm window's start to a lease holder (ms of world time). */
@@ -82,6 +84,8 @@ interface SimNode {
   raft: RaftNode | undefined;
   kv: KvStore;
   disk: DurableState;
+  /** The page cache (skip-fsync mutation only): written at once, durable at the next writeback. */
+  cache: DurableState;
   busy: boolean;
   tick: TimerHandle | undefined;
   tickAt: number;
@@ -143,6 +147,9 @@ class ElectionSim {
   private crashes = 0;
   private messages = 0;
   private calm = true;
+  /** Election groups are mostly idle: some windows carry no client traffic at all. */
+  private clientsIdle = false;
+  private powerLossArmed = false;
   private calmStart = 0;
   private calmWindows = 0;
   private awaitingLeader = true;
@@ -159,9 +166,7 @@ class ElectionSim {
         ? { leaseFactor: 1.6 }
         : o.mutation === 'no-stickiness'
           ? { noStickiness: true }
-          : o.mutation === 'no-prevote'
-            ? { noPreVote: true, noStickiness: true }
-            : undefined;
+          : undefined;
     const ids = Array.from({ length: o.voters }, (_, i) => `n${i + 1}`);
     for (const id of ids) {
       const r = this.rnd();
@@ -177,6 +182,7 @@ class ElectionSim {
         raft: undefined,
         kv: new KvStore(),
         disk: emptyDisk(),
+        cache: emptyDisk(),
         busy: false,
         tick: undefined,
         tickAt: Number.POSITIVE_INFINITY,
@@ -243,6 +249,7 @@ class ElectionSim {
     for (const n of this.nodes) if (!n.up) this.start(n);
     this.calmStart = this.now();
     this.calmWindows++;
+    this.clientsIdle = false;
     this.awaitingLeader = true;
     for (const n of this.nodes) this.observe(n);
     const bound = this.o.livenessBoundMs;
@@ -258,6 +265,7 @@ class ElectionSim {
   private beginChaos(len: number): void {
     this.calm = false;
     this.awaitingLeader = false;
+    this.clientsIdle = this.rnd() < 0.5;
     const events = 1 + Math.floor(this.rnd() * 4);
     for (let i = 0; i < events; i++) this.after(this.rnd() * len * 0.8, () => this.chaosEvent());
   }
@@ -266,28 +274,38 @@ class ElectionSim {
     if (this.calm) return;
     const ids = this.nodes.map((n) => n.id);
     const r = this.rnd();
-    if (r < 0.2) {
+    const leaderNow = this.nodes.find((n) => n.raft?.status().role === 'leader')?.id;
+    if (r < 0.15) {
       // Symmetric split: a random minority side.
       const side = new Set(ids.filter(() => this.rnd() < 0.4));
       this.blocked = new Set();
       for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.blocked.add(`${a}>${b}`);
-    } else if (r < 0.35) {
+    } else if (r < 0.25) {
       // Isolate whoever leads now.
-      const leader = this.nodes.find((n) => n.raft?.status().role === 'leader');
-      if (leader) {
+      if (leaderNow) {
         this.blocked = new Set();
-        for (const b of ids) if (b !== leader.id) this.blocked.add(`${leader.id}>${b}`).add(`${b}>${leader.id}`);
+        for (const b of ids) if (b !== leaderNow) this.blocked.add(`${leaderNow}>${b}`).add(`${b}>${leaderNow}`);
       }
-    } else if (r < 0.5) {
-      // One-way: a node hears nothing from one (or all) peers but is heard.
+    } else if (r < 0.37) {
+      // One-way: a node hears nothing from some peers but is heard.
       const a = ids[Math.floor(this.rnd() * ids.length)]!;
       for (const b of ids) if (b !== a && this.rnd() < 0.6) this.blocked.add(`${b}>${a}`);
+    } else if (r < 0.52) {
+      // Partial connectivity: one link cut both ways (often one of the leader's), the rest up.
+      const a = leaderNow && this.rnd() < 0.6 ? leaderNow : ids[Math.floor(this.rnd() * ids.length)]!;
+      const others = ids.filter((x) => x !== a);
+      const b = others[Math.floor(this.rnd() * others.length)]!;
+      this.blocked.add(`${a}>${b}`).add(`${b}>${a}`);
     } else if (r < 0.62) {
       this.loss = this.rnd() * 0.3;
       this.dup = this.rnd() * 0.1;
       this.jitter = this.rnd() * 50;
-    } else if (r < 0.7) {
+    } else if (r < 0.65) {
       this.blocked = new Set();
+    } else if (r < 0.85) {
+      // Power loss of every node, timed to hit while some node's writes are still in its page
+      // cache (mid-fsync): whatever was not fsynced is gone.
+      this.powerLossArmed = true;
     } else {
       // Crash one node; it restarts from its disk after a while (or at the next calm window).
       const up = this.nodes.filter((n) => n.up);
@@ -314,6 +332,8 @@ class ElectionSim {
     n.kv = n.disk.snapshot ? KvStore.restore(n.disk.snapshot.data) : new KvStore();
     n.applied = n.disk.snapshot?.index ?? 0;
     n.waitingReads = [];
+    n.cache = n.disk;
+    if (this.o.mutation === 'skip-fsync') this.writeback(n, n.epoch);
     n.raft = new RaftNode(
       {
         id: n.id,
@@ -328,6 +348,27 @@ class ElectionSim {
       this.local(n),
     );
     this.afterEvent(n);
+  }
+
+  /** The kernel flushing dirty pages every 2 s (what makes un-fsynced writes durable eventually). */
+  private writeback(n: SimNode, epoch: number): void {
+    this.after(2000, () => {
+      if (n.epoch !== epoch) return;
+      n.disk = n.cache;
+      this.writeback(n, epoch);
+    });
+  }
+
+  private powerLosses = 0;
+  private powerLoss(): void {
+    this.powerLosses++;
+    for (const n of this.nodes) {
+      if (!n.up) continue;
+      this.crash(n);
+      this.after(100 + this.rnd() * 2000, () => {
+        if (!n.up) this.start(n);
+      });
+    }
   }
 
   private crash(n: SimNode): void {
@@ -378,18 +419,30 @@ class ElectionSim {
       }
       this.leaders.set(ready.role.term, n.id);
     }
-    const disk = writeReady(n.disk, ready);
     const skipFsync = this.o.mutation === 'skip-fsync';
-    if (skipFsync) this.sendAll(ready.messages);
     n.busy = true;
     const epoch = n.epoch;
-    this.after(0.2 + this.rnd() * 3, () => {
+    const fsyncMs = 0.5 + this.rnd() * 8;
+    if (this.powerLossArmed && !this.calm && (ready.entries.length > 0 || ready.hardState?.vote !== undefined)) {
+      // Late in this fsync: what the node already acknowledged has likely been acted on.
+      this.powerLossArmed = false;
+      this.after(fsyncMs * (0.6 + 0.4 * this.rnd()), () => this.powerLoss());
+    }
+    if (skipFsync) {
+      // The broken rule: write() without fsync, and send at once. The writes sit in the page
+      // cache until the kernel's periodic writeback (see start); a power loss takes them.
+      n.cache = writeReady(n.cache, ready);
+      this.sendAll(ready.messages);
+    }
+    const disk = skipFsync ? undefined : writeReady(n.disk, ready);
+    this.after(skipFsync ? 0.05 : fsyncMs, () => {
       if (n.epoch !== epoch) return; // crashed before the fsync finished: the writes are lost
-      n.disk = disk;
+      if (disk) n.disk = disk;
       if (!skipFsync) this.sendAll(ready.messages);
       this.apply(n, ready);
       raft.advance(ready, this.local(n));
-      if (n.applied - (n.disk.snapshot?.index ?? 0) >= this.o.compactEvery && raft.status().applied === n.applied) {
+      const snapIndex = (disk ?? n.cache).snapshot?.index ?? 0;
+      if (n.applied - snapIndex >= this.o.compactEvery && raft.status().applied === n.applied) {
         raft.compact(n.applied, n.kv.snapshot());
       }
       n.busy = false;
@@ -497,7 +550,7 @@ class ElectionSim {
 
   private clientLoop(client: number): void {
     this.after(20 + this.rnd() * 150, () => {
-      if (this.now() < this.o.durationMs - 2500) this.issue(client);
+      if (this.now() < this.o.durationMs - 2500 && !this.clientsIdle) this.issue(client);
       else this.clientLoop(client);
     });
   }
@@ -692,6 +745,7 @@ class ElectionSim {
       opsChecked: this.opsChecked,
       linearizable: this.lin,
       crashes: this.crashes,
+      powerLosses: this.powerLosses,
       messages: this.messages,
       calmWindows: this.calmWindows,
       maxTimeToLeaderMs: this.maxTimeToLeader,
