@@ -1,3 +1,4 @@
+import { utf8Length } from '../raft/config.ts';
 import type { Entry } from '../raft/types.ts';
 import { decodeKvCommand, decodeKvSnapshot, encodeKvSnapshot } from './kv-codec.ts';
 import type { KvCommand, KvEntry, KvLimits, KvResult } from './types.ts';
@@ -8,8 +9,6 @@ export const DEFAULT_KV_LIMITS: KvLimits = {
   maxTotalBytes: 4 * 1024 * 1024,
   maxKeys: 10_000,
 };
-
-const encoder = new TextEncoder();
 
 /**
  * The replicated key-value state machine of one election group. `apply` is deterministic: the
@@ -28,7 +27,7 @@ export class KvStore {
 
   /** Why `cmd` breaks a bound, naming it (for a 4xx before proposing), or undefined. */
   validate(cmd: KvCommand): string | undefined {
-    const keyBytes = encoder.encode(cmd.key).length;
+    const keyBytes = utf8Length(cmd.key);
     if (keyBytes === 0) return 'key is empty';
     if (keyBytes > this.limits.maxKeyBytes) {
       return `key is ${keyBytes} bytes; the limit (maxKeyBytes) is ${this.limits.maxKeyBytes}`;
@@ -123,6 +122,6 @@ export class KvStore {
   }
 
   private sizeOf(key: string, value: Uint8Array): number {
-    return encoder.encode(key).length + value.length;
+    return utf8Length(key) + value.length;
   }
 }

@@ -48,9 +48,12 @@ const KINDS: EntryKind[] = ['normal', 'config', 'noop'];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** One growing scratch buffer for every encode (the result is copied out), to spare the GC. */
+let scratch = new Uint8Array(4096);
+
 class Writer {
-  private buf = new Uint8Array(256);
-  private view = new DataView(this.buf.buffer);
+  private buf = scratch;
+  private view = new DataView(scratch.buffer);
   private len = 0;
 
   private room(n: number): void {
@@ -60,6 +63,7 @@ class Writer {
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;
+    if (size <= 1024 * 1024) scratch = next;
     this.view = new DataView(next.buffer);
   }
   u8(v: number): void {
@@ -72,11 +76,10 @@ class Writer {
     this.len += 8;
   }
   str(v: string): void {
-    const b = encoder.encode(v);
-    this.room(2 + b.length);
-    this.view.setUint16(this.len, b.length, true);
-    this.buf.set(b, this.len + 2);
-    this.len += 2 + b.length;
+    this.room(2 + v.length * 3);
+    const { written } = encoder.encodeInto(v, this.buf.subarray(this.len + 2));
+    this.view.setUint16(this.len, written, true);
+    this.len += 2 + written;
   }
   bytes(v: Uint8Array): void {
     this.room(4 + v.length);
@@ -136,10 +139,14 @@ class Reader {
     this.pos += 2;
     this.need(n);
     let s: string;
-    try {
-      s = decoder.decode(this.buf.subarray(this.pos, this.pos + n));
-    } catch {
-      throw new Fail('bad-field');
+    const bytes = this.buf.subarray(this.pos, this.pos + n);
+    if (n <= 64 && bytes.every((b) => b < 0x80)) s = String.fromCharCode(...bytes);
+    else {
+      try {
+        s = decoder.decode(bytes);
+      } catch {
+        throw new Fail('bad-field');
+      }
     }
     this.pos += n;
     return s;

@@ -33,5 +33,20 @@ export function decodeConfig(data: Uint8Array): NodeId[] | undefined {
 }
 
 export function isNodeId(v: unknown): v is NodeId {
-  return typeof v === 'string' && v.length > 0 && encoder.encode(v).length <= MAX_NODE_ID_BYTES;
+  return typeof v === 'string' && v.length > 0 && utf8Length(v) <= MAX_NODE_ID_BYTES;
+}
+
+/** UTF-8 byte length without encoding (hot: every message's ids are checked). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
 }

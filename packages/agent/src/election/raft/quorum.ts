@@ -9,9 +9,24 @@ export function quorumSize(voters: readonly NodeId[]): number {
  * The largest value a majority of `voters` has reached (voters without a value count as -Infinity):
  * the commit index over match indexes, or the lease's round over acknowledged send times.
  */
+let scratch = new Float64Array(16);
+
 export function quorumValue(voters: readonly NodeId[], valueFor: (id: NodeId) => number | undefined): number {
-  if (voters.length === 0) return Number.NEGATIVE_INFINITY;
-  const values = voters.map((id) => valueFor(id) ?? Number.NEGATIVE_INFINITY).sort((a, b) => b - a);
+  const n = voters.length;
+  if (n === 0) return Number.NEGATIVE_INFINITY;
+  if (scratch.length < n) scratch = new Float64Array(n * 2);
+  const values = scratch;
+  for (let i = 0; i < n; i++) values[i] = valueFor(voters[i]!) ?? Number.NEGATIVE_INFINITY;
+  // Insertion sort, descending: groups are a handful of voters.
+  for (let i = 1; i < n; i++) {
+    const v = values[i]!;
+    let j = i - 1;
+    while (j >= 0 && values[j]! < v) {
+      values[j + 1] = values[j]!;
+      j--;
+    }
+    values[j + 1] = v;
+  }
   return values[quorumSize(voters) - 1]!;
 }
 

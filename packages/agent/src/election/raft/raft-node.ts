@@ -23,8 +23,9 @@ type Outgoing = RaftMessage extends infer M ? (M extends RaftMessage ? Omit<M, '
 interface PendingRead {
   id: string;
   index: number;
-  /** Released once a majority acknowledged a round sent at or after this instant. */
+  /** Released once a majority acknowledged a round sent at or after (strict: after) this instant. */
   sentAfter: number;
+  strict: boolean;
   /** A follower that forwarded the read (answered by message), or undefined for a local read. */
   from: NodeId | undefined;
 }
@@ -744,20 +745,25 @@ export class RaftNode {
   }
 
   private serveRead(id: string, now: number, from: NodeId | undefined): void {
-    const read = { id, index: this.commit, sentAfter: now, from };
     if (this.leaseValidUntil(now) !== undefined) {
-      this.releaseRead(read);
+      this.releaseRead({ id, index: this.commit, sentAfter: now, strict: false, from });
       return;
     }
-    this.pendingReads.push(read);
-    if (this.lastRoundAt < now) this.bcastHeartbeat(now);
+    // Confirmed by a round sent AFTER the request. A round already sent at this very instant
+    // went out before it, so then only a later round counts (due in a millisecond).
+    const strict = this.lastRoundAt >= now;
+    this.pendingReads.push({ id, index: this.commit, sentAfter: now, strict, from });
+    if (strict) this.heartbeatDue = Math.min(this.heartbeatDue, now + 1);
+    else this.bcastHeartbeat(now);
     this.releaseReads();
   }
 
   private releaseReads(): void {
     if (this.pendingReads.length === 0) return;
     const acked = this.quorumAckedSentAt();
-    while (this.pendingReads.length > 0 && this.pendingReads[0]!.sentAfter <= acked) {
+    while (this.pendingReads.length > 0) {
+      const read = this.pendingReads[0]!;
+      if (read.strict ? acked <= read.sentAfter : acked < read.sentAfter) break;
       this.releaseRead(this.pendingReads.shift()!);
     }
   }
