@@ -156,29 +156,15 @@ describe('elections with real agents', () => {
       },
       60_000,
     );
+    // >=: a witness may win first and hand over, so the standby's own token can be higher still.
     await waitFor(
       'the client routing to the new leader',
-      () => client.leader('echo')?.token === after.token,
+      () => {
+        const l = client.leader('echo');
+        return l?.node === standby && l.token >= after.token;
+      },
       30_000,
-    ).catch(async (err: Error) => {
-      const routes = JSON.stringify((await h2.get('/v1/routes/echo')).body);
-      const views = await Promise.all(
-        [h1, h0, h2]
-          .filter((a) => a !== leaderAgent)
-          .map(async (a) => JSON.stringify((await a.get('/v1/elections/echo')).body)),
-      );
-      const logs = agents.map(
-        (a) =>
-          `--- ${a.node}\n${a.logs
-            .split('\n')
-            .filter((l) => /election|error/.test(l))
-            .slice(-30)
-            .join('\n')}`,
-      );
-      throw new Error(
-        `${err.message}\nclient: ${JSON.stringify(client.leader('echo'))}\nroutes on h2: ${routes}\n${views.join('\n')}\n${logs.join('\n')}`,
-      );
-    });
+    );
     const before = served.length;
     await waitFor(
       'traffic on the new leader',
