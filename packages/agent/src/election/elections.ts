@@ -219,6 +219,15 @@ export class Elections {
       if (this.groups.has(spec.group)) continue;
       this.maybeStart(spec, members, now);
     }
+    // A group no record mentions any more (the service deregistered everywhere, every lock
+    // holder gone) stops here; its state stays on disk for a later return.
+    for (const [name, running] of this.groups) {
+      if (specs.has(name)) continue;
+      this.groups.delete(name);
+      this.bootstraps.delete(name);
+      this.log.info({ group: name }, 'election: group no longer in the catalog; stopping it here');
+      void running.group.stop();
+    }
     this.publishIfChanged();
   }
 
@@ -404,9 +413,10 @@ export class Elections {
   }
 
   /** Registers this agent as a candidate for lock `name`; one holder session per agent and name. */
-  requestLock(name: string, session: string): 'ok' | 'taken' {
+  requestLock(name: string, session: string): 'ok' | 'taken' | 'full' {
     const held = this.locks.get(name);
     if (held !== undefined && held.session !== session) return 'taken';
+    if (held === undefined && this.locks.size >= MAX_GROUPS) return 'full';
     this.locks.set(name, { session, expiresAt: this.opts.runtime.clock.now() + LOCK_SESSION_TTL_MS });
     this.publishIfChanged();
     return 'ok';

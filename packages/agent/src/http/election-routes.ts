@@ -18,7 +18,7 @@
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ServiceActor } from '../election/actors.ts';
-import type { Elections } from '../election/elections.ts';
+import { type Elections, MAX_GROUPS } from '../election/elections.ts';
 import { GroupError } from '../election/group.ts';
 import { GROUP_NAME } from '../election/group-storage.ts';
 import { encodeKvCommand } from '../election/kv/kv-codec.ts';
@@ -221,9 +221,9 @@ function routes(app: FastifyInstance, opts: ElectionRoutesOptions): void {
   app.put('/v1/elections/:group/lock', async (req) => {
     const name = groupParam(req.params);
     const session = sessionParam(req.query);
-    if (elections.requestLock(name, session) === 'taken') {
-      throw new ApiError(409, `another session on this agent already stands for lock "${name}"`);
-    }
+    const outcome = elections.requestLock(name, session);
+    if (outcome === 'taken') throw new ApiError(409, `another session on this agent already stands for lock "${name}"`);
+    if (outcome === 'full') throw new ApiError(429, `this agent stands for the most locks it may (${MAX_GROUPS})`);
     return { group: name, session };
   });
 
