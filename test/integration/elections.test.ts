@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type VigilClient } from '@vigil/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentProcess, disposeAllAgents, VIGIL_BIN } from './harness/agent-process.ts';
+import { AgentProcess, disposeAllAgents, runVigil, VIGIL_BIN } from './harness/agent-process.ts';
 import { freePort } from './harness/free-port.ts';
 import { waitFor } from './harness/wait-for.ts';
 
@@ -209,6 +209,17 @@ describe('elections with real agents', () => {
         });
     const first = await waitFor('one holder acting', async () => (await ticks()).at(-1)?.who, 60_000);
     const holderAgent = agents.find((a) => a.node === first)!;
+    // The CLI shows the lock group: a holder leads it (the holder, unless the lead moved since),
+    // with a token and three voters.
+    const shown = await runVigil(['elections', 'cron', '--json', '--http-addr', agents[2]!.url]);
+    expect(shown.code).toBe(0);
+    const view = JSON.parse(shown.stdout) as GroupView & { kind: string };
+    expect(view.kind).toBe('lock');
+    expect(['h0', 'h1']).toContain(view.leader);
+    expect(view.token).toBeGreaterThan(0);
+    expect(view.voters).toHaveLength(3);
+    const text = await runVigil(['elections', '--http-addr', agents[2]!.url]);
+    expect(text.stdout).toMatch(/^cron \(lock\) {2}leader=h[01] {2}token=\d+/m);
     const other = first === 'h0' ? 'h1' : 'h0';
     await holderAgent.stop('SIGKILL');
     await waitFor('the other holder acting', async () => (await ticks()).some((t) => t.who === other), 60_000);
