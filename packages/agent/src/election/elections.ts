@@ -446,7 +446,7 @@ export class Elections {
   lockGrant(name: string): { held: boolean; validMs: number; token: number; term: number; leader?: string } {
     const status = this.groups.get(name)?.group.status();
     if (status === undefined) return { held: false, validMs: 0, token: 0, term: 0 };
-    const validMs = Math.max(0, status.leaseRemainingMs - this.opts.timing.killMarginMs);
+    const validMs = Math.max(0, status.actingForMs - this.opts.timing.killMarginMs);
     const held = status.acting === 'acting' && validMs > 0;
     return {
       held,

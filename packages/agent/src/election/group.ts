@@ -80,6 +80,12 @@ export interface GroupStatus {
   readonly acting: ActingState;
   /** Leader: ms of lease left now (0 when it holds none). */
   readonly leaseRemainingMs: number;
+  /**
+   * While acting: ms until the latest lease end this leadership was granted (a granted lease
+   * stays valid until its end unless the lead is handed over, and a hand-over demotes first);
+   * 0 otherwise. What a lock holder may be granted.
+   */
+  readonly actingForMs: number;
   /** Wall-clock ms of the last change of leader, role or acting state. */
   readonly lastChange: number;
   readonly leaderChanges: number;
@@ -224,6 +230,7 @@ export class ElectionGroup extends EventEmitter<{ change: [GroupStatus] }> {
       voters: st.voters,
       acting: this.acting,
       leaseRemainingMs: lease !== undefined && lease > now ? Math.round(lease - now) : 0,
+      actingForMs: this.acting === 'acting' ? Math.max(0, Math.floor(this.leaseEnd - now)) : 0,
       lastChange: this.lastChange,
       leaderChanges: this.leaderChanges,
     };
