@@ -347,7 +347,7 @@ async function benchEtcd(): Promise<void> {
     child.once('exit', () => children.delete(child));
     holders.set(name, child);
   };
-  ['x0', 'x1', 'x2'].forEach((n, i) => startHolder(n, i));
+  for (const [i, n] of ['x0', 'x1', 'x2'].entries()) startHolder(n, i);
   const lines = async () =>
     (await readFile(starts, 'utf8').catch(() => ''))
       .split('\n')
