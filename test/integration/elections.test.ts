@@ -174,6 +174,10 @@ describe('elections with real agents', () => {
     running = false;
     await traffic;
     expect(failures).toEqual([]);
+    // Metrics of the group on the witness.
+    const metrics = await (await fetch(`${h2.url}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_election_term\{group="echo"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^vigil_election_leader_changes_total\{group="echo"\} [1-9]\d*$/m);
     // The new leader reads what the old one wrote, and may write on.
     const kept = (await (await kv(standbyAgent, 'optime')).json()) as { Value: string };
     expect(Buffer.from(kept.Value, 'base64').toString()).toBe('42');

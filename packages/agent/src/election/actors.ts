@@ -60,7 +60,10 @@ export class ServiceActor implements LeadershipActor {
     await this.promotion;
     const { onDemote, allowed } = this.hooks();
     if (onDemote === undefined || !allowed) return;
-    const budget = deadline - this.runtime.clock.now();
+    // A lease already over (this process stalled past it) leaves no budget; the application must
+    // still be stopped, and late is better than never: then the hook gets its own timeout.
+    const left = deadline - this.runtime.clock.now();
+    const budget = left > 0 ? left : onDemote.timeoutMs;
     this.runs.demote = await runHook(
       'demote',
       onDemote,
