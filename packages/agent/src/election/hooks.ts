@@ -25,7 +25,7 @@ export interface HookRun {
   /** Wall-clock ms. */
   readonly startedAt: number;
   readonly durationMs: number;
-  /** The hook ran out of its budget and its process group was killed. */
+  /** The hook ran out of its budget (or a demotion overtook a promotion): its process group was killed. */
   readonly killed: boolean;
 }
 
@@ -42,12 +42,15 @@ export async function runHook(
   const startedAt = runtime.clock.wallNow();
   const start = runtime.clock.now();
   const controller = new AbortController();
-  let killed = false;
-  cancel?.addEventListener('abort', () => controller.abort(), { once: true });
-  const timer = runtime.timers.after(Math.max(0, Math.min(hook.timeoutMs, budgetMs)), () => {
-    killed = true;
+  let killed: string | undefined;
+  const kill = (why: string) => {
+    killed ??= why;
     controller.abort();
-  });
+  };
+  cancel?.addEventListener('abort', () => kill('a demotion started'), { once: true });
+  const timer = runtime.timers.after(Math.max(0, Math.min(hook.timeoutMs, budgetMs)), () =>
+    kill('the hook ran past its budget'),
+  );
   try {
     const result = await runExecCheck(
       { type: 'exec', args: hook.args, intervalMs: 0, timeoutMs: hook.timeoutMs },
@@ -62,14 +65,14 @@ export async function runHook(
         },
       },
     );
-    const output = killed ? `${result.output}\nkilled: the hook ran past its budget` : result.output;
+    const output = killed ? `${result.output}\nkilled: ${killed}` : result.output;
     return {
       kind,
       status: killed ? 'critical' : result.status,
       output,
       startedAt,
       durationMs: runtime.clock.now() - start,
-      killed,
+      killed: killed !== undefined,
     };
   } finally {
     timer.cancel();
