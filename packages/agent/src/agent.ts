@@ -8,10 +8,13 @@ import { DataDir } from './data-dir/data-dir.ts';
 import type { NodeIdentity } from './data-dir/identity.ts';
 import type { DataDirLock } from './data-dir/lock.ts';
 import { DnsServer, dnsSnapshotSource } from './dns/index.ts';
+import { Elections } from './election/elections.ts';
+import { DEFAULT_ELECTION_TIMING } from './election/timing.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
 import { registerConsulAgentRoutes } from './http/consul-agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
+import { registerElectionRoutes } from './http/election-routes.ts';
 import { registerEventRoutes } from './http/event-routes.ts';
 import { registerKeyringRoutes } from './http/keyring-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
@@ -41,6 +44,7 @@ interface Parts {
   mesh?: Mesh;
   /** Absent when DNS is off. */
   dns?: DnsServer | undefined;
+  elections?: Elections;
   http?: FastifyInstance;
 }
 
@@ -56,6 +60,7 @@ export class Agent {
   readonly catalog: CatalogNode;
   readonly mesh: Mesh;
   readonly dns: DnsServer | undefined;
+  readonly elections: Elections;
   private readonly http: FastifyInstance;
   private readonly lock: DataDirLock;
   /** The libp2p address our metadata announces (kept for reloads that change tags). */
@@ -77,6 +82,7 @@ export class Agent {
     this.membership = parts.membership;
     this.mesh = parts.mesh;
     this.dns = parts.dns;
+    this.elections = parts.elections;
     this.http = parts.http;
   }
 
@@ -178,6 +184,20 @@ export class Agent {
           ),
         });
       }
+      const elections = await Elections.start({
+        node: config.node,
+        dataDir: config.dataDir,
+        runtime: realRuntime(),
+        timing: DEFAULT_ELECTION_TIMING,
+        catalog,
+        membership,
+        registry,
+        mesh,
+        feed,
+        log,
+        enableExecChecks: config.enableExecChecks,
+      });
+      parts.elections = elections;
 
       const http = createHttpServer(log, { allowedHosts: config.httpAllowedHosts });
       parts.http = http;
@@ -202,6 +222,7 @@ export class Agent {
         dns: parts.dns,
         mesh: { mesh, services: registry },
         sseSubscribers: events.subscribers,
+        elections,
       });
       registerMemberRoutes(http, {
         membership,
@@ -222,6 +243,7 @@ export class Agent {
         aclToken: config.aclToken,
       });
       registerRouteRoutes(http, mesh, feed);
+      registerElectionRoutes(http, { elections, mesh, feed, aclToken: config.aclToken });
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
       registerUiRoutes(http, { mesh, feed });
       registerConsulAgentRoutes(http, {
@@ -311,6 +333,7 @@ export class Agent {
         membership: this.membership,
         mesh: this.mesh,
         dns: this.dns,
+        elections: this.elections,
         http: this.http,
       });
       this.log.info('agent stopped');
@@ -326,6 +349,8 @@ const RELOADABLE = ['logLevel', 'services', 'servicesDir', 'tags'] as const;
 async function stopParts(parts: Parts): Promise<void> {
   await parts.http?.close();
   await parts.dns?.stop();
+  // Leaders demote and hand over while the transport still runs.
+  await parts.elections?.stop();
   await parts.mesh?.stop();
   await parts.membership?.stop();
   await parts.catalog?.stop();

@@ -8,14 +8,18 @@ export type {
   EndpointState,
   RouteChange,
   RouteEndpoint,
+  RouteLeader,
   RoutesResponse,
   RouteTable,
 } from './api/routes.ts';
 export {
   compareVersion,
   type FailoverPolicy,
+  type GroupBootstrap,
   type InstanceHealth,
   type InstanceRecord,
+  type LeaderClaim,
+  MAX_GROUPS_PER_NODE,
   MAX_INSTANCES_PER_NODE,
   MAX_RECORD_BYTES,
   type NodeRecord,

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { RouteChange, RouteTable } from '@vigil/protocol';
+import type { RouteChange, RouteLeader, RouteTable } from '@vigil/protocol';
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici';
 import { AgentSync, type SyncStats } from './agent-sync.ts';
 import { type BreakerOptions, type BreakerSnapshot, DEFAULT_BREAKER_OPTIONS } from './breaker.ts';
@@ -11,6 +11,7 @@ import {
   ROUTES_READ_TIMEOUT_MS,
   STREAM_IDLE_MS,
 } from './defaults.ts';
+import { type ElectHandlers, type Election, startElection } from './elect.ts';
 import {
   AgentResponseError,
   AgentUnavailableError,
@@ -244,6 +245,34 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     return this.routesByService.get(service)?.table;
   }
 
+  /**
+   * The elected leader of a `"Policy": "leader"` service, with its fencing token (the highest
+   * committed token every agent agrees on), or undefined while none is known.
+   */
+  leader(service: string): (RouteLeader & { readonly endpoint: Endpoint | undefined }) | undefined {
+    const routes = this.routesByService.get(service);
+    const leader = routes?.table.leader;
+    if (leader === undefined) return undefined;
+    const endpoint = routes!.endpoints.find((e) => e.key === `${leader.node}/${leader.id}`);
+    return { ...leader, endpoint };
+  }
+
+  /**
+   * Stands for election group `name` (a lock) through the local agent: `onElected` runs when this
+   * application may act, with the token and a signal that aborts when it must stop; `onDemoted`
+   * when it must stop. See elect.ts for the deadline rule.
+   */
+  elect(name: string, handlers: ElectHandlers): Election {
+    if (this.closed) throw new ClientClosedError();
+    return startElection(
+      this.agent,
+      this.options.token ?? process.env.VIGIL_HTTP_TOKEN ?? process.env.VIGIL_ACL_TOKEN,
+      name,
+      handlers,
+      this.now,
+    );
+  }
+
   /** The services in the routing table. */
   services(): string[] {
     return [...this.routesByService.keys()];
@@ -340,6 +369,10 @@ export class VigilClient extends EventEmitter<ClientEvents> {
   private meshHost() {
     return {
       serviceForHost: (hostname: string) => (this.meshHosts.takes(hostname) ? hostname : undefined),
+      fencingToken: (service: string, endpoint: Endpoint) => {
+        const leader = this.routesByService.get(service)?.table.leader;
+        return leader !== undefined && endpoint.key === `${leader.node}/${leader.id}` ? leader.token : undefined;
+      },
       run: <T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>) => {
         const perService = this.serviceDefaults(service);
         const merged = perService === undefined ? opts : { ...perService, ...opts };

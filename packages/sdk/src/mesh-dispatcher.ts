@@ -42,6 +42,8 @@ export interface MeshHost {
    * table has it: run() then fails with UnknownServiceError rather than letting DNS answer.
    */
   serviceForHost(hostname: string): string | undefined;
+  /** The fencing token when `endpoint` is the elected leader of a `leader` service. */
+  fencingToken?(service: string, endpoint: Endpoint): number | undefined;
   run<T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>): Promise<T>;
 }
 
@@ -305,7 +307,10 @@ class MeshRequest {
       cancel.add((reason) => attempt.abort(reason as Error));
       try {
         const origin = this.tls ? `https://${endpoint.origin.slice(7)}` : endpoint.origin;
-        this.dispatch({ ...this.opts, origin, headers: this.headers, body: this.body }, attempt);
+        const token = this.host.fencingToken?.(this.service, endpoint);
+        const headers =
+          token === undefined ? this.headers : withHeader(this.headers, FENCING_TOKEN_HEADER, String(token));
+        this.dispatch({ ...this.opts, origin, headers, body: this.body }, attempt);
       } catch (err) {
         attempt.onResponseError(null, err as Error);
       }
@@ -462,17 +467,29 @@ function isIterableHeaders(headers: object): boolean {
 
 /** The headers with `host` set to the service's authority, unless the caller set one. */
 function withHost(headers: Dispatcher.DispatchOptions['headers'], host: string): Dispatcher.DispatchOptions['headers'] {
-  if (headers == null) return { host };
-  if (hasHeader(headers, 'host')) return headers;
+  return withHeader(headers, 'host', host);
+}
+
+/** The headers with `name` (lower case) added, unless the caller set it already. */
+function withHeader(
+  headers: Dispatcher.DispatchOptions['headers'],
+  name: string,
+  value: string,
+): Dispatcher.DispatchOptions['headers'] {
+  if (headers == null) return { [name]: value };
+  if (hasHeader(headers, name)) return headers;
   if (Array.isArray(headers)) {
     if (headers.length > 0 && Array.isArray(headers[0]))
-      return [['host', host], ...(headers as unknown as [string, string][])] as never;
-    return ['host', host, ...headers] as never;
+      return [[name, value], ...(headers as unknown as [string, string][])] as never;
+    return [name, value, ...headers] as never;
   }
   if (isIterableHeaders(headers)) {
-    const out: Record<string, string | string[]> = { host };
+    const out: Record<string, string | string[]> = { [name]: value };
     for (const [k, v] of headers as Iterable<[string, string]>) out[k] = v;
     return out;
   }
-  return { host, ...(headers as Record<string, string | string[] | undefined>) } as never;
+  return { [name]: value, ...(headers as Record<string, string | string[] | undefined>) } as never;
 }
+
+/** Sent on every mesh request to a `leader` service's elected instance: its fencing token. */
+export const FENCING_TOKEN_HEADER = 'vigil-fencing-token';

@@ -18,7 +18,7 @@
 
 import type { PrivateKey, PublicKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { MAX_INSTANCES_PER_NODE, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
+import { MAX_GROUPS_PER_NODE, MAX_INSTANCES_PER_NODE, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
 import { z } from 'zod';
 
 export const ENVELOPE_VERSION = 1;
@@ -56,7 +56,8 @@ const instanceSchema = z.object({
   weight: z.number().min(1),
   priority: safeInt(0),
   zone: text(RECORD_LIMITS.stringChars),
-  policy: z.enum(['active-passive', 'active-active']),
+  policy: z.enum(['active-passive', 'active-active', 'leader']),
+  voters: z.number().int().min(1).max(7).optional(),
   health: z.enum(['passing', 'warning', 'critical']),
   maintenance: z.boolean(),
 });
@@ -67,6 +68,27 @@ export const nodeRecordSchema = z.object({
   epoch: safeInt(0),
   seq: safeInt(0),
   instances: z.array(instanceSchema).max(MAX_INSTANCES_PER_NODE),
+  leads: z
+    .array(
+      z.object({
+        group: nonEmpty(RECORD_LIMITS.stringChars),
+        token: safeInt(1),
+        term: safeInt(1),
+        instance: nonEmpty(RECORD_LIMITS.stringChars).optional(),
+      }),
+    )
+    .max(MAX_GROUPS_PER_NODE)
+    .optional(),
+  locks: z.array(nonEmpty(RECORD_LIMITS.stringChars)).max(MAX_GROUPS_PER_NODE).optional(),
+  bootstraps: z
+    .array(
+      z.object({
+        group: nonEmpty(RECORD_LIMITS.stringChars),
+        voters: z.array(nonEmpty(RECORD_LIMITS.nodeNameChars)).min(1).max(7),
+      }),
+    )
+    .max(MAX_GROUPS_PER_NODE)
+    .optional(),
 });
 
 /** Why a record was refused; each reason has its own counter. */

@@ -2,8 +2,10 @@ import { VERSION } from '../version.ts';
 import { runAgent } from './agent-command.ts';
 import { runChecks } from './checks-command.ts';
 import { CliUsageError } from './cli-usage-error.ts';
+import { runElections } from './elections-command.ts';
 import { runKeygen } from './keygen-command.ts';
 import { runKeys } from './keys-command.ts';
+import { runLock } from './lock-command.ts';
 import { runMaint } from './maint-command.ts';
 import { runForceLeave, runJoin, runLeave, runMembers } from './members-command.ts';
 import { runMonitor } from './monitor-command.ts';
@@ -29,6 +31,8 @@ Commands:
   checks     list this agent's health checks and their state
   maint      put the node or a service into maintenance (drain), or take it out
   monitor    stream the local agent's log
+  elections  show election groups: leader, fencing token, voters (see \`vigil elections --help\`)
+  lock       run a command only while this agent holds a lock (see \`vigil lock --help\`)
   version    print the version
   help       print this help
 
@@ -51,6 +55,8 @@ const COMMANDS: Record<string, Command> = {
   checks: runChecks,
   maint: runMaint,
   monitor: runMonitor,
+  elections: runElections,
+  lock: runLock,
   version: async () => {
     process.stdout.write(`vigil ${VERSION}\n`);
     return 0;

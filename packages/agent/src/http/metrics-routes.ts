@@ -2,9 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { CatalogNode } from '../catalog/index.ts';
 import type { DnsServer } from '../dns/index.ts';
+import type { Elections } from '../election/elections.ts';
+import type { GroupStatus } from '../election/group.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
 import { type MeshMetricsSources, registerMeshMetrics } from './mesh-metrics.ts';
-import { counter, gauge } from './prom-collectors.ts';
+import { counter, gauge, type Samples } from './prom-collectors.ts';
 
 export interface MetricsSources {
   readonly membership: MembershipService;
@@ -14,6 +16,7 @@ export interface MetricsSources {
   readonly mesh?: Omit<MeshMetricsSources, 'membership' | 'catalog'> | undefined;
   /** Open SSE streams (GET /v1/events). */
   readonly sseSubscribers?: (() => number) | undefined;
+  readonly elections?: Elections | undefined;
 }
 
 /**
@@ -97,6 +100,7 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
     const route = req.routeOptions.url ?? 'unmatched';
     requests.observe({ method: req.method, route, code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
+  if (sources.elections) registerElectionMetrics(registry, sources.elections);
 
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', registry.contentType);
@@ -217,4 +221,43 @@ function registerDnsMetrics(registry: Registry, dns: DnsServer): void {
   counter(registry, 'vigil_dns_tcp_connections_total', 'DNS TCP connections accepted.', [], () => [
     [{}, c.tcpConnections],
   ]);
+}
+
+/** The election plane, per group this agent votes in. */
+function registerElectionMetrics(registry: Registry, elections: Elections): void {
+  const per = (pick: (s: GroupStatus) => number): Samples =>
+    elections.statuses().map((s) => [{ group: s.group }, pick(s)]);
+  counter(registry, 'vigil_election_leader_changes_total', 'Changes of leader seen, per group.', ['group'], () =>
+    per((s) => s.leaderChanges),
+  );
+  gauge(registry, 'vigil_election_term', 'Current Raft term, per group.', ['group'], () => per((s) => s.term));
+  gauge(registry, 'vigil_election_commit_index', 'Commit index, per group.', ['group'], () => per((s) => s.commit));
+  gauge(
+    registry,
+    'vigil_election_token',
+    'Fencing token of the latest committed leadership, per group.',
+    ['group'],
+    () => per((s) => s.token),
+  );
+  gauge(
+    registry,
+    'vigil_election_lease_remaining_seconds',
+    'Lease left on this agent (0 unless it leads), per group.',
+    ['group'],
+    () => per((s) => s.leaseRemainingMs / 1000),
+  );
+  gauge(
+    registry,
+    'vigil_election_acting',
+    '1 while this agent acts as the leader (after OnPromote), per group.',
+    ['group'],
+    () => per((s) => (s.acting === 'acting' ? 1 : 0)),
+  );
+  counter(
+    registry,
+    'vigil_election_messages_total',
+    'Raft messages on the election transport, by event.',
+    ['event'],
+    () => Object.entries(elections.transportCounters()).map(([event, n]) => [{ event }, n]),
+  );
 }

@@ -53,6 +53,8 @@ export interface MeshOptions {
   readonly runtime?: Runtime;
 }
 
+type ElectionPart = Pick<NodeRecord, 'leads' | 'locks' | 'bootstraps'>;
+
 /** Serve routes anyway once this long has passed since the join, even if some member's record is missing. */
 const SYNC_GRACE_MS = 10_000;
 
@@ -81,6 +83,7 @@ export class Mesh {
   private stopped = false;
   private joinedAt: number | undefined;
   private synced = false;
+  private electionPart: (() => ElectionPart) | undefined;
 
   constructor(opts: MeshOptions) {
     this.opts = opts;
@@ -170,6 +173,17 @@ export class Mesh {
     await this.publishing;
   }
 
+  /** The election plane's part of this node's record; republished on `republish()`. */
+  setElectionPart(part: () => ElectionPart): void {
+    this.electionPart = part;
+    this.schedulePublish();
+  }
+
+  /** Publishes this node's record again (the election plane's part changed). */
+  republish(): void {
+    this.schedulePublish();
+  }
+
   /** Coalesces a burst of local health events (same tick) into one record. */
   private schedulePublish(): void {
     if (this.publishQueued || this.stopped) return;
@@ -183,6 +197,7 @@ export class Mesh {
         seq: ++this.seq,
         nodeAddress: this.opts.nodeAddress,
         services: this.opts.registry.listServices(),
+        elections: this.electionPart?.(),
       });
       this.publishing = this.publishing
         .then(() => this.opts.catalog.publish(record))

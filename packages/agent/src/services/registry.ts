@@ -334,6 +334,10 @@ export class ServiceRegistry {
 
   private validate(registration: Registration, source: Source): void {
     const id = registration.service.id;
+    const election = registration.service.election;
+    if ((election?.onPromote || election?.onDemote) && source === 'api' && !this.opts.enableExecChecks) {
+      throw new RegistryError(403, `service "${id}": OnPromote/OnDemote hooks: ${EXEC_DISABLED_MESSAGE}`);
+    }
     for (const check of registration.checks) this.validateCheck(check, source, id);
   }
 
