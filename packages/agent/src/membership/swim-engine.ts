@@ -115,6 +115,8 @@ const DIRECT_FANOUT = 64;
 interface PendingProbe {
   readonly kind: 'probe';
   readonly target: string;
+  /** The incarnation probed: a failure accuses this one, not a newer one heard meanwhile. */
+  readonly incarnation: number;
   acked: boolean;
   nacks: number;
   expectedNacks: number;
@@ -528,6 +530,7 @@ export class SwimEngine {
     const probe: PendingProbe = {
       kind: 'probe',
       target: target.name,
+      incarnation: target.incarnation,
       acked: false,
       nacks: 0,
       expectedNacks: 0,
@@ -570,7 +573,10 @@ export class SwimEngine {
     this.awareness.apply(delta);
     const target = this.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    this.suspectNode({ type: 'suspect', incarnation: target.incarnation, node: name, from: this.self.name });
+    // memberlist probes a copy of the member's state: a refutation that arrived while the probe
+    // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
+    // Accusing the current incarnation instead pinned the old life's silence on the new one.
+    this.suspectNode({ type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name });
   }
 
   /**
@@ -645,8 +651,12 @@ export class SwimEngine {
     const isSelf = a.node === this.self.name;
 
     if (isSelf) {
-      // Someone holds another view of us (an old life, other metadata): out-bid it.
-      if (this.leaving || a.incarnation < this.self.incarnation || bytesEqual(a.meta, this.self.meta)) return;
+      // Someone holds another view of us (an old life, other metadata): out-bid it. As memberlist
+      // does, a newer incarnation is refuted even with our metadata: a restarted agent starts at
+      // 1 while the cluster may hold its old life at 5, and would otherwise stay behind, its own
+      // alive messages (and a later metadata change) ignored by everyone.
+      if (this.leaving || a.incarnation < this.self.incarnation) return;
+      if (a.incarnation === this.self.incarnation && bytesEqual(a.meta, this.self.meta)) return;
       this.refute(a.incarnation);
       return;
     }

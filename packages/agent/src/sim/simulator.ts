@@ -33,7 +33,7 @@ export interface SimEvent extends MembershipEvent {
 interface SimNode {
   readonly name: string;
   readonly addr: Address;
-  readonly engine: SwimEngine;
+  engine: SwimEngine;
   crashed: boolean;
   /** Inbound processing delay, base plus uniform jitter: the Lifeguard "slow detector". */
   slowMs: number;
@@ -81,18 +81,7 @@ export class Simulator {
     const i = this.nodes.size + this.byAddr.size + 1;
     // In-memory only: these addresses never reach a socket.
     const addr = { host: `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 7946 };
-    const engine = new SwimEngine(
-      {
-        name,
-        addr,
-        meta: this.options.meta?.(name) ?? new Uint8Array(0),
-        profile: this.profile,
-        random: mulberry32(Math.floor(this.random() * 2 ** 32)),
-        tcpPing: false,
-        ...this.options.engine,
-      },
-      this.now,
-    );
+    const engine = this.newEngine(name, addr);
     const node: SimNode = {
       name,
       addr,
@@ -143,6 +132,24 @@ export class Simulator {
       n.engine.drainEvents();
       this.settle(n);
     }
+  }
+
+  /**
+   * Brings a crashed node back as a fresh process would: a new engine (new incarnation, no
+   * members, no suspicions) under the same name and address, joining through the members of its
+   * snapshot, that is, every node it knew when it crashed (the agent's start-up join).
+   */
+  restart(name: string): void {
+    const n = this.node(name);
+    if (!n.crashed) throw new Error(`${name} is running`);
+    const snapshot = [...this.nodes.values()].filter((o) => o !== n).map((o) => o.addr);
+    n.engine = this.newEngine(name, n.addr);
+    n.crashed = false;
+    n.inboundAt = 0;
+    n.pausedUntil = 0;
+    n.engine.start(this.now);
+    n.engine.join(snapshot, this.now);
+    this.settle(n);
   }
 
   node(name: string): SimNode {
@@ -256,6 +263,21 @@ export class Simulator {
     return live.every((n) => live.every((m) => n.engine.member(m.name)?.status === 'alive'));
   }
 
+  private newEngine(name: string, addr: Address): SwimEngine {
+    return new SwimEngine(
+      {
+        name,
+        addr,
+        meta: this.options.meta?.(name) ?? new Uint8Array(0),
+        profile: this.profile,
+        random: mulberry32(Math.floor(this.random() * 2 ** 32)),
+        tcpPing: false,
+        ...this.options.engine,
+      },
+      this.now,
+    );
+  }
+
   private reachable(a: SimNode, b: SimNode): boolean {
     return !b.crashed && (a.group === 0 || b.group === 0 || a.group === b.group);
   }
@@ -328,7 +350,9 @@ export class Simulator {
       }
       case 'pushPull': {
         if (!to || !this.reachable(from, to)) {
+          const dialer = from.engine;
           this.queue.set(this.now + this.profile.tcpTimeoutMs, (t) => {
+            if (from.crashed || from.engine !== dialer) return;
             from.engine.handleStreamFailure(out.id, t);
             this.settle(from);
           });
@@ -336,11 +360,14 @@ export class Simulator {
         }
         const state: PushPull = out.state;
         const sentAt = this.now;
+        // A stream belongs to one life of each end: a restart resets it (the id is per engine).
+        const dialer = from.engine;
+        const callee = to.engine;
         this.queue.set(this.arrival(to, this.now + this.delay()), (t) => {
-          if (to.crashed) {
+          if (to.crashed || to.engine !== callee) {
             // Crashed while the stream was in flight: the dialer times out.
             this.queue.set(Math.max(t, sentAt + this.profile.tcpTimeoutMs), (t2) => {
-              if (from.crashed) return;
+              if (from.crashed || from.engine !== dialer) return;
               from.engine.handleStreamFailure(out.id, t2);
               this.settle(from);
             });
@@ -349,7 +376,7 @@ export class Simulator {
           const reply = to.engine.handleRemotePushPull(state, t);
           this.settle(to);
           this.queue.set(this.arrival(from, t + this.delay()), (t2) => {
-            if (from.crashed) return;
+            if (from.crashed || from.engine !== dialer) return;
             from.engine.handlePushPullResponse(out.id, reply, t2);
             this.settle(from);
           });
@@ -359,8 +386,9 @@ export class Simulator {
       case 'tcpPing': {
         const ok = to !== undefined && this.reachable(from, to);
         const at = ok ? this.arrival(from, this.arrival(to!, this.now + this.delay()) + this.delay()) : out.deadline;
+        const dialer = from.engine;
         this.queue.set(Math.min(at, out.deadline), (t) => {
-          if (from.crashed) return;
+          if (from.crashed || from.engine !== dialer) return;
           from.engine.handleTcpPingResult(out.ping.seqNo, ok && at <= out.deadline, t);
           this.settle(from);
         });
