@@ -16,3 +16,19 @@ export function createLogger(level: string, format: LogFormat = process.stdout.i
   }
   return pino(options, pino.destination({ dest: 1, sync: true }));
 }
+
+/**
+ * Node prints process warnings (a negative timer delay, a deprecation) to stderr as plain text,
+ * outside the JSON log. Routes them through the logger instead; returns the undo.
+ */
+export function logProcessWarnings(log: Logger): () => void {
+  const defaults = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const onWarning = (warning: Error & { code?: string }) =>
+    log.warn({ warning: { name: warning.name, code: warning.code, stack: warning.stack } }, warning.message);
+  process.on('warning', onWarning);
+  return () => {
+    process.off('warning', onWarning);
+    for (const l of defaults) process.on('warning', l);
+  };
+}

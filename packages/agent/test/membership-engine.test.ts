@@ -71,6 +71,19 @@ describe('SwimEngine scenarios (simulator)', () => {
     }
   });
 
+  it('after a stall, reads the acks that arrived meanwhile before judging its probes', () => {
+    const { sim } = convergedCluster(8, { seed: 5 }, 5000);
+    const suspicions = () => sim.events.filter((e) => e.type === 'suspect' && e.observer === 'node-1').length;
+    const before = suspicions();
+    // node-1 probes node-2, then its event loop stalls past the probe's deadline. node-2's ack
+    // arrives during the stall and waits in the socket; Node then runs the overdue timers first.
+    sim.act('node-1', (engine, now) => engine.probeNow('node-2', now));
+    sim.pause('node-1', 1500);
+    sim.run(5000);
+    expect(suspicions()).toBe(before);
+    expect(statusOf(sim, 'node-1', 'node-2')).toBe('alive');
+  });
+
   it('rejects a second claim on a live name from another address', () => {
     const { sim, names } = convergedCluster(8, { seed: 3 });
     const original = sim.node('node-3').addr;

@@ -2,7 +2,7 @@ import { Agent } from '../agent.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, logProcessWarnings } from '../log.ts';
 import { parseFlags } from './parse.ts';
 
 const HELP = `Usage: vigil agent [options]
@@ -64,6 +64,7 @@ export async function runAgent(args: string[]): Promise<number> {
   }
 
   const log = createLogger(config.logLevel, logFormat);
+  logProcessWarnings(log);
   let agent: Agent;
   try {
     agent = await Agent.start(config, log);

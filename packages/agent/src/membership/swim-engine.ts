@@ -86,6 +86,8 @@ export interface EngineConfig {
    * is memberlist.
    */
   readonly fastJoin?: boolean;
+  /** Ours: who may confirm a suspicion (collective confirmation only). Undefined: the default. */
+  readonly voterHealth?: VoterHealth | null;
   readonly vsn?: readonly number[];
   readonly delegate?: EngineDelegate;
 }
@@ -111,6 +113,38 @@ const EAGER_GOSSIP_DELAY_MS = 30;
 const JOIN_FOLLOW_UP_MS = [250, 750, 1500, 3000] as const;
 /** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
 const DIRECT_FANOUT = 64;
+/**
+ * A timer this late means our event loop stalled. Node runs overdue timers before the I/O that
+ * piled up meanwhile, so a verdict then would ignore acks already waiting in the socket: the
+ * engine first lets the loop read them (see handleTimeout).
+ */
+const LATE_TIMER_MS = 10;
+
+/**
+ * Ours: when this node's own view is worth a vote (README.md, "The confirmation rule"). A starved
+ * node misses acks and refutations, and starved nodes starve together, so they are not the
+ * independent observers a confirmation needs.
+ */
+export interface VoterHealth {
+  /** Highest Lifeguard score (0 = no recent sign of trouble) at which we still vote. */
+  readonly maxScore: number;
+  /** No event-loop stall over half a probe timeout for this long. */
+  readonly quietMs: number;
+  /** A probe of some member acked within this long (our network and CPU work right now). */
+  readonly probeOkWithinMs: number;
+}
+
+/**
+ * Chosen with the simulator's tables (README.md): 2 s without a stall alone removes every false
+ * confirmation under start-up starvation. Requiring a Lifeguard score of 0 or a recent probe
+ * success as well cut the demotions of starved nodes further, but a network partition raises
+ * every node's score and fails half its probes: cross-side dead took 62-90 s instead of 26 s.
+ */
+export const DEFAULT_VOTER_HEALTH: VoterHealth = {
+  maxScore: Number.POSITIVE_INFINITY,
+  quietMs: 2000,
+  probeOkWithinMs: Number.POSITIVE_INFINITY,
+};
 
 interface PendingProbe {
   readonly kind: 'probe';
@@ -183,6 +217,11 @@ export class SwimEngine {
   private preloading = false;
   private started = false;
   private now: number;
+  /** When our event loop last stalled (a check reported it, or our own timers fired late). */
+  private lastStallAt = Number.NEGATIVE_INFINITY;
+  private lastProbeOkAt: number;
+  /** Set when handleTimeout let the loop read its backlog first; the next call runs the timers. */
+  private backlogTurn = false;
 
   constructor(config: EngineConfig, now: number) {
     this.config = config;
@@ -190,6 +229,9 @@ export class SwimEngine {
     this.vsn = config.vsn ?? DEFAULT_VSN;
     this.now = now;
     this.lifeguard = config.lifeguard !== false;
+    this.lastProbeOkAt = now;
+    // A starting process (cold code, a burst of joins) has not shown yet that it keeps up.
+    this.lastStallAt = now;
     this.awareness = new Awareness(this.lifeguard ? this.profile.awarenessMaxMultiplier : 1);
     this.self = {
       name: config.name,
@@ -276,12 +318,30 @@ export class SwimEngine {
 
   handleTimeout(now: number): void {
     this.now = now;
+    const due = this.timers.next();
+    if (due !== undefined && now - due > LATE_TIMER_MS && !this.backlogTurn && this.voterRule() !== null) {
+      // Stalled: the acks and refutations that arrived meanwhile are still unread. Returning with
+      // the timers due makes the edge call again at once, which is after the loop's I/O phase.
+      this.backlogTurn = true;
+      this.recordStall(now - due, now);
+      return;
+    }
+    this.backlogTurn = false;
     this.timers.runDue(now);
   }
 
-  /** Lifeguard: evidence that this node is the slow one (for example event-loop stalls). */
-  noteLocalHealth(delta: number): void {
-    this.awareness.apply(delta);
+  /**
+   * The event-loop check's report: the longest stall since the last one. A stall over half a
+   * probe timeout is Lifeguard evidence against us and keeps us from confirming for a while.
+   */
+  noteStall(stallMs: number, now: number): void {
+    if (stallMs <= this.profile.probeTimeoutMs / 2) return;
+    this.awareness.apply(1);
+    this.recordStall(stallMs, now);
+  }
+
+  private recordStall(ms: number, now: number): void {
+    if (ms > this.profile.probeTimeoutMs / 2) this.lastStallAt = Math.max(this.lastStallAt, now);
   }
 
   /** Announces a graceful leave; `extra` rides along (Serf's leave intent). */
@@ -471,6 +531,7 @@ export class SwimEngine {
         for (const t of p.timers) this.timers.cancel(t);
         this.pending.delete(seqNo);
         if (!viaTcp && p.timers.length === 2) this.awareness.apply(-1); // direct ack within the timeout
+        this.lastProbeOkAt = this.now;
         return;
       case 'relay':
         this.timers.cancel(p.timer);
@@ -544,12 +605,13 @@ export class SwimEngine {
     }
     this.send(target.addr, messages);
     const start = this.now;
+    const verdictAt = start + interval;
     probe.timers.push(
       this.timers.set(start + this.profile.probeTimeoutMs, () => {
         probe.timers.shift();
-        this.indirectProbe(target, seqNo, probe, start + interval);
+        this.indirectProbe(target, seqNo, probe, verdictAt);
       }),
-      this.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
+      this.timers.set(verdictAt, () => this.probeFailed(target.name, seqNo, probe)),
     );
   }
 
@@ -568,15 +630,21 @@ export class SwimEngine {
   private probeFailed(name: string, seqNo: number, probe: PendingProbe): void {
     this.pending.delete(seqNo);
     if (probe.acked) return;
+    // A starved prober's failed probe is weak evidence, and starved probers fail together: two
+    // of them accusing one member would read as a confirmation everywhere. It neither confirms
+    // someone else's suspicion nor spreads its own; the suspect alone hears it and may refute.
+    // (Judged before this probe's own Lifeguard penalty, which is about the target's silence.)
+    const voter = !this.collective() || this.canVote();
     // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
     const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
     this.awareness.apply(delta);
     const target = this.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
+    if (target.status === 'suspect' && !voter) return;
     // memberlist probes a copy of the member's state: a refutation that arrived while the probe
     // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
     // Accusing the current incarnation instead pinned the old life's silence on the new one.
-    this.suspectNode({ type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name });
+    this.suspectNode({ type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name }, !voter);
   }
 
   /**
@@ -609,7 +677,7 @@ export class SwimEngine {
 
   /** A chosen prober checks the suspect over three paths at once and confirms if all stay silent. */
   private maybeConfirm(target: Member, accusation: Suspect): void {
-    if (this.config.collectiveConfirmation === false || this.leaving) return;
+    if (this.config.collectiveConfirmation === false || this.leaving || !this.canVote()) return;
     if (!this.confirmationProbers(target, accusation.from).includes(this.self)) return;
     const seqNo = this.nextSeq();
     const confirm: PendingConfirm = { kind: 'confirm', target: target.name, incarnation: target.incarnation, timer: 0 };
@@ -622,6 +690,7 @@ export class SwimEngine {
       this.pending.delete(seqNo);
       const current = this.members.get(target.name);
       if (current?.status !== 'suspect' || current.incarnation !== confirm.incarnation) return;
+      if (!this.canVote()) return; // we stalled while the check was out: its silence proves nothing
       const mine: Suspect = {
         type: 'suspect',
         incarnation: confirm.incarnation,
@@ -707,7 +776,8 @@ export class SwimEngine {
     }
   }
 
-  private suspectNode(s: Suspect): void {
+  /** `quiet`: our own accusation while we may not vote: the suspect hears it, nobody else. */
+  private suspectNode(s: Suspect, quiet = false): void {
     const m = this.members.get(s.node);
     if (!m || s.incarnation < m.incarnation) return;
     // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
@@ -734,7 +804,8 @@ export class SwimEngine {
       }
       return;
     }
-    this.broadcasts.queue(s, estimateSize(s), s.node);
+    if (quiet) this.send(m.addr, [s]);
+    else this.broadcasts.queue(s, estimateSize(s), s.node);
     m.incarnation = s.incarnation;
     const n = this.liveCount();
     let k = this.profile.suspicionMult - 2;
@@ -750,7 +821,7 @@ export class SwimEngine {
     this.suspects.set(m, { suspicion, timer: undefined });
     this.setStatus(m, 'suspect');
     this.rescheduleSuspicion(m);
-    if (this.config.collectiveConfirmation === false || !this.lifeguard) return;
+    if (this.config.collectiveConfirmation === false || !this.lifeguard || quiet) return;
     if (s.from === this.self.name) {
       // Our own accusation: tell the chosen probers now rather than through gossip rounds.
       this.tellDirectly(m, [s], this.confirmationProbers(m, s.from));
@@ -775,6 +846,23 @@ export class SwimEngine {
       }
       this.deadNode({ type: 'dead', incarnation, node: m.name, from: this.self.name });
     });
+  }
+
+  /** Whether our own observation may confirm a suspicion (VoterHealth). */
+  private canVote(): boolean {
+    const rule = this.voterRule();
+    if (rule === null) return true;
+    return (
+      this.awareness.health() <= rule.maxScore &&
+      this.now - this.lastStallAt >= rule.quietMs &&
+      this.now - this.lastProbeOkAt <= rule.probeOkWithinMs
+    );
+  }
+
+  /** null: every observer votes, and timers run as soon as they are due (before this rule). */
+  private voterRule(): VoterHealth | null {
+    if (!this.collective()) return null;
+    return this.config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : this.config.voterHealth;
   }
 
   private collective(): boolean {
