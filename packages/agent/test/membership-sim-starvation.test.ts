@@ -53,10 +53,12 @@ function starvedRun(rule: Rule, seed: number, starvedShare: number) {
   return { falseConfirmed, confirmedStarved, suspect, dead, deadStarved, stalls: sim.stallsReported() };
 }
 
-function crashRun(rule: Rule, n: number, seed: number, busy: boolean) {
+type Load = 'settled' | 'busy' | 'starved';
+
+function crashRun(rule: Rule, n: number, seed: number, load: Load) {
   const { sim, names } = convergedCluster(n, { seed, engine: { voterHealth: rule } }, 5000);
-  if (busy) {
-    sim.starve(names, BUSY);
+  if (load !== 'settled') {
+    sim.starve(names, load === 'busy' ? BUSY : STARVED);
     sim.run(5000);
   }
   const victim = names[seed % n]!;
@@ -92,12 +94,13 @@ describe('confirmation under CPU starvation (simulator)', () => {
     const rows = rules.map(([label, rule, count]) => {
       const all = seeds(count, 500).map((s) => starvedRun(rule, s, 1));
       const most = seeds(count, 600).map((s) => starvedRun(rule, s, 0.8));
+      const loads: Load[] = ['settled', 'busy', 'starved'];
       const crashes = [20, 50].flatMap((n) =>
-        [false, true].map((busy) => {
-          const runs = seeds(count, 700 + n + (busy ? 100 : 0)).map((s) => crashRun(rule, n, s, busy));
+        loads.map((load, i) => {
+          const runs = seeds(count, 700 + n + 100 * i).map((s) => crashRun(rule, n, s, load));
           return {
             n,
-            busy,
+            load,
             runs,
             confirmed: median(runs.map((r) => r.confirmed)),
             dead: median(runs.map((r) => r.dead)),
@@ -122,13 +125,13 @@ describe('confirmation under CPU starvation (simulator)', () => {
     );
     console.log(
       table(
-        'A crash: every survivor confirmed / dead, median seconds (x Serf failed)',
+        'A crash: every survivor confirmed / dead, median seconds (x Serf failed); busy: stalls 0.3-1 s, 2-8 s apart',
         ['rule', 'N', 'cluster', 'confirmed', 'dead'],
         rows.flatMap((r) =>
           r.crashes.map((c) => [
             r.label,
             c.n,
-            c.busy ? 'busy' : 'settled',
+            c.load,
             `${seconds(c.confirmed)} (${(c.confirmed / SERF_FAILED_MS[c.n]!).toFixed(2)})`,
             `${seconds(c.dead)} (${(c.dead / SERF_FAILED_MS[c.n]!).toFixed(2)})`,
           ]),
@@ -145,8 +148,11 @@ describe('confirmation under CPU starvation (simulator)', () => {
     for (const r of chosen!.most) expect(r.falseConfirmed, 'most starved: no healthy node confirmed').toBe(0);
     for (const r of [...chosen!.all, ...chosen!.most]) expect(r.dead, 'no healthy node dead').toBe(0);
     for (const c of chosen!.crashes) {
-      const where = `N = ${c.n}, ${c.busy ? 'busy' : 'settled'}`;
+      const where = `N = ${c.n}, ${c.load}`;
       for (const run of c.runs) expect(run.others, `${where}: nobody else declared dead`).toEqual([]);
+      // Starved throughout: no speed target, but the crash must still be seen everywhere.
+      for (const run of c.runs) expect(run.dead, `${where}: dead everywhere`).toBeLessThan(Infinity);
+      if (c.load === 'starved') continue;
       expect(c.confirmed, `${where}: confirmed <= 0.35x Serf`).toBeLessThanOrEqual(0.35 * SERF_FAILED_MS[c.n]!);
       expect(c.dead, `${where}: dead <= 1.0x Serf`).toBeLessThanOrEqual(SERF_FAILED_MS[c.n]!);
     }

@@ -119,6 +119,13 @@ const DIRECT_FANOUT = 64;
  * engine first lets the loop read them (see handleTimeout).
  */
 const LATE_TIMER_MS = 10;
+/**
+ * Failed probes of one member, one probe interval apart, that a node which may not vote makes
+ * before it suspects the member at all (quietly: see probeFailed). A stall explains one or two;
+ * several seconds of silence across them is a failure, and a crash must not go unnoticed just
+ * because every observer is starved.
+ */
+const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
 
 /**
  * Ours: when this node's own view is worth a vote (README.md, "The confirmation rule"). A starved
@@ -222,6 +229,8 @@ export class SwimEngine {
   private lastProbeOkAt: number;
   /** Set when handleTimeout let the loop read its backlog first; the next call runs the timers. */
   private backlogTurn = false;
+  /** Failed probes in a row, per member, made while we could not vote (UNFIT_PROBES_BEFORE_SUSPECTING). */
+  private readonly unfitFailures = new Map<string, number>();
 
   constructor(config: EngineConfig, now: number) {
     this.config = config;
@@ -532,6 +541,7 @@ export class SwimEngine {
         this.pending.delete(seqNo);
         if (!viaTcp && p.timers.length === 2) this.awareness.apply(-1); // direct ack within the timeout
         this.lastProbeOkAt = this.now;
+        this.unfitFailures.delete(p.target);
         return;
       case 'relay':
         this.timers.cancel(p.timer);
@@ -631,20 +641,37 @@ export class SwimEngine {
     this.pending.delete(seqNo);
     if (probe.acked) return;
     // A starved prober's failed probe is weak evidence, and starved probers fail together: two
-    // of them accusing one member would read as a confirmation everywhere. It neither confirms
-    // someone else's suspicion nor spreads its own; the suspect alone hears it and may refute.
-    // (Judged before this probe's own Lifeguard penalty, which is about the target's silence.)
+    // of them accusing one member would read as a confirmation everywhere. It never confirms
+    // someone else's suspicion; it probes again a few times before suspecting the member itself,
+    // and then quietly (only the suspect hears it, and may refute). (Judged before this probe's
+    // own Lifeguard penalty, which is about the target's silence, not about us.)
     const voter = !this.collective() || this.canVote();
     // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
     const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
     this.awareness.apply(delta);
     const target = this.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    if (target.status === 'suspect' && !voter) return;
+    if (!voter) {
+      const failures = (this.unfitFailures.get(name) ?? 0) + 1;
+      if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
+        this.unfitFailures.set(name, failures);
+        this.timers.set(this.now + this.profile.probeIntervalMs, () => this.reprobe(name, probe.incarnation));
+        return;
+      }
+    }
+    this.unfitFailures.delete(name);
     // memberlist probes a copy of the member's state: a refutation that arrived while the probe
     // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
     // Accusing the current incarnation instead pinned the old life's silence on the new one.
-    this.suspectNode({ type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name }, !voter);
+    this.suspectNode({ type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name });
+  }
+
+  /** Probes a member again unless it changed incarnation, left the live set, or is being probed. */
+  private reprobe(name: string, incarnation: number): void {
+    const m = this.members.get(name);
+    if (!m || !isLive(m) || m.incarnation !== incarnation || this.leaving) return;
+    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return;
+    this.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
   }
 
   /**
@@ -677,8 +704,10 @@ export class SwimEngine {
 
   /** A chosen prober checks the suspect over three paths at once and confirms if all stay silent. */
   private maybeConfirm(target: Member, accusation: Suspect): void {
-    if (this.config.collectiveConfirmation === false || this.leaving || !this.canVote()) return;
+    if (this.config.collectiveConfirmation === false || this.leaving) return;
     if (!this.confirmationProbers(target, accusation.from).includes(this.self)) return;
+    // Chosen while we may not vote: our own probes, repeated, decide instead (probeFailed).
+    if (!this.canVote()) return this.reprobe(target.name, target.incarnation);
     const seqNo = this.nextSeq();
     const confirm: PendingConfirm = { kind: 'confirm', target: target.name, incarnation: target.incarnation, timer: 0 };
     this.pending.set(seqNo, confirm);
@@ -776,8 +805,7 @@ export class SwimEngine {
     }
   }
 
-  /** `quiet`: our own accusation while we may not vote: the suspect hears it, nobody else. */
-  private suspectNode(s: Suspect, quiet = false): void {
+  private suspectNode(s: Suspect): void {
     const m = this.members.get(s.node);
     if (!m || s.incarnation < m.incarnation) return;
     // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
@@ -804,8 +832,7 @@ export class SwimEngine {
       }
       return;
     }
-    if (quiet) this.send(m.addr, [s]);
-    else this.broadcasts.queue(s, estimateSize(s), s.node);
+    this.broadcasts.queue(s, estimateSize(s), s.node);
     m.incarnation = s.incarnation;
     const n = this.liveCount();
     let k = this.profile.suspicionMult - 2;
@@ -821,7 +848,7 @@ export class SwimEngine {
     this.suspects.set(m, { suspicion, timer: undefined });
     this.setStatus(m, 'suspect');
     this.rescheduleSuspicion(m);
-    if (this.config.collectiveConfirmation === false || !this.lifeguard || quiet) return;
+    if (this.config.collectiveConfirmation === false || !this.lifeguard) return;
     if (s.from === this.self.name) {
       // Our own accusation: tell the chosen probers now rather than through gossip rounds.
       this.tellDirectly(m, [s], this.confirmationProbers(m, s.from));
