@@ -733,19 +733,20 @@ function summarize(n: number, runs: RunResult[]): Row[] {
     const t = ks.filter((k) => k.allDeadMs === null).length;
     return { text: `${t}/${ks.length}`, value: null, raw: { timeouts: t, of: ks.length } };
   });
-  {
-    // Vigil's confirmed-suspect time, against Serf's all-failed time.
-    const s = nums(kills(by('serf')).map((k) => k.allDeadMs));
-    const v = nums(kills(by('vigil')).map((k) => k.allConfirmedMs));
+  /** Vigil's confirmed-suspect time, against Serf's all-failed time (Serf has no such state). */
+  const addConfirmed = (metric: string, pick: (rs: RunResult[]) => KillResult[]) => {
+    const s = nums(pick(by('serf')).map((k) => k.allDeadMs));
+    const v = nums(pick(by('vigil')).map((k) => k.allConfirmedMs));
     const ratio = ratioOf(median(v), median(s));
     rows.push({
-      metric: 'SIGKILL → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)',
+      metric,
       serf: 'n/a',
       vigil: timing(v).text,
       ratio: fmtRatio(ratio),
       raw: { serf: null, vigil: v, ratio },
     });
-  }
+  };
+  addConfirmed('SIGKILL → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)', kills);
   const pauses = (rs: RunResult[]) => rs.flatMap((r) => r.pauses);
   add('SIGSTOP 3 s: false failed/dead verdicts (survivor-verdicts / pauses)', (rs) => {
     const ps = pauses(rs);
@@ -793,18 +794,10 @@ function summarize(n: number, runs: RunResult[]): Row[] {
   add('crash 5 s after the join → every survivor sees failed/dead', (rs) =>
     timing(nums(stress(rs).map((x) => x.kill.allDeadMs))),
   );
-  {
-    const s = nums(stress(by('serf')).map((x) => x.kill.allDeadMs));
-    const v = nums(stress(by('vigil')).map((x) => x.kill.allConfirmedMs));
-    const ratio = ratioOf(median(v), median(s));
-    rows.push({
-      metric: 'crash 5 s after the join → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)',
-      serf: 'n/a',
-      vigil: timing(v).text,
-      ratio: fmtRatio(ratio),
-      raw: { serf: null, vigil: v, ratio },
-    });
-  }
+  addConfirmed(
+    'crash 5 s after the join → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)',
+    (rs) => stress(rs).map((x) => x.kill),
+  );
   add('restart 3 s after SIGKILL → every observer shows it alive', (rs) =>
     timing(nums(stress(rs).map((x) => x.restart.allBackMs))),
   );
