@@ -206,6 +206,7 @@ export class SwimEngine {
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
+  private refutationPending = false;
   /**
    * Each suspect's suspicion and its timer, beside the member table rather than in it: the
    * simulator holds N^2 members, and every field on a member costs 0.8 GB at N = 10,000.
@@ -941,6 +942,16 @@ export class SwimEngine {
   private refute(accused: number): void {
     this.self.incarnation = Math.max(this.self.incarnation, accused) + 1;
     this.broadcastAlive(this.self);
+    // Ours: while we stand accused, routing may be draining us; tell the members directly (as a
+    // confirmation is told) instead of waiting for gossip rounds. A restarted agent learns it is
+    // suspected from its join's push/pull replies, while it is still merging them: the short
+    // wait lets it learn every member first, and folds a burst of refutations into one.
+    if (!this.collective() || this.refutationPending) return;
+    this.refutationPending = true;
+    this.timers.set(this.now + EAGER_GOSSIP_DELAY_MS, () => {
+      this.refutationPending = false;
+      if (!this.leaving) this.tellDirectly(this.self, [this.aliveMessage(this.self)]);
+    });
   }
 
   private broadcastAlive(m: Member): void {
