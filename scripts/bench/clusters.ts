@@ -100,6 +100,13 @@ export abstract class Cluster {
   abstract leave(i: number): Promise<void>;
   /** Arguments a restarted agent gets on top of its original ones (how it finds the cluster again). */
   protected abstract rejoinArgs(): string[];
+  /** One check that agent i's API answers (Serf: its RPC accepts a handshake; Vigil: /healthz). */
+  protected abstract ping(i: number): Promise<void>;
+
+  /** Resolves once agent i's API answers, for example after a restart. */
+  ready(i: number, timeoutMs = 60_000): Promise<void> {
+    return this.waitReady(i, () => this.ping(i), timeoutMs);
+  }
 
   /**
    * Starts agent i again, after it was killed, with the same name, ports and data directory (a
@@ -232,6 +239,10 @@ export class SerfCluster extends Cluster {
     await this.rpcs[i]!.leave();
   }
 
+  protected async ping(i: number): Promise<void> {
+    (await SerfRpc.connect(this.rpcPorts[i]!)).close();
+  }
+
   /** The bench runs Serf without a snapshot file, so a restarted Serf agent joins agent 0. */
   protected rejoinArgs(): string[] {
     return ['-join', `127.0.0.1:${this.agents[0]!.gossipPort}`];
@@ -359,6 +370,12 @@ export class VigilCluster extends Cluster {
 
   async leave(i: number): Promise<void> {
     this.signal(i, 'SIGTERM');
+  }
+
+  protected async ping(i: number): Promise<void> {
+    const res = await fetch(`http://127.0.0.1:${this.httpPorts[i]}/healthz`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(String(res.status));
+    await res.arrayBuffer();
   }
 
   /** None: a Vigil agent rejoins from the member snapshot in its data directory. */

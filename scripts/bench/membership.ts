@@ -421,6 +421,8 @@ interface RestartResult {
   noticedBefore: number;
   /** ms from spawning the new process until every observer shows it alive (and not confirmed suspect). */
   allBackMs: number | null;
+  /** ms from spawning it until its own API answered: process start, not membership. */
+  apiMs: number | null;
   /** Once an observer had it back: later turns to suspect (or failed/dead), and to confirmed suspect. */
   suspectAfterBack: number;
   confirmedAfterBack: number;
@@ -451,6 +453,10 @@ async function restartScenario(
   });
   c.restart(victim);
   const restartAt = now();
+  const api = c.ready(victim).then(
+    () => now() - restartAt,
+    () => null,
+  );
   const back = new Map<number, number>();
   const lastSeen = new Map<number, SeenMember>();
   let suspectAfterBack = 0;
@@ -481,6 +487,7 @@ async function restartScenario(
     victim: name,
     noticedBefore: noticed.size,
     allBackMs: allBackAt === undefined ? null : allBackAt - restartAt,
+    apiMs: await api,
     suspectAfterBack,
     confirmedAfterBack,
   };
@@ -801,7 +808,8 @@ function summarize(n: number, runs: RunResult[]): Row[] {
   add('restart 3 s after SIGKILL → every observer shows it alive', (rs) =>
     timing(nums(stress(rs).map((x) => x.restart.allBackMs))),
   );
-  add('restart: observers that had noticed the crash / observers', (rs) => {
+  add('restart: its own API answered (process start)', (rs) => timing(nums(stress(rs).map((x) => x.restart.apiMs))));
+  add('restart: observers that had noticed the crash', (rs) => {
     const xs = stress(rs).map((x) => x.restart.noticedBefore);
     return { text: xs.length ? xs.join(', ') : '—', value: null, raw: xs };
   });
