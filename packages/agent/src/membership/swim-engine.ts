@@ -120,10 +120,9 @@ const DIRECT_FANOUT = 64;
  */
 const LATE_TIMER_MS = 10;
 /**
- * Failed probes of one member, one probe interval apart, that a node which may not vote makes
- * before it suspects the member at all (quietly: see probeFailed). A stall explains one or two;
- * several seconds of silence across them is a failure, and a crash must not go unnoticed just
- * because every observer is starved.
+ * Failed probes of one member in a row, one probe interval apart, that a node which may not vote
+ * makes before it accuses or confirms (see probeFailed). Three span about 5 s of silence, which no
+ * single stall explains; and a crash must not go unnoticed just because every observer starves.
  */
 const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
 
@@ -616,13 +615,12 @@ export class SwimEngine {
     }
     this.send(target.addr, messages);
     const start = this.now;
-    const verdictAt = start + interval;
     probe.timers.push(
       this.timers.set(start + this.profile.probeTimeoutMs, () => {
         probe.timers.shift();
-        this.indirectProbe(target, seqNo, probe, verdictAt);
+        this.indirectProbe(target, seqNo, probe, start + interval);
       }),
-      this.timers.set(verdictAt, () => this.probeFailed(target.name, seqNo, probe)),
+      this.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
     );
   }
 
@@ -642,10 +640,9 @@ export class SwimEngine {
     this.pending.delete(seqNo);
     if (probe.acked) return;
     // A starved prober's failed probe is weak evidence, and starved probers fail together: two
-    // of them accusing one member would read as a confirmation everywhere. It never confirms
-    // someone else's suspicion; it probes again a few times before suspecting the member itself,
-    // and then quietly (only the suspect hears it, and may refute). (Judged before this probe's
-    // own Lifeguard penalty, which is about the target's silence, not about us.)
+    // of them accusing one member would read as a confirmation everywhere. So it probes again,
+    // and accuses (or confirms someone else's suspicion) only after several failures in a row.
+    // (Judged before this probe's own Lifeguard penalty, which is about the target's silence.)
     const voter = !this.collective() || this.canVote();
     // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
     const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
@@ -1187,6 +1184,7 @@ export class SwimEngine {
 
   private removeMember(m: Member): void {
     this.clearSuspicion(m);
+    this.unfitFailures.delete(m.name);
     this.members.delete(m.name);
     const i = this.memberList.indexOf(m);
     this.memberList[i] = this.memberList[this.memberList.length - 1]!;
