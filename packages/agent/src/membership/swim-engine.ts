@@ -705,7 +705,10 @@ export class SwimEngine {
     if (this.config.collectiveConfirmation === false || this.leaving) return;
     if (!this.confirmationProbers(target, accusation.from).includes(this.self)) return;
     // Chosen while we may not vote: our own probes, repeated, decide instead (probeFailed).
-    if (!this.canVote()) return this.reprobe(target.name, target.incarnation);
+    if (!this.canVote()) {
+      this.reprobe(target.name, target.incarnation);
+      return;
+    }
     const seqNo = this.nextSeq();
     const confirm: PendingConfirm = { kind: 'confirm', target: target.name, incarnation: target.incarnation, timer: 0 };
     this.pending.set(seqNo, confirm);
