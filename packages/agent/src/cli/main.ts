@@ -6,8 +6,10 @@ import { runKeygen } from './keygen-command.ts';
 import { runKeys } from './keys-command.ts';
 import { runMaint } from './maint-command.ts';
 import { runForceLeave, runJoin, runLeave, runMembers } from './members-command.ts';
+import { runMonitor } from './monitor-command.ts';
 import { runResolve, runRoutes } from './routes-command.ts';
 import { runServices } from './services-command.ts';
+import { safe } from './terminal-text.ts';
 
 const HELP = `vigil ${VERSION}: a decentralized failover mesh agent
 
@@ -26,6 +28,7 @@ Commands:
   services   list, register or deregister this agent's services (see \`vigil services --help\`)
   checks     list this agent's health checks and their state
   maint      put the node or a service into maintenance (drain), or take it out
+  monitor    stream the local agent's log
   version    print the version
   help       print this help
 
@@ -47,6 +50,7 @@ const COMMANDS: Record<string, Command> = {
   services: runServices,
   checks: runChecks,
   maint: runMaint,
+  monitor: runMonitor,
   version: async () => {
     process.stdout.write(`vigil ${VERSION}\n`);
     return 0;
@@ -64,14 +68,14 @@ export async function main(argv: string[]): Promise<number> {
   if (name === '--version' || name === '-v') return COMMANDS.version!([]);
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`vigil: unknown command "${name}"\n\n${HELP}`);
+    process.stderr.write(`${safe`vigil: unknown command "${name}"`}\n\n${HELP}`);
     return 2;
   }
   try {
     return await command(rest);
   } catch (err) {
     if (err instanceof CliUsageError) {
-      process.stderr.write(`vigil ${name}: ${err.message}\n`);
+      process.stderr.write(safe`vigil ${name}: ${err.message}\n`);
       return 2;
     }
     throw err;
