@@ -51,3 +51,19 @@ function keepEscaped(json: string): string {
     .replace(JSON_CONTROL_ESCAPE, (match, what: string) => (what === '\\' ? match : `\\${match}`))
     .replace(RAW_CONTROL, (c) => `\\\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/**
+ * Node prints process warnings (a negative timer delay, a deprecation) to stderr as plain text,
+ * outside the JSON log. Routes them through the logger instead; returns the undo.
+ */
+export function logProcessWarnings(log: Logger): () => void {
+  const defaults = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const onWarning = (warning: Error & { code?: string }) =>
+    log.warn({ warning: { name: warning.name, code: warning.code, stack: warning.stack } }, warning.message);
+  process.on('warning', onWarning);
+  return () => {
+    process.off('warning', onWarning);
+    for (const l of defaults) process.on('warning', l);
+  };
+}

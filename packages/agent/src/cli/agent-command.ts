@@ -3,7 +3,7 @@ import { ConfigError } from '../config/config-error.ts';
 import { CONFIG_FLAGS, type ConfigSources, loadConfig } from '../config/load.ts';
 import { DataDirError } from '../data-dir/ensure-dir.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger, type Logger, logProcessWarnings } from '../log.ts';
 import { LogTap } from '../log-tap.ts';
 import { DefinitionError } from '../services/registration.ts';
 import { launchedByNpm, watchLauncher } from './launcher-watch.ts';
@@ -94,6 +94,7 @@ export async function runAgent(args: string[]): Promise<number> {
 
   const logTap = new LogTap();
   const log = createLogger(config.logLevel, logFormat, logTap);
+  logProcessWarnings(log);
   let agent: Agent;
   try {
     agent = await Agent.start(config, log, logTap);

@@ -17,6 +17,7 @@ import {
   type PushPull,
 } from '@vigil/protocol';
 import type { Logger } from '../log.ts';
+import { clampDelay } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
@@ -98,6 +99,10 @@ const RETRY_JOIN_FIRST_MS = 1000;
 const RETRY_JOIN_MAX_MS = 30_000;
 /** Repeat a dropped-packet warning for the same reason at most this often. */
 const DROP_LOG_INTERVAL_MS = 10_000;
+/** Repeat the "UDP failed, TCP worked" warning at most this often. */
+const TCP_FALLBACK_LOG_INTERVAL_MS = 30_000;
+/** A stall this recent explains a UDP probe that failed where TCP then worked. */
+const RECENT_STALL_MS = 10_000;
 
 /**
  * The membership plane's I/O edge: owns the gossip sockets and the clock, runs the sans-I/O
@@ -125,6 +130,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   readonly keys: KeyManager;
   private readonly pushPullWaiters = new Map<number, (error?: string) => void>();
   private readonly lastDropLog = new Map<DropReason, { at: number; suppressed: number }>();
+  private lastTcpFallbackLog: { at: number; suppressed: number } | undefined;
+  /** When the event-loop check last saw a stall over half a probe timeout. */
+  private lastStallAt = Number.NEGATIVE_INFINITY;
   private engine!: SwimEngine;
   private transport!: GossipTransport;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -172,7 +180,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       relayTargets: (k) => this.engine.randomAlive(k),
       now: () => this.now(),
       setTimer: (ms, fn) => {
-        const t = setTimeout(fn, ms);
+        const t = setTimeout(fn, clampDelay(ms));
         return { cancel: () => clearTimeout(t) };
       },
     });
@@ -414,7 +422,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
           this.engine.handleTimeout(this.now());
           this.pump();
         },
-        Math.max(0, next - this.now()),
+        clampDelay(next - this.now()),
       );
     }
   }
@@ -536,21 +544,50 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       ok = false;
     }
     if (this.stopped) return;
-    if (ok) this.log.warn({ node: ping.node }, 'reached member over TCP but UDP probes failed; is UDP blocked?');
+    if (ok) this.warnTcpFallback(ping.node);
     this.engine.handleTcpPingResult(ping.seqNo, ok, this.now());
     this.pump();
   }
 
   // ---- health, logs, snapshot -------------------------------------------------------------
 
-  /** Lifeguard: a stalled event loop means this node is the slow detector; probe less eagerly. */
+  /**
+   * Lifeguard: a stalled event loop means this node is the slow detector; it probes less eagerly
+   * and, for a while, does not vote on suspicions (SwimEngine.noteStall).
+   */
   private checkEventLoop(): void {
     const stallMs = this.loopDelay.max / 1e6;
     this.loopDelay.reset();
-    if (stallMs > this.opts.profile.probeTimeoutMs / 2) {
-      this.engine.noteLocalHealth(1);
+    this.engine.noteStall(stallMs, this.now());
+    if (this.isStall(stallMs)) {
+      this.lastStallAt = this.now();
       this.log.warn({ stallMs: Math.round(stallMs), health: this.engine.health() }, 'event loop stalled');
     }
+  }
+
+  private isStall(ms: number): boolean {
+    return ms > this.opts.profile.probeTimeoutMs / 2;
+  }
+
+  /**
+   * A member answered over TCP after its UDP probe failed. On a host whose own event loop was
+   * stalling, the likely cause is that we read the UDP ack too late, not a firewall: say so, and
+   * say it at most every half minute (a starved 50-agent start logged it 422 times).
+   */
+  private warnTcpFallback(node: string): void {
+    const now = this.now();
+    const last = this.lastTcpFallbackLog;
+    if (last && now - last.at < TCP_FALLBACK_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    // The check runs once a second: a stall it has not reported yet is still in the histogram.
+    const starved = now - this.lastStallAt < RECENT_STALL_MS || this.isStall(this.loopDelay.max / 1e6);
+    const message = starved
+      ? 'reached member over TCP but UDP probes failed; our event loop was stalled (CPU starvation), so the UDP ack was likely read too late'
+      : 'reached member over TCP but UDP probes failed; is UDP blocked?';
+    this.log.warn({ node, similarSuppressed: last?.suppressed ?? 0, starved }, message);
+    this.lastTcpFallbackLog = { at: now, suppressed: 0 };
   }
 
   private noteDrop(reason: DropReason, from: Address, detail: string): void {
@@ -593,7 +630,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         this.snapshotTimer = undefined;
         this.saveSnapshot();
       },
-      Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now),
+      // Past due after a stall: now, not a negative delay (Node warns about those on stderr).
+      clampDelay(Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now)),
     );
     this.snapshotTimer.unref();
   }
