@@ -44,6 +44,9 @@ export interface AgentOptions {
   /** Reuse ports, e.g. to restart an agent on the address its peers know. */
   readonly gossipPort?: number;
   readonly httpPort?: number;
+  /** Another `vigil.js`, e.g. of an installed package, and the Node that runs it. */
+  readonly bin?: string;
+  readonly execPath?: string;
 }
 
 /** A real `vigil agent` child process on loopback with its own ports and data directory. */
@@ -103,7 +106,7 @@ export class AgentProcess {
       ...(opts.extraArgs?.includes('--p2p') ? [] : ['--p2p', '127.0.0.1:0']),
       ...(opts.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, [VIGIL_BIN, ...args], {
+    const child = spawn(opts.execPath ?? process.execPath, [opts.bin ?? VIGIL_BIN, ...args], {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
