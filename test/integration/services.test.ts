@@ -423,4 +423,23 @@ describe('services from configuration', () => {
     expect(badDir.code).toBe(1);
     expect(badDir.stderr).toMatch(/cache\.json: service\.Port: is required/);
   });
+
+  it('re-reads the definitions on SIGHUP, and keeps the running set when one is bad', async () => {
+    const dir = await tempDir('vigil-reload-');
+    await writeFile(join(dir, 'cache.json'), JSON.stringify({ service: { name: 'cache', port: 6379 } }));
+    const agent = await AgentProcess.start({ node: 'reloaded', extraArgs: ['--services-dir', dir] });
+    expect(Object.keys(await services(agent))).toEqual(['cache']);
+
+    await rm(join(dir, 'cache.json'));
+    await writeFile(join(dir, 'web.json'), JSON.stringify({ service: { name: 'web', port: 80 } }));
+    agent.child.kill('SIGHUP');
+    await waitFor(async () => Object.keys(await services(agent)).join() === 'web', 'web in, cache out');
+
+    await writeFile(join(dir, 'web.json'), JSON.stringify({ service: { name: 'web', port: 'eighty' } }));
+    agent.child.kill('SIGHUP');
+    await waitFor(() => agent.logs.includes('service definitions not reloaded'), 'the refusal logged');
+    expect(agent.logs).toMatch(/web\.json: service\.port: must be a number/);
+    expect(Object.keys(await services(agent))).toEqual(['web']);
+    expect(agent.child.exitCode).toBe(null);
+  });
 });

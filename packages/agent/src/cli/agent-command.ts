@@ -2,7 +2,8 @@ import { Agent } from '../agent.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { CONFIG_FLAGS, loadConfig } from '../config/load.ts';
 import { DataDirLockedError } from '../data-dir/lock.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { mergeConfiguredServices, readServicesDir } from '../services/config-services.ts';
 import { parseFlags } from './parse.ts';
 
 const HELP = `Usage: vigil agent [options]
@@ -29,6 +30,8 @@ const HELP = `Usage: vigil agent [options]
   --log-format json|pretty  default: pretty on a terminal, json otherwise
 
 SIGTERM or SIGINT leaves the cluster gracefully and exits 0; a second signal forces the exit.
+SIGHUP re-reads the service definitions (config file \`services\`, services_dir); other settings
+take effect at the next start.
 `;
 
 /** How long a graceful stop may take before the agent exits anyway. */
@@ -52,9 +55,10 @@ export async function runAgent(args: string[]): Promise<number> {
     return 2;
   }
 
+  const sources = { flags: values, env: process.env, configFile: values.config as string | undefined };
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig({ flags: values, env: process.env, configFile: values.config as string | undefined });
+    config = loadConfig(sources);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`vigil agent: invalid configuration:\n${err.problems.map((p) => `  ${p}\n`).join('')}`);
@@ -93,6 +97,7 @@ export async function runAgent(args: string[]): Promise<number> {
           clearTimeout(deadline);
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
+          process.off('SIGHUP', onReload);
           resolve(0);
         },
         (err: unknown) => {
@@ -101,8 +106,25 @@ export async function runAgent(args: string[]): Promise<number> {
         },
       );
     };
+    // systemd's ExecReload (and Consul's habit): services from configuration change without a restart.
+    const onReload = () => void reloadServices(agent, sources, log);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', onReload);
     void agent.shutdownRequest.then(() => onSignal('SIGTERM'));
   });
+}
+
+/** Applies the configured services as they are now; a bad definition is logged and changes nothing. */
+async function reloadServices(agent: Agent, sources: Parameters<typeof loadConfig>[0], log: Logger): Promise<void> {
+  try {
+    const config = loadConfig(sources);
+    const fromDir = config.servicesDir === undefined ? [] : readServicesDir(config.servicesDir);
+    const services = mergeConfiguredServices(config.services, fromDir);
+    await agent.services.applyConfig(services);
+    log.info({ services: services.length }, 'SIGHUP: service definitions reloaded');
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    log.error({ problems }, 'SIGHUP: service definitions not reloaded');
+  }
 }
