@@ -49,7 +49,7 @@ find "$nm" -depth -type d -empty -delete
 # Plain permissions. Nothing in node_modules runs as a script of its own (the agent runs through
 # this package's Node), so `#!/usr/bin/env node` lines go, blanked to keep line numbers in traces.
 find "$nm" -type f -exec chmod 0644 {} +
-find "$nm" -type f -name '*js' -exec perl -0777 -i -pe 's{\A#![^\n]*node[^\n]*}{}' {} +
+find "$nm" -type f -name '*js' -exec perl -0777 -i -pe 's|\A#![^\n]*node[^\n]*||' {} +
 find "$nm" -type f -exec perl -0777 -ne 'print "$ARGV\0" if /\A#!/' {} + | xargs -0 -r chmod 0755
 
 # Node: the platform package that the registry's `node` package installs, stripped of debug info.
