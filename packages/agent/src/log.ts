@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -12,6 +13,8 @@ export type LogFormat = 'json' | 'pretty';
 export function createLogger(level: string, format: LogFormat = process.stdout.isTTY ? 'pretty' : 'json'): Logger {
   const options = { level, base: { pid: process.pid } };
   if (format === 'pretty') {
+    // Loaded only for a terminal: an agent under systemd logs JSON and never loads it (2 MiB less).
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname' }));
   }
   return pino(options, pino.destination({ dest: 1, sync: true }));
