@@ -52,6 +52,15 @@ find "$nm" -type f -exec chmod 0644 {} +
 find "$nm" -type f -name '*js' -exec perl -0777 -i -pe 's|\A#![^\n]*node[^\n]*||' {} +
 find "$nm" -type f -exec perl -0777 -ne 'print "$ARGV\0" if /\A#!/' {} + | xargs -0 -r chmod 0755
 
+# The agent as one bundle (rolldown): Node then loads a dozen files instead of 875, which halves
+# the CPU time from exec to ready (1150 -> 540 ms) and holds 11 MiB less. The npm package stays
+# unbundled; node_modules stays for what is required by name at run time (pino-pretty).
+agent="$nm/@vigil/agent"
+rolldown "$agent/dist/cli/main.js" --platform node --format esm --dir "$work/bundle" \
+  --entryFileNames 'cli/main.js' --chunkFileNames 'chunks/[name]-[hash].js' >/dev/null
+rm -rf "$agent/dist"
+mv "$work/bundle" "$agent/dist"
+
 # Node: the platform package that the registry's `node` package installs, stripped of debug info.
 (cd "$work" && npm pack --silent --prefer-offline "node-linux-$node_arch@$node_version" >/dev/null)
 tar -xzf "$work/node-linux-$node_arch-$node_version.tgz" -C "$work" package/bin/node package/LICENSE

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,10 @@ describe('the .deb', () => {
     expect(await field('Package')).toBe('vigil');
     expect(await field('Depends')).toMatch(/^adduser, libc6 \(>= [\d.]+\)/);
     expect(await readlink(join(root, 'usr/bin/vigil'))).toBe('../lib/vigil/bin/vigil');
+    // The agent is bundled (a dozen files for Node to load instead of 875): see package-deb.sh.
+    const bundle = join(root, 'usr/lib/vigil/node_modules/@vigil/agent/dist');
+    expect((await readdir(join(bundle, 'chunks'))).length).toBeGreaterThan(0);
+    await expect(readFile(join(bundle, 'agent.js'))).rejects.toThrow(/ENOENT/);
     const shipped = JSON.parse(await readFile(join(root, 'etc/vigil.d/agent.json'), 'utf8'));
     expect(shipped).toMatchObject({ data_dir: '/var/lib/vigil', services_dir: '/etc/vigil.d/services' });
     const control = join(work, 'control');

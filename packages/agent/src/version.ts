@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 
-// Read at run time rather than imported: the build's rootDir is src, and both src/ and dist/ sit one
-// level below the package.json that npm ships.
-const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
+// Read at run time by the package's own name (a self-reference through its `exports`), so that it
+// resolves from src/, from dist/ and from a bundle of dist/ (the .deb's) alike.
+const pkg = createRequire(import.meta.url)('@vigil/agent/package.json') as { version: string };
 
 export const VERSION: string = pkg.version;
