@@ -43,8 +43,9 @@ nm="$lib/node_modules"
 find "$nm" -regextype posix-extended -type d \
   -regex '.*/node_modules/(@[^/]+/)?[^/]+/(test|tests|__tests__|bench|benchmarks?|examples?|docs|integration|coverage|\.[^/]+)' \
   -prune -exec rm -rf {} +
-find "$nm" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -name '*.tsbuildinfo' \
-  -o -name '*.html' -o -name '.*' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
+find "$nm" -type f ! -path "$nm/@vigil/*" \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' \
+  -o -name '*.tsbuildinfo' -o -name '*.html' -o -name '.*' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
+find "$nm/@vigil" -type f \( -name '*.d.ts' -o -name '*.map' \) -delete
 find "$nm" -depth -type d -empty -delete
 # Plain permissions. Nothing in node_modules runs as a script of its own (the agent runs through
 # this package's Node), so `#!/usr/bin/env node` lines go, blanked to keep line numbers in traces.
@@ -58,6 +59,7 @@ find "$nm" -type f -exec perl -0777 -ne 'print "$ARGV\0" if /\A#!/' {} + | xargs
 agent="$nm/@vigil/agent"
 rolldown "$agent/dist/cli/main.js" --platform node --format esm --dir "$work/bundle" \
   --entryFileNames 'cli/main.js' --chunkFileNames 'chunks/[name]-[hash].js' >/dev/null
+cp -r "$agent/dist/ui" "$work/bundle/ui" # the dashboard's files, read next to the code
 rm -rf "$agent/dist"
 mv "$work/bundle" "$agent/dist"
 

@@ -251,7 +251,7 @@ export class VigilCluster extends Cluster {
       await mkdir(dataDir);
       const args = [VIGIL_BIN, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
       args.push('--http', `127.0.0.1:${httpPort}`, '--p2p', `127.0.0.1:${p2pPort}`, '--data-dir', dataDir);
-      args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json');
+      args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json', '--dns', 'off');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.agents.push({ name, gossipPort, child, logTail: track(child) });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
 import { HttpTarget, waitFor } from './harness/http-target.ts';
+import { processAlive } from './harness/process-alive.ts';
 
 interface Check {
   CheckID: string;
@@ -285,14 +286,7 @@ describe('exec checks and the ACL token', () => {
       const text = await readFile(pidFile, 'utf8').catch(() => '');
       return text.trim() ? Number(text.trim()) : undefined;
     }, 'the slow check to start');
-    const alive = (p: number) => {
-      try {
-        process.kill(p, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const alive = processAlive;
     expect(alive(pid)).toBe(true);
     try {
       expect(await agent.stop('SIGTERM')).toEqual({ code: 0, signal: null });
@@ -422,24 +416,5 @@ describe('services from configuration', () => {
     const badDir = await runVigil(['agent', '--services-dir', servicesDir, '--data-dir', join(dir, 'never2')]);
     expect(badDir.code).toBe(1);
     expect(badDir.stderr).toMatch(/cache\.json: service\.Port: is required/);
-  });
-
-  it('re-reads the definitions on SIGHUP, and keeps the running set when one is bad', async () => {
-    const dir = await tempDir('vigil-reload-');
-    await writeFile(join(dir, 'cache.json'), JSON.stringify({ service: { name: 'cache', port: 6379 } }));
-    const agent = await AgentProcess.start({ node: 'reloaded', extraArgs: ['--services-dir', dir] });
-    expect(Object.keys(await services(agent))).toEqual(['cache']);
-
-    await rm(join(dir, 'cache.json'));
-    await writeFile(join(dir, 'web.json'), JSON.stringify({ service: { name: 'web', port: 80 } }));
-    agent.child.kill('SIGHUP');
-    await waitFor(async () => Object.keys(await services(agent)).join() === 'web', 'web in, cache out');
-
-    await writeFile(join(dir, 'web.json'), JSON.stringify({ service: { name: 'web', port: 'eighty' } }));
-    agent.child.kill('SIGHUP');
-    await waitFor(() => agent.logs.includes('service definitions not reloaded'), 'the refusal logged');
-    expect(agent.logs).toMatch(/web\.json: service\.port: must be a number/);
-    expect(Object.keys(await services(agent))).toEqual(['web']);
-    expect(agent.child.exitCode).toBe(null);
   });
 });

@@ -1,12 +1,21 @@
-// Shared set-up for the catalog tests: real libp2p nodes in this process on 127.0.0.1.
+// Shared set-up for the catalog tests: real libp2p nodes in this process on 127.0.0.1 (Cluster),
+// or the same nodes on the in-memory transport and virtual time (VirtualCluster).
 
 import { Writable } from 'node:stream';
-import { generateKeyPair } from '@libp2p/crypto/keys';
+import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { InstanceHealth, NodeRecord } from '@vigil/protocol';
 import pino from 'pino';
-import { CatalogNode, type CatalogNodeOptions, type CatalogPeer } from '../src/catalog/index.ts';
+import {
+  type CatalogCoreOptions,
+  CatalogNode,
+  type CatalogNodeOptions,
+  type CatalogPeer,
+} from '../src/catalog/index.ts';
+import { MemoryCatalogNetwork } from '../src/catalog/memory-transport.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
+import { mulberry32 } from '../src/sim/random.ts';
 
 export const silentLog = pino({ level: 'silent' });
 
@@ -117,4 +126,87 @@ export function fullyConnected(nodes: readonly TestNode[]): boolean {
     const connected = new Set(n.catalog.connectedPeers());
     return nodes.every((m) => m === n || connected.has(m.peer().peerId));
   });
+}
+
+/**
+ * The same cluster on the in-memory transport and virtual time: what the catalog decides (dials,
+ * hang-ups, acceptance, anti-entropy) without sockets, so waiting for something NOT to happen
+ * costs virtual seconds, and every run replays from its seed.
+ */
+export class VirtualCluster {
+  readonly runtime: VirtualRuntime;
+  readonly network: MemoryCatalogNetwork;
+  readonly directory = new Map<string, string>();
+  readonly nodes: TestNode[] = [];
+  private readonly draw: () => number;
+  private added = 0;
+
+  constructor(seed = 1) {
+    this.runtime = new VirtualRuntime(seed);
+    this.network = new MemoryCatalogNetwork({ runtime: this.runtime, latencyMs: 1 });
+    this.draw = mulberry32(seed);
+  }
+
+  async add(
+    name: string,
+    opts: Partial<CatalogCoreOptions> & {
+      key?: PrivateKey;
+      register?: boolean;
+      gossipKeys?: readonly Uint8Array[] | undefined;
+    } = {},
+  ): Promise<TestNode> {
+    const key =
+      opts.key ??
+      (await generateKeyPairFromSeed(
+        'Ed25519',
+        Uint8Array.from({ length: 32 }, () => Math.floor(this.draw() * 256)),
+      ));
+    const peerId = peerIdFromPrivateKey(key).toString();
+    if (opts.register !== false) this.directory.set(name, peerId);
+    const address = `mem:${name}/${++this.added}`;
+    const catalog = await CatalogNode.over(
+      {
+        node: name,
+        privateKey: key,
+        log: process.env.VIGIL_TEST_CATALOG_LOG ? pino({ level: 'debug' }, pino.destination(2)) : silentLog,
+        peerIdOf: (node) => this.directory.get(node),
+        redialIntervalMs: 200,
+        dialTimeoutMs: 2_000,
+        runtime: this.runtime.fork(),
+        ...opts,
+      },
+      this.network.transport({ peerId, address, gossipKeys: opts.gossipKeys }),
+    );
+    const node: TestNode = { name, key, catalog, peer: () => ({ node: name, peerId, multiaddr: address }) };
+    this.nodes.push(node);
+    return node;
+  }
+
+  connect(members: readonly TestNode[] = this.nodes): void {
+    const peers = members.map((n) => n.peer());
+    for (const n of members) n.catalog.setPeers(peers);
+  }
+
+  /** Advances virtual time, letting promise work (signatures, the sync protocol) settle. */
+  async run(ms: number): Promise<void> {
+    for (let left = ms; left > 0; left -= 10) {
+      this.runtime.advance(Math.min(10, left));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Runs until `done()` holds; fails naming `what` after `limitMs` of virtual time. */
+  async until(done: () => boolean, what: string, limitMs = 60_000): Promise<number> {
+    const start = this.runtime.worldNow;
+    while (!done()) {
+      if (this.runtime.worldNow - start >= limitMs) throw new Error(`not within ${limitMs} virtual ms: ${what}`);
+      await this.run(10);
+    }
+    return this.runtime.worldNow - start;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.catalog.stop()));
+    this.nodes.length = 0;
+  }
 }

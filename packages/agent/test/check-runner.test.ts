@@ -1,10 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CheckRunner } from '../src/health/check-runner.ts';
 import type { CheckResult } from '../src/health/status.ts';
 import { TtlClock, ttlExpired } from '../src/health/ttl-check.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
 import { pollingCheckOf } from './helpers/checks.ts';
 import { TestHttpServer } from './helpers/servers.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -12,7 +13,6 @@ import { waitFor } from './helpers/wait.ts';
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  vi.useRealTimers();
 });
 
 function runnerFor(body: Record<string, unknown>, probe?: ConstructorParameters<typeof CheckRunner>[0]['probe']) {
@@ -104,78 +104,123 @@ describe('CheckRunner with an exec check', () => {
 
 describe('CheckRunner lifecycle', () => {
   it('never overlaps runs, and stop() aborts the run in flight and clears the timer', async () => {
+    // Virtual time: the probe takes 30 ms of it, the interval is 100 ms, and "no run after stop()"
+    // is checked over 10 virtual seconds rather than a real sleep.
+    const rt = new VirtualRuntime(3);
     let running = 0;
     let maxRunning = 0;
     let runs = 0;
     let aborted = 0;
-    const { runner } = runnerFor({ TCP: '127.0.0.1:1', Interval: '100ms', Timeout: '10s' }, (ctx) => {
-      runs++;
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      return new Promise((resolve) => {
-        const t = setTimeout(() => {
-          running--;
-          resolve({ status: 'passing', output: '' });
-        }, 30);
-        ctx.signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          running--;
-          aborted++;
-          resolve({ status: 'critical', output: 'aborted' });
+    const runner = new CheckRunner({
+      check: pollingCheckOf({ TCP: '127.0.0.1:1', Interval: '100ms', Timeout: '10s' }),
+      onResult: () => {},
+      runtime: rt,
+      probe: (ctx) => {
+        runs++;
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        return new Promise((resolve) => {
+          const t = rt.timers.after(30, () => {
+            running--;
+            resolve({ status: 'passing', output: '' });
+          });
+          ctx.signal.addEventListener('abort', () => {
+            t.cancel();
+            running--;
+            aborted++;
+            resolve({ status: 'critical', output: 'aborted' });
+          });
         });
-      });
+      },
     });
+    const step = async (ms: number) => {
+      for (let t = 0; t < ms; t += 5) {
+        rt.advance(5);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
     runner.start();
-    await waitFor(() => runs >= 3, 'three runs');
+    await step(350); // first run within 100 ms (stagger), then every 130 ms
+    expect(runs).toBeGreaterThanOrEqual(3);
+    rt.advance(10); // mid-run: stop() must abort it
     await runner.stop();
     const after = runs;
     expect(maxRunning).toBe(1);
     expect(running).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
+    await step(10_000);
     expect(runs).toBe(after);
     expect(aborted).toBeLessThanOrEqual(1);
   });
 
-  it('keeps its timers in step with fake time', async () => {
-    vi.useFakeTimers();
+  it("keeps its timers in step with virtual time, up to Node's timer limit", async () => {
+    const rt = new VirtualRuntime(1);
+    const settle = () => new Promise((r) => setImmediate(r));
     let runs = 0;
-    const { runner } = runnerFor({ TCP: '127.0.0.1:1', Interval: '1s' }, async () => {
-      runs++;
-      return { status: 'passing', output: '' };
+    const runner = new CheckRunner({
+      check: pollingCheckOf({ TCP: '127.0.0.1:1', Interval: '596h' }),
+      onResult: () => {},
+      firstDelayMs: 0,
+      runtime: rt,
+      probe: async () => {
+        runs++;
+        return { status: 'passing', output: '' };
+      },
     });
+    cleanups.push(() => runner.stop());
     runner.start();
-    await vi.advanceTimersByTimeAsync(0);
+    rt.advance(0);
+    await settle();
     expect(runs).toBe(1);
-    await vi.advanceTimersByTimeAsync(3000);
-    expect(runs).toBe(4);
+    // A 596-hour interval runs once per 596 hours, not every millisecond.
+    rt.advance(596 * 3_600_000 - 1);
+    await settle();
+    expect(runs).toBe(1);
+    rt.advance(1);
+    await settle();
+    expect(runs).toBe(2);
     await runner.stop();
-    expect(vi.getTimerCount()).toBe(0);
+    rt.advance(10 * 596 * 3_600_000);
+    await settle();
+    expect(runs).toBe(2);
   });
 });
 
 describe('TtlClock', () => {
   it('expires after the TTL unless reset, and resumes a saved deadline', () => {
-    vi.useFakeTimers();
+    const rt = new VirtualRuntime(1);
     const expired: number[] = [];
-    const clock = new TtlClock(1000, () => expired.push(Date.now()));
+    const clock = new TtlClock(1000, () => expired.push(rt.clock.wallNow()), rt);
     cleanups.push(() => clock.stop());
     clock.reset();
-    vi.advanceTimersByTime(900);
+    rt.advance(900);
     clock.reset();
-    vi.advanceTimersByTime(900);
+    rt.advance(900);
     expect(expired).toHaveLength(0);
-    vi.advanceTimersByTime(100);
+    rt.advance(100);
     expect(expired).toHaveLength(1);
-    clock.resume(Date.now() + 500);
-    vi.advanceTimersByTime(499);
+    clock.resume(rt.clock.wallNow() + 500);
+    rt.advance(499);
     expect(expired).toHaveLength(1);
-    vi.advanceTimersByTime(1);
+    rt.advance(1);
     expect(expired).toHaveLength(2);
-    clock.resume(Date.now() - 10); // a deadline that passed while the agent was down
-    vi.advanceTimersByTime(0);
+    clock.resume(rt.clock.wallNow() - 10); // a deadline that passed while the agent was down
+    rt.advance(0);
     expect(expired).toHaveLength(3);
     clock.stop();
-    expect(vi.getTimerCount()).toBe(0);
+    rt.advance(10_000);
+    expect(expired).toHaveLength(3);
     expect(ttlExpired('last words').output).toBe('TTL expired (last output before timeout follows): last words');
+  });
+
+  it('keeps a 24-day TTL for 24 days', () => {
+    const rt = new VirtualRuntime(1);
+    let expired = 0;
+    const clock = new TtlClock(24 * 86_400_000, () => expired++, rt);
+    cleanups.push(() => clock.stop());
+    clock.reset(rt.clock.now());
+    rt.advance(24 * 86_400_000 - 1);
+    expect(expired).toBe(0);
+    rt.advance(1);
+    expect(expired).toBe(1);
   });
 });

@@ -30,6 +30,7 @@ export {
 export { CRC_HEADER_BYTES } from './memberlist/crc.ts';
 export { DecodeError, type DecodeErrorCode, EncodeError } from './memberlist/decode-error.ts';
 export { DROP_REASONS, type DropReason } from './memberlist/drop-reason.ts';
+export { KEY_FINGERPRINT_PREFIX, keyFingerprint } from './memberlist/key-fingerprint.ts';
 export {
   type EncryptionVersion,
   encryptedLength,
@@ -107,3 +108,13 @@ export {
   type StreamEncodeOptions,
   tryDecodeStream,
 } from './memberlist/stream.ts';
+export {
+  CONTROL_CHARACTER,
+  NODE_NAME_MAX_CHARS,
+  nodeNameProblem,
+  nodeTagsProblem,
+  TAG_KEY_MAX_CHARS,
+  TAG_VALUE_MAX_CHARS,
+  tagKeyProblem,
+  tagValueProblem,
+} from './names.ts';

@@ -28,6 +28,7 @@ import {
   withSignal,
 } from './failover.ts';
 import { type FetchOptions, meshInterceptor } from './mesh-dispatcher.ts';
+import { type MeshHostOptions, MeshHosts } from './mesh-hosts.ts';
 import { type Endpoint, type Random, ServiceRoutes } from './service-routes.ts';
 
 export interface ClientOptions {
@@ -47,6 +48,8 @@ export interface ClientOptions {
   readonly services?: Readonly<Record<string, ServiceOptions>>;
   /** Options of the mesh-aware HTTP path (client.fetch and client.dispatcher). */
   readonly http?: FetchOptions;
+  /** Which request hosts are service names (mesh-hosts.ts): dotless names, except `exclude`, plus `allowDotted`. */
+  readonly meshHosts?: MeshHostOptions;
   /** The dispatcher that carries service traffic (default: a new undici Agent, closed by close()). */
   readonly dispatcher?: Dispatcher;
   /** Reconnect backoff towards the agent (default 100ms doubling to 5s, fully jittered). */
@@ -143,6 +146,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
   private closed = false;
   private readyWaiters: { resolve: () => void; reject: (e: unknown) => void; failFast: boolean }[] = [];
   private readonly perService = new Map<string, CallOptions<unknown>>();
+  private readonly meshHosts: MeshHosts;
   /** The last error of the agent connection (for error messages). */
   private lastError: unknown;
 
@@ -161,6 +165,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
       now: this.now,
     };
     this.engine = new FailoverEngine(host, options.defaults ?? {});
+    this.meshHosts = new MeshHosts(options.meshHosts);
     this.ownsBase = options.dispatcher === undefined;
     this.base = options.dispatcher ?? new Agent();
     this.dispatcher = this.base.compose(meshInterceptor(this.meshHost(), options.http));
@@ -268,6 +273,11 @@ export class VigilClient extends EventEmitter<ClientEvents> {
    */
   fetch(input: string | URL, init?: MeshRequestInit): Promise<Response> {
     if (this.closed) return Promise.reject(new ClientClosedError());
+    // A service the table lacks is named as such here, not wrapped in fetch's "fetch failed".
+    const hostname = typeof input === 'string' ? URL.parse(input)?.hostname : input.hostname;
+    if (hostname !== undefined && this.meshHosts.takes(hostname) && !this.routesByService.has(hostname)) {
+      return Promise.reject(new UnknownServiceError(hostname, [...this.routesByService.keys()]));
+    }
     let dispatcher = this.dispatcher;
     if (init?.mesh !== undefined) {
       dispatcher = this.base.compose(meshInterceptor(this.meshHost(), { ...this.options.http, ...init.mesh }));
@@ -329,7 +339,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
 
   private meshHost() {
     return {
-      serviceForHost: (hostname: string) => (this.routesByService.has(hostname) ? hostname : undefined),
+      serviceForHost: (hostname: string) => (this.meshHosts.takes(hostname) ? hostname : undefined),
       run: <T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>) => {
         const perService = this.serviceDefaults(service);
         const merged = perService === undefined ? opts : { ...perService, ...opts };

@@ -34,4 +34,5 @@ export {
 } from './errors.ts';
 export type { AttemptFn, AttemptInfo, BulkheadOptions, CallOptions, Outcome, ServiceCounters } from './failover.ts';
 export { type FetchOptions, type HttpResult, meshInterceptor, RetriableStatusError } from './mesh-dispatcher.ts';
+export { type MeshHostOptions, MeshHosts } from './mesh-hosts.ts';
 export type { Endpoint } from './service-routes.ts';

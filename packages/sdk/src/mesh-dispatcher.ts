@@ -37,7 +37,10 @@ export interface HttpResult {
 
 /** What the dispatcher needs from the client. */
 export interface MeshHost {
-  /** The service a hostname names, if it is in the routing table. */
+  /**
+   * The service a hostname names, if the mesh takes that host (mesh-hosts.ts), whether or not the
+   * table has it: run() then fails with UnknownServiceError rather than letting DNS answer.
+   */
   serviceForHost(hostname: string): string | undefined;
   run<T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>): Promise<T>;
 }
@@ -79,7 +82,8 @@ export function isConnectError(err: unknown): boolean {
  * reach a healthy instance of it: each attempt picks an endpoint through the client (breakers,
  * tiers, zone), rewrites `origin` to it (keeping the original `Host` header), and the failover
  * engine retries on another instance after connection errors, per-attempt timeouts and retriable
- * statuses, under the same rules as client.call(). Other hosts pass through untouched.
+ * statuses, under the same rules as client.call(). Other hosts (`localhost`, IP literals, dotted
+ * names, excluded names: see MeshHosts) pass through untouched.
  *
  * Retries and request bodies (the same conventions as undici's retry interceptor and Envoy):
  * - Idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE, QUERY, or any request with an

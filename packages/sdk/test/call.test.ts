@@ -18,6 +18,11 @@ import {
 } from '../src/index.ts';
 import { FakeAgent, table } from './helpers/fake-agent.ts';
 
+/**
+ * Lets every promise job already queued run (one macrotask turn; nothing here waits on I/O or a
+ * timer), so "has not started" is checked after the work that could start it, not after a sleep.
+ */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 const clock = { t: 0 };
 let agent: FakeAgent;
 let client: VigilClient;
@@ -224,11 +229,11 @@ describe('call: bulkhead', () => {
         (e: unknown) => e,
       ),
     );
-    await new Promise((r) => setTimeout(r, 20));
+    await settle();
     expect(gates).toHaveLength(2);
     expect(client.stats().services.bulk!.bulkheads).toEqual([{ concurrency: 2, queue: 1, running: 2, queued: 1 }]);
     gates.shift()!();
-    await new Promise((r) => setTimeout(r, 20));
+    await settle();
     expect(gates).toHaveLength(2); // the queued call took the freed slot
     for (const g of gates.splice(0)) g();
     const results = await Promise.all(settled);
@@ -326,14 +331,14 @@ describe('call: breakers', () => {
         (e: unknown) => e,
       ),
     );
-    await new Promise((r) => setTimeout(r, 20));
+    await settle();
     expect(started).toBe(3);
     expect(only()).toMatchObject({ state: 'half-open', halfOpenInFlight: 3 });
     gates[0]!();
-    await new Promise((r) => setTimeout(r, 10));
+    await settle();
     expect(only().state).toBe('half-open'); // one success of the two needed
     gates[1]!();
-    await new Promise((r) => setTimeout(r, 10));
+    await settle();
     expect(only().state).toBe('closed');
     gates[2]!();
     const results = await Promise.all(calls);

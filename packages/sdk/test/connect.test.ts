@@ -71,6 +71,17 @@ describe('connect', () => {
     expect((err as Error).message).toMatch(/token/);
   });
 
+  it('says how to reach an agent that refuses the Host it was addressed by', () => {
+    const err = new AgentResponseError(
+      'http://agent:7948',
+      '/v1/routes',
+      403,
+      'Host "agent:7948" does not name this agent (DNS rebinding?); use its address, localhost, or allow the name with --http-allowed-host',
+    );
+    expect(err.message).toMatch(/start it with --http-allowed-host NAME/);
+    expect(err.message).not.toMatch(/token/);
+  });
+
   it('createClient() starts without waiting; ready() resolves once an agent appears', async () => {
     const port = agent.port;
     await agent.stop();
@@ -81,7 +92,8 @@ describe('connect', () => {
     const p = client.ready().then(() => {
       ready = true;
     });
-    await new Promise((r) => setTimeout(r, 100));
+    // Two failed attempts, not a wall-clock wait: the client tried and is still not ready.
+    await until(() => client.stats().sync.reconnects >= 2, 'two failed connection attempts');
     expect(ready).toBe(false);
     await agent.start(port);
     await p;
@@ -120,7 +132,9 @@ describe('following the agent', () => {
   });
 
   it('serves stale tables while the agent is down, says how stale, and resyncs when it restarts', async () => {
-    const client = await track(connect({ agent: agent.url, ...fast }));
+    // Staleness reads the client's clock: a test clock makes it exact instead of a wall-clock wait.
+    const clock = { t: 0 };
+    const client = await track(connect({ agent: agent.url, ...fast, now: () => clock.t }));
     await until(() => agent.openStreams === 1, 'the event stream');
     const seen: string[] = [];
     client.on('stale', () => seen.push('stale'));
@@ -129,10 +143,9 @@ describe('following the agent', () => {
     await agent.stop();
     await until(() => seen.includes('stale'), 'the stale event');
     expect(client.stats().connected).toBe(false);
-    await new Promise((r) => setTimeout(r, 150));
-    const staleness = client.staleness();
-    expect(staleness).toBeGreaterThanOrEqual(100);
-    expect(staleness).toBeLessThan(10_000);
+    clock.t += 150;
+    expect(client.staleness()).toBe(150);
+    expect(client.stats().stalenessMs).toBe(150);
     // Still routing on the last table it had.
     expect(client.resolve('echo').port).toBe(1001);
     expect(await client.call('echo', async (ep) => ep.port)).toBe(1001);
@@ -208,8 +221,11 @@ describe('following the agent', () => {
     const ready = client.ready();
     await client.close();
     await expect(ready).rejects.toThrow(/closed/);
+    // close() waits for the sync loop to end, so nothing of this client can read any more. Another
+    // client's read proves the agent is up and serving when we look.
     await agent.start(port);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(agent.reads).toBe(0);
+    const other = await track(connect({ agent: agent.url }));
+    expect(other.resolve('echo').port).toBe(1001);
+    expect(agent.reads).toBe(1);
   });
 });

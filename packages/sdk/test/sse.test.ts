@@ -39,4 +39,13 @@ describe('SSE parser', () => {
   it('keeps a value after the first colon intact, with one leading space removed', () => {
     expect(parse(['data:  a: b\n\n'])).toEqual([{ id: undefined, event: 'message', data: ' a: b' }]);
   });
+
+  it('refuses a line longer than its buffer: the stream counts as broken (the caller reconnects)', () => {
+    const out: SseEvent[] = [];
+    const p = new SseParser((e) => out.push(e), 64);
+    p.feed('data: ok\n\n');
+    expect(() => p.feed(`data: ${'x'.repeat(100)}`)).toThrow(/event stream: .*max buffer size/);
+    expect(() => p.feed('\n\ndata: more\n\n')).toThrow(/event stream/);
+    expect(out).toEqual([{ id: undefined, event: 'message', data: 'ok' }]);
+  });
 });

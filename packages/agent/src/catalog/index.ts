@@ -2,17 +2,26 @@
 // libp2p node whose connections the membership plane decides.
 
 export {
+  type CatalogCoreOptions,
   type CatalogEvents,
   CatalogNode,
   type CatalogNodeOptions,
   type CatalogPeer,
   CatalogPublishError,
   type CatalogStats,
-  dialMultiaddr,
   type RecordChange,
   type RecordSource,
 } from './catalog-node.ts';
+export type {
+  CatalogTransport,
+  CatalogTransportFactory,
+  GossipVerdict,
+  TransportAddress,
+  TransportHandlers,
+} from './catalog-transport.ts';
+export { DialPlan, hangUps, pairRank } from './dial-plan.ts';
 export { CATALOG_TOPIC, catalogGossipsubOptions, fastMessageId, messageId } from './gossip-config.ts';
+export { dialMultiaddr } from './libp2p-transport.ts';
 export { derivePnetKey, swarmKeyFromGossipKey } from './pnet-key.ts';
 export { pnetProtector, XSalsa20Stream } from './pnet-protector.ts';
 export {

@@ -1,7 +1,9 @@
+import { compareStrings } from '../base/compare.ts';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import type { ApiCheck } from './api-types.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { jsonText } from './terminal-text.ts';
 
 const HELP = `Usage: vigil checks [options]
 
@@ -33,9 +35,9 @@ export async function runChecks(args: string[]): Promise<number> {
     const all = await client.get<Record<string, ApiCheck>>('/v1/agent/checks');
     const checks = Object.values(all)
       .filter((c) => values.service === undefined || c.ServiceID === values.service || c.ServiceID === '')
-      .sort((a, b) => a.CheckID.localeCompare(b.CheckID));
+      .sort((a, b) => compareStrings(a.CheckID, b.CheckID));
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(Object.fromEntries(checks.map((c) => [c.CheckID, c])), null, 2)}\n`);
+      process.stdout.write(jsonText(Object.fromEntries(checks.map((c) => [c.CheckID, c]))));
       return 0;
     }
     if (checks.length === 0) {

@@ -1,5 +1,6 @@
 import { VERSION } from '../version.ts';
 import { CliUsageError } from './cli-usage-error.ts';
+import { safe } from './terminal-text.ts';
 
 const HELP = `vigil ${VERSION}: a decentralized failover mesh agent
 
@@ -18,6 +19,7 @@ Commands:
   services   list, register or deregister this agent's services (see \`vigil services --help\`)
   checks     list this agent's health checks and their state
   maint      put the node or a service into maintenance (drain), or take it out
+  monitor    stream the local agent's log
   version    print the version
   help       print this help
 
@@ -41,6 +43,7 @@ const COMMANDS: Record<string, Command> = {
   services: async (args) => (await import('./services-command.ts')).runServices(args),
   checks: async (args) => (await import('./checks-command.ts')).runChecks(args),
   maint: async (args) => (await import('./maint-command.ts')).runMaint(args),
+  monitor: async (args) => (await import('./monitor-command.ts')).runMonitor(args),
   version: async () => {
     process.stdout.write(`vigil ${VERSION}\n`);
     return 0;
@@ -58,14 +61,14 @@ export async function main(argv: string[]): Promise<number> {
   if (name === '--version' || name === '-v') return COMMANDS.version!([]);
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`vigil: unknown command "${name}"\n\n${HELP}`);
+    process.stderr.write(`${safe`vigil: unknown command "${name}"`}\n\n${HELP}`);
     return 2;
   }
   try {
     return await command(rest);
   } catch (err) {
     if (err instanceof CliUsageError) {
-      process.stderr.write(`vigil ${name}: ${err.message}\n`);
+      process.stderr.write(safe`vigil ${name}: ${err.message}\n`);
       return 2;
     }
     throw err;

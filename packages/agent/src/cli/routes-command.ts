@@ -2,6 +2,7 @@ import type { RoutesResponse, RouteTable } from '@vigil/protocol';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { jsonText, safe } from './terminal-text.ts';
 
 const ROUTES_HELP = `Usage: vigil routes [SERVICE] [options]
 
@@ -12,7 +13,7 @@ state (active, standby, demoted), traffic share, tier and zone, and the redundan
 ${CLIENT_HELP}`;
 
 function renderTable(t: RouteTable): string {
-  const head = `${t.service}  policy=${t.policy}  redundancy=${t.redundancy}${t.panic ? '  PANIC' : ''}\n`;
+  const head = `${safe`${t.service}  policy=${t.policy}  redundancy=${t.redundancy}`}${t.panic ? '  PANIC' : ''}\n`;
   const rows = t.endpoints.map((e) => [
     `  ${e.node}/${e.id}`,
     `${e.address}:${e.port}`,
@@ -39,7 +40,7 @@ export async function runRoutes(args: string[]): Promise<number> {
       ? [await client.get<RouteTable>(`/v1/routes/${encodeURIComponent(service)}`)]
       : (await client.get<RoutesResponse>('/v1/routes')).tables;
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(service ? tables[0] : tables, null, 2)}\n`);
+      process.stdout.write(jsonText(service ? tables[0] : tables));
       return 0;
     }
     if (tables.length === 0) process.stdout.write('No services in the catalog.\n');
@@ -78,10 +79,10 @@ export async function runResolve(args: string[]): Promise<number> {
     }
     pick ??= t.endpoints.find((e) => e.state === 'standby') ?? t.endpoints.find((e) => e.state === 'demoted');
     if (!pick) {
-      process.stderr.write(`vigil resolve: service "${t.service}" has no healthy endpoint\n`);
+      process.stderr.write(safe`vigil resolve: service "${t.service}" has no healthy endpoint\n`);
       return 1;
     }
-    process.stdout.write(values.json ? `${JSON.stringify(pick, null, 2)}\n` : `${pick.address}:${pick.port}\n`);
+    process.stdout.write(values.json ? jsonText(pick) : safe`${pick.address}:${pick.port}\n`);
     return 0;
   });
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { z } from 'zod';
+import { formatHostPort } from '../base/host-port.ts';
 import { ConfigError } from './config-error.ts';
-import { formatHostPort } from './host-port.ts';
 import { type AgentConfig, agentConfigSchema, type ConfigField } from './schema.ts';
 
 type Kind = 'string' | 'list' | 'tags' | 'boolean' | 'json';
@@ -40,7 +40,16 @@ const FIELDS: Record<ConfigField, { flag?: string; env?: string; file: string; k
     kind: 'string',
   },
   panicThreshold: { flag: 'panic-threshold', env: 'VIGIL_PANIC_THRESHOLD', file: 'panic_threshold', kind: 'string' },
+  httpAllowedHosts: {
+    flag: 'http-allowed-host',
+    env: 'VIGIL_HTTP_ALLOWED_HOSTS',
+    file: 'http_allowed_hosts',
+    kind: 'list',
+  },
   aclToken: { flag: 'acl-token', env: 'VIGIL_ACL_TOKEN', file: 'acl_token', kind: 'string' },
+  dns: { flag: 'dns', env: 'VIGIL_DNS', file: 'dns', kind: 'string' },
+  domain: { flag: 'domain', env: 'VIGIL_DOMAIN', file: 'domain', kind: 'string' },
+  dnsTtl: { flag: 'dns-ttl', env: 'VIGIL_DNS_TTL', file: 'dns_ttl', kind: 'string' },
 };
 
 export const CONFIG_FLAGS = Object.values(FIELDS).flatMap(({ flag, kind }) =>
@@ -182,12 +191,13 @@ export function loadConfig(sources: ConfigSources): AgentConfig {
 
 /** The configuration as operators write it, with keys never printed. */
 export function redactConfig(config: AgentConfig): Record<string, unknown> {
-  const { encrypt, bind, advertise, http, p2p, join, aclToken, services, ...rest } = config;
+  const { encrypt, bind, advertise, http, p2p, join, aclToken, services, dns, ...rest } = config;
   return {
     ...rest,
     bind: formatHostPort(bind),
     advertise: advertise && formatHostPort(advertise),
     http: formatHostPort(http),
+    dns: dns === null ? 'off' : formatHostPort(dns),
     p2p: formatHostPort(p2p),
     join: join.map(formatHostPort),
     encrypt: encrypt.map(() => '<redacted>'),

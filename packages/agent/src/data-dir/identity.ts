@@ -4,6 +4,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { writeFileAtomic } from './atomic-write.ts';
+import { DATA_FILES } from './files.ts';
 
 export interface NodeIdentity {
   readonly privateKey: PrivateKey;
@@ -11,7 +12,7 @@ export interface NodeIdentity {
   readonly peerId: PeerId;
 }
 
-export const IDENTITY_FILE = 'node-key';
+export const IDENTITY_FILE = DATA_FILES.identity;
 
 /** Loads the node's Ed25519 key, creating it on first start. */
 export async function loadOrCreateIdentity(dataDir: string): Promise<NodeIdentity> {

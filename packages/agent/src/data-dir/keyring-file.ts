@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseGossipKey } from '../config/gossip-key.ts';
+import { parseGossipKey } from '../base/gossip-key.ts';
 import { writeFileAtomic } from './atomic-write.ts';
+import { DATA_FILES } from './files.ts';
 
 /** Serf's keyring file format (-keyring-file): a JSON array of base64 keys, the primary first. */
-export const KEYRING_FILE = 'local.keyring';
+export const KEYRING_FILE = DATA_FILES.keyring;
 
 export class KeyringFileError extends Error {
   override readonly name = 'KeyringFileError';

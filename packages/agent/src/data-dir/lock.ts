@@ -1,5 +1,7 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureDir } from './ensure-dir.ts';
+import { DATA_FILES } from './files.ts';
 
 export class DataDirLockedError extends Error {
   override readonly name = 'DataDirLockedError';
@@ -25,8 +27,8 @@ export class DataDirLock {
   }
 
   static acquire(dataDir: string): DataDirLock {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const path = join(dataDir, 'agent.lock');
+    ensureDir(dataDir);
+    const path = join(dataDir, DATA_FILES.lock);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(path, 'wx', 0o600);

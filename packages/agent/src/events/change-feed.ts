@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type Runtime, realRuntime } from '../runtime/index.ts';
 
 export interface FeedEvent<T = unknown> {
   /** Rises by one with every event; blocking queries and SSE resume from it. */
@@ -20,13 +21,16 @@ export class ChangeFeed {
   private readonly emitter = new EventEmitter<{ event: [FeedEvent] }>();
   private readonly backlog: number;
   private current: number;
+  private readonly runtime: Runtime;
+  private waits = 0;
 
   /**
    * Starts at 1: Consul's clients treat 0 as "no index", and the first change must then move
    * the index past what they were told.
    */
-  constructor(start = 1, backlog = DEFAULT_BACKLOG) {
+  constructor(start = 1, backlog = DEFAULT_BACKLOG, runtime: Runtime = realRuntime()) {
     this.current = start;
+    this.runtime = runtime;
     this.backlog = backlog;
     this.emitter.setMaxListeners(0);
   }
@@ -36,7 +40,7 @@ export class ChangeFeed {
   }
 
   publish<T>(type: string, data: T): FeedEvent<T> {
-    const event = { index: ++this.current, type, at: Date.now(), data };
+    const event = { index: ++this.current, type, at: this.runtime.clock.wallNow(), data };
     this.events.push(event);
     if (this.events.length > this.backlog) this.events.splice(0, this.events.length - this.backlog);
     this.emitter.emit('event', event);
@@ -56,12 +60,27 @@ export class ChangeFeed {
     return () => this.emitter.off('event', listener);
   }
 
+  /** Listeners now subscribed (event streams, and blocking queries while they wait). */
+  subscribers(): number {
+    return this.emitter.listenerCount('event');
+  }
+
+  /** How many waitForChange calls are pending (blocking queries held open). */
+  waiting(): number {
+    return this.waits;
+  }
+
   /** Resolves once the index passes `after` (at once if it already has), or after `waitMs`. */
   waitForChange(after: number, waitMs: number, signal?: AbortSignal): Promise<void> {
     if (this.current > after || signal?.aborted) return Promise.resolve();
+    this.waits++;
     return new Promise((resolve) => {
+      let settled = false;
       const done = () => {
-        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        this.waits--;
+        timer.cancel();
         off();
         signal?.removeEventListener('abort', done);
         resolve();
@@ -69,7 +88,7 @@ export class ChangeFeed {
       const off = this.subscribe((e) => {
         if (e.index > after) done();
       });
-      const timer = setTimeout(done, waitMs);
+      const timer = this.runtime.timers.after(waitMs, done);
       signal?.addEventListener('abort', done, { once: true });
     });
   }

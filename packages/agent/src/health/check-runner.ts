@@ -1,5 +1,6 @@
-import type { CheckDefinition, PollingCheckSpec } from '../services/definition.ts';
-import { formatDuration } from '../services/duration.ts';
+import { formatDuration } from '../base/duration.ts';
+import { type Runtime, randomInt, realRuntime, type TimerHandle } from '../runtime/index.ts';
+import type { CheckDefinition, PollingCheckSpec } from './check-spec.ts';
 import { runExecCheck } from './exec-check.ts';
 import { runGrpcCheck } from './grpc-check.ts';
 import { runHttpCheck } from './http-check.ts';
@@ -54,6 +55,10 @@ export interface CheckRunnerOptions {
   readonly firstDelayMs?: number;
   /** Called if onResult throws; the runner keeps going. */
   readonly onError?: (err: Error) => void;
+  /** Timers and the first-run stagger's randomness (default realRuntime()). */
+  readonly runtime?: Runtime;
+  /** Called after every run with how long the probe took, ms (for /metrics). */
+  readonly onRun?: (durationMs: number) => void;
 }
 
 /**
@@ -68,7 +73,9 @@ export class CheckRunner {
   private readonly thresholds: Thresholds;
   private readonly firstDelayMs: number;
   private readonly onError: ((err: Error) => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly runtime: Runtime;
+  private timer: TimerHandle | undefined;
+  private readonly onRun: ((durationMs: number) => void) | undefined;
   private inFlight: { controller: AbortController; done: Promise<void> } | undefined;
   private stopped = false;
   private started = false;
@@ -78,8 +85,10 @@ export class CheckRunner {
     this.probe = options.probe ?? probeFor(options.check);
     this.onResult = options.onResult;
     this.onError = options.onError;
+    this.onRun = options.onRun;
     this.thresholds = new Thresholds(options.check);
-    this.firstDelayMs = options.firstDelayMs ?? Math.floor(Math.random() * options.check.intervalMs);
+    this.runtime = options.runtime ?? realRuntime();
+    this.firstDelayMs = options.firstDelayMs ?? randomInt(this.runtime.random, options.check.intervalMs);
   }
 
   start(): void {
@@ -90,7 +99,7 @@ export class CheckRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     const run = this.inFlight;
     if (run) {
@@ -101,7 +110,7 @@ export class CheckRunner {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.runtime.timers.after(delayMs, () => {
       this.timer = undefined;
       const controller = new AbortController();
       const done = this.runOnce(controller).finally(() => {
@@ -109,24 +118,26 @@ export class CheckRunner {
         this.schedule(this.check.intervalMs);
       });
       this.inFlight = { controller, done };
-    }, delayMs);
+    });
   }
 
   private async runOnce(controller: AbortController): Promise<void> {
     let timedOut = false;
-    const timeout = setTimeout(() => {
+    const timeout = this.runtime.timers.after(this.check.timeoutMs, () => {
       timedOut = true;
       controller.abort(new Error('check timed out'));
-    }, this.check.timeoutMs);
+    });
     let result: CheckResult;
+    const started = this.runtime.clock.now();
     try {
       result = await this.probe({ signal: controller.signal, outputMaxSize: this.check.outputMaxSize });
     } catch (err) {
       result = { status: 'critical', output: `${describe(this.check)}: ${(err as Error).message}` };
     } finally {
-      clearTimeout(timeout);
+      timeout.cancel();
     }
     if (this.stopped) return; // aborted by stop(): not a result
+    this.onRun?.(this.runtime.clock.now() - started);
     if (timedOut) {
       const partial = this.check.type === 'exec' && result.output ? `\n${result.output}` : '';
       result = {

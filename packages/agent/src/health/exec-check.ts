@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { ExecCheckSpec } from '../services/definition.ts';
+import type { ExecCheckSpec } from './check-spec.ts';
 import { TailBuffer } from './output.ts';
 import type { ProbeContext } from './probe.ts';
 import type { CheckResult, CheckStatus } from './status.ts';

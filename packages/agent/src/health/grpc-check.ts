@@ -1,5 +1,5 @@
 import { connect, constants } from 'node:http2';
-import type { GrpcCheckSpec } from '../services/definition.ts';
+import type { GrpcCheckSpec } from './check-spec.ts';
 import type { ProbeContext } from './probe.ts';
 import type { CheckResult } from './status.ts';
 

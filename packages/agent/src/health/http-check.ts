@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { HttpCheckSpec } from '../services/definition.ts';
+import type { HttpCheckSpec } from './check-spec.ts';
 import { MAX_HTTP_REDIRECTS } from './defaults.ts';
 import { truncateHead } from './output.ts';
 import type { ProbeContext } from './probe.ts';

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
-import { parseHostPort } from '../config/host-port.ts';
-import type { TcpCheckSpec } from '../services/definition.ts';
+import { parseHostPort } from '../base/host-port.ts';
+import type { TcpCheckSpec } from './check-spec.ts';
 import type { ProbeContext } from './probe.ts';
 import type { CheckResult } from './status.ts';
 

@@ -1,3 +1,4 @@
+import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import type { CheckResult } from './status.ts';
 
 /**
@@ -5,37 +6,42 @@ import type { CheckResult } from './status.ts';
  * the clock. When the TTL runs out before the next report, the check turns critical.
  */
 export class TtlClock {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private readonly ttlMs: number;
   private readonly onExpire: () => void;
+  private readonly runtime: Runtime;
 
-  constructor(ttlMs: number, onExpire: () => void) {
+  constructor(ttlMs: number, onExpire: () => void, runtime: Runtime = realRuntime()) {
     this.ttlMs = ttlMs;
     this.onExpire = onExpire;
+    this.runtime = runtime;
   }
 
-  /** Restarts the clock; returns when it will expire (epoch ms), to persist with the state. */
-  reset(now = Date.now()): number {
+  /**
+   * Restarts the clock; returns when it will expire (wall ms: it is persisted with the state and
+   * read back by the next process).
+   */
+  reset(now = this.runtime.clock.wallNow()): number {
     this.arm(this.ttlMs);
     return now + this.ttlMs;
   }
 
   /** After a restart: expire at a deadline saved before (at once if it has passed). */
-  resume(expiresAt: number, now = Date.now()): void {
+  resume(expiresAt: number, now = this.runtime.clock.wallNow()): void {
     this.arm(Math.max(0, expiresAt - now));
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 
   private arm(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    this.timer?.cancel();
+    this.timer = this.runtime.timers.after(ms, () => {
       this.timer = undefined;
       this.onExpire();
-    }, ms);
+    });
   }
 }
 

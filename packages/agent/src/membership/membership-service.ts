@@ -18,6 +18,7 @@ import {
 } from '@vigil/protocol';
 import type { Logger } from '../log.ts';
 import { type Address, addressKey } from './address.ts';
+import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
 import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
@@ -34,6 +35,7 @@ import {
   type Output,
   SwimEngine,
 } from './swim-engine.ts';
+import { VerdictLog } from './verdict-log.ts';
 
 export interface MembershipOptions {
   readonly name: string;
@@ -102,6 +104,8 @@ const DROP_LOG_INTERVAL_MS = 10_000;
  * SwimEngine, speaks the memberlist wire format through @vigil/protocol, and keeps the snapshot.
  */
 export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }> {
+  /** Who suspected whom, how, and how it ended (GET /v1/members/:name). */
+  readonly verdicts: VerdictLog;
   readonly counters: MembershipCounters = {
     packetsIn: 0,
     packetsOut: 0,
@@ -140,12 +144,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private constructor(opts: MembershipOptions) {
     super();
     this.opts = opts;
+    this.verdicts = new VerdictLog(opts.name, () => Date.now());
     this.log = opts.log.child({ plane: 'membership' });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
     this.queries = new SerfQueries({
       name: opts.name,
-      tags: () => memberTags(opts.meta),
+      // Our entry holds the tags a reload set (setMeta); before the engine exists, the configured ones.
+      tags: () => memberTags(this.engine?.member(opts.name)?.meta ?? opts.meta),
       address: () => this.engine.member(opts.name)!.addr,
       aliveMembers: () =>
         this.engine
@@ -213,6 +219,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         random: Math.random,
         collectiveConfirmation: this.opts.collectiveConfirmation ?? true,
         delegate: this.serf,
+        onSuspicion: (s, cause) => this.verdicts.suspicion(s, cause),
       },
       this.now(),
     );
@@ -330,6 +337,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   /** Graceful leave: tell Serf (intent) and memberlist (dead from self), then wait for it to spread. */
+  /** New node metadata (tags changed on reload): a fresh incarnation carries it to every member. */
+  setMeta(meta: Uint8Array): void {
+    this.engine.setMeta(meta, this.now());
+    this.pump();
+  }
+
   async leave(): Promise<void> {
     if (this.stopped) return;
     const intent: Message = { type: 'user', payload: this.serf.leaveIntent() };
@@ -386,6 +399,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     for (const out of this.engine.drainOutputs()) this.perform(out);
     const events = this.engine.drainEvents();
     for (const e of events) {
+      this.verdicts.event(e);
       this.logEvent(e);
       this.emit('event', e);
     }
@@ -447,7 +461,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       return;
     }
     for (const reason of result.dropReasons) this.noteDrop(reason, from, 'part of a compound packet');
-    this.engine.handlePacket(from, result.messages, this.now());
+    const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+    this.engine.handlePacket(from, screenMessages(result.messages, drop), this.now());
     this.pump();
   }
 
@@ -459,7 +474,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       if (this.stopped) return;
       let reply: Message | undefined;
       if (msg.type === 'pushPull') {
-        reply = this.engine.handleRemotePushPull(msg, this.now());
+        const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+        reply = this.engine.handleRemotePushPull(screenPushPull(msg, drop), this.now());
       } else if (msg.type === 'ping') {
         if (msg.node === '' || msg.node === this.opts.name)
           reply = { type: 'ack', seqNo: msg.seqNo, payload: new Uint8Array(0) };
@@ -497,7 +513,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       const reply = await this.exchange(to, state, this.opts.profile.tcpTimeoutMs);
       if (this.stopped) return;
       if (reply.type !== 'pushPull') throw new Error(`expected push/pull, got ${reply.type}`);
-      this.engine.handlePushPullResponse(id, reply, this.now());
+      const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, to, detail);
+      this.engine.handlePushPullResponse(id, screenPushPull(reply, drop), this.now());
     } catch (err) {
       this.counters.streamFailures++;
       error = explainStreamError((err as Error).message, !!this.keyring);

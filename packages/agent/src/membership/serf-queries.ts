@@ -13,6 +13,7 @@ import {
   type SerfRelay,
 } from '@vigil/protocol';
 import type { RE2JS } from 're2js';
+import { type Random, randomInt, realRuntime } from '../runtime/index.ts';
 import { type Address, bytesToIp, ipToBytes } from './address.ts';
 
 /** Serf's QueryBuffer: queries older than this many Lamport ticks are refused as replays. */
@@ -85,6 +86,8 @@ export interface SerfQueriesIO {
   relayTargets(k: number): readonly Address[];
   now(): number;
   setTimer(ms: number, fn: () => void): { cancel(): void };
+  /** Where query ids come from (the simulator passes a seeded one). Default Math.random. */
+  readonly random?: Random | undefined;
 }
 
 interface Pending {
@@ -122,8 +125,11 @@ export class SerfQueries {
     'handler-failed': 0,
   };
 
+  private readonly random: Random;
+
   constructor(io: SerfQueriesIO) {
     this.io = io;
+    this.random = io.random ?? realRuntime().random;
     this.handlers.set(`${SERF_INTERNAL_QUERY_PREFIX}ping`, () => undefined);
   }
 
@@ -231,7 +237,7 @@ export class SerfQueries {
     const q: SerfQuery = {
       type: 'query',
       ltime: this.clock,
-      id: Math.floor(Math.random() * 2 ** 31),
+      id: randomInt(this.random, 2 ** 31),
       addr: ipToBytes(me.host),
       port: me.port,
       sourceNode: this.io.name,

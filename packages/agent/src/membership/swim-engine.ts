@@ -88,7 +88,25 @@ export interface EngineConfig {
   readonly fastJoin?: boolean;
   readonly vsn?: readonly number[];
   readonly delegate?: EngineDelegate;
+  /** Every accusation or confirmation this engine takes in, with how it arose (verdict-log.ts). */
+  readonly onSuspicion?: (suspicion: Suspect, cause: SuspicionCause) => void;
 }
+
+/**
+ * Why the engine took in a suspicion: our own probe or confirmation probe failed (with the paths
+ * tried and our health score then), a suspect message from another member, or a push/pull state.
+ */
+export type SuspicionCause =
+  | {
+      readonly kind: 'probe';
+      readonly relays: number;
+      readonly nacks: number;
+      readonly tcp: boolean;
+      readonly health: number;
+    }
+  | { readonly kind: 'confirm'; readonly relays: number; readonly health: number }
+  | { readonly kind: 'gossip' }
+  | { readonly kind: 'merge' };
 
 /** Bytes a packet spends outside its messages: compound header, CRC, AES-GCM, label. */
 const PACKET_OVERHEAD = 64;
@@ -119,6 +137,9 @@ interface PendingProbe {
   nacks: number;
   expectedNacks: number;
   timers: number[];
+  /** Paths tried beyond the direct ping, for the verdict log. */
+  relays?: number;
+  tcp?: boolean;
 }
 interface PendingRelay {
   readonly kind: 'relay';
@@ -552,12 +573,14 @@ export class SwimEngine {
 
   private indirectProbe(target: Member, seqNo: number, probe: PendingProbe, deadline: number): void {
     const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
+    probe.relays = relays.length;
     for (const relay of relays) {
       const nack = this.lifeguard && (relay.vsn[1] ?? 0) >= NACK_MIN_PROTOCOL;
       if (nack) probe.expectedNacks++;
       this.send(relay.addr, [this.indirectPingFor(target, seqNo, nack)]);
     }
     if (this.config.tcpPing !== false && (target.vsn[1] ?? 0) >= 3) {
+      probe.tcp = true;
       this.outputs.push({ kind: 'tcpPing', to: target.addr, ping: this.pingFor(target.name, seqNo), deadline });
     }
   }
@@ -570,7 +593,16 @@ export class SwimEngine {
     this.awareness.apply(delta);
     const target = this.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    this.suspectNode({ type: 'suspect', incarnation: target.incarnation, node: name, from: this.self.name });
+    this.suspectNode(
+      { type: 'suspect', incarnation: target.incarnation, node: name, from: this.self.name },
+      {
+        kind: 'probe',
+        relays: probe.relays ?? 0,
+        nacks: probe.nacks,
+        tcp: probe.tcp ?? false,
+        health: this.awareness.health(),
+      },
+    );
   }
 
   /**
@@ -622,7 +654,7 @@ export class SwimEngine {
         node: target.name,
         from: this.self.name,
       };
-      this.suspectNode(mine);
+      this.suspectNode(mine, { kind: 'confirm', relays: relays.length, health: this.awareness.health() });
       // Accusation and confirmation together make a receiver's view "confirmed" in one step.
       this.tellDirectly(target, [accusation, mine]);
     });
@@ -697,9 +729,10 @@ export class SwimEngine {
     }
   }
 
-  private suspectNode(s: Suspect): void {
+  private suspectNode(s: Suspect, cause: SuspicionCause = { kind: 'gossip' }): void {
     const m = this.members.get(s.node);
     if (!m || s.incarnation < m.incarnation) return;
+    this.config.onSuspicion?.(s, cause);
     // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
     // is a new accusation, not a confirmation of one whose clock started long ago.
     if (this.suspects.has(m) && s.incarnation > m.incarnation) this.clearSuspicion(m);
@@ -983,7 +1016,10 @@ export class SwimEngine {
           // hold as if we were a second independent observer (memberlist's mergeState lets it).
           const local = this.members.get(n.name);
           if (this.collective() && local && this.suspects.has(local) && local.incarnation === n.incarnation) break;
-          this.suspectNode({ type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name });
+          this.suspectNode(
+            { type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name },
+            { kind: 'merge' },
+          );
         }
       }
     }

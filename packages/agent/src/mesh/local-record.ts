@@ -1,4 +1,5 @@
 import type { InstanceRecord, NodeRecord } from '@vigil/protocol';
+import { compareStrings } from '../base/compare.ts';
 import type { ServiceView } from '../services/registry.ts';
 
 export interface LocalRecordInput {
@@ -9,8 +10,11 @@ export interface LocalRecordInput {
   readonly seq: number;
   /** Filled in for services registered without an address, as Consul uses the node's. */
   readonly nodeAddress: string;
-  readonly services: readonly ServiceView[];
+  readonly services: readonly LocalService[];
 }
+
+/** What the record needs of a registered service: its definition and its combined health. */
+export type LocalService = Pick<ServiceView, 'service' | 'health'>;
 
 /** This node's catalog record, built from the local registry: the only record this agent authors. */
 export function localRecord(input: LocalRecordInput): NodeRecord {
@@ -33,6 +37,6 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
         maintenance,
       } satisfies InstanceRecord;
     })
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    .sort((a, b) => compareStrings(a.id, b.id));
   return { node: input.node, peerId: input.peerId, epoch: input.epoch, seq: input.seq, instances };
 }

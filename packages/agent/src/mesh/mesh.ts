@@ -1,24 +1,56 @@
 import { META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
-import type { CatalogNode, CatalogPeer, RecordChange } from '../catalog/index.ts';
+import type { CatalogPeer, RecordChange } from '../catalog/index.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
-import { type MemberInfo, type MembershipService, memberTags } from '../membership/membership-service.ts';
+import { type MemberInfo, memberTags } from '../membership/membership-service.ts';
+import { isLive, type MembershipEvent } from '../membership/swim-engine.ts';
 import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
-import type { ServiceRegistry } from '../services/registry.ts';
-import { localRecord } from './local-record.ts';
+import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
+import { type LocalService, localRecord } from './local-record.ts';
+
+/** What the mesh reads from membership (MembershipService in the agent, a simulated view in node-sim). */
+export interface MeshMembership {
+  /** Every known member, sorted by name. */
+  members(): readonly MemberInfo[];
+  on(event: 'event', listener: (e: MembershipEvent) => void): unknown;
+  off(event: 'event', listener: (e: MembershipEvent) => void): unknown;
+  /** Probes a member out of turn (a hint; may do nothing). */
+  probeNow(name: string): boolean;
+}
+
+/** What the mesh needs of the catalog (CatalogNode). */
+export interface MeshCatalog {
+  readonly peerId: string;
+  publish(record: NodeRecord): Promise<void>;
+  setPeers(peers: readonly CatalogPeer[]): void;
+  get(node: string): NodeRecord | undefined;
+  records(): NodeRecord[];
+  on(event: 'record', listener: (change: RecordChange) => void): unknown;
+  on(event: 'peer-lost', listener: (node: string) => void): unknown;
+  off(event: 'record', listener: (change: RecordChange) => void): unknown;
+  off(event: 'peer-lost', listener: (node: string) => void): unknown;
+}
+
+/** This host's services and their health (ServiceRegistry). */
+export interface MeshServices {
+  subscribe(listener: () => void): () => void;
+  listServices(): readonly LocalService[];
+}
 
 export interface MeshOptions {
   readonly node: string;
   readonly zone: string;
   /** Address filled in for services registered without one. */
   readonly nodeAddress: string;
-  readonly catalog: CatalogNode;
-  readonly membership: MembershipService;
-  readonly registry: ServiceRegistry;
+  readonly catalog: MeshCatalog;
+  readonly membership: MeshMembership;
+  readonly registry: MeshServices;
   readonly feed: ChangeFeed;
   readonly log: Logger;
   readonly failbackHoldDownMs: number;
   readonly panicThreshold: number;
+  /** Clock and timers (default realRuntime()). */
+  readonly runtime?: Runtime;
 }
 
 /** Serve routes anyway once this long has passed since the join, even if some member's record is missing. */
@@ -31,16 +63,20 @@ const SYNC_GRACE_MS = 10_000;
  */
 export class Mesh {
   private readonly opts: MeshOptions;
-  /** Boot time: every record of this life beats every record of the previous one. */
-  private readonly epoch = Date.now();
+  private readonly runtime: Runtime;
+  /**
+   * Boot time: every record of this life beats every record of the previous one. Wall time, since
+   * it must outlast the process (a monotonic clock restarts near zero).
+   */
+  private readonly epoch: number;
   private seq = 0;
   private routing: RoutingState | null = null;
   private current: readonly RoutingTable[] = [];
   private publishQueued = false;
   private publishing: Promise<void> = Promise.resolve();
   private recomputeQueued = false;
-  private memberSyncQueued: NodeJS.Immediate | undefined;
-  private evaluationTimer: NodeJS.Timeout | undefined;
+  private memberSyncQueued: TimerHandle | undefined;
+  private evaluationTimer: TimerHandle | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private stopped = false;
   private joinedAt: number | undefined;
@@ -48,13 +84,15 @@ export class Mesh {
 
   constructor(opts: MeshOptions) {
     this.opts = opts;
+    this.runtime = opts.runtime ?? realRuntime();
+    this.epoch = Math.floor(this.runtime.clock.wallNow());
     const { membership, registry, catalog } = opts;
     this.unsubscribe.push(registry.subscribe(() => this.schedulePublish()));
-    // A join or a push/pull delivers dozens of member changes, one packet each; setImmediate runs
+    // A join or a push/pull delivers dozens of member changes, one packet each; a zero timer runs
     // after every datagram read in this turn of the loop, so a burst costs one pass, not dozens.
     const onMember = () => {
       if (this.memberSyncQueued || this.stopped) return;
-      this.memberSyncQueued = setImmediate(() => {
+      this.memberSyncQueued = this.runtime.timers.after(0, () => {
         this.memberSyncQueued = undefined;
         if (this.stopped) return;
         const members = this.opts.membership.members();
@@ -84,7 +122,7 @@ export class Mesh {
 
   /** The start-up join has finished (successfully or not): from here on, membership is known. */
   markJoined(): void {
-    this.joinedAt ??= Date.now();
+    this.joinedAt ??= this.runtime.clock.now();
   }
 
   /**
@@ -100,11 +138,11 @@ export class Mesh {
       .every(
         (m) =>
           m.name === this.opts.node ||
-          (m.status !== 'alive' && m.status !== 'suspect') ||
+          !isLive(m) ||
           !m.tags[META_PEER_ID] ||
           this.opts.catalog.get(m.name) !== undefined,
       );
-    if (complete || Date.now() - this.joinedAt > SYNC_GRACE_MS) {
+    if (complete || this.runtime.clock.now() - this.joinedAt > SYNC_GRACE_MS) {
       if (!complete) this.opts.log.warn('catalog: serving routes without a record from every member');
       this.synced = true;
     }
@@ -126,8 +164,8 @@ export class Mesh {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.evaluationTimer);
-    clearImmediate(this.memberSyncQueued);
+    this.evaluationTimer?.cancel();
+    this.memberSyncQueued?.cancel();
     for (const off of this.unsubscribe) off();
     await this.publishing;
   }
@@ -157,7 +195,7 @@ export class Mesh {
   private updatePeers(members: readonly MemberInfo[]): void {
     const peers: CatalogPeer[] = [];
     for (const m of members) {
-      if (m.name === this.opts.node || (m.status !== 'alive' && m.status !== 'suspect')) continue;
+      if (m.name === this.opts.node || !isLive(m)) continue;
       const peerId = m.tags[META_PEER_ID];
       const multiaddr = m.tags[META_P2P_ADDR];
       if (peerId && multiaddr) peers.push({ node: m.name, peerId, multiaddr });
@@ -176,7 +214,8 @@ export class Mesh {
 
   private recompute(current: readonly MemberInfo[] = this.opts.membership.members()): void {
     if (this.stopped) return;
-    const now = Date.now();
+    // Wall time: routing's failbackAt is a timestamp the API shows.
+    const now = this.runtime.clock.wallNow();
     const members = current.map((m) => ({ name: m.name, status: m.status, confirmedSuspect: m.confirmedSuspect }));
     const result = computeRouting({
       records: this.opts.catalog.records(),
@@ -191,17 +230,20 @@ export class Mesh {
     }
     this.routing = result.state;
     this.current = result.tables;
-    clearTimeout(this.evaluationTimer);
+    this.evaluationTimer?.cancel();
+    this.evaluationTimer = undefined;
     if (result.nextEvaluationAt !== null) {
       // A hold-down expires: re-evaluate then, even if nothing else happens.
-      this.evaluationTimer = setTimeout(() => this.recompute(), Math.max(0, result.nextEvaluationAt - now));
-      this.evaluationTimer.unref();
+      this.evaluationTimer = this.runtime.timers.after(result.nextEvaluationAt - now, () => this.recompute());
     }
   }
 }
 
 /** The peer id membership holds for a node: the only signer whose records we accept for it. */
-export function peerIdFromMembership(membership: MembershipService, node: string): string | undefined {
+export function peerIdFromMembership(
+  membership: { member(name: string): { readonly meta: Uint8Array } | undefined },
+  node: string,
+): string | undefined {
   const view = membership.member(node);
   return view === undefined ? undefined : memberTags(view.meta)[META_PEER_ID];
 }

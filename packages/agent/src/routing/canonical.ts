@@ -1,10 +1,9 @@
 // Order-independent helpers: everything routing prints is sorted with these, never by Map or
 // object insertion order, and never with localeCompare (its order depends on the host's locale).
 
-/** Code-unit order, the same on every host. */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+import { compareStrings } from '../base/compare.ts';
+
+export { compareStrings };
 
 /** JSON with object keys sorted at every level, so equal values give equal strings. */
 export function canonicalJson(value: unknown): string {

@@ -9,4 +9,5 @@ export {
   type TimerHandle,
   type Timers,
 } from './runtime.ts';
+export { timeoutSignal } from './timeout-signal.ts';
 export { VirtualRuntime } from './virtual-runtime.ts';

@@ -1,6 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../data-dir/atomic-write.ts';
+import { DATA_FILES } from '../data-dir/files.ts';
 import type { CheckStatus } from '../health/status.ts';
 import type { Maintenance } from './maintenance.ts';
 
@@ -15,8 +16,8 @@ import type { Maintenance } from './maintenance.ts';
  * old file or the new one, never a torn mix.
  */
 
-export const SERVICES_FILE = 'services.json';
-export const CHECK_STATE_FILE = 'checks-state.json';
+export const SERVICES_FILE = DATA_FILES.services;
+export const CHECK_STATE_FILE = DATA_FILES.checkState;
 export const STORE_VERSION = 1;
 
 export type Source = 'api' | 'config';

@@ -1,5 +1,8 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseHostPort } from '../config/host-port.ts';
+import { formatDuration, parseDuration } from '../base/duration.ts';
+import { parseHostPort } from '../base/host-port.ts';
+import { StatusError } from '../base/status-error.ts';
 import {
   DEFAULT_EXEC_TIMEOUT_MS,
   DEFAULT_NETWORK_TIMEOUT_MS,
@@ -9,8 +12,8 @@ import {
   MIN_DEREGISTER_CRITICAL_AFTER_MS,
 } from '../health/defaults.ts';
 import { CHECK_STATUSES } from '../health/status.ts';
+import { MAX_TIMER_MS } from '../runtime/index.ts';
 import type { CheckDefinition, CheckSpec, Registration, ServiceDefinition } from './definition.ts';
-import { formatDuration, parseDuration } from './duration.ts';
 
 /**
  * The registration body, validated at the boundary. It takes Consul's JSON (PascalCase as the API
@@ -20,11 +23,10 @@ import { formatDuration, parseDuration } from './duration.ts';
  */
 
 /** A bad definition: each problem names the field. The HTTP API answers it with 400. */
-export class DefinitionError extends Error {
-  override readonly name = 'DefinitionError';
+export class DefinitionError extends StatusError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(problems.join('; '));
+    super(400, problems.join('; '));
     this.problems = problems;
   }
 }
@@ -160,11 +162,38 @@ const duration = z.string().transform((text, ctx) => {
 
 const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be a positive duration', abort: true });
 
+/**
+ * A duration that runs a timer (Interval, Timeout, TTL). Node's timers hold at most 2^31-1 ms; a
+ * longer one fires after 1 ms instead, so `Interval: "1000000h"` would run a check ~500 times a
+ * second. Refused rather than silently shortened.
+ */
+const timerDuration = positiveDuration.refine((ms) => ms <= MAX_TIMER_MS, {
+  message: `must be at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest timer Node keeps)`,
+});
+
 const serviceName = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"');
+  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"')
+  .refine((name) => !shadowsLiteralHost(name), {
+    message: 'names a host applications mean literally (localhost or an IP address): choose another name',
+  });
+
+/**
+ * Whether a service name reads as `localhost` or an IP address in a URL (`http://10.1/` and
+ * `http://2130706433/` are IPv4 to URL parsers): the SDK never routes such hosts through the mesh,
+ * so a service of that name could only confuse.
+ */
+function shadowsLiteralHost(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (lower === 'localhost' || lower.endsWith('.localhost')) return true;
+  try {
+    return isIP(new URL(`http://${name}`).hostname) !== 0;
+  } catch {
+    return false;
+  }
+}
 
 const identifier = z
   .string()
@@ -268,13 +297,13 @@ const rawCheckObject = z.strictObject({
     .max(256, 'must hold at most 256 arguments')
     .refine((a) => (a[0] ?? '') !== '', 'the command (first element) must not be empty')
     .optional(),
-  TTL: positiveDuration.optional(),
+  TTL: timerDuration.optional(),
   GRPC: grpcTarget.optional(),
   GRPCUseTLS: z.boolean().optional(),
-  Interval: positiveDuration
+  Interval: timerDuration
     .refine((ms) => ms >= MIN_CHECK_INTERVAL_MS, `must be at least ${formatDuration(MIN_CHECK_INTERVAL_MS)}`)
     .optional(),
-  Timeout: positiveDuration.optional(),
+  Timeout: timerDuration.optional(),
   SuccessBeforePassing: count.optional(),
   FailuresBeforeWarning: count.optional(),
   FailuresBeforeCritical: count.optional(),

@@ -1,5 +1,6 @@
-import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { StatusError } from '../base/status-error.ts';
+import { DataDir } from '../data-dir/data-dir.ts';
 import { aggregateHealth } from '../health/aggregate.ts';
 import { CheckRunner, isPolling } from '../health/check-runner.ts';
 import { MIN_DEREGISTER_CRITICAL_AFTER_MS, REAP_INTERVAL_MS } from '../health/defaults.ts';
@@ -7,6 +8,7 @@ import { truncateHead } from '../health/output.ts';
 import type { CheckResult, CheckStatus, InstanceHealth } from '../health/status.ts';
 import { TtlClock, ttlExpired } from '../health/ttl-check.ts';
 import type { Logger } from '../log.ts';
+import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import type { CheckDefinition, Registration, ServiceDefinition } from './definition.ts';
 import { EventLog, type PendingEvent, type RegistryEvent, type RegistryListener } from './events.ts';
 import {
@@ -16,7 +18,6 @@ import {
   type Maintenance,
 } from './maintenance.ts';
 import {
-  CHECK_STATE_FILE,
   loadDefinitions,
   loadState,
   removeStaleTemporaries,
@@ -34,20 +35,14 @@ import { checkToBody, parseCheckRegistration, parseServiceRegistration, serviceT
  * A refused registry operation. `statusCode` is what the HTTP API answers (the server's error
  * handler reads it): 403 for policy, 404 for unknown IDs, 409 for conflicts, 400 for bad input.
  */
-export class RegistryError extends Error {
-  override readonly name = 'RegistryError';
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
+export class RegistryError extends StatusError {}
 
 export const EXEC_DISABLED_MESSAGE =
   'exec checks from the HTTP API are disabled on this agent; start it with --enable-exec-checks to allow them';
 
 export interface RegistryOptions {
-  readonly dataDir: string;
+  /** Where services.json and checks-state.json live. */
+  readonly dataDir: string | DataDir;
   readonly node: string;
   /** The agent's zone: the zone of services that name none. */
   readonly zone: string;
@@ -62,6 +57,8 @@ export interface RegistryOptions {
   readonly stateWriteDelayMs?: number;
   /** Delay before a check's first run; default a random stagger within its interval. */
   readonly firstRunDelayMs?: number;
+  /** Clock, timers and randomness for checks, TTLs and the reaper (default realRuntime()). */
+  readonly runtime?: Runtime;
 }
 
 interface ServiceEntry {
@@ -82,6 +79,8 @@ interface CheckEntry {
   ttl: TtlClock | undefined;
   /** Why the check does not run (exec checks after the flag was turned off). */
   disabled: string | undefined;
+  /** How long its last run took, ms (polling checks). */
+  lastRunMs?: number;
 }
 
 /** A service as seen from outside: definition with its zone resolved, maintenance, health, checks. */
@@ -101,6 +100,8 @@ export interface CheckView {
   readonly output: string;
   /** When the status last changed (epoch ms). */
   readonly since: number;
+  /** How long its last run took, ms; polling checks that have run only. */
+  readonly lastRunMs?: number;
 }
 
 export interface RegisterOptions {
@@ -124,7 +125,8 @@ export class ServiceRegistry {
   private readonly events: EventLog;
   private readonly definitionsWriter: SnapshotWriter;
   private readonly stateWriter: SnapshotWriter;
-  private reaper: NodeJS.Timeout | undefined;
+  private readonly runtime: Runtime;
+  private reaper: TimerHandle | undefined;
   private running = false;
   private stopped = false;
   /** Checks being stopped after a replace or removal; stop() waits for them. */
@@ -132,21 +134,23 @@ export class ServiceRegistry {
 
   private constructor(opts: RegistryOptions, startIndex: number) {
     this.opts = opts;
+    this.runtime = opts.runtime ?? realRuntime();
     this.log = opts.log.child({ plane: 'health' });
     this.events = new EventLog(startIndex, (err) => this.log.error({ err }, 'registry event listener failed'));
-    this.definitionsWriter = new SnapshotWriter(join(opts.dataDir, SERVICES_FILE), () =>
+    this.definitionsWriter = new SnapshotWriter(DataDir.of(opts.dataDir).file('services'), () =>
       JSON.stringify(this.storedDefinitions(), null, 2),
     );
-    this.stateWriter = new SnapshotWriter(join(opts.dataDir, CHECK_STATE_FILE), () =>
+    this.stateWriter = new SnapshotWriter(DataDir.of(opts.dataDir).file('checkState'), () =>
       JSON.stringify(this.storedState()),
     );
   }
 
   /** Loads what the data directory holds. Checks start with `start()`. */
   static async open(opts: RegistryOptions): Promise<ServiceRegistry> {
-    const removed = await removeStaleTemporaries(opts.dataDir);
-    const definitions = await loadDefinitions(opts.dataDir);
-    const { state, problem } = await loadState(opts.dataDir);
+    const dir = DataDir.of(opts.dataDir).path;
+    const removed = await removeStaleTemporaries(dir);
+    const definitions = await loadDefinitions(dir);
+    const { state, problem } = await loadState(dir);
     const registry = new ServiceRegistry(opts, Math.max(definitions?.index ?? 0, state?.index ?? 0));
     if (removed > 0) registry.log.info({ removed }, 'removed temporary files left by an interrupted write');
     if (problem) registry.log.warn(`${problem}; checks start from their initial state`);
@@ -198,7 +202,7 @@ export class ServiceRegistry {
       source,
       status: disabled ? 'critical' : def.initialStatus,
       output: disabled ?? '',
-      since: Date.now(),
+      since: this.runtime.clock.wallNow(),
       ttlExpiresAt: undefined,
       runner: undefined,
       ttl: undefined,
@@ -214,6 +218,8 @@ export class ServiceRegistry {
    */
   async applyConfig(registrations: readonly Registration[]): Promise<void> {
     const wanted = new Set(registrations.map((r) => r.service.id));
+    // All or nothing: a reload (SIGHUP) with one bad definition changes none.
+    for (const registration of registrations) this.validate(registration, 'config');
     for (const [id, entry] of [...this.services]) {
       if (entry.source === 'config' && !wanted.has(id)) await this.removeService(id, 'config');
     }
@@ -229,7 +235,15 @@ export class ServiceRegistry {
     if (this.running || this.stopped) return;
     this.running = true;
     for (const entry of this.checks.values()) this.startCheck(entry);
-    this.reaper = setInterval(() => this.reap(), this.opts.reapIntervalMs ?? REAP_INTERVAL_MS);
+    const every = this.opts.reapIntervalMs ?? REAP_INTERVAL_MS;
+    const arm = (): void => {
+      this.reaper = this.runtime.timers.after(every, () => {
+        if (!this.running) return;
+        this.reap();
+        arm();
+      });
+    };
+    arm();
   }
 
   /** Stops every timer and check (killing exec checks' processes) and writes the last state. */
@@ -237,7 +251,7 @@ export class ServiceRegistry {
     if (this.stopped) return;
     this.stopped = true;
     this.running = false;
-    clearInterval(this.reaper);
+    this.reaper?.cancel();
     this.reaper = undefined;
     await Promise.all([...this.checks.values()].map((entry) => this.stopCheck(entry)));
     await Promise.all([...this.stopping]);
@@ -253,14 +267,22 @@ export class ServiceRegistry {
         firstDelayMs: this.opts.firstRunDelayMs,
         onResult: (result) => this.applyResult(def.id, entry, result),
         onError: (err) => this.log.error({ err, checkId: def.id }, 'applying a check result failed'),
+        runtime: this.runtime,
+        onRun: (ms) => {
+          entry.lastRunMs = ms;
+        },
       });
       entry.runner.start();
       return;
     }
-    entry.ttl = new TtlClock(def.ttlMs, () => {
-      entry.ttlExpiresAt = undefined;
-      this.applyResult(def.id, entry, ttlExpired(entry.output));
-    });
+    entry.ttl = new TtlClock(
+      def.ttlMs,
+      () => {
+        entry.ttlExpiresAt = undefined;
+        this.applyResult(def.id, entry, ttlExpired(entry.output));
+      },
+      this.runtime,
+    );
     // A TTL check that was reported on before a restart keeps its deadline; a new one starts its clock now.
     if (entry.ttlExpiresAt !== undefined) entry.ttl.resume(entry.ttlExpiresAt);
     else entry.ttlExpiresAt = entry.ttl.reset();
@@ -292,7 +314,7 @@ export class ServiceRegistry {
   }
 
   private emit(event: PendingEvent): void {
-    this.events.emit(event);
+    this.events.emit(event, this.runtime.clock.wallNow());
   }
 
   // --- mutations ---------------------------------------------------------------------------------
@@ -440,7 +462,7 @@ export class ServiceRegistry {
         `check "${id}" is a ${entry.def.type} check; only TTL checks take pass, warn and fail`,
       );
     }
-    entry.ttlExpiresAt = entry.ttl ? entry.ttl.reset() : Date.now() + entry.def.ttlMs;
+    entry.ttlExpiresAt = entry.ttl ? entry.ttl.reset() : this.runtime.clock.wallNow() + entry.def.ttlMs;
     this.applyResult(id, entry, { status, output: truncateHead(output, entry.def.outputMaxSize) });
     await this.stateWriter.write();
   }
@@ -450,7 +472,10 @@ export class ServiceRegistry {
     this.assertOpen();
     const before = this.nodeMaintenance;
     if (enabled) {
-      this.nodeMaintenance = { reason: reason || DEFAULT_NODE_MAINTENANCE_REASON, since: before?.since ?? Date.now() };
+      this.nodeMaintenance = {
+        reason: reason || DEFAULT_NODE_MAINTENANCE_REASON,
+        since: before?.since ?? this.runtime.clock.wallNow(),
+      };
     } else {
       this.nodeMaintenance = undefined;
     }
@@ -473,7 +498,7 @@ export class ServiceRegistry {
     if (!entry) throw new RegistryError(404, `no service with ID "${id}" is registered on this agent`);
     const before = entry.maintenance;
     entry.maintenance = enabled
-      ? { reason: reason || DEFAULT_SERVICE_MAINTENANCE_REASON, since: before?.since ?? Date.now() }
+      ? { reason: reason || DEFAULT_SERVICE_MAINTENANCE_REASON, since: before?.since ?? this.runtime.clock.wallNow() }
       : undefined;
     if (enabled || before) {
       this.emit({
@@ -496,7 +521,7 @@ export class ServiceRegistry {
     entry.output = result.output;
     if (result.status !== previous) {
       entry.status = result.status;
-      entry.since = Date.now();
+      entry.since = this.runtime.clock.wallNow();
       this.emit({
         type: 'check-updated',
         checkId: id,
@@ -532,7 +557,7 @@ export class ServiceRegistry {
   }
 
   /** Deregisters services with a check that has been critical longer than its DeregisterCriticalServiceAfter. */
-  reap(now = Date.now()): void {
+  reap(now = this.runtime.clock.wallNow()): void {
     for (const check of this.checks.values()) {
       const after = check.def.deregisterCriticalServiceAfterMs;
       const serviceId = check.def.serviceId;
@@ -556,6 +581,7 @@ export class ServiceRegistry {
       status: entry.status,
       output: entry.output,
       since: entry.since,
+      ...(entry.lastRunMs === undefined ? {} : { lastRunMs: entry.lastRunMs }),
     };
   }
 

@@ -1,0 +1,334 @@
+// Whole nodes under one virtual clock and one seed: membership (the real SwimEngine in the
+// membership Simulator), the catalog (real CatalogNode: dial plan, record intake, signatures, the
+// sync protocol) over the in-memory transport, and the Mesh that joins them into routing tables.
+// A run replays exactly from its seed: keys are derived from it, every timer and random draw goes
+// through one VirtualRuntime, and the membership simulator is seeded from the same number.
+//
+// The two clocks (the membership Simulator's own queue and the VirtualRuntime's) advance in
+// lock-step, STEP_MS at a time; between steps the promise jobs of the catalog (signing, verifying,
+// the sync protocol's async pipes) settle. No timer of either side fires out of order by more than
+// a step.
+
+import { EventEmitter } from 'node:events';
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import type { PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { encodeNodeMeta, type InstanceHealth, META_P2P_ADDR, META_PEER_ID, META_ZONE } from '@vigil/protocol';
+import pino from 'pino';
+import { compareStrings } from '../base/compare.ts';
+import { type CatalogCoreOptions, CatalogNode } from '../catalog/catalog-node.ts';
+import { MemoryCatalogNetwork } from '../catalog/memory-transport.ts';
+import { ChangeFeed } from '../events/change-feed.ts';
+import type { Logger } from '../log.ts';
+import { type MemberInfo, memberInfo } from '../membership/membership-service.ts';
+import type { MembershipEvent } from '../membership/swim-engine.ts';
+import type { LocalService } from '../mesh/local-record.ts';
+import { Mesh, type MeshMembership, type MeshServices, peerIdFromMembership } from '../mesh/mesh.ts';
+import type { RoutingTable } from '../routing/index.ts';
+import { VirtualRuntime } from '../runtime/index.ts';
+import { mulberry32 } from './random.ts';
+import { Simulator, type SimulatorOptions } from './simulator.ts';
+
+/** Virtual ms per lock-step of the two clocks. */
+const STEP_MS = 10;
+
+export interface NodeSimOptions {
+  readonly seed: number;
+  /** Node names; each runs one service instance `web` (see services). */
+  readonly nodes: readonly string[];
+  /** Each node's services; default one `web` instance, tier = index (n0 primary, the rest backups). */
+  readonly services?: (name: string, index: number) => readonly LocalService[];
+  readonly zone?: string;
+  /** Membership simulator settings (loss, delay, profile). */
+  readonly membership?: Omit<SimulatorOptions, 'seed' | 'meta'>;
+  /** Catalog settings (intervals, degree). */
+  readonly catalog?: Omit<Partial<CatalogCoreOptions>, 'node' | 'privateKey' | 'log' | 'runtime' | 'peerIdOf'>;
+  /** One-way latency of the catalog's network. Default 1 ms. */
+  readonly catalogLatencyMs?: number;
+  readonly failbackHoldDownMs?: number;
+  /** How a test names itself in the replay command (`-t`), and its file. */
+  readonly testName?: string;
+  readonly testFile?: string;
+}
+
+export interface SimAgent {
+  readonly name: string;
+  readonly peerId: string;
+  readonly catalog: CatalogNode;
+  readonly mesh: Mesh;
+  readonly services: ScriptedServices;
+  readonly feed: ChangeFeed;
+  crashed: boolean;
+}
+
+/**
+ * This host's services as a test scripts them: the registry has its own tests, and here only its
+ * output matters (a health change becomes a new catalog record).
+ */
+export class ScriptedServices implements MeshServices {
+  private services: LocalService[];
+  private readonly listeners = new Set<() => void>();
+
+  constructor(services: readonly LocalService[]) {
+    this.services = [...services];
+  }
+
+  listServices(): readonly LocalService[] {
+    return this.services;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  setHealth(id: string, health: InstanceHealth): void {
+    this.services = this.services.map((s) => (s.service.id === id ? { ...s, health } : s));
+    for (const l of this.listeners) l();
+  }
+}
+
+/** One node's membership view, read from its SwimEngine in the membership simulator. */
+class SimMembershipView extends EventEmitter<{ event: [MembershipEvent] }> implements MeshMembership {
+  private readonly sim: Simulator;
+  private readonly name: string;
+
+  constructor(sim: Simulator, name: string) {
+    super();
+    this.sim = sim;
+    this.name = name;
+  }
+
+  members(): MemberInfo[] {
+    return this.sim
+      .node(this.name)
+      .engine.memberViews()
+      .map(memberInfo)
+      .sort((a, b) => compareStrings(a.name, b.name));
+  }
+
+  member(name: string) {
+    return this.sim.node(this.name).engine.member(name);
+  }
+
+  /** The simulator drives its engines itself; an out-of-turn probe is not offered through it. */
+  probeNow(): boolean {
+    return false;
+  }
+}
+
+export function webService(name: string, tier: number, zone = 'z1'): LocalService {
+  return {
+    service: {
+      id: `web-${name}`,
+      name: 'web',
+      address: `10.0.0.${tier + 1}`,
+      port: 8080,
+      tags: [],
+      meta: {},
+      weights: { passing: 1, warning: 1 },
+      priority: tier,
+      zone,
+    },
+    health: 'passing',
+  };
+}
+
+export class NodeSim {
+  readonly seed: number;
+  readonly runtime: VirtualRuntime;
+  readonly membership: Simulator;
+  readonly network: MemoryCatalogNetwork;
+  readonly agents = new Map<string, SimAgent>();
+  private readonly opts: NodeSimOptions;
+
+  private constructor(opts: NodeSimOptions, keys: ReadonlyMap<string, PrivateKey>) {
+    this.opts = opts;
+    this.seed = opts.seed;
+    this.runtime = new VirtualRuntime(opts.seed);
+    this.network = new MemoryCatalogNetwork({ runtime: this.runtime, latencyMs: opts.catalogLatencyMs });
+    const zone = opts.zone ?? 'z1';
+    this.membership = new Simulator({
+      ...opts.membership,
+      seed: opts.seed,
+      meta: (name) =>
+        encodeNodeMeta({
+          [META_ZONE]: zone,
+          [META_PEER_ID]: peerIdFromPrivateKey(keys.get(name)!).toString(),
+          [META_P2P_ADDR]: `mem:${name}`,
+        }),
+    });
+  }
+
+  /** Starts every node, already members of one converged cluster, and runs until routing agrees. */
+  static async start(opts: NodeSimOptions): Promise<NodeSim> {
+    // Keys from the seed: peer ids decide dial ranks and tie-breaks, so they must replay too.
+    const draw = mulberry32(opts.seed ^ 0x5eed);
+    const keys = new Map<string, PrivateKey>();
+    for (const name of opts.nodes) {
+      const seed = Uint8Array.from({ length: 32 }, () => Math.floor(draw() * 256));
+      keys.set(name, await generateKeyPairFromSeed('Ed25519', seed));
+    }
+    const sim = new NodeSim(opts, keys);
+    sim.membership.bootstrap(opts.nodes);
+    const log = quietLog();
+    const zone = opts.zone ?? 'z1';
+    for (const [index, name] of opts.nodes.entries()) {
+      const runtime = sim.runtime.fork();
+      const privateKey = keys.get(name)!;
+      const peerId = peerIdFromPrivateKey(privateKey).toString();
+      const view = new SimMembershipView(sim.membership, name);
+      sim.views.set(name, view);
+      const catalog = await CatalogNode.over(
+        {
+          ...opts.catalog,
+          node: name,
+          privateKey,
+          log,
+          runtime,
+          peerIdOf: (node) => peerIdFromMembership(view, node),
+        },
+        sim.network.transport({ peerId, address: `mem:${name}` }),
+      );
+      const services = new ScriptedServices(opts.services?.(name, index) ?? [webService(name, index, zone)]);
+      const feed = new ChangeFeed(1, 4096, runtime);
+      const mesh = new Mesh({
+        node: name,
+        zone,
+        nodeAddress: `10.1.0.${index + 1}`,
+        catalog,
+        membership: view,
+        registry: services,
+        feed,
+        log,
+        failbackHoldDownMs: opts.failbackHoldDownMs ?? 0,
+        panicThreshold: 0,
+        runtime,
+      });
+      mesh.markJoined();
+      sim.agents.set(name, { name, peerId, catalog, mesh, services, feed, crashed: false });
+    }
+    // Membership events reach each observer's view (and through it the observer's mesh).
+    sim.membership.onEvent((e) => {
+      const agent = sim.agents.get(e.observer);
+      if (agent && !agent.crashed) sim.viewOf(e.observer)?.emit('event', e);
+    });
+    return sim;
+  }
+
+  private readonly views = new Map<string, SimMembershipView>();
+  private viewOf(name: string): SimMembershipView | undefined {
+    return this.views.get(name);
+  }
+
+  /** Advances both clocks by `ms`, letting promise work settle between steps. */
+  async run(ms: number): Promise<void> {
+    for (let left = ms; left > 0; left -= STEP_MS) {
+      const step = Math.min(STEP_MS, left);
+      this.membership.run(step);
+      this.runtime.advance(step);
+      await settle();
+    }
+  }
+
+  /** Runs until `done()` holds (checked every step) or `limitMs` passes; returns the time taken. */
+  async runUntil(done: () => boolean, limitMs: number): Promise<number | undefined> {
+    const start = this.runtime.worldNow;
+    while (!done()) {
+      if (this.runtime.worldNow - start >= limitMs) return undefined;
+      await this.run(STEP_MS);
+    }
+    return this.runtime.worldNow - start;
+  }
+
+  agent(name: string): SimAgent {
+    const a = this.agents.get(name);
+    if (!a) throw new Error(`no node ${name}`);
+    return a;
+  }
+
+  /** `observer`'s routing table for `service` (default `web`). */
+  table(observer: string, service = 'web'): RoutingTable | undefined {
+    return this.agent(observer).mesh.table(service);
+  }
+
+  /** The nodes `observer` routes `web` traffic to (share > 0), sorted. */
+  activeNodes(observer: string, service = 'web'): string[] {
+    return (this.table(observer, service)?.endpoints ?? [])
+      .filter((e) => e.share > 0)
+      .map((e) => e.node)
+      .sort(compareStrings);
+  }
+
+  /** The process dies: its SWIM engine falls silent, its connections reset, its timers stop. */
+  async crash(name: string): Promise<void> {
+    const agent = this.agent(name);
+    agent.crashed = true;
+    this.membership.crash(name);
+    await agent.mesh.stop();
+    await agent.catalog.stop();
+  }
+
+  /** Splits membership and catalog traffic alike into groups of node names. */
+  partition(groups: readonly (readonly string[])[]): void {
+    this.membership.partition(groups);
+    this.network.partition(groups.map((g) => g.map((n) => this.agent(n).peerId)));
+  }
+
+  heal(): void {
+    this.membership.heal();
+    this.network.heal();
+  }
+
+  /** The one command that replays this run. */
+  replayCommand(): string {
+    return replayCommand(this.opts.testFile ?? 'test/node-sim.test.ts', this.opts.testName, this.seed);
+  }
+
+  async stop(): Promise<void> {
+    for (const a of this.agents.values()) {
+      if (a.crashed) continue;
+      await a.mesh.stop();
+      await a.catalog.stop();
+    }
+  }
+}
+
+/** The command that replays one seed of a simulator test (a file under packages/agent). */
+export function replayCommand(file: string, testName: string | undefined, seed: number): string {
+  const name = testName ? ` -t ${JSON.stringify(testName)}` : '';
+  return `VIGIL_SIM_SEED=${seed} npx vitest run --root packages/agent ${file}${name}`;
+}
+
+/** The seeds a simulator test runs: VIGIL_SIM_SEED alone when set (a replay), else `defaults`. */
+export function simSeeds(defaults: readonly number[]): readonly number[] {
+  const fromEnv = process.env.VIGIL_SIM_SEED;
+  return fromEnv ? [Number(fromEnv)] : defaults;
+}
+
+/** Runs `body` for each seed; a failure names its seed and the one command that replays it. */
+export async function forEachSeed(
+  seeds: readonly number[],
+  replay: (seed: number) => string,
+  body: (seed: number) => Promise<void>,
+): Promise<void> {
+  for (const seed of seeds) {
+    try {
+      await body(seed);
+    } catch (err) {
+      const e = err as Error;
+      e.message = `seed ${seed}: ${e.message}\nreplay: ${replay(seed)}`;
+      throw e;
+    }
+  }
+}
+
+/** Lets every pending promise job (and the I/O-free callbacks they queue) run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function quietLog(): Logger {
+  // VIGIL_SIM_LOG=1 shows the planes' debug logs on stderr.
+  return process.env.VIGIL_SIM_LOG ? pino({ level: 'debug' }, pino.destination(2)) : pino({ level: 'silent' });
+}
