@@ -109,6 +109,9 @@ describe('the .deb', () => {
     });
     expect(await readlink(`/proc/${agent.child.pid}/exe`)).toBe(join(root, 'usr/lib/vigil/bin/node'));
     await waitFor('/readyz 200', async () => (await fetch(`${agent.url}/readyz`)).status === 200);
+    // The dashboard's files ship beside the bundled code.
+    const ui = await fetch(`${agent.url}/ui/`);
+    expect([ui.status, (await ui.text()).includes('<html')]).toEqual([200, true]);
 
     await writeFile(join(services, 'web.json'), JSON.stringify({ service: { name: 'web', port: 8080 } }));
     agent.child.kill('SIGHUP');
