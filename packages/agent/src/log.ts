@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { LogTap } from './log-tap.ts';
 
 export type { Logger };
@@ -18,9 +19,11 @@ export function createLogger(
   destination?: DestinationStream,
 ): Logger {
   const options = { level, base: { pid: process.pid } };
+  // pino-pretty is loaded only for a terminal: an agent under systemd logs JSON and never loads it.
+  const pretty = () => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   const out =
     format === 'pretty'
-      ? pretty({ colorize: true, sync: true, ignore: 'pid,hostname', ...(destination ? { destination } : {}) })
+      ? pretty()({ colorize: true, sync: true, ignore: 'pid,hostname', ...(destination ? { destination } : {}) })
       : (destination ?? pino.destination({ dest: 1, sync: true }));
   // Pretty output re-renders escaped text, so escape it once more (see keepEscaped).
   const withHooks = format === 'pretty' ? { ...options, hooks: { streamWrite: keepEscaped } } : options;

@@ -48,6 +48,9 @@ export interface AgentOptions {
   readonly dnsPort?: number;
   /** The HTTP API's bind host (default 127.0.0.1); the harness always reaches it over loopback. */
   readonly httpHost?: string;
+  /** Another `vigil.js`, e.g. of an installed package, and the Node that runs it. */
+  readonly bin?: string;
+  readonly execPath?: string;
 }
 
 /** A real `vigil agent` child process on loopback with its own ports and data directory. */
@@ -113,7 +116,7 @@ export class AgentProcess {
       ...(opts.extraArgs?.includes('--dns') ? [] : ['--dns', `127.0.0.1:${dnsPort}`]),
       ...(opts.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, [VIGIL_BIN, ...args], {
+    const child = spawn(opts.execPath ?? process.execPath, [opts.bin ?? VIGIL_BIN, ...args], {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
