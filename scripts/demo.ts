@@ -47,7 +47,7 @@ function startAgent(i: number): void {
   const args = [VIGIL, 'agent', '--node', `agent-${i}`, '--bind', `127.0.0.1:${p.gossip}`];
   args.push('--http', `127.0.0.1:${p.http}`, '--p2p', `127.0.0.1:${p.p2p}`, '--zone', zone);
   args.push('--data-dir', join(root, `agent-${i}`), '--encrypt', KEY, '--failback-hold-down', HOLD_DOWN);
-  args.push('--log-level', 'warn', '--log-format', 'json');
+  args.push('--log-level', 'warn', '--log-format', 'json', '--dns', 'off');
   if (i > 0) args.push('--join', `127.0.0.1:${ports(0).gossip}`);
   agents.set(i, run(args));
 }

@@ -70,7 +70,7 @@ async function runSize(n: number) {
     for (let i = 0; i < n; i++) {
       const args = [VIGIL, 'agent', '--node', `b${i}`, '--bind', `127.0.0.1:${port(i, 0)}`];
       args.push('--http', `127.0.0.1:${port(i, 1)}`, '--p2p', `127.0.0.1:${port(i, 2)}`, '--encrypt', KEY);
-      args.push('--data-dir', join(root, `b${i}`), '--log-level', 'warn', '--failback-hold-down', '0s');
+      args.push('--data-dir', join(root, `b${i}`), '--log-level', 'warn', '--failback-hold-down', '0s', '--dns', 'off');
       if (i > 0) args.push('--join', `127.0.0.1:${port(0, 0)}`);
       const child = spawn(process.execPath, args, { stdio: 'ignore' });
       running.add(child);

@@ -30,6 +30,9 @@ export interface BenchAgent {
   readonly name: string;
   readonly gossipPort: number;
   readonly child: ChildProcess;
+  /** The command that started it, to start it again the same way (restart). */
+  readonly command: string;
+  readonly args: readonly string[];
   /** The last few KiB of the agent's output, for error messages. */
   logTail(): string;
 }
@@ -95,6 +98,30 @@ export abstract class Cluster {
   abstract joinAll(): Promise<void>;
   /** Graceful leave: Vigil by SIGTERM (its contract), Serf by `serf leave` over RPC. */
   abstract leave(i: number): Promise<void>;
+  /** Arguments a restarted agent gets on top of its original ones (how it finds the cluster again). */
+  protected abstract rejoinArgs(): string[];
+  /** One check that agent i's API answers (Serf: its RPC accepts a handshake; Vigil: /healthz). */
+  protected abstract ping(i: number): Promise<void>;
+
+  /** Resolves once agent i's API answers, for example after a restart. */
+  ready(i: number, timeoutMs = 60_000): Promise<void> {
+    return this.waitReady(i, () => this.ping(i), timeoutMs);
+  }
+
+  /**
+   * Starts agent i again, after it was killed, with the same name, ports and data directory (a
+   * crashed host's supervisor restarting it). Its own view is no longer followed: it serves as a
+   * member, not as an observer. Resolves once the process is spawned.
+   */
+  restart(i: number): void {
+    const old = this.agents[i]!;
+    if (this.running(i)) throw new Error(`agent ${i} is still running`);
+    const args = [...old.args, ...this.rejoinArgs()];
+    const child = spawn(old.command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.agents[i] = { ...old, child, logTail: track(child) };
+    this.expected.delete(i);
+    this.watchExit(i);
+  }
 
   pid(i: number): number {
     return this.agents[i]!.child.pid!;
@@ -178,7 +205,7 @@ export class SerfCluster extends Cluster {
       args.push('-profile', 'lan', '-log-level', 'warn');
       if (opts.encrypt) args.push('-encrypt', opts.encrypt);
       const child = spawn('serf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      this.agents.push({ name, gossipPort, child, logTail: track(child) });
+      this.agents.push({ name, gossipPort, child, command: 'serf', args, logTail: track(child) });
       this.watchExit(i);
       this.rpcPorts.push(rpcPort);
     }
@@ -210,6 +237,15 @@ export class SerfCluster extends Cluster {
   async leave(i: number): Promise<void> {
     this.expectExit(i);
     await this.rpcs[i]!.leave();
+  }
+
+  protected async ping(i: number): Promise<void> {
+    (await SerfRpc.connect(this.rpcPorts[i]!)).close();
+  }
+
+  /** The bench runs Serf without a snapshot file, so a restarted Serf agent joins agent 0. */
+  protected rejoinArgs(): string[] {
+    return ['-join', `127.0.0.1:${this.agents[0]!.gossipPort}`];
   }
 
   override async dispose(): Promise<void> {
@@ -251,10 +287,10 @@ export class VigilCluster extends Cluster {
       await mkdir(dataDir);
       const args = [VIGIL_BIN, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
       args.push('--http', `127.0.0.1:${httpPort}`, '--p2p', `127.0.0.1:${p2pPort}`, '--data-dir', dataDir);
-      args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json');
+      args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json', '--dns', 'off');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      this.agents.push({ name, gossipPort, child, logTail: track(child) });
+      this.agents.push({ name, gossipPort, child, command: process.execPath, args, logTail: track(child) });
       this.watchExit(i);
       this.httpPorts.push(httpPort);
     }
@@ -334,5 +370,16 @@ export class VigilCluster extends Cluster {
 
   async leave(i: number): Promise<void> {
     this.signal(i, 'SIGTERM');
+  }
+
+  protected async ping(i: number): Promise<void> {
+    const res = await fetch(`http://127.0.0.1:${this.httpPorts[i]}/healthz`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(String(res.status));
+    await res.arrayBuffer();
+  }
+
+  /** None: a Vigil agent rejoins from the member snapshot in its data directory. */
+  protected rejoinArgs(): string[] {
+    return [];
   }
 }

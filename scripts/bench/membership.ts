@@ -15,6 +15,13 @@
 //      suspect (or dead);
 //   5. graceful leave of one or more agents (Vigil: SIGTERM, its contract; Serf: `leave` over RPC,
 //      as `serf leave` does): every other agent must show `left`, never failed/dead.
+// With --stress-only (issue 19), each cluster start instead runs, right after the join:
+//   a. SIGKILL one agent 5 s after the join converged, while the cores are still busy: time until
+//      every survivor shows it failed/dead (and, Vigil, confirmed suspect);
+//   b. SIGKILL another, restart it 3 s later with the same name, ports and data directory (Serf,
+//      which the bench runs without a snapshot file, with -join to agent 0): time until every
+//      observer shows it alive, and the suspect / confirmed views of it once an observer had it back;
+//   and counts, over both, every suspect / confirmed-suspect / failed view of a healthy agent.
 // Views are sampled every 50 ms per agent. Serf's come from its agent RPC (`members`) over one
 // persistent TCP connection per agent, the protocol `serf members` uses, without forking a process
 // per poll (Serf's event stream was not used: the Serf agent coalesces member events, which would
@@ -30,7 +37,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Capture, type CaptureTotals } from './capture.ts';
-import { type Cluster, type Crash, type Impl, liveChildren, SerfCluster, type View, VigilCluster } from './clusters.ts';
+import {
+  type Cluster,
+  type Crash,
+  type Impl,
+  liveChildren,
+  type SeenMember,
+  SerfCluster,
+  type View,
+  VigilCluster,
+} from './clusters.ts';
 import { cpuSeconds, rssBytes } from './proc-stats.ts';
 
 // ---- options -----------------------------------------------------------------------------------
@@ -44,6 +60,7 @@ interface Options {
   leaves: number;
   joinStarts: number;
   idleOnly: boolean;
+  stressOnly: boolean;
   encrypt: boolean;
   maxMinutes: number;
   pollMs: number;
@@ -60,6 +77,7 @@ function parseArgs(argv: string[]): Options {
     leaves: 4,
     joinStarts: 0,
     idleOnly: false,
+    stressOnly: false,
     encrypt: false,
     maxMinutes: 120,
     pollMs: 50,
@@ -89,6 +107,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--leaves') o.leaves = int(1, 10);
     else if (a === '--join-starts') o.joinStarts = int(0, 100);
     else if (a === '--idle-only') o.idleOnly = true;
+    else if (a === '--stress-only') o.stressOnly = true;
     else if (a === '--encrypt') o.encrypt = true;
     else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
@@ -101,6 +120,8 @@ function parseArgs(argv: string[]): Options {
           '  --max-load: before each cluster start, wait (at most 1 min) for the 1-min load average to drop below this\n' +
           '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
           '  --join-starts: extra cluster starts per N and implementation that only time the join\n' +
+          '  --stress-only: cluster starts that only run a crash 5 s after the join and a restart 3 s after a\n' +
+          '    SIGKILL, counting false suspect/confirmed/failed views of healthy agents (issue 19)\n' +
           '  --idle-only: cluster starts that only measure the idle cost, in steady state: the window opens\n' +
           `               ${IDLE_WARMUP_S} s after the join (after every agent's first push/pull) and lasts one\n` +
           '               push/pull period (30 s; 60 s at N = 50), so each agent does one push/pull in it\n',
@@ -327,8 +348,15 @@ interface KillResult {
   firstSuspectMs: number | null;
 }
 
-async function killScenario(c: Cluster, victim: number, observers: number[], pollMs: number): Promise<KillResult> {
+async function killScenario(
+  c: Cluster,
+  victim: number,
+  observers: number[],
+  pollMs: number,
+  falseViews?: FalseViews,
+): Promise<KillResult> {
   const name = c.names[victim]!;
+  falseViews?.excluded.add(name);
   const deadAt = new Map<number, number>();
   const confirmedAt = new Map<number, number>();
   let firstSuspect: number | undefined;
@@ -339,6 +367,7 @@ async function killScenario(c: Cluster, victim: number, observers: number[], pol
     pollMs,
     timeoutMs: 60_000,
     onView(i, view, _sent, at) {
+      falseViews?.note(i, view);
       const m = view.get(name);
       if (!m) return;
       if (m.status !== 'alive') firstSuspect ??= at;
@@ -354,6 +383,113 @@ async function killScenario(c: Cluster, victim: number, observers: number[], pol
     allDeadMs: all(deadAt),
     allConfirmedMs: c.impl === 'vigil' ? all(confirmedAt) : null,
     firstSuspectMs: firstSuspect === undefined ? null : firstSuspect - t0,
+  };
+}
+
+/**
+ * Views of healthy agents (neither killed nor restarted) that a watcher saw turn suspect,
+ * confirmed suspect or failed/dead: each is a false verdict (routing drains on confirmed). Serf
+ * shows no suspect state, so only its failed views count.
+ */
+class FalseViews {
+  suspect = 0;
+  confirmed = 0;
+  dead = 0;
+  readonly excluded = new Set<string>();
+  private readonly last = new Map<string, SeenMember>();
+
+  note(observer: number, view: View): void {
+    for (const [name, m] of view) {
+      if (this.excluded.has(name)) continue;
+      const key = `${observer}\0${name}`;
+      const prev = this.last.get(key);
+      if (m.status === 'suspect' && prev?.status !== 'suspect') this.suspect++;
+      if (m.confirmedSuspect && !prev?.confirmedSuspect) this.confirmed++;
+      if (m.status === 'dead' && prev?.status !== 'dead') this.dead++;
+      this.last.set(key, m);
+    }
+  }
+
+  result() {
+    return { suspect: this.suspect, confirmed: this.confirmed, dead: this.dead };
+  }
+}
+
+interface RestartResult {
+  victim: string;
+  /** Observers that showed it not alive just before the restart (the crash had been noticed). */
+  noticedBefore: number;
+  /** ms from spawning the new process until every observer shows it alive (and not confirmed suspect). */
+  allBackMs: number | null;
+  /** ms from spawning it until its own API answered: process start, not membership. */
+  apiMs: number | null;
+  /** Once an observer had it back: later turns to suspect (or failed/dead), and to confirmed suspect. */
+  suspectAfterBack: number;
+  confirmedAfterBack: number;
+}
+
+async function restartScenario(
+  c: Cluster,
+  victim: number,
+  observers: number[],
+  pollMs: number,
+  falseViews: FalseViews,
+): Promise<RestartResult> {
+  const name = c.names[victim]!;
+  falseViews.excluded.add(name);
+  c.signal(victim, 'SIGKILL');
+  const noticed = new Set<number>();
+  await watch(c, {
+    observers,
+    pollMs,
+    timeoutMs: 3000,
+    onView(i, view) {
+      falseViews.note(i, view);
+      const st = view.get(name)?.status;
+      if (st === 'alive') noticed.delete(i);
+      else noticed.add(i);
+    },
+    done: () => false,
+  });
+  c.restart(victim);
+  const restartAt = now();
+  const api = c.ready(victim).then(
+    () => now() - restartAt,
+    () => null,
+  );
+  const back = new Map<number, number>();
+  const lastSeen = new Map<number, SeenMember>();
+  let suspectAfterBack = 0;
+  let confirmedAfterBack = 0;
+  let allBackAt: number | undefined;
+  await watch(c, {
+    observers,
+    pollMs,
+    timeoutMs: 60_000,
+    onView(i, view, _sent, at) {
+      falseViews.note(i, view);
+      const m = view.get(name);
+      if (!m) return;
+      const prev = lastSeen.get(i);
+      lastSeen.set(i, m);
+      if (back.has(i)) {
+        if (m.status !== 'alive' && prev?.status === 'alive') suspectAfterBack++;
+        if (m.confirmedSuspect && !prev?.confirmedSuspect) confirmedAfterBack++;
+      } else if (m.status === 'alive' && !m.confirmedSuspect) {
+        back.set(i, at);
+        if (back.size === observers.length) allBackAt = at;
+      }
+    },
+    // Watch 5 s past the moment all had it back, to catch a late re-suspicion.
+    done: () => allBackAt !== undefined && now() > allBackAt + 5000,
+  });
+  return {
+    victim: name,
+    noticedBefore: noticed.size,
+    allBackMs: allBackAt === undefined ? null : allBackAt - restartAt,
+    apiMs: await api,
+    suspectAfterBack,
+    confirmedAfterBack,
   };
 }
 
@@ -425,6 +561,12 @@ interface RunResult {
   pauses: StopResult[];
   kills: KillResult[];
   leaves: LeaveResult[];
+  /** --stress-only: a kill 5 s after the join, then a restart, and the false views meanwhile. */
+  stress?: {
+    kill: KillResult;
+    restart: RestartResult;
+    falseViews: { suspect: number; confirmed: number; dead: number };
+  };
   /** Agents that exited on their own (a crash), with the end of their output. */
   crashes: Crash[];
   error?: string;
@@ -438,7 +580,7 @@ async function oneRun(
   run: number,
   o: Options,
   captureDir: string,
-  mode: 'full' | 'join' | 'idle' = 'full',
+  mode: 'full' | 'join' | 'idle' | 'stress' = 'full',
 ): Promise<RunResult> {
   // The machine is shared: wait a bounded while for other work to calm down, and record the load.
   const waitUntil = now() + 60_000;
@@ -476,6 +618,18 @@ async function oneRun(
         `join did not converge in 120 s: ${r.join.missing}${r.join.joinErrors.length ? `; join errors: ${r.join.joinErrors.join('; ')}` : ''}`,
       );
     if (mode === 'join') return r;
+    if (mode === 'stress') {
+      const falseViews = new FalseViews();
+      const everyoneBut = (...skip: number[]) => c.agents.map((_, i) => i).filter((i) => !skip.includes(i));
+      await sleep(5000);
+      const kill = await killScenario(c, n - 1, everyoneBut(n - 1), o.pollMs, falseViews);
+      checkCrashes();
+      await sleep(2000);
+      const restart = await restartScenario(c, n - 2, everyoneBut(n - 1, n - 2), o.pollMs, falseViews);
+      checkCrashes();
+      r.stress = { kill, restart, falseViews: falseViews.result() };
+      return r;
+    }
     if (mode === 'idle') {
       await sleep(IDLE_WARMUP_S * 1000);
       r.idle = await idleCost(c, pushPullPeriodS(n), captureDir, `${impl}-${n}-${run}`);
@@ -586,19 +740,20 @@ function summarize(n: number, runs: RunResult[]): Row[] {
     const t = ks.filter((k) => k.allDeadMs === null).length;
     return { text: `${t}/${ks.length}`, value: null, raw: { timeouts: t, of: ks.length } };
   });
-  {
-    // Vigil's confirmed-suspect time, against Serf's all-failed time.
-    const s = nums(kills(by('serf')).map((k) => k.allDeadMs));
-    const v = nums(kills(by('vigil')).map((k) => k.allConfirmedMs));
+  /** Vigil's confirmed-suspect time, against Serf's all-failed time (Serf has no such state). */
+  const addConfirmed = (metric: string, pick: (rs: RunResult[]) => KillResult[]) => {
+    const s = nums(pick(by('serf')).map((k) => k.allDeadMs));
+    const v = nums(pick(by('vigil')).map((k) => k.allConfirmedMs));
     const ratio = ratioOf(median(v), median(s));
     rows.push({
-      metric: 'SIGKILL → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)',
+      metric,
       serf: 'n/a',
       vigil: timing(v).text,
       ratio: fmtRatio(ratio),
       raw: { serf: null, vigil: v, ratio },
     });
-  }
+  };
+  addConfirmed('SIGKILL → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)', kills);
   const pauses = (rs: RunResult[]) => rs.flatMap((r) => r.pauses);
   add('SIGSTOP 3 s: false failed/dead verdicts (survivor-verdicts / pauses)', (rs) => {
     const ps = pauses(rs);
@@ -641,6 +796,37 @@ function summarize(n: number, runs: RunResult[]): Row[] {
   add('cluster starts aborted (crash, or join not converged in 120 s)', (rs) => {
     const bad = rs.filter((r) => r.error).length;
     return { text: `${bad} / ${rs.length}`, value: null, raw: { aborted: bad, starts: rs.length } };
+  });
+  const stress = (rs: RunResult[]) => rs.flatMap((r) => (r.stress ? [r.stress] : []));
+  add('crash 5 s after the join → every survivor sees failed/dead', (rs) =>
+    timing(nums(stress(rs).map((x) => x.kill.allDeadMs))),
+  );
+  addConfirmed(
+    'crash 5 s after the join → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)',
+    (rs) => stress(rs).map((x) => x.kill),
+  );
+  add('restart 3 s after SIGKILL → every observer shows it alive', (rs) =>
+    timing(nums(stress(rs).map((x) => x.restart.allBackMs))),
+  );
+  add('restart: its own API answered (process start)', (rs) => timing(nums(stress(rs).map((x) => x.restart.apiMs))));
+  add('restart: observers that had noticed the crash', (rs) => {
+    const xs = stress(rs).map((x) => x.restart.noticedBefore);
+    return { text: xs.length ? xs.join(', ') : '—', value: null, raw: xs };
+  });
+  add('restart: suspect / confirmed views of it after an observer had it back', (rs) => {
+    const xs = stress(rs).map((x) => x.restart);
+    const sus = xs.reduce((a, x) => a + x.suspectAfterBack, 0);
+    const conf = xs.reduce((a, x) => a + x.confirmedAfterBack, 0);
+    return { text: `${sus} / ${conf} (${xs.length} restarts)`, value: null, raw: { suspect: sus, confirmed: conf } };
+  });
+  add('false views of healthy agents: suspect / confirmed / failed (target 0)', (rs) => {
+    const xs = stress(rs).map((x) => x.falseViews);
+    const total = (k: 'suspect' | 'confirmed' | 'dead') => xs.reduce((a, x) => a + x[k], 0);
+    const text =
+      rs[0]?.impl === 'serf'
+        ? `n/a / n/a / ${total('dead')}`
+        : `${total('suspect')} / ${total('confirmed')} / ${total('dead')}`;
+    return { text, value: null, raw: xs };
   });
   const idle = (rs: RunResult[]) => rs.flatMap((r) => (r.idle ? [r.idle] : []));
   const num = (xs: number[], digits: number, unit: string) => ({
@@ -704,12 +890,18 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
     line('metric', 'Serf', 'Vigil', 'Vigil/Serf'),
     line('-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(10)),
   ];
-  const shown = o.idleOnly ? rows.filter((r) => /^idle|^ {3}of|crash|aborted/.test(r.metric)) : rows;
+  const shown = o.idleOnly
+    ? rows.filter((r) => /^idle|^ {3}of|crash|aborted/.test(r.metric))
+    : o.stressOnly
+      ? rows.filter((r) => /^join: all|^crash|^restart|^false|crashed|aborted/.test(r.metric))
+      : rows.filter((r) => !/^crash 5 s|^restart|^false views/.test(r.metric));
   for (const r of shown) out.push(line(r.metric, r.serf, r.vigil, r.ratio));
   out.push(
-    o.idleOnly
-      ? `idle window: ${pushPullPeriodS(n)} s (one push/pull period), opening ${IDLE_WARMUP_S} s after the join; no polling in it`
-      : `idle window: ${o.idleSeconds} s, opening 5 s after the join, no polling in it; it closes before the first ` +
+    o.stressOnly
+      ? 'crash: SIGKILL 5 s after the join converged; restart: another agent SIGKILLed, started again 3 s later; views watched throughout'
+      : o.idleOnly
+        ? `idle window: ${pushPullPeriodS(n)} s (one push/pull period), opening ${IDLE_WARMUP_S} s after the join; no polling in it`
+        : `idle window: ${o.idleSeconds} s, opening 5 s after the join, no polling in it; it closes before the first ` +
           'periodic push/pull (about 30 s after start), so its bytes are UDP gossip only: see --idle-only',
   );
   for (const r of runs.filter((x) => x.error)) out.push(`! ${r.impl} run ${r.run + 1}: ${r.error!.split('\n')[0]}`);
@@ -719,7 +911,8 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
 // ---- main --------------------------------------------------------------------------------------
 
 const o = parseArgs(process.argv.slice(2));
-for (const tool of ['serf', 'tcpdump']) {
+// tcpdump measures the idle window's bytes, which the stress scenarios do not have.
+for (const tool of o.stressOnly ? ['serf'] : ['serf', 'tcpdump']) {
   try {
     execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
   } catch {
@@ -781,13 +974,15 @@ try {
       }
       const order: Impl[] = run % 2 === 0 ? ['serf', 'vigil'] : ['vigil', 'serf'];
       for (const impl of order) {
-        const r = await oneRun(impl, n, run, o, captureDir, o.idleOnly ? 'idle' : 'full');
+        const r = await oneRun(impl, n, run, o, captureDir, o.idleOnly ? 'idle' : o.stressOnly ? 'stress' : 'full');
         runs.push(r);
-        const k = r.kills[0];
+        const k = r.kills[0] ?? r.stress?.kill;
         console.error(
           `[N=${n} run ${run + 1}/${runsN} ${impl}] start ${r.startSeconds.toFixed(1)} s, join ${s1(r.join.ms)}, ` +
             `kill all-dead ${s1(k?.allDeadMs)}${k?.allConfirmedMs != null ? ` (confirmed ${s1(k.allConfirmedMs)})` : ''}, ` +
-            `pause false=${r.pauses[0]?.falseDead ?? '—'}, leaves bad=${r.leaves.filter((l) => l.deadObservers > 0).length}/${r.leaves.length}` +
+            (r.stress
+              ? `restart back ${s1(r.stress.restart.allBackMs)} (flaps ${r.stress.restart.suspectAfterBack}/${r.stress.restart.confirmedAfterBack}), false views ${JSON.stringify(r.stress.falseViews)}`
+              : `pause false=${r.pauses[0]?.falseDead ?? '—'}, leaves bad=${r.leaves.filter((l) => l.deadObservers > 0).length}/${r.leaves.length}`) +
             `${r.error ? `, ERROR ${r.error.slice(0, 300)}` : ''}`,
         );
       }

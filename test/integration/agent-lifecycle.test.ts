@@ -163,6 +163,34 @@ describe('configuration errors name the field', () => {
     }
   });
 
+  it('warns when its API listens beyond loopback without a token, and lists keys only as fingerprints', async () => {
+    const key = Buffer.alloc(32, 3).toString('base64');
+    const local = await AgentProcess.start({ node: 'local', extraArgs: ['--encrypt', key] });
+    // Bound to every interface; the test still reaches it over loopback only.
+    const wide = await AgentProcess.start({ node: 'wide', extraArgs: ['--encrypt', key], httpHost: '0.0.0.0' });
+    await local.stop();
+    expect(wide.logs).toMatch(/listens beyond loopback without an ACL token/);
+    expect(local.logs).not.toMatch(/beyond loopback/);
+    const list = await runVigil(['keys', '--list', '--local-only', '--http-addr', wide.url]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).not.toContain(key);
+    const print = await runVigil(['keys', '--fingerprint', key]);
+    expect(print.stdout.trim()).toMatch(/^sha256:[A-Za-z0-9+/]{43}=$/);
+    expect(list.stdout).toContain(print.stdout.trim());
+    expect(list.stdout).toMatch(/shown as fingerprints/);
+  });
+
+  it('fails with a message, not a spin, on a data dir it cannot create', async () => {
+    const args = ['agent', '--node', 'p', '--bind', '127.0.0.1:0', '--http', '127.0.0.1:0', '--p2p', '127.0.0.1:0'];
+    // Node's recursive mkdir loops for ever under /proc; the agent spun at 100 % CPU.
+    const proc = await runVigil([...args, '--data-dir', '/proc/vigil-x'], {}, 15_000);
+    expect(proc.code, proc.stderr).toBe(1);
+    expect(proc.stderr).toMatch(/cannot start: --data-dir: cannot create \/proc\/vigil-x: ENOENT/);
+    const file = await runVigil([...args, '--data-dir', '/etc/hostname/x'], {}, 15_000);
+    expect(file.code).toBe(1);
+    expect(file.stderr).toMatch(/--data-dir: cannot create \/etc\/hostname\/x: ENOTDIR/);
+  });
+
   it('reads VIGIL_* variables, below flags', async () => {
     const result = await runVigil(['agent'], { VIGIL_PROFILE: 'slow' });
     expect(result.code).toBe(2);

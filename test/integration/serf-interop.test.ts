@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { keyFingerprint } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
 import { disposeAllSerf, SerfProcess } from './harness/serf-process.ts';
@@ -148,6 +149,8 @@ describe('live gossip key rotation across Serf and Vigil', () => {
     const { serfs, vigils } = await mixedCluster(oldKey);
     const [s0, s1] = serfs as [SerfProcess, SerfProcess, SerfProcess];
     const [v0, v1, v2] = vigils as [AgentProcess, AgentProcess, AgentProcess];
+    // Without an ACL token the agents list keys as fingerprints, never as the keys themselves.
+    const [oldPrint, newPrint] = [keyFingerprint(oldKey), keyFingerprint(newKey)];
     const localKeys = async (a: AgentProcess) =>
       Object.keys(
         (await a.get<{ Keys: Record<string, number> }[]>('/v1/operator/keyring?local-only=true')).body[0]!.Keys,
@@ -165,7 +168,7 @@ describe('live gossip key rotation across Serf and Vigil', () => {
     // 1. Serf installs the new key: its query reaches the Vigil agents, which answer it.
     const install = await serfKeys(s0, '-install', newKey);
     expect(install.code, install.out).toBe(0);
-    for (const v of vigils) expect(await localKeys(v)).toEqual([oldKey, newKey]);
+    for (const v of vigils) expect(await localKeys(v)).toEqual([oldPrint, newPrint]);
 
     // 2. Vigil switches every member, Serf agents included, to the new key.
     const use = await vigilKeys(v1, '--use', newKey);
@@ -175,7 +178,7 @@ describe('live gossip key rotation across Serf and Vigil', () => {
     expect(list.code, list.stderr).toBe(0);
     const [entry] = JSON.parse(list.stdout) as { Keys: Record<string, number>; NumResponses: number }[];
     expect(entry!.NumResponses).toBe(6);
-    expect(entry!.Keys).toEqual({ [oldKey]: 6, [newKey]: 6 });
+    expect(entry!.Keys).toEqual({ [oldPrint]: 6, [newPrint]: 6 });
 
     // Serf reads our list answers (with the PrimaryKey field Serf 0.9 does not know) as its own.
     const serfList = await serfKeys(s0, '-list');
@@ -188,7 +191,7 @@ describe('live gossip key rotation across Serf and Vigil', () => {
     expect(refused.stderr).toMatch(/failed on 6 of 6 members/);
     const remove = await serfKeys(s1, '-remove', oldKey);
     expect(remove.code, remove.out).toBe(0);
-    for (const v of vigils) expect(await localKeys(v)).toEqual([newKey]);
+    for (const v of vigils) expect(await localKeys(v)).toEqual([newPrint]);
     const saved = JSON.parse(await readFile(join(v0.dataDir, 'local.keyring'), 'utf8'));
     expect(saved).toEqual([newKey]);
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, disposeAllAgents, runVigil } from './harness/agent-process.ts';
 import { HttpTarget, waitFor } from './harness/http-target.ts';
+import { processAlive } from './harness/process-alive.ts';
 
 interface Check {
   CheckID: string;
@@ -285,14 +286,7 @@ describe('exec checks and the ACL token', () => {
       const text = await readFile(pidFile, 'utf8').catch(() => '');
       return text.trim() ? Number(text.trim()) : undefined;
     }, 'the slow check to start');
-    const alive = (p: number) => {
-      try {
-        process.kill(p, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const alive = processAlive;
     expect(alive(pid)).toBe(true);
     try {
       expect(await agent.stop('SIGTERM')).toEqual({ code: 0, signal: null });

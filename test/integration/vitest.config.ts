@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { sourceConditions } from '../../vitest.source.ts';
 
 export default defineConfig({
+  ...sourceConditions,
   test: {
     // Real processes on a loaded 2-core machine: generous per-test limits, one file at a time.
     testTimeout: 60_000,

@@ -1,14 +1,20 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { CatalogNode } from './catalog/index.ts';
-import { formatHostPort } from './config/host-port.ts';
+import { formatHostPort, isLoopbackHost } from './config/host-port.ts';
 import { redactConfig } from './config/load.ts';
 import type { AgentConfig } from './config/schema.ts';
 import { DataDir } from './data-dir/data-dir.ts';
 import type { NodeIdentity } from './data-dir/identity.ts';
 import type { DataDirLock } from './data-dir/lock.ts';
+import { DnsServer, dnsSnapshotSource } from './dns/index.ts';
+import { Elections } from './election/elections.ts';
+import { DEFAULT_ELECTION_TIMING } from './election/timing.ts';
 import { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
+import { registerConsulAgentRoutes } from './http/consul-agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
+import { registerElectionRoutes } from './http/election-routes.ts';
 import { registerEventRoutes } from './http/event-routes.ts';
 import { registerKeyringRoutes } from './http/keyring-routes.ts';
 import { registerMemberRoutes } from './http/member-routes.ts';
@@ -17,11 +23,15 @@ import { registerObservationRoutes } from './http/observation-routes.ts';
 import { registerRouteRoutes } from './http/route-routes.ts';
 import { createHttpServer } from './http/server.ts';
 import { registerServiceRoutes } from './http/service-routes.ts';
+import { registerUiRoutes } from './http/ui-routes.ts';
+import { registerVerdictRoutes } from './http/verdict-routes.ts';
 import type { Logger } from './log.ts';
+import type { LogTap } from './log-tap.ts';
 import { advertiseHost, MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
 import { Mesh, peerIdFromMembership } from './mesh/mesh.ts';
+import { realRuntime } from './runtime/index.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
 import { ServiceRegistry } from './services/registry.ts';
 import { VERSION } from './version.ts';
@@ -33,12 +43,16 @@ interface Parts {
   catalog?: CatalogNode;
   membership?: MembershipService;
   mesh?: Mesh;
+  /** Absent when DNS is off. */
+  dns?: DnsServer | undefined;
+  elections?: Elections;
   http?: FastifyInstance;
 }
 
 /** The running daemon: owns the data directory, the planes and the HTTP API. */
 export class Agent {
-  readonly config: AgentConfig;
+  /** The configuration in effect: the start's, with what reloads (SIGHUP) changed since. */
+  private current: AgentConfig;
   readonly identity: NodeIdentity;
   readonly log: Logger;
   /** This host's services, checks and maintenance flags: the local truth the catalog publishes. */
@@ -46,8 +60,12 @@ export class Agent {
   readonly membership: MembershipService;
   readonly catalog: CatalogNode;
   readonly mesh: Mesh;
+  readonly dns: DnsServer | undefined;
+  readonly elections: Elections;
   private readonly http: FastifyInstance;
   private readonly lock: DataDirLock;
+  /** The libp2p address our metadata announces (kept for reloads that change tags). */
+  private p2pAddress = '';
   private stopping: Promise<void> | undefined;
   private shutdownRequested!: () => void;
   /** Resolves when something other than a signal (`vigil leave`) asks the agent to stop. */
@@ -56,7 +74,7 @@ export class Agent {
   });
 
   private constructor(config: AgentConfig, identity: NodeIdentity, log: Logger, parts: Required<Parts>) {
-    this.config = config;
+    this.current = config;
     this.identity = identity;
     this.log = log;
     this.lock = parts.lock;
@@ -64,10 +82,17 @@ export class Agent {
     this.catalog = parts.catalog;
     this.membership = parts.membership;
     this.mesh = parts.mesh;
+    this.dns = parts.dns;
+    this.elections = parts.elections;
     this.http = parts.http;
   }
 
-  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+  get config(): AgentConfig {
+    return this.current;
+  }
+
+  /** `logTap`: the log's second destination, streamed by GET /v1/agent/monitor. */
+  static async start(config: AgentConfig, log: Logger, logTap?: LogTap): Promise<Agent> {
     const parts: Parts = {};
     let joined = false;
     try {
@@ -75,6 +100,12 @@ export class Agent {
       parts.lock = dataDir.lock();
       const identity = await dataDir.identity();
       const keys = await gossipKeys(config, dataDir, log);
+      if (!isLoopbackHost(config.http.host) && config.aclToken === undefined) {
+        log.warn(
+          { http: formatHostPort(config.http) },
+          'the HTTP API listens beyond loopback without an ACL token: any host that reaches it can register services and rotate keys; pass --acl-token',
+        );
+      }
       if (keys.length === 0) {
         log.warn('gossip encryption is off: any host that can reach the gossip port can join; pass --encrypt KEY');
       }
@@ -108,15 +139,12 @@ export class Agent {
       });
       parts.catalog = catalog;
       const p2pHost = config.p2p.host === '0.0.0.0' || config.p2p.host === '::' ? hostAddress : config.p2p.host;
+      const p2pAddress = formatHostPort({ host: p2pHost, port: catalog.listenPort() });
       const membership = await MembershipService.start({
         name: config.node,
         bind: config.bind,
         advertise: config.advertise,
-        meta: nodeMeta(
-          config,
-          identity.peerId.toString(),
-          formatHostPort({ host: p2pHost, port: catalog.listenPort() }),
-        ),
+        meta: nodeMeta(config, identity.peerId.toString(), p2pAddress),
         profile: PROFILES[config.profile],
         keys,
         dataDir: config.dataDir,
@@ -141,24 +169,63 @@ export class Agent {
         outlier: { windowMs: config.outlierWindow, baseEjectionMs: config.outlierBaseEjection },
       });
       parts.mesh = mesh;
+      if (config.dns !== null) {
+        parts.dns = await DnsServer.start({
+          listen: config.dns,
+          domain: config.domain,
+          ttl: config.dnsTtl,
+          runtime: realRuntime(),
+          snapshot: dnsSnapshotSource(
+            {
+              index: () => feed.index(),
+              ready: () => mesh.isSynced(),
+              tables: () => mesh.tables(),
+              nodes: () => membership.members().map((m) => ({ name: m.name, address: m.addr, status: m.status })),
+            },
+            (err) => log.error({ err }, 'dns: cannot read the tables; answering from the last ones'),
+          ),
+        });
+      }
+      const elections = await Elections.start({
+        node: config.node,
+        dataDir: config.dataDir,
+        runtime: realRuntime(),
+        timing: DEFAULT_ELECTION_TIMING,
+        catalog,
+        membership,
+        registry,
+        mesh,
+        feed,
+        log,
+        enableExecChecks: config.enableExecChecks,
+      });
+      parts.elections = elections;
 
-      const http = createHttpServer(log);
+      const http = createHttpServer(log, { allowedHosts: config.httpAllowedHosts });
       parts.http = http;
-      const agent = new Agent(config, identity, log, parts as Required<Parts>);
+      const agent = new Agent(config, identity, log, parts as Required<Parts> & Parts);
+      agent.p2pAddress = p2pAddress;
       registerAgentRoutes(http, {
         node: config.node,
         datacenter: config.datacenter,
         version: VERSION,
         peerId: identity.peerId.toString(),
         startedAt: new Date(),
-        config: redactConfig(config),
+        config: () => redactConfig(agent.config),
         notReady: () => [
           ...(joined ? [] : ['membership: first join']),
           ...(mesh.isSynced() ? [] : ['catalog: first sync with the members']),
         ],
       });
-      registerMetricsRoutes(http, { membership, catalog });
-      registerEventRoutes(http, feed);
+      const events = registerEventRoutes(http, feed);
+      registerMetricsRoutes(http, {
+        membership,
+        catalog,
+        dns: parts.dns,
+        mesh: { mesh, services: registry },
+        sseSubscribers: events.subscribers,
+        elections,
+      });
       registerMemberRoutes(http, {
         membership,
         feed,
@@ -170,6 +237,7 @@ export class Agent {
           setImmediate(() => agent.requestShutdown());
         },
       });
+      registerVerdictRoutes(http, membership);
       registerKeyringRoutes(http, { membership, datacenter: config.datacenter, aclToken: config.aclToken });
       registerServiceRoutes(http, {
         registry,
@@ -179,7 +247,15 @@ export class Agent {
       });
       registerRouteRoutes(http, mesh, feed);
       registerObservationRoutes(http, mesh);
+      registerElectionRoutes(http, { elections, mesh, feed, aclToken: config.aclToken });
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
+      registerUiRoutes(http, { mesh, feed });
+      registerConsulAgentRoutes(http, {
+        membership,
+        datacenter: config.datacenter,
+        aclToken: config.aclToken,
+        logTap,
+      });
       await http.listen({ host: config.http.host, port: config.http.port });
       registry.start();
       // Seeds from --join plus the members of the last snapshot, so a restart needs no seed.
@@ -194,6 +270,7 @@ export class Agent {
           http: agent.httpAddress(),
           gossip: formatHostPort(membership.address()),
           p2p: catalog.listenAddresses(),
+          dns: parts.dns ? formatHostPort(parts.dns.address()) : 'off',
           version: VERSION,
         },
         'agent started',
@@ -203,6 +280,39 @@ export class Agent {
       await stopParts(parts);
       throw err;
     }
+  }
+
+  /**
+   * Applies a re-read configuration (SIGHUP), as `consul reload` does: log level, configured
+   * services and checks (the config file's and services_dir's), and node tags. Whatever is wrong
+   * in it throws before anything changes. Other fields take effect at the next start; they are
+   * returned so the caller can say so.
+   */
+  async reload(next: AgentConfig): Promise<{ applied: string[]; needRestart: string[] }> {
+    const before = this.current;
+    const registrations = mergeConfiguredServices(
+      next.services,
+      next.servicesDir === undefined ? [] : readServicesDir(next.servicesDir),
+    );
+    const tagsChanged = !isDeepStrictEqual(before.tags, next.tags);
+    const meta = tagsChanged ? nodeMeta(next, this.identity.peerId.toString(), this.p2pAddress) : undefined;
+    await this.services.applyConfig(registrations);
+    this.log.level = next.logLevel;
+    if (meta !== undefined) this.membership.setMeta(meta);
+    this.current = {
+      ...before,
+      logLevel: next.logLevel,
+      services: next.services,
+      servicesDir: next.servicesDir,
+      tags: next.tags,
+    };
+    const old = redactConfig(before);
+    const now = redactConfig(next);
+    const applied = RELOADABLE.filter((k) => !isDeepStrictEqual(old[k], now[k]));
+    const needRestart = Object.keys(now).filter(
+      (k) => !(RELOADABLE as readonly string[]).includes(k) && !isDeepStrictEqual(old[k], now[k]),
+    );
+    return { applied, needRestart };
   }
 
   requestShutdown(): void {
@@ -228,6 +338,8 @@ export class Agent {
         catalog: this.catalog,
         membership: this.membership,
         mesh: this.mesh,
+        dns: this.dns,
+        elections: this.elections,
         http: this.http,
       });
       this.log.info('agent stopped');
@@ -236,9 +348,15 @@ export class Agent {
   }
 }
 
+/** Configuration fields a reload applies; the others need a restart. */
+const RELOADABLE = ['logLevel', 'services', 'servicesDir', 'tags'] as const;
+
 /** Stops whatever parts exist, in reverse start order; used on a failed start too. */
 async function stopParts(parts: Parts): Promise<void> {
   await parts.http?.close();
+  await parts.dns?.stop();
+  // Leaders demote and hand over while the transport still runs.
+  await parts.elections?.stop();
   await parts.mesh?.stop();
   await parts.membership?.stop();
   await parts.catalog?.stop();

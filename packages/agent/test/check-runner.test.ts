@@ -152,34 +152,36 @@ describe('CheckRunner lifecycle', () => {
     expect(aborted).toBeLessThanOrEqual(1);
   });
 
-  it('keeps its timers in step with virtual time', async () => {
+  it("keeps its timers in step with virtual time, up to Node's timer limit", async () => {
     const rt = new VirtualRuntime(1);
+    const settle = () => new Promise((r) => setImmediate(r));
     let runs = 0;
     const runner = new CheckRunner({
-      check: pollingCheckOf({ TCP: '127.0.0.1:1', Interval: '1s' }),
-      firstDelayMs: 0,
+      check: pollingCheckOf({ TCP: '127.0.0.1:1', Interval: '596h' }),
       onResult: () => {},
+      firstDelayMs: 0,
+      runtime: rt,
       probe: async () => {
         runs++;
         return { status: 'passing', output: '' };
       },
-      runtime: rt,
     });
+    cleanups.push(() => runner.stop());
     runner.start();
-    // Each run settles its promise between steps; the next one is armed from its end.
-    const step = async (ms: number) => {
-      for (let t = 0; t < ms; t += 10) {
-        rt.advance(10);
-        await new Promise((r) => setImmediate(r));
-      }
-    };
-    await step(10);
+    rt.advance(0);
+    await settle();
     expect(runs).toBe(1);
-    await step(3000);
-    expect(runs).toBe(4);
+    // A 596-hour interval runs once per 596 hours, not every millisecond.
+    rt.advance(596 * 3_600_000 - 1);
+    await settle();
+    expect(runs).toBe(1);
+    rt.advance(1);
+    await settle();
+    expect(runs).toBe(2);
     await runner.stop();
-    await step(5000);
-    expect(runs).toBe(4);
+    rt.advance(10 * 596 * 3_600_000);
+    await settle();
+    expect(runs).toBe(2);
   });
 });
 
@@ -208,5 +210,17 @@ describe('TtlClock', () => {
     rt.advance(10_000);
     expect(expired).toHaveLength(3);
     expect(ttlExpired('last words').output).toBe('TTL expired (last output before timeout follows): last words');
+  });
+
+  it('keeps a 24-day TTL for 24 days', () => {
+    const rt = new VirtualRuntime(1);
+    let expired = 0;
+    const clock = new TtlClock(24 * 86_400_000, () => expired++, rt);
+    cleanups.push(() => clock.stop());
+    clock.reset(rt.clock.now());
+    rt.advance(24 * 86_400_000 - 1);
+    expect(expired).toBe(0);
+    rt.advance(1);
+    expect(expired).toBe(1);
   });
 });

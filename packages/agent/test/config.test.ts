@@ -34,6 +34,37 @@ describe('loadConfig', () => {
     expect(config.profile).toBe('lan');
   });
 
+  it('takes host names for the API from --http-allowed-host and VIGIL_HTTP_ALLOWED_HOSTS, refusing others', () => {
+    expect(loadConfig({ flags: { 'http-allowed-host': ['a.example', 'b'] }, env: {} }).httpAllowedHosts).toEqual([
+      'a.example',
+      'b',
+    ]);
+    expect(loadConfig({ flags: {}, env: { VIGIL_HTTP_ALLOWED_HOSTS: 'x.internal, y' } }).httpAllowedHosts).toEqual([
+      'x.internal',
+      'y',
+    ]);
+    expect(problems(() => loadConfig({ flags: { 'http-allowed-host': ['evil.example/x'] }, env: {} }))).toEqual([
+      '--http-allowed-host: must be a DNS host name such as agent.example.internal',
+    ]);
+  });
+
+  it("refuses a failback hold-down past Node's timer limit", () => {
+    expect(problems(() => loadConfig({ flags: { 'failback-hold-down': '1000000h' }, env: {} }))).toEqual([
+      '--failback-hold-down: "1000000h" is longer than 596h31m23.647s (about 24.8 days)',
+    ]);
+    expect(loadConfig({ flags: { 'failback-hold-down': '500h' }, env: {} }).failbackHoldDown).toBe(500 * 3_600_000);
+  });
+
+  it('puts libp2p on the gossip bind host unless --p2p says otherwise', () => {
+    expect(loadConfig({ flags: { bind: '127.0.0.1:7000' }, env: {} }).p2p).toEqual({ host: '127.0.0.1', port: 7947 });
+    expect(loadConfig({ flags: { bind: '[::1]:7000' }, env: {} }).p2p).toEqual({ host: '::1', port: 7947 });
+    expect(loadConfig({ flags: { bind: 'localhost' }, env: {} }).p2p).toEqual({ host: '127.0.0.1', port: 7947 });
+    expect(loadConfig({ flags: { bind: '127.0.0.1', p2p: '0.0.0.0:9000' }, env: {} }).p2p).toEqual({
+      host: '0.0.0.0',
+      port: 9000,
+    });
+  });
+
   it('layers flags over env over file over defaults', () => {
     const config = loadConfig({
       flags: { node: 'from-flag' },

@@ -46,6 +46,44 @@ describe('SwimEngine scenarios (simulator)', () => {
     expect(sim.converged()).toBe(true); // the others still see each other alive
   });
 
+  it('a restarted member out-bids its old life even when nobody suspected it', () => {
+    const { sim, names } = convergedCluster(8, { seed: 4 });
+    // The old life refuted three accusations: the cluster holds it at incarnation 4.
+    for (let i = 0; i < 3; i++) {
+      const inc = sim.node('node-2').engine.member('node-2')!.incarnation;
+      const lie: Suspect = { type: 'suspect', incarnation: inc, node: 'node-2', from: 'node-1' };
+      sim.act('node-2', (engine, now) => engine.handlePacket(sim.node('node-1').addr, [lie], now));
+    }
+    sim.run(5000);
+    const old = sim.node('node-0').engine.member('node-2')!.incarnation;
+    expect(old).toBeGreaterThanOrEqual(4);
+    // Back at once: a fresh engine (incarnation 1) joins before anyone probed the silence.
+    sim.crash('node-2');
+    sim.restart('node-2');
+    sim.run(5000);
+    const own = sim.node('node-2').engine.member('node-2')!.incarnation;
+    // memberlist refutes an alive about itself with a newer incarnation, whatever its metadata:
+    // otherwise the new life's alive messages (and a later metadata change) lose to the old one.
+    expect(own).toBeGreaterThan(old);
+    for (const observer of othersOf(names, 'node-2')) {
+      const view = sim.node(observer).engine.member('node-2')!;
+      expect([observer, view.status, view.incarnation]).toEqual([observer, 'alive', own]);
+    }
+  });
+
+  it('after a stall, reads the acks that arrived meanwhile before judging its probes', () => {
+    const { sim } = convergedCluster(8, { seed: 5 }, 5000);
+    const suspicions = () => sim.events.filter((e) => e.type === 'suspect' && e.observer === 'node-1').length;
+    const before = suspicions();
+    // node-1 probes node-2, then its event loop stalls past the probe's deadline. node-2's ack
+    // arrives during the stall and waits in the socket; Node then runs the overdue timers first.
+    sim.act('node-1', (engine, now) => engine.probeNow('node-2', now));
+    sim.pause('node-1', 1500);
+    sim.run(5000);
+    expect(suspicions()).toBe(before);
+    expect(statusOf(sim, 'node-1', 'node-2')).toBe('alive');
+  });
+
   it('rejects a second claim on a live name from another address', () => {
     const { sim, names } = convergedCluster(8, { seed: 3 });
     const original = sim.node('node-3').addr;

@@ -106,7 +106,7 @@ describe('vigil routes: demotions in short', () => {
     });
     expect(text).toBe(
       [
-        '  ! s1/web-1: ejected until 10:00:35, #2; seen failing by c0 7x5xx 2 refused 1 ok since 10:00:05; c\\u001b[2J1 7x5xx 2 refused 1 ok since 10:00:05',
+        '  ! s1/web-1: ejected until 10:00:35, #2; seen failing by c0 7x5xx 2 refused 1 ok since 10:00:05; c\\x1b[2J1 7x5xx 2 refused 1 ok since 10:00:05',
         '  ! s2/web-2: node is a confirmed suspect',
         '  ! s3/web-3: NOT ejected (max-ejection), #1; seen failing by ',
         '',

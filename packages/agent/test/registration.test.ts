@@ -131,6 +131,33 @@ describe('parseServiceRegistration', () => {
 
   it('names the field in each problem', () => {
     expect(problems({ Port: 80 })).toEqual(['Name: is required']);
+    // Durations that become timers stop at Node's limit (2^31-1 ms): longer ones would fire at once.
+    const limit = 'must be at most 596h31m23.647s (about 24.8 days, the longest timer Node keeps)';
+    expect(problems({ Name: 'web', Port: 80, Check: { TCP: 'a:1', Interval: '1000000h' } })).toEqual([
+      `Check.Interval: ${limit}`,
+    ]);
+    expect(problems({ Name: 'web', Port: 80, Check: { TTL: '600h' } })).toEqual([`Check.TTL: ${limit}`]);
+    expect(problems({ Name: 'web', Port: 80, Checks: [{ TCP: 'a:1', Interval: '10s', Timeout: '1000h' }] })).toEqual([
+      `Checks[0].Timeout: ${limit}`,
+    ]);
+    expect(parseServiceRegistration({ Name: 'web', Port: 80, Check: { TTL: '596h' } }).checks[0]!.type).toBe('ttl');
+    // Not a timer (the reaper compares it), so a long one is fine.
+    expect(
+      parseServiceRegistration({
+        Name: 'web',
+        Port: 80,
+        Check: { TTL: '1h', DeregisterCriticalServiceAfter: '10000h' },
+      }).checks[0]!.deregisterCriticalServiceAfterMs,
+    ).toBe(10_000 * 3_600_000);
+    // Names a URL reads as localhost or an IP address would shadow hosts applications mean literally.
+    for (const Name of ['localhost', 'LocalHost', 'app.localhost', '127.0.0.1', '10.1', '2130706433', '0x7f']) {
+      expect(problems({ Name, Port: 80 }), Name).toEqual([
+        'Name: names a host applications mean literally (localhost or an IP address): choose another name',
+      ]);
+    }
+    for (const Name of ['payments', 'pay.v2', 'v1.2.x', '1password']) {
+      expect(parseServiceRegistration({ Name, Port: 80 }).service.name).toBe(Name);
+    }
     expect(problems({ Name: 'web', Port: 70000 })).toEqual(['Port: must be between 1 and 65535']);
     expect(problems({ Name: 'web', Port: 0 })).toEqual(['Port: must be between 1 and 65535']);
     expect(problems({ Name: 'web', Port: '80' })).toEqual(['Port: must be a number']);

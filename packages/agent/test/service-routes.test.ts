@@ -134,6 +134,13 @@ describe('PUT /v1/agent/service/register', () => {
       { name: 'web', port: 80, checks: [{ http: 'http://127.0.0.1/', interval: '-10s' }] },
       'checks[0].interval: must be a positive duration',
     ],
+    [
+      "an interval past Node's timer limit",
+      { Name: 'web', Port: 80, Check: { HTTP: 'http://127.0.0.1/', Interval: '1000000h' } },
+      'Check.Interval: must be at most 596h31m23.647s',
+    ],
+    ['a TTL past the limit', { Name: 'web', Port: 80, Check: { TTL: '600h' } }, 'Check.TTL: must be at most'],
+    ['a service named localhost', { Name: 'localhost', Port: 80 }, 'Name: names a host applications mean literally'],
     ['invalid JSON', '{"Name": "web",', 'body is not valid JSON'],
     ['a non-object body', '[1,2]', 'body: must be a JSON object'],
   ];

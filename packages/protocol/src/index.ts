@@ -10,6 +10,7 @@ export type {
   EndpointState,
   RouteChange,
   RouteEndpoint,
+  RouteLeader,
   RoutesResponse,
   RouteTable,
 } from './api/routes.ts';
@@ -24,8 +25,11 @@ export {
 export {
   compareVersion,
   type FailoverPolicy,
+  type GroupBootstrap,
   type InstanceHealth,
   type InstanceRecord,
+  type LeaderClaim,
+  MAX_GROUPS_PER_NODE,
   MAX_INSTANCES_PER_NODE,
   MAX_RECORD_BYTES,
   type NodeRecord,
@@ -40,6 +44,7 @@ export {
 export { CRC_HEADER_BYTES } from './memberlist/crc.ts';
 export { DecodeError, type DecodeErrorCode, EncodeError } from './memberlist/decode-error.ts';
 export { DROP_REASONS, type DropReason } from './memberlist/drop-reason.ts';
+export { KEY_FINGERPRINT_PREFIX, keyFingerprint } from './memberlist/key-fingerprint.ts';
 export {
   type EncryptionVersion,
   encryptedLength,
@@ -117,3 +122,13 @@ export {
   type StreamEncodeOptions,
   tryDecodeStream,
 } from './memberlist/stream.ts';
+export {
+  CONTROL_CHARACTER,
+  NODE_NAME_MAX_CHARS,
+  nodeNameProblem,
+  nodeTagsProblem,
+  TAG_KEY_MAX_CHARS,
+  TAG_VALUE_MAX_CHARS,
+  tagKeyProblem,
+  tagValueProblem,
+} from './names.ts';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { RouteChange, RouteTable } from '@vigil/protocol';
+import type { RouteChange, RouteLeader, RouteTable } from '@vigil/protocol';
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici';
 import { AgentSync, type SyncStats } from './agent-sync.ts';
 import { type BreakerOptions, type BreakerSnapshot, DEFAULT_BREAKER_OPTIONS } from './breaker.ts';
@@ -12,6 +12,7 @@ import {
   ROUTES_READ_TIMEOUT_MS,
   STREAM_IDLE_MS,
 } from './defaults.ts';
+import { type ElectHandlers, type Election, startElection } from './elect.ts';
 import {
   AgentResponseError,
   AgentUnavailableError,
@@ -29,6 +30,7 @@ import {
   withSignal,
 } from './failover.ts';
 import { type FetchOptions, meshInterceptor } from './mesh-dispatcher.ts';
+import { type MeshHostOptions, MeshHosts } from './mesh-hosts.ts';
 import { ObservationReporter, type ObservationStats } from './observations.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { type BreakerLimits, type Endpoint, type Random, ServiceRoutes } from './service-routes.ts';
@@ -50,6 +52,8 @@ export interface ClientOptions {
   readonly services?: Readonly<Record<string, ServiceOptions>>;
   /** Options of the mesh-aware HTTP path (client.fetch and client.dispatcher). */
   readonly http?: FetchOptions;
+  /** Which request hosts are service names (mesh-hosts.ts): dotless names, except `exclude`, plus `allowDotted`. */
+  readonly meshHosts?: MeshHostOptions;
   /** The dispatcher that carries service traffic (default: a new undici Agent, closed by close()). */
   readonly dispatcher?: Dispatcher;
   /** Reconnect backoff towards the agent (default 100ms doubling to 5s, fully jittered). */
@@ -162,6 +166,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
   private closed = false;
   private readyWaiters: { resolve: () => void; reject: (e: unknown) => void; failFast: boolean }[] = [];
   private readonly perService = new Map<string, CallOptions<unknown>>();
+  private readonly meshHosts: MeshHosts;
   /** The last error of the agent connection (for error messages). */
   private lastError: unknown;
 
@@ -197,6 +202,7 @@ export class VigilClient extends EventEmitter<ClientEvents> {
       observe: reporter && ((...args: Parameters<ObservationReporter['record']>) => reporter.record(...args)),
     };
     this.engine = new FailoverEngine(host, options.defaults ?? {});
+    this.meshHosts = new MeshHosts(options.meshHosts);
     this.ownsBase = options.dispatcher === undefined;
     this.base = options.dispatcher ?? new Agent();
     this.dispatcher = this.base.compose(meshInterceptor(this.meshHost(), options.http));
@@ -275,6 +281,34 @@ export class VigilClient extends EventEmitter<ClientEvents> {
     return this.routesByService.get(service)?.table;
   }
 
+  /**
+   * The elected leader of a `"Policy": "leader"` service, with its fencing token (the highest
+   * committed token every agent agrees on), or undefined while none is known.
+   */
+  leader(service: string): (RouteLeader & { readonly endpoint: Endpoint | undefined }) | undefined {
+    const routes = this.routesByService.get(service);
+    const leader = routes?.table.leader;
+    if (leader === undefined) return undefined;
+    const endpoint = routes!.endpoints.find((e) => e.key === `${leader.node}/${leader.id}`);
+    return { ...leader, endpoint };
+  }
+
+  /**
+   * Stands for election group `name` (a lock) through the local agent: `onElected` runs when this
+   * application may act, with the token and a signal that aborts when it must stop; `onDemoted`
+   * when it must stop. See elect.ts for the deadline rule.
+   */
+  elect(name: string, handlers: ElectHandlers): Election {
+    if (this.closed) throw new ClientClosedError();
+    return startElection(
+      this.agent,
+      this.options.token ?? process.env.VIGIL_HTTP_TOKEN ?? process.env.VIGIL_ACL_TOKEN,
+      name,
+      handlers,
+      this.now,
+    );
+  }
+
   /** The services in the routing table. */
   services(): string[] {
     return [...this.routesByService.keys()];
@@ -304,6 +338,11 @@ export class VigilClient extends EventEmitter<ClientEvents> {
    */
   fetch(input: string | URL, init?: MeshRequestInit): Promise<Response> {
     if (this.closed) return Promise.reject(new ClientClosedError());
+    // A service the table lacks is named as such here, not wrapped in fetch's "fetch failed".
+    const hostname = typeof input === 'string' ? URL.parse(input)?.hostname : input.hostname;
+    if (hostname !== undefined && this.meshHosts.takes(hostname) && !this.routesByService.has(hostname)) {
+      return Promise.reject(new UnknownServiceError(hostname, [...this.routesByService.keys()]));
+    }
     let dispatcher = this.dispatcher;
     if (init?.mesh !== undefined) {
       dispatcher = this.base.compose(meshInterceptor(this.meshHost(), { ...this.options.http, ...init.mesh }));
@@ -368,7 +407,11 @@ export class VigilClient extends EventEmitter<ClientEvents> {
 
   private meshHost() {
     return {
-      serviceForHost: (hostname: string) => (this.routesByService.has(hostname) ? hostname : undefined),
+      serviceForHost: (hostname: string) => (this.meshHosts.takes(hostname) ? hostname : undefined),
+      fencingToken: (service: string, endpoint: Endpoint) => {
+        const leader = this.routesByService.get(service)?.table.leader;
+        return leader !== undefined && endpoint.key === `${leader.node}/${leader.id}` ? leader.token : undefined;
+      },
       run: <T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>) => {
         const perService = this.serviceDefaults(service);
         const merged = perService === undefined ? opts : { ...perService, ...opts };

@@ -33,11 +33,13 @@ export class AgentResponseError extends VigilError {
   readonly status: number;
   constructor(agent: string, path: string, status: number, detail: string) {
     const hint =
-      status === 403
-        ? ' Pass the agent ACL token as connect({ token }) or VIGIL_HTTP_TOKEN.'
-        : status === 404
-          ? ' The agent does not serve the routing API: upgrade it to a version with GET /v1/routes.'
-          : '';
+      status === 403 && /does not name this agent/.test(detail)
+        ? ' Reach the agent by its IP address or localhost, or start it with --http-allowed-host NAME.'
+        : status === 403
+          ? ' Pass the agent ACL token as connect({ token }) or VIGIL_HTTP_TOKEN.'
+          : status === 404
+            ? ' The agent does not serve the routing API: upgrade it to a version with GET /v1/routes.'
+            : '';
     super('VIGIL_AGENT_RESPONSE', `the Vigil agent at ${agent} answered ${path} with ${status}: ${detail}.${hint}`);
     this.agent = agent;
     this.path = path;

@@ -21,6 +21,7 @@ export {
   type ServiceStats,
   VigilClient,
 } from './client.ts';
+export type { Elected, ElectHandlers, Election } from './elect.ts';
 export {
   AgentResponseError,
   AgentUnavailableError,
@@ -33,7 +34,14 @@ export {
   VigilError,
 } from './errors.ts';
 export type { AttemptFn, AttemptInfo, BulkheadOptions, CallOptions, Outcome, ServiceCounters } from './failover.ts';
-export { type FetchOptions, type HttpResult, meshInterceptor, RetriableStatusError } from './mesh-dispatcher.ts';
+export {
+  FENCING_TOKEN_HEADER,
+  type FetchOptions,
+  type HttpResult,
+  meshInterceptor,
+  RetriableStatusError,
+} from './mesh-dispatcher.ts';
+export { type MeshHostOptions, MeshHosts } from './mesh-hosts.ts';
 export { classifyFailure, type ObservationStats, type OutcomeClass } from './observations.ts';
 export { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 export type { BreakerLimits, Endpoint } from './service-routes.ts';

@@ -37,8 +37,13 @@ export interface HttpResult {
 
 /** What the dispatcher needs from the client. */
 export interface MeshHost {
-  /** The service a hostname names, if it is in the routing table. */
+  /**
+   * The service a hostname names, if the mesh takes that host (mesh-hosts.ts), whether or not the
+   * table has it: run() then fails with UnknownServiceError rather than letting DNS answer.
+   */
   serviceForHost(hostname: string): string | undefined;
+  /** The fencing token when `endpoint` is the elected leader of a `leader` service. */
+  fencingToken?(service: string, endpoint: Endpoint): number | undefined;
   run<T>(service: string, fn: RawAttemptFn<T>, opts: EngineCall<T>): Promise<T>;
 }
 
@@ -79,7 +84,8 @@ export function isConnectError(err: unknown): boolean {
  * reach a healthy instance of it: each attempt picks an endpoint through the client (breakers,
  * tiers, zone), rewrites `origin` to it (keeping the original `Host` header), and the failover
  * engine retries on another instance after connection errors, per-attempt timeouts and retriable
- * statuses, under the same rules as client.call(). Other hosts pass through untouched.
+ * statuses, under the same rules as client.call(). Other hosts (`localhost`, IP literals, dotted
+ * names, excluded names: see MeshHosts) pass through untouched.
  *
  * Retries and request bodies (the same conventions as undici's retry interceptor and Envoy):
  * - Idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE, QUERY, or any request with an
@@ -301,7 +307,10 @@ class MeshRequest {
       cancel.add((reason) => attempt.abort(reason as Error));
       try {
         const origin = this.tls ? `https://${endpoint.origin.slice(7)}` : endpoint.origin;
-        this.dispatch({ ...this.opts, origin, headers: this.headers, body: this.body }, attempt);
+        const token = this.host.fencingToken?.(this.service, endpoint);
+        const headers =
+          token === undefined ? this.headers : withHeader(this.headers, FENCING_TOKEN_HEADER, String(token));
+        this.dispatch({ ...this.opts, origin, headers, body: this.body }, attempt);
       } catch (err) {
         attempt.onResponseError(null, err as Error);
       }
@@ -458,17 +467,29 @@ function isIterableHeaders(headers: object): boolean {
 
 /** The headers with `host` set to the service's authority, unless the caller set one. */
 function withHost(headers: Dispatcher.DispatchOptions['headers'], host: string): Dispatcher.DispatchOptions['headers'] {
-  if (headers == null) return { host };
-  if (hasHeader(headers, 'host')) return headers;
+  return withHeader(headers, 'host', host);
+}
+
+/** The headers with `name` (lower case) added, unless the caller set it already. */
+function withHeader(
+  headers: Dispatcher.DispatchOptions['headers'],
+  name: string,
+  value: string,
+): Dispatcher.DispatchOptions['headers'] {
+  if (headers == null) return { [name]: value };
+  if (hasHeader(headers, name)) return headers;
   if (Array.isArray(headers)) {
     if (headers.length > 0 && Array.isArray(headers[0]))
-      return [['host', host], ...(headers as unknown as [string, string][])] as never;
-    return ['host', host, ...headers] as never;
+      return [[name, value], ...(headers as unknown as [string, string][])] as never;
+    return [name, value, ...headers] as never;
   }
   if (isIterableHeaders(headers)) {
-    const out: Record<string, string | string[]> = { host };
+    const out: Record<string, string | string[]> = { [name]: value };
     for (const [k, v] of headers as Iterable<[string, string]>) out[k] = v;
     return out;
   }
-  return { host, ...(headers as Record<string, string | string[] | undefined>) } as never;
+  return { [name]: value, ...(headers as Record<string, string | string[] | undefined>) } as never;
 }
+
+/** Sent on every mesh request to a `leader` service's elected instance: its fencing token. */
+export const FENCING_TOKEN_HEADER = 'vigil-fencing-token';

@@ -71,6 +71,17 @@ describe('connect', () => {
     expect((err as Error).message).toMatch(/token/);
   });
 
+  it('says how to reach an agent that refuses the Host it was addressed by', () => {
+    const err = new AgentResponseError(
+      'http://agent:7948',
+      '/v1/routes',
+      403,
+      'Host "agent:7948" does not name this agent (DNS rebinding?); use its address, localhost, or allow the name with --http-allowed-host',
+    );
+    expect(err.message).toMatch(/start it with --http-allowed-host NAME/);
+    expect(err.message).not.toMatch(/token/);
+  });
+
   it('createClient() starts without waiting; ready() resolves once an agent appears', async () => {
     const port = agent.port;
     await agent.stop();

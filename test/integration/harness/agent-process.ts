@@ -44,6 +44,13 @@ export interface AgentOptions {
   /** Reuse ports, e.g. to restart an agent on the address its peers know. */
   readonly gossipPort?: number;
   readonly httpPort?: number;
+  /** The DNS port (UDP and TCP); a free one unless given. `--dns` in extraArgs wins. */
+  readonly dnsPort?: number;
+  /** The HTTP API's bind host (default 127.0.0.1); the harness always reaches it over loopback. */
+  readonly httpHost?: string;
+  /** Another `vigil.js`, e.g. of an installed package, and the Node that runs it. */
+  readonly bin?: string;
+  readonly execPath?: string;
 }
 
 /** A real `vigil agent` child process on loopback with its own ports and data directory. */
@@ -52,6 +59,7 @@ export class AgentProcess {
   readonly dataDir: string;
   readonly gossipPort: number;
   readonly httpPort: number;
+  readonly dnsPort: number;
   readonly child: ChildProcess;
   readonly exited: Promise<Exit>;
   private output = '';
@@ -63,6 +71,7 @@ export class AgentProcess {
     ownsDataDir: boolean;
     gossipPort: number;
     httpPort: number;
+    dnsPort: number;
     child: ChildProcess;
   }) {
     this.node = opts.node;
@@ -70,6 +79,7 @@ export class AgentProcess {
     this.ownsDataDir = opts.ownsDataDir;
     this.gossipPort = opts.gossipPort;
     this.httpPort = opts.httpPort;
+    this.dnsPort = opts.dnsPort;
     this.child = opts.child;
     this.child.stdout?.on('data', (d) => {
       this.output += d;
@@ -87,6 +97,8 @@ export class AgentProcess {
     const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), `vigil-${opts.node}-`)));
     const gossipPort = opts.gossipPort ?? (await freePort());
     const httpPort = opts.httpPort ?? (await freePort());
+    // Every agent on this host would otherwise take 127.0.0.1:8600.
+    const dnsPort = opts.dnsPort ?? (await freePort());
     const args = [
       'agent',
       '--node',
@@ -94,20 +106,21 @@ export class AgentProcess {
       '--bind',
       `127.0.0.1:${gossipPort}`,
       '--http',
-      `127.0.0.1:${httpPort}`,
+      `${opts.httpHost ?? '127.0.0.1'}:${httpPort}`,
       '--data-dir',
       dataDir,
       '--log-format',
       'json',
       // libp2p on a free port unless the test chooses one.
       ...(opts.extraArgs?.includes('--p2p') ? [] : ['--p2p', '127.0.0.1:0']),
+      ...(opts.extraArgs?.includes('--dns') ? [] : ['--dns', `127.0.0.1:${dnsPort}`]),
       ...(opts.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, [VIGIL_BIN, ...args], {
+    const child = spawn(opts.execPath ?? process.execPath, [opts.bin ?? VIGIL_BIN, ...args], {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const agent = new AgentProcess({ node: opts.node, dataDir, ownsDataDir, gossipPort, httpPort, child });
+    const agent = new AgentProcess({ node: opts.node, dataDir, ownsDataDir, gossipPort, httpPort, dnsPort, child });
     created.add(agent);
     return agent;
   }

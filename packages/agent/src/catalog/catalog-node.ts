@@ -17,6 +17,7 @@ import { type Runtime, randomInt, realRuntime, type TimerHandle, timeoutSignal }
 import type {
   CatalogTransport,
   CatalogTransportFactory,
+  StreamLimits,
   TransportAddress,
   TransportHandlers,
 } from './catalog-transport.ts';
@@ -296,6 +297,33 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   /** The bound TCP port (useful when listening on port 0). */
   listenPort(): number {
     return this.transport.listenPort();
+  }
+
+  /**
+   * Lends the catalog's connections to another plane (elections): `handler` gets inbound streams
+   * of `protocol` from admitted members only, with the member's node name. Same gating as our own.
+   */
+  async handleProtocol(
+    protocol: string,
+    handler: (stream: SyncStream, node: string) => void,
+    limits: StreamLimits,
+  ): Promise<void> {
+    await this.transport.handleProtocol(
+      protocol,
+      (stream, peerId) => {
+        const peer = this.allowed.get(peerId);
+        if (peer === undefined || this.stopped) stream.abort(new Error('not an allowed peer'));
+        else handler(stream, peer.node);
+      },
+      limits,
+    );
+  }
+
+  /** Opens a `protocol` stream to an admitted member, dialling it if no connection is open. */
+  async openStream(node: string, protocol: string, signal: AbortSignal): Promise<SyncStream> {
+    const peer = [...this.allowed.values()].find((p) => p.node === node);
+    if (peer === undefined || this.stopped) throw new Error(`catalog: ${node} is not an admitted member`);
+    return this.transport.openStream(peer.peerId, peer.addr, protocol, signal);
   }
 
   /**

@@ -13,6 +13,12 @@ export interface TransportAddress {
   toString(): string;
 }
 
+/** How many streams of one protocol may be open at once, each way, per connection. */
+export interface StreamLimits {
+  readonly maxInboundStreams: number;
+  readonly maxOutboundStreams: number;
+}
+
 /** The node's side of the contract: the transport calls these. */
 export interface TransportHandlers {
   /** The gate: connections to or from anyone else are refused. */
@@ -50,6 +56,17 @@ export interface CatalogTransport {
   /** Connected peers subscribed to the catalog topic. */
   gossipPeerCount(): number;
   openSync(peerId: string, signal: AbortSignal): Promise<SyncStream>;
+  /**
+   * Lends the connections to another plane (elections): inbound `protocol` streams, with the
+   * remote peer id. The gate has already admitted the peer; the node checks it again.
+   */
+  handleProtocol(
+    protocol: string,
+    handler: (stream: SyncStream, peerId: string) => void,
+    limits: StreamLimits,
+  ): Promise<void>;
+  /** Opens a `protocol` stream to a peer, dialling `addr` first when no connection is open. */
+  openStream(peerId: string, addr: TransportAddress, protocol: string, signal: AbortSignal): Promise<SyncStream>;
   stop(): Promise<void>;
 }
 

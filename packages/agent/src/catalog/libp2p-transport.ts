@@ -20,7 +20,13 @@ import { yamux } from '@libp2p/yamux';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { type HostPort, parseHostPort } from '../base/host-port.ts';
-import type { CatalogTransport, GossipVerdict, TransportAddress, TransportHandlers } from './catalog-transport.ts';
+import type {
+  CatalogTransport,
+  GossipVerdict,
+  StreamLimits,
+  TransportAddress,
+  TransportHandlers,
+} from './catalog-transport.ts';
 import { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
 import { derivePnetKey } from './pnet-key.ts';
 import { pnetProtector } from './pnet-protector.ts';
@@ -194,6 +200,24 @@ class Libp2pTransport implements CatalogTransport {
     const conn = this.libp2p.getConnections(peerIdFromString(peerId)).find((c) => c.status === 'open');
     if (conn === undefined) throw new Error(`not connected to ${peerId}`);
     return conn.newStream(SYNC_PROTOCOL, { signal });
+  }
+
+  async handleProtocol(
+    protocol: string,
+    handler: (stream: SyncStream, peerId: string) => void,
+    limits: StreamLimits,
+  ): Promise<void> {
+    await this.libp2p.handle(
+      protocol,
+      (stream, connection) => handler(stream, connection.remotePeer.toString()),
+      limits,
+    );
+  }
+
+  async openStream(peerId: string, addr: TransportAddress, protocol: string, signal: AbortSignal): Promise<SyncStream> {
+    const open = this.libp2p.getConnections(peerIdFromString(peerId)).find((c) => c.status === 'open');
+    const conn = open ?? (await this.libp2p.dial(addr as Multiaddr, { signal }));
+    return conn.newStream(protocol, { signal });
   }
 
   async stop(): Promise<void> {

@@ -16,6 +16,7 @@ import type { Runtime } from '../runtime/index.ts';
 import type {
   CatalogTransport,
   CatalogTransportFactory,
+  StreamLimits,
   TransportAddress,
   TransportHandlers,
 } from './catalog-transport.ts';
@@ -112,6 +113,8 @@ class Endpoint implements CatalogTransport {
   readonly conns = new Map<string, Connection>();
   private readonly subscribers = new Set<string>();
   private readonly seen = new Set<string>();
+  /** Other planes' protocols (elections) lent the connections. */
+  private readonly protocols = new Map<string, (stream: SyncStream, peerId: string) => void>();
 
   constructor(
     net: MemoryCatalogNetwork,
@@ -280,6 +283,24 @@ class Endpoint implements CatalogTransport {
   }
 
   async openSync(peerId: string, signal: AbortSignal): Promise<SyncStream> {
+    return this.openProtocol(peerId, undefined, signal);
+  }
+
+  async handleProtocol(
+    protocol: string,
+    handler: (stream: SyncStream, peerId: string) => void,
+    _limits: StreamLimits,
+  ): Promise<void> {
+    this.protocols.set(protocol, handler);
+  }
+
+  async openStream(peerId: string, addr: TransportAddress, protocol: string, signal: AbortSignal): Promise<SyncStream> {
+    if (!this.conns.has(peerId)) await this.dial(addr, signal);
+    return this.openProtocol(peerId, protocol, signal);
+  }
+
+  /** A stream to a connected peer: anti-entropy when `protocol` is undefined, else a lent one. */
+  private openProtocol(peerId: string, protocol: string | undefined, signal: AbortSignal): SyncStream {
     const conn = this.conns.get(peerId);
     if (conn === undefined || !this.up) throw new Error(`not connected to ${peerId}`);
     signal.throwIfAborted();
@@ -289,11 +310,12 @@ class Endpoint implements CatalogTransport {
     mine.peer = theirs;
     theirs.peer = mine;
     this.net.send(this.peerId, peerId, () => {
-      if (!other.up || other.conns.get(this.peerId) !== conn) {
+      const handler = protocol === undefined ? other.handlers.onSyncStream : other.protocols.get(protocol);
+      if (!other.up || other.conns.get(this.peerId) !== conn || handler === undefined) {
         this.net.send(peerId, this.peerId, () => mine.fail(new Error('stream reset')));
         return;
       }
-      other.handlers.onSyncStream(theirs, this.peerId);
+      handler(theirs, this.peerId);
     });
     return mine;
   }

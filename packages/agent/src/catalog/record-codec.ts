@@ -19,6 +19,7 @@
 import type { PrivateKey, PublicKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import {
+  MAX_GROUPS_PER_NODE,
   MAX_INSTANCES_PER_NODE,
   MAX_OPINION_TRANSITIONS,
   MAX_OPINIONS_PER_NODE,
@@ -62,7 +63,8 @@ const instanceSchema = z.object({
   weight: z.number().min(1),
   priority: safeInt(0),
   zone: text(RECORD_LIMITS.stringChars),
-  policy: z.enum(['active-passive', 'active-active']),
+  policy: z.enum(['active-passive', 'active-active', 'leader']),
+  voters: z.number().int().min(1).max(7).optional(),
   health: z.enum(['passing', 'warning', 'critical']),
   maintenance: z.boolean(),
 });
@@ -91,6 +93,27 @@ export const nodeRecordSchema = z.object({
   seq: safeInt(0),
   instances: z.array(instanceSchema).max(MAX_INSTANCES_PER_NODE),
   opinions: z.array(opinionSchema).max(MAX_OPINIONS_PER_NODE).optional(),
+  leads: z
+    .array(
+      z.object({
+        group: nonEmpty(RECORD_LIMITS.stringChars),
+        token: safeInt(1),
+        term: safeInt(1),
+        instance: nonEmpty(RECORD_LIMITS.stringChars).optional(),
+      }),
+    )
+    .max(MAX_GROUPS_PER_NODE)
+    .optional(),
+  locks: z.array(nonEmpty(RECORD_LIMITS.stringChars)).max(MAX_GROUPS_PER_NODE).optional(),
+  bootstraps: z
+    .array(
+      z.object({
+        group: nonEmpty(RECORD_LIMITS.stringChars),
+        voters: z.array(nonEmpty(RECORD_LIMITS.nodeNameChars)).min(1).max(7),
+      }),
+    )
+    .max(MAX_GROUPS_PER_NODE)
+    .optional(),
 });
 
 /** Why a record was refused; each reason has its own counter. */

@@ -1,4 +1,5 @@
 import { CliUsageError } from './cli-usage-error.ts';
+import { escapeTerminal, safe } from './terminal-text.ts';
 
 /**
  * How CLI commands reach the local agent's HTTP API: `--http-addr` or VIGIL_HTTP_ADDR (as Consul's
@@ -57,6 +58,31 @@ export class AgentClient {
     return this.request<T>(method, path, body);
   }
 
+  /** A GET whose answer is a stream (no timeout): the body, once the agent said 200. */
+  async stream(path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const headers: Record<string, string> = this.token ? { 'x-vigil-token': this.token } : {};
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, { headers, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new AgentRequestError(
+        `cannot reach the agent at ${this.base} (${cause}); is it running? Set --http-addr or VIGIL_HTTP_ADDR`,
+      );
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let message = text || res.statusText;
+      try {
+        message = String((JSON.parse(text) as { error?: unknown }).error ?? message);
+      } catch {
+        // not JSON: the text itself
+      }
+      throw new AgentRequestError(`GET ${path}: ${res.status}: ${message}`);
+    }
+    return res.body;
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token) headers['x-vigil-token'] = this.token;
@@ -93,8 +119,9 @@ export class AgentClient {
   }
 }
 
-/** Lays out rows in aligned columns, two spaces apart. */
-export function table(rows: readonly (readonly string[])[]): string {
+/** Lays out rows in aligned columns, two spaces apart; every cell escaped for the terminal. */
+export function table(cells: readonly (readonly string[])[]): string {
+  const rows = cells.map((row) => row.map(escapeTerminal));
   const widths: number[] = [];
   for (const row of rows) {
     for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
@@ -116,7 +143,7 @@ export async function withAgent(name: string, fn: () => Promise<number>): Promis
     return await fn();
   } catch (err) {
     if (err instanceof AgentRequestError) {
-      process.stderr.write(`vigil ${name}: ${err.message}\n`);
+      process.stderr.write(safe`vigil ${name}: ${err.message}\n`);
       return 1;
     }
     throw err;

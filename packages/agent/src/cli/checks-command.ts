@@ -3,6 +3,7 @@ import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agen
 import type { ApiCheck } from './api-types.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { jsonText } from './terminal-text.ts';
 
 const HELP = `Usage: vigil checks [options]
 
@@ -36,7 +37,7 @@ export async function runChecks(args: string[]): Promise<number> {
       .filter((c) => values.service === undefined || c.ServiceID === values.service || c.ServiceID === '')
       .sort((a, b) => compareStrings(a.CheckID, b.CheckID));
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(Object.fromEntries(checks.map((c) => [c.CheckID, c])), null, 2)}\n`);
+      process.stdout.write(jsonText(Object.fromEntries(checks.map((c) => [c.CheckID, c]))));
       return 0;
     }
     if (checks.length === 0) {

@@ -2,6 +2,7 @@ import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, withAgent } from './agent-clien
 import type { ApiCheck } from './api-types.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { escapeTerminal, safe } from './terminal-text.ts';
 
 const HELP = `Usage: vigil maint [--enable | --disable] [--service ID] [--reason TEXT]
 
@@ -41,8 +42,8 @@ export async function runMaint(args: string[]): Promise<number> {
       const maint = Object.values(checks).filter((c) => c.Type === 'maintenance');
       if (maint.length === 0) process.stdout.write('Nothing is in maintenance.\n');
       for (const c of maint) {
-        const what = c.ServiceID ? `Service: ${c.ServiceID}` : 'Node';
-        process.stdout.write(`${what}\n  Reason: ${c.Notes}\n`);
+        const what = c.ServiceID ? safe`Service: ${c.ServiceID}` : 'Node';
+        process.stdout.write(safe`${what}\n  Reason: ${c.Notes}\n`);
       }
       return 0;
     });
@@ -58,7 +59,7 @@ export async function runMaint(args: string[]): Promise<number> {
   return withAgent('maint', async () => {
     await client.put(path);
     const what = values.service === undefined ? 'node' : `service "${values.service}"`;
-    process.stdout.write(`${enable ? 'Maintenance enabled' : 'Maintenance disabled'} for ${what}\n`);
+    process.stdout.write(`${enable ? 'Maintenance enabled' : 'Maintenance disabled'} for ${escapeTerminal(what)}\n`);
     return 0;
   });
 }

@@ -1,7 +1,10 @@
+import { META_ZONE } from '@vigil/protocol';
 import type { MemberInfo } from '../membership/membership-service.ts';
+import type { Verdict } from '../membership/verdict-log.ts';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { jsonText, safe } from './terminal-text.ts';
 
 const STATUSES = ['alive', 'suspect', 'dead', 'left'];
 
@@ -10,7 +13,10 @@ const HELP = `Usage: vigil members [options]
 Lists the cluster's members as this agent sees them.
 
   --status S         only members in this status: ${STATUSES.join(', ')}
-  --json             print the JSON of GET /v1/members
+  --detailed         every tag, Vigil's internal vigil:* ones included, and the incarnation
+  --explain NAME     why NAME was suspected: who accused it, when, over which paths, who
+                     confirmed, the accuser's health score, how each suspicion ended
+  --json             print the JSON of GET /v1/members (or /v1/members/NAME with --explain)
 ${CLIENT_HELP}`;
 
 function statusText(m: MemberInfo): string {
@@ -21,7 +27,13 @@ function statusText(m: MemberInfo): string {
 export async function runMembers(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(
     args,
-    { ...CLIENT_FLAGS, json: { type: 'boolean' }, status: { type: 'string' } },
+    {
+      ...CLIENT_FLAGS,
+      json: { type: 'boolean' },
+      status: { type: 'string' },
+      detailed: { type: 'boolean' },
+      explain: { type: 'string' },
+    },
     true,
   );
   if (values.help) {
@@ -33,24 +45,89 @@ export async function runMembers(args: string[]): Promise<number> {
     throw new CliUsageError(`--status: must be one of ${STATUSES.join(', ')}`);
   }
   const client = new AgentClient(values);
+  const { explain } = values;
+  if (explain !== undefined) {
+    return withAgent('members', async () => {
+      const answer = await client.get<ExplainAnswer>(`/v1/members/${encodeURIComponent(explain)}`);
+      process.stdout.write(values.json ? `${JSON.stringify(answer, null, 2)}\n` : explainText(answer));
+      return 0;
+    });
+  }
   return withAgent('members', async () => {
     const query = values.status ? `?status=${values.status}` : '';
     const members = await client.get<MemberInfo[]>(`/v1/members${query}`);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(members, null, 2)}\n`);
+      process.stdout.write(jsonText(members));
       return 0;
     }
+    // Vigil's own tags (vigil:peer, vigil:p2p, vigil:zone) are plumbing: the zone gets a column,
+    // the rest only shows with --detailed, as Serf keeps its internal state out of `members`.
+    const tags = (m: MemberInfo) =>
+      Object.entries(m.tags)
+        .filter(([k]) => values.detailed || !k.startsWith('vigil:'))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
     const rows = members.map((m) => [
       m.name,
       `${m.addr.includes(':') ? `[${m.addr}]` : m.addr}:${m.port}`,
       statusText(m),
-      Object.entries(m.tags)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(','),
+      m.tags[META_ZONE] ?? '',
+      ...(values.detailed ? [String(m.incarnation)] : []),
+      tags(m),
     ]);
-    process.stdout.write(table([['NAME', 'ADDRESS', 'STATUS', 'TAGS'], ...rows]));
+    const header = ['NAME', 'ADDRESS', 'STATUS', 'ZONE', ...(values.detailed ? ['INCARNATION'] : []), 'TAGS'];
+    process.stdout.write(table([header, ...rows]));
     return 0;
   });
+}
+
+interface ExplainAnswer {
+  readonly member: MemberInfo | { readonly name: string; readonly status: 'unknown' };
+  readonly history: readonly Verdict[];
+}
+
+function when(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** The verdict history as sentences, newest suspicion first. */
+export function explainText({ member, history }: ExplainAnswer): string {
+  const lines = [
+    'incarnation' in member
+      ? `${member.name}: ${statusText(member)}, incarnation ${member.incarnation}`
+      : `${member.name}: no longer a member`,
+  ];
+  if (history.length === 0) lines.push('No suspicion of it since this agent started.');
+  for (const v of history) {
+    const how =
+      v.cause === 'probe'
+        ? 'this agent accused it after its own probe failed'
+        : v.cause === 'merge'
+          ? 'learnt from a push/pull state exchange (accuser not known)'
+          : `accused by ${v.accuser}`;
+    lines.push('', `Suspected at ${when(v.suspectedAt)}, incarnation ${v.incarnation}: ${how}`);
+    if (v.accuserHealth !== undefined) lines.push(`  accuser's health score: ${v.accuserHealth} (0 is healthy)`);
+    for (const p of v.paths ?? []) lines.push(`  failed path: ${pathText(p)}`);
+    if (v.confirmations.length === 0) lines.push('  no independent confirmation');
+    for (const c of v.confirmations) {
+      const paths = c.paths ? ` after ${c.paths.map(pathText).join(', ')}` : '';
+      lines.push(`  confirmed by ${c.by} at ${when(c.at)}${paths}`);
+    }
+    lines.push(
+      v.end
+        ? `  ended ${when(v.end.at)}: ${v.end.how === 'refuted' ? `refuted (alive at incarnation ${v.end.incarnation})` : v.end.how}`
+        : '  still open',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function pathText(p: { path: string; by: string; relays?: number; nacks?: number }): string {
+  if (p.path === 'indirect') {
+    const nacks = p.nacks === undefined ? '' : `, ${p.nacks} nack${p.nacks === 1 ? '' : 's'}`;
+    return `indirect ping from ${p.by} through ${p.relays ?? 0} relay${p.relays === 1 ? '' : 's'}${nacks}`;
+  }
+  return `${p.path === 'tcp' ? 'TCP' : 'direct'} ping from ${p.by}`;
 }
 
 const JOIN_HELP = `Usage: vigil join ADDRESS...
@@ -115,7 +192,7 @@ export async function runForceLeave(args: string[]): Promise<number> {
   const client = new AgentClient(values);
   return withAgent('force-leave', async () => {
     await client.put(`/v1/agent/force-leave/${encodeURIComponent(positionals[0]!)}`);
-    process.stdout.write(`${positionals[0]} is now marked as left.\n`);
+    process.stdout.write(safe`${positionals[0]} is now marked as left.\n`);
     return 0;
   });
 }

@@ -2,6 +2,7 @@ import type { Demotion, DemotionObserver, RoutesResponse, RouteTable } from '@vi
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { escapeTerminal, jsonText, safe } from './terminal-text.ts';
 
 const ROUTES_HELP = `Usage: vigil routes [SERVICE] [options]
 
@@ -18,12 +19,6 @@ type ExplainedTable = RouteTable & {
   readonly held?: readonly (Demotion & { readonly heldBy: string })[];
 };
 
-/** Network-sourced names may hold control characters: never let them reach the terminal raw. */
-function printable(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 const clock = (ms: number | undefined) => (ms === undefined ? '?' : new Date(ms).toISOString().slice(11, 19));
 
 function saw(o: DemotionObserver): string {
@@ -34,14 +29,14 @@ function saw(o: DemotionObserver): string {
     o.other && `${o.other} other`,
     `${o.ok} ok`,
   ].filter(Boolean);
-  return `${printable(o.node)} ${parts.join(' ')} since ${clock(o.since)}`;
+  return `${escapeTerminal(o.node)} ${parts.join(' ')} since ${clock(o.since)}`;
 }
 
 /** One line per demotion (and per held ejection), in short. */
 export function renderDemotions(t: ExplainedTable): string {
   const lines: string[] = [];
   for (const d of [...(t.demotions ?? []), ...(t.held ?? [])]) {
-    const who = `${printable(d.node)}/${printable(d.id)}`;
+    const who = `${escapeTerminal(d.node)}/${escapeTerminal(d.id)}`;
     if (d.reason === 'confirmed-suspect') {
       lines.push(`  ! ${who}: node is a confirmed suspect`);
       continue;
@@ -56,7 +51,7 @@ export function renderDemotions(t: ExplainedTable): string {
 }
 
 function renderTable(t: ExplainedTable): string {
-  const head = `${t.service}  policy=${t.policy}  redundancy=${t.redundancy}${t.panic ? '  PANIC' : ''}\n`;
+  const head = `${safe`${t.service}  policy=${t.policy}  redundancy=${t.redundancy}`}${t.panic ? '  PANIC' : ''}\n`;
   const rows = t.endpoints.map((e) => [
     `  ${e.node}/${e.id}`,
     `${e.address}:${e.port}`,
@@ -90,7 +85,7 @@ export async function runRoutes(args: string[]): Promise<number> {
       );
     }
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(service ? tables[0] : tables, null, 2)}\n`);
+      process.stdout.write(jsonText(service ? tables[0] : tables));
       return 0;
     }
     if (tables.length === 0) process.stdout.write('No services in the catalog.\n');
@@ -129,10 +124,10 @@ export async function runResolve(args: string[]): Promise<number> {
     }
     pick ??= t.endpoints.find((e) => e.state === 'standby') ?? t.endpoints.find((e) => e.state === 'demoted');
     if (!pick) {
-      process.stderr.write(`vigil resolve: service "${t.service}" has no healthy endpoint\n`);
+      process.stderr.write(safe`vigil resolve: service "${t.service}" has no healthy endpoint\n`);
       return 1;
     }
-    process.stdout.write(values.json ? `${JSON.stringify(pick, null, 2)}\n` : `${pick.address}:${pick.port}\n`);
+    process.stdout.write(values.json ? jsonText(pick) : safe`${pick.address}:${pick.port}\n`);
     return 0;
   });
 }

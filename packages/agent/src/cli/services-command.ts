@@ -6,6 +6,7 @@ import type { ApiCheck, ApiService } from './api-types.ts';
 import { healthOf } from './api-types.ts';
 import { CliUsageError } from './cli-usage-error.ts';
 import { parseFlags } from './parse.ts';
+import { jsonText, safe } from './terminal-text.ts';
 
 const HELP = `Usage: vigil services <subcommand> [options]
 
@@ -38,7 +39,7 @@ export async function runServices(args: string[]): Promise<number> {
       if (rest.length !== 1) throw new CliUsageError('deregister takes one service ID');
       return withAgent('services', async () => {
         await client.put(`/v1/agent/service/deregister/${encodeURIComponent(rest[0]!)}`);
-        process.stdout.write(`Deregistered service: ${rest[0]}\n`);
+        process.stdout.write(safe`Deregistered service: ${rest[0]}\n`);
         return 0;
       });
     default:
@@ -49,7 +50,7 @@ export async function runServices(args: string[]): Promise<number> {
 async function list(client: AgentClient, json: boolean): Promise<number> {
   const services = await client.get<Record<string, ApiService>>('/v1/agent/services');
   if (json) {
-    process.stdout.write(`${JSON.stringify(services, null, 2)}\n`);
+    process.stdout.write(jsonText(services));
     return 0;
   }
   const checks = await client.get<Record<string, ApiCheck>>('/v1/agent/checks');
@@ -88,12 +89,12 @@ async function register(client: AgentClient, file: string): Promise<number> {
     const name = String(fields.ID ?? fields.id ?? fields.Name ?? fields.name ?? '');
     try {
       await client.put('/v1/agent/service/register', item);
-      process.stdout.write(`Registered service: ${name}\n`);
+      process.stdout.write(safe`Registered service: ${name}\n`);
     } catch (err) {
       if (!(err instanceof AgentRequestError)) throw err;
       failed++;
       const where = path(i).replace(/\.$/, '');
-      process.stderr.write(`vigil services: ${file}${where ? ` ${where}` : ''}: ${err.message}\n`);
+      process.stderr.write(safe`vigil services: ${file}${where ? ` ${where}` : ''}: ${err.message}\n`);
     }
   }
   return failed === 0 ? 0 : 1;

@@ -48,7 +48,16 @@ const FIELDS: Record<ConfigField, { flag?: string; env?: string; file: string; k
     file: 'outlier_base_ejection',
     kind: 'string',
   },
+  httpAllowedHosts: {
+    flag: 'http-allowed-host',
+    env: 'VIGIL_HTTP_ALLOWED_HOSTS',
+    file: 'http_allowed_hosts',
+    kind: 'list',
+  },
   aclToken: { flag: 'acl-token', env: 'VIGIL_ACL_TOKEN', file: 'acl_token', kind: 'string' },
+  dns: { flag: 'dns', env: 'VIGIL_DNS', file: 'dns', kind: 'string' },
+  domain: { flag: 'domain', env: 'VIGIL_DOMAIN', file: 'domain', kind: 'string' },
+  dnsTtl: { flag: 'dns-ttl', env: 'VIGIL_DNS_TTL', file: 'dns_ttl', kind: 'string' },
 };
 
 export const CONFIG_FLAGS = Object.values(FIELDS).flatMap(({ flag, kind }) =>
@@ -199,12 +208,13 @@ export function loadConfig(sources: ConfigSources): AgentConfig {
 
 /** The configuration as operators write it, with keys never printed. */
 export function redactConfig(config: AgentConfig): Record<string, unknown> {
-  const { encrypt, bind, advertise, http, p2p, join, aclToken, services, ...rest } = config;
+  const { encrypt, bind, advertise, http, p2p, join, aclToken, services, dns, ...rest } = config;
   return {
     ...rest,
     bind: formatHostPort(bind),
     advertise: advertise && formatHostPort(advertise),
     http: formatHostPort(http),
+    dns: dns === null ? 'off' : formatHostPort(dns),
     p2p: formatHostPort(p2p),
     join: join.map(formatHostPort),
     encrypt: encrypt.map(() => '<redacted>'),

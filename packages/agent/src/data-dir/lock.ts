@@ -1,5 +1,6 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureDir } from './ensure-dir.ts';
 import { DATA_FILES } from './files.ts';
 
 export class DataDirLockedError extends Error {
@@ -26,7 +27,7 @@ export class DataDirLock {
   }
 
   static acquire(dataDir: string): DataDirLock {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    ensureDir(dataDir);
     const path = join(dataDir, DATA_FILES.lock);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {

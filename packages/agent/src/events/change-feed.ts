@@ -22,6 +22,7 @@ export class ChangeFeed {
   private readonly backlog: number;
   private current: number;
   private readonly runtime: Runtime;
+  private waits = 0;
 
   /**
    * Starts at 1: Consul's clients treat 0 as "no index", and the first change must then move
@@ -59,11 +60,26 @@ export class ChangeFeed {
     return () => this.emitter.off('event', listener);
   }
 
+  /** Listeners now subscribed (event streams, and blocking queries while they wait). */
+  subscribers(): number {
+    return this.emitter.listenerCount('event');
+  }
+
+  /** How many waitForChange calls are pending (blocking queries held open). */
+  waiting(): number {
+    return this.waits;
+  }
+
   /** Resolves once the index passes `after` (at once if it already has), or after `waitMs`. */
   waitForChange(after: number, waitMs: number, signal?: AbortSignal): Promise<void> {
     if (this.current > after || signal?.aborted) return Promise.resolve();
+    this.waits++;
     return new Promise((resolve) => {
+      let settled = false;
       const done = () => {
+        if (settled) return;
+        settled = true;
+        this.waits--;
         timer.cancel();
         off();
         signal?.removeEventListener('abort', done);

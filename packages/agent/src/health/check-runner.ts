@@ -57,6 +57,8 @@ export interface CheckRunnerOptions {
   readonly onError?: (err: Error) => void;
   /** Timers and the first-run stagger's randomness (default realRuntime()). */
   readonly runtime?: Runtime;
+  /** Called after every run with how long the probe took, ms (for /metrics). */
+  readonly onRun?: (durationMs: number) => void;
 }
 
 /**
@@ -73,6 +75,7 @@ export class CheckRunner {
   private readonly onError: ((err: Error) => void) | undefined;
   private readonly runtime: Runtime;
   private timer: TimerHandle | undefined;
+  private readonly onRun: ((durationMs: number) => void) | undefined;
   private inFlight: { controller: AbortController; done: Promise<void> } | undefined;
   private stopped = false;
   private started = false;
@@ -82,6 +85,7 @@ export class CheckRunner {
     this.probe = options.probe ?? probeFor(options.check);
     this.onResult = options.onResult;
     this.onError = options.onError;
+    this.onRun = options.onRun;
     this.thresholds = new Thresholds(options.check);
     this.runtime = options.runtime ?? realRuntime();
     this.firstDelayMs = options.firstDelayMs ?? randomInt(this.runtime.random, options.check.intervalMs);
@@ -124,6 +128,7 @@ export class CheckRunner {
       controller.abort(new Error('check timed out'));
     });
     let result: CheckResult;
+    const started = this.runtime.clock.now();
     try {
       result = await this.probe({ signal: controller.signal, outputMaxSize: this.check.outputMaxSize });
     } catch (err) {
@@ -132,6 +137,7 @@ export class CheckRunner {
       timeout.cancel();
     }
     if (this.stopped) return; // aborted by stop(): not a result
+    this.onRun?.(this.runtime.clock.now() - started);
     if (timedOut) {
       const partial = this.check.type === 'exec' && result.output ? `\n${result.output}` : '';
       result = {

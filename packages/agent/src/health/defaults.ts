@@ -32,3 +32,10 @@ export const REAP_INTERVAL_MS = 30_000;
 
 /** Consul follows up to 10 redirects in HTTP checks (Go's http.Client default). */
 export const MAX_HTTP_REDIRECTS = 10;
+
+/**
+ * OnPromote / OnDemote run while leadership changes hands: a new leader does not act before its
+ * hook has run, and a demoted one must have finished (or been killed) before its lease ends, so a
+ * hook gets less time than a check script.
+ */
+export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;

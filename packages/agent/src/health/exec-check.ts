@@ -36,7 +36,11 @@ export function runExecCheck(spec: ExecCheckSpec, ctx: ProbeContext): Promise<Ch
       resolve({ status: 'critical', output: 'check aborted before it started' });
       return;
     }
-    const child = spawn(command!, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: checkEnv() });
+    const child = spawn(command!, args, {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...checkEnv(), ...ctx.env },
+    });
     let settled = false;
     const onAbort = () => {
       if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');

@@ -4,6 +4,8 @@ import type { CheckResult } from './status.ts';
 export interface ProbeContext {
   readonly signal: AbortSignal;
   readonly outputMaxSize: number;
+  /** Extra environment for exec probes (election hooks pass VIGIL_SERVICE, VIGIL_ROLE, ...). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**

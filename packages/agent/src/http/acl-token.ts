@@ -1,10 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { drainRequestBody } from './drain-request.ts';
 
 /**
  * The ACL token of write endpoints. When the agent has one, a write request must carry it in
  * `X-Vigil-Token` (or Consul's `X-Consul-Token`, or `Authorization: Bearer`), or as `?token=`;
- * otherwise it gets 403 before its body is even read.
+ * otherwise it gets 403 before its body is parsed.
  */
 
 const digest = (token: string) => createHash('sha256').update(token).digest();
@@ -28,8 +29,8 @@ export function requireToken(token: string | undefined) {
     // Compare digests so the comparison takes the same time whatever the length of the guess.
     if (given !== undefined && timingSafeEqual(digest(given), expected)) return;
     const why = given === undefined ? 'this agent requires an ACL token' : 'the ACL token is not valid';
-    // Closing the connection spares reading a body nobody will look at.
-    reply.header('connection', 'close');
+    // The body is read and dropped (bounded), so a client still sending it reads this answer.
+    drainRequestBody(req.raw);
     await reply.code(403).send({ error: `permission denied: ${why} (send it in X-Vigil-Token or ?token=)` });
   };
 }

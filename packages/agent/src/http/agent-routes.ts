@@ -6,7 +6,8 @@ export interface AgentInfo {
   readonly version: string;
   readonly peerId: string;
   readonly startedAt: Date;
-  readonly config: Record<string, unknown>;
+  /** The configuration in effect, redacted (it changes on reload). */
+  readonly config: () => Record<string, unknown>;
   /** Names of the parts that are not ready yet; empty when the agent is ready. */
   readonly notReady: () => readonly string[];
 }
@@ -34,7 +35,7 @@ export function registerAgentRoutes(app: FastifyInstance, info: AgentInfo): void
       peerId: info.peerId,
       startedAt: info.startedAt.toISOString(),
       uptimeSeconds: Math.round((Date.now() - info.startedAt.getTime()) / 1000),
-      config: info.config,
+      config: info.config(),
     },
   }));
 }

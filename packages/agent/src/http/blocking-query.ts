@@ -6,6 +6,13 @@ import { ApiError } from './api-error.ts';
 const DEFAULT_WAIT_MS = 5 * 60_000;
 const MAX_WAIT_MS = 10 * 60_000;
 
+/**
+ * Blocking queries held open at once. Each costs a socket and a listener; Prometheus and
+ * consul-template hold a few each. Past this a new one gets 503 with Retry-After instead of
+ * holding yet another socket.
+ */
+export const MAX_BLOCKING_QUERIES = 1024;
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses `?index=&wait=` as Consul's clients send them (`wait=120000ms`, `wait=60s`). */
@@ -36,9 +43,14 @@ export async function blockingRead<T>(
   reply: FastifyReply,
   feed: ChangeFeed,
   read: () => T,
+  maxWaiting = MAX_BLOCKING_QUERIES,
 ): Promise<T> {
   const { index, waitMs } = parseBlockingQuery(req.query as Record<string, unknown>);
   if (index !== undefined && index >= feed.index()) {
+    if (feed.waiting() >= maxWaiting) {
+      reply.header('retry-after', '5');
+      throw new ApiError(503, `too many blocking queries (${maxWaiting} waiting): retry later`);
+    }
     const abort = new AbortController();
     req.raw.once('close', () => abort.abort());
     await feed.waitForChange(index, waitMs + Math.random() * (waitMs / 16), abort.signal);

@@ -61,6 +61,16 @@ export function registerConsulCatalogRoutes(app: FastifyInstance, opts: ConsulCa
     Meta: Object.fromEntries(Object.entries(m.tags).filter(([k]) => !k.startsWith('vigil:'))),
   });
 
+  // Every member that has not left, failed ones included (Consul keeps a failed node until reaped).
+  app.get('/v1/catalog/nodes', (req, reply) =>
+    blockingRead(req, reply, opts.feed, () =>
+      opts.membership
+        .members()
+        .filter((m) => m.status !== 'left')
+        .map((m) => ({ ...node(m), CreateIndex: 1, ModifyIndex: opts.feed.index() })),
+    ),
+  );
+
   app.get('/v1/catalog/services', (req, reply) =>
     blockingRead(req, reply, opts.feed, () => {
       const services: Record<string, Set<string>> = {};

@@ -1,3 +1,4 @@
+import { keyFingerprint } from '@vigil/protocol';
 import type { FastifyInstance } from 'fastify';
 import { parseGossipKey } from '../config/gossip-key.ts';
 import {
@@ -16,14 +17,21 @@ export interface KeyringRoutesOptions {
   readonly aclToken?: string | undefined;
 }
 
-/** Consul's keyring entry: one per gossip pool (we have one, the LAN pool). */
-function consulShape(report: KeyringReport, datacenter: string) {
+const fingerprints = (counts: Readonly<Record<string, number>>) =>
+  Object.fromEntries(Object.entries(counts).map(([key, n]) => [keyFingerprint(key), n]));
+
+/**
+ * Consul's keyring entry: one per gossip pool (we have one, the LAN pool). Keys are shown as
+ * themselves only to a request that proved it holds the agent's ACL token; otherwise as their
+ * fingerprints, which still show which members hold which key.
+ */
+function consulShape(report: KeyringReport, datacenter: string, showKeys: boolean) {
   return {
     WAN: false,
     Datacenter: datacenter,
     Segment: '',
-    Keys: report.keys,
-    PrimaryKeys: report.primaryKeys,
+    Keys: showKeys ? report.keys : fingerprints(report.keys),
+    PrimaryKeys: showKeys ? report.primaryKeys : fingerprints(report.primaryKeys),
     NumNodes: report.numNodes,
     NumResponses: report.numResponses,
     NumErrors: report.numErrors,
@@ -48,11 +56,15 @@ function keyFromBody(body: unknown): Uint8Array {
 /**
  * Consul's /v1/operator/keyring: list (GET), install (POST), use (PUT) and remove (DELETE) a
  * gossip key on every member, through Serf's key queries. Keys are secrets, so every verb,
- * listing included, needs the ACL token when the agent has one.
+ * listing included, needs the ACL token when the agent has one; an agent without one lists only
+ * key fingerprints (`sha256:…`), since any local process, or a page that got past the browser
+ * guard, could read the list.
  */
 export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesOptions): void {
   app.register(async (keyring) => {
     keyring.addHook('onRequest', requireToken(opts.aclToken));
+    // The token hook refused every request without the token, when the agent has one.
+    const showKeys = opts.aclToken !== undefined;
 
     const run = async (op: KeyOperation, key?: Uint8Array) => {
       let report: KeyringReport;
@@ -75,7 +87,7 @@ export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesO
           `${op}: ${report.numNodes - report.numResponses} of ${report.numNodes} members did not answer in time (${report.unanswered.join(', ')}); run it again`,
         );
       }
-      return [consulShape(report, opts.datacenter)];
+      return [consulShape(report, opts.datacenter, showKeys)];
     };
 
     keyring.get('/v1/operator/keyring', async (req) => {
@@ -97,6 +109,7 @@ export function registerKeyringRoutes(app: FastifyInstance, opts: KeyringRoutesO
             primaryKeys: { [local.primary]: 1 },
           },
           opts.datacenter,
+          showKeys,
         ),
       ];
     });

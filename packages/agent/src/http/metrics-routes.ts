@@ -1,11 +1,22 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { CatalogNode } from '../catalog/index.ts';
+import type { DnsServer } from '../dns/index.ts';
+import type { Elections } from '../election/elections.ts';
+import type { GroupStatus } from '../election/group.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
+import { type MeshMetricsSources, registerMeshMetrics } from './mesh-metrics.ts';
+import { counter, gauge, type Samples } from './prom-collectors.ts';
 
 export interface MetricsSources {
   readonly membership: MembershipService;
   readonly catalog?: CatalogNode | undefined;
+  readonly dns?: DnsServer | undefined;
+  /** Routing, checks and catalog freshness: the figures alerts read. */
+  readonly mesh?: Omit<MeshMetricsSources, 'membership' | 'catalog'> | undefined;
+  /** Open SSE streams (GET /v1/events). */
+  readonly sseSubscribers?: (() => number) | undefined;
+  readonly elections?: Elections | undefined;
 }
 
 /**
@@ -67,6 +78,29 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
   );
 
   if (sources.catalog) registerCatalogMetrics(registry, sources.catalog);
+  if (sources.dns) registerDnsMetrics(registry, sources.dns);
+  if (sources.mesh && sources.catalog) {
+    registerMeshMetrics(registry, { ...sources.mesh, membership, catalog: sources.catalog });
+  }
+  const { sseSubscribers } = sources;
+  if (sseSubscribers) {
+    gauge(registry, 'vigil_sse_subscribers', 'Open event streams (GET /v1/events).', [], () => [
+      [{}, sseSubscribers()],
+    ]);
+  }
+  const requests = new Histogram({
+    name: 'vigil_http_request_duration_seconds',
+    help: 'HTTP API requests by method, route pattern and status, until the response was sent (blocking queries include their wait).',
+    labelNames: ['method', 'route', 'code'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300],
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, never the raw URL: names in paths would make unbounded label sets.
+    const route = req.routeOptions.url ?? 'unmatched';
+    requests.observe({ method: req.method, route, code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  if (sources.elections) registerElectionMetrics(registry, sources.elections);
 
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', registry.contentType);
@@ -160,32 +194,70 @@ function registerCatalogMetrics(registry: Registry, catalog: CatalogNode): void 
   );
 }
 
-/** Label values and the number for them. */
-type Samples = readonly (readonly [Record<string, string>, number])[];
-
-/** A counter whose totals are the plane's own, read at scrape time. */
-function counter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Samples): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, n] of read()) this.inc(labels, n);
-    },
-  });
+/** The DNS interface: queries by transport, answers by rcode, and what it refused to answer. */
+function registerDnsMetrics(registry: Registry, dns: DnsServer): void {
+  const c = dns.counters;
+  counter(registry, 'vigil_dns_queries_total', 'DNS queries received, by transport.', ['transport'], () => [
+    [{ transport: 'udp' }, c.queries.udp],
+    [{ transport: 'tcp' }, c.queries.tcp],
+  ]);
+  counter(registry, 'vigil_dns_responses_total', 'DNS responses sent, by rcode.', ['rcode'], () =>
+    Object.entries(c.responses).map(([rcode, n]) => [{ rcode }, n ?? 0]),
+  );
+  counter(
+    registry,
+    'vigil_dns_truncated_total',
+    'UDP responses truncated (TC set: the client retries over TCP).',
+    [],
+    () => [[{}, c.truncated]],
+  );
+  counter(
+    registry,
+    'vigil_dns_dropped_total',
+    'DNS queries or connections dropped without an answer, by reason (short, response, oversized, tcp-limit, tcp-idle, ...).',
+    ['reason'],
+    () => Object.entries(c.drops).map(([reason, n]) => [{ reason }, n]),
+  );
+  counter(registry, 'vigil_dns_tcp_connections_total', 'DNS TCP connections accepted.', [], () => [
+    [{}, c.tcpConnections],
+  ]);
 }
 
-/** A gauge read at scrape time. */
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Samples): void {
-  new Gauge({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      for (const [labels, n] of read()) this.set(labels, n);
-    },
-  });
+/** The election plane, per group this agent votes in. */
+function registerElectionMetrics(registry: Registry, elections: Elections): void {
+  const per = (pick: (s: GroupStatus) => number): Samples =>
+    elections.statuses().map((s) => [{ group: s.group }, pick(s)]);
+  counter(registry, 'vigil_election_leader_changes_total', 'Changes of leader seen, per group.', ['group'], () =>
+    per((s) => s.leaderChanges),
+  );
+  gauge(registry, 'vigil_election_term', 'Current Raft term, per group.', ['group'], () => per((s) => s.term));
+  gauge(registry, 'vigil_election_commit_index', 'Commit index, per group.', ['group'], () => per((s) => s.commit));
+  gauge(
+    registry,
+    'vigil_election_token',
+    'Fencing token of the latest committed leadership, per group.',
+    ['group'],
+    () => per((s) => s.token),
+  );
+  gauge(
+    registry,
+    'vigil_election_lease_remaining_seconds',
+    'Lease left on this agent (0 unless it leads), per group.',
+    ['group'],
+    () => per((s) => s.leaseRemainingMs / 1000),
+  );
+  gauge(
+    registry,
+    'vigil_election_acting',
+    '1 while this agent acts as the leader (after OnPromote), per group.',
+    ['group'],
+    () => per((s) => (s.acting === 'acting' ? 1 : 0)),
+  );
+  counter(
+    registry,
+    'vigil_election_messages_total',
+    'Raft messages on the election transport, by event.',
+    ['event'],
+    () => Object.entries(elections.transportCounters()).map(([event, n]) => [{ event }, n]),
+  );
 }

@@ -17,7 +17,9 @@ import {
   type PushPull,
 } from '@vigil/protocol';
 import type { Logger } from '../log.ts';
+import { clampDelay } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
+import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
 import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
@@ -34,6 +36,7 @@ import {
   type Output,
   SwimEngine,
 } from './swim-engine.ts';
+import { VerdictLog } from './verdict-log.ts';
 
 export interface MembershipOptions {
   readonly name: string;
@@ -96,12 +99,18 @@ const RETRY_JOIN_FIRST_MS = 1000;
 const RETRY_JOIN_MAX_MS = 30_000;
 /** Repeat a dropped-packet warning for the same reason at most this often. */
 const DROP_LOG_INTERVAL_MS = 10_000;
+/** Repeat the "UDP failed, TCP worked" warning at most this often. */
+const TCP_FALLBACK_LOG_INTERVAL_MS = 30_000;
+/** A stall this recent explains a UDP probe that failed where TCP then worked. */
+const RECENT_STALL_MS = 10_000;
 
 /**
  * The membership plane's I/O edge: owns the gossip sockets and the clock, runs the sans-I/O
  * SwimEngine, speaks the memberlist wire format through @vigil/protocol, and keeps the snapshot.
  */
 export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }> {
+  /** Who suspected whom, how, and how it ended (GET /v1/members/:name). */
+  readonly verdicts: VerdictLog;
   readonly counters: MembershipCounters = {
     packetsIn: 0,
     packetsOut: 0,
@@ -121,6 +130,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   readonly keys: KeyManager;
   private readonly pushPullWaiters = new Map<number, (error?: string) => void>();
   private readonly lastDropLog = new Map<DropReason, { at: number; suppressed: number }>();
+  private lastTcpFallbackLog: { at: number; suppressed: number } | undefined;
+  /** When the event-loop check last saw a stall over half a probe timeout. */
+  private lastStallAt = Number.NEGATIVE_INFINITY;
   private engine!: SwimEngine;
   private transport!: GossipTransport;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -140,12 +152,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private constructor(opts: MembershipOptions) {
     super();
     this.opts = opts;
+    this.verdicts = new VerdictLog(opts.name, () => Date.now());
     this.log = opts.log.child({ plane: 'membership' });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
     this.queries = new SerfQueries({
       name: opts.name,
-      tags: () => memberTags(opts.meta),
+      // Our entry holds the tags a reload set (setMeta); before the engine exists, the configured ones.
+      tags: () => memberTags(this.engine?.member(opts.name)?.meta ?? opts.meta),
       address: () => this.engine.member(opts.name)!.addr,
       aliveMembers: () =>
         this.engine
@@ -166,7 +180,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       relayTargets: (k) => this.engine.randomAlive(k),
       now: () => this.now(),
       setTimer: (ms, fn) => {
-        const t = setTimeout(fn, ms);
+        const t = setTimeout(fn, clampDelay(ms));
         return { cancel: () => clearTimeout(t) };
       },
     });
@@ -213,6 +227,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         random: Math.random,
         collectiveConfirmation: this.opts.collectiveConfirmation ?? true,
         delegate: this.serf,
+        onSuspicion: (s, cause) => this.verdicts.suspicion(s, cause),
       },
       this.now(),
     );
@@ -330,6 +345,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   /** Graceful leave: tell Serf (intent) and memberlist (dead from self), then wait for it to spread. */
+  /** New node metadata (tags changed on reload): a fresh incarnation carries it to every member. */
+  setMeta(meta: Uint8Array): void {
+    this.engine.setMeta(meta, this.now());
+    this.pump();
+  }
+
   async leave(): Promise<void> {
     if (this.stopped) return;
     const intent: Message = { type: 'user', payload: this.serf.leaveIntent() };
@@ -386,6 +407,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     for (const out of this.engine.drainOutputs()) this.perform(out);
     const events = this.engine.drainEvents();
     for (const e of events) {
+      this.verdicts.event(e);
       this.logEvent(e);
       this.emit('event', e);
     }
@@ -400,7 +422,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
           this.engine.handleTimeout(this.now());
           this.pump();
         },
-        Math.max(0, next - this.now()),
+        clampDelay(next - this.now()),
       );
     }
   }
@@ -447,7 +469,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       return;
     }
     for (const reason of result.dropReasons) this.noteDrop(reason, from, 'part of a compound packet');
-    this.engine.handlePacket(from, result.messages, this.now());
+    const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+    this.engine.handlePacket(from, screenMessages(result.messages, drop), this.now());
     this.pump();
   }
 
@@ -459,7 +482,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       if (this.stopped) return;
       let reply: Message | undefined;
       if (msg.type === 'pushPull') {
-        reply = this.engine.handleRemotePushPull(msg, this.now());
+        const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+        reply = this.engine.handleRemotePushPull(screenPushPull(msg, drop), this.now());
       } else if (msg.type === 'ping') {
         if (msg.node === '' || msg.node === this.opts.name)
           reply = { type: 'ack', seqNo: msg.seqNo, payload: new Uint8Array(0) };
@@ -497,7 +521,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       const reply = await this.exchange(to, state, this.opts.profile.tcpTimeoutMs);
       if (this.stopped) return;
       if (reply.type !== 'pushPull') throw new Error(`expected push/pull, got ${reply.type}`);
-      this.engine.handlePushPullResponse(id, reply, this.now());
+      const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, to, detail);
+      this.engine.handlePushPullResponse(id, screenPushPull(reply, drop), this.now());
     } catch (err) {
       this.counters.streamFailures++;
       error = explainStreamError((err as Error).message, !!this.keyring);
@@ -519,21 +544,50 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       ok = false;
     }
     if (this.stopped) return;
-    if (ok) this.log.warn({ node: ping.node }, 'reached member over TCP but UDP probes failed; is UDP blocked?');
+    if (ok) this.warnTcpFallback(ping.node);
     this.engine.handleTcpPingResult(ping.seqNo, ok, this.now());
     this.pump();
   }
 
   // ---- health, logs, snapshot -------------------------------------------------------------
 
-  /** Lifeguard: a stalled event loop means this node is the slow detector; probe less eagerly. */
+  /**
+   * Lifeguard: a stalled event loop means this node is the slow detector; it probes less eagerly
+   * and, for a while, does not vote on suspicions (SwimEngine.noteStall).
+   */
   private checkEventLoop(): void {
     const stallMs = this.loopDelay.max / 1e6;
     this.loopDelay.reset();
-    if (stallMs > this.opts.profile.probeTimeoutMs / 2) {
-      this.engine.noteLocalHealth(1);
+    this.engine.noteStall(stallMs, this.now());
+    if (this.isStall(stallMs)) {
+      this.lastStallAt = this.now();
       this.log.warn({ stallMs: Math.round(stallMs), health: this.engine.health() }, 'event loop stalled');
     }
+  }
+
+  private isStall(ms: number): boolean {
+    return ms > this.opts.profile.probeTimeoutMs / 2;
+  }
+
+  /**
+   * A member answered over TCP after its UDP probe failed. On a host whose own event loop was
+   * stalling, the likely cause is that we read the UDP ack too late, not a firewall: say so, and
+   * say it at most every half minute (a starved 50-agent start logged it 422 times).
+   */
+  private warnTcpFallback(node: string): void {
+    const now = this.now();
+    const last = this.lastTcpFallbackLog;
+    if (last && now - last.at < TCP_FALLBACK_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    // The check runs once a second: a stall it has not reported yet is still in the histogram.
+    const starved = now - this.lastStallAt < RECENT_STALL_MS || this.isStall(this.loopDelay.max / 1e6);
+    const message = starved
+      ? 'reached member over TCP but UDP probes failed; our event loop was stalled (CPU starvation), so the UDP ack was likely read too late'
+      : 'reached member over TCP but UDP probes failed; is UDP blocked?';
+    this.log.warn({ node, similarSuppressed: last?.suppressed ?? 0, starved }, message);
+    this.lastTcpFallbackLog = { at: now, suppressed: 0 };
   }
 
   private noteDrop(reason: DropReason, from: Address, detail: string): void {
@@ -576,7 +630,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         this.snapshotTimer = undefined;
         this.saveSnapshot();
       },
-      Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now),
+      // Past due after a stall: now, not a negative delay (Node warns about those on stderr).
+      clampDelay(Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now)),
     );
     this.snapshotTimer.unref();
   }

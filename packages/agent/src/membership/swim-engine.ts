@@ -86,9 +86,29 @@ export interface EngineConfig {
    * is memberlist.
    */
   readonly fastJoin?: boolean;
+  /** Ours: who may confirm a suspicion (collective confirmation only). Undefined: the default. */
+  readonly voterHealth?: VoterHealth | null;
   readonly vsn?: readonly number[];
   readonly delegate?: EngineDelegate;
+  /** Every accusation or confirmation this engine takes in, with how it arose (verdict-log.ts). */
+  readonly onSuspicion?: (suspicion: Suspect, cause: SuspicionCause) => void;
 }
+
+/**
+ * Why the engine took in a suspicion: our own probe or confirmation probe failed (with the paths
+ * tried and our health score then), a suspect message from another member, or a push/pull state.
+ */
+export type SuspicionCause =
+  | {
+      readonly kind: 'probe';
+      readonly relays: number;
+      readonly nacks: number;
+      readonly tcp: boolean;
+      readonly health: number;
+    }
+  | { readonly kind: 'confirm'; readonly relays: number; readonly health: number }
+  | { readonly kind: 'gossip' }
+  | { readonly kind: 'merge' };
 
 /** Bytes a packet spends outside its messages: compound header, CRC, AES-GCM, label. */
 const PACKET_OVERHEAD = 64;
@@ -111,14 +131,57 @@ const EAGER_GOSSIP_DELAY_MS = 30;
 const JOIN_FOLLOW_UP_MS = [250, 750, 1500, 3000] as const;
 /** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
 const DIRECT_FANOUT = 64;
+/**
+ * A timer this late means our event loop stalled. Node runs overdue timers before the I/O that
+ * piled up meanwhile, so a verdict then would ignore acks already waiting in the socket: the
+ * engine first lets the loop read them (see handleTimeout).
+ */
+const LATE_TIMER_MS = 10;
+/**
+ * Failed probes of one member in a row, one probe interval apart, that a node which may not vote
+ * makes before it accuses or confirms (see probeFailed). Three span about 5 s of silence, which no
+ * single stall explains; and a crash must not go unnoticed just because every observer starves.
+ */
+const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
+
+/**
+ * Ours: when this node's own view is worth a vote (README.md, "The confirmation rule"). A starved
+ * node misses acks and refutations, and starved nodes starve together, so they are not the
+ * independent observers a confirmation needs.
+ */
+export interface VoterHealth {
+  /** Highest Lifeguard score (0 = no recent sign of trouble) at which we still vote. */
+  readonly maxScore: number;
+  /** No event-loop stall over half a probe timeout for this long. */
+  readonly quietMs: number;
+  /** A probe of some member acked within this long (our network and CPU work right now). */
+  readonly probeOkWithinMs: number;
+}
+
+/**
+ * Chosen with the simulator's tables (README.md): 2 s without a stall alone removes every false
+ * confirmation under start-up starvation. Requiring a Lifeguard score of 0 or a recent probe
+ * success as well cut the demotions of starved nodes further, but a network partition raises
+ * every node's score and fails half its probes: cross-side dead took 62-90 s instead of 26 s.
+ */
+export const DEFAULT_VOTER_HEALTH: VoterHealth = {
+  maxScore: Number.POSITIVE_INFINITY,
+  quietMs: 2000,
+  probeOkWithinMs: Number.POSITIVE_INFINITY,
+};
 
 interface PendingProbe {
   readonly kind: 'probe';
   readonly target: string;
+  /** The incarnation probed: a failure accuses this one, not a newer one heard meanwhile. */
+  readonly incarnation: number;
   acked: boolean;
   nacks: number;
   expectedNacks: number;
   timers: number[];
+  /** Paths tried beyond the direct ping, for the verdict log. */
+  relays?: number;
+  tcp?: boolean;
 }
 interface PendingRelay {
   readonly kind: 'relay';
@@ -163,6 +226,7 @@ export class SwimEngine {
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
+  private refutationPending = false;
   /**
    * Each suspect's suspicion and its timer, beside the member table rather than in it: the
    * simulator holds N^2 members, and every field on a member costs 0.8 GB at N = 10,000.
@@ -181,6 +245,13 @@ export class SwimEngine {
   private preloading = false;
   private started = false;
   private now: number;
+  /** When our event loop last stalled (a check reported it, or our own timers fired late). */
+  private lastStallAt = Number.NEGATIVE_INFINITY;
+  private lastProbeOkAt: number;
+  /** Set when handleTimeout let the loop read its backlog first; the next call runs the timers. */
+  private backlogTurn = false;
+  /** Failed probes in a row, per member, made while we could not vote (UNFIT_PROBES_BEFORE_SUSPECTING). */
+  private readonly unfitFailures = new Map<string, number>();
 
   constructor(config: EngineConfig, now: number) {
     this.config = config;
@@ -188,6 +259,9 @@ export class SwimEngine {
     this.vsn = config.vsn ?? DEFAULT_VSN;
     this.now = now;
     this.lifeguard = config.lifeguard !== false;
+    this.lastProbeOkAt = now;
+    // A starting process (cold code, a burst of joins) has not shown yet that it keeps up.
+    this.lastStallAt = now;
     this.awareness = new Awareness(this.lifeguard ? this.profile.awarenessMaxMultiplier : 1);
     this.self = {
       name: config.name,
@@ -274,12 +348,30 @@ export class SwimEngine {
 
   handleTimeout(now: number): void {
     this.now = now;
+    const due = this.timers.next();
+    if (due !== undefined && now - due > LATE_TIMER_MS && !this.backlogTurn && this.voterRule() !== null) {
+      // Stalled: the acks and refutations that arrived meanwhile are still unread. Returning with
+      // the timers due makes the edge call again at once, which is after the loop's I/O phase.
+      this.backlogTurn = true;
+      this.recordStall(now - due, now);
+      return;
+    }
+    this.backlogTurn = false;
     this.timers.runDue(now);
   }
 
-  /** Lifeguard: evidence that this node is the slow one (for example event-loop stalls). */
-  noteLocalHealth(delta: number): void {
-    this.awareness.apply(delta);
+  /**
+   * The event-loop check's report: the longest stall since the last one. A stall over half a
+   * probe timeout is Lifeguard evidence against us and keeps us from confirming for a while.
+   */
+  noteStall(stallMs: number, now: number): void {
+    if (stallMs <= this.profile.probeTimeoutMs / 2) return;
+    this.awareness.apply(1);
+    this.recordStall(stallMs, now);
+  }
+
+  private recordStall(ms: number, now: number): void {
+    if (ms > this.profile.probeTimeoutMs / 2) this.lastStallAt = Math.max(this.lastStallAt, now);
   }
 
   /** Announces a graceful leave; `extra` rides along (Serf's leave intent). */
@@ -469,6 +561,8 @@ export class SwimEngine {
         for (const t of p.timers) this.timers.cancel(t);
         this.pending.delete(seqNo);
         if (!viaTcp && p.timers.length === 2) this.awareness.apply(-1); // direct ack within the timeout
+        this.lastProbeOkAt = this.now;
+        this.unfitFailures.delete(p.target);
         return;
       case 'relay':
         this.timers.cancel(p.timer);
@@ -528,6 +622,7 @@ export class SwimEngine {
     const probe: PendingProbe = {
       kind: 'probe',
       target: target.name,
+      incarnation: target.incarnation,
       acked: false,
       nacks: 0,
       expectedNacks: 0,
@@ -552,12 +647,14 @@ export class SwimEngine {
 
   private indirectProbe(target: Member, seqNo: number, probe: PendingProbe, deadline: number): void {
     const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
+    probe.relays = relays.length;
     for (const relay of relays) {
       const nack = this.lifeguard && (relay.vsn[1] ?? 0) >= NACK_MIN_PROTOCOL;
       if (nack) probe.expectedNacks++;
       this.send(relay.addr, [this.indirectPingFor(target, seqNo, nack)]);
     }
     if (this.config.tcpPing !== false && (target.vsn[1] ?? 0) >= 3) {
+      probe.tcp = true;
       this.outputs.push({ kind: 'tcpPing', to: target.addr, ping: this.pingFor(target.name, seqNo), deadline });
     }
   }
@@ -565,12 +662,46 @@ export class SwimEngine {
   private probeFailed(name: string, seqNo: number, probe: PendingProbe): void {
     this.pending.delete(seqNo);
     if (probe.acked) return;
+    // A starved prober's failed probe is weak evidence, and starved probers fail together: two
+    // of them accusing one member would read as a confirmation everywhere. So it probes again,
+    // and accuses (or confirms someone else's suspicion) only after several failures in a row.
+    // (Judged before this probe's own Lifeguard penalty, which is about the target's silence.)
+    const voter = !this.collective() || this.canVote();
     // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
     const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
     this.awareness.apply(delta);
     const target = this.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    this.suspectNode({ type: 'suspect', incarnation: target.incarnation, node: name, from: this.self.name });
+    if (!voter) {
+      const failures = (this.unfitFailures.get(name) ?? 0) + 1;
+      if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
+        this.unfitFailures.set(name, failures);
+        this.timers.set(this.now + this.profile.probeIntervalMs, () => this.reprobe(name, probe.incarnation));
+        return;
+      }
+    }
+    this.unfitFailures.delete(name);
+    // memberlist probes a copy of the member's state: a refutation that arrived while the probe
+    // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
+    // Accusing the current incarnation instead pinned the old life's silence on the new one.
+    this.suspectNode(
+      { type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name },
+      {
+        kind: 'probe',
+        relays: probe.relays ?? 0,
+        nacks: probe.nacks,
+        tcp: probe.tcp ?? false,
+        health: this.awareness.health(),
+      },
+    );
+  }
+
+  /** Probes a member again unless it changed incarnation, left the live set, or is being probed. */
+  private reprobe(name: string, incarnation: number): void {
+    const m = this.members.get(name);
+    if (!m || !isLive(m) || m.incarnation !== incarnation || this.leaving) return;
+    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return;
+    this.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
   }
 
   /**
@@ -605,6 +736,11 @@ export class SwimEngine {
   private maybeConfirm(target: Member, accusation: Suspect): void {
     if (this.config.collectiveConfirmation === false || this.leaving) return;
     if (!this.confirmationProbers(target, accusation.from).includes(this.self)) return;
+    // Chosen while we may not vote: our own probes, repeated, decide instead (probeFailed).
+    if (!this.canVote()) {
+      this.reprobe(target.name, target.incarnation);
+      return;
+    }
     const seqNo = this.nextSeq();
     const confirm: PendingConfirm = { kind: 'confirm', target: target.name, incarnation: target.incarnation, timer: 0 };
     this.pending.set(seqNo, confirm);
@@ -616,13 +752,14 @@ export class SwimEngine {
       this.pending.delete(seqNo);
       const current = this.members.get(target.name);
       if (current?.status !== 'suspect' || current.incarnation !== confirm.incarnation) return;
+      if (!this.canVote()) return; // we stalled while the check was out: its silence proves nothing
       const mine: Suspect = {
         type: 'suspect',
         incarnation: confirm.incarnation,
         node: target.name,
         from: this.self.name,
       };
-      this.suspectNode(mine);
+      this.suspectNode(mine, { kind: 'confirm', relays: relays.length, health: this.awareness.health() });
       // Accusation and confirmation together make a receiver's view "confirmed" in one step.
       this.tellDirectly(target, [accusation, mine]);
     });
@@ -645,8 +782,12 @@ export class SwimEngine {
     const isSelf = a.node === this.self.name;
 
     if (isSelf) {
-      // Someone holds another view of us (an old life, other metadata): out-bid it.
-      if (this.leaving || a.incarnation < this.self.incarnation || bytesEqual(a.meta, this.self.meta)) return;
+      // Someone holds another view of us (an old life, other metadata): out-bid it. As memberlist
+      // does, a newer incarnation is refuted even with our metadata: a restarted agent starts at
+      // 1 while the cluster may hold its old life at 5, and would otherwise stay behind, its own
+      // alive messages (and a later metadata change) ignored by everyone.
+      if (this.leaving || a.incarnation < this.self.incarnation) return;
+      if (a.incarnation === this.self.incarnation && bytesEqual(a.meta, this.self.meta)) return;
       this.refute(a.incarnation);
       return;
     }
@@ -697,9 +838,10 @@ export class SwimEngine {
     }
   }
 
-  private suspectNode(s: Suspect): void {
+  private suspectNode(s: Suspect, cause: SuspicionCause = { kind: 'gossip' }): void {
     const m = this.members.get(s.node);
     if (!m || s.incarnation < m.incarnation) return;
+    this.config.onSuspicion?.(s, cause);
     // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
     // is a new accusation, not a confirmation of one whose clock started long ago.
     if (this.suspects.has(m) && s.incarnation > m.incarnation) this.clearSuspicion(m);
@@ -767,6 +909,23 @@ export class SwimEngine {
     });
   }
 
+  /** Whether our own observation may confirm a suspicion (VoterHealth). */
+  private canVote(): boolean {
+    const rule = this.voterRule();
+    if (rule === null) return true;
+    return (
+      this.awareness.health() <= rule.maxScore &&
+      this.now - this.lastStallAt >= rule.quietMs &&
+      this.now - this.lastProbeOkAt <= rule.probeOkWithinMs
+    );
+  }
+
+  /** null: every observer votes, and timers run as soon as they are due (before this rule). */
+  private voterRule(): VoterHealth | null {
+    if (!this.collective()) return null;
+    return this.config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : this.config.voterHealth;
+  }
+
   private collective(): boolean {
     return this.config.collectiveConfirmation !== false && this.lifeguard;
   }
@@ -816,6 +975,16 @@ export class SwimEngine {
   private refute(accused: number): void {
     this.self.incarnation = Math.max(this.self.incarnation, accused) + 1;
     this.broadcastAlive(this.self);
+    // Ours: while we stand accused, routing may be draining us; tell the members directly (as a
+    // confirmation is told) instead of waiting for gossip rounds. A restarted agent learns it is
+    // suspected from its join's push/pull replies, while it is still merging them: the short
+    // wait lets it learn every member first, and folds a burst of refutations into one.
+    if (!this.collective() || this.refutationPending) return;
+    this.refutationPending = true;
+    this.timers.set(this.now + EAGER_GOSSIP_DELAY_MS, () => {
+      this.refutationPending = false;
+      if (!this.leaving) this.tellDirectly(this.self, [this.aliveMessage(this.self)]);
+    });
   }
 
   private broadcastAlive(m: Member): void {
@@ -983,7 +1152,10 @@ export class SwimEngine {
           // hold as if we were a second independent observer (memberlist's mergeState lets it).
           const local = this.members.get(n.name);
           if (this.collective() && local && this.suspects.has(local) && local.incarnation === n.incarnation) break;
-          this.suspectNode({ type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name });
+          this.suspectNode(
+            { type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name },
+            { kind: 'merge' },
+          );
         }
       }
     }
@@ -1051,6 +1223,7 @@ export class SwimEngine {
 
   private removeMember(m: Member): void {
     this.clearSuspicion(m);
+    this.unfitFailures.delete(m.name);
     this.members.delete(m.name);
     const i = this.memberList.indexOf(m);
     this.memberList[i] = this.memberList[this.memberList.length - 1]!;

@@ -11,6 +11,8 @@ export interface LocalRecordInput {
   /** Filled in for services registered without an address, as Consul uses the node's. */
   readonly nodeAddress: string;
   readonly services: readonly LocalService[];
+  /** The election plane's part of the record (leads, locks, bootstraps). */
+  readonly elections?: Pick<NodeRecord, 'leads' | 'locks' | 'bootstraps'> | undefined;
 }
 
 /** What the record needs of a registered service: its definition and its combined health. */
@@ -33,10 +35,21 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
         priority: s.priority,
         zone: s.zone,
         policy: s.policy ?? 'active-passive',
+        ...(s.election ? { voters: s.election.voters } : {}),
         health: view.health === 'maintenance' ? 'critical' : view.health,
         maintenance,
       } satisfies InstanceRecord;
     })
     .sort((a, b) => compareStrings(a.id, b.id));
-  return { node: input.node, peerId: input.peerId, epoch: input.epoch, seq: input.seq, instances };
+  const e = input.elections;
+  return {
+    node: input.node,
+    peerId: input.peerId,
+    epoch: input.epoch,
+    seq: input.seq,
+    instances,
+    ...(e?.leads?.length ? { leads: e.leads } : {}),
+    ...(e?.locks?.length ? { locks: e.locks } : {}),
+    ...(e?.bootstraps?.length ? { bootstraps: e.bootstraps } : {}),
+  };
 }

@@ -56,6 +56,8 @@ export interface MeshOptions {
   readonly outlier?: Partial<OutlierOptions>;
 }
 
+type ElectionPart = Pick<NodeRecord, 'leads' | 'locks' | 'bootstraps'>;
+
 /** Serve routes anyway once this long has passed since the join, even if some member's record is missing. */
 const SYNC_GRACE_MS = 10_000;
 
@@ -87,6 +89,7 @@ export class Mesh {
   private draining = false;
   /** This host's opinions (published in its record) and the mesh-wide verdict. */
   readonly outlier: OutlierPlane;
+  private electionPart: (() => ElectionPart) | undefined;
 
   constructor(opts: MeshOptions) {
     this.opts = opts;
@@ -213,6 +216,17 @@ export class Mesh {
     await this.publishing;
   }
 
+  /** The election plane's part of this node's record; republished on `republish()`. */
+  setElectionPart(part: () => ElectionPart): void {
+    this.electionPart = part;
+    this.schedulePublish();
+  }
+
+  /** Publishes this node's record again (the election plane's part changed). */
+  republish(): void {
+    this.schedulePublish();
+  }
+
   /** Coalesces a burst of local health events (same tick) into one record. */
   private schedulePublish(): void {
     if (this.publishQueued || this.stopped) return;
@@ -229,6 +243,7 @@ export class Mesh {
         services: this.draining
           ? this.opts.registry.listServices().map((s) => ({ ...s, health: 'maintenance' as const }))
           : this.opts.registry.listServices(),
+        elections: this.electionPart?.(),
       });
       const record: NodeRecord = opinions.length > 0 ? { ...own, opinions } : own;
       this.publishing = this.publishing

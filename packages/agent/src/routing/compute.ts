@@ -37,6 +37,7 @@ import { apportion, compareStrings } from './canonical.ts';
 import { mergeCatalogs } from './catalog-merge.ts';
 import { ROUTING_DEFAULTS, SHARE_UNITS } from './defaults.ts';
 import { classify, type InstanceClass, nodeConditions } from './eligibility.ts';
+import { type ElectedLeader, electedLeader } from './leader-policy.ts';
 import { holdDown, priorityLoads, type TierCounts, tierHealth } from './priority-load.ts';
 import type {
   Endpoint,
@@ -77,8 +78,9 @@ export function computeRouting(input: RoutingInput): RoutingResult {
   const previous = input.previous ? new Map(input.previous.services.map((s) => [s.service, s])) : undefined;
   const ejected = new Set(input.ejected?.map((e) => `${e.node}\u0000${e.id}`));
 
+  const records = mergeCatalogs(input.records);
   const byService = new Map<string, Candidate[]>();
-  for (const record of mergeCatalogs(input.records)) {
+  for (const record of records) {
     const condition = conditions.get(record.node);
     for (const instance of uniqueInstances(record)) {
       let cls = classify(instance, condition);
@@ -105,7 +107,11 @@ export function computeRouting(input: RoutingInput): RoutingResult {
   let nextEvaluationAt: number | null = null;
   for (const service of [...byService.keys()].sort(compareStrings)) {
     const candidates = byService.get(service)!.sort(candidateOrder);
-    const { table, state } = routeService(service, candidates, previous?.get(service), input.now, options);
+    const policy = choosePolicy(candidates);
+    const { table, state } =
+      policy === 'leader'
+        ? routeLeader(service, candidates, electedLeader(service, records, conditions))
+        : routeService(service, policy, candidates, previous?.get(service), input.now, options);
     tables.push(table);
     states.push(state);
     for (const t of table.tiers) {
@@ -120,12 +126,12 @@ export function computeRouting(input: RoutingInput): RoutingResult {
 /** `previous` is undefined on the first evaluation and for a new service: no hold-down then. */
 function routeService(
   service: string,
+  policy: 'active-passive' | 'active-active',
   candidates: Candidate[],
   previous: ServiceRoutingState | undefined,
   now: number,
   options: RoutingOptions,
 ): { table: RoutingTable; state: ServiceRoutingState } {
-  const policy = choosePolicy(candidates);
   for (const c of candidates) c.tier = policy === 'active-passive' ? tierOf(c.instance) : 0;
 
   const healthy = candidates.filter((c) => c.cls === 'healthy').length;
@@ -178,20 +184,7 @@ function routeService(
     .map((c, i) => ({ c, units: units[i]! }))
     .filter((r) => r.c.cls !== 'critical' || r.units > 0)
     .sort(rowOrder);
-  const endpoints: Endpoint[] = rows.map(({ c, units }) => ({
-    node: c.node,
-    id: c.instance.id,
-    address: c.instance.address,
-    port: c.instance.port,
-    zone: c.instance.zone,
-    tier: c.tier,
-    weight: c.weight,
-    share: units / SHARE_UNITS,
-    state: c.onConfirmedSuspect ? 'demoted' : units > 0 ? 'active' : 'standby',
-    health: c.instance.health,
-    tags: c.instance.tags,
-    meta: sortedMeta(c.instance.meta),
-  }));
+  const endpoints: Endpoint[] = rows.map(({ c, units }) => endpointOf(c, units));
 
   const tiers: TierSummary[] = counts.map((t, i) => {
     const pendingSince = held.state[i]!.risingSince;
@@ -224,6 +217,66 @@ function routeService(
   }
 }
 
+function endpointOf(c: Candidate, units: number): Endpoint {
+  return {
+    node: c.node,
+    id: c.instance.id,
+    address: c.instance.address,
+    port: c.instance.port,
+    zone: c.instance.zone,
+    tier: c.tier,
+    weight: c.weight,
+    share: units / SHARE_UNITS,
+    state: c.onConfirmedSuspect ? 'demoted' : units > 0 ? 'active' : 'standby',
+    health: c.instance.health,
+    tags: c.instance.tags,
+    meta: sortedMeta(c.instance.meta),
+  };
+}
+
+/**
+ * Policy `leader` (see leader-policy.ts): the leader's instance takes everything, whatever its
+ * health or its node's suspicion; healthy others stand by. No hold-down: the election already
+ * decided, and a leader change must move traffic at once.
+ */
+function routeLeader(
+  service: string,
+  candidates: Candidate[],
+  elected: ElectedLeader | undefined,
+): { table: RoutingTable; state: ServiceRoutingState } {
+  const onLeader = elected
+    ? candidates.filter((c) => c.node === elected.node && c.cls !== 'drained' && c.cls !== 'lost')
+    : [];
+  const chosen = onLeader.find((c) => c.instance.id === elected?.claim.instance) ?? onLeader[0];
+  const healthy = candidates.filter((c) => c.cls === 'healthy').length;
+  const rows = candidates
+    .filter((c) => c === chosen || c.cls === 'healthy' || c.cls === 'demoted')
+    .map((c) => ({ c, units: c === chosen ? SHARE_UNITS : 0 }))
+    .sort(rowOrder);
+  const endpoints = rows.map(({ c, units }) => {
+    const e = endpointOf(c, units);
+    // The leader is active even on a suspect node: only a new leader moves traffic.
+    return units > 0 ? { ...e, state: 'active' as const } : e;
+  });
+  const counted = candidates.filter((c) => c.cls !== 'drained');
+  const table: RoutingTable = {
+    service,
+    policy: 'leader',
+    redundancy: redundancy(healthy),
+    panic: false,
+    lastResort: false,
+    tiers:
+      counted.length === 0
+        ? []
+        : [{ tier: 0, total: counted.length, healthy, load: chosen ? 1 : 0, panic: false, failbackAt: null }],
+    endpoints,
+    ...(chosen && elected
+      ? { leader: { node: elected.node, id: chosen.instance.id, token: elected.claim.token, term: elected.claim.term } }
+      : {}),
+  };
+  return { table, state: { service, tiers: [] } };
+}
+
 /** "N+k" with k = healthy − 1 (see RoutingTable): "N+0" for one healthy instance, "N-1" for none. */
 export function redundancy(healthy: number): string {
   const spare = healthy - 1;
@@ -237,9 +290,10 @@ function sortedMeta(meta: Readonly<Record<string, string>>): Record<string, stri
 
 /** The most common declared policy; a tie (or an empty service) is active-passive. */
 export function choosePolicy(candidates: readonly { instance: InstanceRecord }[]): FailoverPolicy {
-  let activeActive = 0;
-  for (const c of candidates) if (c.instance.policy === 'active-active') activeActive++;
-  return activeActive > candidates.length - activeActive ? 'active-active' : 'active-passive';
+  const counts = { 'active-passive': 0, 'active-active': 0, leader: 0 };
+  for (const c of candidates) counts[c.instance.policy] = (counts[c.instance.policy] ?? 0) + 1;
+  if (counts.leader > candidates.length - counts.leader) return 'leader';
+  return counts['active-active'] > candidates.length - counts['active-active'] ? 'active-active' : 'active-passive';
 }
 
 function tierOf(instance: InstanceRecord): number {

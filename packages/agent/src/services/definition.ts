@@ -30,7 +30,25 @@ export interface ServiceDefinition {
   /** Undefined means the agent's zone. */
   readonly zone?: string | undefined;
   /** How the service spreads traffic (Vigil's `Policy`); undefined means active-passive. */
-  readonly policy?: 'active-passive' | 'active-active' | undefined;
+  readonly policy?: ServicePolicy | undefined;
+  /** Set exactly when `policy` is `leader`: the election group's voters and hooks. */
+  readonly election?: ElectionSpec | undefined;
+}
+
+export type ServicePolicy = 'active-passive' | 'active-active' | 'leader';
+
+/** A command run when this host gains or loses the leadership of a service's election group. */
+export interface HookSpec {
+  readonly args: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/** Policy `leader`: one fenced active instance, chosen by the service's election group. */
+export interface ElectionSpec {
+  /** Voters in the group (candidates plus witnesses): 3 or 5. */
+  readonly voters: 3 | 5;
+  readonly onPromote?: HookSpec | undefined;
+  readonly onDemote?: HookSpec | undefined;
 }
 
 /** A service with the checks that came with it. */

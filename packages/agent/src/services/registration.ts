@@ -1,9 +1,11 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../base/duration.ts';
 import { parseHostPort } from '../base/host-port.ts';
 import { StatusError } from '../base/status-error.ts';
 import {
   DEFAULT_EXEC_TIMEOUT_MS,
+  DEFAULT_HOOK_TIMEOUT_MS,
   DEFAULT_NETWORK_TIMEOUT_MS,
   DEFAULT_OUTPUT_MAX_SIZE,
   MAX_OUTPUT_MAX_SIZE,
@@ -11,7 +13,8 @@ import {
   MIN_DEREGISTER_CRITICAL_AFTER_MS,
 } from '../health/defaults.ts';
 import { CHECK_STATUSES } from '../health/status.ts';
-import type { CheckDefinition, CheckSpec, Registration, ServiceDefinition } from './definition.ts';
+import { MAX_TIMER_MS } from '../runtime/index.ts';
+import type { CheckDefinition, CheckSpec, HookSpec, Registration, ServiceDefinition } from './definition.ts';
 
 /**
  * The registration body, validated at the boundary. It takes Consul's JSON (PascalCase as the API
@@ -43,6 +46,9 @@ const SERVICE_FIELDS = [
   'Priority',
   'Zone',
   'Policy',
+  'Voters',
+  'OnPromote',
+  'OnDemote',
   'Check',
   'Checks',
   // Consul fields accepted for compatibility; see serviceSchema.
@@ -85,6 +91,8 @@ const CHECK_FIELDS = [
 
 const WEIGHTS_FIELDS = ['Passing', 'Warning'] as const;
 
+const HOOK_FIELDS = ['Args', 'Timeout'] as const;
+
 const fold = (key: string) => key.toLowerCase().replaceAll('_', '').replaceAll('-', '');
 
 function table(fields: readonly string[], aliases: Record<string, string> = {}): Map<string, string> {
@@ -97,6 +105,7 @@ const SERVICE_KEYS = table(SERVICE_FIELDS);
 // Consul accepts `ID` for `CheckID`, and `ScriptArgs` is the older name of `Args`.
 const CHECK_KEYS = table(CHECK_FIELDS, { ID: 'CheckID', ScriptArgs: 'Args' });
 const WEIGHTS_KEYS = table(WEIGHTS_FIELDS);
+const HOOK_KEYS = table(HOOK_FIELDS);
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -127,7 +136,8 @@ function displayPath(raw: unknown, path: readonly PropertyKey[]): string {
           k === name ||
           SERVICE_KEYS.get(fold(k)) === name ||
           CHECK_KEYS.get(fold(k)) === name ||
-          WEIGHTS_KEYS.get(fold(k)) === name,
+          WEIGHTS_KEYS.get(fold(k)) === name ||
+          HOOK_KEYS.get(fold(k)) === name,
       );
       if (found !== undefined) key = found;
       node = found === undefined ? undefined : node[found];
@@ -160,11 +170,38 @@ const duration = z.string().transform((text, ctx) => {
 
 const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be a positive duration', abort: true });
 
+/**
+ * A duration that runs a timer (Interval, Timeout, TTL). Node's timers hold at most 2^31-1 ms; a
+ * longer one fires after 1 ms instead, so `Interval: "1000000h"` would run a check ~500 times a
+ * second. Refused rather than silently shortened.
+ */
+const timerDuration = positiveDuration.refine((ms) => ms <= MAX_TIMER_MS, {
+  message: `must be at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest timer Node keeps)`,
+});
+
 const serviceName = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"');
+  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"')
+  .refine((name) => !shadowsLiteralHost(name), {
+    message: 'names a host applications mean literally (localhost or an IP address): choose another name',
+  });
+
+/**
+ * Whether a service name reads as `localhost` or an IP address in a URL (`http://10.1/` and
+ * `http://2130706433/` are IPv4 to URL parsers): the SDK never routes such hosts through the mesh,
+ * so a service of that name could only confuse.
+ */
+function shadowsLiteralHost(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (lower === 'localhost' || lower.endsWith('.localhost')) return true;
+  try {
+    return isIP(new URL(`http://${name}`).hostname) !== 0;
+  } catch {
+    return false;
+  }
+}
 
 const identifier = z
   .string()
@@ -240,6 +277,18 @@ const TYPE_NAMES: Record<string, CheckSpec['type']> = {
   grpc: 'grpc',
 };
 
+const execArgs = z
+  .array(z.string())
+  .min(1, 'must hold the command and its arguments')
+  .max(256, 'must hold at most 256 arguments')
+  .refine((a) => (a[0] ?? '') !== '', 'the command (first element) must not be empty');
+
+/** `OnPromote` / `OnDemote`: exec args run without a shell, as exec checks are. */
+const hookSchema = z.preprocess(
+  (v) => canonicalKeys(v, HOOK_KEYS),
+  z.strictObject({ Args: execArgs, Timeout: positiveDuration.optional() }),
+);
+
 const rawCheckObject = z.strictObject({
   CheckID: identifier.optional(),
   Name: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
@@ -262,19 +311,14 @@ const rawCheckObject = z.strictObject({
   TLSServerName: z.string().optional(),
   DisableRedirects: z.boolean().optional(),
   TCP: tcpAddress.optional(),
-  Args: z
-    .array(z.string())
-    .min(1, 'must hold the command and its arguments')
-    .max(256, 'must hold at most 256 arguments')
-    .refine((a) => (a[0] ?? '') !== '', 'the command (first element) must not be empty')
-    .optional(),
-  TTL: positiveDuration.optional(),
+  Args: execArgs.optional(),
+  TTL: timerDuration.optional(),
   GRPC: grpcTarget.optional(),
   GRPCUseTLS: z.boolean().optional(),
-  Interval: positiveDuration
+  Interval: timerDuration
     .refine((ms) => ms >= MIN_CHECK_INTERVAL_MS, `must be at least ${formatDuration(MIN_CHECK_INTERVAL_MS)}`)
     .optional(),
-  Timeout: positiveDuration.optional(),
+  Timeout: timerDuration.optional(),
   SuccessBeforePassing: count.optional(),
   FailuresBeforeWarning: count.optional(),
   FailuresBeforeCritical: count.optional(),
@@ -387,8 +431,13 @@ const serviceSchema = z.preprocess(
       Weight: integer(1, 65535).optional(),
       Priority: integer(0, 1000).optional(),
       Policy: z
-        .enum(['active-passive', 'active-active'], { error: () => 'must be one of active-passive, active-active' })
+        .enum(['active-passive', 'active-active', 'leader'], {
+          error: () => 'must be one of active-passive, active-active, leader',
+        })
         .optional(),
+      Voters: z.union([z.literal(3), z.literal(5)], { error: () => 'must be 3 or 5' }).optional(),
+      OnPromote: hookSchema.optional(),
+      OnDemote: hookSchema.optional(),
       Zone: z
         .string()
         .min(1, 'must not be empty')
@@ -414,6 +463,13 @@ const serviceSchema = z.preprocess(
     .superRefine((s, ctx) => {
       if (s.Weight !== undefined && s.Weights !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['Weight'], message: 'give either Weight or Weights, not both' });
+      }
+      if (s.Policy !== 'leader') {
+        for (const f of ['Voters', 'OnPromote', 'OnDemote'] as const) {
+          if (s[f] !== undefined) {
+            ctx.addIssue({ code: 'custom', path: [f], message: 'applies only to "Policy": "leader"' });
+          }
+        }
       }
     }),
 );
@@ -532,6 +588,10 @@ function toCheck(raw: RawCheck, id: string, defaultName: string, serviceId: stri
   return { ...common, ...spec } as CheckDefinition;
 }
 
+function toHook(raw: { Args: string[]; Timeout?: number | undefined }): HookSpec {
+  return { args: raw.Args, timeoutMs: raw.Timeout ?? DEFAULT_HOOK_TIMEOUT_MS };
+}
+
 /** Validates a service registration body (Consul's shape plus Priority, Zone, Weight). */
 export function parseServiceRegistration(raw: unknown, opts: ParseOptions = {}): Registration {
   const root = opts.context ?? '';
@@ -551,6 +611,14 @@ export function parseServiceRegistration(raw: unknown, opts: ParseOptions = {}):
     priority: body.Priority ?? 0,
     zone: body.Zone,
     policy: body.Policy,
+    election:
+      body.Policy === 'leader'
+        ? {
+            voters: body.Voters ?? 3,
+            onPromote: body.OnPromote && toHook(body.OnPromote),
+            onDemote: body.OnDemote && toHook(body.OnDemote),
+          }
+        : undefined,
   };
 
   const problems: string[] = [];
@@ -665,5 +733,12 @@ export function serviceToBody(service: ServiceDefinition): Record<string, unknow
   };
   if (service.zone !== undefined) body.Zone = service.zone;
   if (service.policy !== undefined) body.Policy = service.policy;
+  const election = service.election;
+  if (election !== undefined) {
+    body.Voters = election.voters;
+    const hook = (h: HookSpec) => ({ Args: h.args, Timeout: formatDuration(h.timeoutMs) });
+    if (election.onPromote) body.OnPromote = hook(election.onPromote);
+    if (election.onDemote) body.OnDemote = hook(election.onDemote);
+  }
   return body;
 }

@@ -79,6 +79,8 @@ interface CheckEntry {
   ttl: TtlClock | undefined;
   /** Why the check does not run (exec checks after the flag was turned off). */
   disabled: string | undefined;
+  /** How long its last run took, ms (polling checks). */
+  lastRunMs?: number;
 }
 
 /** A service as seen from outside: definition with its zone resolved, maintenance, health, checks. */
@@ -98,6 +100,8 @@ export interface CheckView {
   readonly output: string;
   /** When the status last changed (epoch ms). */
   readonly since: number;
+  /** How long its last run took, ms; polling checks that have run only. */
+  readonly lastRunMs?: number;
 }
 
 export interface RegisterOptions {
@@ -214,6 +218,8 @@ export class ServiceRegistry {
    */
   async applyConfig(registrations: readonly Registration[]): Promise<void> {
     const wanted = new Set(registrations.map((r) => r.service.id));
+    // All or nothing: a reload (SIGHUP) with one bad definition changes none.
+    for (const registration of registrations) this.validate(registration, 'config');
     for (const [id, entry] of [...this.services]) {
       if (entry.source === 'config' && !wanted.has(id)) await this.removeService(id, 'config');
     }
@@ -262,6 +268,9 @@ export class ServiceRegistry {
         onResult: (result) => this.applyResult(def.id, entry, result),
         onError: (err) => this.log.error({ err, checkId: def.id }, 'applying a check result failed'),
         runtime: this.runtime,
+        onRun: (ms) => {
+          entry.lastRunMs = ms;
+        },
       });
       entry.runner.start();
       return;
@@ -325,6 +334,10 @@ export class ServiceRegistry {
 
   private validate(registration: Registration, source: Source): void {
     const id = registration.service.id;
+    const election = registration.service.election;
+    if ((election?.onPromote || election?.onDemote) && source === 'api' && !this.opts.enableExecChecks) {
+      throw new RegistryError(403, `service "${id}": OnPromote/OnDemote hooks: ${EXEC_DISABLED_MESSAGE}`);
+    }
     for (const check of registration.checks) this.validateCheck(check, source, id);
   }
 
@@ -572,6 +585,7 @@ export class ServiceRegistry {
       status: entry.status,
       output: entry.output,
       since: entry.since,
+      ...(entry.lastRunMs === undefined ? {} : { lastRunMs: entry.lastRunMs }),
     };
   }
 

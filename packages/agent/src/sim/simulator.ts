@@ -20,10 +20,26 @@ export interface SimulatorOptions {
   readonly delayMs?: number;
   readonly jitterMs?: number;
   /** Extra engine options applied to every node (for example lifeguard: false). */
-  readonly engine?: Partial<Pick<EngineConfig, 'collectiveConfirmation' | 'lifeguard' | 'tcpPing' | 'fastJoin'>>;
+  readonly engine?: Partial<
+    Pick<EngineConfig, 'collectiveConfirmation' | 'lifeguard' | 'tcpPing' | 'fastJoin' | 'voterHealth'>
+  >;
   /** Every node's metadata (its size decides how many broadcasts fit in a packet). Default none. */
   readonly meta?: (name: string) => Uint8Array;
 }
+
+/**
+ * CPU starvation of one node, as 50 Node processes on 2 cores produce it: its event loop stalls
+ * again and again. A stall is a pause (no timers, inbound queued, then timers first and the
+ * backlog after, as Node's loop runs them); stalls last stallMs (log-uniform, so short ones are
+ * common and long ones rare) and come gapMs apart (uniform).
+ */
+export interface Starvation {
+  readonly stallMs: readonly [number, number];
+  readonly gapMs: readonly [number, number];
+}
+
+/** The agent checks its event loop this often and reports the longest stall (membership-service). */
+const LOOP_CHECK_MS = 1000;
 
 export interface SimEvent extends MembershipEvent {
   /** The node whose view changed. */
@@ -33,7 +49,7 @@ export interface SimEvent extends MembershipEvent {
 interface SimNode {
   readonly name: string;
   readonly addr: Address;
-  readonly engine: SwimEngine;
+  engine: SwimEngine;
   crashed: boolean;
   /** Inbound processing delay, base plus uniform jitter: the Lifeguard "slow detector". */
   slowMs: number;
@@ -43,6 +59,14 @@ interface SimNode {
   /** Frozen (SIGSTOP) until then: no timers, inbound queued. */
   pausedUntil: number;
   group: number;
+  /** Set while the node is starved; each node's stalls are its own (see starve). */
+  starvation: Starvation | undefined;
+  stallTimer: number | undefined;
+  loopCheckTimer: number | undefined;
+  /** Longest stall since the last loop check, as monitorEventLoopDelay's max. */
+  longestStallMs: number;
+  /** Stalls over half a probe timeout, the ones the agent reports (counted for tables). */
+  stalls: number;
   wakeAt: number | undefined;
   wakeTimer: number | undefined;
 }
@@ -81,18 +105,7 @@ export class Simulator {
     const i = this.nodes.size + this.byAddr.size + 1;
     // In-memory only: these addresses never reach a socket.
     const addr = { host: `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 7946 };
-    const engine = new SwimEngine(
-      {
-        name,
-        addr,
-        meta: this.options.meta?.(name) ?? new Uint8Array(0),
-        profile: this.profile,
-        random: mulberry32(Math.floor(this.random() * 2 ** 32)),
-        tcpPing: false,
-        ...this.options.engine,
-      },
-      this.now,
-    );
+    const engine = this.newEngine(name, addr);
     const node: SimNode = {
       name,
       addr,
@@ -103,6 +116,11 @@ export class Simulator {
       inboundAt: 0,
       pausedUntil: 0,
       group: 0,
+      starvation: undefined,
+      stallTimer: undefined,
+      loopCheckTimer: undefined,
+      longestStallMs: 0,
+      stalls: 0,
       wakeAt: undefined,
       wakeTimer: undefined,
     };
@@ -145,6 +163,24 @@ export class Simulator {
     }
   }
 
+  /**
+   * Brings a crashed node back as a fresh process would: a new engine (new incarnation, no
+   * members, no suspicions) under the same name and address, joining through the members of its
+   * snapshot, that is, every node it knew when it crashed (the agent's start-up join).
+   */
+  restart(name: string): void {
+    const n = this.node(name);
+    if (!n.crashed) throw new Error(`${name} is running`);
+    const snapshot = [...this.nodes.values()].filter((o) => o !== n).map((o) => o.addr);
+    n.engine = this.newEngine(name, n.addr);
+    n.crashed = false;
+    n.inboundAt = 0;
+    n.pausedUntil = 0;
+    n.engine.start(this.now);
+    n.engine.join(snapshot, this.now);
+    this.settle(n);
+  }
+
   node(name: string): SimNode {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`no node ${name}`);
@@ -165,6 +201,11 @@ export class Simulator {
   crash(name: string): void {
     const n = this.node(name);
     n.crashed = true;
+    n.starvation = undefined;
+    this.queue.cancel(n.stallTimer);
+    this.queue.cancel(n.loopCheckTimer);
+    n.stallTimer = undefined;
+    n.loopCheckTimer = undefined;
     this.queue.cancel(n.wakeTimer);
     n.wakeAt = undefined;
   }
@@ -184,6 +225,22 @@ export class Simulator {
     const result = input(n.engine, this.now);
     this.settle(n);
     return result;
+  }
+
+  /**
+   * As act, but when the node's loop next runs: at once, or when its current stall ends. Hints
+   * from outside membership (a catalog connection reset) reach a stalled agent that late.
+   */
+  actWhenRunning(name: string, input: (engine: SwimEngine, now: number) => void): void {
+    const n = this.node(name);
+    if (this.now >= n.pausedUntil) {
+      this.act(name, input);
+      return;
+    }
+    const engine = n.engine;
+    this.queue.set(n.pausedUntil, () => {
+      if (!n.crashed && n.engine === engine) this.act(name, input);
+    });
   }
 
   /**
@@ -209,6 +266,60 @@ export class Simulator {
     const n = this.node(name);
     n.slowMs = delayMs;
     n.slowJitterMs = jitterMs;
+  }
+
+  /**
+   * Starves the named nodes (see Starvation), or ends their starvation with `undefined`. Each node
+   * also runs the agent's event-loop check: once a second (itself delayed by a stall) it reports
+   * its longest recent stall to the engine, which feeds Lifeguard's local health as the agent does.
+   */
+  starve(names: readonly string[], starvation: Starvation | undefined): void {
+    for (const name of names) {
+      const n = this.node(name);
+      n.starvation = starvation;
+      this.queue.cancel(n.stallTimer);
+      n.stallTimer = undefined;
+      if (!starvation) continue;
+      this.scheduleStall(n);
+      if (n.loopCheckTimer === undefined)
+        this.scheduleLoopCheck(n, this.now + Math.floor(this.random() * LOOP_CHECK_MS));
+    }
+  }
+
+  /** Event-loop stalls that the nodes' loop checks reported so far (over half a probe timeout). */
+  stallsReported(): number {
+    let total = 0;
+    for (const n of this.nodes.values()) total += n.stalls;
+    return total;
+  }
+
+  private scheduleStall(n: SimNode): void {
+    const s = n.starvation!;
+    const gap = s.gapMs[0] + this.random() * (s.gapMs[1] - s.gapMs[0]);
+    n.stallTimer = this.queue.set(Math.max(this.now, n.pausedUntil) + Math.round(gap), () => {
+      n.stallTimer = undefined;
+      if (!n.starvation || n.crashed) return;
+      const [lo, hi] = n.starvation.stallMs;
+      const ms = Math.round(lo * (hi / lo) ** this.random());
+      n.longestStallMs = Math.max(n.longestStallMs, ms);
+      this.pause(n.name, ms);
+      this.scheduleStall(n);
+    });
+  }
+
+  private scheduleLoopCheck(n: SimNode, at: number): void {
+    n.loopCheckTimer = this.queue.set(at, (t) => {
+      n.loopCheckTimer = undefined;
+      if (n.crashed) return;
+      // A check due during a stall runs when the loop gets back to it.
+      if (t < n.pausedUntil) return this.scheduleLoopCheck(n, n.pausedUntil);
+      const stall = n.longestStallMs;
+      n.longestStallMs = 0;
+      if (stall > this.profile.probeTimeoutMs / 2) n.stalls++;
+      n.engine.noteStall(stall, t);
+      this.settle(n);
+      if (n.starvation || n.longestStallMs > 0) this.scheduleLoopCheck(n, t + LOOP_CHECK_MS);
+    });
   }
 
   setLossRate(rate: number): void {
@@ -254,6 +365,21 @@ export class Simulator {
     // Cheap count check first; the full N x N comparison only once the counts agree.
     if (!live.every((n) => n.engine.counts().alive === live.length && n.engine.counts().suspect === 0)) return false;
     return live.every((n) => live.every((m) => n.engine.member(m.name)?.status === 'alive'));
+  }
+
+  private newEngine(name: string, addr: Address): SwimEngine {
+    return new SwimEngine(
+      {
+        name,
+        addr,
+        meta: this.options.meta?.(name) ?? new Uint8Array(0),
+        profile: this.profile,
+        random: mulberry32(Math.floor(this.random() * 2 ** 32)),
+        tcpPing: false,
+        ...this.options.engine,
+      },
+      this.now,
+    );
   }
 
   private reachable(a: SimNode, b: SimNode): boolean {
@@ -328,7 +454,9 @@ export class Simulator {
       }
       case 'pushPull': {
         if (!to || !this.reachable(from, to)) {
+          const dialer = from.engine;
           this.queue.set(this.now + this.profile.tcpTimeoutMs, (t) => {
+            if (from.crashed || from.engine !== dialer) return;
             from.engine.handleStreamFailure(out.id, t);
             this.settle(from);
           });
@@ -336,11 +464,14 @@ export class Simulator {
         }
         const state: PushPull = out.state;
         const sentAt = this.now;
+        // A stream belongs to one life of each end: a restart resets it (the id is per engine).
+        const dialer = from.engine;
+        const callee = to.engine;
         this.queue.set(this.arrival(to, this.now + this.delay()), (t) => {
-          if (to.crashed) {
+          if (to.crashed || to.engine !== callee) {
             // Crashed while the stream was in flight: the dialer times out.
             this.queue.set(Math.max(t, sentAt + this.profile.tcpTimeoutMs), (t2) => {
-              if (from.crashed) return;
+              if (from.crashed || from.engine !== dialer) return;
               from.engine.handleStreamFailure(out.id, t2);
               this.settle(from);
             });
@@ -349,7 +480,7 @@ export class Simulator {
           const reply = to.engine.handleRemotePushPull(state, t);
           this.settle(to);
           this.queue.set(this.arrival(from, t + this.delay()), (t2) => {
-            if (from.crashed) return;
+            if (from.crashed || from.engine !== dialer) return;
             from.engine.handlePushPullResponse(out.id, reply, t2);
             this.settle(from);
           });
@@ -359,8 +490,9 @@ export class Simulator {
       case 'tcpPing': {
         const ok = to !== undefined && this.reachable(from, to);
         const at = ok ? this.arrival(from, this.arrival(to!, this.now + this.delay()) + this.delay()) : out.deadline;
+        const dialer = from.engine;
         this.queue.set(Math.min(at, out.deadline), (t) => {
-          if (from.crashed) return;
+          if (from.crashed || from.engine !== dialer) return;
           from.engine.handleTcpPingResult(out.ping.seqNo, ok && at <= out.deadline, t);
           this.settle(from);
         });

@@ -36,6 +36,17 @@ export interface RouteTable {
   readonly redundancy: string;
   /** Active first (by share), then standby, then demoted. */
   readonly endpoints: readonly RouteEndpoint[];
+  /** Policy `leader`: the elected leader's instance and its fencing token (absent: none known). */
+  readonly leader?: RouteLeader | undefined;
+}
+
+export interface RouteLeader {
+  readonly node: string;
+  /** The leader's instance id. */
+  readonly id: string;
+  /** Fencing token: send it with every request (`Vigil-Fencing-Token`); it only rises. */
+  readonly token: number;
+  readonly term: number;
 }
 
 /** GET /v1/routes */

@@ -7,7 +7,7 @@ import type { EndpointOpinion } from './opinion.ts';
 export type InstanceHealth = 'passing' | 'warning' | 'critical';
 
 /** How a service spreads traffic; declared by its instances (the most common declaration wins). */
-export type FailoverPolicy = 'active-passive' | 'active-active';
+export type FailoverPolicy = 'active-passive' | 'active-active' | 'leader';
 
 export interface InstanceRecord {
   /** Service instance id, unique on its node. */
@@ -25,6 +25,8 @@ export interface InstanceRecord {
   readonly priority: number;
   readonly zone: string;
   readonly policy: FailoverPolicy;
+  /** Policy `leader`: how many voters the service's election group has (3 or 5). */
+  readonly voters?: number | undefined;
   /** The combined health of its checks (maintenance is the separate flag below). */
   readonly health: InstanceHealth;
   /** The instance, or its whole node, is drained: routing treats it as gone. */
@@ -44,11 +46,40 @@ export interface NodeRecord {
   readonly instances: readonly InstanceRecord[];
   /** This host's views of the endpoints its applications call (outlier detection); absent = none. */
   readonly opinions?: readonly EndpointOpinion[];
+  /**
+   * Election groups this node leads, as it knows them when it publishes: every agent routes a
+   * `leader` service to the claim with the highest token (a deposed leader's claim is lower).
+   */
+  readonly leads?: readonly LeaderClaim[] | undefined;
+  /** Ad-hoc election groups (`vigil lock NAME`) this node is a candidate of. */
+  readonly locks?: readonly string[] | undefined;
+  /**
+   * Groups this node bootstrapped, with their first voters: each listed voter starts the group
+   * with exactly this configuration (Raft's bootstrap must be one configuration on every voter).
+   */
+  readonly bootstraps?: readonly GroupBootstrap[] | undefined;
+}
+
+export interface GroupBootstrap {
+  readonly group: string;
+  readonly voters: readonly string[];
+}
+
+/** "I lead `group` since the entry at `token` was committed in `term`." */
+export interface LeaderClaim {
+  readonly group: string;
+  /** The fencing token: the log index of the leadership's first committed entry; only rises. */
+  readonly token: number;
+  readonly term: number;
+  /** The leader's instance of the service (absent for a lock group). */
+  readonly instance?: string | undefined;
 }
 
 /** Bounds every receiver enforces before accepting a record. */
 export const MAX_INSTANCES_PER_NODE = 256;
 export const MAX_RECORD_BYTES = 256 * 1024;
+/** Election groups one node may lead or stand for (each list). */
+export const MAX_GROUPS_PER_NODE = 256;
 
 /** > 0 when `a` is newer than `b`. */
 export function compareVersion(a: Pick<NodeRecord, 'epoch' | 'seq'>, b: Pick<NodeRecord, 'epoch' | 'seq'>): number {

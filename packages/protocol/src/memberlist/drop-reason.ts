@@ -22,7 +22,11 @@ export type DropReason =
   /** A type byte memberlist never defined. */
   | 'unknown-type'
   /** A defined type in a place memberlist does not accept it (e.g. push/pull in a UDP packet). */
-  | 'unexpected-type';
+  | 'unexpected-type'
+  /** A member name that breaks the node-name rule (names.ts): control characters, too long, ... */
+  | 'invalid-name'
+  /** Member tags that break the tag rule (names.ts). */
+  | 'invalid-tags';
 
 export const DROP_REASONS: readonly DropReason[] = [
   'empty',
@@ -35,6 +39,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   'too-large',
   'unknown-type',
   'unexpected-type',
+  'invalid-name',
+  'invalid-tags',
 ];
 
 /** Raised inside the pipelines to carry a reason out; never escapes the public API. */

@@ -12,6 +12,8 @@ export interface Instance {
   /** Bodies of the requests received, and their Host headers. */
   readonly bodies: string[];
   readonly hosts: (string | undefined)[];
+  /** The Vigil-Fencing-Token header of each request (undefined when absent). */
+  readonly tokens: (string | undefined)[];
   /** Stops accepting and cuts every open connection (a crashed instance). */
   close(): Promise<void>;
 }
@@ -25,6 +27,7 @@ export async function startInstance(name: string, port = 0): Promise<Instance> {
     mode: 'ok',
     bodies: [],
     hosts: [],
+    tokens: [],
     close: async () => {
       server.closeAllConnections();
       for (const s of sockets) s.destroy();
@@ -34,6 +37,7 @@ export async function startInstance(name: string, port = 0): Promise<Instance> {
   const server = http.createServer((req, res) => {
     inst.hits++;
     inst.hosts.push(req.headers.host);
+    inst.tokens.push(req.headers['vigil-fencing-token'] as string | undefined);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {

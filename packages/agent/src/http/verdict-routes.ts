@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import { type MembershipService, memberInfo } from '../membership/membership-service.ts';
+import { ApiError } from './api-error.ts';
+
+/**
+ * GET /v1/members/:name: the member and its recent suspicions as this agent saw them (who accused
+ * it, when, over which paths, who confirmed, the accuser's health score, how each ended).
+ */
+export function registerVerdictRoutes(app: FastifyInstance, membership: MembershipService): void {
+  app.get<{ Params: { name: string } }>('/v1/members/:name', async (req) => {
+    const { name } = req.params;
+    if (name.length > 128) throw new ApiError(400, 'name: must be at most 128 characters');
+    const view = membership.member(name);
+    const history = membership.verdicts.history(name);
+    if (!view && history.length === 0) throw new ApiError(404, `no member named "${name}"`);
+    return { member: view ? memberInfo(view) : { name, status: 'unknown' }, history };
+  });
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { MembershipEvent, MemberView } from '../src/membership/swim-engine.ts';
+import { MAX_TRACKED_MEMBERS, VERDICTS_PER_MEMBER, VerdictLog } from '../src/membership/verdict-log.ts';
+
+const suspect = (node: string, from: string, incarnation = 1) => ({
+  type: 'suspect' as const,
+  node,
+  from,
+  incarnation,
+});
+const event = (type: MembershipEvent['type'], name: string, incarnation = 1): MembershipEvent => ({
+  index: 0,
+  type,
+  at: 0,
+  member: { name, incarnation } as MemberView,
+});
+
+describe('VerdictLog', () => {
+  it('records our own accusation with its paths and health, the confirmations, and the dead verdict', () => {
+    let now = 1000;
+    const log = new VerdictLog('a', () => now);
+    log.suspicion(suspect('c', 'a'), { kind: 'probe', relays: 3, nacks: 1, tcp: true, health: 2 });
+    now = 1200;
+    log.suspicion(suspect('c', 'b'), { kind: 'gossip' });
+    log.suspicion(suspect('c', 'b'), { kind: 'gossip' }); // a repeat is no new confirmation
+    log.suspicion(suspect('c', 'a'), { kind: 'gossip' }); // nor is the accuser again
+    now = 5000;
+    log.event(event('dead', 'c'));
+    expect(log.history('c')).toEqual([
+      {
+        incarnation: 1,
+        suspectedAt: 1000,
+        accuser: 'a',
+        cause: 'probe',
+        accuserHealth: 2,
+        paths: [
+          { path: 'direct', by: 'a' },
+          { path: 'indirect', by: 'a', relays: 3, nacks: 1 },
+          { path: 'tcp', by: 'a' },
+        ],
+        confirmations: [{ by: 'b', at: 1200 }],
+        end: { how: 'dead', at: 5000, incarnation: 1 },
+      },
+    ]);
+  });
+
+  it('a refutation ends a suspicion; a new incarnation is a new suspicion; a newer accusation supersedes', () => {
+    const log = new VerdictLog('a', () => 7);
+    log.suspicion(suspect('c', 'b', 1), { kind: 'gossip' });
+    log.event(event('alive', 'c', 2));
+    log.suspicion(suspect('c', 'b', 2), { kind: 'gossip' });
+    log.suspicion(suspect('c', 'd', 3), { kind: 'confirm', relays: 2, health: 0 });
+    const [third, second, first] = log.history('c');
+    expect(first?.end).toEqual({ how: 'refuted', at: 7, incarnation: 2 });
+    expect(second?.end?.how).toBe('superseded');
+    expect(third).toMatchObject({ accuser: 'd', incarnation: 3 });
+    expect(third?.end).toBeUndefined();
+    expect(log.history('a')).toEqual([]);
+  });
+
+  it('stays bounded: suspicions per member and members tracked', () => {
+    const log = new VerdictLog('a', () => 0);
+    for (let i = 0; i < VERDICTS_PER_MEMBER + 5; i++) log.suspicion(suspect('c', 'b', i), { kind: 'gossip' });
+    expect(log.history('c')).toHaveLength(VERDICTS_PER_MEMBER);
+    expect(log.history('c')[0]?.incarnation).toBe(VERDICTS_PER_MEMBER + 4);
+    for (let i = 0; i < MAX_TRACKED_MEMBERS + 10; i++) log.suspicion(suspect(`m${i}`, 'b'), { kind: 'gossip' });
+    expect(log.history('c')).toEqual([]);
+    expect(log.history(`m${MAX_TRACKED_MEMBERS + 9}`)).toHaveLength(1);
+    expect(log.history('m5')).toEqual([]);
+  });
+});
