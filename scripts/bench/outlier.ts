@@ -92,7 +92,7 @@ async function startAgents(root: string): Promise<Host[]> {
     if (i === 0) seed = gossip;
     const args = [VIGIL, 'agent', '--node', name, '--bind', `127.0.0.1:${gossip}`, '--http', `127.0.0.1:${httpPort}`];
     args.push('--p2p', `127.0.0.1:${p2p}`, '--encrypt', KEY, '--data-dir', join(root, name), '--log-level', 'warn');
-    args.push('--failback-hold-down', '0s');
+    args.push('--failback-hold-down', '0s', '--dns', 'off');
     if (i > 0) args.push('--join', `127.0.0.1:${seed}`);
     const child = spawn(process.execPath, args, { stdio: 'ignore' });
     running.add(child);
