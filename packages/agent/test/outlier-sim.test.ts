@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Observation } from '../src/outlier/index.ts';
 import { forEachSeed, NodeSim, replayCommand, simSeeds, webService } from '../src/sim/node-sim.ts';
+import { mulberry32 } from '../src/sim/random.ts';
 
 const FILE = 'test/outlier-sim.test.ts';
 const NODES = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
@@ -159,5 +160,44 @@ describe('draining (simulator)', { timeout: 60_000 }, () => {
       expect(finishedAt - started).toBeGreaterThanOrEqual(2_000);
       for (const n of others) expect(sim.activeNodes(n)).toEqual(['n0', 'n1', 'n3']);
     });
+  });
+});
+
+describe('convergence (simulator, random reports)', { timeout: 120_000 }, () => {
+  it('once opinions stop changing, every agent holds the same tables and the same verdict', async () => {
+    const name = 'once opinions stop changing, every agent holds the same tables';
+    let ejectionsSeen = 0;
+    await forEachSeed(simSeeds([11, 12, 13]), replay(name), async (seed) => {
+      const sim = await start(name, seed);
+      const rnd = mulberry32(seed);
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
+      // Random observers report random outcomes on random endpoints for a while ...
+      for (let step = 0; step < 30; step++) {
+        const observer = pick(NODES);
+        const target = pick(SERVERS);
+        const failing = rnd() < 0.6;
+        sim
+          .agent(observer)
+          .mesh.observe([
+            failing
+              ? failures(target, 1 + Math.floor(rnd() * 5))
+              : { ...failures(target, 0), ok: 1 + Math.floor(rnd() * 5) },
+          ]);
+        await sim.run(Math.floor(rnd() * 400));
+        ejectionsSeen += sim.agent('n6').mesh.verdict().ejected.length;
+      }
+      // ... then stop. Opinions go idle after a window and stop changing; ejections run out.
+      await sim.run(OUTLIER.windowMs * 3);
+      const same = await sim.runUntil(() => {
+        const tables = NODES.map((n) => JSON.stringify(sim.table(n)));
+        const verdicts = NODES.map((n) => JSON.stringify(sim.agent(n).mesh.verdict()));
+        return tables.every((t) => t === tables[0]) && verdicts.every((v) => v === verdicts[0]);
+      }, 5_000);
+      expect(same, 'identical tables and verdicts on every agent').toBeDefined();
+      // And the share and panic limits held throughout the end state: at most one of four ejected.
+      expect(sim.agent('n0').mesh.verdict().ejected.length).toBeLessThanOrEqual(1);
+    });
+    // Not vacuous: the random reports did eject along the way.
+    expect(ejectionsSeen).toBeGreaterThan(0);
   });
 });
