@@ -101,14 +101,32 @@ describe('vigil routes: demotions in short', () => {
           ],
         },
         { node: 's2', id: 'web-2', reason: 'confirmed-suspect' },
+        {
+          node: 's4',
+          id: 'web-4',
+          reason: 'outlier',
+          until: Date.UTC(2026, 0, 1, 10, 30),
+          damped: true,
+          penalty: 2970,
+          observers: [],
+        },
       ],
-      held: [{ node: 's3', id: 'web-3', reason: 'outlier', heldBy: 'max-ejection', observers: [] }],
+      held: [
+        {
+          node: 's3',
+          id: 'web-3',
+          reason: 'outlier',
+          heldBy: 'max-ejection',
+          observers: [{ ...observer, node: 'c0' }],
+        },
+      ],
     });
     expect(text).toBe(
       [
         '  ! s1/web-1: ejected until 10:00:35, #2; seen failing by c0 7x5xx 2 refused 1 ok since 10:00:05; c\\x1b[2J1 7x5xx 2 refused 1 ok since 10:00:05',
         '  ! s2/web-2: node is a confirmed suspect',
-        '  ! s3/web-3: NOT ejected (max-ejection), #1; seen failing by ',
+        '  ! s4/web-4: held out until 10:30:00: its health flaps (penalty 2970)',
+        '  ! s3/web-3: NOT ejected (max-ejection), #1; seen failing by c0 7x5xx 2 refused 1 ok since 10:00:05',
         '',
       ].join('\n'),
     );

@@ -201,3 +201,24 @@ describe('convergence (simulator, random reports)', { timeout: 120_000 }, () => 
     expect(ejectionsSeen).toBeGreaterThan(0);
   });
 });
+
+describe('health-flap damping (simulator)', { timeout: 60_000 }, () => {
+  it('an instance whose health flaps is held out on every agent after it settles healthy', async () => {
+    const name = 'an instance whose health flaps is held out';
+    await forEachSeed(simSeeds([1]), replay(name), async (seed) => {
+      const sim = await start(name, seed);
+      for (let i = 0; i < 3; i++) {
+        sim.agent('n1').services.setHealth('web-n1', 'critical');
+        await sim.run(2_000);
+        sim.agent('n1').services.setHealth('web-n1', 'passing');
+        await sim.run(2_000);
+      }
+      // Passing now, but it flipped six times in 12 s: every agent holds it out, identically.
+      await sim.run(1_000);
+      expect(everyone(sim, ['n1']), 'every agent demotes n1').toBe(true);
+      const held = sim.agent('n5').mesh.verdict().ejected;
+      expect(held.map((e) => [e.node, e.damped, e.observers.length])).toEqual([['n1', true, 0]]);
+      expect(demotedEverywhere(sim).identical).toBe(true);
+    });
+  });
+});

@@ -317,3 +317,35 @@ describe('outlier verdict properties', () => {
     );
   });
 });
+
+describe('health-flap damping', () => {
+  const flapping = (flaps: number[]) => [
+    ...servers().filter((r) => r.node !== 's1'),
+    rec('s1', [{ ...inst('s1'), flaps }]),
+  ];
+
+  it('an instance whose health flips often is held out until its penalty decays; one flip is not', () => {
+    expect(verdict(flapping([1000, 2000]), 3000).ejected).toEqual([]);
+    // Three down-and-up cycles within a minute: penalty ~3000, over the suppress limit.
+    const flaps = [1000, 11_000, 21_000, 31_000, 41_000, 51_000];
+    const v = verdict(flapping(flaps), 60_000);
+    expect(v.ejected.map((e) => [e.node, e.damped, e.ejections, e.observers.length])).toEqual([['s1', true, 0, 0]]);
+    const until = v.ejected[0]!.until;
+    // RFC 2439: held until the penalty decays to the reuse limit (log2(3000/750) = 2 half-lives).
+    expect(until).toBeGreaterThan(51_000 + 1.9 * o.flapHalfLifeMs);
+    expect(until).toBeLessThan(51_000 + 2 * o.flapHalfLifeMs);
+    expect(verdict(flapping(flaps), until).ejected).toEqual([]);
+  });
+
+  it('damping obeys the max-ejection share like any ejection', () => {
+    const flaps = [1000, 11_000, 21_000, 31_000, 41_000, 51_000];
+    const records = [
+      ...servers().filter((r) => r.node !== 's1' && r.node !== 's2'),
+      rec('s1', [{ ...inst('s1'), flaps }]),
+      rec('s2', [{ ...inst('s2'), flaps: flaps.map((t) => t + 5) }]),
+    ];
+    const v = verdict(records, 60_000);
+    expect(v.ejected.map((e) => e.node)).toEqual(['s1']);
+    expect(v.held.map((e) => [e.node, e.heldBy])).toEqual([['s2', 'max-ejection']]);
+  });
+});

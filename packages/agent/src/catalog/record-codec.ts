@@ -67,6 +67,7 @@ const instanceSchema = z.object({
   voters: z.number().int().min(1).max(7).optional(),
   health: z.enum(['passing', 'warning', 'critical']),
   maintenance: z.boolean(),
+  flaps: z.array(safeInt(0)).max(MAX_OPINION_TRANSITIONS).optional(),
 });
 
 const count = safeInt(0);

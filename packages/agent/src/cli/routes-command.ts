@@ -43,6 +43,10 @@ export function renderDemotions(t: ExplainedTable): string {
     }
     const held = 'heldBy' in d ? ` NOT ejected (${d.heldBy})` : ` ejected until ${clock(d.until)}`;
     const damped = d.damped ? ', damped (flapping)' : '';
+    if (!d.observers?.length) {
+      lines.push(`  ! ${who}: held out until ${clock(d.until)}: its health flaps (penalty ${d.penalty ?? '?'})`);
+      continue;
+    }
     lines.push(
       `  ! ${who}:${held}, #${d.ejections ?? 1}${damped}; seen failing by ${(d.observers ?? []).map(saw).join('; ')}`,
     );

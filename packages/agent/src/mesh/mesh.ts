@@ -4,6 +4,7 @@ import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
 import { type MemberInfo, memberTags } from '../membership/membership-service.ts';
 import { isLive, type MembershipEvent } from '../membership/swim-engine.ts';
+import { HealthFlaps } from '../outlier/health-flaps.ts';
 import { type Observation, type OutlierOptions, OutlierPlane, type OutlierVerdict } from '../outlier/index.ts';
 import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
@@ -87,6 +88,7 @@ export class Mesh {
   private joinedAt: number | undefined;
   private synced = false;
   private draining = false;
+  private readonly healthFlaps = new HealthFlaps();
   /** This host's opinions (published in its record) and the mesh-wide verdict. */
   readonly outlier: OutlierPlane;
   private electionPart: (() => ElectionPart) | undefined;
@@ -245,7 +247,16 @@ export class Mesh {
           : this.opts.registry.listServices(),
         elections: this.electionPart?.(),
       });
-      const record: NodeRecord = opinions.length > 0 ? { ...own, opinions } : own;
+      // Health flips ride on the instances, for flap damping on every agent (outlier/damping.ts).
+      const flaps = this.healthFlaps.note(
+        own.instances.map((i) => ({ id: i.id, critical: i.health === 'critical' && !i.maintenance })),
+        this.runtime.clock.wallNow(),
+      );
+      const instances = own.instances.map((i) => {
+        const f = flaps.get(i.id);
+        return f && f.length > 0 ? { ...i, flaps: f } : i;
+      });
+      const record: NodeRecord = opinions.length > 0 ? { ...own, instances, opinions } : { ...own, instances };
       this.publishing = this.publishing
         .then(() => this.opts.catalog.publish(record))
         .catch((err: unknown) => this.opts.log.error({ err }, 'cannot publish the local catalog record'))

@@ -120,10 +120,25 @@ export function computeVerdict(input: VerdictInput): OutlierVerdict {
       svc.total++;
       const healthy = inst.health !== 'critical' && (c === 'alive' || c === 'suspect');
       if (healthy) svc.healthy++;
+      if (!healthy) continue;
       const t = tracks.get(k);
-      if (!healthy || t === undefined) continue;
-      const e = runningEpisode(inst.service, r.node, inst.id, t, input.now, o);
-      if (e) svc.running.push(e);
+      const e = t && runningEpisode(inst.service, r.node, inst.id, t, input.now, o);
+      const hold = inst.flaps?.length ? healthHold(inst.flaps, input.now, o) : undefined;
+      if (e) svc.running.push(hold && hold.until > e.until ? { ...e, until: hold.until, damped: true } : e);
+      else if (hold) {
+        const { since, until, penalty } = hold;
+        svc.running.push({
+          service: inst.service,
+          node: r.node,
+          id: inst.id,
+          since,
+          until,
+          ejections: 0,
+          penalty,
+          damped: true,
+          observers: [],
+        });
+      }
     }
   }
 
@@ -150,6 +165,29 @@ export function computeVerdict(input: VerdictInput): OutlierVerdict {
   let nextChangeAt: number | null = null;
   for (const e of [...ejected, ...held]) if (nextChangeAt === null || e.until < nextChangeAt) nextChangeAt = e.until;
   return { ejected, held, discounted, nextChangeAt };
+}
+
+/**
+ * Health-flap damping (RFC 2439) from the instance's own flip times: half a flap penalty per flip
+ * (a full one per down-and-up cycle); while the penalty at a flip is over the suppress limit the
+ * instance is held out until it decays to the reuse limit. Returns the hold running at `now`.
+ */
+export function healthHold(
+  flaps: readonly number[],
+  now: number,
+  o: OutlierOptions,
+): { since: number; until: number; penalty: number } | undefined {
+  let penalty: Penalty = NO_PENALTY;
+  let running: { since: number; until: number; penalty: number } | undefined;
+  const half = { ...o, flapPenalty: o.flapPenalty / 2 };
+  for (const t of flaps) {
+    if (t > now) break;
+    penalty = addFlap(penalty, t, half);
+    const until = suppressedUntil(penalty, o);
+    // A new suppression replaces the hold; without one, an earlier hold still runs to its end.
+    if (until !== null && now < until) running = { since: t, until, penalty: Math.round(penalty.value) };
+  }
+  return running;
 }
 
 /** The transition in effect at `t` (the last one at or before it), if any. */

@@ -31,6 +31,11 @@ export interface InstanceRecord {
   readonly health: InstanceHealth;
   /** The instance, or its whole node, is drained: routing treats it as gone. */
   readonly maintenance: boolean;
+  /**
+   * When its health last flipped between critical and not (author's wall ms, oldest first, at most
+   * 8): route-flap damping holds a flapping instance out (src/outlier/damping.ts). Absent = none.
+   */
+  readonly flaps?: readonly number[];
 }
 
 export interface NodeRecord {
