@@ -149,6 +149,8 @@ class ElectionSim {
   private calm = true;
   /** Election groups are mostly idle: some windows carry no client traffic at all. */
   private clientsIdle = false;
+  /** Nodes a calm window keeps down (a minority). */
+  private heldDown = new Set<string>();
   private powerLossArmed = false;
   private calmStart = 0;
   private calmWindows = 0;
@@ -246,7 +248,17 @@ class ElectionSim {
     this.loss = 0;
     this.dup = 0;
     this.jitter = 0;
-    for (const n of this.nodes) if (!n.up) this.start(n);
+    // A stable majority, not necessarily everyone: some windows keep a minority down throughout.
+    this.heldDown = new Set();
+    if (this.calmWindows > 0 && this.rnd() < 0.3) {
+      const minority = Math.floor((this.nodes.length - 1) / 2);
+      const order = [...this.nodes].sort(() => this.rnd() - 0.5);
+      for (const n of order.slice(0, minority)) {
+        this.heldDown.add(n.id);
+        if (n.up) this.crash(n);
+      }
+    }
+    for (const n of this.nodes) if (!n.up && !this.heldDown.has(n.id)) this.start(n);
     this.calmStart = this.now();
     this.calmWindows++;
     this.clientsIdle = false;
@@ -264,6 +276,8 @@ class ElectionSim {
 
   private beginChaos(len: number): void {
     this.calm = false;
+    this.heldDown = new Set();
+    for (const n of this.nodes) if (!n.up && this.rnd() < 0.5) this.start(n);
     this.awaitingLeader = false;
     this.clientsIdle = this.rnd() < 0.5;
     const events = 1 + Math.floor(this.rnd() * 4);
@@ -315,9 +329,7 @@ class ElectionSim {
           : up[Math.floor(this.rnd() * up.length)];
       if (victim) {
         this.crash(victim);
-        this.after(200 + this.rnd() * 3000, () => {
-          if (!victim.up) this.start(victim);
-        });
+        this.after(200 + this.rnd() * 3000, () => this.restart(victim));
       }
     }
   }
@@ -365,10 +377,12 @@ class ElectionSim {
     for (const n of this.nodes) {
       if (!n.up) continue;
       this.crash(n);
-      this.after(100 + this.rnd() * 2000, () => {
-        if (!n.up) this.start(n);
-      });
+      this.after(100 + this.rnd() * 2000, () => this.restart(n));
     }
+  }
+
+  private restart(n: SimNode): void {
+    if (!n.up && !this.heldDown.has(n.id)) this.start(n);
   }
 
   private crash(n: SimNode): void {
@@ -497,9 +511,10 @@ class ElectionSim {
     const until = raft.leaseValidUntil(this.local(n, t));
     if (until !== undefined) {
       const end = this.real(n, until);
-      const s = raft.status();
-      if (n.lease && n.lease.end > t && n.lease.term === s.term) n.lease.end = end;
+      // Still the same lease (a new term needs a step-down first, which ends it at that event).
+      if (n.lease && n.lease.end > t) n.lease.end = end;
       else {
+        const s = raft.status();
         n.lease = { node: n.id, term: s.term, token: s.token, start: t, end };
         this.intervals.push(n.lease);
       }
