@@ -30,6 +30,8 @@ export interface ElectionSimOptions {
   /** Push every message through the wire codec. */
   codec: boolean;
   mutation?: SimMutation;
+  /** The leader removes followers in chaos windows and re-adds them in calm ones. */
+  confChanges: boolean;
   /** Stated liveness bound: in a calm window (all up, healed, no loss) a lease holder appears within this. */
   livenessBoundMs: number;
 }
@@ -43,6 +45,7 @@ export const DEFAULT_SIM_OPTIONS: Omit<ElectionSimOptions, 'seed'> = {
   clients: 3,
   compactEvery: 40,
   codec: true,
+  confChanges: true,
   livenessBoundMs: 4_000,
 };
 
@@ -68,6 +71,8 @@ export interface ElectionSimReport {
   crashes: number;
   /** Crashes of every node at once, timed mid-fsync. */
   powerLosses: number;
+  /** Configuration changes the leader accepted (removals in chaos, re-additions in calm). */
+  confChanges: number;
   messages: number;
   calmWindows: number;
   /** Worst time from a calm window's start to a lease holder (ms of world time). */
@@ -250,7 +255,9 @@ class ElectionSim {
     this.jitter = 0;
     // A stable majority, not necessarily everyone: some windows keep a minority down throughout.
     this.heldDown = new Set();
-    if (this.calmWindows > 0 && this.rnd() < 0.3) {
+    // Only while every node is a voter: a minority of the nodes must be a minority of the configuration.
+    const fullConfig = this.nodes.every((n) => !n.raft || n.raft.status().voters.length === this.nodes.length);
+    if (this.calmWindows > 0 && this.rnd() < 0.3 && fullConfig) {
       const minority = Math.floor((this.nodes.length - 1) / 2);
       const order = [...this.nodes].sort(() => this.rnd() - 0.5);
       for (const n of order.slice(0, minority)) {
@@ -259,6 +266,7 @@ class ElectionSim {
       }
     }
     for (const n of this.nodes) if (!n.up && !this.heldDown.has(n.id)) this.start(n);
+    if (this.o.confChanges) this.readdVoters(this.calmStart);
     this.calmStart = this.now();
     this.calmWindows++;
     this.clientsIdle = false;
@@ -272,6 +280,18 @@ class ElectionSim {
         this.awaitingLeader = false;
       }
     });
+  }
+
+  /** During a calm window, the leader re-adds every removed node, one change at a time. */
+  private readdVoters(windowStart: number): void {
+    if (!this.calm || this.calmStart !== windowStart) return;
+    const leader = this.nodes.find((n) => n.raft?.status().role === 'leader');
+    const missing = leader ? this.nodes.filter((n) => !leader.raft!.status().voters.includes(n.id)) : [];
+    if (leader && missing.length > 0) {
+      if (leader.raft!.proposeConfChange({ add: missing[0]!.id }, this.local(leader)).ok) this.confChanges++;
+      this.afterEvent(leader);
+    }
+    if (!leader || missing.length > 0) this.after(300, () => this.readdVoters(windowStart));
   }
 
   private beginChaos(len: number): void {
@@ -316,6 +336,16 @@ class ElectionSim {
       this.jitter = this.rnd() * 50;
     } else if (r < 0.65) {
       this.blocked = new Set();
+    } else if (r < 0.72 && this.o.confChanges) {
+      // Reconfiguration: the leader removes a follower (it is re-added at the next calm window).
+      const leader = this.nodes.find((n) => n.raft?.status().role === 'leader');
+      const voters = leader?.raft?.status().voters ?? [];
+      const candidates = voters.filter((v) => v !== leader?.id);
+      if (leader && candidates.length >= 2) {
+        const victim = candidates[Math.floor(this.rnd() * candidates.length)]!;
+        if (leader.raft!.proposeConfChange({ remove: victim }, this.local(leader)).ok) this.confChanges++;
+        this.afterEvent(leader);
+      }
     } else if (r < 0.85) {
       // Power loss of every node, timed to hit while some node's writes are still in its page
       // cache (mid-fsync): whatever was not fsynced is gone.
@@ -372,6 +402,7 @@ class ElectionSim {
   }
 
   private powerLosses = 0;
+  private confChanges = 0;
   private powerLoss(): void {
     this.powerLosses++;
     for (const n of this.nodes) {
@@ -761,6 +792,7 @@ class ElectionSim {
       linearizable: this.lin,
       crashes: this.crashes,
       powerLosses: this.powerLosses,
+      confChanges: this.confChanges,
       messages: this.messages,
       calmWindows: this.calmWindows,
       maxTimeToLeaderMs: this.maxTimeToLeader,
