@@ -39,6 +39,7 @@ interface Totals {
   unknownChecks: number;
   crashes: number;
   powerLosses: number;
+  confChanges: number;
   messages: number;
   calmWindows: number;
   maxTimeToLeaderMs: number;
@@ -55,6 +56,7 @@ function runJob(job: Job, verbose: boolean): Totals {
     unknownChecks: 0,
     crashes: 0,
     powerLosses: 0,
+    confChanges: 0,
     messages: 0,
     calmWindows: 0,
     maxTimeToLeaderMs: 0,
@@ -77,11 +79,13 @@ function runJob(job: Job, verbose: boolean): Totals {
     if (r.linearizable === 'unknown') t.unknownChecks++;
     t.crashes += r.crashes;
     t.powerLosses += r.powerLosses;
+    t.confChanges += r.confChanges;
     t.messages += r.messages;
     t.calmWindows += r.calmWindows;
     t.maxTimeToLeaderMs = Math.max(t.maxTimeToLeaderMs, r.maxTimeToLeaderMs);
     if (r.violations.length > 0) t.failed.push(r);
     if (verbose) console.log(JSON.stringify(r, null, 2));
+    if (t.seeds % 1000 === 0) console.error(`  [worker ${job.offset}] ${t.seeds} seeds, ${t.failed.length} failing`);
   }
   return t;
 }
@@ -140,6 +144,7 @@ if (!isMainThread) {
     unknownChecks: a.unknownChecks + b.unknownChecks,
     crashes: a.crashes + b.crashes,
     powerLosses: a.powerLosses + b.powerLosses,
+    confChanges: a.confChanges + b.confChanges,
     messages: a.messages + b.messages,
     calmWindows: a.calmWindows + b.calmWindows,
     maxTimeToLeaderMs: Math.max(a.maxTimeToLeaderMs, b.maxTimeToLeaderMs),
@@ -156,6 +161,7 @@ if (!isMainThread) {
     `  KV ops checked             ${n(sum.opsChecked)}  (linearizability searches over budget: ${sum.unknownChecks})`,
   );
   console.log(`  crashes / power losses     ${n(sum.crashes)} / ${n(sum.powerLosses)}`);
+  console.log(`  configuration changes      ${n(sum.confChanges)}`);
   console.log(`  messages                   ${n(sum.messages)}`);
   console.log(
     `  calm windows               ${n(sum.calmWindows)}  (worst time to a lease holder: ${sum.maxTimeToLeaderMs.toFixed(0)} ms, bound ${DEFAULT_SIM_OPTIONS.livenessBoundMs} ms)`,

@@ -14,8 +14,8 @@ function failing(r: ElectionSimReport): string {
 }
 
 describe('election simulator: safety over many seeds', () => {
-  it('200 seeds (3 and 5 voters) under drift, loss, duplication, reordering, partitions and crashes: no violation', () => {
-    const totals = { elections: 0, changes: 0, ops: 0, crashes: 0, powerLosses: 0, maxToLeader: 0 };
+  it('200 seeds (3 and 5 voters) under drift, loss, duplication, reordering, partitions, crashes and reconfiguration: no violation', () => {
+    const totals = { elections: 0, changes: 0, ops: 0, crashes: 0, powerLosses: 0, confChanges: 0, maxToLeader: 0 };
     for (let seed = 1; seed <= 200; seed++) {
       const r = runElectionSim({ seed, voters: seed % 2 === 0 ? 5 : 3, durationMs: 16_000 });
       expect(r.violations, failing(r)).toEqual([]);
@@ -25,6 +25,7 @@ describe('election simulator: safety over many seeds', () => {
       totals.ops += r.opsChecked;
       totals.crashes += r.crashes;
       totals.powerLosses += r.powerLosses;
+      totals.confChanges += r.confChanges;
       totals.maxToLeader = Math.max(totals.maxToLeader, r.maxTimeToLeaderMs);
     }
     // The runs did exercise what they claim to.
@@ -33,6 +34,7 @@ describe('election simulator: safety over many seeds', () => {
     expect(totals.ops).toBeGreaterThan(10_000);
     expect(totals.crashes).toBeGreaterThan(50);
     expect(totals.powerLosses).toBeGreaterThan(5);
+    expect(totals.confChanges).toBeGreaterThan(10);
     expect(totals.maxToLeader).toBeLessThanOrEqual(4_000);
   }, 120_000);
 
