@@ -83,7 +83,10 @@ function runJob(job: Job, verbose: boolean): Totals {
     t.messages += r.messages;
     t.calmWindows += r.calmWindows;
     t.maxTimeToLeaderMs = Math.max(t.maxTimeToLeaderMs, r.maxTimeToLeaderMs);
-    if (r.violations.length > 0) t.failed.push(r);
+    if (r.violations.length > 0) {
+      t.failed.push(r);
+      console.error(`  FAIL seed ${seed} (${voters} voters): ${r.violations[0]!.split('\n')[0]}`);
+    }
     if (verbose) console.log(JSON.stringify(r, null, 2));
     if (t.seeds % 1000 === 0) console.error(`  [worker ${job.offset}] ${t.seeds} seeds, ${t.failed.length} failing`);
   }

@@ -6,6 +6,7 @@ import { encodeKvCommand } from '../kv/kv-codec.ts';
 import { KvStore } from '../kv/kv-store.ts';
 import type { KvCommand, KvResult } from '../kv/types.ts';
 import { decodeRaftMessage, encodeRaftMessage } from '../raft/codec.ts';
+import { decodeConfig } from '../raft/config.ts';
 import { RaftNode } from '../raft/raft-node.ts';
 import type { Entry, RaftMessage, Ready, UnsafeOptions } from '../raft/types.ts';
 import { type DurableState, emptyDisk, toStorage, writeReady } from './sim-disk.ts';
@@ -256,7 +257,7 @@ class ElectionSim {
     // A stable majority, not necessarily everyone: some windows keep a minority down throughout.
     this.heldDown = new Set();
     // Only while every node is a voter: a minority of the nodes must be a minority of the configuration.
-    const fullConfig = this.nodes.every((n) => !n.raft || n.raft.status().voters.length === this.nodes.length);
+    const fullConfig = this.nodes.every((n) => this.votersSeenBy(n).length === this.nodes.length);
     if (this.calmWindows > 0 && this.rnd() < 0.3 && fullConfig) {
       const minority = Math.floor((this.nodes.length - 1) / 2);
       const order = [...this.nodes].sort(() => this.rnd() - 0.5);
@@ -280,6 +281,16 @@ class ElectionSim {
         this.awaitingLeader = false;
       }
     });
+  }
+
+  /** The configuration a node holds: in memory if up, else the latest one on its disk. */
+  private votersSeenBy(n: SimNode): string[] {
+    if (n.raft) return n.raft.status().voters;
+    for (let i = n.disk.entries.length - 1; i >= 0; i--) {
+      const e = n.disk.entries[i]!;
+      if (e.kind === 'config') return decodeConfig(e.data) ?? [];
+    }
+    return n.disk.snapshot?.voters ?? this.nodes.map((x) => x.id);
   }
 
   /** During a calm window, the leader re-adds every removed node, one change at a time. */
