@@ -117,6 +117,15 @@ describe('raft: elections, PreVote and stickiness', () => {
     expect(r.hardState).toBeUndefined();
   });
 
+  it('a majority of prevote refusals ends the pre-campaign without touching the term', () => {
+    const a = node('a');
+    const at = a.nextDeadline();
+    a.tick(at);
+    drain(a, at);
+    for (const from of ['b', 'c']) a.step({ type: 'prevoteResp', from, to: 'a', term: 0, reject: true }, at + 1);
+    expect(a.status()).toMatchObject({ role: 'follower', term: 0 });
+  });
+
   it('a majority of prevotes starts the real election; the win appends a noop at the new term', () => {
     const net = new Net();
     net.elect('a');

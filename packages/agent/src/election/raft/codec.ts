@@ -138,12 +138,18 @@ class Reader {
     if (n > maxBytes) throw new Fail('bad-field');
     this.pos += 2;
     this.need(n);
-    let s: string;
-    const bytes = this.buf.subarray(this.pos, this.pos + n);
-    if (n <= 64 && bytes.every((b) => b < 0x80)) s = String.fromCharCode(...bytes);
-    else {
+    // Ids are short ASCII almost always: build those directly (TextDecoder's call costs more).
+    let s = '';
+    const end = this.pos + n;
+    let ascii = n <= 64;
+    for (let i = this.pos; ascii && i < end; i++) {
+      const b = this.buf[i]!;
+      if (b >= 0x80) ascii = false;
+      else s += String.fromCharCode(b);
+    }
+    if (!ascii) {
       try {
-        s = decoder.decode(bytes);
+        s = decoder.decode(this.buf.subarray(this.pos, end));
       } catch {
         throw new Fail('bad-field');
       }

@@ -522,7 +522,9 @@ export class RaftNode {
 
   private handleVoteResponse(msg: Extract<RaftMessage, { type: 'prevoteResp' | 'voteResp' }>, now: number): void {
     const pre = msg.type === 'prevoteResp';
-    if (pre ? this.role !== 'precandidate' || msg.term !== this.term + 1 : this.role !== 'candidate') return;
+    // A granted prevote carries the campaign's term (ours + 1); a refusal carries the voter's own.
+    const current = pre ? msg.term === this.term + 1 || (msg.reject && msg.term === this.term) : true;
+    if (!current || this.role !== (pre ? 'precandidate' : 'candidate')) return;
     this.votes.set(msg.from, !msg.reject);
     const result = voteResult(this.voters, this.votes);
     if (result === 'won') {

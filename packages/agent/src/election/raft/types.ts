@@ -85,7 +85,7 @@ export interface RoleChange {
   term: number;
 }
 
-/** A linearizable read is ready once the state machine has applied `index`. */
+/** A linearizable read is ready once the state machine has applied `index` (0: the leader refused; retry). */
 export interface ReadState {
   id: string;
   index: number;
@@ -93,7 +93,8 @@ export interface ReadState {
 
 /**
  * Work for the caller, to be done IN THIS ORDER, then acknowledged with `advance(ready)`:
- * 1. `snapshot`: install into the state machine and persist; drop the persisted log up to its index.
+ * 1. `snapshot` (from the leader): install into the state machine and persist; it REPLACES the
+ *    whole persisted log (it is only sent when this log lacks the snapshot's last entry).
  * 2. `compacted`: persist (the state machine already holds it); the log up to its index may be dropped.
  * 3. `entries`: persist; they REPLACE every persisted entry whose index >= entries[0].index.
  * 4. `hardState`: persist. fsync 1-4 before step 5.
@@ -130,7 +131,10 @@ export interface RaftOptions {
    * `voters: []` and waits for the leader.
    */
   voters: NodeId[];
-  /** Base election timeout; each wait is drawn in [base, 2*base) from `random`. */
+  /**
+   * Base election timeout. Each wait is drawn in [base*(1+drift), base*(2+drift)) from `random`:
+   * never before the sticky window ends. A (re)started node is sticky for that window too.
+   */
   electionTimeoutMs: number;
   /** Leader heartbeat interval; must be well below electionTimeoutMs*(1-maxClockDrift). */
   heartbeatMs: number;

@@ -6,6 +6,7 @@ import { encodeKvCommand } from '../kv/kv-codec.ts';
 import { KvStore } from '../kv/kv-store.ts';
 import type { KvCommand, KvResult } from '../kv/types.ts';
 import { decodeRaftMessage, encodeRaftMessage } from '../raft/codec.ts';
+import { decodeConfig } from '../raft/config.ts';
 import { RaftNode } from '../raft/raft-node.ts';
 import type { Entry, RaftMessage, Ready, UnsafeOptions } from '../raft/types.ts';
 import { type DurableState, emptyDisk, toStorage, writeReady } from './sim-disk.ts';
@@ -30,6 +31,8 @@ export interface ElectionSimOptions {
   /** Push every message through the wire codec. */
   codec: boolean;
   mutation?: SimMutation;
+  /** The leader removes followers in chaos windows and re-adds them in calm ones. */
+  confChanges: boolean;
   /** Stated liveness bound: in a calm window (all up, healed, no loss) a lease holder appears within this. */
   livenessBoundMs: number;
 }
@@ -43,6 +46,7 @@ export const DEFAULT_SIM_OPTIONS: Omit<ElectionSimOptions, 'seed'> = {
   clients: 3,
   compactEvery: 40,
   codec: true,
+  confChanges: true,
   livenessBoundMs: 4_000,
 };
 
@@ -68,6 +72,8 @@ export interface ElectionSimReport {
   crashes: number;
   /** Crashes of every node at once, timed mid-fsync. */
   powerLosses: number;
+  /** Configuration changes the leader accepted (removals in chaos, re-additions in calm). */
+  confChanges: number;
   messages: number;
   calmWindows: number;
   /** Worst time from a calm window's start to a lease holder (ms of world time). */
@@ -149,6 +155,8 @@ class ElectionSim {
   private calm = true;
   /** Election groups are mostly idle: some windows carry no client traffic at all. */
   private clientsIdle = false;
+  /** Nodes a calm window keeps down (a minority). */
+  private heldDown = new Set<string>();
   private powerLossArmed = false;
   private calmStart = 0;
   private calmWindows = 0;
@@ -246,7 +254,20 @@ class ElectionSim {
     this.loss = 0;
     this.dup = 0;
     this.jitter = 0;
-    for (const n of this.nodes) if (!n.up) this.start(n);
+    // A stable majority, not necessarily everyone: some windows keep a minority down throughout.
+    this.heldDown = new Set();
+    // Only while every node is a voter: a minority of the nodes must be a minority of the configuration.
+    const fullConfig = this.nodes.every((n) => this.votersSeenBy(n).length === this.nodes.length);
+    if (this.calmWindows > 0 && this.rnd() < 0.3 && fullConfig) {
+      const minority = Math.floor((this.nodes.length - 1) / 2);
+      const order = [...this.nodes].sort(() => this.rnd() - 0.5);
+      for (const n of order.slice(0, minority)) {
+        this.heldDown.add(n.id);
+        if (n.up) this.crash(n);
+      }
+    }
+    for (const n of this.nodes) if (!n.up && !this.heldDown.has(n.id)) this.start(n);
+    if (this.o.confChanges) this.readdVoters(this.calmStart);
     this.calmStart = this.now();
     this.calmWindows++;
     this.clientsIdle = false;
@@ -262,8 +283,32 @@ class ElectionSim {
     });
   }
 
+  /** The configuration a node holds: in memory if up, else the latest one on its disk. */
+  private votersSeenBy(n: SimNode): string[] {
+    if (n.raft) return n.raft.status().voters;
+    for (let i = n.disk.entries.length - 1; i >= 0; i--) {
+      const e = n.disk.entries[i]!;
+      if (e.kind === 'config') return decodeConfig(e.data) ?? [];
+    }
+    return n.disk.snapshot?.voters ?? this.nodes.map((x) => x.id);
+  }
+
+  /** During a calm window, the leader re-adds every removed node, one change at a time. */
+  private readdVoters(windowStart: number): void {
+    if (!this.calm || this.calmStart !== windowStart) return;
+    const leader = this.nodes.find((n) => n.raft?.status().role === 'leader');
+    const missing = leader ? this.nodes.filter((n) => !leader.raft!.status().voters.includes(n.id)) : [];
+    if (leader && missing.length > 0) {
+      if (leader.raft!.proposeConfChange({ add: missing[0]!.id }, this.local(leader)).ok) this.confChanges++;
+      this.afterEvent(leader);
+    }
+    if (!leader || missing.length > 0) this.after(300, () => this.readdVoters(windowStart));
+  }
+
   private beginChaos(len: number): void {
     this.calm = false;
+    this.heldDown = new Set();
+    for (const n of this.nodes) if (!n.up && this.rnd() < 0.5) this.start(n);
     this.awaitingLeader = false;
     this.clientsIdle = this.rnd() < 0.5;
     const events = 1 + Math.floor(this.rnd() * 4);
@@ -302,6 +347,16 @@ class ElectionSim {
       this.jitter = this.rnd() * 50;
     } else if (r < 0.65) {
       this.blocked = new Set();
+    } else if (r < 0.72 && this.o.confChanges) {
+      // Reconfiguration: the leader removes a follower (it is re-added at the next calm window).
+      const leader = this.nodes.find((n) => n.raft?.status().role === 'leader');
+      const voters = leader?.raft?.status().voters ?? [];
+      const candidates = voters.filter((v) => v !== leader?.id);
+      if (leader && candidates.length >= 2) {
+        const victim = candidates[Math.floor(this.rnd() * candidates.length)]!;
+        if (leader.raft!.proposeConfChange({ remove: victim }, this.local(leader)).ok) this.confChanges++;
+        this.afterEvent(leader);
+      }
     } else if (r < 0.85) {
       // Power loss of every node, timed to hit while some node's writes are still in its page
       // cache (mid-fsync): whatever was not fsynced is gone.
@@ -315,9 +370,7 @@ class ElectionSim {
           : up[Math.floor(this.rnd() * up.length)];
       if (victim) {
         this.crash(victim);
-        this.after(200 + this.rnd() * 3000, () => {
-          if (!victim.up) this.start(victim);
-        });
+        this.after(200 + this.rnd() * 3000, () => this.restart(victim));
       }
     }
   }
@@ -360,15 +413,18 @@ class ElectionSim {
   }
 
   private powerLosses = 0;
+  private confChanges = 0;
   private powerLoss(): void {
     this.powerLosses++;
     for (const n of this.nodes) {
       if (!n.up) continue;
       this.crash(n);
-      this.after(100 + this.rnd() * 2000, () => {
-        if (!n.up) this.start(n);
-      });
+      this.after(100 + this.rnd() * 2000, () => this.restart(n));
     }
+  }
+
+  private restart(n: SimNode): void {
+    if (!n.up && !this.heldDown.has(n.id)) this.start(n);
   }
 
   private crash(n: SimNode): void {
@@ -497,9 +553,10 @@ class ElectionSim {
     const until = raft.leaseValidUntil(this.local(n, t));
     if (until !== undefined) {
       const end = this.real(n, until);
-      const s = raft.status();
-      if (n.lease && n.lease.end > t && n.lease.term === s.term) n.lease.end = end;
+      // Still the same lease (a new term needs a step-down first, which ends it at that event).
+      if (n.lease && n.lease.end > t) n.lease.end = end;
       else {
+        const s = raft.status();
         n.lease = { node: n.id, term: s.term, token: s.token, start: t, end };
         this.intervals.push(n.lease);
       }
@@ -746,6 +803,7 @@ class ElectionSim {
       linearizable: this.lin,
       crashes: this.crashes,
       powerLosses: this.powerLosses,
+      confChanges: this.confChanges,
       messages: this.messages,
       calmWindows: this.calmWindows,
       maxTimeToLeaderMs: this.maxTimeToLeader,
