@@ -39,8 +39,13 @@ function run(file: string, args: readonly string[], cwd: string, opts: { path?: 
   });
 }
 
-/** npm itself: the one running this test when there is one, else the one on PATH. */
-function npm(args: readonly string[], cwd: string, opts: { path?: string; npx?: boolean } = {}) {
+/**
+ * npm itself: the one running this test when there is one, else the one on PATH. Packing builds
+ * three packages and installing unpacks libp2p's tree: minutes, not seconds, on a loaded 2-core
+ * host (an install took over 60 s in a full run), so npm gets a longer bound than other commands.
+ */
+function npm(args: readonly string[], cwd: string, opts: { path?: string; npx?: boolean; timeoutMs?: number } = {}) {
+  opts = { timeoutMs: 240_000, ...opts };
   const cli = process.env.npm_execpath;
   if (!cli) return run(opts.npx ? 'npx' : 'npm', args, cwd, opts);
   return run(NODE24, [opts.npx ? join(dirname(cli), 'npx-cli.js') : cli, ...args], cwd, opts);
@@ -122,7 +127,7 @@ beforeAll(async () => {
   await writeFile(join(app, 'app.ts'), APP_TS);
   await writeFile(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG));
   target = await HttpTarget.start();
-}, 180_000);
+}, 540_000);
 
 afterAll(async () => {
   await disposeAllAgents();
