@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { decodeSerfMessage, encodeQueryFilter, encodeSerfMessage, Keyring, SerfQueryFlag } from '@vigil/protocol';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DataDir } from '../src/data-dir/data-dir.ts';
 import { readKeyringFile } from '../src/data-dir/keyring-file.ts';
 import type { Address } from '../src/membership/address.ts';
 import { KeyManager } from '../src/membership/key-manager.ts';
@@ -396,7 +397,7 @@ describe('key rotation through key queries', () => {
       const keys = new KeyManager({
         queries: node.queries,
         keyring,
-        dataDir: dir,
+        store: new DataDir(dir),
         log,
         onChange: () => changes.push(keyring.getKeys().length),
       });
@@ -468,12 +469,12 @@ describe('key rotation through key queries', () => {
   it('answers key queries without a keyring with an error, as Serf does', async () => {
     const net = new Net();
     const plain = net.add('plain');
-    new KeyManager({ queries: plain.queries, keyring: undefined, dataDir: '/nonexistent', log });
+    new KeyManager({ queries: plain.queries, keyring: undefined, store: new DataDir('/nonexistent'), log });
     const asker = net.add('asker');
     const askerKeys = new KeyManager({
       queries: asker.queries,
       keyring: new Keyring(key(1)),
-      dataDir: '/nonexistent',
+      store: new DataDir('/nonexistent'),
       log,
     });
     const p = askerKeys.run('list');
@@ -482,7 +483,7 @@ describe('key rotation through key queries', () => {
     expect(report.numErrors).toBe(1);
     expect(report.messages.plain).toMatch(/encryption not enabled/);
     await expect(
-      new KeyManager({ queries: plain.queries, keyring: undefined, dataDir: '/x', log }).run('list'),
+      new KeyManager({ queries: plain.queries, keyring: undefined, store: new DataDir('/x'), log }).run('list'),
     ).rejects.toThrow(/not enabled/);
   });
 });

@@ -1,5 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import type { Timers } from '../runtime/index.ts';
 import type { Address } from './address.ts';
 
 /** memberlist reads up to 64 KiB per datagram; anything bigger is not a memberlist packet. */
@@ -21,15 +22,17 @@ export class GossipTransport {
   private readonly udp: UdpSocket;
   private readonly tcp: Server;
   private readonly openStreams = new Set<Socket>();
+  private readonly timers: Timers;
 
-  private constructor(address: Address, udp: UdpSocket, tcp: Server) {
+  private constructor(address: Address, udp: UdpSocket, tcp: Server, timers: Timers) {
     this.address = address;
+    this.timers = timers;
     this.udp = udp;
     this.tcp = tcp;
   }
 
   /** Binds UDP and TCP on `bind`; with port 0, finds a port free for both. */
-  static async bind(bind: Address, handlers: TransportHandlers): Promise<GossipTransport> {
+  static async bind(bind: Address, handlers: TransportHandlers, timers: Timers): Promise<GossipTransport> {
     for (let attempt = 0; ; attempt++) {
       const tcp = createServer();
       const port = await new Promise<number>((resolve, reject) => {
@@ -56,7 +59,7 @@ export class GossipTransport {
         if (bind.port === 0 && attempt < 10) continue; // the UDP twin of a random TCP port was taken
         throw new Error(`cannot bind UDP ${bind.host}:${port}: ${(err as NodeJS.ErrnoException).code}`);
       }
-      const transport = new GossipTransport({ host: bind.host, port }, udp, tcp);
+      const transport = new GossipTransport({ host: bind.host, port }, udp, tcp, timers);
       transport.listen(handlers);
       return transport;
     }
@@ -85,16 +88,16 @@ export class GossipTransport {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: to.host, port: to.port, noDelay: true });
       this.track(socket);
-      const timer = setTimeout(() => {
+      const timer = this.timers.after(timeoutMs, () => {
         socket.destroy();
         reject(new Error(`connect to ${to.host}:${to.port} timed out`));
-      }, timeoutMs);
+      });
       socket.once('connect', () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(socket);
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        timer.cancel();
         reject(new Error(`connect to ${to.host}:${to.port} failed: ${err.code ?? err.message}`));
       });
     });

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   DROP_REASONS,
   type DropReason,
@@ -16,13 +16,14 @@ import {
   type NodeTags,
   type PushPull,
 } from '@vigil/protocol';
+import { DataDir } from '../data-dir/data-dir.ts';
+import type { SnapshotMember } from '../data-dir/members-file.ts';
 import type { Logger } from '../log.ts';
-import { clampDelay } from '../runtime/index.ts';
+import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
-import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
@@ -47,8 +48,16 @@ export interface MembershipOptions {
   readonly profile: MembershipProfile;
   /** Gossip keys, primary first; empty for plaintext. */
   readonly keys: readonly Uint8Array[];
-  readonly dataDir: string;
+  readonly dataDir: string | DataDir;
   readonly log: Logger;
+  /** Clock, timers and randomness; realRuntime() unless a test or the simulator passes its own. */
+  readonly runtime?: Runtime | undefined;
+  /**
+   * Watch this process's event loop for stalls (Lifeguard's self-awareness). It measures the real
+   * loop, so it is on by default only with the real runtime: under virtual time it would feed
+   * real-time noise into a replayable run.
+   */
+  readonly watchEventLoop?: boolean | undefined;
   readonly collectiveConfirmation?: boolean;
   /** Called after a key query changed our gossip keys. */
   readonly onKeysChanged?: (keys: readonly Uint8Array[]) => void;
@@ -133,26 +142,30 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private lastTcpFallbackLog: { at: number; suppressed: number } | undefined;
   /** When the event-loop check last saw a stall over half a probe timeout. */
   private lastStallAt = Number.NEGATIVE_INFINITY;
+  private readonly runtime: Runtime;
+  private readonly dataDir: DataDir;
   private engine!: SwimEngine;
   private transport!: GossipTransport;
-  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
-  private loopTimer: NodeJS.Timeout | undefined;
+  private loopTimer: TimerHandle | undefined;
   // Each sample wakes the process: at 20 ms this monitor alone cost an idle agent 0.5 % CPU. The
   // stalls that matter here are a quarter second or more, which 50 ms resolves well enough.
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
-  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotTimer: TimerHandle | undefined;
   private snapshotDueBy: number | undefined;
   /** What the last write put on disk (or is putting), so an unchanged member set is not rewritten. */
   private snapshotSaved: string | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: TimerHandle | undefined;
   private snapshotWrite: Promise<void> = Promise.resolve();
   private stopped = false;
 
   private constructor(opts: MembershipOptions) {
     super();
     this.opts = opts;
-    this.verdicts = new VerdictLog(opts.name, () => Date.now());
+    this.runtime = opts.runtime ?? realRuntime();
+    this.dataDir = DataDir.of(opts.dataDir);
+    this.verdicts = new VerdictLog(opts.name, () => this.runtime.clock.wallNow());
     this.log = opts.log.child({ plane: 'membership' });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
@@ -179,10 +192,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       sendTo: (to, payload) => this.send(to, [{ type: 'user', payload }]),
       relayTargets: (k) => this.engine.randomAlive(k),
       now: () => this.now(),
-      setTimer: (ms, fn) => {
-        const t = setTimeout(fn, clampDelay(ms));
-        return { cancel: () => clearTimeout(t) };
-      },
+      setTimer: (ms, fn) => this.runtime.timers.after(ms, fn),
+      random: this.runtime.random,
     });
     this.queries.handle('_serf_conflict', (payload) =>
       conflictAnswer(payload, opts.name, (name) => this.engine.member(name), memberTags),
@@ -192,7 +203,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.keys = new KeyManager({
       queries: this.queries,
       keyring,
-      dataDir: opts.dataDir,
+      store: this.dataDir,
       log: this.log,
       onChange: () => opts.onKeysChanged?.(keyring!.getKeys()),
     });
@@ -210,10 +221,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private async open(): Promise<void> {
-    this.transport = await GossipTransport.bind(this.opts.bind, {
-      packet: (from, data) => this.onPacket(from, data),
-      stream: (socket, from) => void this.onStream(socket, from),
-    });
+    this.transport = await GossipTransport.bind(
+      this.opts.bind,
+      {
+        packet: (from, data) => this.onPacket(from, data),
+        stream: (socket, from) => void this.onStream(socket, from),
+      },
+      this.runtime.timers,
+    );
     const advertise = this.opts.advertise ?? {
       host: advertiseHost(this.transport.address.host),
       port: this.transport.address.port,
@@ -224,7 +239,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         addr: advertise,
         meta: this.opts.meta,
         profile: this.opts.profile,
-        random: Math.random,
+        random: () => this.runtime.random.next(),
         collectiveConfirmation: this.opts.collectiveConfirmation ?? true,
         delegate: this.serf,
         onSuspicion: (s, cause) => this.verdicts.suspicion(s, cause),
@@ -233,9 +248,10 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     );
     this.engine.start(this.now());
     this.engine.broadcastUser(this.serf.joinIntent(), `serf-intent\0${this.opts.name}`);
-    this.loopDelay.enable();
-    this.loopTimer = setInterval(() => this.checkEventLoop(), LOOP_CHECK_MS);
-    this.loopTimer.unref();
+    if (this.opts.watchEventLoop ?? this.opts.runtime === undefined) {
+      this.loopDelay.enable();
+      this.checkEventLoopEvery(LOOP_CHECK_MS);
+    }
     this.pump();
     this.log.info(
       { bind: addressKey(this.transport.address), advertise: addressKey(advertise), encrypted: !!this.keyring },
@@ -297,7 +313,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       }
     }
     if (withSnapshot) {
-      for (const m of await readSnapshot(this.opts.dataDir)) {
+      for (const m of await this.dataDir.readMembers()) {
         if (m.name !== this.opts.name) targets.set(addressKey(m), { host: m.host, port: m.port });
       }
     }
@@ -332,13 +348,13 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     if (first.joined > 0 || (seeds.length === 0 && first.errors.length === 0)) return first;
     let delay = RETRY_JOIN_FIRST_MS;
     const retry = () => {
-      this.retryTimer = setTimeout(async () => {
+      this.retryTimer = this.runtime.timers.after(delay, async () => {
         if (this.stopped) return;
         const result = await this.join(seeds, true);
         if (result.joined > 0 || this.stopped) return;
         delay = Math.min(delay * 2, RETRY_JOIN_MAX_MS);
         retry();
-      }, delay);
+      });
     };
     retry();
     return first;
@@ -360,7 +376,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     const minimum = this.now() + 2 * this.opts.profile.gossipIntervalMs;
     const announced = () => this.engine.member(this.opts.name)?.status === 'left';
     while (this.now() < deadline && (this.now() < minimum || !announced() || this.engine.pendingBroadcasts() > 0)) {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise<void>((r) => this.runtime.timers.after(50, r));
     }
     this.log.info('left the cluster');
   }
@@ -378,13 +394,13 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       await this.transport?.close();
       return;
     }
-    clearTimeout(this.wakeTimer);
-    clearTimeout(this.retryTimer);
-    clearInterval(this.loopTimer);
+    this.wakeTimer?.cancel();
+    this.retryTimer?.cancel();
+    this.loopTimer?.cancel();
     this.queries.close();
     this.loopDelay.disable();
     if (this.snapshotTimer) {
-      clearTimeout(this.snapshotTimer);
+      this.snapshotTimer.cancel();
       this.saveSnapshot();
     }
     await this.snapshotWrite;
@@ -398,7 +414,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   // ---- engine driving ---------------------------------------------------------------------
 
   private now(): number {
-    return performance.now();
+    return this.runtime.clock.now();
   }
 
   /** After any input: perform the engine's outputs, publish its events, re-arm its timer. */
@@ -414,16 +430,13 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     if (events.length > 0) this.scheduleSnapshot();
     const next = this.engine.nextTimeout();
     if (next !== undefined && next < this.wakeAt) {
-      clearTimeout(this.wakeTimer);
+      this.wakeTimer?.cancel();
       this.wakeAt = next;
-      this.wakeTimer = setTimeout(
-        () => {
-          this.wakeAt = Number.POSITIVE_INFINITY;
-          this.engine.handleTimeout(this.now());
-          this.pump();
-        },
-        clampDelay(next - this.now()),
-      );
+      this.wakeTimer = this.runtime.timers.after(next - this.now(), () => {
+        this.wakeAt = Number.POSITIVE_INFINITY;
+        this.engine.handleTimeout(this.now());
+        this.pump();
+      });
     }
   }
 
@@ -478,7 +491,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.counters.streamsIn++;
     const timeout = this.opts.profile.tcpTimeoutMs;
     try {
-      const msg = await readStreamMessage(socket, { keyring: this.keyring, readLabelHeader: true }, timeout);
+      const msg = await readStreamMessage(
+        socket,
+        { keyring: this.keyring, readLabelHeader: true },
+        timeout,
+        this.runtime.timers,
+      );
       if (this.stopped) return;
       let reply: Message | undefined;
       if (msg.type === 'pushPull') {
@@ -509,7 +527,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     try {
       this.counters.streamsOut++;
       socket.write(encodeStream(message, streamEncoding(this.keyring, true)));
-      return await readStreamMessage(socket, { keyring: this.keyring, readLabelHeader: false }, timeoutMs);
+      return await readStreamMessage(
+        socket,
+        { keyring: this.keyring, readLabelHeader: false },
+        timeoutMs,
+        this.runtime.timers,
+      );
     } finally {
       socket.destroy();
     }
@@ -555,6 +578,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
    * Lifeguard: a stalled event loop means this node is the slow detector; it probes less eagerly
    * and, for a while, does not vote on suspicions (SwimEngine.noteStall).
    */
+  private checkEventLoopEvery(ms: number): void {
+    this.loopTimer = this.runtime.timers.after(ms, () => {
+      if (this.stopped) return;
+      this.checkEventLoop();
+      this.checkEventLoopEvery(ms);
+    });
+  }
+
   private checkEventLoop(): void {
     const stallMs = this.loopDelay.max / 1e6;
     this.loopDelay.reset();
@@ -624,16 +655,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     if (this.stopped) return;
     const now = this.now();
     this.snapshotDueBy ??= now + SNAPSHOT_MAX_DELAY_MS;
-    clearTimeout(this.snapshotTimer);
-    this.snapshotTimer = setTimeout(
-      () => {
-        this.snapshotTimer = undefined;
-        this.saveSnapshot();
-      },
-      // Past due after a stall: now, not a negative delay (Node warns about those on stderr).
-      clampDelay(Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now)),
-    );
-    this.snapshotTimer.unref();
+    this.snapshotTimer?.cancel();
+    // Past due after a stall: the runtime fires it at once.
+    this.snapshotTimer = this.runtime.timers.after(Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now), () => {
+      this.snapshotTimer = undefined;
+      this.saveSnapshot();
+    });
   }
 
   private saveSnapshot(): void {
@@ -647,7 +674,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     if (key === this.snapshotSaved) return;
     this.snapshotSaved = key;
     this.snapshotWrite = this.snapshotWrite
-      .then(() => writeSnapshot(this.opts.dataDir, members))
+      .then(() => this.dataDir.writeMembers(members))
       .catch((err: unknown) => {
         this.snapshotSaved = undefined;
         this.log.error({ err }, 'cannot write member snapshot');
