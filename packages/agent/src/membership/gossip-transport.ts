@@ -2,22 +2,18 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import type { Timers } from '../runtime/index.ts';
 import type { Address } from './address.ts';
+import type { Transport, TransportHandlers } from './transport.ts';
 
 /** memberlist reads up to 64 KiB per datagram; anything bigger is not a memberlist packet. */
 const UDP_READ_LIMIT = 65_536;
 /** memberlist tries for a 2 MiB receive buffer so bursts of gossip are not dropped by the kernel. */
 const UDP_RECV_BUFFER = 2 * 1024 * 1024;
 
-export interface TransportHandlers {
-  packet(from: Address, data: Uint8Array): void;
-  stream(socket: Socket, from: Address): void;
-}
-
 /**
  * The gossip port: one UDP socket and one TCP listener on the same port, as memberlist and Serf
  * use it. Bytes only; framing and crypto belong to the codec.
  */
-export class GossipTransport {
+export class GossipTransport implements Transport {
   readonly address: Address;
   private readonly udp: UdpSocket;
   private readonly tcp: Server;

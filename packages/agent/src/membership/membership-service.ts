@@ -1,8 +1,9 @@
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import {
   DROP_REASONS,
   type DropReason,
@@ -37,6 +38,7 @@ import {
   type Output,
   SwimEngine,
 } from './swim-engine.ts';
+import type { Transport, TransportFactory } from './transport.ts';
 import { VerdictLog } from './verdict-log.ts';
 
 export interface MembershipOptions {
@@ -58,6 +60,8 @@ export interface MembershipOptions {
    * real-time noise into a replayable run.
    */
   readonly watchEventLoop?: boolean | undefined;
+  /** The gossip port: UDP and TCP (GossipTransport.bind) unless the simulator passes its own. */
+  readonly transport?: TransportFactory | undefined;
   readonly collectiveConfirmation?: boolean;
   /** Called after a key query changed our gossip keys. */
   readonly onKeysChanged?: (keys: readonly Uint8Array[]) => void;
@@ -145,7 +149,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private readonly runtime: Runtime;
   private readonly dataDir: DataDir;
   private engine!: SwimEngine;
-  private transport!: GossipTransport;
+  private transport!: Transport;
   private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private loopTimer: TimerHandle | undefined;
@@ -221,7 +225,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private async open(): Promise<void> {
-    this.transport = await GossipTransport.bind(
+    this.transport = await (this.opts.transport ?? ((b, h, t) => GossipTransport.bind(b, h, t)))(
       this.opts.bind,
       {
         packet: (from, data) => this.onPacket(from, data),
@@ -487,7 +491,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.pump();
   }
 
-  private async onStream(socket: Socket, from: Address): Promise<void> {
+  private async onStream(socket: Duplex, from: Address): Promise<void> {
     this.counters.streamsIn++;
     const timeout = this.opts.profile.tcpTimeoutMs;
     try {

@@ -1,0 +1,61 @@
+// Whole MembershipServices over the in-memory gossip network in virtual time (sim/membership-
+// cluster.ts): the real service, engine, codec and encryption, with only the sockets swapped.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { MembershipCluster } from '../src/sim/membership-cluster.ts';
+import { forEachSeed, replayCommand, simSeeds } from '../src/sim/node-sim.ts';
+
+const FILE = 'test/membership-sim-service.test.ts';
+const clusters: MembershipCluster[] = [];
+afterEach(async () => {
+  await Promise.all(clusters.splice(0).map((c) => c.stop()));
+});
+
+async function start(seed: number, nodes: number): Promise<MembershipCluster> {
+  const cluster = await MembershipCluster.start({ seed, nodes, keys: [new Uint8Array(32).fill(7)] });
+  clusters.push(cluster);
+  return cluster;
+}
+
+/** One run: join, crash n2, and what n0 saw, stamped with virtual time. */
+async function crashRun(seed: number): Promise<string[]> {
+  const cluster = await start(seed, 4);
+  const seen: string[] = [];
+  const n0 = cluster.node('n0').service;
+  n0.on('event', (e) => seen.push(`${cluster.runtime.worldNow} ${e.type} ${e.member.name}`));
+  const allAlive = () =>
+    cluster.nodes.every((n) => n.service.members().filter((m) => m.status === 'alive').length === 4);
+  expect(await cluster.runUntil(allAlive, 5_000)).toBe(true);
+
+  await cluster.node('n2').service.stop(); // a crash: no leave, the port just goes quiet
+  const crashedAt = cluster.runtime.worldNow;
+  const deadEverywhere = () => ['n0', 'n1', 'n3'].every((n) => cluster.node(n).service.member('n2')?.status === 'dead');
+  expect(await cluster.runUntil(deadEverywhere, 30_000)).toBe(true);
+  seen.push(`detected after ${cluster.runtime.worldNow - crashedAt} ms`);
+  // Nobody else was accused on the way.
+  for (const n of ['n0', 'n1', 'n3']) {
+    const others = cluster
+      .node(n)
+      .service.members()
+      .filter((m) => m.name !== 'n2');
+    expect(others.map((m) => m.status)).toEqual(['alive', 'alive', 'alive']);
+  }
+  // The snapshot on disk lists the members still alive.
+  await cluster.run(6_000);
+  expect((await cluster.node('n0').dataDir.readMembers()).map((m) => m.name).sort()).toEqual(['n1', 'n3']);
+  return seen;
+}
+
+describe('MembershipService in virtual time', () => {
+  it('joins, detects a crash, and replays exactly from its seed', async () => {
+    await forEachSeed(
+      simSeeds([11, 12]),
+      (seed) => replayCommand(FILE, 'replays exactly', seed),
+      async (seed) => {
+        const first = await crashRun(seed);
+        await Promise.all(clusters.splice(0).map((c) => c.stop()));
+        expect(await crashRun(seed)).toEqual(first);
+      },
+    );
+  });
+});
