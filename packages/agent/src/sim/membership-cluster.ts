@@ -25,6 +25,8 @@ export interface MembershipClusterOptions {
   readonly nodes: number;
   /** Each node's gossip keys, primary first; empty for plaintext. */
   readonly keys?: readonly Uint8Array[];
+  /** One node's keys, where they differ from `keys`. */
+  readonly keysOf?: (index: number) => readonly Uint8Array[] | undefined;
   readonly latencyMs?: number;
   readonly loss?: number;
 }
@@ -52,6 +54,8 @@ export interface ClusterNode {
   readonly address: Address;
   readonly dataDir: DataDir;
   readonly service: MembershipService;
+  /** How many gossip keys the node held after each key change a query made. */
+  readonly keyChanges: number[];
 }
 
 export class MembershipCluster {
@@ -73,7 +77,7 @@ export class MembershipCluster {
   static async start(opts: MembershipClusterOptions): Promise<MembershipCluster> {
     const cluster = new MembershipCluster(opts.seed, opts);
     try {
-      for (let i = 0; i < opts.nodes; i++) await cluster.add(`n${i}`, opts.keys ?? []);
+      for (let i = 0; i < opts.nodes; i++) await cluster.add(`n${i}`, opts.keysOf?.(i) ?? opts.keys ?? []);
       const seed = cluster.nodes[0]!.address;
       await Promise.all(cluster.nodes.slice(1).map((n) => cluster.until(n.service.join([seed]), 10_000)));
     } catch (err) {
@@ -87,6 +91,7 @@ export class MembershipCluster {
     const dataDir = new TrackedDataDir(await mkdtemp(join(tmpdir(), 'vigil-msim-')));
     this.dirs.push(dataDir);
     const bind = { host: `10.0.0.${this.nodes.length + 1}`, port: GOSSIP_PORT };
+    const keyChanges: number[] = [];
     const service = await MembershipService.start({
       name,
       bind,
@@ -97,8 +102,9 @@ export class MembershipCluster {
       log: quietLog().child({ node: name }),
       runtime: this.runtime.fork(),
       transport: this.network.bind,
+      onKeysChanged: (now) => keyChanges.push(now.length),
     });
-    this.nodes.push({ name, address: service.address(), dataDir, service });
+    this.nodes.push({ name, address: service.address(), dataDir, service, keyChanges });
   }
 
   node(name: string): ClusterNode {
