@@ -58,4 +58,32 @@ describe('MembershipService in virtual time', () => {
       },
     );
   });
+
+  it('splits under a partition and merges again once it heals', () =>
+    forEachSeed(
+      simSeeds([13, 14]),
+      (seed) => replayCommand(FILE, 'merges again', seed),
+      async (seed) => {
+        const cluster = await start(seed, 4);
+        const statusOf = (viewer: string, of: string) => cluster.node(viewer).service.member(of)?.status;
+        const everyoneSeesAll = (status: string) => () =>
+          cluster.nodes.every((v) => cluster.nodes.every((o) => statusOf(v.name, o.name) === status));
+        expect(await cluster.runUntil(everyoneSeesAll('alive'), 5_000)).toBe(true);
+
+        const [a, b] = [
+          ['n0', 'n1'],
+          ['n2', 'n3'],
+        ];
+        cluster.network.partition([a!.map((n) => cluster.node(n).address), b!.map((n) => cluster.node(n).address)]);
+        const split = () =>
+          a!.every((x) => b!.every((y) => statusOf(x, y) === 'dead' && statusOf(y, x) === 'dead')) &&
+          a!.every((x) => a!.every((y) => statusOf(x, y) === 'alive')) &&
+          b!.every((x) => b!.every((y) => statusOf(x, y) === 'alive'));
+        expect(await cluster.runUntil(split, 30_000)).toBe(true);
+
+        cluster.network.heal();
+        // Nobody re-joins by hand: the engines' reconnect (every 30 s, as Serf's) finds the other side.
+        expect(await cluster.runUntil(everyoneSeesAll('alive'), 120_000)).toBe(true);
+      },
+    ));
 });
