@@ -17,6 +17,7 @@ import {
   type NodeTags,
   type PushPull,
 } from '@vigil/protocol';
+import { RateLimitedWarner } from '../base/rate-limited-warner.ts';
 import { DataDir } from '../data-dir/data-dir.ts';
 import type { SnapshotMember } from '../data-dir/members-file.ts';
 import type { Logger } from '../log.ts';
@@ -142,8 +143,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   /** `serf keys` / `vigil keys`: live gossip key rotation through Serf's key queries. */
   readonly keys: KeyManager;
   private readonly pushPullWaiters = new Map<number, (error?: string) => void>();
-  private readonly lastDropLog = new Map<DropReason, { at: number; suppressed: number }>();
-  private lastTcpFallbackLog: { at: number; suppressed: number } | undefined;
+  private readonly dropWarner: RateLimitedWarner<DropReason>;
+  private readonly tcpFallbackWarner: RateLimitedWarner<'tcp-fallback'>;
   /** When the event-loop check last saw a stall over half a probe timeout. */
   private lastStallAt = Number.NEGATIVE_INFINITY;
   private readonly runtime: Runtime;
@@ -170,6 +171,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.runtime = opts.runtime ?? realRuntime();
     this.dataDir = DataDir.of(opts.dataDir);
     this.verdicts = new VerdictLog(opts.name, () => this.runtime.clock.wallNow());
+    this.dropWarner = new RateLimitedWarner(DROP_LOG_INTERVAL_MS, () => this.now());
+    this.tcpFallbackWarner = new RateLimitedWarner(TCP_FALLBACK_LOG_INTERVAL_MS, () => this.now());
     this.log = opts.log.child({ plane: 'membership' });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
@@ -611,39 +614,23 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
    */
   private warnTcpFallback(node: string): void {
     const now = this.now();
-    const last = this.lastTcpFallbackLog;
-    if (last && now - last.at < TCP_FALLBACK_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
     // The check runs once a second: a stall it has not reported yet is still in the histogram.
     const starved = now - this.lastStallAt < RECENT_STALL_MS || this.isStall(this.loopDelay.max / 1e6);
     const message = starved
       ? 'reached member over TCP but UDP probes failed; our event loop was stalled (CPU starvation), so the UDP ack was likely read too late'
       : 'reached member over TCP but UDP probes failed; is UDP blocked?';
-    this.log.warn({ node, similarSuppressed: last?.suppressed ?? 0, starved }, message);
-    this.lastTcpFallbackLog = { at: now, suppressed: 0 };
+    this.tcpFallbackWarner.warn(this.log, 'tcp-fallback', { node, starved }, message);
   }
 
   private noteDrop(reason: DropReason, from: Address, detail: string): void {
     this.counters.drops[reason]++;
-    const last = this.lastDropLog.get(reason);
-    const now = this.now();
-    if (last && now - last.at < DROP_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
     const hint =
       reason === 'decrypt-failed'
         ? 'no key in our keyring decrypts it: the sender uses another gossip key (--encrypt)'
         : reason === 'unencrypted'
           ? 'the sender does not encrypt but we require it: give it the cluster key (--encrypt)'
           : detail;
-    this.log.warn(
-      { from: addressKey(from), reason, similarSuppressed: last?.suppressed ?? 0 },
-      `dropped gossip: ${hint}`,
-    );
-    this.lastDropLog.set(reason, { at: now, suppressed: 0 });
+    this.dropWarner.warn(this.log, reason, { from: addressKey(from), reason }, `dropped gossip: ${hint}`);
   }
 
   private logEvent(e: MembershipEvent): void {
