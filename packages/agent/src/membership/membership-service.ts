@@ -19,7 +19,6 @@ import {
 } from '@vigil/protocol';
 import { RateLimitedWarner } from '../base/rate-limited-warner.ts';
 import { DataDir } from '../data-dir/data-dir.ts';
-import type { SnapshotMember } from '../data-dir/members-file.ts';
 import type { Logger } from '../log.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
@@ -30,6 +29,7 @@ import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
 import { SerfQueries, type SerfQueryDrop } from './serf-queries.ts';
+import { SnapshotKeeper } from './snapshot-keeper.ts';
 import { readStreamMessage } from './stream-exchange.ts';
 import {
   isLive,
@@ -101,13 +101,6 @@ export interface MembershipCounters {
 const LOOP_CHECK_MS = 1000;
 /** Serf waits LeavePropagateDelay (1 s) after its intent; we stop sooner once nothing is queued. */
 const LEAVE_PROPAGATE_MS = 1500;
-/**
- * Write the member snapshot once membership has been quiet this long, and at most SNAPSHOT_MAX_DELAY_MS
- * after the first change it lacks. A cluster start is a burst of changes; writing (and fsyncing) on
- * each of them cost every agent several writes during the joins, when CPU is scarcest.
- */
-const SNAPSHOT_QUIET_MS = 1000;
-const SNAPSHOT_MAX_DELAY_MS = 5000;
 /** Start-up join retries back off from 1 s to 30 s (Consul's retry_interval default). */
 const RETRY_JOIN_FIRST_MS = 1000;
 const RETRY_JOIN_MAX_MS = 30_000;
@@ -157,12 +150,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   // Each sample wakes the process: at 20 ms this monitor alone cost an idle agent 0.5 % CPU. The
   // stalls that matter here are a quarter second or more, which 50 ms resolves well enough.
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
-  private snapshotTimer: TimerHandle | undefined;
-  private snapshotDueBy: number | undefined;
-  /** What the last write put on disk (or is putting), so an unchanged member set is not rewritten. */
-  private snapshotSaved: string | undefined;
+  private readonly snapshot: SnapshotKeeper;
   private retryTimer: TimerHandle | undefined;
-  private snapshotWrite: Promise<void> = Promise.resolve();
   private stopped = false;
 
   private constructor(opts: MembershipOptions) {
@@ -174,6 +163,16 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.dropWarner = new RateLimitedWarner(DROP_LOG_INTERVAL_MS, () => this.now());
     this.tcpFallbackWarner = new RateLimitedWarner(TCP_FALLBACK_LOG_INTERVAL_MS, () => this.now());
     this.log = opts.log.child({ plane: 'membership' });
+    this.snapshot = new SnapshotKeeper({
+      runtime: this.runtime,
+      dataDir: this.dataDir,
+      log: this.log,
+      members: () =>
+        this.engine
+          .memberViews()
+          .filter((m) => m.name !== opts.name && isLive(m))
+          .map((m) => ({ name: m.name, host: m.addr.host, port: m.addr.port })),
+    });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
     this.queries = new SerfQueries({
@@ -406,11 +405,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.loopTimer?.cancel();
     this.queries.close();
     this.loopDelay.disable();
-    if (this.snapshotTimer) {
-      this.snapshotTimer.cancel();
-      this.saveSnapshot();
-    }
-    await this.snapshotWrite;
+    await this.snapshot.close();
     // A key change answered just before the signal must be on disk before the lock is released.
     await this.keys.flush();
     for (const resolve of this.pushPullWaiters.values()) resolve('agent stopping');
@@ -434,7 +429,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       this.logEvent(e);
       this.emit('event', e);
     }
-    if (events.length > 0) this.scheduleSnapshot();
+    if (events.length > 0) this.snapshot.changed();
     const next = this.engine.nextTimeout();
     if (next !== undefined && next < this.wakeAt) {
       this.wakeTimer?.cancel();
@@ -640,36 +635,6 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       this.log.info({ ...fields, confirmations: e.member.confirmations }, `member ${e.type}`);
     else if (e.type === 'dead') this.log.warn(fields, 'member failed');
     else this.log.info(fields, `member ${e.type}`);
-  }
-
-  private scheduleSnapshot(): void {
-    if (this.stopped) return;
-    const now = this.now();
-    this.snapshotDueBy ??= now + SNAPSHOT_MAX_DELAY_MS;
-    this.snapshotTimer?.cancel();
-    // Past due after a stall: the runtime fires it at once.
-    this.snapshotTimer = this.runtime.timers.after(Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now), () => {
-      this.snapshotTimer = undefined;
-      this.saveSnapshot();
-    });
-  }
-
-  private saveSnapshot(): void {
-    this.snapshotDueBy = undefined;
-    const members: SnapshotMember[] = this.engine
-      .memberViews()
-      .filter((m) => m.name !== this.opts.name && isLive(m))
-      .map((m) => ({ name: m.name, host: m.addr.host, port: m.addr.port }));
-    // Most events (suspicions refuted, metadata updates) leave the set of reachable members as is.
-    const key = JSON.stringify(members);
-    if (key === this.snapshotSaved) return;
-    this.snapshotSaved = key;
-    this.snapshotWrite = this.snapshotWrite
-      .then(() => this.dataDir.writeMembers(members))
-      .catch((err: unknown) => {
-        this.snapshotSaved = undefined;
-        this.log.error({ err }, 'cannot write member snapshot');
-      });
   }
 }
 
