@@ -7,14 +7,12 @@ import type { Duplex } from 'node:stream';
 import {
   DROP_REASONS,
   type DropReason,
-  decodeNodeMeta,
   decodePacket,
   encodeMessage,
   encodePacket,
   encodeStream,
   Keyring,
   type Message,
-  type NodeTags,
   type PushPull,
 } from '@vigil/protocol';
 import { RateLimitedWarner } from '../base/rate-limited-warner.ts';
@@ -25,22 +23,18 @@ import { type Address, addressKey } from './address.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
+import { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
 import { SerfQueries, type SerfQueryDrop } from './serf-queries.ts';
 import { SnapshotKeeper } from './snapshot-keeper.ts';
 import { readStreamMessage } from './stream-exchange.ts';
-import {
-  isLive,
-  type MemberStatus,
-  type MembershipEvent,
-  type MemberView,
-  type Output,
-  SwimEngine,
-} from './swim-engine.ts';
+import { isLive, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 import { VerdictLog } from './verdict-log.ts';
+
+export { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
 
 export interface MembershipOptions {
   readonly name: string;
@@ -66,19 +60,6 @@ export interface MembershipOptions {
   readonly collectiveConfirmation?: boolean;
   /** Called after a key query changed our gossip keys. */
   readonly onKeysChanged?: (keys: readonly Uint8Array[]) => void;
-}
-
-/** A member as GET /v1/members and `vigil members --json` show it. */
-export interface MemberInfo {
-  readonly name: string;
-  readonly addr: string;
-  readonly port: number;
-  readonly status: MemberStatus;
-  readonly incarnation: number;
-  readonly tags: NodeTags;
-  /** Independent observers that suspect it; only for suspects. */
-  readonly confirmations?: number;
-  readonly confirmedSuspect: boolean;
 }
 
 export interface JoinResult {
@@ -653,43 +634,6 @@ function encodeOnce(m: Message): Uint8Array {
     encodedMessages.set(m, bytes);
   }
   return bytes;
-}
-
-/**
- * Tags by the metadata buffer they were decoded from. A member's buffer is replaced, never
- * mutated, when its metadata changes, and the member table is read on every membership event
- * (routing, catalog peers, the API): decoding 50 members' tags per event made joins CPU-bound.
- */
-const decodedTags = new WeakMap<Uint8Array, NodeTags>();
-
-/** A member's tags, decoded from its Serf-format metadata once per buffer. */
-export function memberTags(meta: Uint8Array): NodeTags {
-  let tags = decodedTags.get(meta);
-  if (tags === undefined) {
-    try {
-      tags = decodeNodeMeta(meta);
-    } catch {
-      // Metadata we cannot read shows as no tags rather than hiding the member.
-      tags = {};
-    }
-    decodedTags.set(meta, Object.freeze(tags));
-  }
-  return tags;
-}
-
-/** The API shape of a member. */
-export function memberInfo(m: MemberView): MemberInfo {
-  const tags = memberTags(m.meta);
-  return {
-    name: m.name,
-    addr: m.addr.host,
-    port: m.addr.port,
-    status: m.status,
-    incarnation: m.incarnation,
-    tags,
-    ...(m.status === 'suspect' ? { confirmations: m.confirmations } : {}),
-    confirmedSuspect: m.confirmedSuspect,
-  };
 }
 
 /** When bound to every interface, advertise the first non-internal IPv4 address (as Serf does). */
