@@ -86,4 +86,31 @@ describe('MembershipService in virtual time', () => {
         expect(await cluster.runUntil(everyoneSeesAll('alive'), 120_000)).toBe(true);
       },
     ));
+
+  it('keeps retrying the start-up join, backing off, until a seed answers', () =>
+    forEachSeed(
+      simSeeds([15]),
+      (seed) => replayCommand(FILE, 'start-up join', seed),
+      async (seed) => {
+        const cluster = await start(seed, 2);
+        const seedAddr = cluster.node('n0').address;
+        const late = await cluster.add('late', [new Uint8Array(32).fill(7)]);
+        cluster.network.partition([[late.address], [seedAddr, cluster.node('n1').address]]);
+        const startedAt = cluster.runtime.worldNow;
+        const first = await cluster.until(late.service.startupJoin([seedAddr]), 5_000);
+        expect(first.joined).toBe(0);
+        expect(first.errors[0]).toMatch(/timed out/);
+        // Each attempt waits out a 1 s dial timeout, then backs off 1, 2, 4 s: attempts at about
+        // 0, 2, 5 and 10 s. The heal at about 6 s is found by the attempt at 10 s.
+        await cluster.run(5_000);
+        expect(late.service.members().map((m) => m.name)).toEqual(['late']);
+        cluster.network.heal();
+        const joined = () =>
+          cluster.nodes.every((n) => n.service.members().filter((m) => m.status === 'alive').length === 3);
+        expect(await cluster.runUntil(joined, 15_000)).toBe(true);
+        const tookMs = cluster.runtime.worldNow - startedAt;
+        expect(tookMs).toBeGreaterThan(9_500); // not retrying every second
+        expect(tookMs).toBeLessThan(12_000);
+      },
+    ));
 });

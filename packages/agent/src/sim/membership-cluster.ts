@@ -87,7 +87,8 @@ export class MembershipCluster {
     return cluster;
   }
 
-  private async add(name: string, keys: readonly Uint8Array[]): Promise<void> {
+  /** Starts one more service, not joined to anyone yet. */
+  async add(name: string, keys: readonly Uint8Array[]): Promise<ClusterNode> {
     const dataDir = new TrackedDataDir(await mkdtemp(join(tmpdir(), 'vigil-msim-')));
     this.dirs.push(dataDir);
     const bind = { host: `10.0.0.${this.nodes.length + 1}`, port: GOSSIP_PORT };
@@ -104,7 +105,9 @@ export class MembershipCluster {
       transport: this.network.bind,
       onKeysChanged: (now) => keyChanges.push(now.length),
     });
-    this.nodes.push({ name, address: service.address(), dataDir, service, keyChanges });
+    const node = { name, address: service.address(), dataDir, service, keyChanges };
+    this.nodes.push(node);
+    return node;
   }
 
   node(name: string): ClusterNode {
