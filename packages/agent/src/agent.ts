@@ -147,7 +147,7 @@ export class Agent {
         meta: nodeMeta(config, identity.peerId.toString(), p2pAddress),
         profile: PROFILES[config.profile],
         keys,
-        dataDir: config.dataDir,
+        dataDir,
         log,
         onKeysChanged: (now) => catalog.setGossipKeys(now),
       });

@@ -12,6 +12,7 @@ import { MembershipService } from '../src/membership/membership-service.ts';
 import { PROFILES } from '../src/membership/profiles.ts';
 import { readStreamMessage } from '../src/membership/stream-exchange.ts';
 import { DEFAULT_VSN } from '../src/membership/swim-engine.ts';
+import { realRuntime } from '../src/runtime/index.ts';
 import { waitFor } from './helpers/wait.ts';
 
 // "Reached a member over TCP but its UDP probes failed" (issue 19): on a host whose own event
@@ -53,7 +54,7 @@ class UdpSilentPeer {
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
     try {
-      const msg = await readStreamMessage(socket, { readLabelHeader: true }, 5000);
+      const msg = await readStreamMessage(socket, { readLabelHeader: true }, 5000, realRuntime().timers);
       const opts = { writeLabelHeader: false, compress: false };
       if (msg.type === 'pushPull') {
         const self = {

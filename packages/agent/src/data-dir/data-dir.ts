@@ -3,6 +3,7 @@ import { DATA_FILES, type DataFile } from './files.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.ts';
 import { readKeyringFile, writeKeyringFile } from './keyring-file.ts';
 import { DataDirLock } from './lock.ts';
+import { readSnapshot, type SnapshotMember, writeSnapshot } from './members-file.ts';
 
 export { DATA_FILES, type DataFile } from './files.ts';
 
@@ -42,5 +43,14 @@ export class DataDir {
 
   writeKeyring(keys: readonly Uint8Array[]): Promise<void> {
     return writeKeyringFile(this.path, keys);
+  }
+
+  /** The members last seen alive; empty when there is no readable snapshot. */
+  readMembers(): Promise<SnapshotMember[]> {
+    return readSnapshot(this.file('members'));
+  }
+
+  writeMembers(members: readonly SnapshotMember[]): Promise<void> {
+    return writeSnapshot(this.file('members'), members);
   }
 }

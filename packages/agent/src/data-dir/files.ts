@@ -10,7 +10,7 @@ export const DATA_FILES = {
   services: 'services.json',
   /** The checks' last states, so a restart does not flap them (services/persistence.ts). */
   checkState: 'checks-state.json',
-  /** The member list, so a restart rejoins without --join (membership/member-snapshot.ts). */
+  /** The member list, so a restart rejoins without --join (members-file.ts). */
   members: 'members.json',
 } as const;
 

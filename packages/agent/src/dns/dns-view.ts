@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RouteTable } from '@vigil/protocol';
-import type { MemberStatus } from '../routing/types.ts';
+import type { MemberStatus } from '../base/member-status.ts';
 
 /** A member as the DNS interface needs it. */
 export interface DnsNode {

@@ -19,6 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type LeaderClaim, META_ZONE, type NodeRecord } from '@vigil/protocol';
+import { isLiveStatus } from '../base/member-status.ts';
 import type { CatalogNode } from '../catalog/index.ts';
 import { writeFileAtomicSync } from '../data-dir/atomic-write.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
@@ -168,7 +169,7 @@ export class Elections {
     const live = new Map(this.opts.membership.members().map((m) => [m.name, m.status]));
     for (const record of this.records()) {
       const status = live.get(record.node);
-      const counted = status === 'alive' || status === 'suspect';
+      const counted = isLiveStatus(status);
       for (const i of record.instances) {
         if (i.policy !== 'leader' || !GROUP_NAME.test(i.service)) continue;
         const s = entry(i.service, 'service');

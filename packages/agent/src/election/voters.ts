@@ -14,12 +14,13 @@
 // majority: a change that would knowingly lose quorum is never proposed.
 
 import { createHash } from 'node:crypto';
+import { isLive, type MemberStatus } from '../base/member-status.ts';
 import { compareStrings } from '../routing/canonical.ts';
 
 /** Largest group: more voters only slow commits; 7 tolerates 3 failures. */
 export const MAX_VOTERS = 7;
 
-export type VoterStatus = 'alive' | 'suspect' | 'dead' | 'left';
+export type VoterStatus = MemberStatus;
 
 export interface VoterMember {
   readonly name: string;
@@ -29,7 +30,7 @@ export interface VoterMember {
 
 /** A member can vote now: alive, or suspected but not declared dead. */
 export function isUsable(m: VoterMember | undefined): boolean {
-  return m !== undefined && (m.status === 'alive' || m.status === 'suspect');
+  return isLive(m);
 }
 
 /** Rendezvous rank of a node for a group: lower is preferred. */

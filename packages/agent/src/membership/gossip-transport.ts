@@ -1,35 +1,34 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import type { Timers } from '../runtime/index.ts';
 import type { Address } from './address.ts';
+import type { Transport, TransportHandlers } from './transport.ts';
 
 /** memberlist reads up to 64 KiB per datagram; anything bigger is not a memberlist packet. */
 const UDP_READ_LIMIT = 65_536;
 /** memberlist tries for a 2 MiB receive buffer so bursts of gossip are not dropped by the kernel. */
 const UDP_RECV_BUFFER = 2 * 1024 * 1024;
 
-export interface TransportHandlers {
-  packet(from: Address, data: Uint8Array): void;
-  stream(socket: Socket, from: Address): void;
-}
-
 /**
  * The gossip port: one UDP socket and one TCP listener on the same port, as memberlist and Serf
  * use it. Bytes only; framing and crypto belong to the codec.
  */
-export class GossipTransport {
+export class GossipTransport implements Transport {
   readonly address: Address;
   private readonly udp: UdpSocket;
   private readonly tcp: Server;
   private readonly openStreams = new Set<Socket>();
+  private readonly timers: Timers;
 
-  private constructor(address: Address, udp: UdpSocket, tcp: Server) {
+  private constructor(address: Address, udp: UdpSocket, tcp: Server, timers: Timers) {
     this.address = address;
+    this.timers = timers;
     this.udp = udp;
     this.tcp = tcp;
   }
 
   /** Binds UDP and TCP on `bind`; with port 0, finds a port free for both. */
-  static async bind(bind: Address, handlers: TransportHandlers): Promise<GossipTransport> {
+  static async bind(bind: Address, handlers: TransportHandlers, timers: Timers): Promise<GossipTransport> {
     for (let attempt = 0; ; attempt++) {
       const tcp = createServer();
       const port = await new Promise<number>((resolve, reject) => {
@@ -56,7 +55,7 @@ export class GossipTransport {
         if (bind.port === 0 && attempt < 10) continue; // the UDP twin of a random TCP port was taken
         throw new Error(`cannot bind UDP ${bind.host}:${port}: ${(err as NodeJS.ErrnoException).code}`);
       }
-      const transport = new GossipTransport({ host: bind.host, port }, udp, tcp);
+      const transport = new GossipTransport({ host: bind.host, port }, udp, tcp, timers);
       transport.listen(handlers);
       return transport;
     }
@@ -85,16 +84,16 @@ export class GossipTransport {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: to.host, port: to.port, noDelay: true });
       this.track(socket);
-      const timer = setTimeout(() => {
+      const timer = this.timers.after(timeoutMs, () => {
         socket.destroy();
         reject(new Error(`connect to ${to.host}:${to.port} timed out`));
-      }, timeoutMs);
+      });
       socket.once('connect', () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(socket);
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        timer.cancel();
         reject(new Error(`connect to ${to.host}:${to.port} failed: ${err.code ?? err.message}`));
       });
     });

@@ -7,9 +7,12 @@ import {
   type Keyring,
   SerfKeyQuery,
 } from '@vigil/protocol';
-import { writeKeyringFile } from '../data-dir/keyring-file.ts';
+import type { DataDir } from '../data-dir/data-dir.ts';
 import type { Logger } from '../log.ts';
 import { QUERY_RESPONSE_LIMIT, type SerfQueries } from './serf-queries.ts';
+
+/** The part of the data directory the key manager writes. */
+export type KeyringStore = Pick<DataDir, 'writeKeyring'>;
 
 export type KeyOperation = 'install' | 'use' | 'remove' | 'list';
 
@@ -50,7 +53,7 @@ const b64 = (k: Uint8Array) => Buffer.from(k).toString('base64');
 export class KeyManager {
   private readonly queries: SerfQueries;
   private readonly keyring: Keyring | undefined;
-  private readonly dataDir: string;
+  private readonly store: KeyringStore;
   private readonly log: Logger;
   private writes: Promise<void> = Promise.resolve();
   /** Cluster-wide operations run one at a time, as Serf's key manager locks them. */
@@ -60,14 +63,15 @@ export class KeyManager {
   constructor(opts: {
     queries: SerfQueries;
     keyring: Keyring | undefined;
-    dataDir: string;
+    /** Where the keyring is kept across restarts (a DataDir). */
+    store: KeyringStore;
     log: Logger;
     /** Called after the local keyring changed (the catalog follows the gossip keys). */
     onChange?: () => void;
   }) {
     this.queries = opts.queries;
     this.keyring = opts.keyring;
-    this.dataDir = opts.dataDir;
+    this.store = opts.store;
     this.log = opts.log;
     this.onChange = opts.onChange ?? (() => {});
     for (const op of ['install', 'use', 'remove'] as const) {
@@ -186,7 +190,7 @@ export class KeyManager {
   /** Writes run one after another, so the file always ends with the latest keyring. */
   private persist(): Promise<void> {
     const keyring = this.keyring!;
-    const write = this.writes.then(() => writeKeyringFile(this.dataDir, keyring.getKeys()));
+    const write = this.writes.then(() => this.store.writeKeyring(keyring.getKeys()));
     this.writes = write.catch(() => {});
     return write;
   }

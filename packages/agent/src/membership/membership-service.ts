@@ -1,42 +1,40 @@
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import {
   DROP_REASONS,
   type DropReason,
-  decodeNodeMeta,
   decodePacket,
   encodeMessage,
   encodePacket,
   encodeStream,
   Keyring,
   type Message,
-  type NodeTags,
   type PushPull,
 } from '@vigil/protocol';
+import { RateLimitedWarner } from '../base/rate-limited-warner.ts';
+import { DataDir } from '../data-dir/data-dir.ts';
 import type { Logger } from '../log.ts';
-import { clampDelay } from '../runtime/index.ts';
+import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
-import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
+import { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
 import { SerfQueries, type SerfQueryDrop } from './serf-queries.ts';
+import { SnapshotKeeper } from './snapshot-keeper.ts';
 import { readStreamMessage } from './stream-exchange.ts';
-import {
-  isLive,
-  type MemberStatus,
-  type MembershipEvent,
-  type MemberView,
-  type Output,
-  SwimEngine,
-} from './swim-engine.ts';
+import { isLive, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
+import type { Transport, TransportFactory } from './transport.ts';
 import { VerdictLog } from './verdict-log.ts';
+
+export { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
 
 export interface MembershipOptions {
   readonly name: string;
@@ -47,24 +45,21 @@ export interface MembershipOptions {
   readonly profile: MembershipProfile;
   /** Gossip keys, primary first; empty for plaintext. */
   readonly keys: readonly Uint8Array[];
-  readonly dataDir: string;
+  readonly dataDir: string | DataDir;
   readonly log: Logger;
+  /** Clock, timers and randomness; realRuntime() unless a test or the simulator passes its own. */
+  readonly runtime?: Runtime | undefined;
+  /**
+   * Watch this process's event loop for stalls (Lifeguard's self-awareness). It measures the real
+   * loop, so it is on by default only with the real runtime: under virtual time it would feed
+   * real-time noise into a replayable run.
+   */
+  readonly watchEventLoop?: boolean | undefined;
+  /** The gossip port: UDP and TCP (GossipTransport.bind) unless the simulator passes its own. */
+  readonly transport?: TransportFactory | undefined;
   readonly collectiveConfirmation?: boolean;
   /** Called after a key query changed our gossip keys. */
   readonly onKeysChanged?: (keys: readonly Uint8Array[]) => void;
-}
-
-/** A member as GET /v1/members and `vigil members --json` show it. */
-export interface MemberInfo {
-  readonly name: string;
-  readonly addr: string;
-  readonly port: number;
-  readonly status: MemberStatus;
-  readonly incarnation: number;
-  readonly tags: NodeTags;
-  /** Independent observers that suspect it; only for suspects. */
-  readonly confirmations?: number;
-  readonly confirmedSuspect: boolean;
 }
 
 export interface JoinResult {
@@ -87,13 +82,6 @@ export interface MembershipCounters {
 const LOOP_CHECK_MS = 1000;
 /** Serf waits LeavePropagateDelay (1 s) after its intent; we stop sooner once nothing is queued. */
 const LEAVE_PROPAGATE_MS = 1500;
-/**
- * Write the member snapshot once membership has been quiet this long, and at most SNAPSHOT_MAX_DELAY_MS
- * after the first change it lacks. A cluster start is a burst of changes; writing (and fsyncing) on
- * each of them cost every agent several writes during the joins, when CPU is scarcest.
- */
-const SNAPSHOT_QUIET_MS = 1000;
-const SNAPSHOT_MAX_DELAY_MS = 5000;
 /** Start-up join retries back off from 1 s to 30 s (Consul's retry_interval default). */
 const RETRY_JOIN_FIRST_MS = 1000;
 const RETRY_JOIN_MAX_MS = 30_000;
@@ -129,31 +117,43 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   /** `serf keys` / `vigil keys`: live gossip key rotation through Serf's key queries. */
   readonly keys: KeyManager;
   private readonly pushPullWaiters = new Map<number, (error?: string) => void>();
-  private readonly lastDropLog = new Map<DropReason, { at: number; suppressed: number }>();
-  private lastTcpFallbackLog: { at: number; suppressed: number } | undefined;
+  private readonly dropWarner: RateLimitedWarner<DropReason>;
+  private readonly tcpFallbackWarner: RateLimitedWarner<'tcp-fallback'>;
   /** When the event-loop check last saw a stall over half a probe timeout. */
   private lastStallAt = Number.NEGATIVE_INFINITY;
+  private readonly runtime: Runtime;
+  private readonly dataDir: DataDir;
   private engine!: SwimEngine;
-  private transport!: GossipTransport;
-  private wakeTimer: NodeJS.Timeout | undefined;
+  private transport!: Transport;
+  private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
-  private loopTimer: NodeJS.Timeout | undefined;
+  private loopTimer: TimerHandle | undefined;
   // Each sample wakes the process: at 20 ms this monitor alone cost an idle agent 0.5 % CPU. The
   // stalls that matter here are a quarter second or more, which 50 ms resolves well enough.
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
-  private snapshotTimer: NodeJS.Timeout | undefined;
-  private snapshotDueBy: number | undefined;
-  /** What the last write put on disk (or is putting), so an unchanged member set is not rewritten. */
-  private snapshotSaved: string | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private snapshotWrite: Promise<void> = Promise.resolve();
+  private readonly snapshot: SnapshotKeeper;
+  private retryTimer: TimerHandle | undefined;
   private stopped = false;
 
   private constructor(opts: MembershipOptions) {
     super();
     this.opts = opts;
-    this.verdicts = new VerdictLog(opts.name, () => Date.now());
+    this.runtime = opts.runtime ?? realRuntime();
+    this.dataDir = DataDir.of(opts.dataDir);
+    this.verdicts = new VerdictLog(opts.name, () => this.runtime.clock.wallNow());
+    this.dropWarner = new RateLimitedWarner(DROP_LOG_INTERVAL_MS, () => this.now());
+    this.tcpFallbackWarner = new RateLimitedWarner(TCP_FALLBACK_LOG_INTERVAL_MS, () => this.now());
     this.log = opts.log.child({ plane: 'membership' });
+    this.snapshot = new SnapshotKeeper({
+      runtime: this.runtime,
+      dataDir: this.dataDir,
+      log: this.log,
+      members: () =>
+        this.engine
+          .memberViews()
+          .filter((m) => m.name !== opts.name && isLive(m))
+          .map((m) => ({ name: m.name, host: m.addr.host, port: m.addr.port })),
+    });
     const [primary, ...others] = opts.keys;
     this.keyring = primary ? new Keyring(primary, others) : undefined;
     this.queries = new SerfQueries({
@@ -179,10 +179,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       sendTo: (to, payload) => this.send(to, [{ type: 'user', payload }]),
       relayTargets: (k) => this.engine.randomAlive(k),
       now: () => this.now(),
-      setTimer: (ms, fn) => {
-        const t = setTimeout(fn, clampDelay(ms));
-        return { cancel: () => clearTimeout(t) };
-      },
+      setTimer: (ms, fn) => this.runtime.timers.after(ms, fn),
+      random: this.runtime.random,
     });
     this.queries.handle('_serf_conflict', (payload) =>
       conflictAnswer(payload, opts.name, (name) => this.engine.member(name), memberTags),
@@ -192,7 +190,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.keys = new KeyManager({
       queries: this.queries,
       keyring,
-      dataDir: opts.dataDir,
+      store: this.dataDir,
       log: this.log,
       onChange: () => opts.onKeysChanged?.(keyring!.getKeys()),
     });
@@ -210,10 +208,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private async open(): Promise<void> {
-    this.transport = await GossipTransport.bind(this.opts.bind, {
-      packet: (from, data) => this.onPacket(from, data),
-      stream: (socket, from) => void this.onStream(socket, from),
-    });
+    this.transport = await (this.opts.transport ?? ((b, h, t) => GossipTransport.bind(b, h, t)))(
+      this.opts.bind,
+      {
+        packet: (from, data) => this.onPacket(from, data),
+        stream: (socket, from) => void this.onStream(socket, from),
+      },
+      this.runtime.timers,
+    );
     const advertise = this.opts.advertise ?? {
       host: advertiseHost(this.transport.address.host),
       port: this.transport.address.port,
@@ -224,7 +226,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         addr: advertise,
         meta: this.opts.meta,
         profile: this.opts.profile,
-        random: Math.random,
+        random: () => this.runtime.random.next(),
         collectiveConfirmation: this.opts.collectiveConfirmation ?? true,
         delegate: this.serf,
         onSuspicion: (s, cause) => this.verdicts.suspicion(s, cause),
@@ -233,9 +235,10 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     );
     this.engine.start(this.now());
     this.engine.broadcastUser(this.serf.joinIntent(), `serf-intent\0${this.opts.name}`);
-    this.loopDelay.enable();
-    this.loopTimer = setInterval(() => this.checkEventLoop(), LOOP_CHECK_MS);
-    this.loopTimer.unref();
+    if (this.opts.watchEventLoop ?? this.opts.runtime === undefined) {
+      this.loopDelay.enable();
+      this.checkEventLoopEvery(LOOP_CHECK_MS);
+    }
     this.pump();
     this.log.info(
       { bind: addressKey(this.transport.address), advertise: addressKey(advertise), encrypted: !!this.keyring },
@@ -297,7 +300,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       }
     }
     if (withSnapshot) {
-      for (const m of await readSnapshot(this.opts.dataDir)) {
+      for (const m of await this.dataDir.readMembers()) {
         if (m.name !== this.opts.name) targets.set(addressKey(m), { host: m.host, port: m.port });
       }
     }
@@ -332,13 +335,13 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     if (first.joined > 0 || (seeds.length === 0 && first.errors.length === 0)) return first;
     let delay = RETRY_JOIN_FIRST_MS;
     const retry = () => {
-      this.retryTimer = setTimeout(async () => {
+      this.retryTimer = this.runtime.timers.after(delay, async () => {
         if (this.stopped) return;
         const result = await this.join(seeds, true);
         if (result.joined > 0 || this.stopped) return;
         delay = Math.min(delay * 2, RETRY_JOIN_MAX_MS);
         retry();
-      }, delay);
+      });
     };
     retry();
     return first;
@@ -360,7 +363,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     const minimum = this.now() + 2 * this.opts.profile.gossipIntervalMs;
     const announced = () => this.engine.member(this.opts.name)?.status === 'left';
     while (this.now() < deadline && (this.now() < minimum || !announced() || this.engine.pendingBroadcasts() > 0)) {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise<void>((r) => this.runtime.timers.after(50, r));
     }
     this.log.info('left the cluster');
   }
@@ -378,16 +381,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       await this.transport?.close();
       return;
     }
-    clearTimeout(this.wakeTimer);
-    clearTimeout(this.retryTimer);
-    clearInterval(this.loopTimer);
+    this.wakeTimer?.cancel();
+    this.retryTimer?.cancel();
+    this.loopTimer?.cancel();
     this.queries.close();
     this.loopDelay.disable();
-    if (this.snapshotTimer) {
-      clearTimeout(this.snapshotTimer);
-      this.saveSnapshot();
-    }
-    await this.snapshotWrite;
+    await this.snapshot.close();
     // A key change answered just before the signal must be on disk before the lock is released.
     await this.keys.flush();
     for (const resolve of this.pushPullWaiters.values()) resolve('agent stopping');
@@ -398,7 +397,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   // ---- engine driving ---------------------------------------------------------------------
 
   private now(): number {
-    return performance.now();
+    return this.runtime.clock.now();
   }
 
   /** After any input: perform the engine's outputs, publish its events, re-arm its timer. */
@@ -411,19 +410,16 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       this.logEvent(e);
       this.emit('event', e);
     }
-    if (events.length > 0) this.scheduleSnapshot();
+    if (events.length > 0) this.snapshot.changed();
     const next = this.engine.nextTimeout();
     if (next !== undefined && next < this.wakeAt) {
-      clearTimeout(this.wakeTimer);
+      this.wakeTimer?.cancel();
       this.wakeAt = next;
-      this.wakeTimer = setTimeout(
-        () => {
-          this.wakeAt = Number.POSITIVE_INFINITY;
-          this.engine.handleTimeout(this.now());
-          this.pump();
-        },
-        clampDelay(next - this.now()),
-      );
+      this.wakeTimer = this.runtime.timers.after(next - this.now(), () => {
+        this.wakeAt = Number.POSITIVE_INFINITY;
+        this.engine.handleTimeout(this.now());
+        this.pump();
+      });
     }
   }
 
@@ -474,11 +470,16 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.pump();
   }
 
-  private async onStream(socket: Socket, from: Address): Promise<void> {
+  private async onStream(socket: Duplex, from: Address): Promise<void> {
     this.counters.streamsIn++;
     const timeout = this.opts.profile.tcpTimeoutMs;
     try {
-      const msg = await readStreamMessage(socket, { keyring: this.keyring, readLabelHeader: true }, timeout);
+      const msg = await readStreamMessage(
+        socket,
+        { keyring: this.keyring, readLabelHeader: true },
+        timeout,
+        this.runtime.timers,
+      );
       if (this.stopped) return;
       let reply: Message | undefined;
       if (msg.type === 'pushPull') {
@@ -509,7 +510,12 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     try {
       this.counters.streamsOut++;
       socket.write(encodeStream(message, streamEncoding(this.keyring, true)));
-      return await readStreamMessage(socket, { keyring: this.keyring, readLabelHeader: false }, timeoutMs);
+      return await readStreamMessage(
+        socket,
+        { keyring: this.keyring, readLabelHeader: false },
+        timeoutMs,
+        this.runtime.timers,
+      );
     } finally {
       socket.destroy();
     }
@@ -555,6 +561,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
    * Lifeguard: a stalled event loop means this node is the slow detector; it probes less eagerly
    * and, for a while, does not vote on suspicions (SwimEngine.noteStall).
    */
+  private checkEventLoopEvery(ms: number): void {
+    this.loopTimer = this.runtime.timers.after(ms, () => {
+      if (this.stopped) return;
+      this.checkEventLoop();
+      this.checkEventLoopEvery(ms);
+    });
+  }
+
   private checkEventLoop(): void {
     const stallMs = this.loopDelay.max / 1e6;
     this.loopDelay.reset();
@@ -576,39 +590,23 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
    */
   private warnTcpFallback(node: string): void {
     const now = this.now();
-    const last = this.lastTcpFallbackLog;
-    if (last && now - last.at < TCP_FALLBACK_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
     // The check runs once a second: a stall it has not reported yet is still in the histogram.
     const starved = now - this.lastStallAt < RECENT_STALL_MS || this.isStall(this.loopDelay.max / 1e6);
     const message = starved
       ? 'reached member over TCP but UDP probes failed; our event loop was stalled (CPU starvation), so the UDP ack was likely read too late'
       : 'reached member over TCP but UDP probes failed; is UDP blocked?';
-    this.log.warn({ node, similarSuppressed: last?.suppressed ?? 0, starved }, message);
-    this.lastTcpFallbackLog = { at: now, suppressed: 0 };
+    this.tcpFallbackWarner.warn(this.log, 'tcp-fallback', { node, starved }, message);
   }
 
   private noteDrop(reason: DropReason, from: Address, detail: string): void {
     this.counters.drops[reason]++;
-    const last = this.lastDropLog.get(reason);
-    const now = this.now();
-    if (last && now - last.at < DROP_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
     const hint =
       reason === 'decrypt-failed'
         ? 'no key in our keyring decrypts it: the sender uses another gossip key (--encrypt)'
         : reason === 'unencrypted'
           ? 'the sender does not encrypt but we require it: give it the cluster key (--encrypt)'
           : detail;
-    this.log.warn(
-      { from: addressKey(from), reason, similarSuppressed: last?.suppressed ?? 0 },
-      `dropped gossip: ${hint}`,
-    );
-    this.lastDropLog.set(reason, { at: now, suppressed: 0 });
+    this.dropWarner.warn(this.log, reason, { from: addressKey(from), reason }, `dropped gossip: ${hint}`);
   }
 
   private logEvent(e: MembershipEvent): void {
@@ -618,40 +616,6 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       this.log.info({ ...fields, confirmations: e.member.confirmations }, `member ${e.type}`);
     else if (e.type === 'dead') this.log.warn(fields, 'member failed');
     else this.log.info(fields, `member ${e.type}`);
-  }
-
-  private scheduleSnapshot(): void {
-    if (this.stopped) return;
-    const now = this.now();
-    this.snapshotDueBy ??= now + SNAPSHOT_MAX_DELAY_MS;
-    clearTimeout(this.snapshotTimer);
-    this.snapshotTimer = setTimeout(
-      () => {
-        this.snapshotTimer = undefined;
-        this.saveSnapshot();
-      },
-      // Past due after a stall: now, not a negative delay (Node warns about those on stderr).
-      clampDelay(Math.min(SNAPSHOT_QUIET_MS, this.snapshotDueBy - now)),
-    );
-    this.snapshotTimer.unref();
-  }
-
-  private saveSnapshot(): void {
-    this.snapshotDueBy = undefined;
-    const members: SnapshotMember[] = this.engine
-      .memberViews()
-      .filter((m) => m.name !== this.opts.name && isLive(m))
-      .map((m) => ({ name: m.name, host: m.addr.host, port: m.addr.port }));
-    // Most events (suspicions refuted, metadata updates) leave the set of reachable members as is.
-    const key = JSON.stringify(members);
-    if (key === this.snapshotSaved) return;
-    this.snapshotSaved = key;
-    this.snapshotWrite = this.snapshotWrite
-      .then(() => writeSnapshot(this.opts.dataDir, members))
-      .catch((err: unknown) => {
-        this.snapshotSaved = undefined;
-        this.log.error({ err }, 'cannot write member snapshot');
-      });
   }
 }
 
@@ -670,43 +634,6 @@ function encodeOnce(m: Message): Uint8Array {
     encodedMessages.set(m, bytes);
   }
   return bytes;
-}
-
-/**
- * Tags by the metadata buffer they were decoded from. A member's buffer is replaced, never
- * mutated, when its metadata changes, and the member table is read on every membership event
- * (routing, catalog peers, the API): decoding 50 members' tags per event made joins CPU-bound.
- */
-const decodedTags = new WeakMap<Uint8Array, NodeTags>();
-
-/** A member's tags, decoded from its Serf-format metadata once per buffer. */
-export function memberTags(meta: Uint8Array): NodeTags {
-  let tags = decodedTags.get(meta);
-  if (tags === undefined) {
-    try {
-      tags = decodeNodeMeta(meta);
-    } catch {
-      // Metadata we cannot read shows as no tags rather than hiding the member.
-      tags = {};
-    }
-    decodedTags.set(meta, Object.freeze(tags));
-  }
-  return tags;
-}
-
-/** The API shape of a member. */
-export function memberInfo(m: MemberView): MemberInfo {
-  const tags = memberTags(m.meta);
-  return {
-    name: m.name,
-    addr: m.addr.host,
-    port: m.addr.port,
-    status: m.status,
-    incarnation: m.incarnation,
-    tags,
-    ...(m.status === 'suspect' ? { confirmations: m.confirmations } : {}),
-    confirmedSuspect: m.confirmedSuspect,
-  };
 }
 
 /** When bound to every interface, advertise the first non-internal IPv4 address (as Serf does). */

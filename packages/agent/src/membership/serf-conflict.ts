@@ -1,6 +1,7 @@
 import { encodeConflictResponse, type NodeTags, SerfMemberStatus } from '@vigil/protocol';
+import type { MemberStatus } from '../base/member-status.ts';
 import { ipToBytes } from './address.ts';
-import type { MemberStatus, MemberView } from './swim-engine.ts';
+import type { MemberView } from './swim-engine.ts';
 import { DEFAULT_VSN } from './swim-engine.ts';
 
 /** Serf shows a suspect as alive; memberlist's dead is Serf's failed. */

@@ -86,7 +86,7 @@ export interface SerfQueriesIO {
   relayTargets(k: number): readonly Address[];
   now(): number;
   setTimer(ms: number, fn: () => void): { cancel(): void };
-  /** Where query ids come from (the simulator passes a seeded one). Default Math.random. */
+  /** Where query ids come from (the simulator passes a seeded one). Default: the real runtime's. */
   readonly random?: Random | undefined;
 }
 

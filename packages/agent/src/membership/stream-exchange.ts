@@ -1,5 +1,6 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type Message, type StreamDecodeOptions, tryDecodeStream } from '@vigil/protocol';
+import type { Timers } from '../runtime/index.ts';
 
 export class StreamError extends Error {
   override readonly name = 'StreamError';
@@ -9,11 +10,16 @@ export class StreamError extends Error {
  * Reads one memberlist stream message from a socket, feeding the incremental decoder until it
  * yields a message, the peer closes, the bytes are malformed, or the deadline passes.
  */
-export function readStreamMessage(socket: Socket, opts: StreamDecodeOptions, timeoutMs: number): Promise<Message> {
+export function readStreamMessage(
+  socket: Duplex,
+  opts: StreamDecodeOptions,
+  timeoutMs: number,
+  timers: Timers,
+): Promise<Message> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     const finish = (err?: Error, msg?: Message) => {
-      clearTimeout(timer);
+      timer.cancel();
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('error', onError);
@@ -29,7 +35,7 @@ export function readStreamMessage(socket: Socket, opts: StreamDecodeOptions, tim
     };
     const onEnd = () => finish(new StreamError('peer closed the stream before a full message'));
     const onError = (err: Error) => finish(new StreamError(err.message));
-    const timer = setTimeout(() => finish(new StreamError(`no reply within ${timeoutMs} ms`)), timeoutMs);
+    const timer = timers.after(timeoutMs, () => finish(new StreamError(`no reply within ${timeoutMs} ms`)));
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);

@@ -1,4 +1,5 @@
 import type { Alive, Dead, IndirectPing, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
+import { isLive, isLiveStatus, type MemberStatus } from '../base/member-status.ts';
 import { type Address, bytesToIp, internAddress, ipToBytes, sameAddress } from './address.ts';
 import { Awareness } from './awareness.ts';
 import { BroadcastQueue } from './broadcast-queue.ts';
@@ -7,7 +8,7 @@ import { type MembershipProfile, pushPullScaleMs, retransmitLimit, suspicionTime
 import { Suspicion } from './suspicion.ts';
 import { TimerQueue } from './timer-queue.ts';
 
-export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
+export { isLive, type MemberStatus };
 
 /** Push/pull's NodeStateType numbers. */
 const STATE_NUMBER: Record<MemberStatus, 0 | 1 | 2 | 3> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -421,7 +422,7 @@ export class SwimEngine {
   forceLeave(name: string, now: number): boolean {
     this.now = now;
     const member = this.members.get(name);
-    if (!member || member === this.self || member.status === 'alive' || member.status === 'suspect') return false;
+    if (!member || member === this.self || isLive(member)) return false;
     const dead: Dead = { type: 'dead', incarnation: member.incarnation, node: name, from: name };
     this.broadcasts.queue(dead, estimateSize(dead), name);
     if (member.status === 'dead') this.setStatus(member, 'left');
@@ -612,7 +613,7 @@ export class SwimEngine {
         if (this.probeOrder.length === 0) return undefined;
       }
       const m = this.members.get(this.probeOrder[this.probeIndex++]!);
-      if (m && (m.status === 'alive' || m.status === 'suspect')) return m;
+      if (isLive(m)) return m;
     }
     return undefined;
   }
@@ -820,7 +821,7 @@ export class SwimEngine {
     }
     if (a.incarnation <= m.incarnation && !updatesNode) return;
 
-    const wasLive = m.status === 'alive' || m.status === 'suspect';
+    const wasLive = isLiveStatus(m.status);
     const metaChanged = wasLive && (!bytesEqual(m.meta, a.meta) || !sameAddress(m.addr, addr));
     this.clearSuspicion(m);
     m.addr = addr;
@@ -1261,11 +1262,6 @@ export class SwimEngine {
     this.seqNo = (this.seqNo + 1) >>> 0;
     return this.seqNo;
   }
-}
-
-/** Alive or suspect: still a member to talk to (suspicion is an open question, not a verdict). */
-export function isLive(m: { readonly status: MemberStatus }): boolean {
-  return m.status === 'alive' || m.status === 'suspect';
 }
 
 function replyAddress(from: Address, sourceAddr?: Uint8Array, sourcePort?: number): Address {

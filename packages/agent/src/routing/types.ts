@@ -3,8 +3,9 @@
 
 import type { NodeRecord, RouteEndpoint, RouteTable } from '@vigil/protocol';
 
-/** Membership status as the SWIM engine reports it (structurally equal to its MemberStatus). */
-export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
+import type { MemberStatus } from '../base/member-status.ts';
+
+export type { MemberStatus };
 
 /**
  * What routing needs from the membership view, per node. MemberView from the SWIM engine fits.
