@@ -21,6 +21,7 @@ import {
   verifyEnvelope,
   XSalsa20Stream,
 } from '../src/catalog/index.ts';
+import { mergeCatalogs } from '../src/routing/index.ts';
 import { record } from './catalog-harness.ts';
 
 async function identity() {
@@ -129,6 +130,29 @@ describe('record store', () => {
     expect(store.merge(signed[1]!)).toEqual({ changed: false, reason: 'stale' });
     expect(store.merge(signed[3]!)).toEqual({ changed: false, reason: 'duplicate' });
     expect(store.get('a')?.record.seq).toBe(3);
+  });
+
+  it('settles two records of one version the way routing merges them, whichever arrives first', async () => {
+    // A buggy author that reuses a version: the production store and the routing merge must pick
+    // the same record, else two agents hold different catalogs forever (they exchange versions only).
+    const a = await identity();
+    const passing = await signRecord(record('a', a.peerId, { epoch: 1, seq: 4 }, 'passing'), a.key);
+    const critical = await signRecord(record('a', a.peerId, { epoch: 1, seq: 4 }, 'critical'), a.key);
+    const winner = mergeCatalogs([passing.record], [critical.record])[0];
+    for (const order of [
+      [passing, critical],
+      [critical, passing],
+    ]) {
+      const store = new RecordStore(16);
+      for (const s of order) store.merge(s);
+      expect(store.get('a')?.record).toEqual(winner);
+    }
+    const store = new RecordStore(16);
+    store.merge(passing);
+    store.merge(critical);
+    const loser = store.get('a')?.record === passing.record ? critical : passing;
+    expect(store.isNewer(loser)).toBe(false);
+    expect(store.merge(loser)).toEqual({ changed: false, reason: 'stale' });
   });
 
   it('computes what a digest lacks, and bounds the node count', async () => {

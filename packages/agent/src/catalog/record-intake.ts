@@ -1,6 +1,6 @@
 // Every record that reaches the store comes through here, whatever the path: validate (bounds,
 // schema), verify (signature, and the signer is the peer membership holds for the node), apply
-// (newest (epoch, seq) wins), count (by outcome and reason). No I/O besides the log.
+// (record-store.ts: the one merge rule), count (by outcome and reason). No I/O besides the log.
 
 import type { PrivateKey } from '@libp2p/interface';
 import type { NodeRecord } from '@vigil/protocol';
@@ -88,7 +88,7 @@ export class RecordIntake {
       throw new CatalogPublishError(`this agent publishes only its own record (${node}), not ${record.node}`);
     }
     if (record.peerId !== peerId) throw new CatalogPublishError(`record.peerId must be this agent's peer id ${peerId}`);
-    if (!this.store.isNewer(record)) {
+    if (!this.store.isNewerVersion(record)) {
       const held = this.store.get(record.node)?.record;
       throw new CatalogPublishError(
         `record version (${record.epoch}, ${record.seq}) is not newer than the published (${held?.epoch}, ${held?.seq}); bump seq`,
@@ -100,9 +100,9 @@ export class RecordIntake {
     } catch (err) {
       throw new CatalogPublishError(`cannot publish: ${(err as Error).message}`);
     }
-    // isNewer was checked before the await; re-check so concurrent publishes cannot go backwards.
-    const result = this.store.merge(signed);
-    if (!result.changed) throw new CatalogPublishError('a newer record was published concurrently');
+    // Checked before the await; re-check so concurrent publishes cannot go backwards.
+    const result = this.store.isNewerVersion(record) ? this.store.merge(signed) : undefined;
+    if (!result?.changed) throw new CatalogPublishError('a newer record was published concurrently');
     this.opts.onChange({ record: signed.record, previous: result.previous, source: 'local' });
     return signed;
   }
@@ -129,7 +129,7 @@ export class RecordIntake {
 
   /** The anti-entropy path: the same check, minus the publisher (any peer may hold the record). */
   async fromSync(signed: SignedRecord, from: string): Promise<boolean> {
-    if (signed.record.node === this.opts.node || !this.store.isNewer(signed.record)) {
+    if (signed.record.node === this.opts.node || !this.store.isNewer(signed)) {
       this.counts.stale++; // our own record is authored here, never taken from others
       return false;
     }
