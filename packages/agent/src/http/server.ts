@@ -40,7 +40,7 @@ export function createHttpServer(log: Logger, opts: HttpServerOptions = {}): Fas
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) app.log.error({ err }, 'request failed');
     let message = err.message;
-    if (status === 413) {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       message = `request body is larger than the limit of ${MAX_BODY_BYTES} bytes`;
       // fastify asks to close the connection; the client, still sending, would see EPIPE instead
       // of this answer. Reading the rest (bounded) lets it finish and read the 413.

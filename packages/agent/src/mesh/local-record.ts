@@ -1,5 +1,6 @@
-import type { InstanceRecord, NodeRecord } from '@vigil/protocol';
+import { type InstanceRecord, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
 import { compareStrings } from '../base/compare.ts';
+import { RecordError, validateRecord } from '../catalog/record-codec.ts';
 import type { ServiceView } from '../services/registry.ts';
 
 export interface LocalRecordInput {
@@ -39,4 +40,34 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
     })
     .sort((a, b) => compareStrings(a.id, b.id));
   return { node: input.node, peerId: input.peerId, epoch: input.epoch, seq: input.seq, instances };
+}
+
+/** The longest address an instance without one can be given (an IPv6 literal). */
+const LONGEST_ADDRESS = 'f'.repeat(45);
+
+/**
+ * Why the record these services make could not be published (its size past MAX_RECORD_BYTES, or
+ * a bound of the record schema), or undefined when it can. Measured on the largest record they
+ * could make: the largest version numbers, every instance critical, the longest node address.
+ * Registrations are checked with this before they are stored, so the node never holds a service
+ * set whose record every receiver would refuse, and its later changes (a drain) still go out.
+ */
+export function recordOverflow(node: string, peerId: string, services: readonly LocalService[]): string | undefined {
+  const record = localRecord({
+    node,
+    peerId,
+    epoch: Number.MAX_SAFE_INTEGER,
+    seq: Number.MAX_SAFE_INTEGER,
+    nodeAddress: LONGEST_ADDRESS,
+    services: services.map((s) => ({ service: s.service, health: 'critical' })),
+  });
+  try {
+    validateRecord(record);
+  } catch (err) {
+    if (err instanceof RecordError) return `node ${node}'s catalog record would be refused: ${err.message}`;
+    throw err;
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(record));
+  if (bytes <= MAX_RECORD_BYTES) return undefined;
+  return `node ${node}'s catalog record would be ${bytes} bytes with this, over the limit of ${MAX_RECORD_BYTES} bytes (256 KiB) per node; deregister services or shorten their tags and meta`;
 }

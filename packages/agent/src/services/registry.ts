@@ -59,6 +59,11 @@ export interface RegistryOptions {
   readonly firstRunDelayMs?: number;
   /** Clock, timers and randomness for checks, TTLs and the reaper (default realRuntime()). */
   readonly runtime?: Runtime;
+  /**
+   * Why the services registered would be too much for this node's catalog record (see
+   * mesh/local-record.ts recordOverflow), or undefined. Checked before a registration is stored.
+   */
+  readonly admit?: (services: readonly Pick<ServiceView, 'service' | 'health'>[]) => string | undefined;
 }
 
 interface ServiceEntry {
@@ -220,6 +225,7 @@ export class ServiceRegistry {
     const wanted = new Set(registrations.map((r) => r.service.id));
     // All or nothing: a reload (SIGHUP) with one bad definition changes none.
     for (const registration of registrations) this.validate(registration, 'config');
+    this.admit(registrations, (id, entry) => entry.source !== 'config' || wanted.has(id));
     for (const [id, entry] of [...this.services]) {
       if (entry.source === 'config' && !wanted.has(id)) await this.removeService(id, 'config');
     }
@@ -327,6 +333,7 @@ export class ServiceRegistry {
     const source = options.source ?? 'api';
     this.assertOpen();
     this.validate(registration, source);
+    this.admit([registration]);
     this.commit(registration, source, options.replaceExistingChecks ?? false);
     await this.definitionsWriter.write();
     this.stateWriter.writeSoon(this.stateDelay, this.onWriteError);
@@ -335,6 +342,25 @@ export class ServiceRegistry {
   private validate(registration: Registration, source: Source): void {
     const id = registration.service.id;
     for (const check of registration.checks) this.validateCheck(check, source, id);
+  }
+
+  /**
+   * Refuses registrations that would make this node's catalog record unpublishable (413, naming
+   * the limit): the services kept (`keep`), with `registrations` added or replacing theirs.
+   */
+  private admit(
+    registrations: readonly Registration[],
+    keep: (id: string, entry: ServiceEntry) => boolean = () => true,
+  ): void {
+    if (this.opts.admit === undefined) return;
+    const next = new Map<string, Pick<ServiceView, 'service' | 'health'>>();
+    for (const [id, entry] of this.services) {
+      if (keep(id, entry)) next.set(id, { service: this.resolved(entry.def), health: entry.health });
+    }
+    for (const { service } of registrations)
+      next.set(service.id, { service: this.resolved(service), health: 'passing' });
+    const problem = this.opts.admit([...next.values()]);
+    if (problem !== undefined) throw new RegistryError(413, problem);
   }
 
   private validateCheck(check: CheckDefinition, source: Source, serviceId: string | undefined): void {
