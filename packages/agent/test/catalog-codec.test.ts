@@ -6,6 +6,7 @@ import type { Message } from '@libp2p/gossipsub';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { xsalsa20 } from '@noble/ciphers/salsa.js';
 import { MAX_INSTANCES_PER_NODE, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import {
   CATALOG_TOPIC,
@@ -21,8 +22,10 @@ import {
   verifyEnvelope,
   XSalsa20Stream,
 } from '../src/catalog/index.ts';
+import { RecordIntake } from '../src/catalog/record-intake.ts';
 import { mergeCatalogs } from '../src/routing/index.ts';
-import { record } from './catalog-harness.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
+import { record, signUnchecked } from './catalog-harness.ts';
 
 async function identity() {
   const key = await generateKeyPair('Ed25519');
@@ -105,6 +108,48 @@ describe('record envelope', () => {
       })),
     };
     expect(await rejection(signRecord(huge, a.key))).toBe('too-large');
+  });
+});
+
+describe("other agents' names", () => {
+  it('refuses, counts and never throws on records whose names break the local rules', async () => {
+    const a = await identity();
+    const base = record('a', a.peerId, { epoch: 1, seq: 1 });
+    const inst = base.instances[0]!;
+    const intake = new RecordIntake({
+      node: 'me',
+      peerId: 'me',
+      privateKey: a.key,
+      peerIdOf: (node) => (node === 'a' || node.startsWith('a\n') ? a.peerId : undefined),
+      maxNodes: 16,
+      log: pino({ level: 'silent' }),
+      clock: new VirtualRuntime(1).clock,
+      onChange: () => {},
+    });
+    const hostile = [
+      { ...base, node: 'a\n\u001b[31mforged row' },
+      { ...base, instances: [{ ...inst, service: 'localhost' }] },
+      { ...base, instances: [{ ...inst, service: '10.0.0.1' }] },
+      { ...base, instances: [{ ...inst, service: 'web\u001b[2J' }] },
+      { ...base, instances: [{ ...inst, id: 'id with spaces' }] },
+      { ...base, instances: [{ ...inst, tags: ['x'.repeat(256)] }] },
+      { ...base, instances: [{ ...inst, tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }] },
+      { ...base, instances: [{ ...inst, meta: { 'consul-x': 'y' } }] },
+      { ...base, instances: [{ ...inst, meta: { 'a\u0007': 'y' } }] },
+      { ...base, instances: [{ ...inst, meta: { k: 'x'.repeat(513) } }] },
+      { ...base, instances: [{ ...inst, zone: 'z\u001b]0;t\u0007' }] },
+      { ...base, instances: [{ ...inst, address: '10.0.0.1/evil' }] },
+    ];
+    for (const [i, value] of hostile.entries()) {
+      const envelope = await signUnchecked(value, a.key);
+      expect(await intake.fromGossip(envelope, a.peerId), `case ${i}`).toBe('ignore');
+      expect(intake.rejected['invalid-name'], `case ${i}`).toBe(i + 1);
+    }
+    expect(intake.store.size).toBe(0);
+    // The same record with lawful names is taken.
+    expect(await intake.fromGossip(await signUnchecked(base, a.key), a.peerId)).toBe('accept');
+    // And an agent cannot publish such a record either.
+    expect(await rejection(signRecord(hostile[1]!, a.key))).toBe('invalid-name');
   });
 });
 

@@ -59,6 +59,7 @@ export class RecordIntake {
   readonly rejected: Record<RecordRejection, number> = {
     malformed: 0,
     'too-large': 0,
+    'invalid-name': 0,
     'unknown-node': 0,
     'wrong-signer': 0,
     'bad-signature': 0,
@@ -122,7 +123,9 @@ export class RecordIntake {
       }
       await verifyEnvelope(signed, expected);
     } catch (err) {
-      return this.reject(err, 'gossip', from) === 'unknown-node' ? 'ignore' : 'reject';
+      // Names a newer rule refuses may be relayed in good faith by an older agent: drop, do not penalise.
+      const reason = this.reject(err, 'gossip', from);
+      return reason === 'unknown-node' || reason === 'invalid-name' ? 'ignore' : 'reject';
     }
     return this.apply(signed, 'gossip') ? 'accept' : 'ignore';
   }
@@ -151,6 +154,11 @@ export class RecordIntake {
     return this.store
       .missingFrom(digest)
       .filter((s) => s.record.node === this.opts.node || this.opts.peerIdOf(s.record.node) === s.record.peerId);
+  }
+
+  /** A record the sync stream could not take (its names break the rules): counted like the rest. */
+  refused(err: RecordError, from: string): void {
+    this.reject(err, 'sync', from);
   }
 
   private apply(signed: SignedRecord, source: 'gossip' | 'sync'): boolean {
