@@ -10,6 +10,7 @@ export type {
   RouteEndpoint,
   RoutesResponse,
   RouteTable,
+  RouteTier,
 } from './api/routes.ts';
 export {
   compareVersion,

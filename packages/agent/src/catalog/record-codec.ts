@@ -65,6 +65,7 @@ const instanceSchema = z.object({
   policy: z.enum(['active-passive', 'active-active']),
   health: z.enum(['passing', 'warning', 'critical']),
   maintenance: z.boolean(),
+  recoveredAt: safeInt(0).optional(),
 });
 
 export const nodeRecordSchema = z.object({

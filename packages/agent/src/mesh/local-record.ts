@@ -14,8 +14,8 @@ export interface LocalRecordInput {
   readonly services: readonly LocalService[];
 }
 
-/** What the record needs of a registered service: its definition and its combined health. */
-export type LocalService = Pick<ServiceView, 'service' | 'health'>;
+/** What the record needs of a registered service: its definition, combined health, last recovery. */
+export type LocalService = Pick<ServiceView, 'service' | 'health'> & { readonly recoveredAt?: number | undefined };
 
 /** This node's catalog record, built from the local registry: the only record this agent authors. */
 export function localRecord(input: LocalRecordInput): NodeRecord {
@@ -36,6 +36,7 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
         policy: s.policy ?? 'active-passive',
         health: view.health === 'maintenance' ? 'critical' : view.health,
         maintenance,
+        ...(view.recoveredAt === undefined ? {} : { recoveredAt: view.recoveredAt }),
       } satisfies InstanceRecord;
     })
     .sort((a, b) => compareStrings(a.id, b.id));

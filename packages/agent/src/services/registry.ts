@@ -71,6 +71,10 @@ interface ServiceEntry {
   source: Source;
   maintenance: Maintenance | undefined;
   health: InstanceHealth;
+  /** It has been usable (passing or warning) before: a return to usable is then a recovery. */
+  wasUsable: boolean;
+  /** When it last recovered (wall ms): the start of its failback hold-down (InstanceRecord.recoveredAt). */
+  recoveredAt: number | undefined;
 }
 
 interface CheckEntry {
@@ -94,6 +98,8 @@ export interface ServiceView {
   readonly source: Source;
   readonly maintenance: Maintenance | undefined;
   readonly health: InstanceHealth;
+  /** When it last recovered from critical or maintenance (wall ms), if it has in this life. */
+  readonly recoveredAt: number | undefined;
   /** Its own checks, then the node's checks (which count for every service). */
   readonly checks: readonly CheckView[];
 }
@@ -175,6 +181,9 @@ export class ServiceRegistry {
         source: entry.source,
         maintenance: entry.maintenance,
         health: 'passing',
+        // It ran in the agent's previous life: coming back from critical there is a recovery.
+        wasUsable: true,
+        recoveredAt: undefined,
       });
     });
     stored.checks.forEach((entry, i) => {
@@ -383,7 +392,14 @@ export class ServiceRegistry {
   private commit(registration: Registration, source: Source, replaceExistingChecks: boolean): void {
     const { service, checks } = registration;
     const previous = this.services.get(service.id);
-    const entry: ServiceEntry = previous ?? { def: service, source, maintenance: undefined, health: 'passing' };
+    const entry: ServiceEntry = previous ?? {
+      def: service,
+      source,
+      maintenance: undefined,
+      health: 'passing',
+      wasUsable: false,
+      recoveredAt: undefined,
+    };
     const changed = !previous || !isDeepStrictEqual(previous.def, service) || previous.source !== source;
     entry.def = service;
     entry.source = source;
@@ -397,7 +413,7 @@ export class ServiceRegistry {
     }
     for (const def of checks) this.upsertCheck(def, source);
     if (changed) {
-      entry.health = this.computeHealth(entry);
+      this.setHealth(entry, this.computeHealth(entry));
       this.emit({ type: 'service-registered', service: this.resolved(service), health: entry.health });
     }
     this.refreshHealth();
@@ -571,13 +587,26 @@ export class ServiceRegistry {
     return aggregateHealth(statuses, this.nodeMaintenance !== undefined || entry.maintenance !== undefined);
   }
 
+  /**
+   * A return to passing or warning from critical or maintenance is a recovery (the start of the
+   * failback hold-down every agent reads from the record), unless the instance was never usable:
+   * a new registration whose checks start critical has not failed, it has not started yet.
+   */
+  private setHealth(entry: ServiceEntry, health: InstanceHealth): void {
+    const usable = health === 'passing' || health === 'warning';
+    const wasUsableNow = entry.health === 'passing' || entry.health === 'warning';
+    if (usable && !wasUsableNow && entry.wasUsable) entry.recoveredAt = this.runtime.clock.wallNow();
+    entry.wasUsable ||= usable;
+    entry.health = health;
+  }
+
   /** Recomputes every instance's health and emits an event for each that changed. */
   private refreshHealth(): void {
     for (const entry of this.services.values()) {
       const health = this.computeHealth(entry);
       if (health === entry.health) continue;
       const previous = entry.health;
-      entry.health = health;
+      this.setHealth(entry, health);
       this.emit({ type: 'health-changed', serviceId: entry.def.id, name: entry.def.name, health, previous });
     }
   }
@@ -630,6 +659,7 @@ export class ServiceRegistry {
       source: entry.source,
       maintenance: entry.maintenance,
       health: entry.health,
+      recoveredAt: entry.recoveredAt,
       checks: [...own, ...node],
     };
   }

@@ -118,7 +118,7 @@ export async function runCatalogChurn(opts: CatalogChurnOptions): Promise<Catalo
     nodeAddress: '10.9.0.1',
     catalog,
     membership,
-    registry: new ScriptedServices([webService('observer', 0)]),
+    registry: new ScriptedServices([webService('observer', 0)], () => runtime.clock.wallNow()),
     feed: new ChangeFeed(1, 64, runtime),
     log,
     failbackHoldDownMs: 0,

@@ -35,6 +35,28 @@ export interface RouteTable {
   readonly redundancy: string;
   /** Active first (by share), then standby, then demoted. */
   readonly endpoints: readonly RouteEndpoint[];
+  /** Per failover tier, sorted by tier (the agent always sends them; optional for older agents). */
+  readonly tiers?: readonly RouteTier[];
+}
+
+export interface RouteTier {
+  readonly tier: number;
+  /**
+   * Instances that count toward the tier's health: routable ones plus instances on dead nodes
+   * (capacity lost without an operator's say). Left nodes and maintenance are not counted.
+   */
+  readonly total: number;
+  /** Passing or warning instances on alive or unconfirmed-suspect nodes. */
+  readonly healthy: number;
+  /** Fraction of traffic the tier receives. */
+  readonly load: number;
+  readonly panic: boolean;
+  /**
+   * While a failback to this tier is held down: until when (wall ms), after which the tier takes
+   * (more of) its traffic back; null when none is. Read from the instances' records
+   * (InstanceRecord.recoveredAt), so every agent shows the same moment.
+   */
+  readonly failbackAt: number | null;
 }
 
 /** GET /v1/routes */
