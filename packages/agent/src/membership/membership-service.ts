@@ -21,7 +21,7 @@ import { type Address, addressKey } from './address.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
-import { readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
+import { aloneWarning, readSnapshot, type SnapshotMember, writeSnapshot } from './member-snapshot.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
@@ -289,7 +289,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       }
     }
     if (withSnapshot) {
-      for (const m of await readSnapshot(this.opts.dataDir)) {
+      const snapshot = await readSnapshot(this.opts.dataDir);
+      if (snapshot.problem) this.log.warn(snapshot.problem);
+      for (const m of snapshot.members) {
         if (m.name !== this.opts.name) targets.set(addressKey(m), { host: m.host, port: m.port });
       }
     }
@@ -310,7 +312,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     const joined = outcomes.filter((e) => e === undefined).length;
     if (targets.size > 0) {
       if (joined > 0) this.log.info({ joined, failed: errors.length }, 'joined cluster');
-      else this.log.warn({ errors }, 'could not join any member');
+      else if (this.engine.memberViews().some((m) => m.name !== this.opts.name && isLive(m))) {
+        this.log.warn({ errors }, 'could not join any member');
+      } else this.log.error({ errors }, aloneWarning(targets.size));
     }
     return { joined, errors };
   }
@@ -609,7 +613,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     if (key === this.snapshotSaved) return;
     this.snapshotSaved = key;
     this.snapshotWrite = this.snapshotWrite
-      .then(() => writeSnapshot(this.opts.dataDir, members))
+      .then(async () => {
+        if (!(await writeSnapshot(this.opts.dataDir, members))) this.log.warn('alone: keeping the member snapshot');
+      })
       .catch((err: unknown) => {
         this.snapshotSaved = undefined;
         this.log.error({ err }, 'cannot write member snapshot');
