@@ -1,12 +1,13 @@
 // The chaos run: real agents, one per network namespace on one bridge, under a seeded random
 // schedule of faults while registrations churn; invariants checked live and at the end.
 //
-// Faults (at most MAX_CONCURRENT at once, each reverted after a random 3-12 s):
+// Faults (at most MAX_CONCURRENT at once, each reverted after a random 3-12 s; one-way 15-25 s):
 //   kill     SIGKILL, then a restart on the same data dir
 //   stop     SIGSTOP, then SIGCONT
 //   link     the host's veth down, then up (a symmetric partition of one host)
 //   oneway   nftables in host A's namespace drops what comes from host B: B cannot reach A, A
-//            still reaches B. A is the culprit; B is healthy and must never be declared dead
+//            still reaches B. A is the culprit; B is healthy and must never be declared dead.
+//            Every run starts with one; its verdict (third parties' view of A and B) is logged
 //   diskfull the last host's data dir is a small tmpfs; the fault fills it, the revert frees it
 // Invariants:
 //   crash    no agent exits unless we killed it
@@ -217,9 +218,25 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         }
       }
     };
+    /** The asymmetric partition's verdict, read from the clean third parties just before it ends. */
+    const verdict = async (f: ActiveFault) => {
+      const peer = f.peer!;
+      const seen: string[] = [];
+      const now = Date.now();
+      for (let o = 0; o < n; o++) {
+        if (o === f.host || o === peer || !clean(o, now)) continue;
+        const view = await members(o).catch(() => undefined);
+        const status = (i: number) => view?.find((m) => m.name === names[i])?.status ?? '?';
+        seen.push(`${names[o]}: ${names[f.host]}=${status(f.host)} ${names[peer]}=${status(peer)}`);
+        if (status(peer) === 'dead')
+          violate(`one-way drop on ${names[f.host]}: healthy ${names[peer]} declared dead by ${names[o]}`);
+      }
+      log(`verdict for ${names[f.host]} dropping ${names[peer]}: ${seen.join('; ')}`);
+    };
     const end = async (host: number) => {
       const f = active.get(host);
       if (!f) return;
+      if (f.kind === 'oneway') await verdict(f);
       active.delete(host);
       await f.revert().catch((err: Error) => log(`revert ${f.kind} on ${names[host]} failed: ${err.message}`));
       lastFaultEnd[host] = Date.now();
@@ -299,13 +316,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       if (t >= nextFault) {
         nextFault = t + between(2_000, 6_000);
         if (active.size < MAX_CONCURRENT) {
-          const kind = pick(KINDS);
+          // The first fault is always the asymmetric partition: every run includes that scenario.
+          const kind = faults.oneway === 0 ? 'oneway' : pick(KINDS);
           const candidates = names
             .map((_, i) => i)
             .filter((i) => !active.has(i) && (kind !== 'diskfull' || i === diskHost) && i !== 0);
           if (candidates.length > 0 && !(kind === 'diskfull' && active.has(diskHost))) {
             const host = pick(candidates);
-            const hold = between(3_000, 12_000);
+            // An asymmetric partition is held long enough for suspicion to run its course.
+            const hold = kind === 'oneway' ? between(15_000, 25_000) : between(3_000, 12_000);
             const f = await apply(kind, host).catch((err: Error) => {
               log(`apply ${kind} on ${names[host]} failed: ${err.message}`);
               return undefined;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runChaos } from '../../scripts/chaos/chaos.ts';
 
-// One short seed of the chaos suite (scripts/chaos): 7 agents in network namespaces, 40 s of
+// One short seed of the chaos suite (scripts/chaos): 7 agents in network namespaces, 30 s of
 // SIGKILL+restart, SIGSTOP/SIGCONT, link down/up, one-way drops (nftables) and a full data-dir
 // tmpfs while registrations churn; every invariant must hold. Long seeds:
 // `npm run chaos -w scripts -- --seed N --minutes M`. Needs root, iproute2, nftables and curl;
@@ -10,7 +10,7 @@ import { runChaos } from '../../scripts/chaos/chaos.ts';
 describe('chaos', () => {
   it('holds every invariant over one short seed', async () => {
     const lines: string[] = [];
-    const report = await runChaos({ seed: 1, durationMs: 40_000, hosts: 7, log: (l) => lines.push(l) });
+    const report = await runChaos({ seed: 1, durationMs: 30_000, hosts: 7, log: (l) => lines.push(l) });
     const applied = Object.values(report.faults).reduce((s, x) => s + x, 0);
     expect(applied, lines.join('\n')).toBeGreaterThan(3);
     expect(report.registrations.acked, lines.join('\n')).toBeGreaterThan(5);
