@@ -12,17 +12,19 @@
 // Invariants:
 //   crash    no agent exits unless we killed it
 //   dead     no observer declares a member dead while both have been clean (no fault on either,
-//            none ended within GRACE_MS) — this is the asymmetric partition's verdict too
+//            none ended within GRACE_MS) — this is the asymmetric partition's verdict too; and
+//            none still holds one dead HEAL_BOUND_MS after both were last faulted
 //   acked    every registration answered 200 (and not deregistered since) is, at the end, on its
 //            agent and in every agent's routes
 //   routes   once faults stop, every agent's routing tables are identical within ROUTES_BOUND_MS
 // The schedule is a function of the seed alone (what happens and when, in run time); the real
 // processes' timing is not, so two runs of a seed apply the same faults, not the same packets.
 
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn as spawnProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { mulberry32 } from '@vigil/agent';
 import { NetnsAgent, NetnsLab } from '../../test/integration/harness/netns.ts';
@@ -50,14 +52,22 @@ export interface ChaosReport {
   readonly membersConvergedMs: number | null;
   readonly routesConvergedMs: number | null;
   readonly liveChecks: number;
+  /** The SDK client's requests to `echo` (on h0): failed ones are excused only while no echo host was clean. */
+  readonly sdk: { requests: number; failed: number; excused: number };
   readonly violations: string[];
 }
+
+/** Hosts running an `echo` instance (h1..h3); h0 runs the SDK client and is never faulted. */
+const ECHO_HOSTS = [1, 2, 3];
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 const KEY = Buffer.alloc(32, 9).toString('base64');
 const MAX_CONCURRENT = 2;
 /** A host is clean once this long has passed since its last fault ended (LAN profile: suspicion and refutation take seconds). */
 const GRACE_MS = 20_000;
 const MEMBERS_BOUND_MS = 90_000;
+/** Serf's reconnect runs every 30 s: a member dead from a fault comes back within about this long. */
+const HEAL_BOUND_MS = 75_000;
 const ROUTES_BOUND_MS = 30_000;
 const DISK_BYTES = 4 * 1024 * 1024;
 
@@ -67,6 +77,8 @@ interface ActiveFault {
   /** oneway: the host whose packets `host` drops. */
   readonly peer?: number;
   readonly revert: () => Promise<void>;
+  /** When it was applied (set by the scheduler). */
+  from: number;
 }
 
 interface Member {
@@ -103,6 +115,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const killedByUs = new Set<NetnsAgent>();
   const lastFaultEnd: number[] = names.map(() => Number.NEGATIVE_INFINITY);
   const active = new Map<number, ActiveFault>();
+  /** Every fault's interval per host (the culprit's; a one-way's peer too), for judging SDK failures. */
+  const history: { host: number; from: number; to: number }[] = [];
+  const helpers: ChildProcess[] = [];
+  const outcomes: { t: number; ok: boolean; ms: number; err?: string }[] = [];
   const diskHost = n - 1;
   const diskDir = await mkdtemp(join(tmpdir(), 'vigil-chaos-disk-'));
   let mounted = false;
@@ -168,6 +184,59 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     };
     if (!(await until(allAlive, 60_000, 1_000))) throw new Error('the cluster never formed');
     log(`cluster of ${n} formed in ${runTime()} ms; faults for ${opts.durationMs} ms, seed ${opts.seed}`);
+    // Traffic: echo instances on h1..h3 (HTTP-checked by their agents), an SDK client on h0.
+    const inNs = (i: number, file: string, args: string[]) => {
+      const child = spawnProcess('ip', ['netns', 'exec', lab.hosts[i]!, process.execPath, here(file), ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      helpers.push(child);
+      return child;
+    };
+    for (const i of ECHO_HOSTS) {
+      inNs(i, './echo.ts', [`echo-${names[i]}`, '8080']);
+      const addr = lab.addrs[i]!;
+      const body = JSON.stringify({
+        Name: 'echo',
+        ID: `echo-${names[i]}`,
+        Address: addr,
+        Port: 8080,
+        Check: { HTTP: `http://${addr}:8080/`, Interval: '1s', Timeout: '1s' },
+      });
+      const registered = await until(
+        async () =>
+          (
+            await nsCurl(i, [
+              '-X',
+              'PUT',
+              '-H',
+              'content-type: application/json',
+              '-d',
+              body,
+              url('/v1/agent/service/register'),
+            ])
+          ).status === 200,
+        20_000,
+        500,
+      );
+      if (!registered) throw new Error(`could not register echo on ${names[i]}`);
+    }
+    const echoRouted = async () => {
+      const r = await nsCurl(0, ['--fail', url('/v1/routes/echo')]);
+      const t = JSON.parse(r.body) as { endpoints: { share: number }[] };
+      return t.endpoints.filter((e) => e.share > 0).length === ECHO_HOSTS.length;
+    };
+    if (!(await until(echoRouted, 60_000, 1_000))) throw new Error('echo never became routable on h0');
+    const client = inNs(0, './sdk-client.ts', []);
+    let partial = '';
+    client.stdout!.on('data', (d) => {
+      const lines = (partial + d).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (l.trim()) outcomes.push(JSON.parse(l));
+    });
+    let clientErr = '';
+    client.stderr!.on('data', (d) => {
+      clientErr += d;
+    });
     // The schedule's clock starts here: the same seed applies the same faults at the same offsets.
     const faultsFrom = Date.now();
 
@@ -183,6 +252,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           return {
             kind,
             host,
+            from: 0,
             revert: async () => {
               await spawn(host);
             },
@@ -190,12 +260,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         }
         case 'stop':
           process.kill(pid, 'SIGSTOP');
-          return { kind, host, revert: async () => void process.kill(pid, 'SIGCONT') };
+          return { kind, host, from: 0, revert: async () => void process.kill(pid, 'SIGCONT') };
         case 'link':
           await sh('ip', ['-n', lab.hub, 'link', 'set', `p${host}`, 'down']);
           return {
             kind,
             host,
+            from: 0,
             revert: async () => void (await sh('ip', ['-n', lab.hub, 'link', 'set', `p${host}`, 'up'])),
           };
         case 'oneway': {
@@ -208,13 +279,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             kind,
             host,
             peer,
+            from: 0,
             revert: async () => void (await sh('ip', [...ns, 'delete', 'table', 'inet', 'chaos'])),
           };
         }
         case 'diskfull': {
           // Fills the tmpfs; dd stops at ENOSPC (its error is the point).
           await sh('dd', ['if=/dev/zero', `of=${join(diskDir, 'filler')}`, 'bs=64k']).catch(() => {});
-          return { kind, host: diskHost, revert: () => rm(join(diskDir, 'filler'), { force: true }) };
+          return { kind, host: diskHost, from: 0, revert: () => rm(join(diskDir, 'filler'), { force: true }) };
         }
       }
     };
@@ -238,6 +310,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       if (!f) return;
       if (f.kind === 'oneway') await verdict(f);
       active.delete(host);
+      history.push({ host, from: f.from, to: Date.now() });
+      if (f.peer !== undefined) history.push({ host: f.peer, from: f.from, to: Date.now() });
       await f.revert().catch((err: Error) => log(`revert ${f.kind} on ${names[host]} failed: ${err.message}`));
       lastFaultEnd[host] = Date.now();
       if (f.peer !== undefined) lastFaultEnd[f.peer] = Date.now();
@@ -290,7 +364,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     let liveChecks = 0;
     const clean = (i: number, now: number) => !active.has(i) && now - lastFaultEnd[i]! >= GRACE_MS;
     const culprits = () => new Set([...active.values()].map((f) => f.host));
+    // A member declared dead while it and the observer are clean is a false verdict. One declared
+    // dead while it was cut off may stay dead after the fault ends until Serf's reconnect (every
+    // 30 s) brings it back: that is the designed healing, bounded by HEAL_BOUND_MS, not a verdict.
+    const seen = new Map<string, { status: string; round: number }>();
+    let round = 0;
     const liveCheck = async () => {
+      round++;
       const now = Date.now();
       const observers = names.map((_, i) => i).filter((i) => clean(i, now));
       for (const o of observers) {
@@ -300,8 +380,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         const later = Date.now();
         for (const m of view) {
           const idx = names.indexOf(m.name);
+          const key = `${o}/${m.name}`;
+          const before = seen.get(key);
+          seen.set(key, { status: m.status, round });
           if (idx < 0 || m.status !== 'dead' || !clean(idx, later) || culprits().has(idx)) continue;
-          violate(`${runTime()} ms: ${names[o]} declared ${m.name} dead while both were clean`);
+          if (before !== undefined && before.round === round - 1 && before.status !== 'dead') {
+            violate(`${runTime()} ms: ${names[o]} declared ${m.name} dead while both were clean`);
+          } else if (later - lastFaultEnd[idx]! > HEAL_BOUND_MS && later - lastFaultEnd[o]! > HEAL_BOUND_MS) {
+            violate(`${runTime()} ms: ${names[o]} still holds ${m.name} dead ${HEAL_BOUND_MS} ms after their faults`);
+          }
         }
       }
     };
@@ -330,6 +417,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
               return undefined;
             });
             if (f) {
+              f.from = Date.now();
               active.set(f.host, f);
               faults[kind]++;
               log(
@@ -391,6 +479,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         if (!churnTable?.endpoints.some((e) => e.id === id)) violate(`${id} missing from ${names[i]}'s routes`);
       }
     }
+    client.kill('SIGTERM');
+    const echoClean = (t: number) =>
+      ECHO_HOSTS.some((h) => !history.some((f) => f.host === h && f.from <= t && t <= f.to + GRACE_MS));
+    const sdk = { requests: outcomes.length, failed: 0, excused: 0 };
+    for (const o of outcomes) {
+      if (o.ok) continue;
+      sdk.failed++;
+      if (!echoClean(o.t)) sdk.excused++;
+      else violate(`SDK request at +${o.t - faultsFrom} ms failed while an echo host was clean: ${o.err}`);
+    }
+    if (outcomes.length === 0) violate(`the SDK client sent nothing: ${clientErr.slice(-2000)}`);
     return {
       seed: opts.seed,
       hosts: n,
@@ -399,10 +498,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       membersConvergedMs,
       routesConvergedMs,
       liveChecks,
+      sdk,
       violations,
     };
   } finally {
     stopping = true;
+    for (const h of helpers) h.kill('SIGKILL');
     for (const a of agents) {
       if (!a) continue;
       if (a.running && a.child.pid !== undefined) {
