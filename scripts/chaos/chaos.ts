@@ -293,6 +293,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     /** The asymmetric partition's verdict, read from the clean third parties just before it ends. */
     const verdict = async (f: ActiveFault) => {
       const peer = f.peer!;
+      if (history.some((h) => h.host === peer && h.to >= f.from)) {
+        log(`no verdict for ${names[f.host]} dropping ${names[peer]}: ${names[peer]} had a fault of its own meanwhile`);
+        return;
+      }
       const seen: string[] = [];
       const now = Date.now();
       for (let o = 0; o < n; o++) {
@@ -364,6 +368,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     let liveChecks = 0;
     const clean = (i: number, now: number) => !active.has(i) && now - lastFaultEnd[i]! >= GRACE_MS;
     const culprits = () => new Set([...active.values()].map((f) => f.host));
+    /** The healthy sides of running one-way drops: left alone so the verdict is about them. */
+    const peers = () => new Set([...active.values()].flatMap((f) => (f.peer === undefined ? [] : [f.peer])));
     // A member declared dead while it and the observer are clean is a false verdict. One declared
     // dead while it was cut off may stay dead after the fault ends until Serf's reconnect (every
     // 30 s) brings it back: that is the designed healing, bounded by HEAL_BOUND_MS, not a verdict.
@@ -407,7 +413,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           const kind = faults.oneway === 0 ? 'oneway' : pick(KINDS);
           const candidates = names
             .map((_, i) => i)
-            .filter((i) => !active.has(i) && (kind !== 'diskfull' || i === diskHost) && i !== 0);
+            .filter((i) => !active.has(i) && !peers().has(i) && (kind !== 'diskfull' || i === diskHost) && i !== 0);
           if (candidates.length > 0 && !(kind === 'diskfull' && active.has(diskHost))) {
             const host = pick(candidates);
             // An asymmetric partition is held long enough for suspicion to run its course.
