@@ -69,8 +69,7 @@ describe('catalog and routing across real agents', () => {
     const check = (t: HttpTarget) => ({ HTTP: t.url, Interval: '200ms', Timeout: '1s', Status: 'passing' });
     await register(c0, { Name: 'web', ID: 'web-c0', Port: targets[0]!.port, Priority: 0, Check: check(targets[0]!) });
     await register(c1, { Name: 'web', ID: 'web-c1', Port: targets[1]!.port, Priority: 0, Check: check(targets[1]!) });
-    // The backup registers once the primaries are known: a tier that appears after traffic went
-    // elsewhere is held down like a failback (routing's failback hold-down), which is not under test here.
+    // The backup registers once the primaries are known, so the primaries are active from the start.
     await waitFor('the primaries in every table', async () => {
       for (const a of agents) if (stateOf(await routes(a, 'web'), 'c1') !== 'active') return false;
       return true;

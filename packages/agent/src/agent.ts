@@ -30,6 +30,7 @@ import type { LogTap } from './log-tap.ts';
 import { advertiseHost, MembershipService, memberInfo } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
+import { recordOverflow } from './mesh/local-record.ts';
 import { Mesh, peerIdFromMembership } from './mesh/mesh.ts';
 import { realRuntime } from './runtime/index.ts';
 import { mergeConfiguredServices, readServicesDir } from './services/config-services.ts';
@@ -115,6 +116,7 @@ export class Agent {
         zone: config.zone,
         log,
         enableExecChecks: config.enableExecChecks,
+        admit: (services) => recordOverflow(config.node, identity.peerId.toString(), services),
       });
       parts.registry = registry;
       const fromDir = config.servicesDir === undefined ? [] : readServicesDir(config.servicesDir);

@@ -13,6 +13,8 @@ export {
   type SimMutation,
 } from './election/sim/election-sim.ts';
 export { type MembershipProfile, PROFILES } from './membership/profiles.ts';
+export { type CatalogChurnResult, runCatalogChurn } from './sim/catalog-churn.ts';
+export { mulberry32 } from './sim/random.ts';
 // The deterministic simulator: the membership engine on a virtual clock, for scripts (scripts/sim).
 export { type SimEvent, Simulator, type SimulatorOptions } from './sim/simulator.ts';
 export { VERSION } from './version.ts';

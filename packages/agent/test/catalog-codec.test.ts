@@ -6,6 +6,7 @@ import type { Message } from '@libp2p/gossipsub';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { xsalsa20 } from '@noble/ciphers/salsa.js';
 import { MAX_INSTANCES_PER_NODE, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import {
   CATALOG_TOPIC,
@@ -21,7 +22,10 @@ import {
   verifyEnvelope,
   XSalsa20Stream,
 } from '../src/catalog/index.ts';
-import { record } from './catalog-harness.ts';
+import { RecordIntake } from '../src/catalog/record-intake.ts';
+import { mergeCatalogs } from '../src/routing/index.ts';
+import { VirtualRuntime } from '../src/runtime/index.ts';
+import { record, signUnchecked } from './catalog-harness.ts';
 
 async function identity() {
   const key = await generateKeyPair('Ed25519');
@@ -107,6 +111,48 @@ describe('record envelope', () => {
   });
 });
 
+describe("other agents' names", () => {
+  it('refuses, counts and never throws on records whose names break the local rules', async () => {
+    const a = await identity();
+    const base = record('a', a.peerId, { epoch: 1, seq: 1 });
+    const inst = base.instances[0]!;
+    const intake = new RecordIntake({
+      node: 'me',
+      peerId: 'me',
+      privateKey: a.key,
+      peerIdOf: (node) => (node === 'a' || node.startsWith('a\n') ? a.peerId : undefined),
+      maxNodes: 16,
+      log: pino({ level: 'silent' }),
+      clock: new VirtualRuntime(1).clock,
+      onChange: () => {},
+    });
+    const hostile = [
+      { ...base, node: 'a\n\u001b[31mforged row' },
+      { ...base, instances: [{ ...inst, service: 'localhost' }] },
+      { ...base, instances: [{ ...inst, service: '10.0.0.1' }] },
+      { ...base, instances: [{ ...inst, service: 'web\u001b[2J' }] },
+      { ...base, instances: [{ ...inst, id: 'id with spaces' }] },
+      { ...base, instances: [{ ...inst, tags: ['x'.repeat(256)] }] },
+      { ...base, instances: [{ ...inst, tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }] },
+      { ...base, instances: [{ ...inst, meta: { 'consul-x': 'y' } }] },
+      { ...base, instances: [{ ...inst, meta: { 'a\u0007': 'y' } }] },
+      { ...base, instances: [{ ...inst, meta: { k: 'x'.repeat(513) } }] },
+      { ...base, instances: [{ ...inst, zone: 'z\u001b]0;t\u0007' }] },
+      { ...base, instances: [{ ...inst, address: '10.0.0.1/evil' }] },
+    ];
+    for (const [i, value] of hostile.entries()) {
+      const envelope = await signUnchecked(value, a.key);
+      expect(await intake.fromGossip(envelope, a.peerId), `case ${i}`).toBe('ignore');
+      expect(intake.rejected['invalid-name'], `case ${i}`).toBe(i + 1);
+    }
+    expect(intake.store.size).toBe(0);
+    // The same record with lawful names is taken.
+    expect(await intake.fromGossip(await signUnchecked(base, a.key), a.peerId)).toBe('accept');
+    // And an agent cannot publish such a record either.
+    expect(await rejection(signRecord(hostile[1]!, a.key))).toBe('invalid-name');
+  });
+});
+
 describe('record store', () => {
   it('keeps the newest (epoch, seq) per node whatever the delivery order and duplicates', async () => {
     const a = await identity();
@@ -129,6 +175,29 @@ describe('record store', () => {
     expect(store.merge(signed[1]!)).toEqual({ changed: false, reason: 'stale' });
     expect(store.merge(signed[3]!)).toEqual({ changed: false, reason: 'duplicate' });
     expect(store.get('a')?.record.seq).toBe(3);
+  });
+
+  it('settles two records of one version the way routing merges them, whichever arrives first', async () => {
+    // A buggy author that reuses a version: the production store and the routing merge must pick
+    // the same record, else two agents hold different catalogs forever (they exchange versions only).
+    const a = await identity();
+    const passing = await signRecord(record('a', a.peerId, { epoch: 1, seq: 4 }, 'passing'), a.key);
+    const critical = await signRecord(record('a', a.peerId, { epoch: 1, seq: 4 }, 'critical'), a.key);
+    const winner = mergeCatalogs([passing.record], [critical.record])[0];
+    for (const order of [
+      [passing, critical],
+      [critical, passing],
+    ]) {
+      const store = new RecordStore(16);
+      for (const s of order) store.merge(s);
+      expect(store.get('a')?.record).toEqual(winner);
+    }
+    const store = new RecordStore(16);
+    store.merge(passing);
+    store.merge(critical);
+    const loser = store.get('a')?.record === passing.record ? critical : passing;
+    expect(store.isNewer(loser)).toBe(false);
+    expect(store.merge(loser)).toEqual({ changed: false, reason: 'stale' });
   });
 
   it('computes what a digest lacks, and bounds the node count', async () => {

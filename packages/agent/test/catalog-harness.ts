@@ -210,3 +210,14 @@ export class VirtualCluster {
     this.nodes.length = 0;
   }
 }
+
+/**
+ * Signs a record's JSON as an author would, without the codec's checks: what a hostile or
+ * differently-ruled agent can put on the wire (same envelope layout as record-codec.ts).
+ */
+export async function signUnchecked(value: unknown, key: PrivateKey): Promise<Uint8Array> {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const domain = new TextEncoder().encode('vigil/catalog/record/1\n');
+  const signature = await key.sign(Uint8Array.from([...domain, ...bytes]));
+  return Uint8Array.from([1, ...signature, ...bytes]);
+}

@@ -13,7 +13,7 @@ import * as lp from 'it-length-prefixed';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SYNC_PROTOCOL, signRecord, swarmKeyFromGossipKey } from '../src/catalog/index.ts';
-import { Cluster, fullyConnected, gossipKey, record } from './catalog-harness.ts';
+import { Cluster, fullyConnected, gossipKey, record, signUnchecked } from './catalog-harness.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const KEY = gossipKey(7);
@@ -134,6 +134,37 @@ describe('catalog anti-entropy stream', { timeout: 60_000 }, () => {
     await waitFor(() => b.catalog.get('a')?.seq === 2, 'gossip still works', 20_000);
     await expect(b.catalog.syncWith(a.peer().peerId)).resolves.toMatchObject({ sent: 0 });
     expect(b.catalog.get('evil')?.seq).toBe(1);
+  });
+
+  it("skips and counts another agent's record whose names break the local rules, and keeps the exchange", async () => {
+    const a = await cluster.add('a', { gossipKeys: [KEY] });
+    const evil = await rawPeer();
+    cluster.directory.set('evil', evil.peerId);
+    cluster.directory.set('evil2', evil.peerId);
+    a.catalog.setPeers([
+      a.peer(),
+      { node: 'evil', peerId: evil.peerId, multiaddr: evil.node.getMultiaddrs()[0]!.toString() },
+    ]);
+    const target = a.catalog.listenAddresses()[0]!;
+    const base = record('evil', evil.peerId, { epoch: 1, seq: 1 });
+    // A service named localhost would capture the SDK's http://localhost requests on every agent.
+    const hijack = await signUnchecked(
+      { ...base, instances: [{ ...base.instances[0]!, service: 'localhost' }] },
+      evil.key,
+    );
+    const valid = await signRecord(record('evil2', evil.peerId, { epoch: 1, seq: 1 }), evil.key);
+    const stream = await evil.node.dialProtocol(multiaddr(target), SYNC_PROTOCOL);
+    stream.send(frame(0x01, json([])));
+    stream.send(frame(0x02, hijack));
+    stream.send(frame(0x02, valid.envelope));
+    await stream.close();
+    for await (const _ of stream) {
+      // a's digest and records
+    }
+    await waitFor(() => a.catalog.get('evil2')?.seq === 1, 'the valid record after the refused one', 10_000);
+    expect(a.catalog.get('evil')).toBeUndefined();
+    expect(a.catalog.stats().rejected['invalid-name']).toBe(1);
+    expect(a.catalog.stats().syncMalformed).toBe(0);
   });
 
   it('stop() closes every socket and timer it opened', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VirtualRuntime } from '../src/runtime/index.ts';
 import type { RegistryEvent } from '../src/services/events.ts';
 import { parseServiceRegistration } from '../src/services/registration.ts';
 import { type RegistryOptions, ServiceRegistry } from '../src/services/registry.ts';
@@ -79,6 +80,29 @@ describe('ServiceRegistry', () => {
     expect(registry.index).toBe(6);
     expect(registry.since(4)?.map((e) => e.index)).toEqual([5, 6]);
     expect(registry.since(6)).toEqual([]);
+  });
+
+  it('stamps a recovery (the failback hold-down) only on an instance that was usable before', async () => {
+    const runtime = new VirtualRuntime(3);
+    const registry = await openRegistry({ runtime });
+    await registry.register(reg({ Name: 'web', Port: 80, Check: { TTL: '10s', CheckID: 'web-ttl' } }));
+    await registry.updateTtl('web-ttl', 'passing', 'first pass'); // starting, not recovering
+    expect(registry.getService('web')?.recoveredAt).toBeUndefined();
+    await registry.updateTtl('web-ttl', 'critical', 'down');
+    runtime.advance(1_000);
+    await registry.updateTtl('web-ttl', 'passing', 'back');
+    expect(registry.getService('web')?.recoveredAt).toBe(runtime.clock.wallNow());
+    const first = runtime.clock.wallNow();
+    runtime.advance(1_000);
+    await registry.setServiceMaintenance('web', true, 'drain');
+    await registry.setServiceMaintenance('web', false);
+    expect(registry.getService('web')?.recoveredAt).toBe(first + 1_000);
+    // Restored from the data dir: it ran in the previous life, so its next recovery counts.
+    const again = await reopen(registry, { runtime });
+    expect(again.getService('web')?.recoveredAt).toBeUndefined();
+    await again.updateTtl('web-ttl', 'critical', 'down');
+    await again.updateTtl('web-ttl', 'passing', 'back');
+    expect(again.getService('web')?.recoveredAt).toBe(runtime.clock.wallNow());
   });
 
   it('takes the worst check, counts node checks for every service, and puts maintenance above all', async () => {

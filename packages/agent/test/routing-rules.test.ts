@@ -152,77 +152,66 @@ describe('active-passive (Envoy priority levels, overprovisioning factor 1.4)', 
 
 describe('failback hold-down', () => {
   const HOLD = 30_000;
-  const healthyP0 = oneEach(inst('p0'), inst('b0', { priority: 1 }));
   const failedP0 = oneEach(inst('p0', { health: 'critical' }), inst('b0', { priority: 1 }));
+  /** p0 back to passing at `at` (its record says so), b0 standing by. */
+  const recoveredP0 = (at: number) => oneEach(inst('p0', { recoveredAt: at }), inst('b0', { priority: 1 }));
 
-  it('fails over at once and fails back only after the hold-down, not before', () => {
-    const t0 = route(healthyP0, { now: 0 });
-    expect(shares(table(t0))).toEqual({ p0: 1 });
-    const t1 = route(failedP0, { now: 1_000, previous: t0.state });
-    expect(shares(table(t1))).toEqual({ b0: 1 }); // failover: immediate
-    const t2 = route(healthyP0, { now: 10_000, previous: t1.state });
-    expect(shares(table(t2))).toEqual({ b0: 1 }); // recovered, held
-    expect(table(t2).tiers[0]?.failbackAt).toBe(10_000 + HOLD);
-    expect(t2.nextEvaluationAt).toBe(10_000 + HOLD);
-    const t3 = route(healthyP0, { now: 10_000 + HOLD - 1, previous: t2.state });
-    expect(shares(table(t3))).toEqual({ b0: 1 });
-    const t4 = route(healthyP0, { now: 10_000 + HOLD, previous: t3.state });
-    expect(shares(table(t4))).toEqual({ p0: 1 }); // failback
-    expect(t4.nextEvaluationAt).toBeNull();
-    expect(table(t4).tiers[0]?.failbackAt).toBeNull();
+  it('fails over at once and fails back only once the hold-down from the recovery has passed', () => {
+    expect(shares(table(route(failedP0, { now: 1_000 })))).toEqual({ b0: 1 }); // failover: immediate
+    const held = route(recoveredP0(10_000), { now: 10_000 });
+    expect(shares(table(held))).toEqual({ b0: 1 }); // recovered, held
+    expect(table(held).tiers[0]?.failbackAt).toBe(10_000 + HOLD);
+    expect(held.nextEvaluationAt).toBe(10_000 + HOLD);
+    expect(shares(table(route(recoveredP0(10_000), { now: 10_000 + HOLD - 1 })))).toEqual({ b0: 1 });
+    const back = route(recoveredP0(10_000), { now: 10_000 + HOLD });
+    expect(shares(table(back))).toEqual({ p0: 1 }); // failback
+    expect(back.nextEvaluationAt).toBeNull();
+    expect(table(back).tiers[0]?.failbackAt).toBeNull();
+  });
+
+  it('gives a restarted agent the same table as its peers: the hold is in the records, not in memory', () => {
+    // A peer that watched p0 fail and recover, and an agent (re)started in the middle of the hold.
+    const peer = route(recoveredP0(10_000), { now: 12_000, previous: route(failedP0, { now: 5_000 }).state });
+    const restarted = route(recoveredP0(10_000), { now: 12_000 });
+    expect(restarted.tables).toEqual(peer.tables);
+    expect(shares(table(restarted))).toEqual({ b0: 1 });
+  });
+
+  it('does not hold a tier never seen failed: a new primary, a new tier, a new service', () => {
+    // Before: a tier that first appeared (a new registration, or a node the agent just learned)
+    // was held for 30 s on agents that had routed the service before, and not on the others.
+    const before = route(oneEach(inst('b0', { priority: 1 })), { now: 0 });
+    expect(shares(table(before))).toEqual({ b0: 1 });
+    const withPrimary = route(oneEach(inst('p0'), inst('b0', { priority: 1 })), { now: 1_000, previous: before.state });
+    expect(shares(table(withPrimary))).toEqual({ p0: 1 });
+    expect(withPrimary.nextEvaluationAt).toBeNull();
   });
 
   it('restarts the hold-down when the tier fails again meanwhile (no flapping)', () => {
-    let r = route(failedP0, { now: 0 });
-    for (const [now, records] of [
-      [10_000, healthyP0],
-      [20_000, failedP0],
-      [25_000, healthyP0],
-      [40_000, healthyP0],
-    ] as const) {
-      r = route(records, { now, previous: r.state });
-      expect(shares(table(r))).toEqual({ b0: 1 });
-    }
-    r = route(healthyP0, { now: 25_000 + HOLD, previous: r.state });
-    expect(shares(table(r))).toEqual({ p0: 1 });
+    // Recovered at 10 s, failed at 20 s, recovered again at 25 s: the record carries 25 s.
+    expect(shares(table(route(recoveredP0(25_000), { now: 40_000 })))).toEqual({ b0: 1 });
+    expect(shares(table(route(recoveredP0(25_000), { now: 25_000 + HOLD })))).toEqual({ p0: 1 });
   });
 
   it('holds a partial recovery too: the spill shrinks only after the hold-down', () => {
     const half = oneEach(...tier('p', 0, 2, 1), inst('b0', { priority: 1 }));
-    const whole = oneEach(...tier('p', 0, 2, 2), inst('b0', { priority: 1 }));
-    const r1 = route(half, { now: 0 });
-    expect(tierLoads(table(r1))).toEqual([0.7, 0.3]);
-    const r2 = route(whole, { now: 5_000, previous: r1.state });
-    expect(tierLoads(table(r2))).toEqual([0.7, 0.3]);
-    expect(tierLoads(table(route(whole, { now: 5_000 + HOLD, previous: r2.state })))).toEqual([1, 0]);
+    const whole = oneEach(inst('p0'), inst('p1', { recoveredAt: 5_000 }), inst('b0', { priority: 1 }));
+    expect(tierLoads(table(route(half, { now: 0 })))).toEqual([0.7, 0.3]);
+    expect(tierLoads(table(route(whole, { now: 5_000 })))).toEqual([0.7, 0.3]);
+    expect(tierLoads(table(route(whole, { now: 5_000 + HOLD })))).toEqual([1, 0]);
   });
 
   it('does not hold when the tiers behind cannot carry the load', () => {
     // Tier 1 is at 25%: holding tier 0 back would push everything into a panicking tier 1.
     const weakBackup = tier('b', 1, 4, 1);
-    const r1 = route(oneEach(inst('p0', { health: 'critical' }), ...weakBackup), { now: 0 });
-    expect(table(r1).panic).toBe(true);
-    const r2 = route(oneEach(inst('p0'), ...weakBackup), { now: 1_000, previous: r1.state });
+    expect(table(route(oneEach(inst('p0', { health: 'critical' }), ...weakBackup), { now: 0 })).panic).toBe(true);
+    const r2 = route(oneEach(inst('p0', { recoveredAt: 1_000 }), ...weakBackup), { now: 1_000 });
     expect(shares(table(r2))).toEqual({ p0: 1 });
   });
 
-  it('holds a tier that reappears (its node came back) but not a brand-new service', () => {
-    const r1 = route(healthyP0, { now: 0, overrides: { p0: member('p0', 'left') } });
-    expect(shares(table(r1))).toEqual({ b0: 1 });
-    const r2 = route(healthyP0, { now: 1_000, previous: r1.state });
-    expect(shares(table(r2))).toEqual({ b0: 1 });
-    const other = route(oneEach(inst('n0', { service: 'new' }), inst('n1', { service: 'new', priority: 1 })), {
-      now: 1_000,
-      previous: r1.state,
-    });
-    expect(shares(table(other, 'new'))).toEqual({ n0: 1 });
-  });
-
-  it('applies no hold-down on the first evaluation, and none when it is configured to 0', () => {
-    expect(shares(table(route(healthyP0, { now: 0 })))).toEqual({ p0: 1 });
-    const r1 = route(failedP0, { now: 0, options: { failbackHoldDownMs: 0 } });
-    const r2 = route(healthyP0, { now: 1, previous: r1.state, options: { failbackHoldDownMs: 0 } });
-    expect(shares(table(r2))).toEqual({ p0: 1 });
+  it('applies none when it is configured to 0', () => {
+    const r = route(recoveredP0(1), { now: 1, options: { failbackHoldDownMs: 0 } });
+    expect(shares(table(r))).toEqual({ p0: 1 });
   });
 });
 

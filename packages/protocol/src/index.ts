@@ -13,6 +13,7 @@ export type {
   RouteLeader,
   RoutesResponse,
   RouteTable,
+  RouteTier,
 } from './api/routes.ts';
 export {
   type EndpointOpinion,
@@ -123,12 +124,30 @@ export {
   tryDecodeStream,
 } from './memberlist/stream.ts';
 export {
+  ADDRESS_MAX_CHARS,
+  addressProblem,
   CONTROL_CHARACTER,
+  type InstanceNames,
+  instanceNamesProblem,
+  META_KEYS_MAX,
+  META_VALUE_MAX_CHARS,
+  metaKeyProblem,
+  metaValueProblem,
   NODE_NAME_MAX_CHARS,
   nodeNameProblem,
   nodeTagsProblem,
+  SERVICE_ID_MAX_CHARS,
+  SERVICE_NAME_MAX_CHARS,
+  SERVICE_TAG_MAX_CHARS,
+  SERVICE_TAGS_MAX,
+  serviceIdProblem,
+  serviceNameProblem,
+  serviceTagProblem,
+  shadowsLiteralHost,
   TAG_KEY_MAX_CHARS,
   TAG_VALUE_MAX_CHARS,
   tagKeyProblem,
   tagValueProblem,
+  ZONE_MAX_CHARS,
+  zoneProblem,
 } from './names.ts';

@@ -153,8 +153,15 @@ export class NetnsAgent {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static async spawn(opts: { node: string; ns: string; addr: string; extraArgs?: readonly string[] }) {
-    const dataDir = await mkdtemp(join(tmpdir(), `vigil-netns-${opts.node}-`));
+  /** `dataDir`: reuse one (a restart after a kill); by default a fresh temporary directory. */
+  static async spawn(opts: {
+    node: string;
+    ns: string;
+    addr: string;
+    extraArgs?: readonly string[];
+    dataDir?: string;
+  }) {
+    const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), `vigil-netns-${opts.node}-`)));
     const args = [
       'netns',
       'exec',

@@ -534,6 +534,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
           digest: () => this.intake.store.digest(),
           missingFrom: (digest) => this.intake.missingFrom(digest),
           accept: (signed) => this.intake.fromSync(signed, peerId),
+          refused: (err) => this.intake.refused(err, peerId),
         },
         signal,
         DEFAULT_SYNC_LIMITS,

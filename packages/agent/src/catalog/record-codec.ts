@@ -19,12 +19,14 @@
 import type { PrivateKey, PublicKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import {
+  instanceNamesProblem,
   MAX_GROUPS_PER_NODE,
   MAX_INSTANCES_PER_NODE,
   MAX_OPINION_TRANSITIONS,
   MAX_OPINIONS_PER_NODE,
   MAX_RECORD_BYTES,
   type NodeRecord,
+  nodeNameProblem,
 } from '@vigil/protocol';
 import { z } from 'zod';
 
@@ -68,6 +70,7 @@ const instanceSchema = z.object({
   health: z.enum(['passing', 'warning', 'critical']),
   maintenance: z.boolean(),
   flaps: z.array(safeInt(0)).max(MAX_OPINION_TRANSITIONS).optional(),
+  recoveredAt: safeInt(0).optional(),
 });
 
 const count = safeInt(0);
@@ -121,6 +124,7 @@ export const nodeRecordSchema = z.object({
 export type RecordRejection =
   | 'malformed' // not an envelope, not JSON, or fails the schema/bounds
   | 'too-large'
+  | 'invalid-name' // a node name, service name, id, tag, meta entry or zone that a registration here could not have
   | 'unknown-node' // membership holds no peer id for record.node (yet): anti-entropy retries later
   | 'wrong-signer' // signed/published by a peer other than the one membership holds for the node
   | 'bad-signature';
@@ -150,14 +154,31 @@ function signingInput(recordBytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Validates a record against the schema and bounds; throws RecordError('malformed' | 'too-large'). */
+/**
+ * Validates a record against the schema and bounds, then its names against the rules a local
+ * registration passes (@vigil/protocol names.ts): throws RecordError('malformed' | 'invalid-name').
+ */
 export function validateRecord(value: unknown): NodeRecord {
   const parsed = nodeRecordSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new RecordError('malformed', `invalid record: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
   }
-  return parsed.data;
+  const record = parsed.data;
+  const nodeProblem = nodeNameProblem(record.node);
+  if (nodeProblem !== undefined) {
+    throw new RecordError(
+      'invalid-name',
+      `invalid record: node ${JSON.stringify(record.node.slice(0, 80))}: ${nodeProblem}`,
+    );
+  }
+  for (const [i, instance] of record.instances.entries()) {
+    const problem = instanceNamesProblem(instance);
+    if (problem !== undefined) {
+      throw new RecordError('invalid-name', `invalid record for ${record.node}: instances[${i}].${problem}`);
+    }
+  }
+  return record;
 }
 
 /** Signs a record with the author's key. The key must be the one behind `record.peerId`. */

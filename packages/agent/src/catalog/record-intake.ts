@@ -1,6 +1,6 @@
 // Every record that reaches the store comes through here, whatever the path: validate (bounds,
 // schema), verify (signature, and the signer is the peer membership holds for the node), apply
-// (newest (epoch, seq) wins), count (by outcome and reason). No I/O besides the log.
+// (record-store.ts: the one merge rule), count (by outcome and reason). No I/O besides the log.
 
 import type { PrivateKey } from '@libp2p/interface';
 import type { NodeRecord } from '@vigil/protocol';
@@ -59,6 +59,7 @@ export class RecordIntake {
   readonly rejected: Record<RecordRejection, number> = {
     malformed: 0,
     'too-large': 0,
+    'invalid-name': 0,
     'unknown-node': 0,
     'wrong-signer': 0,
     'bad-signature': 0,
@@ -88,7 +89,7 @@ export class RecordIntake {
       throw new CatalogPublishError(`this agent publishes only its own record (${node}), not ${record.node}`);
     }
     if (record.peerId !== peerId) throw new CatalogPublishError(`record.peerId must be this agent's peer id ${peerId}`);
-    if (!this.store.isNewer(record)) {
+    if (!this.store.isNewerVersion(record)) {
       const held = this.store.get(record.node)?.record;
       throw new CatalogPublishError(
         `record version (${record.epoch}, ${record.seq}) is not newer than the published (${held?.epoch}, ${held?.seq}); bump seq`,
@@ -100,9 +101,9 @@ export class RecordIntake {
     } catch (err) {
       throw new CatalogPublishError(`cannot publish: ${(err as Error).message}`);
     }
-    // isNewer was checked before the await; re-check so concurrent publishes cannot go backwards.
-    const result = this.store.merge(signed);
-    if (!result.changed) throw new CatalogPublishError('a newer record was published concurrently');
+    // Checked before the await; re-check so concurrent publishes cannot go backwards.
+    const result = this.store.isNewerVersion(record) ? this.store.merge(signed) : undefined;
+    if (!result?.changed) throw new CatalogPublishError('a newer record was published concurrently');
     this.opts.onChange({ record: signed.record, previous: result.previous, source: 'local' });
     return signed;
   }
@@ -122,14 +123,16 @@ export class RecordIntake {
       }
       await verifyEnvelope(signed, expected);
     } catch (err) {
-      return this.reject(err, 'gossip', from) === 'unknown-node' ? 'ignore' : 'reject';
+      // Names a newer rule refuses may be relayed in good faith by an older agent: drop, do not penalise.
+      const reason = this.reject(err, 'gossip', from);
+      return reason === 'unknown-node' || reason === 'invalid-name' ? 'ignore' : 'reject';
     }
     return this.apply(signed, 'gossip') ? 'accept' : 'ignore';
   }
 
   /** The anti-entropy path: the same check, minus the publisher (any peer may hold the record). */
   async fromSync(signed: SignedRecord, from: string): Promise<boolean> {
-    if (signed.record.node === this.opts.node || !this.store.isNewer(signed.record)) {
+    if (signed.record.node === this.opts.node || !this.store.isNewer(signed)) {
       this.counts.stale++; // our own record is authored here, never taken from others
       return false;
     }
@@ -151,6 +154,11 @@ export class RecordIntake {
     return this.store
       .missingFrom(digest)
       .filter((s) => s.record.node === this.opts.node || this.opts.peerIdOf(s.record.node) === s.record.peerId);
+  }
+
+  /** A record the sync stream could not take (its names break the rules): counted like the rest. */
+  refused(err: RecordError, from: string): void {
+    this.reject(err, 'sync', from);
   }
 
   private apply(signed: SignedRecord, source: 'gossip' | 'sync'): boolean {

@@ -19,13 +19,7 @@ import * as lp from 'it-length-prefixed';
 import { pipe } from 'it-pipe';
 import { Uint8ArrayList } from 'uint8arraylist';
 import { z } from 'zod';
-import {
-  decodeEnvelope,
-  MAX_ENVELOPE_BYTES,
-  RECORD_LIMITS,
-  type RecordError,
-  type SignedRecord,
-} from './record-codec.ts';
+import { decodeEnvelope, MAX_ENVELOPE_BYTES, RECORD_LIMITS, RecordError, type SignedRecord } from './record-codec.ts';
 import type { DigestEntry } from './record-store.ts';
 
 export const SYNC_PROTOCOL = '/vigil/catalog-sync/1';
@@ -65,6 +59,11 @@ export interface SyncParty {
    * the store changed; must not throw for a rejected record (the caller counts it).
    */
   accept(signed: SignedRecord): Promise<boolean>;
+  /**
+   * A well-formed record whose names break the rules (RecordError 'invalid-name'): counted and
+   * skipped, not a broken stream, so one such record does not cost the peer the rest of the sync.
+   */
+  refused(err: RecordError): void;
 }
 
 export interface SyncResult {
@@ -169,7 +168,11 @@ export async function runSyncExchange(
       try {
         signed = decodeEnvelope(frame.subarray(1));
       } catch (err) {
-        throw new SyncProtocolError(`bad record frame: ${(err as RecordError).message}`);
+        if (err instanceof RecordError && err.reason === 'invalid-name') {
+          party.refused(err);
+          continue;
+        }
+        throw new SyncProtocolError(`bad record frame: ${(err as Error).message}`);
       }
       if (await party.accept(signed)) accepted++;
     }

@@ -9,7 +9,8 @@ const ROUTES_HELP = `Usage: vigil routes [SERVICE] [options]
 Shows the routing table of every service, or of one: endpoints in failover order with their
 state (active, standby, demoted), traffic share, tier and zone, and the redundancy (N+k).
 Each demoted endpoint gets one line saying why: its node is a confirmed suspect, or an outlier
-ejection with the observer hosts that saw it failing, what they saw, and until when.
+ejection with the observer hosts that saw it failing, what they saw, and until when. A
+failback being held down is shown with the moment it ends (the same on every agent).
 
   --json             print the JSON of GET /v1/routes[/SERVICE]
 ${CLIENT_HELP}`;
@@ -54,7 +55,8 @@ export function renderDemotions(t: ExplainedTable): string {
   return lines.map((l) => `${l}\n`).join('');
 }
 
-function renderTable(t: ExplainedTable): string {
+/** `now` only turns a hold-down's end into seconds left. */
+export function renderTable(t: ExplainedTable, now: number): string {
   const head = `${safe`${t.service}  policy=${t.policy}  redundancy=${t.redundancy}`}${t.panic ? '  PANIC' : ''}\n`;
   const rows = t.endpoints.map((e) => [
     `  ${e.node}/${e.id}`,
@@ -65,7 +67,13 @@ function renderTable(t: ExplainedTable): string {
     e.zone,
     e.health,
   ]);
-  return head + (rows.length > 0 ? table(rows) : '  (no endpoints)\n') + renderDemotions(t);
+  const held = (t.tiers ?? [])
+    .filter((tier) => tier.failbackAt !== null)
+    .map((tier) => {
+      const left = Math.max(0, Math.ceil((tier.failbackAt! - now) / 1000));
+      return `  failback to tier ${tier.tier} held down until ${new Date(tier.failbackAt!).toISOString()} (${left}s)\n`;
+    });
+  return head + (rows.length > 0 ? table(rows) : '  (no endpoints)\n') + held.join('') + renderDemotions(t);
 }
 
 export async function runRoutes(args: string[]): Promise<number> {
@@ -93,7 +101,7 @@ export async function runRoutes(args: string[]): Promise<number> {
       return 0;
     }
     if (tables.length === 0) process.stdout.write('No services in the catalog.\n');
-    process.stdout.write(tables.map(renderTable).join('\n'));
+    process.stdout.write(tables.map((t) => renderTable(t, Date.now())).join('\n'));
     return 0;
   });
 }

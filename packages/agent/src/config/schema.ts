@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { nodeNameProblem, tagKeyProblem, tagValueProblem } from '@vigil/protocol';
 import { z } from 'zod';
+import { checkedBy } from '../base/checked-by.ts';
 import { formatDuration, parseDuration } from '../base/duration.ts';
 import { parseGossipKey } from '../base/gossip-key.ts';
 import { type HostPort, parseHostPort } from '../base/host-port.ts';
@@ -42,13 +43,6 @@ const gossipKey = z.string().transform((value, ctx): Buffer => {
   }
   return bytes;
 });
-
-/** A string check from @vigil/protocol's names.ts, which gossip input must pass too. */
-const checkedBy = (problem: (value: string) => string | undefined) =>
-  z.string().superRefine((value, ctx) => {
-    const message = problem(value);
-    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
-  });
 
 const nodeName = checkedBy(nodeNameProblem);
 const tagKey = checkedBy(tagKeyProblem);

@@ -3,7 +3,7 @@ import { DATA_FILES, type DataFile } from './files.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity.ts';
 import { readKeyringFile, writeKeyringFile } from './keyring-file.ts';
 import { DataDirLock } from './lock.ts';
-import { readSnapshot, type SnapshotMember, writeSnapshot } from './members-file.ts';
+import { readSnapshot, type SnapshotMember, type SnapshotRead, writeSnapshot } from './members-file.ts';
 
 export { DATA_FILES, type DataFile } from './files.ts';
 
@@ -46,11 +46,12 @@ export class DataDir {
   }
 
   /** The members last seen alive; empty when there is no readable snapshot. */
-  readMembers(): Promise<SnapshotMember[]> {
+  readMembers(): Promise<SnapshotRead> {
     return readSnapshot(this.file('members'));
   }
 
-  writeMembers(members: readonly SnapshotMember[]): Promise<void> {
+  /** Resolves to false when it kept a snapshot naming members rather than write an empty one. */
+  writeMembers(members: readonly SnapshotMember[]): Promise<boolean> {
     return writeSnapshot(this.file('members'), members);
   }
 }

@@ -17,6 +17,7 @@ import {
 } from '@vigil/protocol';
 import { RateLimitedWarner } from '../base/rate-limited-warner.ts';
 import { DataDir } from '../data-dir/data-dir.ts';
+import { aloneWarning } from '../data-dir/members-file.ts';
 import type { Logger } from '../log.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
@@ -300,7 +301,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       }
     }
     if (withSnapshot) {
-      for (const m of await this.dataDir.readMembers()) {
+      const snapshot = await this.dataDir.readMembers();
+      if (snapshot.problem) this.log.warn(snapshot.problem);
+      for (const m of snapshot.members) {
         if (m.name !== this.opts.name) targets.set(addressKey(m), { host: m.host, port: m.port });
       }
     }
@@ -321,7 +324,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     const joined = outcomes.filter((e) => e === undefined).length;
     if (targets.size > 0) {
       if (joined > 0) this.log.info({ joined, failed: errors.length }, 'joined cluster');
-      else this.log.warn({ errors }, 'could not join any member');
+      else if (this.engine.memberViews().some((m) => m.name !== this.opts.name && isLive(m))) {
+        this.log.warn({ errors }, 'could not join any member');
+      } else this.log.error({ errors }, aloneWarning(targets.size));
     }
     return { joined, errors };
   }

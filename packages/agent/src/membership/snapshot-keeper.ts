@@ -71,7 +71,9 @@ export class SnapshotKeeper {
     if (key === this.saved) return;
     this.saved = key;
     this.write = this.write
-      .then(() => this.dataDir.writeMembers(members))
+      .then(async () => {
+        if (!(await this.dataDir.writeMembers(members))) this.log.warn('alone: keeping the member snapshot');
+      })
       .catch((err: unknown) => {
         this.saved = undefined;
         this.log.error({ err }, 'cannot write member snapshot');

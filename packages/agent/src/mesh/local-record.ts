@@ -1,5 +1,6 @@
-import type { InstanceRecord, NodeRecord } from '@vigil/protocol';
+import { type InstanceRecord, MAX_RECORD_BYTES, type NodeRecord } from '@vigil/protocol';
 import { compareStrings } from '../base/compare.ts';
+import { RecordError, validateRecord } from '../catalog/record-codec.ts';
 import type { ServiceView } from '../services/registry.ts';
 
 export interface LocalRecordInput {
@@ -15,8 +16,8 @@ export interface LocalRecordInput {
   readonly elections?: Pick<NodeRecord, 'leads' | 'locks' | 'bootstraps'> | undefined;
 }
 
-/** What the record needs of a registered service: its definition and its combined health. */
-export type LocalService = Pick<ServiceView, 'service' | 'health'>;
+/** What the record needs of a registered service: its definition, combined health, last recovery. */
+export type LocalService = Pick<ServiceView, 'service' | 'health'> & { readonly recoveredAt?: number | undefined };
 
 /** This node's catalog record, built from the local registry: the only record this agent authors. */
 export function localRecord(input: LocalRecordInput): NodeRecord {
@@ -38,6 +39,7 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
         ...(s.election ? { voters: s.election.voters } : {}),
         health: view.health === 'maintenance' ? 'critical' : view.health,
         maintenance,
+        ...(view.recoveredAt === undefined ? {} : { recoveredAt: view.recoveredAt }),
       } satisfies InstanceRecord;
     })
     .sort((a, b) => compareStrings(a.id, b.id));
@@ -52,4 +54,34 @@ export function localRecord(input: LocalRecordInput): NodeRecord {
     ...(e?.locks?.length ? { locks: e.locks } : {}),
     ...(e?.bootstraps?.length ? { bootstraps: e.bootstraps } : {}),
   };
+}
+
+/** The longest address an instance without one can be given (an IPv6 literal). */
+const LONGEST_ADDRESS = 'f'.repeat(45);
+
+/**
+ * Why the record these services make could not be published (its size past MAX_RECORD_BYTES, or
+ * a bound of the record schema), or undefined when it can. Measured on the largest record they
+ * could make: the largest version numbers, every instance critical, the longest node address.
+ * Registrations are checked with this before they are stored, so the node never holds a service
+ * set whose record every receiver would refuse, and its later changes (a drain) still go out.
+ */
+export function recordOverflow(node: string, peerId: string, services: readonly LocalService[]): string | undefined {
+  const record = localRecord({
+    node,
+    peerId,
+    epoch: Number.MAX_SAFE_INTEGER,
+    seq: Number.MAX_SAFE_INTEGER,
+    nodeAddress: LONGEST_ADDRESS,
+    services: services.map((s) => ({ service: s.service, health: 'critical' })),
+  });
+  try {
+    validateRecord(record);
+  } catch (err) {
+    if (err instanceof RecordError) return `node ${node}'s catalog record would be refused: ${err.message}`;
+    throw err;
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(record));
+  if (bytes <= MAX_RECORD_BYTES) return undefined;
+  return `node ${node}'s catalog record would be ${bytes} bytes with this, over the limit of ${MAX_RECORD_BYTES} bytes (256 KiB) per node; deregister services or shorten their tags and meta`;
 }

@@ -27,6 +27,8 @@ export interface MeshCatalog {
   setPeers(peers: readonly CatalogPeer[]): void;
   get(node: string): NodeRecord | undefined;
   records(): NodeRecord[];
+  /** Drops a node's record; returns whether one was held. */
+  forget(node: string): boolean;
   on(event: 'record', listener: (change: RecordChange) => void): unknown;
   on(event: 'peer-lost', listener: (node: string) => void): unknown;
   off(event: 'record', listener: (change: RecordChange) => void): unknown;
@@ -114,6 +116,7 @@ export class Mesh {
         if (this.stopped) return;
         const members = this.opts.membership.members();
         this.updatePeers(members);
+        this.forgetReaped(members);
         this.recompute(members);
       });
     };
@@ -274,6 +277,20 @@ export class Mesh {
       if (peerId && multiaddr) peers.push({ node: m.name, peerId, multiaddr });
     }
     this.opts.catalog.setPeers(peers);
+  }
+
+  /**
+   * Records of nodes membership no longer knows at all (reaped: dead past the reconnect timeout,
+   * left past the tombstone time) are dropped; otherwise hosts that come and go under new names
+   * fill the store (maxNodes) and new nodes are refused. Safe: routing ignores unknown nodes, the
+   * intake refuses a record of a node membership does not know (an old copy cannot come back), and
+   * a node that rejoins publishes its record again.
+   */
+  private forgetReaped(members: readonly MemberInfo[]): void {
+    const known = new Set(members.map((m) => m.name));
+    for (const record of this.opts.catalog.records()) {
+      if (record.node !== this.opts.node && !known.has(record.node)) this.opts.catalog.forget(record.node);
+    }
   }
 
   private scheduleRecompute(): void {

@@ -1,4 +1,4 @@
-// computeRouting: membership view + catalog (+ the previous state, for the failback hold-down) →
+// computeRouting: membership view + catalog (with each instance's recoveredAt, for the failback hold-down) →
 // one routing table per service. A pure function: it reads nothing but its argument, changes
 // nothing, and sorts everything it prints, so agents with equal inputs hold byte-identical tables.
 //
@@ -75,7 +75,6 @@ interface Candidate {
 export function computeRouting(input: RoutingInput): RoutingResult {
   const options = resolveOptions(input.options);
   const conditions = nodeConditions(input.members);
-  const previous = input.previous ? new Map(input.previous.services.map((s) => [s.service, s])) : undefined;
   const ejected = new Set(input.ejected?.map((e) => `${e.node}\u0000${e.id}`));
 
   const records = mergeCatalogs(input.records);
@@ -111,7 +110,7 @@ export function computeRouting(input: RoutingInput): RoutingResult {
     const { table, state } =
       policy === 'leader'
         ? routeLeader(service, candidates, electedLeader(service, records, conditions))
-        : routeService(service, policy, candidates, previous?.get(service), input.now, options);
+        : routeService(service, policy, candidates, input.now, options);
     tables.push(table);
     states.push(state);
     for (const t of table.tiers) {
@@ -123,12 +122,10 @@ export function computeRouting(input: RoutingInput): RoutingResult {
   return { tables, state: { services: states } satisfies RoutingState, nextEvaluationAt };
 }
 
-/** `previous` is undefined on the first evaluation and for a new service: no hold-down then. */
 function routeService(
   service: string,
   policy: 'active-passive' | 'active-active',
   candidates: Candidate[],
-  previous: ServiceRoutingState | undefined,
   now: number,
   options: RoutingOptions,
 ): { table: RoutingTable; state: ServiceRoutingState } {
@@ -151,7 +148,11 @@ function routeService(
   }));
 
   const raw = counts.map((t) => tierHealth(t, options.overprovisioningFactor));
-  const held = holdDown(counts, raw, previous, now, options.failbackHoldDownMs);
+  const recovering = candidates
+    .filter((c) => usable(c) && c.instance.recoveredAt !== undefined)
+    .map((c) => ({ tier: c.tier, until: c.instance.recoveredAt! + options.failbackHoldDownMs }))
+    .filter((r) => r.until > now);
+  const held = holdDown(counts, raw, recovering, options.overprovisioningFactor);
   const { loads, panic } = priorityLoads(counts, held.effective, options.panicThreshold);
 
   counts.forEach((_, i) => {
@@ -187,7 +188,6 @@ function routeService(
   const endpoints: Endpoint[] = rows.map(({ c, units }) => endpointOf(c, units));
 
   const tiers: TierSummary[] = counts.map((t, i) => {
-    const pendingSince = held.state[i]!.risingSince;
     const tierUnits = rows.filter((r) => r.c.tier === t.tier).reduce((s, r) => s + r.units, 0);
     return {
       tier: t.tier,
@@ -195,7 +195,7 @@ function routeService(
       healthy: members[i]!.filter((c) => c.cls === 'healthy').length,
       load: tierUnits / SHARE_UNITS,
       panic: panic[i]! && loads[i]! > 0,
-      failbackAt: pendingSince === null ? null : pendingSince + options.failbackHoldDownMs,
+      failbackAt: held.heldUntil[i]!,
     };
   });
 
@@ -208,7 +208,8 @@ function routeService(
     tiers,
     endpoints,
   };
-  return { table, state: { service, tiers: held.state } };
+  const state = counts.map((t, i) => ({ tier: t.tier, health: held.effective[i]!, risingSince: null }));
+  return { table, state: { service, tiers: state } };
 
   function spread(group: Candidate[], load: number): void {
     const weight = group.reduce((s, c) => s + c.weight, 0);

@@ -3,7 +3,6 @@
 // are whole millionths (SHARE_UNITS = 100%).
 
 import { SHARE_UNITS } from './defaults.ts';
-import type { ServiceRoutingState, TierHoldState } from './types.ts';
 
 export interface TierCounts {
   readonly tier: number;
@@ -24,60 +23,52 @@ export function tierHealth(t: TierCounts, factor: number): number {
 export interface HoldResult {
   /** The health each tier is routed on (index-aligned with the input). */
   readonly effective: number[];
-  readonly state: TierHoldState[];
+  /** Per tier: until when a failback is held (the earliest end of its instances' holds), or null. */
+  readonly heldUntil: (number | null)[];
+}
+
+/** A usable instance still inside its failback hold-down, and when that ends. */
+export interface Recovering {
+  readonly tier: number;
+  readonly until: number;
 }
 
 /**
- * Failback hold-down. A tier's health falls at once; a rise takes effect only once the tier has
- * stayed above its effective health for `holdDownMs` (measured from the first evaluation that saw
- * the rise; a fall back to or below the effective health restarts it). Without previous state for
- * the service (first evaluation, or a new service) the raw health is used as is; a tier the
- * service's previous state lacks had no counted instances, so it is rising from 0.
+ * Failback hold-down, from shared state only. An instance whose record says it recovered (from
+ * critical or maintenance: InstanceRecord.recoveredAt) less than the hold-down ago does not yet
+ * count toward its tier's health, so traffic moves back to the tier only once the hold ends. The
+ * timestamp travels in the record, so every agent, a restarted one included, holds the same
+ * failback until the same moment; an instance never seen failed (a new registration, a new tier,
+ * a new service) has no hold. A fall in health is never held.
  *
  * A held rise never leaves traffic stranded: if, with the held values, the tiers' total health is
- * below 100% (Envoy would squeeze the load onto degraded tiers, or panic), every pending rise takes
- * effect at once. So holding only ever keeps traffic on tiers that can carry it, and a tier that
- * recovers while the others are failing takes traffic at once (failover is never delayed).
+ * below 100% (Envoy would squeeze the load onto degraded tiers, or panic), every hold is lifted at
+ * once. So holding only ever keeps traffic on tiers that can carry it, and a tier that recovers
+ * while the others are failing takes traffic at once (failover is never delayed).
  */
 export function holdDown(
   tiers: readonly TierCounts[],
   raw: readonly number[],
-  previous: ServiceRoutingState | undefined,
-  now: number,
-  holdDownMs: number,
+  recovering: readonly Recovering[],
+  factor: number,
 ): HoldResult {
-  const prev = new Map((previous?.tiers ?? []).map((t) => [t.tier, t]));
   const effective: number[] = [];
-  const since: (number | null)[] = [];
+  const heldUntil: (number | null)[] = [];
   tiers.forEach((t, i) => {
-    const r = raw[i]!;
-    const p = prev.get(t.tier);
-    const prevHealth = previous === undefined ? r : (p?.health ?? 0);
-    if (r <= prevHealth) {
-      effective.push(r);
-      since.push(null);
+    const held = recovering.filter((r) => r.tier === t.tier);
+    const health = tierHealth({ ...t, usable: t.usable - held.length }, factor);
+    if (held.length === 0 || health >= raw[i]!) {
+      effective.push(raw[i]!);
+      heldUntil.push(null);
       return;
     }
-    const start = p?.risingSince ?? now;
-    if (now - start >= holdDownMs) {
-      effective.push(r);
-      since.push(null);
-    } else {
-      effective.push(prevHealth);
-      since.push(start);
-    }
+    effective.push(health);
+    heldUntil.push(Math.min(...held.map((r) => r.until)));
   });
-  const pending = since.some((s) => s !== null);
-  if (pending && effective.reduce((s, h) => s + h, 0) < SHARE_UNITS) {
-    tiers.forEach((_, i) => {
-      effective[i] = raw[i]!;
-      since[i] = null;
-    });
+  if (heldUntil.some((h) => h !== null) && effective.reduce((s, h) => s + h, 0) < SHARE_UNITS) {
+    return { effective: [...raw], heldUntil: tiers.map(() => null) };
   }
-  return {
-    effective,
-    state: tiers.map((t, i) => ({ tier: t.tier, health: effective[i]!, risingSince: since[i]! })),
-  };
+  return { effective, heldUntil };
 }
 
 export interface PriorityLoads {

@@ -1,7 +1,7 @@
 // The routing plane's inputs and outputs. Everything here is plain data: JSON-serialisable, with
 // arrays sorted by a documented key, so equal inputs give byte-identical JSON.
 
-import type { NodeRecord, RouteEndpoint, RouteTable } from '@vigil/protocol';
+import type { NodeRecord, RouteEndpoint, RouteTable, RouteTier } from '@vigil/protocol';
 
 import type { MemberStatus } from '../base/member-status.ts';
 
@@ -35,7 +35,10 @@ export interface RoutingInput {
   readonly localZone: string;
   /** Wall-clock ms; only the failback hold-down reads it. */
   readonly now: number;
-  /** The state the previous call returned; absent on the first call (no hold-down is applied). */
+  /**
+   * The state the previous call returned. The failback hold-down no longer reads it (it comes from
+   * the records' recoveredAt, so every agent agrees); kept for rules that carry state across calls.
+   */
   readonly previous?: RoutingState | null;
   readonly options?: Partial<RoutingOptions>;
   /**
@@ -59,22 +62,8 @@ export interface Endpoint extends RouteEndpoint {
   readonly weight: number;
 }
 
-export interface TierSummary {
-  readonly tier: number;
-  /**
-   * Instances that count toward the tier's health: routable ones plus instances on dead nodes
-   * (capacity lost without an operator's say). Left nodes and maintenance are not counted.
-   */
-  readonly total: number;
-  /** Passing or warning instances on alive or unconfirmed-suspect nodes. */
-  readonly healthy: number;
-  /** Fraction of traffic the tier receives (sum of its endpoints' shares). */
-  readonly load: number;
-  /** The tier spreads its load over every routable instance (Envoy panic mode). */
-  readonly panic: boolean;
-  /** A recovery of this tier is being held down until then (ms); null when none is pending. */
-  readonly failbackAt: number | null;
-}
+/** One failover tier's summary: the API's RouteTier (@vigil/protocol). */
+export type TierSummary = RouteTier;
 
 /**
  * The API's RouteTable (@vigil/protocol), plus per-tier detail and the last-resort flag.
@@ -103,7 +92,7 @@ export interface RoutingTable extends RouteTable {
 export interface TierHoldState {
   readonly tier: number;
   readonly health: number;
-  /** First evaluation at which the tier's health was above `health`, while it has stayed above. */
+  /** Unused since the hold-down is read from the records (always null); kept for compatibility. */
   readonly risingSince: number | null;
 }
 

@@ -1,5 +1,15 @@
-import { isIP } from 'node:net';
+import {
+  addressProblem,
+  META_KEYS_MAX,
+  metaKeyProblem,
+  metaValueProblem,
+  SERVICE_TAGS_MAX,
+  serviceIdProblem,
+  serviceNameProblem,
+  serviceTagProblem,
+} from '@vigil/protocol';
 import { z } from 'zod';
+import { checkedBy } from '../base/checked-by.ts';
 import { formatDuration, parseDuration } from '../base/duration.ts';
 import { parseHostPort } from '../base/host-port.ts';
 import { StatusError } from '../base/status-error.ts';
@@ -179,40 +189,9 @@ const timerDuration = positiveDuration.refine((ms) => ms <= MAX_TIMER_MS, {
   message: `must be at most ${formatDuration(MAX_TIMER_MS)} (about 24.8 days, the longest timer Node keeps)`,
 });
 
-const serviceName = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"')
-  .refine((name) => !shadowsLiteralHost(name), {
-    message: 'names a host applications mean literally (localhost or an IP address): choose another name',
-  });
-
-/**
- * Whether a service name reads as `localhost` or an IP address in a URL (`http://10.1/` and
- * `http://2130706433/` are IPv4 to URL parsers): the SDK never routes such hosts through the mesh,
- * so a service of that name could only confuse.
- */
-function shadowsLiteralHost(name: string): boolean {
-  const lower = name.toLowerCase();
-  if (lower === 'localhost' || lower.endsWith('.localhost')) return true;
-  try {
-    return isIP(new URL(`http://${name}`).hostname) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-const identifier = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(256, 'must be at most 256 characters')
-  .regex(/^[A-Za-z0-9._:@-]+$/, 'may hold only letters, digits, ".", "_", ":", "@" and "-"');
-
-const metaKey = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,128}$/, 'keys are 1-128 letters, digits, "_" or "-"')
-  .refine((k) => !k.startsWith('consul-'), 'keys may not start with "consul-" (reserved)');
+const serviceName = checkedBy(serviceNameProblem);
+const identifier = checkedBy(serviceIdProblem);
+const metaKey = checkedBy(metaKeyProblem);
 
 const headerValues = z
   .union([z.string(), z.array(z.string())], { error: 'must be a string or a list of strings' })
@@ -413,19 +392,15 @@ const serviceSchema = z.preprocess(
     .strictObject({
       ID: identifier.optional(),
       Name: serviceName,
-      Address: z
-        .string()
-        .max(255, 'must be at most 255 characters')
-        .regex(/^[^\s/]*$/, 'must be a host name or IP address')
-        .optional(),
+      Address: checkedBy(addressProblem).optional(),
       Port: integer(1, 65535),
       Tags: z
-        .array(z.string().min(1, 'must not be empty').max(255, 'must be at most 255 characters'))
-        .max(64, 'must hold at most 64 tags')
+        .array(checkedBy(serviceTagProblem))
+        .max(SERVICE_TAGS_MAX, `must hold at most ${SERVICE_TAGS_MAX} tags`)
         .optional(),
       Meta: z
-        .record(metaKey, z.string().max(512, 'values must be at most 512 characters'))
-        .refine((m) => Object.keys(m).length <= 64, 'must hold at most 64 keys')
+        .record(metaKey, checkedBy(metaValueProblem))
+        .refine((m) => Object.keys(m).length <= META_KEYS_MAX, `must hold at most ${META_KEYS_MAX} keys`)
         .optional(),
       Weights: weightsSchema.optional(),
       Weight: integer(1, 65535).optional(),

@@ -59,6 +59,11 @@ export interface RegistryOptions {
   readonly firstRunDelayMs?: number;
   /** Clock, timers and randomness for checks, TTLs and the reaper (default realRuntime()). */
   readonly runtime?: Runtime;
+  /**
+   * Why the services registered would be too much for this node's catalog record (see
+   * mesh/local-record.ts recordOverflow), or undefined. Checked before a registration is stored.
+   */
+  readonly admit?: (services: readonly Pick<ServiceView, 'service' | 'health'>[]) => string | undefined;
 }
 
 interface ServiceEntry {
@@ -66,6 +71,10 @@ interface ServiceEntry {
   source: Source;
   maintenance: Maintenance | undefined;
   health: InstanceHealth;
+  /** It has been usable (passing or warning) before: a return to usable is then a recovery. */
+  wasUsable: boolean;
+  /** When it last recovered (wall ms): the start of its failback hold-down (InstanceRecord.recoveredAt). */
+  recoveredAt: number | undefined;
 }
 
 interface CheckEntry {
@@ -89,6 +98,8 @@ export interface ServiceView {
   readonly source: Source;
   readonly maintenance: Maintenance | undefined;
   readonly health: InstanceHealth;
+  /** When it last recovered from critical or maintenance (wall ms), if it has in this life. */
+  readonly recoveredAt: number | undefined;
   /** Its own checks, then the node's checks (which count for every service). */
   readonly checks: readonly CheckView[];
 }
@@ -170,6 +181,9 @@ export class ServiceRegistry {
         source: entry.source,
         maintenance: entry.maintenance,
         health: 'passing',
+        // It ran in the agent's previous life: coming back from critical there is a recovery.
+        wasUsable: true,
+        recoveredAt: undefined,
       });
     });
     stored.checks.forEach((entry, i) => {
@@ -220,6 +234,7 @@ export class ServiceRegistry {
     const wanted = new Set(registrations.map((r) => r.service.id));
     // All or nothing: a reload (SIGHUP) with one bad definition changes none.
     for (const registration of registrations) this.validate(registration, 'config');
+    this.admit(registrations, (id, entry) => entry.source !== 'config' || wanted.has(id));
     for (const [id, entry] of [...this.services]) {
       if (entry.source === 'config' && !wanted.has(id)) await this.removeService(id, 'config');
     }
@@ -327,6 +342,7 @@ export class ServiceRegistry {
     const source = options.source ?? 'api';
     this.assertOpen();
     this.validate(registration, source);
+    this.admit([registration]);
     this.commit(registration, source, options.replaceExistingChecks ?? false);
     await this.definitionsWriter.write();
     this.stateWriter.writeSoon(this.stateDelay, this.onWriteError);
@@ -339,6 +355,25 @@ export class ServiceRegistry {
       throw new RegistryError(403, `service "${id}": OnPromote/OnDemote hooks: ${EXEC_DISABLED_MESSAGE}`);
     }
     for (const check of registration.checks) this.validateCheck(check, source, id);
+  }
+
+  /**
+   * Refuses registrations that would make this node's catalog record unpublishable (413, naming
+   * the limit): the services kept (`keep`), with `registrations` added or replacing theirs.
+   */
+  private admit(
+    registrations: readonly Registration[],
+    keep: (id: string, entry: ServiceEntry) => boolean = () => true,
+  ): void {
+    if (this.opts.admit === undefined) return;
+    const next = new Map<string, Pick<ServiceView, 'service' | 'health'>>();
+    for (const [id, entry] of this.services) {
+      if (keep(id, entry)) next.set(id, { service: this.resolved(entry.def), health: entry.health });
+    }
+    for (const { service } of registrations)
+      next.set(service.id, { service: this.resolved(service), health: 'passing' });
+    const problem = this.opts.admit([...next.values()]);
+    if (problem !== undefined) throw new RegistryError(413, problem);
   }
 
   private validateCheck(check: CheckDefinition, source: Source, serviceId: string | undefined): void {
@@ -361,7 +396,14 @@ export class ServiceRegistry {
   private commit(registration: Registration, source: Source, replaceExistingChecks: boolean): void {
     const { service, checks } = registration;
     const previous = this.services.get(service.id);
-    const entry: ServiceEntry = previous ?? { def: service, source, maintenance: undefined, health: 'passing' };
+    const entry: ServiceEntry = previous ?? {
+      def: service,
+      source,
+      maintenance: undefined,
+      health: 'passing',
+      wasUsable: false,
+      recoveredAt: undefined,
+    };
     const changed = !previous || !isDeepStrictEqual(previous.def, service) || previous.source !== source;
     entry.def = service;
     entry.source = source;
@@ -375,7 +417,7 @@ export class ServiceRegistry {
     }
     for (const def of checks) this.upsertCheck(def, source);
     if (changed) {
-      entry.health = this.computeHealth(entry);
+      this.setHealth(entry, this.computeHealth(entry));
       this.emit({ type: 'service-registered', service: this.resolved(service), health: entry.health });
     }
     this.refreshHealth();
@@ -549,13 +591,26 @@ export class ServiceRegistry {
     return aggregateHealth(statuses, this.nodeMaintenance !== undefined || entry.maintenance !== undefined);
   }
 
+  /**
+   * A return to passing or warning from critical or maintenance is a recovery (the start of the
+   * failback hold-down every agent reads from the record), unless the instance was never usable:
+   * a new registration whose checks start critical has not failed, it has not started yet.
+   */
+  private setHealth(entry: ServiceEntry, health: InstanceHealth): void {
+    const usable = health === 'passing' || health === 'warning';
+    const wasUsableNow = entry.health === 'passing' || entry.health === 'warning';
+    if (usable && !wasUsableNow && entry.wasUsable) entry.recoveredAt = this.runtime.clock.wallNow();
+    entry.wasUsable ||= usable;
+    entry.health = health;
+  }
+
   /** Recomputes every instance's health and emits an event for each that changed. */
   private refreshHealth(): void {
     for (const entry of this.services.values()) {
       const health = this.computeHealth(entry);
       if (health === entry.health) continue;
       const previous = entry.health;
-      entry.health = health;
+      this.setHealth(entry, health);
       this.emit({ type: 'health-changed', serviceId: entry.def.id, name: entry.def.name, health, previous });
     }
   }
@@ -608,6 +663,7 @@ export class ServiceRegistry {
       source: entry.source,
       maintenance: entry.maintenance,
       health: entry.health,
+      recoveredAt: entry.recoveredAt,
       checks: [...own, ...node],
     };
   }

@@ -39,11 +39,11 @@ class TrackedDataDir extends DataDir {
     return this.track(super.writeKeyring(keys));
   }
 
-  override writeMembers(members: readonly SnapshotMember[]): Promise<void> {
+  override writeMembers(members: readonly SnapshotMember[]): Promise<boolean> {
     return this.track(super.writeMembers(members));
   }
 
-  private track(write: Promise<void>): Promise<void> {
+  private track<T>(write: Promise<T>): Promise<T> {
     this.inFlight++;
     return write.finally(() => this.inFlight--);
   }

@@ -73,9 +73,12 @@ export interface SimAgent {
 export class ScriptedServices implements MeshServices {
   private services: LocalService[];
   private readonly listeners = new Set<() => void>();
+  private readonly wallNow: () => number;
 
-  constructor(services: readonly LocalService[]) {
+  /** `wallNow` stamps recoveries (the registry's recoveredAt), from the node's runtime. */
+  constructor(services: readonly LocalService[], wallNow: () => number) {
     this.services = [...services];
+    this.wallNow = wallNow;
   }
 
   listServices(): readonly LocalService[] {
@@ -87,8 +90,14 @@ export class ScriptedServices implements MeshServices {
     return () => this.listeners.delete(listener);
   }
 
+  /** As the registry does: a return to passing or warning from critical is a recovery. */
   setHealth(id: string, health: InstanceHealth): void {
-    this.services = this.services.map((s) => (s.service.id === id ? { ...s, health } : s));
+    const usable = (h: string) => h === 'passing' || h === 'warning';
+    this.services = this.services.map((s) => {
+      if (s.service.id !== id) return s;
+      const recovered = usable(health) && !usable(s.health);
+      return { ...s, health, ...(recovered ? { recoveredAt: this.wallNow() } : {}) };
+    });
     for (const l of this.listeners) l();
   }
 }
@@ -195,7 +204,9 @@ export class NodeSim {
         },
         sim.network.transport({ peerId, address: `mem:${name}` }),
       );
-      const services = new ScriptedServices(opts.services?.(name, index) ?? [webService(name, index, zone)]);
+      const services = new ScriptedServices(opts.services?.(name, index) ?? [webService(name, index, zone)], () =>
+        runtime.clock.wallNow(),
+      );
       const feed = new ChangeFeed(1, 4096, runtime);
       const mesh = new Mesh({
         node: name,

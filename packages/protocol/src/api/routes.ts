@@ -38,6 +38,8 @@ export interface RouteTable {
   readonly endpoints: readonly RouteEndpoint[];
   /** Policy `leader`: the elected leader's instance and its fencing token (absent: none known). */
   readonly leader?: RouteLeader | undefined;
+  /** Per failover tier, sorted by tier (the agent always sends them; optional for older agents). */
+  readonly tiers?: readonly RouteTier[];
 }
 
 export interface RouteLeader {
@@ -47,6 +49,26 @@ export interface RouteLeader {
   /** Fencing token: send it with every request (`Vigil-Fencing-Token`); it only rises. */
   readonly token: number;
   readonly term: number;
+}
+
+export interface RouteTier {
+  readonly tier: number;
+  /**
+   * Instances that count toward the tier's health: routable ones plus instances on dead nodes
+   * (capacity lost without an operator's say). Left nodes and maintenance are not counted.
+   */
+  readonly total: number;
+  /** Passing or warning instances on alive or unconfirmed-suspect nodes. */
+  readonly healthy: number;
+  /** Fraction of traffic the tier receives. */
+  readonly load: number;
+  readonly panic: boolean;
+  /**
+   * While a failback to this tier is held down: until when (wall ms), after which the tier takes
+   * (more of) its traffic back; null when none is. Read from the instances' records
+   * (InstanceRecord.recoveredAt), so every agent shows the same moment.
+   */
+  readonly failbackAt: number | null;
 }
 
 /** GET /v1/routes */

@@ -36,6 +36,14 @@ export interface InstanceRecord {
    * 8): route-flap damping holds a flapping instance out (src/outlier/damping.ts). Absent = none.
    */
   readonly flaps?: readonly number[];
+  /**
+   * Wall ms (the author's clock) when the instance's health last came back to passing or warning
+   * after being critical or in maintenance, once it had been usable before (in this life of the
+   * agent, or the previous one it restored): the start of its failback hold-down. Absent for an
+   * instance never seen failed, which has no hold-down. Every agent reads the same value, so every
+   * agent holds the same failback for the same time.
+   */
+  readonly recoveredAt?: number;
 }
 
 export interface NodeRecord {
