@@ -42,7 +42,7 @@ async function crashRun(seed: number): Promise<string[]> {
   }
   // The snapshot on disk lists the members still alive.
   await cluster.run(6_000);
-  expect((await cluster.node('n0').dataDir.readMembers()).map((m) => m.name).sort()).toEqual(['n1', 'n3']);
+  expect((await cluster.node('n0').dataDir.readMembers()).members.map((m) => m.name).sort()).toEqual(['n1', 'n3']);
   return seen;
 }
 
