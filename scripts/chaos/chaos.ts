@@ -186,7 +186,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     log(`cluster of ${n} formed in ${runTime()} ms; faults for ${opts.durationMs} ms, seed ${opts.seed}`);
     // Traffic: echo instances on h1..h3 (HTTP-checked by their agents), an SDK client on h0.
     const inNs = (i: number, file: string, args: string[]) => {
-      const child = spawnProcess('ip', ['netns', 'exec', lab.hosts[i]!, process.execPath, here(file), ...args], {
+      // execArgv carries --conditions=vigil-source, so the SDK client runs the sources as we do.
+      const node = [process.execPath, ...process.execArgv, here(file), ...args];
+      const child = spawnProcess('ip', ['netns', 'exec', lab.hosts[i]!, ...node], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       helpers.push(child);

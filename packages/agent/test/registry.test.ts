@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -311,6 +312,33 @@ describe('ServiceRegistry persistence', () => {
       ['api-svc', 'api', 1],
       ['cfg-b', 'config', 3],
     ]);
+  });
+
+  // A real full disk: a 256 KiB tmpfs (root, as CI is), filled with a file until ENOSPC.
+  it('starts with its configured services on a full disk, losing nothing already stored', async () => {
+    const disk = await mkdtemp(join(tmpdir(), 'vigil-registry-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk]);
+    try {
+      const first = await openRegistry({ dataDir: disk });
+      await first.register(reg({ Name: 'api-svc', Port: 1 }));
+      await first.stop();
+      open.splice(open.indexOf(first), 1);
+      // dd stops at ENOSPC: its failure is the point.
+      const dd = spawnSync('dd', ['if=/dev/zero', `of=${join(disk, 'fill')}`, 'bs=4k']);
+      expect(dd.stderr.toString()).toContain('No space left');
+      const second = await openRegistry({ dataDir: disk });
+      await second.applyConfig([reg({ Name: 'cfg', Port: 2 })]);
+      expect(second.listServices().map((s) => s.service.id)).toEqual(['api-svc', 'cfg']);
+      // The failed write left the old file whole.
+      expect(JSON.parse(await readFile(join(disk, 'services.json'), 'utf8')).services).toHaveLength(1);
+      await rm(join(disk, 'fill'));
+      await second.register(reg({ Name: 'later', Port: 3 }));
+      expect(JSON.parse(await readFile(join(disk, 'services.json'), 'utf8')).services).toHaveLength(3);
+    } finally {
+      await Promise.all(open.splice(0).map((r) => r.stop()));
+      execFileSync('umount', [disk]);
+      await rm(disk, { recursive: true, force: true });
+    }
   });
 
   it('does not run persisted API exec checks once exec checks are disabled', async () => {

@@ -242,7 +242,12 @@ export class ServiceRegistry {
       this.validate(registration, 'config');
       this.commit(registration, 'config', true);
     }
-    await this.definitionsWriter.write();
+    // The config files stay the source of these definitions, and a failed atomic write leaves the
+    // old file whole, so nothing is lost by running on: a full disk at start (or at a SIGHUP) must
+    // not stop the agent. The next change that writes (or the next start) persists them.
+    await this.definitionsWriter.write().catch((err: Error) => {
+      this.log.error({ err }, `cannot persist the configured services (running with them anyway): ${err.message}`);
+    });
   }
 
   /** Starts every check's timers, and the reaper. */
