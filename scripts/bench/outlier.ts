@@ -6,13 +6,18 @@
 //     answers 503 to everyone; only two observer hosts send traffic. Measures the time from the
 //     second observer's first failed request until every agent's table shows the instance demoted
 //     (from each agent's SSE route events), p50/p99; then every other host's client sends requests
-//     and we count those that reached the bad instance (target 0).
-//  2. Fleet cost (sharing on vs off): all client hosts send traffic for `--duration`; one instance
-//     answers 503 throughout. Counts the requests every client failed against it. Sharing off =
-//     each process learns alone (its breakers only), as Envoy does.
+//     at once, as soon as every agent shows the demotion (no grace period), and we count those that
+//     reached the bad instance (target 0).
+//  2. Fleet cost (sharing on vs off): all N - 1 client hosts (19 at N = 20) send traffic for
+//     `--duration`; one instance answers 503 throughout. Counts the requests every client failed
+//     against it. Sharing off = each process learns alone (its breakers only), as Envoy does.
 //
-// Usage: node bench/outlier.ts [--n 20] [--trials 30] [--rate 20] [--duration 20] [--out f.json]
-// Small run (shared machine): node bench/outlier.ts --n 5 --trials 5 --duration 10
+// It ends with one table: every figure of issue 15's acceptance against its target, and the wall
+// time per phase.
+//
+// Full run (quiet machine, ~4-6 min): npm run bench:outlier -w scripts -- --n 20 --trials 30
+//   --rate 20 --duration 20
+// Small run (shared machine): npm run bench:outlier -w scripts -- --n 6 --trials 3 --duration 5
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -178,16 +183,83 @@ async function load(client: VigilClient, host: string, service: string, count: n
   return failed;
 }
 
+interface Fleet {
+  clientHosts: number;
+  requests: number;
+  failedAgainstBad: number;
+  failedForUsers: number;
+}
+interface Results {
+  n: number;
+  trials: number;
+  rate: number;
+  durationS: number;
+  demotion: { p50Ms: number; p99Ms: number; maxMs: number; othersSent: number; othersFailedAgainstBad: number };
+  fleet: { sharingOff: Fleet; sharingOn: Fleet; reduction: number };
+  phaseS: Record<string, number>;
+  wallS: number;
+}
+
+/** Every figure issue 15 asks for, in one table, each against its target. */
+function printTable(r: Results): void {
+  const { demotion: d, fleet: f } = r;
+  const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+  const rows: [string, string, string, string][] = [
+    ['agents (N)', String(r.n), '20', yes(r.n >= 20)],
+    ['demotion trials', String(r.trials), '>= 30', yes(r.trials >= 30)],
+    ['demotion p50 (2nd observer fails -> all agents demote)', `${d.p50Ms} ms`, '', ''],
+    ['demotion p99', `${d.p99Ms} ms`, '<= 500 ms', yes(d.p99Ms <= 500)],
+    ['demotion max', `${d.maxMs} ms`, '', ''],
+    ['other hosts: requests sent after all demoted', String(d.othersSent), '', ''],
+    [
+      'other hosts: of those, failed against the bad instance',
+      String(d.othersFailedAgainstBad),
+      '0',
+      yes(d.othersFailedAgainstBad === 0),
+    ],
+    ['fleet: client hosts', String(f.sharingOn.clientHosts), '>= 10', yes(f.sharingOn.clientHosts >= 10)],
+    ['fleet: requests per run', `${f.sharingOn.requests} (${r.rate}/s/host, ${r.durationS} s)`, '', ''],
+    ['fleet: failed against bad, sharing off (Envoy)', String(f.sharingOff.failedAgainstBad), '', ''],
+    ['fleet: failed against bad, sharing on', String(f.sharingOn.failedAgainstBad), '', ''],
+    ['fleet: reduction (off / on)', `${f.reduction}x`, '>= 5x', yes(f.reduction >= 5)],
+    [
+      'fleet: failed for users after retries, off / on',
+      `${f.sharingOff.failedForUsers} / ${f.sharingOn.failedForUsers}`,
+      '',
+      '',
+    ],
+    [
+      'wall time (startup / demotion / fleet)',
+      `${r.wallS} s (${r.phaseS.startup} / ${r.phaseS.demotion} / ${r.phaseS.fleet})`,
+      '',
+      '',
+    ],
+  ];
+  const head: [string, string, string, string] = ['figure', 'value', 'target', 'met'];
+  const w = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  const line = (row: readonly string[]) => `| ${row.map((x, c) => x.padEnd(w[c]!)).join(' | ')} |`;
+  console.log(['', line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n'));
+}
+
 async function main() {
   const root = await mkdtemp(join(tmpdir(), 'vigil-bench-outlier-'));
   const stop = new AbortController();
   const instances = await Promise.all(['i0', 'i1', 'i2', 'i3'].map(startInstance));
   const clients: VigilClient[] = [];
   const results: Record<string, unknown> = { n: N, trials: TRIALS, rate: RATE, durationS: DURATION_S };
+  const started = now();
+  const phaseS: Record<string, number> = {};
+  let mark = started;
+  const lap = (phase: string) => {
+    const t = now();
+    phaseS[phase] = Math.round((t - mark) / 100) / 10;
+    mark = t;
+  };
   try {
     const hosts = await startAgents(root);
     const watch = watchDemotion(hosts, stop.signal);
     await watch.ready;
+    lap('startup');
     const onAll = async (service: string) => {
       for (let k = 0; k < 4; k++) await register(hosts[k]!, service, instances[k]!);
       await until(
@@ -234,15 +306,19 @@ async function main() {
       const second = firsts[1] ?? firsts[0]!;
       const last = Math.max(...watch.demotedAt.get(key)!.values());
       latencies.push(last - second);
-      // Every other host (never called it) now sends: none of it may reach the bad instance.
+      // Every other host (never called it) now sends, at once: from the moment every agent shows
+      // the demotion, none of it may reach the bad instance (the SDKs follow the same events).
       const others = hosts.map((_, i) => i).filter((i) => i !== o1 && i !== o2);
-      await sleep(200); // the SDKs' tables follow the agents' events
       const before = [...bad.failed.values()].reduce((s, x) => s + x, 0);
       await Promise.all(others.map((i) => load(sharing[i]!, hosts[i]!.name, service, 20, RATE)));
       othersSent += others.length * 20;
       othersFailed += [...bad.failed.values()].reduce((s, x) => s + x, 0) - before;
       bad.bad = false;
-      process.stdout.write(`trial ${t}: ${(last - second).toFixed(0)} ms\n`);
+      const first = Math.min(...watch.demotedAt.get(key)!.values());
+      process.stdout.write(
+        `trial ${t}: ${(last - second).toFixed(0)} ms (first agent ${(first - second).toFixed(0)} ms; ` +
+          `observers' first failures ${(second - firsts[0]!).toFixed(0)} ms apart)\n`,
+      );
     }
     results.demotion = {
       p50Ms: Math.round(pct(latencies, 50)),
@@ -251,7 +327,7 @@ async function main() {
       othersSent,
       othersFailedAgainstBad: othersFailed,
     };
-    console.log('demotion', results.demotion);
+    lap('demotion');
 
     // Phase 2: fleet cost, sharing on vs off. Every host but the bad one's is a client host.
     const fleet = async (share: boolean, service: string) => {
@@ -284,7 +360,10 @@ async function main() {
       sharingOn: on,
       reduction: Number((off.failedAgainstBad / Math.max(1, on.failedAgainstBad)).toFixed(2)),
     };
-    console.log('fleet', results.fleet);
+    lap('fleet');
+    results.phaseS = phaseS;
+    results.wallS = Math.round((now() - started) / 1000);
+    printTable(results as unknown as Results);
     if (values.out) await writeFile(values.out, JSON.stringify(results, null, 2));
   } finally {
     stop.abort();

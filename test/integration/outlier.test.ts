@@ -191,4 +191,36 @@ describe('collective outlier detection (real agents)', () => {
     expect(victim.hits.get('h4') ?? 0).toBeGreaterThan(0);
     await broken.close();
   });
+
+  it("with an ACL token, counts a client's reports only when they carry it", async () => {
+    const token = 'sesame';
+    const agent = await AgentProcess.start({ node: 't0', extraArgs: [...ARGS, '--acl-token', token] });
+    const w = await instance('w0');
+    w.status = 503;
+    const reg = await fetch(`${agent.url}/v1/agent/service/register`, {
+      method: 'PUT',
+      headers: { 'x-vigil-token': token },
+      body: JSON.stringify({ Name: 'web', ID: w.id, Address: '127.0.0.1', Port: w.port }),
+    });
+    expect(reg.status).toBe(200);
+    const opinions = async () => (await agent.get<{ id: string }[]>('/v1/agent/opinions')).body;
+    const connected = async (t: string) => {
+      const c = await connect({ agent: agent.url, token: t });
+      clients.push(c);
+      await waitFor('the client to hold the web endpoint', () => c.endpoints('web')?.length === 1);
+      return c;
+    };
+
+    // Another local process without the agent's token: its reports are refused, whatever they say.
+    const stranger = await connected('not-it');
+    expect(new Set(await send(stranger, 't0', 5))).toEqual(new Set([503]));
+    await waitFor('the refused report', () => (stranger.stats().observations?.failedBatches ?? 0) > 0);
+    expect(stranger.stats().observations?.sent).toBe(0);
+    expect(await opinions()).toEqual([]);
+
+    const member = await connected(token);
+    await send(member, 't0', 5);
+    await waitFor('the agent to hold an opinion of w0', async () => (await opinions()).some((o) => o.id === 'w0'));
+    expect(member.stats().observations?.failedBatches).toBe(0);
+  });
 });

@@ -248,7 +248,7 @@ export class Agent {
         aclToken: config.aclToken,
       });
       registerRouteRoutes(http, mesh, feed);
-      registerObservationRoutes(http, mesh);
+      registerObservationRoutes(http, mesh, { aclToken: config.aclToken });
       registerElectionRoutes(http, { elections, mesh, feed, aclToken: config.aclToken });
       registerConsulCatalogRoutes(http, { mesh, membership, feed, datacenter: config.datacenter });
       registerUiRoutes(http, { mesh, feed });

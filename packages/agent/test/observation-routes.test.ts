@@ -1,5 +1,5 @@
-// POST /v1/agent/observations: validation at the boundary, loopback only, and the reports reaching
-// the opinion fold (a real OutlierPlane on virtual time).
+// POST /v1/agent/observations: validation at the boundary, loopback only, the ACL token when the
+// agent has one, and the reports reaching the opinion fold (a real OutlierPlane on virtual time).
 
 import type { EndpointOpinion } from '@vigil/protocol';
 import pino from 'pino';
@@ -14,7 +14,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function setup() {
+async function setup(aclToken?: string) {
   const plane = new OutlierPlane({
     runtime: new VirtualRuntime(1),
     options: {},
@@ -22,14 +22,14 @@ async function setup() {
     publish: () => {},
   });
   const app = createHttpServer(pino({ level: 'silent' }));
-  registerObservationRoutes(app, { observe: (b) => plane.report(b), opinions: () => plane.opinions() });
+  registerObservationRoutes(app, { observe: (b) => plane.report(b), opinions: () => plane.opinions() }, { aclToken });
   await app.ready();
   cleanups.push(async () => {
     plane.stop();
     await app.close();
   });
-  const post = (payload: unknown, remoteAddress = '127.0.0.1') =>
-    app.inject({ method: 'POST', url: '/v1/agent/observations', payload: payload as object, remoteAddress });
+  const post = (payload: unknown, remoteAddress = '127.0.0.1', headers: Record<string, string> = {}) =>
+    app.inject({ method: 'POST', url: '/v1/agent/observations', payload: payload as object, remoteAddress, headers });
   return { plane, post, app };
 }
 
@@ -53,6 +53,31 @@ describe('POST /v1/agent/observations', () => {
     expect(res.json().error).toMatch(/local clients only/);
     expect(plane.opinions()).toEqual([]);
     expect((await post({ observations: [one] }, '::ffff:127.0.0.1')).statusCode).toBe(200);
+  });
+
+  it('with an ACL token, refuses a local report without it or with another one (agent:write)', async () => {
+    const { plane, post, app } = await setup('sesame');
+    const missing = await post({ observations: [one] });
+    expect(missing.statusCode).toBe(403);
+    expect(missing.json().error).toMatch(/requires an ACL token/);
+    const wrong = await post({ observations: [one] }, '127.0.0.1', { 'x-vigil-token': 'open' });
+    expect(wrong.statusCode).toBe(403);
+    expect(wrong.json().error).toMatch(/not valid/);
+    // The token is checked before the body: a bad batch without it is a 403, not a 400 naming fields.
+    expect((await post({ observations: 'x' })).statusCode).toBe(403);
+    expect(plane.opinions()).toEqual([]);
+
+    const ok = await post({ observations: [one] }, '127.0.0.1', { 'x-vigil-token': 'sesame' });
+    expect(ok.statusCode).toBe(200);
+    const consul = await post({ observations: [one] }, '127.0.0.1', { 'x-consul-token': 'sesame' });
+    expect(consul.statusCode).toBe(200);
+    expect(plane.opinions()).toHaveLength(1);
+    // Remote callers stay refused even with the token: an opinion is this host's own view.
+    const remote = await post({ observations: [one] }, '10.1.2.3', { 'x-vigil-token': 'sesame' });
+    expect(remote.statusCode).toBe(403);
+    expect(remote.json().error).toMatch(/local clients only/);
+    // Reading this host's opinions is not a write.
+    expect((await app.inject({ method: 'GET', url: '/v1/agent/opinions' })).statusCode).toBe(200);
   });
 
   it('answers 400 naming the field for bad batches', async () => {

@@ -185,4 +185,19 @@ describe('observations', () => {
     expect(sum('a', 'ok')).toBe(a.hits);
     for (const batch of agent.observations) expect(batch.observations.length).toBeLessThanOrEqual(2);
   });
+
+  it('sends the ACL token it is configured with, as the agent requires for reports', async () => {
+    const agent = new FakeAgent();
+    const a = await startInstance('a');
+    cleanups.push(() => a.close());
+    agent.setTable(table('pay', [{ id: 'a', port: a.port, share: 1 }]));
+    await agent.start();
+    cleanups.push(() => agent.stop());
+    const client = await connect({ agent: agent.url, token: 'sesame' });
+    cleanups.push(() => client.close());
+    a.mode = '503';
+    await client.fetch('http://pay/x');
+    await until(() => agent.observations.length > 0, 'a report at the agent');
+    expect(agent.observationTokens[0]).toBe('sesame');
+  });
 });

@@ -2,6 +2,7 @@ import type { EndpointOpinion } from '@vigil/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Observation } from '../outlier/index.ts';
+import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
 
 /** Endpoints per batch: an SDK batches per flush, and the agent tracks at most 128 anyway. */
@@ -26,19 +27,27 @@ export const observationBatchSchema = z.strictObject({
   observations: z.array(observationSchema).max(MAX_OBSERVATIONS_PER_BATCH),
 });
 
+export interface ObservationRouteOptions {
+  /** When set, reports must carry it, as every agent write must (Consul's agent:write). */
+  readonly aclToken?: string | undefined;
+}
+
 /**
  * POST /v1/agent/observations: local SDK clients report their outcomes per endpoint (collective
  * outlier detection, src/outlier). Only from loopback: an opinion is this host's view, so a remote
- * caller must not be able to speak for it, even when the API listens on another address.
+ * caller must not be able to speak for it, even when the API listens on another address. With an
+ * ACL token, also only with the token: on a shared host, any local process could otherwise eject an
+ * endpoint mesh-wide (with one other observer) by reporting failures it never saw.
  */
 export function registerObservationRoutes(
   app: FastifyInstance,
   mesh: { observe(batch: readonly Observation[]): number; opinions(): readonly EndpointOpinion[] },
+  opts: ObservationRouteOptions,
 ): void {
   // This host's view as it publishes it: one opinion per endpoint its applications call.
   app.get('/v1/agent/opinions', async () => mesh.opinions());
 
-  app.post('/v1/agent/observations', async (req, reply) => {
+  app.post('/v1/agent/observations', { onRequest: requireToken(opts.aclToken) }, async (req, reply) => {
     const remote = req.socket.remoteAddress ?? '';
     if (!isLoopback(remote))
       throw new ApiError(403, `observations are accepted from local clients only, not ${remote}`);

@@ -28,6 +28,8 @@ export class FakeAgent {
   reads = 0;
   /** Bodies of POST /v1/agent/observations, parsed, in arrival order. */
   readonly observations: { observations: Record<string, unknown>[] }[] = [];
+  /** The X-Vigil-Token of each of those, in the same order. */
+  readonly observationTokens: (string | undefined)[] = [];
   readTokens: (string | undefined)[] = [];
   /** Answer GET /v1/routes with this status instead (for error tests). */
   failReadsWith: number | undefined;
@@ -141,6 +143,7 @@ export class FakeAgent {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.observations.push(JSON.parse(Buffer.concat(chunks).toString()));
+        this.observationTokens.push(header(req, 'x-vigil-token'));
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
       return;
