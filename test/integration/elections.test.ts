@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { connect, type VigilClient } from '@vigil/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, disposeAllAgents, runVigil, VIGIL_BIN } from './harness/agent-process.ts';
@@ -17,6 +18,7 @@ import { waitFor } from './harness/wait-for.ts';
 const ECHO = fileURLToPath(new URL('../../scripts/demo/echo-server.ts', import.meta.url));
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const ARGS = ['--encrypt', KEY];
+const exec = promisify(execFile);
 
 const children = new Set<ChildProcess>();
 const clients: VigilClient[] = [];
@@ -125,7 +127,7 @@ describe('elections with real agents', () => {
     expect(read.ModifyIndex).toBe(index);
     const stale = await kv(leaderAgent, 'optime', { method: 'PUT', body: '43', query: `?cas=${index - 1}` });
     expect(stale.status).toBe(409);
-    // A follower takes the write too: it forwards it to the leader (forwarding.test below has more).
+    // A follower takes the write too: it forwards it to the leader (the next test has more).
     const onFollower = await kv(standbyAgent, 'via-follower', { method: 'PUT', body: '44' });
     expect(onFollower.status).toBe(200);
     const big = await kv(leaderAgent, 'big', { method: 'PUT', body: Buffer.alloc(70 * 1024) });
@@ -187,10 +189,17 @@ describe('elections with real agents', () => {
 
   it('any agent takes KV writes, CAS and step-down: followers and non-voters forward them to the leader', async () => {
     const agents = await cluster(4);
+    const addressOf = (node: string) => `127.0.0.${20 + Number(node.slice(1))}`;
     for (const a of agents.slice(0, 2)) {
       const res = await fetch(`${a.url}/v1/agent/service/register`, {
         method: 'PUT',
-        body: JSON.stringify({ Name: 'kvs', ID: `kvs-${a.node}`, Port: 9, Policy: 'leader' }),
+        body: JSON.stringify({
+          Name: 'kvs',
+          ID: `kvs-${a.node}`,
+          Address: addressOf(a.node),
+          Port: 9,
+          Policy: 'leader',
+        }),
       });
       expect(res.status).toBe(200);
     }
@@ -214,6 +223,20 @@ describe('elections with real agents', () => {
     const nonVoter = agents.find((a) => !voters.includes(a.node))!;
     const kv = (a: AgentProcess, query: string, init?: RequestInit) =>
       fetch(`${a.url}/v1/elections/kvs/kv/config${query}`, init);
+    // DNS follows the election on every agent: the leader's instance alone, by both names.
+    const dnsShows = (node: string) =>
+      waitFor(
+        `dig on ${nonVoter.node} to answer ${node}'s address`,
+        async () => {
+          for (const name of ['kvs.service.vigil', 'leader.kvs.service.vigil']) {
+            const { stdout } = await exec('dig', ['@127.0.0.1', '-p', String(nonVoter.dnsPort), '+short', name, 'A']);
+            if (stdout.trim() !== addressOf(node)) return false;
+          }
+          return true;
+        },
+        30_000,
+      );
+    await dnsShows(group.leader!);
 
     const put = await kv(follower, '', { method: 'PUT', body: 'v1' });
     expect(put.status).toBe(200);
@@ -258,6 +281,7 @@ describe('elections with real agents', () => {
       30_000,
     );
     expect(after.leader).toBe(to);
+    await dnsShows(to);
     // The old leader now forwards as well.
     expect((await kv(leader, '', { method: 'PUT', body: 'v4' })).status).toBe(200);
   }, 150_000);
