@@ -265,6 +265,14 @@ describe('elections with real agents', () => {
     expect(stale.status).toBe(200);
     expect(await (await kv(nonVoter, '', { method: 'DELETE' })).json()).toMatchObject({ ok: true });
     expect((await kv(leader, '')).status).toBe(404);
+    const forwards = async (a: AgentProcess, event: string) =>
+      Number(
+        new RegExp(`^vigil_election_forwards_total\\{event="${event}"\\} (\\d+)$`, 'm').exec(
+          await (await fetch(`${a.url}/metrics`)).text(),
+        )?.[1],
+      );
+    expect(await forwards(nonVoter, 'forwarded')).toBeGreaterThanOrEqual(5);
+    expect(await forwards(leader, 'served')).toBeGreaterThanOrEqual(7);
 
     // A graceful switchover asked of a follower's agent moves the lead.
     const to = voters.find((v) => v !== group.leader && ['h0', 'h1'].includes(v))!;
