@@ -201,7 +201,11 @@ async function benchVigil(): Promise<void> {
       ? leader
       : undefined;
   };
-  await until('the group elected and whole', whole, 120_000, 200);
+  await until('the group elected and whole', whole, 120_000, 200).catch(async (err: Error) => {
+    // What each agent saw, so a group that never formed can be told apart from a slow one.
+    for (const a of agents) console.error(a.node, JSON.stringify(await groupOf(a).catch((e: Error) => e.message)));
+    throw err;
+  });
   console.log(`vigil: ${N} agents, 3-voter group formed`);
 
   // Every agent's view of db's leader, from its event stream.
