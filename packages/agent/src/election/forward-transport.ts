@@ -25,6 +25,8 @@ export const FORWARD_PROTOCOL = '/vigil/election-forward/1';
 
 /** Requests served at once per connection: a forwarder waits on a commit, so a few are in flight. */
 const MAX_INBOUND_STREAMS = 32;
+/** How long an inbound stream may take to deliver its one request frame. */
+const REQUEST_WAIT_MS = 5000;
 
 /** A forward that failed; `sent`: the request may have reached the leader (outcome unknown). */
 export class ForwardError extends Error {
@@ -123,10 +125,15 @@ export class StreamForwardTransport implements ForwardTransport {
       return;
     }
     this.open.add(stream);
+    // A peer that opens a stream and sends nothing must not hold one of the few slots for long.
+    const idle = AbortSignal.timeout(REQUEST_WAIT_MS);
+    const onIdle = () => stream.abort(new Error('no request in time'));
+    idle.addEventListener('abort', onIdle, { once: true });
     try {
       let req: ForwardRequest;
       try {
         const frame = await readOne(stream);
+        idle.removeEventListener('abort', onIdle);
         if (frame === undefined) throw new Error('no request');
         req = decodeForwardRequest(frame);
       } catch (err) {
@@ -142,6 +149,7 @@ export class StreamForwardTransport implements ForwardTransport {
     } catch (err) {
       stream.abort(err as Error);
     } finally {
+      idle.removeEventListener('abort', onIdle);
       this.open.delete(stream);
     }
   }
