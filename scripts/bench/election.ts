@@ -40,6 +40,8 @@ const N = Number(values.agents);
 const KILLS = Number(values.kills);
 const SWITCHOVERS = Number(values.switchovers);
 const CANDIDATES = 3;
+/** Agents started together (then waited for) at the start. */
+const START_BATCH = 5;
 const KEY = Buffer.alloc(32, 5).toString('base64');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const children = new Set<ChildProcess>();
@@ -108,12 +110,23 @@ function spawnAgent(a: Agent, join?: number): void {
     KEY,
     '--log-level',
     'warn',
+    // Every agent would take the default DNS port (127.0.0.1:8600): all but the first exited.
+    '--dns',
+    'off',
     ...(a.config ? ['--config', a.config] : []),
     ...(join ? ['--join', `127.0.0.1:${join}`] : []),
   ];
-  const child = spawn(process.execPath, args, { stdio: 'ignore', detached: true });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   children.add(child);
-  child.once('exit', () => children.delete(child));
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-2000);
+  });
+  child.once('exit', (code) => {
+    children.delete(child);
+    // SIGKILLed by a round: code null. Anything else is an agent that failed on its own.
+    if (code !== null) console.error(`${a.node} exited with code ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+  });
   a.child = child;
 }
 
@@ -167,13 +180,18 @@ async function benchVigil(): Promise<void> {
   }
   spawnAgent(agents[0]!);
   await until('a0 up', () => api(agents[0]!, '/healthz').then(() => true));
-  for (const a of agents.slice(1)) spawnAgent(a, agents[0]!.gossip);
-  await until(
-    'all agents up',
-    async () => (await Promise.all(agents.map((a) => api(a, '/healthz').then(() => true)))).every(Boolean),
-    120_000,
-    200,
-  );
+  // In batches: twenty Node processes starting at once on a 2-core host take minutes, and each
+  // batch joins a cluster that is already settled.
+  for (let i = 1; i < N; i += START_BATCH) {
+    const batch = agents.slice(i, i + START_BATCH);
+    for (const a of batch) spawnAgent(a, agents[0]!.gossip);
+    await until(
+      `${batch.map((a) => a.node).join(',')} up`,
+      async () => (await Promise.all(batch.map((a) => api(a, '/healthz').then(() => true)))).every(Boolean),
+      60_000,
+      200,
+    );
+  }
   const observer = agents[N - 1]!;
   const groupOf = (a: Agent) => api<GroupView>(a, '/v1/elections/db');
   const whole = async () => {
@@ -183,7 +201,11 @@ async function benchVigil(): Promise<void> {
       ? leader
       : undefined;
   };
-  await until('the group elected and whole', whole, 120_000, 200);
+  await until('the group elected and whole', whole, 120_000, 200).catch(async (err: Error) => {
+    // What each agent saw, so a group that never formed can be told apart from a slow one.
+    for (const a of agents) console.error(a.node, JSON.stringify(await groupOf(a).catch((e: Error) => e.message)));
+    throw err;
+  });
   console.log(`vigil: ${N} agents, 3-voter group formed`);
 
   // Every agent's view of db's leader, from its event stream.

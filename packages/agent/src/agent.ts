@@ -7,7 +7,7 @@ import type { AgentConfig } from './config/schema.ts';
 import { DataDir } from './data-dir/data-dir.ts';
 import type { NodeIdentity } from './data-dir/identity.ts';
 import type { DataDirLock } from './data-dir/lock.ts';
-import { DnsServer, dnsSnapshotSource } from './dns/index.ts';
+import { DnsServer, dnsSnapshotSource, tableLeader } from './dns/index.ts';
 import { Elections } from './election/elections.ts';
 import { DEFAULT_ELECTION_TIMING } from './election/timing.ts';
 import { ChangeFeed } from './events/change-feed.ts';
@@ -183,6 +183,7 @@ export class Agent {
               ready: () => mesh.isSynced(),
               tables: () => mesh.tables(),
               nodes: () => membership.members().map((m) => ({ name: m.name, address: m.addr, status: m.status })),
+              leader: (service) => tableLeader(mesh.table(service)),
             },
             (err) => log.error({ err }, 'dns: cannot read the tables; answering from the last ones'),
           ),

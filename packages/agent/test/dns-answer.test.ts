@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { answerDns, MAX_UDP_PAYLOAD } from '../src/dns/dns-answer.ts';
 import { dnsSnapshotSource } from '../src/dns/dns-source.ts';
-import { addressLabel, type DnsSnapshot, labelAddress } from '../src/dns/dns-view.ts';
+import { addressLabel, type DnsSnapshot, labelAddress, tableLeader } from '../src/dns/dns-view.ts';
 import { computeRouting } from '../src/routing/index.ts';
 import { inst, member, rec } from './routing-fixtures.ts';
 
@@ -142,6 +142,52 @@ describe('DNS answers', () => {
       '10.0.0.2',
     ]);
     expect(ask('leader.wide.service.vigil', 'A', snap).outcome.rcode).toBe('NOERROR');
+  });
+
+  it('a leader service answers with the elected instance only, as the routing table routes', () => {
+    const db = (node: string, n: number) =>
+      rec(node, [inst(`db-${node}`, { service: 'pg', address: `10.0.2.${n}`, port: 5432, policy: 'leader' })]);
+    const members = ['p', 'q', 'r'].map((n) => member(n));
+    const records = [db('p', 1), db('q', 2), db('r', 3)];
+    const snap = (leads: boolean): DnsSnapshot => {
+      const withClaim = leads
+        ? [{ ...records[1]!, leads: [{ group: 'pg', token: 7, term: 2, instance: 'db-q' }] }]
+        : [];
+      const { tables } = computeRouting({
+        records: [records[0]!, ...(leads ? withClaim : [records[1]!]), records[2]!],
+        members,
+        localZone: 'a',
+        now: 0,
+      });
+      return {
+        tables,
+        nodes: [],
+        serial: 1,
+        leader: (service) => tableLeader(tables.find((t) => t.service === service)),
+      };
+    };
+    const data = (name: string, type: string, s: DnsSnapshot) =>
+      ask(name, type, s).packet.answers?.map((a) =>
+        a.type === 'SRV' ? `${a.data.port} ${a.data.weight}` : a.type === 'A' ? a.data : a.type,
+      );
+    const elected = snap(true);
+    expect(data('pg.service.vigil', 'A', elected)).toEqual(['10.0.2.2']);
+    expect(data('leader.pg.service.vigil', 'A', elected)).toEqual(['10.0.2.2']);
+    // SRV: the leader alone, no weight-0 standbys a client might pick.
+    expect(data('pg.service.vigil', 'SRV', elected)).toEqual(['5432 10000']);
+    expect(data('leader.pg.service.vigil', 'SRV', elected)).toEqual(['5432 10000']);
+    // No leader known: the service exists, so empty NOERROR (not NXDOMAIN), for every form.
+    const none = snap(false);
+    for (const [name, type] of [
+      ['pg.service.vigil', 'A'],
+      ['pg.service.vigil', 'SRV'],
+      ['leader.pg.service.vigil', 'A'],
+    ] as const) {
+      const { outcome, packet } = ask(name, type, none);
+      expect(outcome.rcode, `${name} ${type}`).toBe('NOERROR');
+      expect(packet.answers ?? []).toEqual([]);
+    }
+    expect(ask('leader.nosuch.service.vigil', 'A', none).outcome.rcode).toBe('NXDOMAIN');
   });
 
   it('truncates a UDP answer that does not fit, sets TC, and gives all of it over TCP', () => {

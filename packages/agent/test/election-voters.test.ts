@@ -132,6 +132,24 @@ describe('nextConfChange', () => {
     ).toBeUndefined();
   });
 
+  it('a group left over its size by a changed target still reaches it (add, then shrink)', () => {
+    // Seen in bench:election: two witnesses in, then the third candidate's record arrived.
+    const members = [alive('a'), alive('b'), alive('c'), alive('w1'), alive('w2')];
+    const deadSince = new Map<string, number>();
+    const input = { ...base, desired: ['a', 'b', 'c'], members, deadSince };
+    expect(nextConfChange({ ...input, current: ['a', 'b', 'w1', 'w2'] })).toEqual({ add: 'c' });
+    expect(nextConfChange({ ...input, current: ['a', 'b', 'c', 'w1', 'w2'] })).toEqual({ remove: 'w1' });
+    expect(nextConfChange({ ...input, current: ['a', 'b', 'c', 'w2'] })).toEqual({ remove: 'w2' });
+    expect(nextConfChange({ ...input, current: ['a', 'b', 'c'] })).toBeUndefined();
+    // at the largest group: shrink first, then there is room to add
+    const seven = ['a', 'b', 'w1', 'w2', 'x', 'y', 'z'];
+    const all = [...members, alive('x'), alive('y'), alive('z')];
+    expect(nextConfChange({ ...input, members: all, current: seven })).toEqual({ remove: 'w1' });
+    expect(nextConfChange({ ...input, members: all, current: seven.filter((n) => n !== 'w1') })).toEqual({
+      add: 'c',
+    });
+  });
+
   it('treats a voter unknown to membership (reaped) as dead', () => {
     const members = [alive('a'), alive('b')];
     expect(

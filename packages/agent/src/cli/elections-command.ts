@@ -8,7 +8,7 @@ Shows the election groups (services with "Policy": "leader", and locks): the lea
 instance, the fencing token and term, this agent's role, the lease left, and the voters.
 
   --json             print the JSON of GET /v1/elections[/GROUP]
-  --step-down        GROUP only: hand the leadership over gracefully (on the leader's agent)
+  --step-down        GROUP only: hand the leadership over gracefully (through any agent)
 ${CLIENT_HELP}`;
 
 interface GroupView {

@@ -240,7 +240,10 @@ function resolveName(reply: Reply, labels: string[], snapshot: DnsSnapshot, opts
     tag === undefined ? table.endpoints : table.endpoints.filter((e) => e.tags.some((t) => t.toLowerCase() === tag));
   // A tag no instance carries names nothing; a tag whose instances are all down names an empty set.
   if (endpoints.length === 0) return tag === undefined ? noData() : nxdomain();
-  serviceRecords(reply, owner, endpoints, qtype, index, opts);
+  // A `leader` service is its elected instance alone, in SRV answers too: a standby must not take
+  // traffic because a client picked a weight-0 record, and no leader means no records.
+  const served = table.policy === 'leader' ? endpoints.filter((e) => e.state === 'active') : endpoints;
+  serviceRecords(reply, owner, served, qtype, index, opts);
   if (reply.answers.length === 0) noData();
 }
 

@@ -17,6 +17,17 @@ export interface DnsLeader {
 }
 
 /**
+ * The leader of a `leader` service as the routing table routes to it (the elected instance), or
+ * undefined when the table names none: the DNS answer follows the elections exactly as traffic does.
+ */
+export function tableLeader(table: RouteTable | undefined): DnsLeader | undefined {
+  const leader = table?.leader;
+  if (leader === undefined) return undefined;
+  const e = table?.endpoints.find((x) => x.node === leader.node && x.id === leader.id);
+  return e === undefined ? undefined : { node: e.node, address: e.address, port: e.port };
+}
+
+/**
  * What the DNS interface answers from: the routing tables and the member list at one moment.
  * A snapshot is immutable; the server swaps in a new one when the agent's change feed moves.
  */

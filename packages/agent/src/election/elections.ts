@@ -29,7 +29,10 @@ import type { Mesh } from '../mesh/mesh.ts';
 import type { Runtime, TimerHandle } from '../runtime/index.ts';
 import type { ServiceRegistry } from '../services/registry.ts';
 import { LockActor, ServiceActor, type ServiceHooks } from './actors.ts';
+import type { ForwardRequest, GroupOp, OpResponse } from './forward-codec.ts';
+import { ForwardError, StreamForwardTransport } from './forward-transport.ts';
 import { ElectionGroup, type GroupStatus, type LeadershipActor } from './group.ts';
+import { runGroupOp } from './group-ops.ts';
 import { FileGroupStorage, GROUP_NAME } from './group-storage.ts';
 import { KvMachine } from './kv-machine.ts';
 import { decodeRaftMessage, encodeRaftMessage } from './raft/codec.ts';
@@ -44,6 +47,11 @@ export const MAX_GROUPS = 256;
 const BOOTSTRAP_SETTLE_MS = 2000;
 /** How often the plane re-reads the catalog and membership even without an event. */
 const RECONCILE_MS = 500;
+/**
+ * The leader's share of a forwarded request's deadline is this much shorter, so its answer (even
+ * "no outcome yet") reaches the forwarder before the forwarder gives up.
+ */
+const FORWARD_ANSWER_MARGIN_MS = 250;
 
 export const raftCodec: MessageCodec = {
   encode: encodeRaftMessage,
@@ -101,6 +109,7 @@ export class Elections {
   private readonly deadSince = new Map<string, number>();
   private readonly candidateSince = new Map<string, { key: string; since: number }>();
   private transport!: StreamElectionTransport;
+  private forwarder!: StreamForwardTransport;
   private timer: TimerHandle | undefined;
   private stopped = false;
   private lastPublished = '';
@@ -116,6 +125,7 @@ export class Elections {
     const e = new Elections(opts);
     e.transport = await StreamElectionTransport.start(opts.catalog, raftCodec, opts.runtime.clock, e.log);
     e.transport.onMessage((group, msg) => e.deliver(group, msg));
+    e.forwarder = await StreamForwardTransport.start(opts.catalog, (req, from) => e.serveForwarded(req, from), e.log);
     opts.mesh.setElectionPart(() => e.recordPart());
     const onChange = () => {
       e.specCache = undefined;
@@ -462,6 +472,68 @@ export class Elections {
     return this.transport.counters;
   }
 
+  forwardCounters() {
+    return this.forwarder.counters;
+  }
+
+  /**
+   * The node that leads group `name` as far as this agent knows: its own replica's view of the
+   * Raft leader, else the highest-token claim in the catalog (what the routing table follows).
+   */
+  leaderOf(name: string): string | undefined {
+    const raft = this.groups.get(name)?.group.status().leader;
+    if (raft !== undefined) return raft;
+    let best: { node: string; token: number } | undefined;
+    for (const record of this.records()) {
+      for (const claim of record.leads ?? []) {
+        if (claim.group === name && (best === undefined || claim.token > best.token)) {
+          best = { node: record.node, token: claim.token };
+        }
+      }
+    }
+    return best?.node;
+  }
+
+  /**
+   * Carries out `op` on group `name` for a client of this agent: here when this agent's replica can
+   * (it leads, or the op is a read and it votes), otherwise on the leader's agent, whose answer is
+   * returned unchanged. A forward that fails after the request left is never retried.
+   */
+  async perform(name: string, op: GroupOp, timeoutMs: number): Promise<OpResponse> {
+    const running = this.groups.get(name);
+    const runtime = this.opts.runtime;
+    if (running !== undefined && (op.op === 'read' || running.group.status().role === 'leader')) {
+      return runGroupOp(name, running, op, timeoutMs, runtime);
+    }
+    const leader = this.leaderOf(name);
+    if (leader === undefined) {
+      return { status: 503, body: { error: `${name} has no known leader now; nothing was sent; retry` } };
+    }
+    if (leader === this.opts.node) return runGroupOp(name, running, op, timeoutMs, runtime);
+    const abort = new AbortController();
+    const timer = runtime.timers.after(timeoutMs, () => abort.abort(new Error('deadline')));
+    const req: ForwardRequest = { ...op, group: name, timeoutMs: Math.max(1, timeoutMs - FORWARD_ANSWER_MARGIN_MS) };
+    try {
+      return await this.forwarder.request(leader, req, abort.signal);
+    } catch (err) {
+      if (!(err instanceof ForwardError)) throw err;
+      const after = !err.sent
+        ? 'it was not sent; retry'
+        : op.op === 'read'
+          ? 'retry'
+          : 'its outcome is unknown (it may have taken effect) and it was not retried';
+      return { status: 503, body: { error: `${err.message}; ${after}`, leader }, leader };
+    } finally {
+      timer.cancel();
+    }
+  }
+
+  /** A request another agent forwarded: carried out here or refused, never forwarded again. */
+  private serveForwarded(req: ForwardRequest, from: string): Promise<OpResponse> {
+    this.log.debug({ group: req.group, op: req.op, from }, 'election: serving a forwarded request');
+    return runGroupOp(req.group, this.groups.get(req.group), req, req.timeoutMs, this.opts.runtime);
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -469,6 +541,7 @@ export class Elections {
     for (const off of this.unsubscribe) off();
     await Promise.all([...this.groups.values()].map((r) => r.group.stop()));
     await this.transport.stop();
+    await this.forwarder.stop();
   }
 }
 

@@ -131,15 +131,19 @@ export function nextConfChange(input: ChangeInput): PlannedChange | undefined {
   });
   for (const n of deadPastGrace) if (safe(without(n))) return { remove: n };
 
-  // Grow into a free slot; at full size only when every voter is usable (a voter dead within the
-  // grace keeps its slot: it may be back soon).
-  const room = current.length < desired.size || (current.length === desired.size && current.every(usable));
+  // Grow into a free slot; at or over full size only when every voter is usable (a voter dead
+  // within the grace keeps its slot: it may be back soon). Over full size too: a group left larger
+  // than wanted by a move whose target changed midway ({a,b,w1,w2} when candidate c appears) can
+  // only shrink once every desired voter is in, so it must be able to add c first.
+  const room = current.length < desired.size || (current.length < MAX_VOTERS && current.every(usable));
   for (const n of [...desired].sort(compareStrings)) {
     if (room && !current.includes(n) && usable(n) && safe([...current, n])) return { add: n };
   }
 
-  // Shrink only once every desired voter is in, and never below what is wanted.
-  if (current.length > desired.size && [...desired].every((n) => current.includes(n))) {
+  // Shrink only once every desired voter is in (or the group is at its largest and cannot add
+  // one first), and never below what is wanted.
+  const complete = [...desired].every((n) => current.includes(n));
+  if (current.length > desired.size && (complete || current.length >= MAX_VOTERS)) {
     for (const n of current) {
       if (n !== input.leader && !desired.has(n) && (usable(n) || deadPastGrace.includes(n)) && safe(without(n))) {
         return { remove: n };

@@ -3,26 +3,30 @@
 //   GET    /v1/elections                    every group this agent votes in (blocking queries)
 //   GET    /v1/elections/:group             one group: leader (node, instance), token, term,
 //                                           voters and roles, lease left, last change, hook runs
-//   PUT    /v1/elections/:group/step-down   graceful switchover (the leader's agent only); ?to=NODE
-//   GET    /v1/elections/:group/kv/:key     linearizable read (lease or read index); ?raw
+//   PUT    /v1/elections/:group/step-down   graceful switchover (any agent); ?to=NODE
+//   GET    /v1/elections/:group/kv/:key     linearizable read (lease or read index); ?raw, ?stale
 //   PUT    /v1/elections/:group/kv/:key     write the body; ?cas=INDEX (0: only if absent)
 //   DELETE /v1/elections/:group/kv/:key     ?cas=INDEX
 //   PUT    /v1/elections/:group/lock        stand for a lock (?session=ID); 409 if another holds it here
 //   GET    /v1/elections/:group/lock        poll: whether the session holds it, for how long
 //   DELETE /v1/elections/:group/lock        give up the request (?session=ID)
 //
-// Writes are served by the leader's agent only. Any other voter answers 503 naming the leader (in
-// the body and in X-Vigil-Leader), so a client retries there (through its own agent there, since
-// agents' HTTP APIs listen on loopback); there is no forwarding between agents. Reads are served
-// by any voter: a follower's read index goes to the leader through the group.
+// Any agent takes every request, as etcd and Consul do. Writes and step-downs are carried out by
+// the leader's agent: any other agent forwards them there over the election plane (forward-
+// transport.ts) and returns the leader's answer unchanged. A voter reads from its own replica (a
+// follower's read index goes to the leader through the group); an agent that is not a voter
+// forwards the read. `?stale` reads the serving replica's applied state without a read index.
+// Each waits up to `?timeout=` (default 10s). A 503 says what failed and names the leader when one
+// is known (body and X-Vigil-Leader); a write whose forward failed after it left is never retried.
 
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { parseDuration } from '../base/duration.ts';
 import { ServiceActor } from '../election/actors.ts';
 import { type Elections, MAX_GROUPS } from '../election/elections.ts';
-import { GroupError } from '../election/group.ts';
+import { MAX_FORWARD_TIMEOUT_MS, type OpResponse } from '../election/forward-codec.ts';
 import { GROUP_NAME } from '../election/group-storage.ts';
-import { encodeKvCommand } from '../election/kv/kv-codec.ts';
-import type { KvCommand, KvResult } from '../election/kv/types.ts';
+import { KvStore } from '../election/kv/kv-store.ts';
+import type { KvCommand } from '../election/kv/types.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { requireToken } from './acl-token.ts';
@@ -37,6 +41,8 @@ export interface ElectionRoutesOptions {
 }
 
 const SESSION = /^[A-Za-z0-9_-]{8,64}$/;
+/** How long a KV request or step-down waits for its outcome when it gives no `?timeout=`. */
+const DEFAULT_OP_TIMEOUT_MS = 10_000;
 
 function groupParam(params: unknown): string {
   const { group } = params as { group: string };
@@ -60,14 +66,27 @@ function sessionParam(query: unknown): string {
   return session;
 }
 
-/** 503 with the leader named, so a client knows where to go. */
-async function groupError(reply: FastifyReply, err: unknown): Promise<never> {
-  if (err instanceof GroupError) {
-    if (err.leader) reply.header('X-Vigil-Leader', err.leader);
-    await reply.code(err.statusCode).send({ error: err.message, ...(err.leader ? { leader: err.leader } : {}) });
-    return undefined as never;
+function keyParam(params: unknown): string {
+  const { key } = params as { key: string };
+  if (key.length === 0) throw new ApiError(400, 'key: give a key after /kv/');
+  return key;
+}
+
+/** `?timeout=` (a Go duration): how long the request may wait for its outcome, forward included. */
+function timeoutParam(query: unknown): number {
+  const raw = (query as { timeout?: unknown }).timeout;
+  if (raw === undefined) return DEFAULT_OP_TIMEOUT_MS;
+  const ms = typeof raw === 'string' ? parseDuration(raw) : undefined;
+  if (ms === undefined || ms < 1 || ms > MAX_FORWARD_TIMEOUT_MS) {
+    throw new ApiError(400, `timeout: "${String(raw).slice(0, 40)}" is not a duration between 1ms and 60s`);
   }
-  throw err;
+  return ms;
+}
+
+/** The outcome as the serving agent (here or the leader's) gave it; a 503 names the leader. */
+async function answer(reply: FastifyReply, res: OpResponse): Promise<unknown> {
+  if (res.leader) reply.header('X-Vigil-Leader', res.leader);
+  return reply.code(res.status).send(res.body);
 }
 
 export function registerElectionRoutes(app: FastifyInstance, opts: ElectionRoutesOptions): void {
@@ -135,87 +154,49 @@ function routes(app: FastifyInstance, opts: ElectionRoutesOptions): void {
 
   app.put('/v1/elections/:group/step-down', async (req, reply) => {
     const name = groupParam(req.params);
-    const group = elections.group(name);
-    if (group === undefined) throw new ApiError(404, `this agent is not a voter of "${name}"`);
     const to = (req.query as { to?: unknown }).to;
-    if (to !== undefined && (typeof to !== 'string' || !group.status().voters.includes(to))) {
-      throw new ApiError(400, `to: "${String(to).slice(0, 140)}" is not a voter of ${name}`);
+    if (to !== undefined && (typeof to !== 'string' || to.length === 0 || to.length > 256)) {
+      throw new ApiError(400, `to: "${String(to).slice(0, 140)}" is not a node name`);
     }
-    try {
-      await group.stepDown(to);
-    } catch (err) {
-      return groupError(reply, err);
-    }
-    return { group: name, steppedDown: true };
+    return answer(reply, await elections.perform(name, { op: 'step-down', to }, timeoutParam(req.query)));
   });
-
-  const voterGroup = (name: string) => {
-    const group = elections.group(name);
-    const machine = elections.machine(name);
-    if (group === undefined || machine === undefined) {
-      const leader = mesh.table(name)?.leader?.node;
-      throw new GroupError(503, `this agent is not a voter of "${name}"; use the KV through a voter's agent`, leader);
-    }
-    return { group, machine };
-  };
 
   app.get('/v1/elections/:group/kv/:key', async (req, reply) => {
     const name = groupParam(req.params);
-    const { key } = req.params as { key: string };
-    try {
-      const { group, machine } = voterGroup(name);
-      await group.linearize();
-      const entry = machine.store.get(key);
-      if (entry === undefined) throw new ApiError(404, `no key "${key.slice(0, 140)}" in ${name}`);
-      if ((req.query as { raw?: unknown }).raw !== undefined) {
-        reply.header('content-type', 'application/octet-stream');
-        reply.header('X-Vigil-Index', String(entry.modifyIndex));
-        return Buffer.from(entry.value);
-      }
-      return {
-        Key: entry.key,
-        Value: Buffer.from(entry.value).toString('base64'),
-        CreateIndex: entry.createIndex,
-        ModifyIndex: entry.modifyIndex,
-      };
-    } catch (err) {
-      return groupError(reply, err);
+    const key = keyParam(req.params);
+    const query = req.query as { raw?: unknown; stale?: unknown };
+    const res = await elections.perform(
+      name,
+      { op: 'read', key, stale: query.stale !== undefined },
+      timeoutParam(req.query),
+    );
+    if (query.raw !== undefined && res.status === 200 && typeof res.body.Value === 'string') {
+      reply.header('content-type', 'application/octet-stream');
+      if (res.index !== undefined) reply.header('X-Vigil-Index', String(res.index));
+      return Buffer.from(res.body.Value, 'base64');
     }
+    return answer(reply, res);
   });
 
-  const write = async (reply: FastifyReply, name: string, cmd: KvCommand) => {
-    try {
-      const { group, machine } = voterGroup(name);
-      const problem = machine.store.validate(cmd);
-      if (problem !== undefined) throw new ApiError(problem.includes('limit') ? 413 : 400, problem);
-      const result = (await group.propose(encodeKvCommand(cmd))) as KvResult | undefined;
-      if (result === undefined) throw new GroupError(503, 'the write was not applied; retry');
-      if (result.ok) return { ok: true, index: result.index };
-      if (result.error === 'cas-failed') {
-        await reply
-          .code(409)
-          .send({ error: `cas failed: the key's index is ${result.current}`, current: result.current });
-        return undefined;
-      }
-      throw new ApiError(result.error === 'limit' ? 413 : 400, result.message);
-    } catch (err) {
-      return groupError(reply, err);
-    }
+  const write = async (req: FastifyRequest, reply: FastifyReply, cmd: KvCommand) => {
+    // Bounds first, here: a value over the limit is refused before it is forwarded anywhere.
+    const problem = new KvStore().validate(cmd);
+    if (problem !== undefined) throw new ApiError(problem.includes('limit') ? 413 : 400, problem);
+    const name = groupParam(req.params);
+    return answer(reply, await elections.perform(name, { op: 'write', cmd }, timeoutParam(req.query)));
   };
 
   app.put('/v1/elections/:group/kv/:key', async (req, reply) => {
-    const name = groupParam(req.params);
-    const { key } = req.params as { key: string };
+    const key = keyParam(req.params);
     const cas = indexParam((req.query as { cas?: unknown }).cas, 'cas');
     const value = new Uint8Array((req.body as Buffer | undefined) ?? Buffer.alloc(0));
-    return write(reply, name, cas === undefined ? { op: 'put', key, value } : { op: 'cas', key, value, index: cas });
+    return write(req, reply, cas === undefined ? { op: 'put', key, value } : { op: 'cas', key, value, index: cas });
   });
 
   app.delete('/v1/elections/:group/kv/:key', async (req, reply) => {
-    const name = groupParam(req.params);
-    const { key } = req.params as { key: string };
+    const key = keyParam(req.params);
     const cas = indexParam((req.query as { cas?: unknown }).cas, 'cas');
-    return write(reply, name, cas === undefined ? { op: 'delete', key } : { op: 'cas-delete', key, index: cas });
+    return write(req, reply, cas === undefined ? { op: 'delete', key } : { op: 'cas-delete', key, index: cas });
   });
 
   app.put('/v1/elections/:group/lock', async (req) => {

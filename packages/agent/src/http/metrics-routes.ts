@@ -260,4 +260,11 @@ function registerElectionMetrics(registry: Registry, elections: Elections): void
     ['event'],
     () => Object.entries(elections.transportCounters()).map(([event, n]) => [{ event }, n]),
   );
+  counter(
+    registry,
+    'vigil_election_forwards_total',
+    'Requests forwarded to a group leader (forwarded, failed) and served for other agents (served, malformed).',
+    ['event'],
+    () => Object.entries(elections.forwardCounters()).map(([event, n]) => [{ event }, n]),
+  );
 }
