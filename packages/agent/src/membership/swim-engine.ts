@@ -1,12 +1,14 @@
-import type { Alive, Dead, IndirectPing, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
+import type { Alive, Dead, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
 import { isLive, isLiveStatus, type MemberStatus } from '../base/member-status.ts';
-import { type Address, bytesToIp, internAddress, ipToBytes, sameAddress } from './address.ts';
-import { Awareness } from './awareness.ts';
-import { BroadcastQueue } from './broadcast-queue.ts';
+import { type Address, internAddress, ipToBytes, sameAddress } from './address.ts';
+import type { Awareness } from './awareness.ts';
+import { EngineCore } from './engine-core.ts';
+import { type Member, MemberTable } from './member-table.ts';
 import { estimateSize } from './message-size.ts';
-import { type MembershipProfile, pushPullScaleMs, retransmitLimit, suspicionTimeoutMs } from './profiles.ts';
+import { Prober } from './probing.ts';
+import { type MembershipProfile, pushPullScaleMs, suspicionTimeoutMs } from './profiles.ts';
 import { Suspicion } from './suspicion.ts';
-import { TimerQueue } from './timer-queue.ts';
+import type { TimerQueue } from './timer-queue.ts';
 
 export { isLive, type MemberStatus };
 
@@ -16,16 +18,7 @@ const STATE_NUMBER: Record<MemberStatus, 0 | 1 | 2 | 3> = { alive: 0, suspect: 1
 /** What this engine speaks: memberlist protocol 1..5 (current 2, as Serf runs it), delegate 2..5. */
 export const DEFAULT_VSN: readonly number[] = [1, 5, 2, 2, 5, 4];
 
-export interface Member {
-  readonly name: string;
-  addr: Address;
-  meta: Uint8Array;
-  incarnation: number;
-  status: MemberStatus;
-  /** Engine time of the last status change. */
-  stateChangeAt: number;
-  vsn: readonly number[];
-}
+export type { Member };
 
 /** A member as the rest of the agent sees it. */
 export interface MemberView {
@@ -111,14 +104,8 @@ export type SuspicionCause =
   | { readonly kind: 'gossip' }
   | { readonly kind: 'merge' };
 
-/** Bytes a packet spends outside its messages: compound header, CRC, AES-GCM, label. */
-const PACKET_OVERHEAD = 64;
-/** Per-part compound overhead (uint16 length) in memberlist. */
-const COMPOUND_PART_OVERHEAD = 2;
 /** Serf checks its reap timers every 15 s. */
 const REAP_INTERVAL_MS = 15_000;
-/** memberlist's nack support starts at protocol 4. */
-const NACK_MIN_PROTOCOL = 4;
 /** Rounds of last checks (direct + indirect) before a suspicion nobody confirmed becomes dead. */
 const RECHECK_ATTEMPTS = 2;
 /**
@@ -171,41 +158,6 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   probeOkWithinMs: Number.POSITIVE_INFINITY,
 };
 
-interface PendingProbe {
-  readonly kind: 'probe';
-  readonly target: string;
-  /** The incarnation probed: a failure accuses this one, not a newer one heard meanwhile. */
-  readonly incarnation: number;
-  acked: boolean;
-  nacks: number;
-  expectedNacks: number;
-  timers: number[];
-  /** Paths tried beyond the direct ping, for the verdict log. */
-  relays?: number;
-  tcp?: boolean;
-}
-interface PendingRelay {
-  readonly kind: 'relay';
-  readonly requester: Address;
-  readonly originalSeq: number;
-  readonly wantsNack: boolean;
-  timer: number;
-}
-interface PendingConfirm {
-  readonly kind: 'confirm';
-  readonly target: string;
-  readonly incarnation: number;
-  timer: number;
-}
-/** Ours: a suspicion that nobody confirmed is checked once more before its dead verdict. */
-interface PendingRecheck {
-  readonly kind: 'recheck';
-  readonly target: string;
-  readonly incarnation: number;
-  timer: number;
-}
-type Pending = PendingProbe | PendingRelay | PendingConfirm | PendingRecheck;
-
 /**
  * The SWIM + Lifeguard membership state machine, free of I/O: feed it packets, stream results and
  * the time; it returns packets and streams to send, when to wake it next, and membership events.
@@ -215,15 +167,12 @@ export class SwimEngine {
   private readonly profile: MembershipProfile;
   private readonly vsn: readonly number[];
   private readonly lifeguard: boolean;
-  private readonly members = new Map<string, Member>();
-  /** The same members in an array, for O(1) random sampling at thousands of nodes. */
-  private readonly memberList: Member[] = [];
-  private readonly statusCounts: Record<MemberStatus, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+  private readonly core: EngineCore;
+  private readonly members: MemberTable;
   private readonly self: Member;
-  private readonly timers = new TimerQueue();
-  private readonly broadcasts = new BroadcastQueue();
+  private readonly timers: TimerQueue;
   private readonly awareness: Awareness;
-  private readonly pending = new Map<number, Pending>();
+  private readonly prober: Prober;
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
@@ -234,18 +183,10 @@ export class SwimEngine {
    */
   private readonly suspects = new Map<Member, { readonly suspicion: Suspicion; timer: number | undefined }>();
   private readonly pendingStreams = new Map<number, { join: boolean; resolve?: (ok: boolean) => void }>();
-  private outputs: Output[] = [];
   private events: MembershipEvent[] = [];
   private eventIndex = 0;
-  private seqNo = 0;
   private streamId = 0;
-  private probeOrder: string[] = [];
-  private probeIndex = 0;
-  private leaving = false;
-  /** Set while preloadMembers runs: what it merges is known cluster-wide, so it is not re-gossiped. */
-  private preloading = false;
   private started = false;
-  private now: number;
   /** When our event loop last stalled (a check reported it, or our own timers fired late). */
   private lastStallAt = Number.NEGATIVE_INFINITY;
   private lastProbeOkAt: number;
@@ -258,13 +199,10 @@ export class SwimEngine {
     this.config = config;
     this.profile = config.profile;
     this.vsn = config.vsn ?? DEFAULT_VSN;
-    this.now = now;
-    this.lifeguard = config.lifeguard !== false;
     this.lastProbeOkAt = now;
     // A starting process (cold code, a burst of joins) has not shown yet that it keeps up.
     this.lastStallAt = now;
-    this.awareness = new Awareness(this.lifeguard ? this.profile.awarenessMaxMultiplier : 1);
-    this.self = {
+    const self: Member = {
       name: config.name,
       addr: config.addr,
       meta: config.meta,
@@ -273,7 +211,41 @@ export class SwimEngine {
       stateChangeAt: now,
       vsn: this.vsn,
     };
-    this.addMember(this.self);
+    this.members = new MemberTable(self, config.random);
+    this.self = self;
+    this.core = new EngineCore(config, this.members, now);
+    this.lifeguard = this.core.lifeguard;
+    this.timers = this.core.timers;
+    this.awareness = this.core.awareness;
+    this.prober = new Prober(this.core, {
+      canVote: () => !this.collective() || this.canVote(),
+      mayAccuse: (name, incarnation, voter) => this.mayAccuse(name, incarnation, voter),
+      accuse: (suspicion, cause) => this.suspectNode(suspicion, cause),
+      acked: (name) => {
+        this.lastProbeOkAt = this.now;
+        this.unfitFailures.delete(name);
+      },
+    });
+  }
+
+  private get now(): number {
+    return this.core.now;
+  }
+
+  private set now(now: number) {
+    this.core.now = now;
+  }
+
+  private get leaving(): boolean {
+    return this.core.leaving;
+  }
+
+  private get preloading(): boolean {
+    return this.core.preloading;
+  }
+
+  private get outputs(): Output[] {
+    return this.core.outputs;
   }
 
   // ---- inputs -------------------------------------------------------------------------------
@@ -307,11 +279,11 @@ export class SwimEngine {
    */
   preloadMembers(nodes: readonly PushNodeState[], now: number): void {
     this.now = now;
-    this.preloading = true;
+    this.core.preloading = true;
     try {
       this.mergeRemoteState({ type: 'pushPull', join: false, nodes, userState: new Uint8Array(0) });
     } finally {
-      this.preloading = false;
+      this.core.preloading = false;
     }
   }
 
@@ -344,7 +316,7 @@ export class SwimEngine {
 
   handleTcpPingResult(seqNo: number, ok: boolean, now: number): void {
     this.now = now;
-    if (ok) this.handleAck(seqNo, true);
+    if (ok) this.prober.handleAck(seqNo, true);
   }
 
   handleTimeout(now: number): void {
@@ -379,12 +351,12 @@ export class SwimEngine {
   leave(now: number, extra: readonly Message[] = []): void {
     this.now = now;
     if (this.leaving) return;
-    this.leaving = true;
-    const peers = this.sample(DIRECT_FANOUT, isLive);
+    this.core.leaving = true;
+    const peers = this.members.sample(DIRECT_FANOUT, isLive);
     // The intent goes first and alone. memberlist handles queued messages LIFO, so an intent and
     // a leave arriving together are read leave-first, and Serf then reports a failure.
     if (extra.length > 0) {
-      for (const m of extra) this.broadcasts.queue(m, estimateSize(m));
+      for (const m of extra) this.core.broadcasts.queue(m, estimateSize(m));
       for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: extra });
     }
     const announce = () => {
@@ -394,7 +366,7 @@ export class SwimEngine {
         node: this.self.name,
         from: this.self.name,
       };
-      this.broadcasts.queue(dead, estimateSize(dead), this.self.name);
+      this.core.broadcasts.queue(dead, estimateSize(dead), this.self.name);
       this.setStatus(this.self, 'left');
       for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: [dead] });
     };
@@ -413,8 +385,8 @@ export class SwimEngine {
     this.now = now;
     const m = this.members.get(name);
     if (!m || m === this.self || m.status !== 'alive' || this.leaving) return false;
-    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return false;
-    this.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
+    if (this.prober.isProbing(name)) return false;
+    this.prober.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
     return true;
   }
 
@@ -424,7 +396,7 @@ export class SwimEngine {
     const member = this.members.get(name);
     if (!member || member === this.self || isLive(member)) return false;
     const dead: Dead = { type: 'dead', incarnation: member.incarnation, node: name, from: name };
-    this.broadcasts.queue(dead, estimateSize(dead), name);
+    this.core.broadcasts.queue(dead, estimateSize(dead), name);
     if (member.status === 'dead') this.setStatus(member, 'left');
     return true;
   }
@@ -440,14 +412,14 @@ export class SwimEngine {
   /** Queues a delegate message for piggybacked dissemination. */
   broadcastUser(payload: Uint8Array, key?: string): void {
     const message: Message = { type: 'user', payload };
-    this.broadcasts.queue(message, estimateSize(message), key);
+    this.core.broadcasts.queue(message, estimateSize(message), key);
   }
 
   // ---- outputs ------------------------------------------------------------------------------
 
   drainOutputs(): Output[] {
-    const out = this.outputs;
-    this.outputs = [];
+    const out = this.core.outputs;
+    this.core.outputs = [];
     return out;
   }
 
@@ -462,7 +434,7 @@ export class SwimEngine {
   }
 
   pendingBroadcasts(): number {
-    return this.broadcasts.length();
+    return this.core.broadcasts.length();
   }
 
   health(): number {
@@ -480,7 +452,7 @@ export class SwimEngine {
 
   /** Addresses of up to `count` random alive members other than us (Serf relays answers through them). */
   randomAlive(count: number): Address[] {
-    return this.sample(count, (m) => m.status === 'alive').map((m) => m.addr);
+    return this.members.sample(count, (m) => m.status === 'alive').map((m) => m.addr);
   }
 
   memberViews(): MemberView[] {
@@ -489,12 +461,12 @@ export class SwimEngine {
 
   /** alive + suspect members, self included: the N in memberlist's formulas. */
   liveCount(): number {
-    return this.statusCounts.alive + this.statusCounts.suspect;
+    return this.members.liveCount();
   }
 
   /** How many members this node sees in each status, self included. */
   counts(): Readonly<Record<MemberStatus, number>> {
-    return this.statusCounts;
+    return this.members.counts();
   }
 
   // ---- message handling ---------------------------------------------------------------------
@@ -502,16 +474,16 @@ export class SwimEngine {
   private handleMessage(from: Address, message: Message): void {
     switch (message.type) {
       case 'ping':
-        this.handlePing(from, message);
+        this.prober.handlePing(from, message);
         return;
       case 'indirectPing':
-        this.handleIndirectPing(from, message);
+        this.prober.handleIndirectPing(from, message);
         return;
       case 'ack':
-        this.handleAck(message.seqNo, false);
+        this.prober.handleAck(message.seqNo, false);
         return;
       case 'nack':
-        this.handleNack(message.seqNo);
+        this.prober.handleNack(message.seqNo);
         return;
       case 'alive':
         this.aliveNode(message);
@@ -531,178 +503,33 @@ export class SwimEngine {
     }
   }
 
-  private handlePing(from: Address, ping: Ping): void {
-    // A ping meant for a previous holder of this address is not ours to answer.
-    if (ping.node !== '' && ping.node !== this.self.name) return;
-    const to = replyAddress(from, ping.sourceAddr, ping.sourcePort);
-    this.send(to, [{ type: 'ack', seqNo: ping.seqNo, payload: new Uint8Array(0) }]);
-  }
-
-  private handleIndirectPing(from: Address, req: IndirectPing): void {
-    const host = bytesToIp(req.target);
-    if (host === undefined) return;
-    const requester = replyAddress(from, req.sourceAddr, req.sourcePort);
-    const seqNo = this.nextSeq();
-    const relay: PendingRelay = { kind: 'relay', requester, originalSeq: req.seqNo, wantsNack: req.nack, timer: 0 };
-    relay.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
-      this.pending.delete(seqNo);
-      if (relay.wantsNack) this.send(requester, [{ type: 'nack', seqNo: req.seqNo }]);
-    });
-    this.pending.set(seqNo, relay);
-    this.send({ host, port: req.port }, [this.pingFor(req.node, seqNo)]);
-  }
-
-  private handleAck(seqNo: number, viaTcp: boolean): void {
-    const p = this.pending.get(seqNo);
-    if (!p) return;
-    switch (p.kind) {
-      case 'probe':
-        if (p.acked) return;
-        p.acked = true;
-        for (const t of p.timers) this.timers.cancel(t);
-        this.pending.delete(seqNo);
-        if (!viaTcp && p.timers.length === 2) this.awareness.apply(-1); // direct ack within the timeout
-        this.lastProbeOkAt = this.now;
-        this.unfitFailures.delete(p.target);
-        return;
-      case 'relay':
-        this.timers.cancel(p.timer);
-        this.pending.delete(seqNo);
-        this.send(p.requester, [{ type: 'ack', seqNo: p.originalSeq, payload: new Uint8Array(0) }]);
-        return;
-      case 'confirm':
-        this.timers.cancel(p.timer);
-        this.pending.delete(seqNo);
-        return;
-      case 'recheck': {
-        this.timers.cancel(p.timer);
-        this.pending.delete(seqNo);
-        // It answered, so it is alive whatever refutation we missed; the accusation we sent with
-        // the ping makes it refute again, and that carries its current incarnation to us.
-        const m = this.members.get(p.target);
-        if (m?.status === 'suspect' && m.incarnation === p.incarnation) {
-          this.clearSuspicion(m);
-          this.setStatus(m, 'alive');
-        }
-        return;
-      }
-    }
-  }
-
-  private handleNack(seqNo: number): void {
-    const p = this.pending.get(seqNo);
-    if (p?.kind === 'probe') p.nacks++;
-  }
-
-  // ---- probing ------------------------------------------------------------------------------
-
   private probeTick(now: number): void {
     const interval = this.awareness.scale(this.profile.probeIntervalMs);
     this.timers.set(now + interval, (t) => this.probeTick(t));
     if (this.leaving) return;
-    const target = this.nextProbeTarget();
-    if (target) this.probe(target, interval);
+    const target = this.members.nextProbeTarget();
+    if (target) this.prober.probe(target, interval);
   }
 
-  /** Round-robin over a shuffled list, reshuffled each pass: bounded time to first detection. */
-  private nextProbeTarget(): Member | undefined {
-    for (let checked = 0; checked <= this.probeOrder.length; checked++) {
-      if (this.probeIndex >= this.probeOrder.length) {
-        this.probeOrder = this.shuffled([...this.members.keys()].filter((n) => n !== this.self.name));
-        this.probeIndex = 0;
-        if (this.probeOrder.length === 0) return undefined;
-      }
-      const m = this.members.get(this.probeOrder[this.probeIndex++]!);
-      if (isLive(m)) return m;
-    }
-    return undefined;
-  }
-
-  private probe(target: Member, interval: number): void {
-    const seqNo = this.nextSeq();
-    const probe: PendingProbe = {
-      kind: 'probe',
-      target: target.name,
-      incarnation: target.incarnation,
-      acked: false,
-      nacks: 0,
-      expectedNacks: 0,
-      timers: [],
-    };
-    this.pending.set(seqNo, probe);
-    const messages: Message[] = [this.pingFor(target.name, seqNo)];
-    // Buddy system: tell a suspect directly so it can refute before the timer runs out.
-    if (target.status === 'suspect' && this.lifeguard) {
-      messages.push({ type: 'suspect', incarnation: target.incarnation, node: target.name, from: this.self.name });
-    }
-    this.send(target.addr, messages);
-    const start = this.now;
-    probe.timers.push(
-      this.timers.set(start + this.profile.probeTimeoutMs, () => {
-        probe.timers.shift();
-        this.indirectProbe(target, seqNo, probe, start + interval);
-      }),
-      this.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
-    );
-  }
-
-  private indirectProbe(target: Member, seqNo: number, probe: PendingProbe, deadline: number): void {
-    const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
-    probe.relays = relays.length;
-    for (const relay of relays) {
-      const nack = this.lifeguard && (relay.vsn[1] ?? 0) >= NACK_MIN_PROTOCOL;
-      if (nack) probe.expectedNacks++;
-      this.send(relay.addr, [this.indirectPingFor(target, seqNo, nack)]);
-    }
-    if (this.config.tcpPing !== false && (target.vsn[1] ?? 0) >= 3) {
-      probe.tcp = true;
-      this.outputs.push({ kind: 'tcpPing', to: target.addr, ping: this.pingFor(target.name, seqNo), deadline });
-    }
-  }
-
-  private probeFailed(name: string, seqNo: number, probe: PendingProbe): void {
-    this.pending.delete(seqNo);
-    if (probe.acked) return;
-    // A starved prober's failed probe is weak evidence, and starved probers fail together: two
-    // of them accusing one member would read as a confirmation everywhere. So it probes again,
-    // and accuses (or confirms someone else's suspicion) only after several failures in a row.
-    // (Judged before this probe's own Lifeguard penalty, which is about the target's silence.)
-    const voter = !this.collective() || this.canVote();
-    // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
-    const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
-    this.awareness.apply(delta);
-    const target = this.members.get(name);
-    if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
+  /** Ours: a node that may not vote probes again instead, several times before it accuses. */
+  private mayAccuse(name: string, incarnation: number, voter: boolean): boolean {
     if (!voter) {
       const failures = (this.unfitFailures.get(name) ?? 0) + 1;
       if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
         this.unfitFailures.set(name, failures);
-        this.timers.set(this.now + this.profile.probeIntervalMs, () => this.reprobe(name, probe.incarnation));
-        return;
+        this.timers.set(this.now + this.profile.probeIntervalMs, () => this.reprobe(name, incarnation));
+        return false;
       }
     }
     this.unfitFailures.delete(name);
-    // memberlist probes a copy of the member's state: a refutation that arrived while the probe
-    // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
-    // Accusing the current incarnation instead pinned the old life's silence on the new one.
-    this.suspectNode(
-      { type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name },
-      {
-        kind: 'probe',
-        relays: probe.relays ?? 0,
-        nacks: probe.nacks,
-        tcp: probe.tcp ?? false,
-        health: this.awareness.health(),
-      },
-    );
+    return true;
   }
-
   /** Probes a member again unless it changed incarnation, left the live set, or is being probed. */
   private reprobe(name: string, incarnation: number): void {
     const m = this.members.get(name);
     if (!m || !isLive(m) || m.incarnation !== incarnation || this.leaving) return;
-    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return;
-    this.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
+    if (this.prober.isProbing(name)) return;
+    this.prober.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
   }
 
   /**
@@ -718,7 +545,7 @@ export class SwimEngine {
     // The first k by (hash, name), kept in order while scanning: every member that hears a
     // suspicion runs this, so it must stay O(N) and allocation-free (no sort, no string concat).
     const best: { m: Member; h: number }[] = [];
-    for (const m of this.memberList) {
+    for (const m of this.members.array()) {
       if (m === target || m.name === accuser || m.status !== 'alive') continue;
       const h = fnv1a(salt, fnv1a(m.name)); // = fnv1a(m.name + salt)
       if (best.length === k && !ranksBefore(h, m.name, best[k - 1]!)) continue;
@@ -742,24 +569,14 @@ export class SwimEngine {
       this.reprobe(target.name, target.incarnation);
       return;
     }
-    const seqNo = this.nextSeq();
-    const confirm: PendingConfirm = { kind: 'confirm', target: target.name, incarnation: target.incarnation, timer: 0 };
-    this.pending.set(seqNo, confirm);
-    this.send(target.addr, [this.pingFor(target.name, seqNo), accusation]);
+    const incarnation = target.incarnation;
     // Two relays as well, so one lost datagram cannot fake a confirmation.
-    const relays = this.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
-    for (const relay of relays) this.send(relay.addr, [this.indirectPingFor(target, seqNo, false)]);
-    confirm.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
-      this.pending.delete(seqNo);
+    const relays = this.members.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
+    this.prober.check(target, [accusation], relays, undefined, () => {
       const current = this.members.get(target.name);
-      if (current?.status !== 'suspect' || current.incarnation !== confirm.incarnation) return;
+      if (current?.status !== 'suspect' || current.incarnation !== incarnation) return;
       if (!this.canVote()) return; // we stalled while the check was out: its silence proves nothing
-      const mine: Suspect = {
-        type: 'suspect',
-        incarnation: confirm.incarnation,
-        node: target.name,
-        from: this.self.name,
-      };
+      const mine: Suspect = { type: 'suspect', incarnation, node: target.name, from: this.self.name };
       this.suspectNode(mine, { kind: 'confirm', relays: relays.length, health: this.awareness.health() });
       // Accusation and confirmation together make a receiver's view "confirmed" in one step.
       this.tellDirectly(target, [accusation, mine]);
@@ -768,7 +585,7 @@ export class SwimEngine {
 
   /** Sends news straight to (a bounded number of) live members instead of waiting for gossip. */
   private tellDirectly(about: Member, messages: Message[], only?: Member[]): void {
-    const peers = only ?? this.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
+    const peers = only ?? this.members.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
     for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages });
   }
 
@@ -805,14 +622,7 @@ export class SwimEngine {
         stateChangeAt: this.now,
         vsn: a.vsn,
       };
-      this.addMember(m);
-      // A newcomer goes to a random place in the probe order, so it is probed within one pass. Like
-      // memberlist, it swaps places with the member there, which moves to the end: O(1), not a splice.
-      const order = this.probeOrder;
-      const at = this.probeIndex + Math.floor(this.config.random() * (order.length - this.probeIndex + 1));
-      order.push(a.node);
-      order[order.length - 1] = order[at]!;
-      order[at] = a.node;
+      this.members.addNewcomer(m);
     } else if (!sameAddress(m.addr, addr)) {
       const reclaimable =
         m.status === 'left' || (m.status === 'dead' && this.now - m.stateChangeAt >= this.profile.deadNodeReclaimMs);
@@ -828,7 +638,7 @@ export class SwimEngine {
     m.meta = a.meta;
     m.incarnation = a.incarnation;
     m.vsn = a.vsn;
-    if (!this.preloading) this.broadcasts.queue(a, estimateSize(a), a.node);
+    if (!this.preloading) this.core.broadcasts.queue(a, estimateSize(a), a.node);
     if (!wasLive) {
       if (!this.preloading && this.config.fastJoin !== false) this.eagerGossip();
       this.setStatus(m, 'alive', 'join');
@@ -853,7 +663,7 @@ export class SwimEngine {
       // but do not re-gossip: every node would otherwise retransmit each one.
       const useful = held.suspicion.wantsConfirmations();
       if (held.suspicion.confirm(s.from)) {
-        if (useful) this.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
+        if (useful) this.core.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
         this.rescheduleSuspicion(m);
         if (held.suspicion.observerCount() === 2) this.emit('confirmed', m);
       }
@@ -867,7 +677,7 @@ export class SwimEngine {
       }
       return;
     }
-    this.broadcasts.queue(s, estimateSize(s), s.node);
+    this.core.broadcasts.queue(s, estimateSize(s), s.node);
     m.incarnation = s.incarnation;
     const n = this.liveCount();
     let k = this.profile.suspicionMult - 2;
@@ -933,15 +743,18 @@ export class SwimEngine {
 
   /** Pings a lone suspicion's suspect directly and through relays; dead only if all stay silent. */
   private recheck(target: Member, incarnation: number, attempts: number): void {
-    const seqNo = this.nextSeq();
-    const check: PendingRecheck = { kind: 'recheck', target: target.name, incarnation, timer: 0 };
-    this.pending.set(seqNo, check);
     const accusation: Suspect = { type: 'suspect', incarnation, node: target.name, from: this.self.name };
-    this.send(target.addr, [this.pingFor(target.name, seqNo), accusation]);
-    const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
-    for (const relay of relays) this.send(relay.addr, [this.indirectPingFor(target, seqNo, false)]);
-    check.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
-      this.pending.delete(seqNo);
+    const relays = this.members.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
+    const answered = () => {
+      // It answered, so it is alive whatever refutation we missed; the accusation we sent with
+      // the ping makes it refute again, and that carries its current incarnation to us.
+      const m = this.members.get(target.name);
+      if (m?.status === 'suspect' && m.incarnation === incarnation) {
+        this.clearSuspicion(m);
+        this.setStatus(m, 'alive');
+      }
+    };
+    this.prober.check(target, [accusation], relays, answered, () => {
       if (this.members.get(target.name) !== target || target.status !== 'suspect') return;
       if (target.incarnation !== incarnation) return;
       if (attempts > 1) this.recheck(target, incarnation, attempts - 1);
@@ -955,7 +768,7 @@ export class SwimEngine {
     if (m.status === 'dead' || m.status === 'left') {
       // A leave announcement upgrades a failure we had already noticed.
       if (m.status === 'dead' && d.from === d.node) {
-        this.broadcasts.queue(d, estimateSize(d), d.node);
+        this.core.broadcasts.queue(d, estimateSize(d), d.node);
         this.setStatus(m, 'left');
       }
       return;
@@ -969,7 +782,7 @@ export class SwimEngine {
     }
     this.clearSuspicion(m);
     m.incarnation = d.incarnation;
-    this.broadcasts.queue(d, estimateSize(d), d.node);
+    this.core.broadcasts.queue(d, estimateSize(d), d.node);
     this.setStatus(m, d.from === d.node ? 'left' : 'dead');
   }
 
@@ -984,13 +797,13 @@ export class SwimEngine {
     this.refutationPending = true;
     this.timers.set(this.now + EAGER_GOSSIP_DELAY_MS, () => {
       this.refutationPending = false;
-      if (!this.leaving) this.tellDirectly(this.self, [this.aliveMessage(this.self)]);
+      if (!this.leaving) this.tellDirectly(this.self, [this.core.aliveMessage(this.self)]);
     });
   }
 
   private broadcastAlive(m: Member): void {
-    const alive = this.aliveMessage(m);
-    this.broadcasts.queue(alive, estimateSize(alive), m.name);
+    const alive = this.core.aliveMessage(m);
+    this.core.broadcasts.queue(alive, estimateSize(alive), m.name);
   }
 
   private clearSuspicion(m: Member): void {
@@ -999,10 +812,7 @@ export class SwimEngine {
   }
 
   private setStatus(m: Member, status: MemberStatus, eventType?: MembershipEventType): void {
-    this.statusCounts[m.status]--;
-    this.statusCounts[status]++;
-    m.status = status;
-    m.stateChangeAt = this.now;
+    this.members.setStatus(m, status, this.now);
     this.emit(eventType ?? status, m);
   }
 
@@ -1044,13 +854,13 @@ export class SwimEngine {
 
   /** One gossip round: pending broadcasts to gossipNodes random members. */
   private gossip(now: number): void {
-    if (this.broadcasts.length() === 0) return;
-    const targets = this.sample(
+    if (this.core.broadcasts.length() === 0) return;
+    const targets = this.members.sample(
       this.profile.gossipNodes,
       (m) => isLive(m) || now - m.stateChangeAt < this.profile.gossipToTheDeadMs,
     );
     for (const target of targets) {
-      const messages = this.takeBroadcasts(0);
+      const messages = this.core.takeBroadcasts(0);
       if (messages.length === 0) return;
       this.outputs.push({ kind: 'packet', to: target.addr, messages });
     }
@@ -1068,7 +878,7 @@ export class SwimEngine {
     this.followUpsUntil = now + JOIN_FOLLOW_UP_MS[JOIN_FOLLOW_UP_MS.length - 1]!;
     for (const delay of JOIN_FOLLOW_UP_MS) {
       this.timers.set(now + delay, () => {
-        const peer = this.sample(1, (m) => m.status === 'alive')[0];
+        const peer = this.members.sample(1, (m) => m.status === 'alive')[0];
         if (peer && !this.leaving) this.startPushPull(peer.addr, false);
       });
     }
@@ -1080,7 +890,7 @@ export class SwimEngine {
 
   private pushPullTick(now: number): void {
     this.timers.set(now + this.pushPullPeriod(), (t) => this.pushPullTick(t));
-    const peer = this.sample(1, (m) => m.status === 'alive')[0];
+    const peer = this.members.sample(1, (m) => m.status === 'alive')[0];
     if (peer && !this.leaving) this.startPushPull(peer.addr, false);
   }
 
@@ -1095,9 +905,9 @@ export class SwimEngine {
   private reconnectTick(now: number): void {
     this.timers.set(now + this.profile.reconnectIntervalMs, (t) => this.reconnectTick(t));
     if (this.leaving) return;
-    const failed = this.statusCounts.dead;
+    const failed = this.members.counts().dead;
     if (failed === 0 || this.config.random() >= failed / this.liveCount()) return;
-    const pick = this.sample(1, (m) => m.status === 'dead')[0];
+    const pick = this.members.sample(1, (m) => m.status === 'dead')[0];
     if (pick) this.startPushPull(pick.addr, true);
   }
 
@@ -1165,108 +975,11 @@ export class SwimEngine {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  /** Sends messages with as many pending broadcasts piggybacked as fit in one packet. */
-  private send(to: Address, messages: Message[]): void {
-    let used = 0;
-    for (const m of messages) used += estimateSize(m) + COMPOUND_PART_OVERHEAD;
-    const extra = this.takeBroadcasts(used);
-    this.outputs.push({ kind: 'packet', to, messages: extra.length > 0 ? [...messages, ...extra] : messages });
-  }
-
-  private takeBroadcasts(used: number): Message[] {
-    const limit = this.profile.maxPacketBytes - PACKET_OVERHEAD - used;
-    const transmits = retransmitLimit(this.profile.retransmitMult, this.liveCount());
-    return this.broadcasts.take(COMPOUND_PART_OVERHEAD, limit, transmits);
-  }
-
-  private pingFor(node: string, seqNo: number): Ping {
-    return {
-      type: 'ping',
-      seqNo,
-      node,
-      sourceAddr: ipToBytes(this.self.addr.host),
-      sourcePort: this.self.addr.port,
-      sourceNode: this.self.name,
-    };
-  }
-
-  private indirectPingFor(target: Member, seqNo: number, nack: boolean): IndirectPing {
-    return {
-      type: 'indirectPing',
-      seqNo,
-      target: ipToBytes(target.addr.host),
-      port: target.addr.port,
-      node: target.name,
-      nack,
-      sourceAddr: ipToBytes(this.self.addr.host),
-      sourcePort: this.self.addr.port,
-      sourceNode: this.self.name,
-    };
-  }
-
-  private aliveMessage(m: Member): Alive {
-    return {
-      type: 'alive',
-      incarnation: m.incarnation,
-      node: m.name,
-      addr: ipToBytes(m.addr.host),
-      port: m.addr.port,
-      meta: m.meta,
-      vsn: m.vsn,
-    };
-  }
-
-  private addMember(m: Member): void {
-    this.members.set(m.name, m);
-    this.memberList.push(m);
-    this.statusCounts[m.status]++;
-  }
-
   private removeMember(m: Member): void {
     this.clearSuspicion(m);
     this.unfitFailures.delete(m.name);
-    this.members.delete(m.name);
-    const i = this.memberList.indexOf(m);
-    this.memberList[i] = this.memberList[this.memberList.length - 1]!;
-    this.memberList.pop();
-    this.statusCounts[m.status]--;
+    this.members.remove(m);
   }
-
-  /**
-   * Up to `count` distinct random members passing `accept`, self never included. Samples at
-   * random when the list is large, so probes and gossip cost O(count), not O(N).
-   */
-  private sample(count: number, accept: (m: Member) => boolean): Member[] {
-    const list = this.memberList;
-    if (list.length <= 4 * count + 8) {
-      return this.shuffled(list.filter((m) => m !== this.self && accept(m))).slice(0, count);
-    }
-    const picked = new Set<Member>();
-    for (let tries = 0; picked.size < count && tries < count * 16; tries++) {
-      const m = list[Math.floor(this.config.random() * list.length)]!;
-      if (m !== this.self && accept(m)) picked.add(m);
-    }
-    if (picked.size < count) return this.shuffled(list.filter((m) => m !== this.self && accept(m))).slice(0, count);
-    return [...picked];
-  }
-
-  private shuffled<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = Math.floor(this.config.random() * (i + 1));
-      [items[i], items[j]] = [items[j]!, items[i]!];
-    }
-    return items;
-  }
-
-  private nextSeq(): number {
-    this.seqNo = (this.seqNo + 1) >>> 0;
-    return this.seqNo;
-  }
-}
-
-function replyAddress(from: Address, sourceAddr?: Uint8Array, sourcePort?: number): Address {
-  const host = sourceAddr && sourceAddr.length > 0 ? bytesToIp(sourceAddr) : undefined;
-  return host !== undefined && sourcePort ? { host, port: sourcePort } : from;
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
