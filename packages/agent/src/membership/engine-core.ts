@@ -12,6 +12,8 @@ import { TimerQueue } from './timer-queue.ts';
 const PACKET_OVERHEAD = 64;
 /** Per-part compound overhead (uint16 length) in memberlist. */
 const COMPOUND_PART_OVERHEAD = 2;
+/** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
+export const DIRECT_FANOUT = 64;
 
 /**
  * What every part of one engine shares (memberlist keeps it on its one struct): the member table,

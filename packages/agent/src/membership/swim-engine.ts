@@ -2,7 +2,8 @@ import type { Alive, Dead, Message, Ping, PushNodeState, PushPull, Suspect } fro
 import { isLive, isLiveStatus, type MemberStatus } from '../base/member-status.ts';
 import { type Address, internAddress, ipToBytes, sameAddress } from './address.ts';
 import type { Awareness } from './awareness.ts';
-import { EngineCore } from './engine-core.ts';
+import { Confirmation, DEFAULT_VOTER_HEALTH, type Verdicts, type VoterHealth } from './confirmation.ts';
+import { DIRECT_FANOUT, EngineCore } from './engine-core.ts';
 import { type Member, MemberTable } from './member-table.ts';
 import { estimateSize } from './message-size.ts';
 import { Prober } from './probing.ts';
@@ -10,7 +11,7 @@ import { type MembershipProfile, pushPullScaleMs, suspicionTimeoutMs } from './p
 import { Suspicion } from './suspicion.ts';
 import type { TimerQueue } from './timer-queue.ts';
 
-export { isLive, type MemberStatus };
+export { DEFAULT_VOTER_HEALTH, isLive, type MemberStatus, type VoterHealth };
 
 /** Push/pull's NodeStateType numbers. */
 const STATE_NUMBER: Record<MemberStatus, 0 | 1 | 2 | 3> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -106,8 +107,6 @@ export type SuspicionCause =
 
 /** Serf checks its reap timers every 15 s. */
 const REAP_INTERVAL_MS = 15_000;
-/** Rounds of last checks (direct + indirect) before a suspicion nobody confirmed becomes dead. */
-const RECHECK_ATTEMPTS = 2;
 /**
  * A join's news goes out this long after it arrives, not at the next gossip round: when a cluster
  * starts at once, each of the ~3 gossip hops a join needs to reach 50 agents then costs a few ms
@@ -117,46 +116,6 @@ const RECHECK_ATTEMPTS = 2;
 const EAGER_GOSSIP_DELAY_MS = 30;
 /** After a join: push/pull with a random member this long after it (see followUpJoin). */
 const JOIN_FOLLOW_UP_MS = [250, 750, 1500, 3000] as const;
-/** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
-const DIRECT_FANOUT = 64;
-/**
- * A timer this late means our event loop stalled. Node runs overdue timers before the I/O that
- * piled up meanwhile, so a verdict then would ignore acks already waiting in the socket: the
- * engine first lets the loop read them (see handleTimeout).
- */
-const LATE_TIMER_MS = 10;
-/**
- * Failed probes of one member in a row, one probe interval apart, that a node which may not vote
- * makes before it accuses or confirms (see probeFailed). Three span about 5 s of silence, which no
- * single stall explains; and a crash must not go unnoticed just because every observer starves.
- */
-const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
-
-/**
- * Ours: when this node's own view is worth a vote (README.md, "The confirmation rule"). A starved
- * node misses acks and refutations, and starved nodes starve together, so they are not the
- * independent observers a confirmation needs.
- */
-export interface VoterHealth {
-  /** Highest Lifeguard score (0 = no recent sign of trouble) at which we still vote. */
-  readonly maxScore: number;
-  /** No event-loop stall over half a probe timeout for this long. */
-  readonly quietMs: number;
-  /** A probe of some member acked within this long (our network and CPU work right now). */
-  readonly probeOkWithinMs: number;
-}
-
-/**
- * Chosen with the simulator's tables (README.md): 2 s without a stall alone removes every false
- * confirmation under start-up starvation. Requiring a Lifeguard score of 0 or a recent probe
- * success as well cut the demotions of starved nodes further, but a network partition raises
- * every node's score and fails half its probes: cross-side dead took 62-90 s instead of 26 s.
- */
-export const DEFAULT_VOTER_HEALTH: VoterHealth = {
-  maxScore: Number.POSITIVE_INFINITY,
-  quietMs: 2000,
-  probeOkWithinMs: Number.POSITIVE_INFINITY,
-};
 
 /**
  * The SWIM + Lifeguard membership state machine, free of I/O: feed it packets, stream results and
@@ -173,10 +132,11 @@ export class SwimEngine {
   private readonly timers: TimerQueue;
   private readonly awareness: Awareness;
   private readonly prober: Prober;
+  /** Ours: collective confirmation and the voter rule; null is memberlist's behaviour. */
+  private readonly confirmation: Confirmation | null;
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
-  private refutationPending = false;
   /**
    * Each suspect's suspicion and its timer, beside the member table rather than in it: the
    * simulator holds N^2 members, and every field on a member costs 0.8 GB at N = 10,000.
@@ -187,21 +147,11 @@ export class SwimEngine {
   private eventIndex = 0;
   private streamId = 0;
   private started = false;
-  /** When our event loop last stalled (a check reported it, or our own timers fired late). */
-  private lastStallAt = Number.NEGATIVE_INFINITY;
-  private lastProbeOkAt: number;
-  /** Set when handleTimeout let the loop read its backlog first; the next call runs the timers. */
-  private backlogTurn = false;
-  /** Failed probes in a row, per member, made while we could not vote (UNFIT_PROBES_BEFORE_SUSPECTING). */
-  private readonly unfitFailures = new Map<string, number>();
 
   constructor(config: EngineConfig, now: number) {
     this.config = config;
     this.profile = config.profile;
     this.vsn = config.vsn ?? DEFAULT_VSN;
-    this.lastProbeOkAt = now;
-    // A starting process (cold code, a burst of joins) has not shown yet that it keeps up.
-    this.lastStallAt = now;
     const self: Member = {
       name: config.name,
       addr: config.addr,
@@ -218,14 +168,23 @@ export class SwimEngine {
     this.timers = this.core.timers;
     this.awareness = this.core.awareness;
     this.prober = new Prober(this.core, {
-      canVote: () => !this.collective() || this.canVote(),
-      mayAccuse: (name, incarnation, voter) => this.mayAccuse(name, incarnation, voter),
+      canVote: () => this.confirmation?.canVote() ?? true,
+      mayAccuse: (name, incarnation, voter) => this.confirmation?.mayAccuse(name, incarnation, voter) ?? true,
       accuse: (suspicion, cause) => this.suspectNode(suspicion, cause),
-      acked: (name) => {
-        this.lastProbeOkAt = this.now;
-        this.unfitFailures.delete(name);
-      },
+      acked: (name) => this.confirmation?.probeAcked(name),
     });
+    // Our deviations from memberlist, all behind this one flag (confirmation.ts).
+    const collective = config.collectiveConfirmation !== false && this.lifeguard;
+    const verdicts: Verdicts = {
+      suspect: (suspicion, cause) => this.suspectNode(suspicion, cause),
+      dead: (verdict) => this.deadNode(verdict),
+      answered: (m) => {
+        this.clearSuspicion(m);
+        this.setStatus(m, 'alive');
+      },
+    };
+    const rule = config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : config.voterHealth;
+    this.confirmation = collective ? new Confirmation(this.core, this.prober, verdicts, rule) : null;
   }
 
   private get now(): number {
@@ -321,15 +280,8 @@ export class SwimEngine {
 
   handleTimeout(now: number): void {
     this.now = now;
-    const due = this.timers.next();
-    if (due !== undefined && now - due > LATE_TIMER_MS && !this.backlogTurn && this.voterRule() !== null) {
-      // Stalled: the acks and refutations that arrived meanwhile are still unread. Returning with
-      // the timers due makes the edge call again at once, which is after the loop's I/O phase.
-      this.backlogTurn = true;
-      this.recordStall(now - due, now);
-      return;
-    }
-    this.backlogTurn = false;
+    // Returning with timers due makes the edge call again at once, after the loop's I/O phase.
+    if (this.confirmation?.readBacklogFirst(this.timers.next(), now)) return;
     this.timers.runDue(now);
   }
 
@@ -340,11 +292,7 @@ export class SwimEngine {
   noteStall(stallMs: number, now: number): void {
     if (stallMs <= this.profile.probeTimeoutMs / 2) return;
     this.awareness.apply(1);
-    this.recordStall(stallMs, now);
-  }
-
-  private recordStall(ms: number, now: number): void {
-    if (ms > this.profile.probeTimeoutMs / 2) this.lastStallAt = Math.max(this.lastStallAt, now);
+    this.confirmation?.noteStall(stallMs, now);
   }
 
   /** Announces a graceful leave; `extra` rides along (Serf's leave intent). */
@@ -511,84 +459,6 @@ export class SwimEngine {
     if (target) this.prober.probe(target, interval);
   }
 
-  /** Ours: a node that may not vote probes again instead, several times before it accuses. */
-  private mayAccuse(name: string, incarnation: number, voter: boolean): boolean {
-    if (!voter) {
-      const failures = (this.unfitFailures.get(name) ?? 0) + 1;
-      if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
-        this.unfitFailures.set(name, failures);
-        this.timers.set(this.now + this.profile.probeIntervalMs, () => this.reprobe(name, incarnation));
-        return false;
-      }
-    }
-    this.unfitFailures.delete(name);
-    return true;
-  }
-  /** Probes a member again unless it changed incarnation, left the live set, or is being probed. */
-  private reprobe(name: string, incarnation: number): void {
-    const m = this.members.get(name);
-    if (!m || !isLive(m) || m.incarnation !== incarnation || this.leaving) return;
-    if (this.prober.isProbing(name)) return;
-    this.prober.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
-  }
-
-  /**
-   * Collective confirmation: the `confirmationProbers` live members ranked first by a hash of
-   * (member, suspect, incarnation), leaving out the suspect and the accuser. Every member computes
-   * the same ranking from its own view, so the accuser knows whom to tell and the chosen ones know
-   * they are chosen, with no coordination.
-   */
-  private confirmationProbers(target: Member, accuser: string): Member[] {
-    const salt = `\0${target.name}\0${target.incarnation}`;
-    const k = this.profile.confirmationProbers;
-    if (k <= 0) return [];
-    // The first k by (hash, name), kept in order while scanning: every member that hears a
-    // suspicion runs this, so it must stay O(N) and allocation-free (no sort, no string concat).
-    const best: { m: Member; h: number }[] = [];
-    for (const m of this.members.array()) {
-      if (m === target || m.name === accuser || m.status !== 'alive') continue;
-      const h = fnv1a(salt, fnv1a(m.name)); // = fnv1a(m.name + salt)
-      if (best.length === k && !ranksBefore(h, m.name, best[k - 1]!)) continue;
-      if (best.length < k) best.push({ m, h });
-      else best[k - 1] = { m, h };
-      for (let i = best.length - 1; i > 0 && ranksBefore(best[i]!.h, best[i]!.m.name, best[i - 1]!); i--) {
-        const t = best[i]!;
-        best[i] = best[i - 1]!;
-        best[i - 1] = t;
-      }
-    }
-    return best.map((r) => r.m);
-  }
-
-  /** A chosen prober checks the suspect over three paths at once and confirms if all stay silent. */
-  private maybeConfirm(target: Member, accusation: Suspect): void {
-    if (this.config.collectiveConfirmation === false || this.leaving) return;
-    if (!this.confirmationProbers(target, accusation.from).includes(this.self)) return;
-    // Chosen while we may not vote: our own probes, repeated, decide instead (probeFailed).
-    if (!this.canVote()) {
-      this.reprobe(target.name, target.incarnation);
-      return;
-    }
-    const incarnation = target.incarnation;
-    // Two relays as well, so one lost datagram cannot fake a confirmation.
-    const relays = this.members.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
-    this.prober.check(target, [accusation], relays, undefined, () => {
-      const current = this.members.get(target.name);
-      if (current?.status !== 'suspect' || current.incarnation !== incarnation) return;
-      if (!this.canVote()) return; // we stalled while the check was out: its silence proves nothing
-      const mine: Suspect = { type: 'suspect', incarnation, node: target.name, from: this.self.name };
-      this.suspectNode(mine, { kind: 'confirm', relays: relays.length, health: this.awareness.health() });
-      // Accusation and confirmation together make a receiver's view "confirmed" in one step.
-      this.tellDirectly(target, [accusation, mine]);
-    });
-  }
-
-  /** Sends news straight to (a bounded number of) live members instead of waiting for gossip. */
-  private tellDirectly(about: Member, messages: Message[], only?: Member[]): void {
-    const peers = only ?? this.members.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
-    for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages });
-  }
-
   // ---- state transitions (memberlist state.go semantics) ------------------------------------
 
   private aliveNode(a: Alive): void {
@@ -693,13 +563,7 @@ export class SwimEngine {
     this.suspects.set(m, { suspicion, timer: undefined });
     this.setStatus(m, 'suspect');
     this.rescheduleSuspicion(m);
-    if (this.config.collectiveConfirmation === false || !this.lifeguard) return;
-    if (s.from === this.self.name) {
-      // Our own accusation: tell the chosen probers now rather than through gossip rounds.
-      this.tellDirectly(m, [s], this.confirmationProbers(m, s.from));
-    } else {
-      this.maybeConfirm(m, s);
-    }
+    this.confirmation?.accused(m, s);
   }
 
   private rescheduleSuspicion(m: Member): void {
@@ -710,55 +574,8 @@ export class SwimEngine {
     held.timer = this.timers.set(Math.max(this.now, suspicion.deadline()), () => {
       held.timer = undefined;
       if (m.status !== 'suspect' || m.incarnation !== incarnation) return;
-      // Ours: with nobody confirming, the likeliest story is a refutation we missed (lost
-      // datagrams), not a failure that only we saw. Ask the suspect itself before the verdict.
-      if (this.collective() && suspicion.observerCount() < 2 && !this.leaving) {
-        this.recheck(m, incarnation, RECHECK_ATTEMPTS);
-        return;
-      }
+      if (this.confirmation?.rechecksLoneSuspicion(m, incarnation, suspicion.observerCount())) return;
       this.deadNode({ type: 'dead', incarnation, node: m.name, from: this.self.name });
-    });
-  }
-
-  /** Whether our own observation may confirm a suspicion (VoterHealth). */
-  private canVote(): boolean {
-    const rule = this.voterRule();
-    if (rule === null) return true;
-    return (
-      this.awareness.health() <= rule.maxScore &&
-      this.now - this.lastStallAt >= rule.quietMs &&
-      this.now - this.lastProbeOkAt <= rule.probeOkWithinMs
-    );
-  }
-
-  /** null: every observer votes, and timers run as soon as they are due (before this rule). */
-  private voterRule(): VoterHealth | null {
-    if (!this.collective()) return null;
-    return this.config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : this.config.voterHealth;
-  }
-
-  private collective(): boolean {
-    return this.config.collectiveConfirmation !== false && this.lifeguard;
-  }
-
-  /** Pings a lone suspicion's suspect directly and through relays; dead only if all stay silent. */
-  private recheck(target: Member, incarnation: number, attempts: number): void {
-    const accusation: Suspect = { type: 'suspect', incarnation, node: target.name, from: this.self.name };
-    const relays = this.members.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
-    const answered = () => {
-      // It answered, so it is alive whatever refutation we missed; the accusation we sent with
-      // the ping makes it refute again, and that carries its current incarnation to us.
-      const m = this.members.get(target.name);
-      if (m?.status === 'suspect' && m.incarnation === incarnation) {
-        this.clearSuspicion(m);
-        this.setStatus(m, 'alive');
-      }
-    };
-    this.prober.check(target, [accusation], relays, answered, () => {
-      if (this.members.get(target.name) !== target || target.status !== 'suspect') return;
-      if (target.incarnation !== incarnation) return;
-      if (attempts > 1) this.recheck(target, incarnation, attempts - 1);
-      else this.deadNode({ type: 'dead', incarnation, node: target.name, from: this.self.name });
     });
   }
 
@@ -789,16 +606,7 @@ export class SwimEngine {
   private refute(accused: number): void {
     this.self.incarnation = Math.max(this.self.incarnation, accused) + 1;
     this.broadcastAlive(this.self);
-    // Ours: while we stand accused, routing may be draining us; tell the members directly (as a
-    // confirmation is told) instead of waiting for gossip rounds. A restarted agent learns it is
-    // suspected from its join's push/pull replies, while it is still merging them: the short
-    // wait lets it learn every member first, and folds a burst of refutations into one.
-    if (!this.collective() || this.refutationPending) return;
-    this.refutationPending = true;
-    this.timers.set(this.now + EAGER_GOSSIP_DELAY_MS, () => {
-      this.refutationPending = false;
-      if (!this.leaving) this.tellDirectly(this.self, [this.core.aliveMessage(this.self)]);
-    });
+    this.confirmation?.refuted();
   }
 
   private broadcastAlive(m: Member): void {
@@ -959,10 +767,9 @@ export class SwimEngine {
           this.deadNode({ type: 'dead', incarnation: n.incarnation, node: n.name, from: n.name });
           break;
         default: {
-          // Ours: someone else's suspicion is no observation of ours, so it must not confirm one we
-          // hold as if we were a second independent observer (memberlist's mergeState lets it).
           const local = this.members.get(n.name);
-          if (this.collective() && local && this.suspects.has(local) && local.incarnation === n.incarnation) break;
+          const held = local !== undefined && this.suspects.has(local) && local.incarnation === n.incarnation;
+          if (this.confirmation?.ignoresMergedSuspicion(held)) break;
           this.suspectNode(
             { type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name },
             { kind: 'merge' },
@@ -977,7 +784,7 @@ export class SwimEngine {
 
   private removeMember(m: Member): void {
     this.clearSuspicion(m);
-    this.unfitFailures.delete(m.name);
+    this.confirmation?.forget(m.name);
     this.members.remove(m);
   }
 }
@@ -986,19 +793,4 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** Prober ranking order: by hash, then by name (names are unique, so the order is total). */
-function ranksBefore(h: number, name: string, other: { m: Member; h: number }): boolean {
-  return h < other.h || (h === other.h && name < other.m.name);
-}
-
-/** 32-bit FNV-1a: a cheap, stable hash for the prober ranking. `seed` continues an earlier hash. */
-function fnv1a(text: string, seed = 0x811c9dc5): number {
-  let h = seed;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }
