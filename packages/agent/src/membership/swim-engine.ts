@@ -1,14 +1,14 @@
-import type { Alive, Dead, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
-import { isLive, isLiveStatus, type MemberStatus } from '../base/member-status.ts';
-import { type Address, internAddress, ipToBytes, sameAddress } from './address.ts';
+import type { Dead, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
+import { isLive, type MemberStatus } from '../base/member-status.ts';
+import { type Address, ipToBytes } from './address.ts';
 import type { Awareness } from './awareness.ts';
 import { Confirmation, DEFAULT_VOTER_HEALTH, type Verdicts, type VoterHealth } from './confirmation.ts';
 import { DIRECT_FANOUT, EngineCore } from './engine-core.ts';
+import { MemberStates } from './member-states.ts';
 import { type Member, MemberTable } from './member-table.ts';
 import { estimateSize } from './message-size.ts';
 import { Prober } from './probing.ts';
-import { type MembershipProfile, pushPullScaleMs, suspicionTimeoutMs } from './profiles.ts';
-import { Suspicion } from './suspicion.ts';
+import { type MembershipProfile, pushPullScaleMs } from './profiles.ts';
 import type { TimerQueue } from './timer-queue.ts';
 
 export { DEFAULT_VOTER_HEALTH, isLive, type MemberStatus, type VoterHealth };
@@ -132,19 +132,13 @@ export class SwimEngine {
   private readonly timers: TimerQueue;
   private readonly awareness: Awareness;
   private readonly prober: Prober;
+  private readonly states: MemberStates;
   /** Ours: collective confirmation and the voter rule; null is memberlist's behaviour. */
   private readonly confirmation: Confirmation | null;
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
-  /**
-   * Each suspect's suspicion and its timer, beside the member table rather than in it: the
-   * simulator holds N^2 members, and every field on a member costs 0.8 GB at N = 10,000.
-   */
-  private readonly suspects = new Map<Member, { readonly suspicion: Suspicion; timer: number | undefined }>();
   private readonly pendingStreams = new Map<number, { join: boolean; resolve?: (ok: boolean) => void }>();
-  private events: MembershipEvent[] = [];
-  private eventIndex = 0;
   private streamId = 0;
   private started = false;
 
@@ -167,24 +161,26 @@ export class SwimEngine {
     this.lifeguard = this.core.lifeguard;
     this.timers = this.core.timers;
     this.awareness = this.core.awareness;
+    this.states = new MemberStates(this.core, () => this.eagerGossip());
     this.prober = new Prober(this.core, {
       canVote: () => this.confirmation?.canVote() ?? true,
       mayAccuse: (name, incarnation, voter) => this.confirmation?.mayAccuse(name, incarnation, voter) ?? true,
-      accuse: (suspicion, cause) => this.suspectNode(suspicion, cause),
+      accuse: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
       acked: (name) => this.confirmation?.probeAcked(name),
     });
     // Our deviations from memberlist, all behind this one flag (confirmation.ts).
     const collective = config.collectiveConfirmation !== false && this.lifeguard;
     const verdicts: Verdicts = {
-      suspect: (suspicion, cause) => this.suspectNode(suspicion, cause),
-      dead: (verdict) => this.deadNode(verdict),
+      suspect: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
+      dead: (verdict) => this.states.deadNode(verdict),
       answered: (m) => {
-        this.clearSuspicion(m);
-        this.setStatus(m, 'alive');
+        this.states.clearSuspicion(m);
+        this.states.setStatus(m, 'alive');
       },
     };
     const rule = config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : config.voterHealth;
     this.confirmation = collective ? new Confirmation(this.core, this.prober, verdicts, rule) : null;
+    this.states.confirmation = this.confirmation;
   }
 
   private get now(): number {
@@ -199,10 +195,6 @@ export class SwimEngine {
     return this.core.leaving;
   }
 
-  private get preloading(): boolean {
-    return this.core.preloading;
-  }
-
   private get outputs(): Output[] {
     return this.core.outputs;
   }
@@ -214,7 +206,7 @@ export class SwimEngine {
     if (this.started) return;
     this.started = true;
     this.now = now;
-    this.broadcastAlive(this.self);
+    this.states.broadcastAlive(this.self);
     const jitter = (ms: number) => Math.floor(this.config.random() * ms);
     this.timers.set(now + jitter(this.profile.probeIntervalMs), (t) => this.probeTick(t));
     this.timers.set(now + jitter(this.profile.gossipIntervalMs), (t) => this.gossipTick(t));
@@ -240,7 +232,7 @@ export class SwimEngine {
     this.now = now;
     this.core.preloading = true;
     try {
-      this.mergeRemoteState({ type: 'pushPull', join: false, nodes, userState: new Uint8Array(0) });
+      this.states.mergeRemoteState({ type: 'pushPull', join: false, nodes, userState: new Uint8Array(0) });
     } finally {
       this.core.preloading = false;
     }
@@ -255,7 +247,7 @@ export class SwimEngine {
   handleRemotePushPull(remote: PushPull, now: number): PushPull {
     this.now = now;
     const reply = this.localPushPull(remote.join);
-    this.mergeRemoteState(remote);
+    this.states.mergeRemoteState(remote);
     return reply;
   }
 
@@ -264,7 +256,7 @@ export class SwimEngine {
     const pending = this.pendingStreams.get(id);
     if (pending === undefined) return;
     this.pendingStreams.delete(id);
-    this.mergeRemoteState(remote);
+    this.states.mergeRemoteState(remote);
     if (pending.join && this.config.fastJoin !== false) this.followUpJoin(now);
   }
 
@@ -315,7 +307,7 @@ export class SwimEngine {
         from: this.self.name,
       };
       this.core.broadcasts.queue(dead, estimateSize(dead), this.self.name);
-      this.setStatus(this.self, 'left');
+      this.states.setStatus(this.self, 'left');
       for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: [dead] });
     };
     if (extra.length === 0) announce();
@@ -345,7 +337,7 @@ export class SwimEngine {
     if (!member || member === this.self || isLive(member)) return false;
     const dead: Dead = { type: 'dead', incarnation: member.incarnation, node: name, from: name };
     this.core.broadcasts.queue(dead, estimateSize(dead), name);
-    if (member.status === 'dead') this.setStatus(member, 'left');
+    if (member.status === 'dead') this.states.setStatus(member, 'left');
     return true;
   }
 
@@ -354,7 +346,7 @@ export class SwimEngine {
     this.now = now;
     this.self.meta = meta;
     this.self.incarnation++;
-    this.broadcastAlive(this.self);
+    this.states.broadcastAlive(this.self);
   }
 
   /** Queues a delegate message for piggybacked dissemination. */
@@ -372,9 +364,7 @@ export class SwimEngine {
   }
 
   drainEvents(): MembershipEvent[] {
-    const out = this.events;
-    this.events = [];
-    return out;
+    return this.states.drainEvents();
   }
 
   nextTimeout(): number | undefined {
@@ -395,7 +385,7 @@ export class SwimEngine {
 
   member(name: string): MemberView | undefined {
     const m = this.members.get(name);
-    return m && this.view(m);
+    return m && this.states.view(m);
   }
 
   /** Addresses of up to `count` random alive members other than us (Serf relays answers through them). */
@@ -404,7 +394,7 @@ export class SwimEngine {
   }
 
   memberViews(): MemberView[] {
-    return [...this.members.values()].map((m) => this.view(m));
+    return [...this.members.values()].map((m) => this.states.view(m));
   }
 
   /** alive + suspect members, self included: the N in memberlist's formulas. */
@@ -434,13 +424,13 @@ export class SwimEngine {
         this.prober.handleNack(message.seqNo);
         return;
       case 'alive':
-        this.aliveNode(message);
+        this.states.aliveNode(message);
         return;
       case 'suspect':
-        this.suspectNode(message);
+        this.states.suspectNode(message);
         return;
       case 'dead':
-        this.deadNode(message);
+        this.states.deadNode(message);
         return;
       case 'user':
         this.config.delegate?.notifyUser(message.payload);
@@ -457,190 +447,6 @@ export class SwimEngine {
     if (this.leaving) return;
     const target = this.members.nextProbeTarget();
     if (target) this.prober.probe(target, interval);
-  }
-
-  // ---- state transitions (memberlist state.go semantics) ------------------------------------
-
-  private aliveNode(a: Alive): void {
-    let m = this.members.get(a.node);
-    const addr = internAddress(a.addr, a.port);
-    if (addr === undefined) return;
-    // Fast path for the common case, old news about a member we know at this address.
-    if (m && m !== this.self && a.incarnation <= m.incarnation && sameAddress(m.addr, addr)) return;
-    const isSelf = a.node === this.self.name;
-
-    if (isSelf) {
-      // Someone holds another view of us (an old life, other metadata): out-bid it. As memberlist
-      // does, a newer incarnation is refuted even with our metadata: a restarted agent starts at
-      // 1 while the cluster may hold its old life at 5, and would otherwise stay behind, its own
-      // alive messages (and a later metadata change) ignored by everyone.
-      if (this.leaving || a.incarnation < this.self.incarnation) return;
-      if (a.incarnation === this.self.incarnation && bytesEqual(a.meta, this.self.meta)) return;
-      this.refute(a.incarnation);
-      return;
-    }
-
-    let updatesNode = false;
-    if (!m) {
-      // memberlist starts newcomers as dead at incarnation 0, so any real alive (>= 1) wins.
-      m = {
-        name: a.node,
-        addr,
-        meta: a.meta,
-        incarnation: 0,
-        status: 'dead',
-        stateChangeAt: this.now,
-        vsn: a.vsn,
-      };
-      this.members.addNewcomer(m);
-    } else if (!sameAddress(m.addr, addr)) {
-      const reclaimable =
-        m.status === 'left' || (m.status === 'dead' && this.now - m.stateChangeAt >= this.profile.deadNodeReclaimMs);
-      if (!reclaimable) return; // a live name claimed from another address: keep the one we know
-      updatesNode = true;
-    }
-    if (a.incarnation <= m.incarnation && !updatesNode) return;
-
-    const wasLive = isLiveStatus(m.status);
-    const metaChanged = wasLive && (!bytesEqual(m.meta, a.meta) || !sameAddress(m.addr, addr));
-    this.clearSuspicion(m);
-    m.addr = addr;
-    m.meta = a.meta;
-    m.incarnation = a.incarnation;
-    m.vsn = a.vsn;
-    if (!this.preloading) this.core.broadcasts.queue(a, estimateSize(a), a.node);
-    if (!wasLive) {
-      if (!this.preloading && this.config.fastJoin !== false) this.eagerGossip();
-      this.setStatus(m, 'alive', 'join');
-    } else if (m.status === 'suspect') {
-      this.setStatus(m, 'alive');
-    } else if (metaChanged) {
-      this.emit('update', m);
-    }
-  }
-
-  private suspectNode(s: Suspect, cause: SuspicionCause = { kind: 'gossip' }): void {
-    const m = this.members.get(s.node);
-    if (!m || s.incarnation < m.incarnation) return;
-    this.config.onSuspicion?.(s, cause);
-    // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
-    // is a new accusation, not a confirmation of one whose clock started long ago.
-    if (this.suspects.has(m) && s.incarnation > m.incarnation) this.clearSuspicion(m);
-    // Independent confirmations re-gossip under their own key, so they spread side by side.
-    const held = this.suspects.get(m);
-    if (held) {
-      // Beyond k confirmations (memberlist's Confirm refuses them) we still count the observer
-      // but do not re-gossip: every node would otherwise retransmit each one.
-      const useful = held.suspicion.wantsConfirmations();
-      if (held.suspicion.confirm(s.from)) {
-        if (useful) this.core.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
-        this.rescheduleSuspicion(m);
-        if (held.suspicion.observerCount() === 2) this.emit('confirmed', m);
-      }
-      return;
-    }
-    if (m.status === 'dead' || m.status === 'left') return;
-    if (m === this.self) {
-      if (!this.leaving) {
-        this.refute(s.incarnation);
-        this.awareness.apply(1);
-      }
-      return;
-    }
-    this.core.broadcasts.queue(s, estimateSize(s), s.node);
-    m.incarnation = s.incarnation;
-    const n = this.liveCount();
-    let k = this.profile.suspicionMult - 2;
-    if (n - 2 < k) k = 0; // too few members to ever gather k confirmations
-    const minMs = suspicionTimeoutMs(this.profile.suspicionMult, n, this.profile.probeIntervalMs);
-    const suspicion = new Suspicion({
-      from: s.from,
-      startedAt: this.now,
-      k,
-      minMs,
-      maxMs: this.lifeguard ? this.profile.suspicionMaxTimeoutMult * minMs : minMs,
-    });
-    this.suspects.set(m, { suspicion, timer: undefined });
-    this.setStatus(m, 'suspect');
-    this.rescheduleSuspicion(m);
-    this.confirmation?.accused(m, s);
-  }
-
-  private rescheduleSuspicion(m: Member): void {
-    const held = this.suspects.get(m)!;
-    this.timers.cancel(held.timer);
-    const { suspicion } = held;
-    const incarnation = m.incarnation;
-    held.timer = this.timers.set(Math.max(this.now, suspicion.deadline()), () => {
-      held.timer = undefined;
-      if (m.status !== 'suspect' || m.incarnation !== incarnation) return;
-      if (this.confirmation?.rechecksLoneSuspicion(m, incarnation, suspicion.observerCount())) return;
-      this.deadNode({ type: 'dead', incarnation, node: m.name, from: this.self.name });
-    });
-  }
-
-  private deadNode(d: Dead): void {
-    const m = this.members.get(d.node);
-    if (!m || d.incarnation < m.incarnation) return;
-    if (m.status === 'dead' || m.status === 'left') {
-      // A leave announcement upgrades a failure we had already noticed.
-      if (m.status === 'dead' && d.from === d.node) {
-        this.core.broadcasts.queue(d, estimateSize(d), d.node);
-        this.setStatus(m, 'left');
-      }
-      return;
-    }
-    if (m === this.self) {
-      if (!this.leaving) {
-        this.refute(d.incarnation);
-        this.awareness.apply(1);
-      }
-      return;
-    }
-    this.clearSuspicion(m);
-    m.incarnation = d.incarnation;
-    this.core.broadcasts.queue(d, estimateSize(d), d.node);
-    this.setStatus(m, d.from === d.node ? 'left' : 'dead');
-  }
-
-  private refute(accused: number): void {
-    this.self.incarnation = Math.max(this.self.incarnation, accused) + 1;
-    this.broadcastAlive(this.self);
-    this.confirmation?.refuted();
-  }
-
-  private broadcastAlive(m: Member): void {
-    const alive = this.core.aliveMessage(m);
-    this.core.broadcasts.queue(alive, estimateSize(alive), m.name);
-  }
-
-  private clearSuspicion(m: Member): void {
-    this.timers.cancel(this.suspects.get(m)?.timer);
-    this.suspects.delete(m);
-  }
-
-  private setStatus(m: Member, status: MemberStatus, eventType?: MembershipEventType): void {
-    this.members.setStatus(m, status, this.now);
-    this.emit(eventType ?? status, m);
-  }
-
-  private emit(type: MembershipEventType, m: Member): void {
-    if (this.preloading) return;
-    this.events.push({ index: ++this.eventIndex, type, at: this.now, member: this.view(m) });
-  }
-
-  private view(m: Member): MemberView {
-    const confirmations = m.status === 'suspect' ? (this.suspects.get(m)?.suspicion.observerCount() ?? 1) : 0;
-    return {
-      name: m.name,
-      addr: m.addr,
-      meta: m.meta,
-      incarnation: m.incarnation,
-      status: m.status,
-      confirmations,
-      confirmedSuspect: confirmations >= 2,
-      stateChangeAt: m.stateChangeAt,
-    };
   }
 
   // ---- gossip, push/pull, reconnect, reap ---------------------------------------------------
@@ -730,7 +536,7 @@ export class SwimEngine {
             : undefined;
       if (m === this.self || limit === undefined || now - m.stateChangeAt < limit) continue;
       this.removeMember(m);
-      this.emit('reap', m);
+      this.states.emit('reap', m);
     }
   }
 
@@ -748,49 +554,11 @@ export class SwimEngine {
     return { type: 'pushPull', join, nodes, userState };
   }
 
-  /** memberlist mergeState: a remote "dead" only makes us suspect, never kills outright. */
-  private mergeRemoteState(remote: PushPull): void {
-    for (const n of remote.nodes) {
-      switch (n.state) {
-        case 0:
-          this.aliveNode({
-            type: 'alive',
-            incarnation: n.incarnation,
-            node: n.name,
-            addr: n.addr,
-            port: n.port,
-            meta: n.meta,
-            vsn: n.vsn,
-          });
-          break;
-        case 3:
-          this.deadNode({ type: 'dead', incarnation: n.incarnation, node: n.name, from: n.name });
-          break;
-        default: {
-          const local = this.members.get(n.name);
-          const held = local !== undefined && this.suspects.has(local) && local.incarnation === n.incarnation;
-          if (this.confirmation?.ignoresMergedSuspicion(held)) break;
-          this.suspectNode(
-            { type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name },
-            { kind: 'merge' },
-          );
-        }
-      }
-    }
-    if (remote.userState.length > 0) this.config.delegate?.mergeRemoteState(remote.userState, remote.join);
-  }
-
   // ---- helpers ------------------------------------------------------------------------------
 
   private removeMember(m: Member): void {
-    this.clearSuspicion(m);
+    this.states.clearSuspicion(m);
     this.confirmation?.forget(m.name);
     this.members.remove(m);
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
