@@ -14,7 +14,13 @@ import { type AgentEvent, followEvents } from './sse.ts';
 
 export const VIGIL_BIN = fileURLToPath(new URL('../../packages/agent/bin/vigil.js', import.meta.url));
 
-export type Impl = 'serf' | 'vigil';
+/** `baseline`: Vigil from another checkout (--baseline DIR), to compare two versions in one run. */
+/** The agent entry point of a checkout of this repository (with its node_modules installed). */
+export function vigilBinOf(checkout: string): string {
+  return join(checkout, 'packages', 'agent', 'bin', 'vigil.js');
+}
+
+export type Impl = 'serf' | 'vigil' | 'baseline';
 
 /** A member as one agent sees it, in one vocabulary: Serf's `failed` is `dead` here. */
 export interface SeenMember {
@@ -270,11 +276,20 @@ interface VigilMember {
 }
 
 export class VigilCluster extends Cluster {
-  readonly impl = 'vigil' as const;
+  readonly impl: 'vigil' | 'baseline';
+  /** The `vigil.js` this cluster runs: this checkout's, or the baseline checkout's. */
+  private readonly bin: string;
   private readonly httpPorts: number[] = [];
   /** Each agent's view, kept current from its event stream (see sse.ts for why not polling). */
   private readonly views: View[] = [];
   private readonly streams = new AbortController();
+
+  /** `baselineBin`: another checkout's packages/agent/bin/vigil.js (see vigilBinOf). */
+  constructor(n: number, baselineBin?: string) {
+    super(n);
+    this.impl = baselineBin === undefined ? 'vigil' : 'baseline';
+    this.bin = baselineBin ?? VIGIL_BIN;
+  }
 
   async start(opts: StartOptions): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'bench-vigil-'));
@@ -285,7 +300,7 @@ export class VigilCluster extends Cluster {
       const p2pPort = await this.freePort();
       const dataDir = join(this.dir, name);
       await mkdir(dataDir);
-      const args = [VIGIL_BIN, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
+      const args = [this.bin, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
       args.push('--http', `127.0.0.1:${httpPort}`, '--p2p', `127.0.0.1:${p2pPort}`, '--data-dir', dataDir);
       args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json', '--dns', 'off');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);

@@ -1,4 +1,8 @@
-// `npm run bench:membership -w scripts -- [--n 5,20,50] [--runs K] [--out FILE] [...]`
+// `npm run bench:membership -w scripts -- [--n 5,20,50] [--runs K] [--out FILE] [--baseline DIR] [...]`
+//
+// --baseline DIR: DIR is another checkout of this repository (with node_modules installed); each
+// run then also starts a cluster of DIR's agent, and the tables show it beside this checkout's
+// Vigil, with a Vigil/baseline ratio: a change's before and after from one run on one machine.
 //
 // Serf 0.9 (Debian's `serf`) and Vigil side by side in one run: the same N, the LAN profile on
 // both, loopback, the same machine, the same measurements. Each run of a given N starts a fresh
@@ -33,9 +37,10 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Capture, type CaptureTotals } from './capture.ts';
 import {
   type Cluster,
@@ -46,6 +51,7 @@ import {
   SerfCluster,
   type View,
   VigilCluster,
+  vigilBinOf,
 } from './clusters.ts';
 import { cpuSeconds, rssBytes } from './proc-stats.ts';
 
@@ -65,6 +71,8 @@ interface Options {
   maxMinutes: number;
   pollMs: number;
   maxLoad: number;
+  /** Another checkout of the repository whose agent runs as the `baseline` column. */
+  baseline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -82,6 +90,7 @@ function parseArgs(argv: string[]): Options {
     maxMinutes: 120,
     pollMs: 50,
     maxLoad: 6,
+    baseline: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -112,11 +121,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
     else if (a === '--max-load') o.maxLoad = int(1, 1000);
+    else if (a === '--baseline') o.baseline = resolve(val());
     else if (a === '--help' || a === '-h') {
       console.log(
         'usage: membership.ts [--n 5,20,50] [--runs K] [--out FILE.json] [--idle-seconds 20] [--kills 2]\n' +
           '                     [--leaves 4] [--join-starts J] [--encrypt] [--max-minutes 120] [--poll-ms 50]\n' +
-          '                     [--max-load 6]\n' +
+          '                     [--max-load 6] [--baseline DIR]\n' +
+          '  --baseline DIR: also run the agent of DIR, another checkout of this repository with its\n' +
+          '    node_modules, and show it beside this one (Vigil/baseline): before and after in one run\n' +
           '  --max-load: before each cluster start, wait (at most 1 min) for the 1-min load average to drop below this\n' +
           '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
           '  --join-starts: extra cluster starts per N and implementation that only time the join\n' +
@@ -381,7 +393,7 @@ async function killScenario(
     victim: name,
     firstDeadMs: deadAt.size > 0 ? Math.min(...deadAt.values()) - t0 : null,
     allDeadMs: all(deadAt),
-    allConfirmedMs: c.impl === 'vigil' ? all(confirmedAt) : null,
+    allConfirmedMs: c.impl !== 'serf' ? all(confirmedAt) : null,
     firstSuspectMs: firstSuspect === undefined ? null : firstSuspect - t0,
   };
 }
@@ -585,7 +597,10 @@ async function oneRun(
   // The machine is shared: wait a bounded while for other work to calm down, and record the load.
   const waitUntil = now() + 60_000;
   while (loadavg()[0]! > o.maxLoad && now() < waitUntil) await sleep(5000);
-  const c: Cluster = impl === 'serf' ? new SerfCluster(n) : new VigilCluster(n);
+  const c: Cluster =
+    impl === 'serf'
+      ? new SerfCluster(n)
+      : new VigilCluster(n, impl === 'baseline' ? vigilBinOf(o.baseline!) : undefined);
   current = c;
   const r: RunResult = {
     impl,
@@ -682,7 +697,10 @@ interface Row {
   serf: string;
   vigil: string;
   ratio: string;
-  raw: { serf: unknown; vigil: unknown; ratio: number | null };
+  /** With --baseline: the baseline checkout's agent, and Vigil / baseline. */
+  baseline?: string;
+  vsBaseline?: string;
+  raw: { serf: unknown; vigil: unknown; ratio: number | null; baseline?: unknown; vsBaseline?: number | null };
 }
 
 const s1 = (ms: number | undefined | null) => (ms === undefined || ms === null ? '—' : `${(ms / 1000).toFixed(2)} s`);
@@ -692,18 +710,28 @@ const fmtRatio = (x: number | null) => (x === null ? '—' : x.toFixed(2));
 
 function summarize(n: number, runs: RunResult[]): Row[] {
   const by = (impl: Impl) => runs.filter((r) => r.impl === impl);
+  const withBaseline = runs.some((r) => r.impl === 'baseline');
   const rows: Row[] = [];
   const add = (metric: string, f: (rs: RunResult[]) => { text: string; value: number | null; raw?: unknown }) => {
     const s = f(by('serf'));
     const v = f(by('vigil'));
     const ratio = ratioOf(v.value, s.value);
-    rows.push({
+    const row: Row = {
       metric,
       serf: s.text,
       vigil: v.text,
       ratio: fmtRatio(ratio),
       raw: { serf: s.raw ?? s.value, vigil: v.raw ?? v.value, ratio },
-    });
+    };
+    if (withBaseline) {
+      const b = f(by('baseline'));
+      const vsBaseline = ratioOf(v.value, b.value);
+      row.baseline = b.text;
+      row.vsBaseline = fmtRatio(vsBaseline);
+      row.raw.baseline = b.raw ?? b.value;
+      row.raw.vsBaseline = vsBaseline;
+    }
+    rows.push(row);
   };
   const nums = (xs: (number | null | undefined)[]) => xs.filter((x): x is number => typeof x === 'number');
   const timing = (xs: number[]) => ({
@@ -745,13 +773,23 @@ function summarize(n: number, runs: RunResult[]): Row[] {
     const s = nums(pick(by('serf')).map((k) => k.allDeadMs));
     const v = nums(pick(by('vigil')).map((k) => k.allConfirmedMs));
     const ratio = ratioOf(median(v), median(s));
-    rows.push({
-      metric,
-      serf: 'n/a',
-      vigil: timing(v).text,
-      ratio: fmtRatio(ratio),
-      raw: { serf: null, vigil: v, ratio },
-    });
+    rows.push(
+      withBaselineOf(
+        { metric, serf: 'n/a', vigil: timing(v).text, ratio: fmtRatio(ratio), raw: { serf: null, vigil: v, ratio } },
+        nums(pick(by('baseline')).map((k) => k.allConfirmedMs)),
+      ),
+    );
+  };
+  /** A Vigil-only row (Serf has no such state) gets the baseline's figures beside Vigil's. */
+  const withBaselineOf = (row: Row, b: number[]): Row => {
+    if (!withBaseline) return row;
+    const vsBaseline = ratioOf(median(row.raw.vigil as number[]), median(b));
+    return {
+      ...row,
+      baseline: timing(b).text,
+      vsBaseline: fmtRatio(vsBaseline),
+      raw: { ...row.raw, baseline: b, vsBaseline },
+    };
   };
   addConfirmed('SIGKILL → every survivor sees confirmed suspect (Vigil; ratio vs Serf all-failed)', kills);
   const pauses = (rs: RunResult[]) => rs.flatMap((r) => r.pauses);
@@ -769,13 +807,18 @@ function summarize(n: number, runs: RunResult[]): Row[] {
   });
   {
     const v = nums(pauses(by('vigil')).map((p) => p.aliveAfterContMs));
-    rows.push({
-      metric: 'SIGSTOP 3 s: every survivor shows it alive (not suspect) after SIGCONT',
-      serf: 'n/a (no suspect state shown)',
-      vigil: timing(v).text,
-      ratio: '—',
-      raw: { serf: null, vigil: v, ratio: null },
-    });
+    rows.push(
+      withBaselineOf(
+        {
+          metric: 'SIGSTOP 3 s: every survivor shows it alive (not suspect) after SIGCONT',
+          serf: 'n/a (no suspect state shown)',
+          vigil: timing(v).text,
+          ratio: '—',
+          raw: { serf: null, vigil: v, ratio: null },
+        },
+        nums(pauses(by('baseline')).map((p) => p.aliveAfterContMs)),
+      ),
+    );
   }
   const leaves = (rs: RunResult[]) => rs.flatMap((r) => r.leaves);
   add('graceful leave → every other agent shows left', (rs) => timing(nums(leaves(rs).map((l) => l.allLeftMs))));
@@ -876,26 +919,39 @@ function summarize(n: number, runs: RunResult[]): Row[] {
 function printTable(n: number, runs: RunResult[], rows: Row[]): string {
   const serfRuns = runs.filter((r) => r.impl === 'serf');
   const vigilRuns = runs.filter((r) => r.impl === 'vigil');
+  const baselineRuns = runs.filter((r) => r.impl === 'baseline');
+  const withBaseline = baselineRuns.length > 0;
   const loads = runs.map((r) => r.loadAvgAtStart[0]!);
   const head =
-    `N = ${n}: ${serfRuns.length} Serf and ${vigilRuns.length} Vigil cluster starts, LAN profile, loopback; ` +
+    `N = ${n}: ${serfRuns.length} Serf${withBaseline ? `, ${baselineRuns.length} baseline (${baselineLabel})` : ''} and ` +
+    `${vigilRuns.length} Vigil cluster starts, LAN profile, loopback; ` +
     `1-min load average at the starts ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}`;
-  const w0 = Math.max(...rows.map((r) => r.metric.length), 6);
-  const w1 = Math.max(...rows.map((r) => r.serf.length), 4);
-  const w2 = Math.max(...rows.map((r) => r.vigil.length), 5);
-  const line = (a: string, b: string, c: string, d: string) =>
-    `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c.padEnd(w2)}  ${d}`;
-  const out = [
-    head,
-    line('metric', 'Serf', 'Vigil', 'Vigil/Serf'),
-    line('-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(10)),
-  ];
+  // Columns: metric, Serf, [baseline], Vigil, Vigil/Serf, [Vigil/baseline].
+  const columns = (r: Pick<Row, 'metric' | 'serf' | 'vigil' | 'ratio' | 'baseline' | 'vsBaseline'>) =>
+    withBaseline
+      ? [r.metric, r.serf, r.baseline ?? '—', r.vigil, r.ratio, r.vsBaseline ?? '—']
+      : [r.metric, r.serf, r.vigil, r.ratio];
+  const header = columns({
+    metric: 'metric',
+    serf: 'Serf',
+    baseline: 'baseline',
+    vigil: 'Vigil',
+    ratio: 'Vigil/Serf',
+    vsBaseline: 'Vigil/baseline',
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => columns(r)[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const out = [head, line(header), line(widths.map((w) => '-'.repeat(w)))];
   const shown = o.idleOnly
     ? rows.filter((r) => /^idle|^ {3}of|crash|aborted/.test(r.metric))
     : o.stressOnly
       ? rows.filter((r) => /^join: all|^crash|^restart|^false|crashed|aborted/.test(r.metric))
       : rows.filter((r) => !/^crash 5 s|^restart|^false views/.test(r.metric));
-  for (const r of shown) out.push(line(r.metric, r.serf, r.vigil, r.ratio));
+  for (const r of shown) out.push(line(columns(r)));
   out.push(
     o.stressOnly
       ? 'crash: SIGKILL 5 s after the join converged; restart: another agent SIGKILLed, started again 3 s later; views watched throughout'
@@ -911,6 +967,25 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
 // ---- main --------------------------------------------------------------------------------------
 
 const o = parseArgs(process.argv.slice(2));
+if (o.baseline !== undefined) {
+  if (!existsSync(vigilBinOf(o.baseline)) || !existsSync(join(o.baseline, 'node_modules'))) {
+    console.error(`--baseline ${o.baseline}: not a checkout of this repository with node_modules installed`);
+    process.exit(2);
+  }
+}
+const commitOf = (dir: string) => {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return 'unknown';
+  }
+};
+const baselineLabel = o.baseline === undefined ? '' : `${o.baseline} at ${commitOf(o.baseline)}`;
+const impls: Impl[] = o.baseline === undefined ? ['serf', 'vigil'] : ['serf', 'vigil', 'baseline'];
+/** Which kind starts first rotates from run to run, so none always gets the quietest machine. */
+const startOrder = (run: number): Impl[] => impls.map((_, k) => impls[(k + run) % impls.length]!);
 // tcpdump measures the idle window's bytes, which the stress scenarios do not have.
 for (const tool of o.stressOnly ? ['serf'] : ['serf', 'tcpdump']) {
   try {
@@ -950,6 +1025,8 @@ const report: {
     cpus: (await import('node:os')).cpus().length,
     loadAvgAtStart: loadavg(),
     options: { ...o, encrypt: o.encrypt },
+    commit: commitOf(join(import.meta.dirname, '..', '..')),
+    ...(o.baseline === undefined ? {} : { baseline: { dir: o.baseline, commit: commitOf(o.baseline) } }),
     method: {
       polling: `each agent's view sampled every ${o.pollMs} ms (Serf: agent RPC "members" on one persistent TCP connection per agent; Vigil: the view kept from its /v1/events stream, read locally); times are taken at the first sample showing the state`,
       join: 'agents started without --join; all N-1 joins to agent 0 issued at once through their APIs; time until every agent lists all N alive',
@@ -972,8 +1049,7 @@ try {
         stoppedEarly = true;
         break;
       }
-      const order: Impl[] = run % 2 === 0 ? ['serf', 'vigil'] : ['vigil', 'serf'];
-      for (const impl of order) {
+      for (const impl of startOrder(run)) {
         const r = await oneRun(impl, n, run, o, captureDir, o.idleOnly ? 'idle' : o.stressOnly ? 'stress' : 'full');
         runs.push(r);
         const k = r.kills[0] ?? r.stress?.kill;
@@ -989,8 +1065,7 @@ try {
     }
     for (let run = 0; run < o.joinStarts && !stoppedEarly; run++) {
       if (now() - started > o.maxMinutes * 60_000) stoppedEarly = true;
-      const order: Impl[] = run % 2 === 0 ? ['serf', 'vigil'] : ['vigil', 'serf'];
-      for (const impl of stoppedEarly ? [] : order) {
+      for (const impl of stoppedEarly ? [] : startOrder(run)) {
         const r = await oneRun(impl, n, runsN + run, o, captureDir, 'join');
         runs.push(r);
         console.error(`[N=${n} join-only start ${run + 1}/${o.joinStarts} ${impl}] join ${s1(r.join.ms)}`);

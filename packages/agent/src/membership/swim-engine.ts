@@ -1,14 +1,17 @@
-import type { Alive, Dead, IndirectPing, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
-import { isLive, isLiveStatus, type MemberStatus } from '../base/member-status.ts';
-import { type Address, bytesToIp, internAddress, ipToBytes, sameAddress } from './address.ts';
-import { Awareness } from './awareness.ts';
-import { BroadcastQueue } from './broadcast-queue.ts';
+import type { Dead, Message, Ping, PushNodeState, PushPull, Suspect } from '@vigil/protocol';
+import { isLive, type MemberStatus } from '../base/member-status.ts';
+import { type Address, ipToBytes } from './address.ts';
+import type { Awareness } from './awareness.ts';
+import { Confirmation, DEFAULT_VOTER_HEALTH, type Verdicts, type VoterHealth } from './confirmation.ts';
+import { DIRECT_FANOUT, EngineCore } from './engine-core.ts';
+import { MemberStates } from './member-states.ts';
+import { type Member, MemberTable } from './member-table.ts';
 import { estimateSize } from './message-size.ts';
-import { type MembershipProfile, pushPullScaleMs, retransmitLimit, suspicionTimeoutMs } from './profiles.ts';
-import { Suspicion } from './suspicion.ts';
-import { TimerQueue } from './timer-queue.ts';
+import { Prober } from './probing.ts';
+import { type MembershipProfile, pushPullScaleMs } from './profiles.ts';
+import type { TimerQueue } from './timer-queue.ts';
 
-export { isLive, type MemberStatus };
+export { DEFAULT_VOTER_HEALTH, isLive, type MemberStatus, type VoterHealth };
 
 /** Push/pull's NodeStateType numbers. */
 const STATE_NUMBER: Record<MemberStatus, 0 | 1 | 2 | 3> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -16,16 +19,7 @@ const STATE_NUMBER: Record<MemberStatus, 0 | 1 | 2 | 3> = { alive: 0, suspect: 1
 /** What this engine speaks: memberlist protocol 1..5 (current 2, as Serf runs it), delegate 2..5. */
 export const DEFAULT_VSN: readonly number[] = [1, 5, 2, 2, 5, 4];
 
-export interface Member {
-  readonly name: string;
-  addr: Address;
-  meta: Uint8Array;
-  incarnation: number;
-  status: MemberStatus;
-  /** Engine time of the last status change. */
-  stateChangeAt: number;
-  vsn: readonly number[];
-}
+export type { Member };
 
 /** A member as the rest of the agent sees it. */
 export interface MemberView {
@@ -111,16 +105,8 @@ export type SuspicionCause =
   | { readonly kind: 'gossip' }
   | { readonly kind: 'merge' };
 
-/** Bytes a packet spends outside its messages: compound header, CRC, AES-GCM, label. */
-const PACKET_OVERHEAD = 64;
-/** Per-part compound overhead (uint16 length) in memberlist. */
-const COMPOUND_PART_OVERHEAD = 2;
 /** Serf checks its reap timers every 15 s. */
 const REAP_INTERVAL_MS = 15_000;
-/** memberlist's nack support starts at protocol 4. */
-const NACK_MIN_PROTOCOL = 4;
-/** Rounds of last checks (direct + indirect) before a suspicion nobody confirmed becomes dead. */
-const RECHECK_ATTEMPTS = 2;
 /**
  * A join's news goes out this long after it arrives, not at the next gossip round: when a cluster
  * starts at once, each of the ~3 gossip hops a join needs to reach 50 agents then costs a few ms
@@ -130,81 +116,6 @@ const RECHECK_ATTEMPTS = 2;
 const EAGER_GOSSIP_DELAY_MS = 30;
 /** After a join: push/pull with a random member this long after it (see followUpJoin). */
 const JOIN_FOLLOW_UP_MS = [250, 750, 1500, 3000] as const;
-/** The most members told directly about a leave or a confirmation; gossip carries it to the rest. */
-const DIRECT_FANOUT = 64;
-/**
- * A timer this late means our event loop stalled. Node runs overdue timers before the I/O that
- * piled up meanwhile, so a verdict then would ignore acks already waiting in the socket: the
- * engine first lets the loop read them (see handleTimeout).
- */
-const LATE_TIMER_MS = 10;
-/**
- * Failed probes of one member in a row, one probe interval apart, that a node which may not vote
- * makes before it accuses or confirms (see probeFailed). Three span about 5 s of silence, which no
- * single stall explains; and a crash must not go unnoticed just because every observer starves.
- */
-const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
-
-/**
- * Ours: when this node's own view is worth a vote (README.md, "The confirmation rule"). A starved
- * node misses acks and refutations, and starved nodes starve together, so they are not the
- * independent observers a confirmation needs.
- */
-export interface VoterHealth {
-  /** Highest Lifeguard score (0 = no recent sign of trouble) at which we still vote. */
-  readonly maxScore: number;
-  /** No event-loop stall over half a probe timeout for this long. */
-  readonly quietMs: number;
-  /** A probe of some member acked within this long (our network and CPU work right now). */
-  readonly probeOkWithinMs: number;
-}
-
-/**
- * Chosen with the simulator's tables (README.md): 2 s without a stall alone removes every false
- * confirmation under start-up starvation. Requiring a Lifeguard score of 0 or a recent probe
- * success as well cut the demotions of starved nodes further, but a network partition raises
- * every node's score and fails half its probes: cross-side dead took 62-90 s instead of 26 s.
- */
-export const DEFAULT_VOTER_HEALTH: VoterHealth = {
-  maxScore: Number.POSITIVE_INFINITY,
-  quietMs: 2000,
-  probeOkWithinMs: Number.POSITIVE_INFINITY,
-};
-
-interface PendingProbe {
-  readonly kind: 'probe';
-  readonly target: string;
-  /** The incarnation probed: a failure accuses this one, not a newer one heard meanwhile. */
-  readonly incarnation: number;
-  acked: boolean;
-  nacks: number;
-  expectedNacks: number;
-  timers: number[];
-  /** Paths tried beyond the direct ping, for the verdict log. */
-  relays?: number;
-  tcp?: boolean;
-}
-interface PendingRelay {
-  readonly kind: 'relay';
-  readonly requester: Address;
-  readonly originalSeq: number;
-  readonly wantsNack: boolean;
-  timer: number;
-}
-interface PendingConfirm {
-  readonly kind: 'confirm';
-  readonly target: string;
-  readonly incarnation: number;
-  timer: number;
-}
-/** Ours: a suspicion that nobody confirmed is checked once more before its dead verdict. */
-interface PendingRecheck {
-  readonly kind: 'recheck';
-  readonly target: string;
-  readonly incarnation: number;
-  timer: number;
-}
-type Pending = PendingProbe | PendingRelay | PendingConfirm | PendingRecheck;
 
 /**
  * The SWIM + Lifeguard membership state machine, free of I/O: feed it packets, stream results and
@@ -215,56 +126,27 @@ export class SwimEngine {
   private readonly profile: MembershipProfile;
   private readonly vsn: readonly number[];
   private readonly lifeguard: boolean;
-  private readonly members = new Map<string, Member>();
-  /** The same members in an array, for O(1) random sampling at thousands of nodes. */
-  private readonly memberList: Member[] = [];
-  private readonly statusCounts: Record<MemberStatus, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+  private readonly core: EngineCore;
+  private readonly members: MemberTable;
   private readonly self: Member;
-  private readonly timers = new TimerQueue();
-  private readonly broadcasts = new BroadcastQueue();
+  private readonly timers: TimerQueue;
   private readonly awareness: Awareness;
-  private readonly pending = new Map<number, Pending>();
+  private readonly prober: Prober;
+  private readonly states: MemberStates;
+  /** Ours: collective confirmation and the voter rule; null is memberlist's behaviour. */
+  private readonly confirmation: Confirmation | null;
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
-  private refutationPending = false;
-  /**
-   * Each suspect's suspicion and its timer, beside the member table rather than in it: the
-   * simulator holds N^2 members, and every field on a member costs 0.8 GB at N = 10,000.
-   */
-  private readonly suspects = new Map<Member, { readonly suspicion: Suspicion; timer: number | undefined }>();
   private readonly pendingStreams = new Map<number, { join: boolean; resolve?: (ok: boolean) => void }>();
-  private outputs: Output[] = [];
-  private events: MembershipEvent[] = [];
-  private eventIndex = 0;
-  private seqNo = 0;
   private streamId = 0;
-  private probeOrder: string[] = [];
-  private probeIndex = 0;
-  private leaving = false;
-  /** Set while preloadMembers runs: what it merges is known cluster-wide, so it is not re-gossiped. */
-  private preloading = false;
   private started = false;
-  private now: number;
-  /** When our event loop last stalled (a check reported it, or our own timers fired late). */
-  private lastStallAt = Number.NEGATIVE_INFINITY;
-  private lastProbeOkAt: number;
-  /** Set when handleTimeout let the loop read its backlog first; the next call runs the timers. */
-  private backlogTurn = false;
-  /** Failed probes in a row, per member, made while we could not vote (UNFIT_PROBES_BEFORE_SUSPECTING). */
-  private readonly unfitFailures = new Map<string, number>();
 
   constructor(config: EngineConfig, now: number) {
     this.config = config;
     this.profile = config.profile;
     this.vsn = config.vsn ?? DEFAULT_VSN;
-    this.now = now;
-    this.lifeguard = config.lifeguard !== false;
-    this.lastProbeOkAt = now;
-    // A starting process (cold code, a burst of joins) has not shown yet that it keeps up.
-    this.lastStallAt = now;
-    this.awareness = new Awareness(this.lifeguard ? this.profile.awarenessMaxMultiplier : 1);
-    this.self = {
+    const self: Member = {
       name: config.name,
       addr: config.addr,
       meta: config.meta,
@@ -273,7 +155,48 @@ export class SwimEngine {
       stateChangeAt: now,
       vsn: this.vsn,
     };
-    this.addMember(this.self);
+    this.members = new MemberTable(self, config.random);
+    this.self = self;
+    this.core = new EngineCore(config, this.members, now);
+    this.lifeguard = this.core.lifeguard;
+    this.timers = this.core.timers;
+    this.awareness = this.core.awareness;
+    this.states = new MemberStates(this.core, () => this.eagerGossip());
+    this.prober = new Prober(this.core, {
+      canVote: () => this.confirmation?.canVote() ?? true,
+      mayAccuse: (name, incarnation, voter) => this.confirmation?.mayAccuse(name, incarnation, voter) ?? true,
+      accuse: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
+      acked: (name) => this.confirmation?.probeAcked(name),
+    });
+    // Our deviations from memberlist, all behind this one flag (confirmation.ts).
+    const collective = config.collectiveConfirmation !== false && this.lifeguard;
+    const verdicts: Verdicts = {
+      suspect: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
+      dead: (verdict) => this.states.deadNode(verdict),
+      answered: (m) => {
+        this.states.clearSuspicion(m);
+        this.states.setStatus(m, 'alive');
+      },
+    };
+    const rule = config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : config.voterHealth;
+    this.confirmation = collective ? new Confirmation(this.core, this.prober, verdicts, rule) : null;
+    this.states.confirmation = this.confirmation;
+  }
+
+  private get now(): number {
+    return this.core.now;
+  }
+
+  private set now(now: number) {
+    this.core.now = now;
+  }
+
+  private get leaving(): boolean {
+    return this.core.leaving;
+  }
+
+  private get outputs(): Output[] {
+    return this.core.outputs;
   }
 
   // ---- inputs -------------------------------------------------------------------------------
@@ -283,7 +206,7 @@ export class SwimEngine {
     if (this.started) return;
     this.started = true;
     this.now = now;
-    this.broadcastAlive(this.self);
+    this.states.broadcastAlive(this.self);
     const jitter = (ms: number) => Math.floor(this.config.random() * ms);
     this.timers.set(now + jitter(this.profile.probeIntervalMs), (t) => this.probeTick(t));
     this.timers.set(now + jitter(this.profile.gossipIntervalMs), (t) => this.gossipTick(t));
@@ -307,11 +230,11 @@ export class SwimEngine {
    */
   preloadMembers(nodes: readonly PushNodeState[], now: number): void {
     this.now = now;
-    this.preloading = true;
+    this.core.preloading = true;
     try {
-      this.mergeRemoteState({ type: 'pushPull', join: false, nodes, userState: new Uint8Array(0) });
+      this.states.mergeRemoteState({ type: 'pushPull', join: false, nodes, userState: new Uint8Array(0) });
     } finally {
-      this.preloading = false;
+      this.core.preloading = false;
     }
   }
 
@@ -324,7 +247,7 @@ export class SwimEngine {
   handleRemotePushPull(remote: PushPull, now: number): PushPull {
     this.now = now;
     const reply = this.localPushPull(remote.join);
-    this.mergeRemoteState(remote);
+    this.states.mergeRemoteState(remote);
     return reply;
   }
 
@@ -333,7 +256,7 @@ export class SwimEngine {
     const pending = this.pendingStreams.get(id);
     if (pending === undefined) return;
     this.pendingStreams.delete(id);
-    this.mergeRemoteState(remote);
+    this.states.mergeRemoteState(remote);
     if (pending.join && this.config.fastJoin !== false) this.followUpJoin(now);
   }
 
@@ -344,20 +267,13 @@ export class SwimEngine {
 
   handleTcpPingResult(seqNo: number, ok: boolean, now: number): void {
     this.now = now;
-    if (ok) this.handleAck(seqNo, true);
+    if (ok) this.prober.handleAck(seqNo, true);
   }
 
   handleTimeout(now: number): void {
     this.now = now;
-    const due = this.timers.next();
-    if (due !== undefined && now - due > LATE_TIMER_MS && !this.backlogTurn && this.voterRule() !== null) {
-      // Stalled: the acks and refutations that arrived meanwhile are still unread. Returning with
-      // the timers due makes the edge call again at once, which is after the loop's I/O phase.
-      this.backlogTurn = true;
-      this.recordStall(now - due, now);
-      return;
-    }
-    this.backlogTurn = false;
+    // Returning with timers due makes the edge call again at once, after the loop's I/O phase.
+    if (this.confirmation?.readBacklogFirst(this.timers.next(), now)) return;
     this.timers.runDue(now);
   }
 
@@ -368,23 +284,19 @@ export class SwimEngine {
   noteStall(stallMs: number, now: number): void {
     if (stallMs <= this.profile.probeTimeoutMs / 2) return;
     this.awareness.apply(1);
-    this.recordStall(stallMs, now);
-  }
-
-  private recordStall(ms: number, now: number): void {
-    if (ms > this.profile.probeTimeoutMs / 2) this.lastStallAt = Math.max(this.lastStallAt, now);
+    this.confirmation?.noteStall(stallMs, now);
   }
 
   /** Announces a graceful leave; `extra` rides along (Serf's leave intent). */
   leave(now: number, extra: readonly Message[] = []): void {
     this.now = now;
     if (this.leaving) return;
-    this.leaving = true;
-    const peers = this.sample(DIRECT_FANOUT, isLive);
+    this.core.leaving = true;
+    const peers = this.members.sample(DIRECT_FANOUT, isLive);
     // The intent goes first and alone. memberlist handles queued messages LIFO, so an intent and
     // a leave arriving together are read leave-first, and Serf then reports a failure.
     if (extra.length > 0) {
-      for (const m of extra) this.broadcasts.queue(m, estimateSize(m));
+      for (const m of extra) this.core.broadcasts.queue(m, estimateSize(m));
       for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: extra });
     }
     const announce = () => {
@@ -394,8 +306,8 @@ export class SwimEngine {
         node: this.self.name,
         from: this.self.name,
       };
-      this.broadcasts.queue(dead, estimateSize(dead), this.self.name);
-      this.setStatus(this.self, 'left');
+      this.core.broadcasts.queue(dead, estimateSize(dead), this.self.name);
+      this.states.setStatus(this.self, 'left');
       for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages: [dead] });
     };
     if (extra.length === 0) announce();
@@ -413,8 +325,8 @@ export class SwimEngine {
     this.now = now;
     const m = this.members.get(name);
     if (!m || m === this.self || m.status !== 'alive' || this.leaving) return false;
-    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return false;
-    this.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
+    if (this.prober.isProbing(name)) return false;
+    this.prober.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
     return true;
   }
 
@@ -424,8 +336,8 @@ export class SwimEngine {
     const member = this.members.get(name);
     if (!member || member === this.self || isLive(member)) return false;
     const dead: Dead = { type: 'dead', incarnation: member.incarnation, node: name, from: name };
-    this.broadcasts.queue(dead, estimateSize(dead), name);
-    if (member.status === 'dead') this.setStatus(member, 'left');
+    this.core.broadcasts.queue(dead, estimateSize(dead), name);
+    if (member.status === 'dead') this.states.setStatus(member, 'left');
     return true;
   }
 
@@ -434,27 +346,25 @@ export class SwimEngine {
     this.now = now;
     this.self.meta = meta;
     this.self.incarnation++;
-    this.broadcastAlive(this.self);
+    this.states.broadcastAlive(this.self);
   }
 
   /** Queues a delegate message for piggybacked dissemination. */
   broadcastUser(payload: Uint8Array, key?: string): void {
     const message: Message = { type: 'user', payload };
-    this.broadcasts.queue(message, estimateSize(message), key);
+    this.core.broadcasts.queue(message, estimateSize(message), key);
   }
 
   // ---- outputs ------------------------------------------------------------------------------
 
   drainOutputs(): Output[] {
-    const out = this.outputs;
-    this.outputs = [];
+    const out = this.core.outputs;
+    this.core.outputs = [];
     return out;
   }
 
   drainEvents(): MembershipEvent[] {
-    const out = this.events;
-    this.events = [];
-    return out;
+    return this.states.drainEvents();
   }
 
   nextTimeout(): number | undefined {
@@ -462,7 +372,7 @@ export class SwimEngine {
   }
 
   pendingBroadcasts(): number {
-    return this.broadcasts.length();
+    return this.core.broadcasts.length();
   }
 
   health(): number {
@@ -475,26 +385,26 @@ export class SwimEngine {
 
   member(name: string): MemberView | undefined {
     const m = this.members.get(name);
-    return m && this.view(m);
+    return m && this.states.view(m);
   }
 
   /** Addresses of up to `count` random alive members other than us (Serf relays answers through them). */
   randomAlive(count: number): Address[] {
-    return this.sample(count, (m) => m.status === 'alive').map((m) => m.addr);
+    return this.members.sample(count, (m) => m.status === 'alive').map((m) => m.addr);
   }
 
   memberViews(): MemberView[] {
-    return [...this.members.values()].map((m) => this.view(m));
+    return [...this.members.values()].map((m) => this.states.view(m));
   }
 
   /** alive + suspect members, self included: the N in memberlist's formulas. */
   liveCount(): number {
-    return this.statusCounts.alive + this.statusCounts.suspect;
+    return this.members.liveCount();
   }
 
   /** How many members this node sees in each status, self included. */
   counts(): Readonly<Record<MemberStatus, number>> {
-    return this.statusCounts;
+    return this.members.counts();
   }
 
   // ---- message handling ---------------------------------------------------------------------
@@ -502,25 +412,25 @@ export class SwimEngine {
   private handleMessage(from: Address, message: Message): void {
     switch (message.type) {
       case 'ping':
-        this.handlePing(from, message);
+        this.prober.handlePing(from, message);
         return;
       case 'indirectPing':
-        this.handleIndirectPing(from, message);
+        this.prober.handleIndirectPing(from, message);
         return;
       case 'ack':
-        this.handleAck(message.seqNo, false);
+        this.prober.handleAck(message.seqNo, false);
         return;
       case 'nack':
-        this.handleNack(message.seqNo);
+        this.prober.handleNack(message.seqNo);
         return;
       case 'alive':
-        this.aliveNode(message);
+        this.states.aliveNode(message);
         return;
       case 'suspect':
-        this.suspectNode(message);
+        this.states.suspectNode(message);
         return;
       case 'dead':
-        this.deadNode(message);
+        this.states.deadNode(message);
         return;
       case 'user':
         this.config.delegate?.notifyUser(message.payload);
@@ -531,498 +441,12 @@ export class SwimEngine {
     }
   }
 
-  private handlePing(from: Address, ping: Ping): void {
-    // A ping meant for a previous holder of this address is not ours to answer.
-    if (ping.node !== '' && ping.node !== this.self.name) return;
-    const to = replyAddress(from, ping.sourceAddr, ping.sourcePort);
-    this.send(to, [{ type: 'ack', seqNo: ping.seqNo, payload: new Uint8Array(0) }]);
-  }
-
-  private handleIndirectPing(from: Address, req: IndirectPing): void {
-    const host = bytesToIp(req.target);
-    if (host === undefined) return;
-    const requester = replyAddress(from, req.sourceAddr, req.sourcePort);
-    const seqNo = this.nextSeq();
-    const relay: PendingRelay = { kind: 'relay', requester, originalSeq: req.seqNo, wantsNack: req.nack, timer: 0 };
-    relay.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
-      this.pending.delete(seqNo);
-      if (relay.wantsNack) this.send(requester, [{ type: 'nack', seqNo: req.seqNo }]);
-    });
-    this.pending.set(seqNo, relay);
-    this.send({ host, port: req.port }, [this.pingFor(req.node, seqNo)]);
-  }
-
-  private handleAck(seqNo: number, viaTcp: boolean): void {
-    const p = this.pending.get(seqNo);
-    if (!p) return;
-    switch (p.kind) {
-      case 'probe':
-        if (p.acked) return;
-        p.acked = true;
-        for (const t of p.timers) this.timers.cancel(t);
-        this.pending.delete(seqNo);
-        if (!viaTcp && p.timers.length === 2) this.awareness.apply(-1); // direct ack within the timeout
-        this.lastProbeOkAt = this.now;
-        this.unfitFailures.delete(p.target);
-        return;
-      case 'relay':
-        this.timers.cancel(p.timer);
-        this.pending.delete(seqNo);
-        this.send(p.requester, [{ type: 'ack', seqNo: p.originalSeq, payload: new Uint8Array(0) }]);
-        return;
-      case 'confirm':
-        this.timers.cancel(p.timer);
-        this.pending.delete(seqNo);
-        return;
-      case 'recheck': {
-        this.timers.cancel(p.timer);
-        this.pending.delete(seqNo);
-        // It answered, so it is alive whatever refutation we missed; the accusation we sent with
-        // the ping makes it refute again, and that carries its current incarnation to us.
-        const m = this.members.get(p.target);
-        if (m?.status === 'suspect' && m.incarnation === p.incarnation) {
-          this.clearSuspicion(m);
-          this.setStatus(m, 'alive');
-        }
-        return;
-      }
-    }
-  }
-
-  private handleNack(seqNo: number): void {
-    const p = this.pending.get(seqNo);
-    if (p?.kind === 'probe') p.nacks++;
-  }
-
-  // ---- probing ------------------------------------------------------------------------------
-
   private probeTick(now: number): void {
     const interval = this.awareness.scale(this.profile.probeIntervalMs);
     this.timers.set(now + interval, (t) => this.probeTick(t));
     if (this.leaving) return;
-    const target = this.nextProbeTarget();
-    if (target) this.probe(target, interval);
-  }
-
-  /** Round-robin over a shuffled list, reshuffled each pass: bounded time to first detection. */
-  private nextProbeTarget(): Member | undefined {
-    for (let checked = 0; checked <= this.probeOrder.length; checked++) {
-      if (this.probeIndex >= this.probeOrder.length) {
-        this.probeOrder = this.shuffled([...this.members.keys()].filter((n) => n !== this.self.name));
-        this.probeIndex = 0;
-        if (this.probeOrder.length === 0) return undefined;
-      }
-      const m = this.members.get(this.probeOrder[this.probeIndex++]!);
-      if (isLive(m)) return m;
-    }
-    return undefined;
-  }
-
-  private probe(target: Member, interval: number): void {
-    const seqNo = this.nextSeq();
-    const probe: PendingProbe = {
-      kind: 'probe',
-      target: target.name,
-      incarnation: target.incarnation,
-      acked: false,
-      nacks: 0,
-      expectedNacks: 0,
-      timers: [],
-    };
-    this.pending.set(seqNo, probe);
-    const messages: Message[] = [this.pingFor(target.name, seqNo)];
-    // Buddy system: tell a suspect directly so it can refute before the timer runs out.
-    if (target.status === 'suspect' && this.lifeguard) {
-      messages.push({ type: 'suspect', incarnation: target.incarnation, node: target.name, from: this.self.name });
-    }
-    this.send(target.addr, messages);
-    const start = this.now;
-    probe.timers.push(
-      this.timers.set(start + this.profile.probeTimeoutMs, () => {
-        probe.timers.shift();
-        this.indirectProbe(target, seqNo, probe, start + interval);
-      }),
-      this.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
-    );
-  }
-
-  private indirectProbe(target: Member, seqNo: number, probe: PendingProbe, deadline: number): void {
-    const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
-    probe.relays = relays.length;
-    for (const relay of relays) {
-      const nack = this.lifeguard && (relay.vsn[1] ?? 0) >= NACK_MIN_PROTOCOL;
-      if (nack) probe.expectedNacks++;
-      this.send(relay.addr, [this.indirectPingFor(target, seqNo, nack)]);
-    }
-    if (this.config.tcpPing !== false && (target.vsn[1] ?? 0) >= 3) {
-      probe.tcp = true;
-      this.outputs.push({ kind: 'tcpPing', to: target.addr, ping: this.pingFor(target.name, seqNo), deadline });
-    }
-  }
-
-  private probeFailed(name: string, seqNo: number, probe: PendingProbe): void {
-    this.pending.delete(seqNo);
-    if (probe.acked) return;
-    // A starved prober's failed probe is weak evidence, and starved probers fail together: two
-    // of them accusing one member would read as a confirmation everywhere. So it probes again,
-    // and accuses (or confirms someone else's suspicion) only after several failures in a row.
-    // (Judged before this probe's own Lifeguard penalty, which is about the target's silence.)
-    const voter = !this.collective() || this.canVote();
-    // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
-    const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
-    this.awareness.apply(delta);
-    const target = this.members.get(name);
-    if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    if (!voter) {
-      const failures = (this.unfitFailures.get(name) ?? 0) + 1;
-      if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
-        this.unfitFailures.set(name, failures);
-        this.timers.set(this.now + this.profile.probeIntervalMs, () => this.reprobe(name, probe.incarnation));
-        return;
-      }
-    }
-    this.unfitFailures.delete(name);
-    // memberlist probes a copy of the member's state: a refutation that arrived while the probe
-    // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
-    // Accusing the current incarnation instead pinned the old life's silence on the new one.
-    this.suspectNode(
-      { type: 'suspect', incarnation: probe.incarnation, node: name, from: this.self.name },
-      {
-        kind: 'probe',
-        relays: probe.relays ?? 0,
-        nacks: probe.nacks,
-        tcp: probe.tcp ?? false,
-        health: this.awareness.health(),
-      },
-    );
-  }
-
-  /** Probes a member again unless it changed incarnation, left the live set, or is being probed. */
-  private reprobe(name: string, incarnation: number): void {
-    const m = this.members.get(name);
-    if (!m || !isLive(m) || m.incarnation !== incarnation || this.leaving) return;
-    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return;
-    this.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
-  }
-
-  /**
-   * Collective confirmation: the `confirmationProbers` live members ranked first by a hash of
-   * (member, suspect, incarnation), leaving out the suspect and the accuser. Every member computes
-   * the same ranking from its own view, so the accuser knows whom to tell and the chosen ones know
-   * they are chosen, with no coordination.
-   */
-  private confirmationProbers(target: Member, accuser: string): Member[] {
-    const salt = `\0${target.name}\0${target.incarnation}`;
-    const k = this.profile.confirmationProbers;
-    if (k <= 0) return [];
-    // The first k by (hash, name), kept in order while scanning: every member that hears a
-    // suspicion runs this, so it must stay O(N) and allocation-free (no sort, no string concat).
-    const best: { m: Member; h: number }[] = [];
-    for (const m of this.memberList) {
-      if (m === target || m.name === accuser || m.status !== 'alive') continue;
-      const h = fnv1a(salt, fnv1a(m.name)); // = fnv1a(m.name + salt)
-      if (best.length === k && !ranksBefore(h, m.name, best[k - 1]!)) continue;
-      if (best.length < k) best.push({ m, h });
-      else best[k - 1] = { m, h };
-      for (let i = best.length - 1; i > 0 && ranksBefore(best[i]!.h, best[i]!.m.name, best[i - 1]!); i--) {
-        const t = best[i]!;
-        best[i] = best[i - 1]!;
-        best[i - 1] = t;
-      }
-    }
-    return best.map((r) => r.m);
-  }
-
-  /** A chosen prober checks the suspect over three paths at once and confirms if all stay silent. */
-  private maybeConfirm(target: Member, accusation: Suspect): void {
-    if (this.config.collectiveConfirmation === false || this.leaving) return;
-    if (!this.confirmationProbers(target, accusation.from).includes(this.self)) return;
-    // Chosen while we may not vote: our own probes, repeated, decide instead (probeFailed).
-    if (!this.canVote()) {
-      this.reprobe(target.name, target.incarnation);
-      return;
-    }
-    const seqNo = this.nextSeq();
-    const confirm: PendingConfirm = { kind: 'confirm', target: target.name, incarnation: target.incarnation, timer: 0 };
-    this.pending.set(seqNo, confirm);
-    this.send(target.addr, [this.pingFor(target.name, seqNo), accusation]);
-    // Two relays as well, so one lost datagram cannot fake a confirmation.
-    const relays = this.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
-    for (const relay of relays) this.send(relay.addr, [this.indirectPingFor(target, seqNo, false)]);
-    confirm.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
-      this.pending.delete(seqNo);
-      const current = this.members.get(target.name);
-      if (current?.status !== 'suspect' || current.incarnation !== confirm.incarnation) return;
-      if (!this.canVote()) return; // we stalled while the check was out: its silence proves nothing
-      const mine: Suspect = {
-        type: 'suspect',
-        incarnation: confirm.incarnation,
-        node: target.name,
-        from: this.self.name,
-      };
-      this.suspectNode(mine, { kind: 'confirm', relays: relays.length, health: this.awareness.health() });
-      // Accusation and confirmation together make a receiver's view "confirmed" in one step.
-      this.tellDirectly(target, [accusation, mine]);
-    });
-  }
-
-  /** Sends news straight to (a bounded number of) live members instead of waiting for gossip. */
-  private tellDirectly(about: Member, messages: Message[], only?: Member[]): void {
-    const peers = only ?? this.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
-    for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages });
-  }
-
-  // ---- state transitions (memberlist state.go semantics) ------------------------------------
-
-  private aliveNode(a: Alive): void {
-    let m = this.members.get(a.node);
-    const addr = internAddress(a.addr, a.port);
-    if (addr === undefined) return;
-    // Fast path for the common case, old news about a member we know at this address.
-    if (m && m !== this.self && a.incarnation <= m.incarnation && sameAddress(m.addr, addr)) return;
-    const isSelf = a.node === this.self.name;
-
-    if (isSelf) {
-      // Someone holds another view of us (an old life, other metadata): out-bid it. As memberlist
-      // does, a newer incarnation is refuted even with our metadata: a restarted agent starts at
-      // 1 while the cluster may hold its old life at 5, and would otherwise stay behind, its own
-      // alive messages (and a later metadata change) ignored by everyone.
-      if (this.leaving || a.incarnation < this.self.incarnation) return;
-      if (a.incarnation === this.self.incarnation && bytesEqual(a.meta, this.self.meta)) return;
-      this.refute(a.incarnation);
-      return;
-    }
-
-    let updatesNode = false;
-    if (!m) {
-      // memberlist starts newcomers as dead at incarnation 0, so any real alive (>= 1) wins.
-      m = {
-        name: a.node,
-        addr,
-        meta: a.meta,
-        incarnation: 0,
-        status: 'dead',
-        stateChangeAt: this.now,
-        vsn: a.vsn,
-      };
-      this.addMember(m);
-      // A newcomer goes to a random place in the probe order, so it is probed within one pass. Like
-      // memberlist, it swaps places with the member there, which moves to the end: O(1), not a splice.
-      const order = this.probeOrder;
-      const at = this.probeIndex + Math.floor(this.config.random() * (order.length - this.probeIndex + 1));
-      order.push(a.node);
-      order[order.length - 1] = order[at]!;
-      order[at] = a.node;
-    } else if (!sameAddress(m.addr, addr)) {
-      const reclaimable =
-        m.status === 'left' || (m.status === 'dead' && this.now - m.stateChangeAt >= this.profile.deadNodeReclaimMs);
-      if (!reclaimable) return; // a live name claimed from another address: keep the one we know
-      updatesNode = true;
-    }
-    if (a.incarnation <= m.incarnation && !updatesNode) return;
-
-    const wasLive = isLiveStatus(m.status);
-    const metaChanged = wasLive && (!bytesEqual(m.meta, a.meta) || !sameAddress(m.addr, addr));
-    this.clearSuspicion(m);
-    m.addr = addr;
-    m.meta = a.meta;
-    m.incarnation = a.incarnation;
-    m.vsn = a.vsn;
-    if (!this.preloading) this.broadcasts.queue(a, estimateSize(a), a.node);
-    if (!wasLive) {
-      if (!this.preloading && this.config.fastJoin !== false) this.eagerGossip();
-      this.setStatus(m, 'alive', 'join');
-    } else if (m.status === 'suspect') {
-      this.setStatus(m, 'alive');
-    } else if (metaChanged) {
-      this.emit('update', m);
-    }
-  }
-
-  private suspectNode(s: Suspect, cause: SuspicionCause = { kind: 'gossip' }): void {
-    const m = this.members.get(s.node);
-    if (!m || s.incarnation < m.incarnation) return;
-    this.config.onSuspicion?.(s, cause);
-    // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
-    // is a new accusation, not a confirmation of one whose clock started long ago.
-    if (this.suspects.has(m) && s.incarnation > m.incarnation) this.clearSuspicion(m);
-    // Independent confirmations re-gossip under their own key, so they spread side by side.
-    const held = this.suspects.get(m);
-    if (held) {
-      // Beyond k confirmations (memberlist's Confirm refuses them) we still count the observer
-      // but do not re-gossip: every node would otherwise retransmit each one.
-      const useful = held.suspicion.wantsConfirmations();
-      if (held.suspicion.confirm(s.from)) {
-        if (useful) this.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
-        this.rescheduleSuspicion(m);
-        if (held.suspicion.observerCount() === 2) this.emit('confirmed', m);
-      }
-      return;
-    }
-    if (m.status === 'dead' || m.status === 'left') return;
-    if (m === this.self) {
-      if (!this.leaving) {
-        this.refute(s.incarnation);
-        this.awareness.apply(1);
-      }
-      return;
-    }
-    this.broadcasts.queue(s, estimateSize(s), s.node);
-    m.incarnation = s.incarnation;
-    const n = this.liveCount();
-    let k = this.profile.suspicionMult - 2;
-    if (n - 2 < k) k = 0; // too few members to ever gather k confirmations
-    const minMs = suspicionTimeoutMs(this.profile.suspicionMult, n, this.profile.probeIntervalMs);
-    const suspicion = new Suspicion({
-      from: s.from,
-      startedAt: this.now,
-      k,
-      minMs,
-      maxMs: this.lifeguard ? this.profile.suspicionMaxTimeoutMult * minMs : minMs,
-    });
-    this.suspects.set(m, { suspicion, timer: undefined });
-    this.setStatus(m, 'suspect');
-    this.rescheduleSuspicion(m);
-    if (this.config.collectiveConfirmation === false || !this.lifeguard) return;
-    if (s.from === this.self.name) {
-      // Our own accusation: tell the chosen probers now rather than through gossip rounds.
-      this.tellDirectly(m, [s], this.confirmationProbers(m, s.from));
-    } else {
-      this.maybeConfirm(m, s);
-    }
-  }
-
-  private rescheduleSuspicion(m: Member): void {
-    const held = this.suspects.get(m)!;
-    this.timers.cancel(held.timer);
-    const { suspicion } = held;
-    const incarnation = m.incarnation;
-    held.timer = this.timers.set(Math.max(this.now, suspicion.deadline()), () => {
-      held.timer = undefined;
-      if (m.status !== 'suspect' || m.incarnation !== incarnation) return;
-      // Ours: with nobody confirming, the likeliest story is a refutation we missed (lost
-      // datagrams), not a failure that only we saw. Ask the suspect itself before the verdict.
-      if (this.collective() && suspicion.observerCount() < 2 && !this.leaving) {
-        this.recheck(m, incarnation, RECHECK_ATTEMPTS);
-        return;
-      }
-      this.deadNode({ type: 'dead', incarnation, node: m.name, from: this.self.name });
-    });
-  }
-
-  /** Whether our own observation may confirm a suspicion (VoterHealth). */
-  private canVote(): boolean {
-    const rule = this.voterRule();
-    if (rule === null) return true;
-    return (
-      this.awareness.health() <= rule.maxScore &&
-      this.now - this.lastStallAt >= rule.quietMs &&
-      this.now - this.lastProbeOkAt <= rule.probeOkWithinMs
-    );
-  }
-
-  /** null: every observer votes, and timers run as soon as they are due (before this rule). */
-  private voterRule(): VoterHealth | null {
-    if (!this.collective()) return null;
-    return this.config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : this.config.voterHealth;
-  }
-
-  private collective(): boolean {
-    return this.config.collectiveConfirmation !== false && this.lifeguard;
-  }
-
-  /** Pings a lone suspicion's suspect directly and through relays; dead only if all stay silent. */
-  private recheck(target: Member, incarnation: number, attempts: number): void {
-    const seqNo = this.nextSeq();
-    const check: PendingRecheck = { kind: 'recheck', target: target.name, incarnation, timer: 0 };
-    this.pending.set(seqNo, check);
-    const accusation: Suspect = { type: 'suspect', incarnation, node: target.name, from: this.self.name };
-    this.send(target.addr, [this.pingFor(target.name, seqNo), accusation]);
-    const relays = this.sample(this.profile.indirectChecks, (m) => m !== target && isLive(m));
-    for (const relay of relays) this.send(relay.addr, [this.indirectPingFor(target, seqNo, false)]);
-    check.timer = this.timers.set(this.now + this.profile.probeTimeoutMs, () => {
-      this.pending.delete(seqNo);
-      if (this.members.get(target.name) !== target || target.status !== 'suspect') return;
-      if (target.incarnation !== incarnation) return;
-      if (attempts > 1) this.recheck(target, incarnation, attempts - 1);
-      else this.deadNode({ type: 'dead', incarnation, node: target.name, from: this.self.name });
-    });
-  }
-
-  private deadNode(d: Dead): void {
-    const m = this.members.get(d.node);
-    if (!m || d.incarnation < m.incarnation) return;
-    if (m.status === 'dead' || m.status === 'left') {
-      // A leave announcement upgrades a failure we had already noticed.
-      if (m.status === 'dead' && d.from === d.node) {
-        this.broadcasts.queue(d, estimateSize(d), d.node);
-        this.setStatus(m, 'left');
-      }
-      return;
-    }
-    if (m === this.self) {
-      if (!this.leaving) {
-        this.refute(d.incarnation);
-        this.awareness.apply(1);
-      }
-      return;
-    }
-    this.clearSuspicion(m);
-    m.incarnation = d.incarnation;
-    this.broadcasts.queue(d, estimateSize(d), d.node);
-    this.setStatus(m, d.from === d.node ? 'left' : 'dead');
-  }
-
-  private refute(accused: number): void {
-    this.self.incarnation = Math.max(this.self.incarnation, accused) + 1;
-    this.broadcastAlive(this.self);
-    // Ours: while we stand accused, routing may be draining us; tell the members directly (as a
-    // confirmation is told) instead of waiting for gossip rounds. A restarted agent learns it is
-    // suspected from its join's push/pull replies, while it is still merging them: the short
-    // wait lets it learn every member first, and folds a burst of refutations into one.
-    if (!this.collective() || this.refutationPending) return;
-    this.refutationPending = true;
-    this.timers.set(this.now + EAGER_GOSSIP_DELAY_MS, () => {
-      this.refutationPending = false;
-      if (!this.leaving) this.tellDirectly(this.self, [this.aliveMessage(this.self)]);
-    });
-  }
-
-  private broadcastAlive(m: Member): void {
-    const alive = this.aliveMessage(m);
-    this.broadcasts.queue(alive, estimateSize(alive), m.name);
-  }
-
-  private clearSuspicion(m: Member): void {
-    this.timers.cancel(this.suspects.get(m)?.timer);
-    this.suspects.delete(m);
-  }
-
-  private setStatus(m: Member, status: MemberStatus, eventType?: MembershipEventType): void {
-    this.statusCounts[m.status]--;
-    this.statusCounts[status]++;
-    m.status = status;
-    m.stateChangeAt = this.now;
-    this.emit(eventType ?? status, m);
-  }
-
-  private emit(type: MembershipEventType, m: Member): void {
-    if (this.preloading) return;
-    this.events.push({ index: ++this.eventIndex, type, at: this.now, member: this.view(m) });
-  }
-
-  private view(m: Member): MemberView {
-    const confirmations = m.status === 'suspect' ? (this.suspects.get(m)?.suspicion.observerCount() ?? 1) : 0;
-    return {
-      name: m.name,
-      addr: m.addr,
-      meta: m.meta,
-      incarnation: m.incarnation,
-      status: m.status,
-      confirmations,
-      confirmedSuspect: confirmations >= 2,
-      stateChangeAt: m.stateChangeAt,
-    };
+    const target = this.members.nextProbeTarget();
+    if (target) this.prober.probe(target, interval);
   }
 
   // ---- gossip, push/pull, reconnect, reap ---------------------------------------------------
@@ -1044,13 +468,13 @@ export class SwimEngine {
 
   /** One gossip round: pending broadcasts to gossipNodes random members. */
   private gossip(now: number): void {
-    if (this.broadcasts.length() === 0) return;
-    const targets = this.sample(
+    if (this.core.broadcasts.length() === 0) return;
+    const targets = this.members.sample(
       this.profile.gossipNodes,
       (m) => isLive(m) || now - m.stateChangeAt < this.profile.gossipToTheDeadMs,
     );
     for (const target of targets) {
-      const messages = this.takeBroadcasts(0);
+      const messages = this.core.takeBroadcasts(0);
       if (messages.length === 0) return;
       this.outputs.push({ kind: 'packet', to: target.addr, messages });
     }
@@ -1068,7 +492,7 @@ export class SwimEngine {
     this.followUpsUntil = now + JOIN_FOLLOW_UP_MS[JOIN_FOLLOW_UP_MS.length - 1]!;
     for (const delay of JOIN_FOLLOW_UP_MS) {
       this.timers.set(now + delay, () => {
-        const peer = this.sample(1, (m) => m.status === 'alive')[0];
+        const peer = this.members.sample(1, (m) => m.status === 'alive')[0];
         if (peer && !this.leaving) this.startPushPull(peer.addr, false);
       });
     }
@@ -1080,7 +504,7 @@ export class SwimEngine {
 
   private pushPullTick(now: number): void {
     this.timers.set(now + this.pushPullPeriod(), (t) => this.pushPullTick(t));
-    const peer = this.sample(1, (m) => m.status === 'alive')[0];
+    const peer = this.members.sample(1, (m) => m.status === 'alive')[0];
     if (peer && !this.leaving) this.startPushPull(peer.addr, false);
   }
 
@@ -1095,9 +519,9 @@ export class SwimEngine {
   private reconnectTick(now: number): void {
     this.timers.set(now + this.profile.reconnectIntervalMs, (t) => this.reconnectTick(t));
     if (this.leaving) return;
-    const failed = this.statusCounts.dead;
+    const failed = this.members.counts().dead;
     if (failed === 0 || this.config.random() >= failed / this.liveCount()) return;
-    const pick = this.sample(1, (m) => m.status === 'dead')[0];
+    const pick = this.members.sample(1, (m) => m.status === 'dead')[0];
     if (pick) this.startPushPull(pick.addr, true);
   }
 
@@ -1112,7 +536,7 @@ export class SwimEngine {
             : undefined;
       if (m === this.self || limit === undefined || now - m.stateChangeAt < limit) continue;
       this.removeMember(m);
-      this.emit('reap', m);
+      this.states.emit('reap', m);
     }
   }
 
@@ -1130,162 +554,11 @@ export class SwimEngine {
     return { type: 'pushPull', join, nodes, userState };
   }
 
-  /** memberlist mergeState: a remote "dead" only makes us suspect, never kills outright. */
-  private mergeRemoteState(remote: PushPull): void {
-    for (const n of remote.nodes) {
-      switch (n.state) {
-        case 0:
-          this.aliveNode({
-            type: 'alive',
-            incarnation: n.incarnation,
-            node: n.name,
-            addr: n.addr,
-            port: n.port,
-            meta: n.meta,
-            vsn: n.vsn,
-          });
-          break;
-        case 3:
-          this.deadNode({ type: 'dead', incarnation: n.incarnation, node: n.name, from: n.name });
-          break;
-        default: {
-          // Ours: someone else's suspicion is no observation of ours, so it must not confirm one we
-          // hold as if we were a second independent observer (memberlist's mergeState lets it).
-          const local = this.members.get(n.name);
-          if (this.collective() && local && this.suspects.has(local) && local.incarnation === n.incarnation) break;
-          this.suspectNode(
-            { type: 'suspect', incarnation: n.incarnation, node: n.name, from: this.self.name },
-            { kind: 'merge' },
-          );
-        }
-      }
-    }
-    if (remote.userState.length > 0) this.config.delegate?.mergeRemoteState(remote.userState, remote.join);
-  }
-
   // ---- helpers ------------------------------------------------------------------------------
 
-  /** Sends messages with as many pending broadcasts piggybacked as fit in one packet. */
-  private send(to: Address, messages: Message[]): void {
-    let used = 0;
-    for (const m of messages) used += estimateSize(m) + COMPOUND_PART_OVERHEAD;
-    const extra = this.takeBroadcasts(used);
-    this.outputs.push({ kind: 'packet', to, messages: extra.length > 0 ? [...messages, ...extra] : messages });
-  }
-
-  private takeBroadcasts(used: number): Message[] {
-    const limit = this.profile.maxPacketBytes - PACKET_OVERHEAD - used;
-    const transmits = retransmitLimit(this.profile.retransmitMult, this.liveCount());
-    return this.broadcasts.take(COMPOUND_PART_OVERHEAD, limit, transmits);
-  }
-
-  private pingFor(node: string, seqNo: number): Ping {
-    return {
-      type: 'ping',
-      seqNo,
-      node,
-      sourceAddr: ipToBytes(this.self.addr.host),
-      sourcePort: this.self.addr.port,
-      sourceNode: this.self.name,
-    };
-  }
-
-  private indirectPingFor(target: Member, seqNo: number, nack: boolean): IndirectPing {
-    return {
-      type: 'indirectPing',
-      seqNo,
-      target: ipToBytes(target.addr.host),
-      port: target.addr.port,
-      node: target.name,
-      nack,
-      sourceAddr: ipToBytes(this.self.addr.host),
-      sourcePort: this.self.addr.port,
-      sourceNode: this.self.name,
-    };
-  }
-
-  private aliveMessage(m: Member): Alive {
-    return {
-      type: 'alive',
-      incarnation: m.incarnation,
-      node: m.name,
-      addr: ipToBytes(m.addr.host),
-      port: m.addr.port,
-      meta: m.meta,
-      vsn: m.vsn,
-    };
-  }
-
-  private addMember(m: Member): void {
-    this.members.set(m.name, m);
-    this.memberList.push(m);
-    this.statusCounts[m.status]++;
-  }
-
   private removeMember(m: Member): void {
-    this.clearSuspicion(m);
-    this.unfitFailures.delete(m.name);
-    this.members.delete(m.name);
-    const i = this.memberList.indexOf(m);
-    this.memberList[i] = this.memberList[this.memberList.length - 1]!;
-    this.memberList.pop();
-    this.statusCounts[m.status]--;
+    this.states.clearSuspicion(m);
+    this.confirmation?.forget(m.name);
+    this.members.remove(m);
   }
-
-  /**
-   * Up to `count` distinct random members passing `accept`, self never included. Samples at
-   * random when the list is large, so probes and gossip cost O(count), not O(N).
-   */
-  private sample(count: number, accept: (m: Member) => boolean): Member[] {
-    const list = this.memberList;
-    if (list.length <= 4 * count + 8) {
-      return this.shuffled(list.filter((m) => m !== this.self && accept(m))).slice(0, count);
-    }
-    const picked = new Set<Member>();
-    for (let tries = 0; picked.size < count && tries < count * 16; tries++) {
-      const m = list[Math.floor(this.config.random() * list.length)]!;
-      if (m !== this.self && accept(m)) picked.add(m);
-    }
-    if (picked.size < count) return this.shuffled(list.filter((m) => m !== this.self && accept(m))).slice(0, count);
-    return [...picked];
-  }
-
-  private shuffled<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = Math.floor(this.config.random() * (i + 1));
-      [items[i], items[j]] = [items[j]!, items[i]!];
-    }
-    return items;
-  }
-
-  private nextSeq(): number {
-    this.seqNo = (this.seqNo + 1) >>> 0;
-    return this.seqNo;
-  }
-}
-
-function replyAddress(from: Address, sourceAddr?: Uint8Array, sourcePort?: number): Address {
-  const host = sourceAddr && sourceAddr.length > 0 ? bytesToIp(sourceAddr) : undefined;
-  return host !== undefined && sourcePort ? { host, port: sourcePort } : from;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Prober ranking order: by hash, then by name (names are unique, so the order is total). */
-function ranksBefore(h: number, name: string, other: { m: Member; h: number }): boolean {
-  return h < other.h || (h === other.h && name < other.m.name);
-}
-
-/** 32-bit FNV-1a: a cheap, stable hash for the prober ranking. `seed` continues an earlier hash. */
-function fnv1a(text: string, seed = 0x811c9dc5): number {
-  let h = seed;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }

@@ -1,0 +1,302 @@
+import type { Dead, Message, Suspect } from '@vigil/protocol';
+import { isLive } from '../base/member-status.ts';
+import { DIRECT_FANOUT, type EngineCore } from './engine-core.ts';
+import type { Member } from './member-table.ts';
+import type { Prober } from './probing.ts';
+import type { SuspicionCause } from './swim-engine.ts';
+
+// Everything in this file is ours, not memberlist's: collective confirmation and the rule of who
+// may vote (README.md, "The confirmation rule"). The engine creates a Confirmation only when
+// collective confirmation is on (the default, with Lifeguard); without one it is memberlist.
+
+/** Rounds of last checks (direct + indirect) before a suspicion nobody confirmed becomes dead. */
+const RECHECK_ATTEMPTS = 2;
+/**
+ * A timer this late means our event loop stalled. Node runs overdue timers before the I/O that
+ * piled up meanwhile, so a verdict then would ignore acks already waiting in the socket: the
+ * engine first lets the loop read them (see readBacklogFirst).
+ */
+const LATE_TIMER_MS = 10;
+/**
+ * Failed probes of one member in a row, one probe interval apart, that a node which may not vote
+ * makes before it accuses or confirms (see mayAccuse). Three span about 5 s of silence, which no
+ * single stall explains; and a crash must not go unnoticed just because every observer starves.
+ */
+const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
+/**
+ * A refutation is told directly this long after the accusation arrives: a restarted agent learns
+ * it is suspected from its join's push/pull replies while still merging them, so the wait lets it
+ * learn every member first, and folds a burst of refutations into one.
+ */
+const REFUTATION_DELAY_MS = 30;
+
+/**
+ * When this node's own view is worth a vote. A starved node misses acks and refutations, and
+ * starved nodes starve together, so they are not the independent observers a confirmation needs.
+ */
+export interface VoterHealth {
+  /** Highest Lifeguard score (0 = no recent sign of trouble) at which we still vote. */
+  readonly maxScore: number;
+  /** No event-loop stall over half a probe timeout for this long. */
+  readonly quietMs: number;
+  /** A probe of some member acked within this long (our network and CPU work right now). */
+  readonly probeOkWithinMs: number;
+}
+
+/**
+ * Chosen with the simulator's tables (README.md): 2 s without a stall alone removes every false
+ * confirmation under start-up starvation. Requiring a Lifeguard score of 0 or a recent probe
+ * success as well cut the demotions of starved nodes further, but a network partition raises
+ * every node's score and fails half its probes: cross-side dead took 62-90 s instead of 26 s.
+ */
+export const DEFAULT_VOTER_HEALTH: VoterHealth = {
+  maxScore: Number.POSITIVE_INFINITY,
+  quietMs: 2000,
+  probeOkWithinMs: Number.POSITIVE_INFINITY,
+};
+
+/** The state changes a confirmation round leads to (state.go's, in the engine). */
+export interface Verdicts {
+  suspect(suspicion: Suspect, cause: SuspicionCause): void;
+  dead(verdict: Dead): void;
+  /** A suspect answered us directly: alive at the incarnation we suspected. */
+  answered(m: Member): void;
+}
+
+/**
+ * Collective confirmation: a member counts as confirmed suspect once two independent observers
+ * suspect it, and chosen probers check an accusation at once instead of waiting for their turn.
+ * With the voter rule: a node votes (accuses, confirms) only while its event loop keeps up.
+ */
+export class Confirmation {
+  private readonly core: EngineCore;
+  private readonly prober: Prober;
+  private readonly verdicts: Verdicts;
+  /** null: every observer votes, and timers run as soon as they are due (before the voter rule). */
+  private readonly rule: VoterHealth | null;
+  /** When our event loop last stalled (a check reported it, or our own timers fired late). */
+  private lastStallAt: number;
+  private lastProbeOkAt: number;
+  /** Set when readBacklogFirst let the loop read its backlog; the next call runs the timers. */
+  private backlogTurn = false;
+  /** Failed probes in a row, per member, made while we could not vote (UNFIT_PROBES_BEFORE_SUSPECTING). */
+  private readonly unfitFailures = new Map<string, number>();
+  private refutationPending = false;
+
+  constructor(core: EngineCore, prober: Prober, verdicts: Verdicts, rule: VoterHealth | null) {
+    this.core = core;
+    this.prober = prober;
+    this.verdicts = verdicts;
+    this.rule = rule;
+    this.lastProbeOkAt = core.now;
+    // A starting process (cold code, a burst of joins) has not shown yet that it keeps up.
+    this.lastStallAt = core.now;
+  }
+
+  // ---- the voter rule ---------------------------------------------------------------------
+
+  /** Whether our own observation may accuse or confirm now (VoterHealth). */
+  canVote(): boolean {
+    const { rule, core } = this;
+    if (rule === null) return true;
+    return (
+      core.awareness.health() <= rule.maxScore &&
+      core.now - this.lastStallAt >= rule.quietMs &&
+      core.now - this.lastProbeOkAt <= rule.probeOkWithinMs
+    );
+  }
+
+  /**
+   * Before timers run: true when they are late (we stalled), so the engine returns and the edge
+   * calls again after the loop has read the acks and refutations that arrived meanwhile.
+   */
+  readBacklogFirst(due: number | undefined, now: number): boolean {
+    if (due !== undefined && now - due > LATE_TIMER_MS && !this.backlogTurn && this.rule !== null) {
+      this.backlogTurn = true;
+      this.noteStall(now - due, now);
+      return true;
+    }
+    this.backlogTurn = false;
+    return false;
+  }
+
+  /** A stall over half a probe timeout keeps us from voting for a while. */
+  noteStall(ms: number, now: number): void {
+    if (ms > this.core.profile.probeTimeoutMs / 2) this.lastStallAt = Math.max(this.lastStallAt, now);
+  }
+
+  probeAcked(name: string): void {
+    this.lastProbeOkAt = this.core.now;
+    this.unfitFailures.delete(name);
+  }
+
+  /**
+   * After a failed probe of a live member. A starved prober's failed probe is weak evidence, and
+   * starved probers fail together: two of them accusing one member would read as a confirmation
+   * everywhere. So it probes again, and accuses (or confirms someone else's suspicion) only after
+   * several failures in a row. `voter` was judged before the probe's own Lifeguard penalty.
+   */
+  mayAccuse(name: string, incarnation: number, voter: boolean): boolean {
+    if (!voter) {
+      const failures = (this.unfitFailures.get(name) ?? 0) + 1;
+      if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
+        this.unfitFailures.set(name, failures);
+        const { core } = this;
+        core.timers.set(core.now + core.profile.probeIntervalMs, () => this.reprobe(name, incarnation));
+        return false;
+      }
+    }
+    this.unfitFailures.delete(name);
+    return true;
+  }
+
+  forget(name: string): void {
+    this.unfitFailures.delete(name);
+  }
+
+  // ---- collective confirmation ------------------------------------------------------------
+
+  /** A new suspicion of `m`: ours goes straight to the chosen probers; theirs, we may check. */
+  accused(m: Member, s: Suspect): void {
+    if (s.from === this.core.self.name) {
+      // Our own accusation: tell the chosen probers now rather than through gossip rounds.
+      this.tellDirectly(m, [s], this.confirmationProbers(m, s.from));
+    } else {
+      this.maybeConfirm(m, s);
+    }
+  }
+
+  /**
+   * When a suspicion times out with nobody confirming, the likeliest story is a refutation we
+   * missed (lost datagrams), not a failure that only we saw: ask the suspect itself before the
+   * verdict. True when a recheck took over.
+   */
+  rechecksLoneSuspicion(m: Member, incarnation: number, observers: number): boolean {
+    if (observers >= 2 || this.core.leaving) return false;
+    this.recheck(m, incarnation, RECHECK_ATTEMPTS);
+    return true;
+  }
+
+  /**
+   * memberlist's mergeState lets a push/pull's suspect state confirm one we hold as if the sender
+   * were a second independent observer; but someone else's suspicion is no observation of ours.
+   */
+  ignoresMergedSuspicion(heldAtThatIncarnation: boolean): boolean {
+    return heldAtThatIncarnation;
+  }
+
+  /**
+   * We refuted an accusation: while we stand accused, routing may be draining us, so tell the
+   * members directly (as a confirmation is told) instead of waiting for gossip rounds.
+   */
+  refuted(): void {
+    if (this.refutationPending) return;
+    this.refutationPending = true;
+    const { core } = this;
+    core.timers.set(core.now + REFUTATION_DELAY_MS, () => {
+      this.refutationPending = false;
+      if (!core.leaving) this.tellDirectly(core.self, [core.aliveMessage(core.self)]);
+    });
+  }
+
+  /** Probes a member again unless it changed incarnation, left the live set, or is being probed. */
+  private reprobe(name: string, incarnation: number): void {
+    const { core } = this;
+    const m = core.members.get(name);
+    if (!m || !isLive(m) || m.incarnation !== incarnation || core.leaving) return;
+    if (this.prober.isProbing(name)) return;
+    this.prober.probe(m, core.awareness.scale(core.profile.probeIntervalMs));
+  }
+
+  /**
+   * The `confirmationProbers` live members ranked first by a hash of (member, suspect,
+   * incarnation), leaving out the suspect and the accuser. Every member computes the same ranking
+   * from its own view, so the accuser knows whom to tell and the chosen ones know they are
+   * chosen, with no coordination.
+   */
+  private confirmationProbers(target: Member, accuser: string): Member[] {
+    const salt = `\0${target.name}\0${target.incarnation}`;
+    const k = this.core.profile.confirmationProbers;
+    if (k <= 0) return [];
+    // The first k by (hash, name), kept in order while scanning: every member that hears a
+    // suspicion runs this, so it must stay O(N) and allocation-free (no sort, no string concat).
+    const best: { m: Member; h: number }[] = [];
+    for (const m of this.core.members.array()) {
+      if (m === target || m.name === accuser || m.status !== 'alive') continue;
+      const h = fnv1a(salt, fnv1a(m.name)); // = fnv1a(m.name + salt)
+      if (best.length === k && !ranksBefore(h, m.name, best[k - 1]!)) continue;
+      if (best.length < k) best.push({ m, h });
+      else best[k - 1] = { m, h };
+      for (let i = best.length - 1; i > 0 && ranksBefore(best[i]!.h, best[i]!.m.name, best[i - 1]!); i--) {
+        const t = best[i]!;
+        best[i] = best[i - 1]!;
+        best[i - 1] = t;
+      }
+    }
+    return best.map((r) => r.m);
+  }
+
+  /** A chosen prober checks the suspect over three paths at once and confirms if all stay silent. */
+  private maybeConfirm(target: Member, accusation: Suspect): void {
+    const { core } = this;
+    if (core.leaving) return;
+    if (!this.confirmationProbers(target, accusation.from).includes(core.self)) return;
+    // Chosen while we may not vote: our own probes, repeated, decide instead (mayAccuse).
+    if (!this.canVote()) {
+      this.reprobe(target.name, target.incarnation);
+      return;
+    }
+    const incarnation = target.incarnation;
+    // Two relays as well, so one lost datagram cannot fake a confirmation.
+    const relays = core.members.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
+    this.prober.check(target, [accusation], relays, undefined, () => {
+      const current = core.members.get(target.name);
+      if (current?.status !== 'suspect' || current.incarnation !== incarnation) return;
+      if (!this.canVote()) return; // we stalled while the check was out: its silence proves nothing
+      const mine: Suspect = { type: 'suspect', incarnation, node: target.name, from: core.self.name };
+      this.verdicts.suspect(mine, { kind: 'confirm', relays: relays.length, health: core.awareness.health() });
+      // Accusation and confirmation together make a receiver's view "confirmed" in one step.
+      this.tellDirectly(target, [accusation, mine]);
+    });
+  }
+
+  /** Pings a lone suspicion's suspect directly and through relays; dead only if all stay silent. */
+  private recheck(target: Member, incarnation: number, attempts: number): void {
+    const { core } = this;
+    const accusation: Suspect = { type: 'suspect', incarnation, node: target.name, from: core.self.name };
+    const relays = core.members.sample(core.profile.indirectChecks, (m) => m !== target && isLive(m));
+    const answered = () => {
+      // It answered, so it is alive whatever refutation we missed; the accusation we sent with
+      // the ping makes it refute again, and that carries its current incarnation to us.
+      const m = core.members.get(target.name);
+      if (m?.status === 'suspect' && m.incarnation === incarnation) this.verdicts.answered(m);
+    };
+    this.prober.check(target, [accusation], relays, answered, () => {
+      if (core.members.get(target.name) !== target || target.status !== 'suspect') return;
+      if (target.incarnation !== incarnation) return;
+      if (attempts > 1) this.recheck(target, incarnation, attempts - 1);
+      else this.verdicts.dead({ type: 'dead', incarnation, node: target.name, from: core.self.name });
+    });
+  }
+
+  /** Sends news straight to (a bounded number of) live members instead of waiting for gossip. */
+  private tellDirectly(about: Member, messages: Message[], only?: Member[]): void {
+    const peers = only ?? this.core.members.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
+    for (const peer of peers) this.core.outputs.push({ kind: 'packet', to: peer.addr, messages });
+  }
+}
+
+/** Prober ranking order: by hash, then by name (names are unique, so the order is total). */
+function ranksBefore(h: number, name: string, other: { m: Member; h: number }): boolean {
+  return h < other.h || (h === other.h && name < other.m.name);
+}
+
+/** 32-bit FNV-1a: a cheap, stable hash for the prober ranking. `seed` continues an earlier hash. */
+function fnv1a(text: string, seed = 0x811c9dc5): number {
+  let h = seed;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}

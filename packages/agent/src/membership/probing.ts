@@ -1,0 +1,226 @@
+import type { IndirectPing, Message, Ping, Suspect } from '@vigil/protocol';
+import { isLive } from '../base/member-status.ts';
+import { type Address, bytesToIp } from './address.ts';
+import type { EngineCore } from './engine-core.ts';
+import type { Member } from './member-table.ts';
+import type { SuspicionCause } from './swim-engine.ts';
+
+/** memberlist's nack support starts at protocol 4. */
+const NACK_MIN_PROTOCOL = 4;
+
+/** What a failed probe leads to; the engine wires these to state changes and confirmation. */
+export interface ProbeHooks {
+  /** Whether our own observation counts now (always, without collective confirmation). */
+  canVote(): boolean;
+  /** After a failed probe of a live member: false holds the accusation back (confirmation.ts). */
+  mayAccuse(name: string, incarnation: number, voter: boolean): boolean;
+  accuse(suspicion: Suspect, cause: SuspicionCause): void;
+  /** A probe of `name` was answered. */
+  acked(name: string): void;
+}
+
+interface PendingProbe {
+  readonly kind: 'probe';
+  readonly target: string;
+  /** The incarnation probed: a failure accuses this one, not a newer one heard meanwhile. */
+  readonly incarnation: number;
+  acked: boolean;
+  nacks: number;
+  expectedNacks: number;
+  timers: number[];
+  /** Paths tried beyond the direct ping, for the verdict log. */
+  relays?: number;
+  tcp?: boolean;
+}
+interface PendingRelay {
+  readonly kind: 'relay';
+  readonly requester: Address;
+  readonly originalSeq: number;
+  readonly wantsNack: boolean;
+  timer: number;
+}
+/** One round of a check (confirmation.ts): direct and relayed pings, one timeout, no verdict here. */
+interface PendingCheck {
+  readonly kind: 'check';
+  readonly onAck: (() => void) | undefined;
+  timer: number;
+}
+type Pending = PendingProbe | PendingRelay | PendingCheck;
+
+/**
+ * memberlist's probeNode and its ack handlers: direct ping, indirect pings through relays with
+ * nacks, the TCP fallback, and answering and relaying other members' pings.
+ */
+export class Prober {
+  private readonly core: EngineCore;
+  private readonly hooks: ProbeHooks;
+  private readonly pending = new Map<number, Pending>();
+  private seqNo = 0;
+
+  constructor(core: EngineCore, hooks: ProbeHooks) {
+    this.core = core;
+    this.hooks = hooks;
+  }
+
+  isProbing(name: string): boolean {
+    for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return true;
+    return false;
+  }
+
+  handlePing(from: Address, ping: Ping): void {
+    // A ping meant for a previous holder of this address is not ours to answer.
+    if (ping.node !== '' && ping.node !== this.core.self.name) return;
+    const to = replyAddress(from, ping.sourceAddr, ping.sourcePort);
+    this.core.send(to, [{ type: 'ack', seqNo: ping.seqNo, payload: new Uint8Array(0) }]);
+  }
+
+  handleIndirectPing(from: Address, req: IndirectPing): void {
+    const { core } = this;
+    const host = bytesToIp(req.target);
+    if (host === undefined) return;
+    const requester = replyAddress(from, req.sourceAddr, req.sourcePort);
+    const seqNo = this.nextSeq();
+    const relay: PendingRelay = { kind: 'relay', requester, originalSeq: req.seqNo, wantsNack: req.nack, timer: 0 };
+    relay.timer = core.timers.set(core.now + core.profile.probeTimeoutMs, () => {
+      this.pending.delete(seqNo);
+      if (relay.wantsNack) core.send(requester, [{ type: 'nack', seqNo: req.seqNo }]);
+    });
+    this.pending.set(seqNo, relay);
+    core.send({ host, port: req.port }, [core.pingFor(req.node, seqNo)]);
+  }
+
+  handleAck(seqNo: number, viaTcp: boolean): void {
+    const { core } = this;
+    const p = this.pending.get(seqNo);
+    if (!p) return;
+    switch (p.kind) {
+      case 'probe':
+        if (p.acked) return;
+        p.acked = true;
+        for (const t of p.timers) core.timers.cancel(t);
+        this.pending.delete(seqNo);
+        if (!viaTcp && p.timers.length === 2) core.awareness.apply(-1); // direct ack within the timeout
+        this.hooks.acked(p.target);
+        return;
+      case 'relay':
+        core.timers.cancel(p.timer);
+        this.pending.delete(seqNo);
+        core.send(p.requester, [{ type: 'ack', seqNo: p.originalSeq, payload: new Uint8Array(0) }]);
+        return;
+      case 'check':
+        core.timers.cancel(p.timer);
+        this.pending.delete(seqNo);
+        p.onAck?.();
+        return;
+    }
+  }
+
+  handleNack(seqNo: number): void {
+    const p = this.pending.get(seqNo);
+    if (p?.kind === 'probe') p.nacks++;
+  }
+
+  probe(target: Member, interval: number): void {
+    const { core } = this;
+    const seqNo = this.nextSeq();
+    const probe: PendingProbe = {
+      kind: 'probe',
+      target: target.name,
+      incarnation: target.incarnation,
+      acked: false,
+      nacks: 0,
+      expectedNacks: 0,
+      timers: [],
+    };
+    this.pending.set(seqNo, probe);
+    const messages: Message[] = [core.pingFor(target.name, seqNo)];
+    // Buddy system: tell a suspect directly so it can refute before the timer runs out.
+    if (target.status === 'suspect' && core.lifeguard) {
+      messages.push({ type: 'suspect', incarnation: target.incarnation, node: target.name, from: core.self.name });
+    }
+    core.send(target.addr, messages);
+    const start = core.now;
+    probe.timers.push(
+      core.timers.set(start + core.profile.probeTimeoutMs, () => {
+        probe.timers.shift();
+        this.indirectProbe(target, seqNo, probe, start + interval);
+      }),
+      core.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
+    );
+  }
+
+  /**
+   * Pings `target` directly (with `alongside`) and through `relays` once; after a probe timeout,
+   * `onSilence` unless an ack came first (then `onAck`).
+   */
+  check(
+    target: Member,
+    alongside: readonly Message[],
+    relays: readonly Member[],
+    onAck: (() => void) | undefined,
+    onSilence: () => void,
+  ): void {
+    const { core } = this;
+    const seqNo = this.nextSeq();
+    const check: PendingCheck = { kind: 'check', onAck, timer: 0 };
+    this.pending.set(seqNo, check);
+    core.send(target.addr, [core.pingFor(target.name, seqNo), ...alongside]);
+    for (const relay of relays) core.send(relay.addr, [core.indirectPingFor(target, seqNo, false)]);
+    check.timer = core.timers.set(core.now + core.profile.probeTimeoutMs, () => {
+      this.pending.delete(seqNo);
+      onSilence();
+    });
+  }
+
+  private indirectProbe(target: Member, seqNo: number, probe: PendingProbe, deadline: number): void {
+    const { core } = this;
+    const relays = core.members.sample(core.profile.indirectChecks, (m) => m !== target && isLive(m));
+    probe.relays = relays.length;
+    for (const relay of relays) {
+      const nack = core.lifeguard && (relay.vsn[1] ?? 0) >= NACK_MIN_PROTOCOL;
+      if (nack) probe.expectedNacks++;
+      core.send(relay.addr, [core.indirectPingFor(target, seqNo, nack)]);
+    }
+    if (core.config.tcpPing !== false && (target.vsn[1] ?? 0) >= 3) {
+      probe.tcp = true;
+      core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
+    }
+  }
+
+  private probeFailed(name: string, seqNo: number, probe: PendingProbe): void {
+    const { core } = this;
+    this.pending.delete(seqNo);
+    if (probe.acked) return;
+    // Judged before this probe's own Lifeguard penalty, which is about the target's silence.
+    const voter = this.hooks.canVote();
+    // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
+    const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
+    core.awareness.apply(delta);
+    const target = core.members.get(name);
+    if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
+    if (!this.hooks.mayAccuse(name, probe.incarnation, voter)) return;
+    // memberlist probes a copy of the member's state: a refutation that arrived while the probe
+    // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
+    // Accusing the current incarnation instead pinned the old life's silence on the new one.
+    this.hooks.accuse(
+      { type: 'suspect', incarnation: probe.incarnation, node: name, from: core.self.name },
+      {
+        kind: 'probe',
+        relays: probe.relays ?? 0,
+        nacks: probe.nacks,
+        tcp: probe.tcp ?? false,
+        health: core.awareness.health(),
+      },
+    );
+  }
+
+  private nextSeq(): number {
+    this.seqNo = (this.seqNo + 1) >>> 0;
+    return this.seqNo;
+  }
+}
+
+function replyAddress(from: Address, sourceAddr?: Uint8Array, sourcePort?: number): Address {
+  const host = sourceAddr && sourceAddr.length > 0 ? bytesToIp(sourceAddr) : undefined;
+  return host !== undefined && sourcePort ? { host, port: sourcePort } : from;
+}
