@@ -169,8 +169,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await mkdir(dir, { recursive: true });
       dataDirs[i] = dir;
     }
-    await (await spawn(0)).waitForHttp();
-    await Promise.all(names.slice(1).map(async (_, k) => (await spawn(k + 1)).waitForHttp(40_000)));
+    // One at a time: seven Node agents starting at once beside other load (a load average of ~25
+    // on 2 cores) took more than 40 s to answer, and start-up speed is not what chaos tests.
+    for (let i = 0; i < n; i++) await (await spawn(i)).waitForHttp(60_000);
     const members = async (i: number) => {
       const r = await nsCurl(i, ['--fail', url('/v1/members')]);
       return JSON.parse(r.body) as Member[];
