@@ -34,8 +34,10 @@ function memberStatus(name: string): Promise<string | undefined> {
 beforeAll(async () => {
   const a = await AgentProcess.start({ node: 'a', extraArgs: ['--failback-hold-down', '0s', '--zone', 'west'] });
   const join = ['--join', `127.0.0.1:${a.gossipPort}`, '--failback-hold-down', '0s'];
-  const b = await AgentProcess.start({ node: 'b', extraArgs: [...join, '--zone', 'west'] });
-  const c = await AgentProcess.start({ node: 'c', extraArgs: [...join, '--zone', 'east'] });
+  const [b, c] = await Promise.all([
+    AgentProcess.start({ node: 'b', extraArgs: [...join, '--zone', 'west'] }),
+    AgentProcess.start({ node: 'c', extraArgs: [...join, '--zone', 'east'] }),
+  ]);
   agents = [a, b, c];
   await put(a, '/v1/agent/service/register', {
     Name: 'web',

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdtemp, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,9 @@ import { waitFor } from './harness/wait-for.ts';
 // (dpkg-deb -x: installing it for real would touch the shared machine's /etc and users, and take
 // dpkg's lock). The unit is checked by systemd-analyze, and the unpacked `vigil` runs on the Node the
 // package ships, with the shipped configuration and only ports and data directory overridden.
-// CI also runs lintian on the package (.ci/run): minutes, too slow for here.
+// CI also runs lintian on the package (.ci/run): minutes, too slow for here. So that CI need not build
+// the package a second time, the test leaves it in $VIGIL_DEB_OUT when that is set (.ci/run sets it),
+// moved in whole under its final name only once built.
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const exec = promisify(execFile);
@@ -33,6 +35,13 @@ beforeAll(async () => {
     timeout: 240_000,
   });
   deb = built.stdout.trim();
+  const keep = process.env.VIGIL_DEB_OUT;
+  if (keep) {
+    const kept = join(keep, basename(deb));
+    await copyFile(deb, `${kept}.part`);
+    await rename(`${kept}.part`, kept);
+    deb = kept;
+  }
   await exec('dpkg-deb', ['-x', deb, root]);
 }, 300_000);
 

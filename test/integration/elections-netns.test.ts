@@ -106,8 +106,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const errors: unknown[] = [];
-  for (const h of holders) if (h.exitCode === null) h.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 1_000));
+  // Each lock holder stops its command before it exits: wait for that (a second at most), not longer.
+  const running = holders.filter((h) => h.exitCode === null && h.signalCode === null);
+  const exited = running.map((h) => new Promise((r) => h.once('exit', r)));
+  for (const h of running) h.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(exited), new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+  clearTimeout(timer);
   for (const a of agents) if (a) await a.dispose().catch((err) => errors.push(err));
   await lab?.destroy().catch((err) => errors.push(err));
   await rm(dir, { recursive: true, force: true });

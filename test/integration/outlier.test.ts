@@ -57,10 +57,15 @@ async function instance(id: string): Promise<Instance> {
 async function cluster() {
   const h0 = await AgentProcess.start({ node: 'h0', extraArgs: ARGS });
   const join = ['--join', `127.0.0.1:${h0.gossipPort}`];
-  // One at a time: five agents starting at once on a loaded 2-core host miss the start-up wait.
-  const rest: AgentProcess[] = [];
-  for (const node of ['h1', 'h2', 'h3', 'h4'])
-    rest.push(await AgentProcess.start({ node, extraArgs: [...ARGS, ...join] }));
+  // At once, each with a longer start-up wait than start()'s: four agents starting together on a
+  // loaded 2-core host can take a while to answer (one at a time they took longer in all).
+  const rest = await Promise.all(
+    ['h1', 'h2', 'h3', 'h4'].map(async (node) => {
+      const agent = await AgentProcess.spawn({ node, extraArgs: [...ARGS, ...join] });
+      await agent.waitForHttp(60_000);
+      return agent;
+    }),
+  );
   const agents = [h0, ...rest];
   const web: Instance[] = [];
   for (let k = 0; k < 4; k++) {

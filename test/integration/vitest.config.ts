@@ -1,5 +1,18 @@
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { sourceConditions } from '../../vitest.source.ts';
+
+/**
+ * Vitest's order (failed first, then longest, then largest), except that the .deb test comes
+ * first: CI (.ci/run) lints the package it leaves behind while the rest of the suite runs.
+ */
+class DebFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const isDeb = (f: TestSpecification) => f.moduleId.endsWith('/deb.test.ts');
+    return [...sorted.filter(isDeb), ...sorted.filter((f) => !isDeb(f))];
+  }
+}
 
 export default defineConfig({
   ...sourceConditions,
@@ -9,5 +22,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     fileParallelism: false,
     include: ['**/*.test.ts'],
+    sequence: { sequencer: DebFirst },
   },
 });

@@ -5,6 +5,7 @@
 //             | [cas, cas-delete: f64 index] | [put, cas: u32 value len | value]
 //   snapshot: u8 version(1) | u32 count | count * (key str | value bytes | f64 create | f64 modify)
 
+import { ByteReader, type ByteReadFailure } from '../byte-reader.ts';
 import type { KvCommand, KvEntry } from './types.ts';
 
 const VERSION = 1;
@@ -47,46 +48,17 @@ class ByteWriter {
   }
 }
 
-class ByteReader {
-  private pos = 0;
-  private readonly view: DataView;
-  private readonly buf: Uint8Array;
-  constructor(buf: Uint8Array) {
-    this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new Error('truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+class KvReader extends ByteReader {
+  protected override failure(reason: ByteReadFailure): Error {
+    return new Error(reason === 'truncated' ? 'truncated' : 'trailing bytes');
   }
   index(): number {
-    this.need(8);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
+    const v = this.f64();
     if (!Number.isSafeInteger(v) || v < 0) throw new Error('index is not a non-negative integer');
     return v;
   }
-  bytes(): Uint8Array {
-    const n = this.u32();
-    this.need(n);
-    const out = this.buf.slice(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
   str(): string {
     return decoder.decode(this.bytes());
-  }
-  end(): void {
-    if (this.pos !== this.buf.length) throw new Error('trailing bytes');
   }
 }
 
@@ -103,7 +75,7 @@ export function encodeKvCommand(cmd: KvCommand): Uint8Array {
 /** The command in `data`, or a message saying why it is malformed. */
 export function decodeKvCommand(data: Uint8Array): KvCommand | string {
   try {
-    const r = new ByteReader(data);
+    const r = new KvReader(data);
     if (r.u8() !== VERSION) return 'unknown command version';
     const op = OPS[r.u8() - 1];
     if (!op) return 'unknown command op';
@@ -137,7 +109,7 @@ export function encodeKvSnapshot(entries: Iterable<KvEntry>, count: number): Uin
 
 /** Throws with a message when `data` is not a KV snapshot. */
 export function decodeKvSnapshot(data: Uint8Array): KvEntry[] {
-  const r = new ByteReader(data);
+  const r = new KvReader(data);
   if (r.u8() !== VERSION) throw new Error('unknown snapshot version');
   const count = r.u32();
   const out: KvEntry[] = [];

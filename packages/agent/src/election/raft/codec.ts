@@ -8,6 +8,7 @@
 //   uint = float64 LE holding a safe non-negative integer; time = finite float64 LE;
 //   str = u16 length + UTF-8; bytes = u32 length + raw; bool = one byte 0/1.
 
+import { ByteReader, type ByteReadFailure } from '../byte-reader.ts';
 import { decodeConfig, isNodeId, MAX_NODE_ID_BYTES, MAX_VOTERS } from './config.ts';
 import type { Entry, EntryKind, RaftMessage, RaftMessageType, Snapshot } from './types.ts';
 
@@ -100,20 +101,9 @@ class Fail extends Error {
   }
 }
 
-class Reader {
-  private pos = 0;
-  private readonly view: DataView;
-  private readonly buf: Uint8Array;
-  constructor(buf: Uint8Array) {
-    this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new Fail('truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
+class Reader extends ByteReader {
+  protected override failure(reason: ByteReadFailure): Error {
+    return new Fail(reason);
   }
   bool(): boolean {
     const v = this.u8();
@@ -121,9 +111,7 @@ class Reader {
     return v === 1;
   }
   time(): number {
-    this.need(8);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
+    const v = this.f64();
     if (!Number.isFinite(v)) throw new Fail('bad-field');
     return v;
   }
@@ -161,18 +149,6 @@ class Reader {
     const s = this.str(MAX_NODE_ID_BYTES);
     if (!isNodeId(s)) throw new Fail('bad-field');
     return s;
-  }
-  bytes(): Uint8Array {
-    this.need(4);
-    const n = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    this.need(n);
-    const out = this.buf.slice(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-  end(): void {
-    if (this.pos !== this.buf.length) throw new Fail('trailing-bytes');
   }
 }
 
