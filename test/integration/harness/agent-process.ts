@@ -145,7 +145,9 @@ export class AgentProcess {
     return { status: res.status, body: (await res.json()) as T };
   }
 
-  async waitForHttp(timeoutMs = 15_000): Promise<void> {
+  // A running agent on a loaded 2-core host took more than 15 s to answer (services.test.ts, load
+  // average ~25); an agent that exits ends the wait at once, so a long bound costs nothing.
+  async waitForHttp(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let exited = false;
     void this.exited.then(() => {

@@ -215,7 +215,7 @@ export class NetnsAgent {
     return JSON.parse(stdout) as T;
   }
 
-  async waitForHttp(timeoutMs = 20_000): Promise<void> {
+  async waitForHttp(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && this.running) {
       try {
