@@ -29,6 +29,8 @@ export type View = Map<string, SeenMember>;
 export interface BenchAgent {
   readonly name: string;
   readonly gossipPort: number;
+  /** Vigil only: the libp2p catalog plane's listening port, whose traffic the bench counts too. */
+  readonly p2pPort?: number;
   readonly child: ChildProcess;
   /** The command that started it, to start it again the same way (restart). */
   readonly command: string;
@@ -290,7 +292,7 @@ export class VigilCluster extends Cluster {
       args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json', '--dns', 'off');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      this.agents.push({ name, gossipPort, child, command: process.execPath, args, logTail: track(child) });
+      this.agents.push({ name, gossipPort, p2pPort, child, command: process.execPath, args, logTail: track(child) });
       this.watchExit(i);
       this.httpPorts.push(httpPort);
     }

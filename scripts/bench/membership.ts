@@ -241,10 +241,13 @@ async function joinConvergence(c: Cluster, pollMs: number, timeoutMs: number): P
 interface IdleResult {
   cpuPercent: number[];
   rssMiB: number[];
-  /** Cluster payload bytes per second divided by N. */
+  /** Membership payload bytes per second divided by N. */
   bytesPerSecPerAgent: number;
   udpBytesPerSecPerAgent: number;
   tcpBytesPerSecPerAgent: number;
+  /** Vigil's libp2p catalog plane (0 for Serf, which has none), and both planes together. */
+  p2pBytesPerSecPerAgent: number;
+  allBytesPerSecPerAgent: number;
   capture: CaptureTotals & { seconds: number };
 }
 
@@ -253,6 +256,7 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
   const cap = await Capture.start(
     join(captureDir, `${run}.pcap`),
     c.agents.map((a) => a.gossipPort),
+    c.agents.flatMap((a) => (a.p2pPort === undefined ? [] : [a.p2pPort])),
   );
   const capStart = now();
   const cpu0 = await Promise.all(pids.map(cpuSeconds));
@@ -271,6 +275,8 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
     bytesPerSecPerAgent: perAgent(totals.udpBytes + totals.tcpBytes),
     udpBytesPerSecPerAgent: perAgent(totals.udpBytes),
     tcpBytesPerSecPerAgent: perAgent(totals.tcpBytes),
+    p2pBytesPerSecPerAgent: perAgent(totals.p2pBytes),
+    allBytesPerSecPerAgent: perAgent(totals.udpBytes + totals.tcpBytes + totals.p2pBytes),
     capture: { ...totals, seconds: capSeconds },
   };
 }
@@ -848,6 +854,20 @@ function summarize(n: number, runs: RunResult[]): Row[] {
       '',
     ),
   );
+  add('idle bytes/s per agent, all planes (payload)', (rs) =>
+    num(
+      idle(rs).map((i) => i.allBytesPerSecPerAgent),
+      0,
+      '',
+    ),
+  );
+  add('idle libp2p catalog bytes/s per agent (TCP payload; Serf has none)', (rs) =>
+    num(
+      idle(rs).map((i) => i.p2pBytesPerSecPerAgent),
+      0,
+      '',
+    ),
+  );
   add('idle membership bytes/s per agent (UDP+TCP payload)', (rs) =>
     num(
       idle(rs).map((i) => i.bytesPerSecPerAgent),
@@ -954,7 +974,7 @@ const report: {
       polling: `each agent's view sampled every ${o.pollMs} ms (Serf: agent RPC "members" on one persistent TCP connection per agent; Vigil: the view kept from its /v1/events stream, read locally); times are taken at the first sample showing the state`,
       join: 'agents started without --join; all N-1 joins to agent 0 issued at once through their APIs; time until every agent lists all N alive',
       bytes:
-        'tcpdump on lo filtered on the gossip ports; UDP+TCP payload (no IP/UDP/TCP headers) summed over the cluster, divided by N and the window',
+        'tcpdump on lo filtered on the gossip ports and (Vigil) the libp2p ports; UDP+TCP payload (no IP/UDP/TCP headers) summed over the cluster per plane, divided by N and the window; "all planes" is membership + libp2p',
       cpu: 'utime+stime from /proc/PID/stat over the idle window, no polling during it',
       rss: 'VmRSS from /proc/PID/status at the end of the idle window',
     },
