@@ -47,11 +47,11 @@ async function once(): Promise<{
   const dataDir = await mkdtemp(join(tmpdir(), 'vigil-startup-'));
   const http = await freePort();
   const args = [
-    ...['agent', '--node', 'startup', '--data-dir', dataDir, '--log-level', 'warn'],
+    ...['agent', '--node', 'startup', '--data-dir', dataDir, '--log-level', 'error'],
     ...['--bind', `127.0.0.1:${await freePort()}`, '--http', `127.0.0.1:${http}`, '--p2p', '127.0.0.1:0'],
   ];
   const started = performance.now();
-  const child = spawn(values.node, [...nodeFlags, values.bin, ...args], { stdio: 'ignore' });
+  const child = spawn(values.node, [...nodeFlags, values.bin, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   const pid = child.pid!;
   try {
     for (let i = 0; ; i++) {
@@ -70,8 +70,11 @@ async function once(): Promise<{
     const mem = await rssParts(pid);
     return { readyMs, startCpu, rss: await rssBytes(pid), rssAnon: mem.anon, rssFile: mem.file, idleCpu };
   } finally {
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
     await rm(dataDir, { recursive: true, force: true });
   }
 }
