@@ -273,6 +273,13 @@ interface VigilMember {
 
 export class VigilCluster extends Cluster {
   readonly impl = 'vigil' as const;
+  /** The bin to run: the repository's (TypeScript sources) unless a built package's is given. */
+  private readonly bin: string;
+
+  constructor(n: number, bin = VIGIL_BIN) {
+    super(n);
+    this.bin = bin;
+  }
   private readonly httpPorts: number[] = [];
   /** Each agent's view, kept current from its event stream (see sse.ts for why not polling). */
   private readonly views: View[] = [];
@@ -287,7 +294,7 @@ export class VigilCluster extends Cluster {
       const p2pPort = await this.freePort();
       const dataDir = join(this.dir, name);
       await mkdir(dataDir);
-      const args = [VIGIL_BIN, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
+      const args = [this.bin, 'agent', '--node', name, '--bind', `127.0.0.1:${gossipPort}`];
       args.push('--http', `127.0.0.1:${httpPort}`, '--p2p', `127.0.0.1:${p2pPort}`, '--data-dir', dataDir);
       args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json', '--dns', 'off');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);

@@ -65,6 +65,7 @@ interface Options {
   maxMinutes: number;
   pollMs: number;
   maxLoad: number;
+  vigilBin: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -82,6 +83,7 @@ function parseArgs(argv: string[]): Options {
     maxMinutes: 120,
     pollMs: 50,
     maxLoad: 6,
+    vigilBin: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -112,11 +114,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
     else if (a === '--max-load') o.maxLoad = int(1, 1000);
+    else if (a === '--vigil-bin') o.vigilBin = val();
     else if (a === '--help' || a === '-h') {
       console.log(
         'usage: membership.ts [--n 5,20,50] [--runs K] [--out FILE.json] [--idle-seconds 20] [--kills 2]\n' +
           '                     [--leaves 4] [--join-starts J] [--encrypt] [--max-minutes 120] [--poll-ms 50]\n' +
-          '                     [--max-load 6]\n' +
+          '                     [--max-load 6] [--vigil-bin PATH]\n' +
+          "  --vigil-bin: the agent bin to run (default: the repository's, on the TypeScript sources); hosts run\n" +
+          '               the bundled package: scripts/package-deb.sh, then .../node_modules/@vigil/agent/bin/vigil.js\n' +
           '  --max-load: before each cluster start, wait (at most 1 min) for the 1-min load average to drop below this\n' +
           '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
           '  --join-starts: extra cluster starts per N and implementation that only time the join\n' +
@@ -591,7 +596,7 @@ async function oneRun(
   // The machine is shared: wait a bounded while for other work to calm down, and record the load.
   const waitUntil = now() + 60_000;
   while (loadavg()[0]! > o.maxLoad && now() < waitUntil) await sleep(5000);
-  const c: Cluster = impl === 'serf' ? new SerfCluster(n) : new VigilCluster(n);
+  const c: Cluster = impl === 'serf' ? new SerfCluster(n) : new VigilCluster(n, o.vigilBin);
   current = c;
   const r: RunResult = {
     impl,
