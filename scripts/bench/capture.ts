@@ -6,6 +6,10 @@
 // back), so the cluster's total payload divided by N and by the window is the bytes each agent
 // sends per second on average. Payload means UDP or TCP payload: IP/UDP/TCP headers, handshakes
 // and bare ACKs count zero. Nothing else on the machine uses these ports.
+//
+// Vigil has a second plane Serf lacks: the libp2p catalog (TCP between the agents' --p2p ports).
+// Its ports go into the same capture and its segments are summed apart (`p2pBytes`), so the bench
+// states both planes and their total against Serf's single one.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +19,9 @@ export interface CaptureTotals {
   readonly udpBytes: number;
   readonly tcpSegments: number;
   readonly tcpBytes: number;
+  /** Payload of TCP segments with a libp2p (--p2p) port at either end; not in udp/tcpBytes. */
+  readonly p2pSegments: number;
+  readonly p2pBytes: number;
   /** As tcpdump reported at exit ("N packets dropped by kernel"); should be 0. */
   readonly kernelDrops: number;
 }
@@ -22,23 +29,25 @@ export interface CaptureTotals {
 export class Capture {
   private readonly child: ChildProcess;
   private readonly file: string;
+  private readonly p2pPorts: ReadonlySet<number>;
   private stderr = '';
 
-  private constructor(child: ChildProcess, file: string) {
+  private constructor(child: ChildProcess, file: string, p2pPorts: ReadonlySet<number>) {
     this.child = child;
     this.file = file;
+    this.p2pPorts = p2pPorts;
     child.stderr?.on('data', (d) => {
       this.stderr += d;
     });
   }
 
-  /** Starts tcpdump and resolves once it listens. */
-  static async start(file: string, ports: readonly number[]): Promise<Capture> {
-    const filter = `(udp or tcp) and (${ports.map((p) => `port ${p}`).join(' or ')})`;
+  /** Starts tcpdump and resolves once it listens. `p2pPorts`: the libp2p plane's, counted apart. */
+  static async start(file: string, ports: readonly number[], p2pPorts: readonly number[] = []): Promise<Capture> {
+    const filter = `(udp or tcp) and (${[...ports, ...p2pPorts].map((p) => `port ${p}`).join(' or ')})`;
     const child = spawn('tcpdump', ['-i', 'lo', '-n', '-s', '128', '-B', '8192', '-U', '-w', file, filter], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const cap = new Capture(child, file);
+    const cap = new Capture(child, file, new Set(p2pPorts));
     const deadline = Date.now() + 10_000;
     while (!/listening on/.test(cap.stderr)) {
       if (child.exitCode !== null || Date.now() > deadline)
@@ -59,7 +68,7 @@ export class Capture {
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     const drops = /(\d+) packets? dropped by kernel/.exec(this.stderr);
-    return { ...parsePcap(await readFile(this.file)), kernelDrops: drops ? Number(drops[1]) : 0 };
+    return { ...parsePcap(await readFile(this.file), this.p2pPorts), kernelDrops: drops ? Number(drops[1]) : 0 };
   }
 
   kill(): void {
@@ -68,8 +77,8 @@ export class Capture {
 }
 
 /** Reads a classic pcap file of Linux loopback frames (Ethernet link type) and sums payloads. */
-export function parsePcap(buf: Buffer): Omit<CaptureTotals, 'kernelDrops'> {
-  const totals = { udpPackets: 0, udpBytes: 0, tcpSegments: 0, tcpBytes: 0 };
+export function parsePcap(buf: Buffer, p2pPorts: ReadonlySet<number> = new Set()): Omit<CaptureTotals, 'kernelDrops'> {
+  const totals = { udpPackets: 0, udpBytes: 0, tcpSegments: 0, tcpBytes: 0, p2pSegments: 0, p2pBytes: 0 };
   if (buf.length < 24) return totals;
   const magic = buf.readUInt32LE(0);
   const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
@@ -95,7 +104,12 @@ export function parsePcap(buf: Buffer): Omit<CaptureTotals, 'kernelDrops'> {
     } else if (proto === 6 && incl >= 14 + ihl + 13) {
       const doff = (buf[ipStart + ihl + 12]! >> 4) * 4;
       const payload = total - ihl - doff;
-      if (payload > 0) {
+      const sport = buf.readUInt16BE(ipStart + ihl);
+      const dport = buf.readUInt16BE(ipStart + ihl + 2);
+      if (payload > 0 && (p2pPorts.has(sport) || p2pPorts.has(dport))) {
+        totals.p2pSegments++;
+        totals.p2pBytes += payload;
+      } else if (payload > 0) {
         totals.tcpSegments++;
         totals.tcpBytes += payload;
       }

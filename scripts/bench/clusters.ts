@@ -35,6 +35,8 @@ export type View = Map<string, SeenMember>;
 export interface BenchAgent {
   readonly name: string;
   readonly gossipPort: number;
+  /** Vigil only: the libp2p catalog plane's listening port, whose traffic the bench counts too. */
+  readonly p2pPort?: number;
   readonly child: ChildProcess;
   /** The command that started it, to start it again the same way (restart). */
   readonly command: string;
@@ -277,18 +279,18 @@ interface VigilMember {
 
 export class VigilCluster extends Cluster {
   readonly impl: 'vigil' | 'baseline';
-  /** The `vigil.js` this cluster runs: this checkout's, or the baseline checkout's. */
+  /** The `vigil.js` this cluster runs: this checkout's sources, a built package's, or the baseline checkout's. */
   private readonly bin: string;
   private readonly httpPorts: number[] = [];
   /** Each agent's view, kept current from its event stream (see sse.ts for why not polling). */
   private readonly views: View[] = [];
   private readonly streams = new AbortController();
 
-  /** `baselineBin`: another checkout's packages/agent/bin/vigil.js (see vigilBinOf). */
-  constructor(n: number, baselineBin?: string) {
+  /** `bin`: a built package's bin (--vigil-bin), or another checkout's for the baseline (see vigilBinOf). */
+  constructor(n: number, bin = VIGIL_BIN, impl: 'vigil' | 'baseline' = 'vigil') {
     super(n);
-    this.impl = baselineBin === undefined ? 'vigil' : 'baseline';
-    this.bin = baselineBin ?? VIGIL_BIN;
+    this.impl = impl;
+    this.bin = bin;
   }
 
   async start(opts: StartOptions): Promise<void> {
@@ -305,7 +307,7 @@ export class VigilCluster extends Cluster {
       args.push('--profile', 'lan', '--log-level', 'warn', '--log-format', 'json', '--dns', 'off');
       if (opts.encrypt) args.push('--encrypt', opts.encrypt);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      this.agents.push({ name, gossipPort, child, command: process.execPath, args, logTail: track(child) });
+      this.agents.push({ name, gossipPort, p2pPort, child, command: process.execPath, args, logTail: track(child) });
       this.watchExit(i);
       this.httpPorts.push(httpPort);
     }

@@ -73,6 +73,7 @@ interface Options {
   maxLoad: number;
   /** Another checkout of the repository whose agent runs as the `baseline` column. */
   baseline: string | undefined;
+  vigilBin: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -91,6 +92,7 @@ function parseArgs(argv: string[]): Options {
     pollMs: 50,
     maxLoad: 6,
     baseline: undefined,
+    vigilBin: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -122,13 +124,16 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
     else if (a === '--max-load') o.maxLoad = int(1, 1000);
     else if (a === '--baseline') o.baseline = resolve(val());
+    else if (a === '--vigil-bin') o.vigilBin = val();
     else if (a === '--help' || a === '-h') {
       console.log(
         'usage: membership.ts [--n 5,20,50] [--runs K] [--out FILE.json] [--idle-seconds 20] [--kills 2]\n' +
           '                     [--leaves 4] [--join-starts J] [--encrypt] [--max-minutes 120] [--poll-ms 50]\n' +
-          '                     [--max-load 6] [--baseline DIR]\n' +
+          '                     [--max-load 6] [--baseline DIR] [--vigil-bin PATH]\n' +
           '  --baseline DIR: also run the agent of DIR, another checkout of this repository with its\n' +
           '    node_modules, and show it beside this one (Vigil/baseline): before and after in one run\n' +
+          "  --vigil-bin: the agent bin to run (default: the repository's, on the TypeScript sources); hosts run\n" +
+          '               the bundled package: scripts/package-deb.sh, then .../node_modules/@vigil/agent/bin/vigil.js\n' +
           '  --max-load: before each cluster start, wait (at most 1 min) for the 1-min load average to drop below this\n' +
           '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
           '  --join-starts: extra cluster starts per N and implementation that only time the join\n' +
@@ -253,10 +258,13 @@ async function joinConvergence(c: Cluster, pollMs: number, timeoutMs: number): P
 interface IdleResult {
   cpuPercent: number[];
   rssMiB: number[];
-  /** Cluster payload bytes per second divided by N. */
+  /** Membership payload bytes per second divided by N. */
   bytesPerSecPerAgent: number;
   udpBytesPerSecPerAgent: number;
   tcpBytesPerSecPerAgent: number;
+  /** Vigil's libp2p catalog plane (0 for Serf, which has none), and both planes together. */
+  p2pBytesPerSecPerAgent: number;
+  allBytesPerSecPerAgent: number;
   capture: CaptureTotals & { seconds: number };
 }
 
@@ -265,6 +273,7 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
   const cap = await Capture.start(
     join(captureDir, `${run}.pcap`),
     c.agents.map((a) => a.gossipPort),
+    c.agents.flatMap((a) => (a.p2pPort === undefined ? [] : [a.p2pPort])),
   );
   const capStart = now();
   const cpu0 = await Promise.all(pids.map(cpuSeconds));
@@ -283,6 +292,8 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
     bytesPerSecPerAgent: perAgent(totals.udpBytes + totals.tcpBytes),
     udpBytesPerSecPerAgent: perAgent(totals.udpBytes),
     tcpBytesPerSecPerAgent: perAgent(totals.tcpBytes),
+    p2pBytesPerSecPerAgent: perAgent(totals.p2pBytes),
+    allBytesPerSecPerAgent: perAgent(totals.udpBytes + totals.tcpBytes + totals.p2pBytes),
     capture: { ...totals, seconds: capSeconds },
   };
 }
@@ -600,7 +611,9 @@ async function oneRun(
   const c: Cluster =
     impl === 'serf'
       ? new SerfCluster(n)
-      : new VigilCluster(n, impl === 'baseline' ? vigilBinOf(o.baseline!) : undefined);
+      : impl === 'baseline'
+        ? new VigilCluster(n, vigilBinOf(o.baseline!), 'baseline')
+        : new VigilCluster(n, o.vigilBin);
   current = c;
   const r: RunResult = {
     impl,
@@ -891,6 +904,20 @@ function summarize(n: number, runs: RunResult[]): Row[] {
       '',
     ),
   );
+  add('idle bytes/s per agent, all planes (payload)', (rs) =>
+    num(
+      idle(rs).map((i) => i.allBytesPerSecPerAgent),
+      0,
+      '',
+    ),
+  );
+  add('idle libp2p catalog bytes/s per agent (TCP payload; Serf has none)', (rs) =>
+    num(
+      idle(rs).map((i) => i.p2pBytesPerSecPerAgent),
+      0,
+      '',
+    ),
+  );
   add('idle membership bytes/s per agent (UDP+TCP payload)', (rs) =>
     num(
       idle(rs).map((i) => i.bytesPerSecPerAgent),
@@ -1031,7 +1058,7 @@ const report: {
       polling: `each agent's view sampled every ${o.pollMs} ms (Serf: agent RPC "members" on one persistent TCP connection per agent; Vigil: the view kept from its /v1/events stream, read locally); times are taken at the first sample showing the state`,
       join: 'agents started without --join; all N-1 joins to agent 0 issued at once through their APIs; time until every agent lists all N alive',
       bytes:
-        'tcpdump on lo filtered on the gossip ports; UDP+TCP payload (no IP/UDP/TCP headers) summed over the cluster, divided by N and the window',
+        'tcpdump on lo filtered on the gossip ports and (Vigil) the libp2p ports; UDP+TCP payload (no IP/UDP/TCP headers) summed over the cluster per plane, divided by N and the window; "all planes" is membership + libp2p',
       cpu: 'utime+stime from /proc/PID/stat over the idle window, no polling during it',
       rss: 'VmRSS from /proc/PID/status at the end of the idle window',
     },

@@ -21,3 +21,11 @@ export async function rssBytes(pid: number): Promise<number> {
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return Number(m[1]) * 1024;
 }
+
+/** RssAnon (heap, stacks) and RssFile (mapped code: the node binary, shared libraries), in bytes. */
+export async function rssParts(pid: number): Promise<{ anon: number; file: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile') };
+}

@@ -3,6 +3,11 @@
 // running it twice (NODE_OPTIONS or --bin/--node to point at another build).
 //
 //   node bench/startup.ts [--runs 5] [--idle 20] [--bin path/to/vigil.js] [--node path/to/node]
+//                         [--flags '--max-semi-space-size=2 ...']
+//
+// --flags go on the agent's node command line (before the bin), so a lever can be tried without
+// setting NODE_OPTIONS for this bench's own process too. Flags the bin applies by itself (see
+// AGENT_NODE_FLAGS in packages/agent/bin/vigil.js) are overridden by the same flag given here.
 //
 // Without --bin it runs the repository's bin (TypeScript sources); a built package (dist/) is what
 // hosts run: --bin /usr/lib/vigil/node_modules/@vigil/agent/bin/vigil.js --node /usr/lib/vigil/bin/node.
@@ -14,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VIGIL_BIN } from './clusters.ts';
 import { freePort } from './free-port.ts';
-import { cpuSeconds, rssBytes } from './proc-stats.ts';
+import { cpuSeconds, rssBytes, rssParts } from './proc-stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,21 +27,31 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '20' },
     bin: { type: 'string', default: VIGIL_BIN },
     node: { type: 'string', default: process.execPath },
+    flags: { type: 'string', default: '' },
   },
 });
 const runs = Number(values.runs);
 const idleMs = Number(values.idle) * 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function once(): Promise<{ readyMs: number; startCpu: number; rss: number; idleCpu: number }> {
+const nodeFlags = values.flags.split(/\s+/).filter(Boolean);
+
+async function once(): Promise<{
+  readyMs: number;
+  startCpu: number;
+  rss: number;
+  rssAnon: number;
+  rssFile: number;
+  idleCpu: number;
+}> {
   const dataDir = await mkdtemp(join(tmpdir(), 'vigil-startup-'));
   const http = await freePort();
   const args = [
-    ...['agent', '--node', 'startup', '--data-dir', dataDir, '--log-level', 'warn'],
+    ...['agent', '--node', 'startup', '--data-dir', dataDir, '--log-level', 'error'],
     ...['--bind', `127.0.0.1:${await freePort()}`, '--http', `127.0.0.1:${http}`, '--p2p', '127.0.0.1:0'],
   ];
   const started = performance.now();
-  const child = spawn(values.node, [values.bin, ...args], { stdio: 'ignore' });
+  const child = spawn(values.node, [...nodeFlags, values.bin, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   const pid = child.pid!;
   try {
     for (let i = 0; ; i++) {
@@ -52,10 +67,14 @@ async function once(): Promise<{ readyMs: number; startCpu: number; rss: number;
     const startCpu = await cpuSeconds(pid);
     await sleep(idleMs);
     const idleCpu = (await cpuSeconds(pid)) - startCpu;
-    return { readyMs, startCpu, rss: await rssBytes(pid), idleCpu };
+    const mem = await rssParts(pid);
+    return { readyMs, startCpu, rss: await rssBytes(pid), rssAnon: mem.anon, rssFile: mem.file, idleCpu };
   } finally {
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
     await rm(dataDir, { recursive: true, force: true });
   }
 }
@@ -67,7 +86,9 @@ const fmt = (label: string, xs: number[], unit: string, digits = 0) =>
   console.log(
     `${label.padEnd(28)} median ${median([...xs]).toFixed(digits)} ${unit}  (${xs.map((x) => x.toFixed(digits)).join(', ')})`,
   );
-console.log(`${runs} runs of ${values.node} ${values.bin}; NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ''}`);
+console.log(
+  `${runs} runs of ${values.node} ${nodeFlags.join(' ')} ${values.bin}; NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ''}`,
+);
 fmt(
   'exec to /readyz 200',
   results.map((r) => r.readyMs),
@@ -81,6 +102,18 @@ fmt(
 fmt(
   `RSS after ${values.idle} s idle`,
   results.map((r) => r.rss / 2 ** 20),
+  'MiB',
+  1,
+);
+fmt(
+  '   of which anonymous',
+  results.map((r) => r.rssAnon / 2 ** 20),
+  'MiB',
+  1,
+);
+fmt(
+  '   of which file-backed',
+  results.map((r) => r.rssFile / 2 ** 20),
   'MiB',
   1,
 );

@@ -16,6 +16,28 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
   process.stderr.write(`Vigil needs Node >= ${needed}, found ${process.version}\n`);
   process.exit(1);
 }
+// The V8 flags a long-running agent runs with, here so that every way of starting it gets them
+// (the unit, `npx vigil agent`, the benchmarks, the tests). Heap sizes can only be chosen when the
+// process starts (v8.setFlagsFromString after start-up leaves the young generation at 2 x 32 MiB,
+// measured), so the agent command re-executes Node with them in the same process (process.execve:
+// same PID for systemd, ~39 ms of CPU). A flag already given (node's command line or NODE_OPTIONS)
+// wins. Measured on one idle agent (scripts/bench/startup.ts, RSS after 15-20 s idle, idle CPU):
+//   --max-semi-space-size=4   V8 grows the young generation to 2 x 32 MiB at start-up and keeps
+//                             it: 161.7 -> 143.5 MiB, idle CPU unchanged (0.73 %). 2 or 1 save
+//                             3 MiB more but scavenge often enough to raise idle CPU to 1.13 %.
+// Tried and left out (same bench, next to --max-semi-space-size=4 at 119.3 MiB):
+//   --v8-pool-size=1 118.2 MiB, and with MALLOC_ARENA_MAX=2 117.3 MiB: within the noise, and one
+//   GC helper thread lengthens pauses under load; --single-threaded-gc 133.8 MiB (worse);
+//   --max-old-space-size=64 -5 MiB but a hard ceiling a large catalog would crash into;
+//   --lite-mode: no WebAssembly, which type stripping needs (the repository layout fails to start).
+var AGENT_NODE_FLAGS = ['--max-semi-space-size=4'];
+if (process.argv[2] === 'agent' && typeof process.execve === 'function') reexecWith(AGENT_NODE_FLAGS);
+function reexecWith(flags) {
+  var given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
+  var missing = flags.filter((flag) => !given.includes(flag.split('=')[0]));
+  if (missing.length === 0) return;
+  process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)]);
+}
 var nodeModule = process.getBuiltinModule('node:module');
 // Node's on-disk code cache (NODE_COMPILE_CACHE, else the OS temp folder, keyed by each file's
 // content): an agent starts in ~0.55 s instead of ~0.8 s here, and CLI commands gain as much.

@@ -1,3 +1,4 @@
+import nodeModule from 'node:module';
 import { Agent } from '../agent.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { CONFIG_FLAGS, type ConfigSources, loadConfig } from '../config/load.ts';
@@ -113,6 +114,11 @@ export async function runAgent(args: string[]): Promise<number> {
     process.stderr.write(safe`vigil agent: ${message}\n`);
     return 1;
   }
+  // Node writes its compile cache (enabled by the bin) only at a clean exit, so an agent that is
+  // killed or crashes never leaves one and every start compiles from scratch: measured 1.8 s of
+  // start-up CPU and +27 MiB idle RSS without the cache, 1.25 s with it. Everything the agent loads
+  // at start is loaded by now; writing it here makes the next start warm whatever ends this one.
+  setImmediate(() => nodeModule.flushCompileCache?.());
 
   return new Promise<number>((resolve) => {
     let signalled = false;

@@ -45,7 +45,7 @@ import { bootstrapper, desiredVoters, isUsable, nextConfChange, type VoterMember
 export const MAX_GROUPS = 256;
 /** The candidate set must hold still this long before a group is bootstrapped. */
 const BOOTSTRAP_SETTLE_MS = 2000;
-/** How often the plane re-reads the catalog and membership even without an event. */
+/** How often the plane re-reads the catalog and membership even without an event (see arm()). */
 const RECONCILE_MS = 500;
 /**
  * The leader's share of a forwarded request's deadline is this much shorter, so its answer (even
@@ -211,8 +211,20 @@ export class Elections {
   // ---- reconciliation ------------------------------------------------------------------------
 
   private tick(): void {
+    this.timer = undefined;
     if (this.stopped) return;
     this.reconcile();
+  }
+
+  /**
+   * Arms the periodic pass, which serves running groups, lock sessions and groups waiting to
+   * bootstrap. An agent with none of them (no leader service anywhere, no lock) sleeps instead of
+   * scanning every member twice a second: every catalog, membership or registry change runs
+   * reconcile(), and a lock request arms it again.
+   */
+  private arm(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    if (this.groups.size === 0 && this.locks.size === 0 && this.specs().size === 0) return;
     this.timer = this.opts.runtime.timers.after(RECONCILE_MS, () => this.tick());
   }
 
@@ -240,6 +252,7 @@ export class Elections {
       void running.group.stop();
     }
     this.publishIfChanged();
+    this.arm();
   }
 
   private maybeStart(spec: GroupSpec, members: VoterMember[], now: number): void {
@@ -430,6 +443,7 @@ export class Elections {
     if (held === undefined && this.locks.size >= MAX_GROUPS) return 'full';
     this.locks.set(name, { session, expiresAt: this.opts.runtime.clock.now() + LOCK_SESSION_TTL_MS });
     this.publishIfChanged();
+    this.arm();
     return 'ok';
   }
 
