@@ -78,6 +78,8 @@ export class MembershipCluster {
   private readonly dirs: TrackedDataDir[] = [];
   private readonly meta: (name: string) => Uint8Array;
   private readonly profile: MembershipProfile;
+  /** The keys each node was first started with. */
+  private readonly startKeys = new Map<string, readonly Uint8Array[]>();
 
   private constructor(seed: number, opts: MembershipClusterOptions) {
     this.meta = opts.meta ?? (() => new Uint8Array());
@@ -109,7 +111,36 @@ export class MembershipCluster {
   async add(name: string, keys: readonly Uint8Array[]): Promise<ClusterNode> {
     const dataDir = new TrackedDataDir(await mkdtemp(join(tmpdir(), 'vigil-msim-')));
     this.dirs.push(dataDir);
+    this.startKeys.set(name, keys);
     const bind = { host: `10.0.0.${this.nodes.length + 1}`, port: GOSSIP_PORT };
+    const node = await this.open(name, bind, dataDir, keys);
+    this.nodes.push(node);
+    return node;
+  }
+
+  /**
+   * Starts a stopped (crashed) node again: same name, address and data directory, with the
+   * keyring it persisted, as the agent starts. It has not joined yet: startupJoin([]) rejoins
+   * through the snapshot.
+   */
+  async restart(name: string): Promise<ClusterNode> {
+    const i = this.nodes.findIndex((n) => n.name === name);
+    const old = this.nodes[i];
+    if (!old) throw new Error(`no node ${name}`);
+    await old.service.stop();
+    const dataDir = old.dataDir as TrackedDataDir;
+    const keys = (await dataDir.readKeyring()) ?? this.startKeys.get(name) ?? [];
+    const node = await this.open(name, old.address, dataDir, keys);
+    this.nodes[i] = node;
+    return node;
+  }
+
+  private async open(
+    name: string,
+    bind: Address,
+    dataDir: TrackedDataDir,
+    keys: readonly Uint8Array[],
+  ): Promise<ClusterNode> {
     const keyChanges: number[] = [];
     const service = await MembershipService.start({
       name,
@@ -123,9 +154,7 @@ export class MembershipCluster {
       transport: this.network.bind,
       onKeysChanged: (now) => keyChanges.push(now.length),
     });
-    const node = { name, address: service.address(), dataDir, service, keyChanges };
-    this.nodes.push(node);
-    return node;
+    return { name, address: service.address(), dataDir, service, keyChanges };
   }
 
   node(name: string): ClusterNode {

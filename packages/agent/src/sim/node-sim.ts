@@ -132,8 +132,12 @@ export class NodeSim {
   readonly agents = new Map<string, SimAgent>();
   private readonly opts: NodeSimOptions;
 
-  private constructor(opts: NodeSimOptions, membership: MembershipCluster) {
+  private readonly keys: ReadonlyMap<string, PrivateKey>;
+  private readonly log = quietLog();
+
+  private constructor(opts: NodeSimOptions, membership: MembershipCluster, keys: ReadonlyMap<string, PrivateKey>) {
     this.opts = opts;
+    this.keys = keys;
     this.seed = opts.seed;
     this.membership = membership;
     this.runtime = membership.runtime;
@@ -164,52 +168,57 @@ export class NodeSim {
           [META_P2P_ADDR]: `mem:${name}`,
         }),
     });
-    const sim = new NodeSim(opts, cluster);
+    const sim = new NodeSim(opts, cluster, keys);
     const joined = () =>
       cluster.nodes.every((n) => n.service.members().filter((m) => m.status === 'alive').length === opts.nodes.length);
     if (!(await cluster.runUntil(joined, JOIN_LIMIT_MS))) {
       await cluster.stop();
       throw new Error(`seed ${opts.seed}: membership did not converge in ${JOIN_LIMIT_MS} virtual ms`);
     }
-    const log = quietLog();
-    for (const [index, name] of opts.nodes.entries()) {
-      const runtime = sim.runtime.fork();
-      const privateKey = keys.get(name)!;
-      const peerId = peerIdFromPrivateKey(privateKey).toString();
-      const membership = cluster.node(name).service;
-      const catalog = await CatalogNode.over(
-        {
-          ...opts.catalog,
-          node: name,
-          privateKey,
-          log,
-          runtime,
-          peerIdOf: (node) => peerIdFromMembership(membership, node),
-        },
-        sim.network.transport({ peerId, address: `mem:${name}` }),
-      );
-      const services = new ScriptedServices(opts.services?.(name, index) ?? [webService(name, index, zone)], () =>
-        runtime.clock.wallNow(),
-      );
-      const feed = new ChangeFeed(1, 4096, runtime);
-      const mesh = new Mesh({
-        node: name,
-        zone,
-        nodeAddress: `10.1.0.${index + 1}`,
-        catalog,
-        membership,
-        registry: services,
-        feed,
-        log,
-        failbackHoldDownMs: opts.failbackHoldDownMs ?? 0,
-        panicThreshold: opts.panicThreshold ?? 0,
-        outlier: opts.outlier,
-        runtime,
-      });
-      mesh.markJoined();
-      sim.agents.set(name, { name, peerId, membership, catalog, mesh, services, feed, crashed: false });
-    }
+    for (const name of opts.nodes) await sim.boot(name);
     return sim;
+  }
+
+  /** Starts `name`'s catalog and mesh over its (joined) membership service. */
+  private async boot(name: string): Promise<void> {
+    const opts = this.opts;
+    const index = opts.nodes.indexOf(name);
+    const zone = opts.zone ?? 'z1';
+    const runtime = this.runtime.fork();
+    const privateKey = this.keys.get(name)!;
+    const peerId = peerIdFromPrivateKey(privateKey).toString();
+    const membership = this.membership.node(name).service;
+    const catalog = await CatalogNode.over(
+      {
+        ...opts.catalog,
+        node: name,
+        privateKey,
+        log: this.log,
+        runtime,
+        peerIdOf: (node) => peerIdFromMembership(membership, node),
+      },
+      this.network.transport({ peerId, address: `mem:${name}` }),
+    );
+    const services = new ScriptedServices(opts.services?.(name, index) ?? [webService(name, index, zone)], () =>
+      runtime.clock.wallNow(),
+    );
+    const feed = new ChangeFeed(1, 4096, runtime);
+    const mesh = new Mesh({
+      node: name,
+      zone,
+      nodeAddress: `10.1.0.${index + 1}`,
+      catalog,
+      membership,
+      registry: services,
+      feed,
+      log: this.log,
+      failbackHoldDownMs: opts.failbackHoldDownMs ?? 0,
+      panicThreshold: opts.panicThreshold ?? 0,
+      outlier: opts.outlier,
+      runtime,
+    });
+    mesh.markJoined();
+    this.agents.set(name, { name, peerId, membership, catalog, mesh, services, feed, crashed: false });
   }
 
   /** Advances the clock by `ms`, letting promise work and disk writes settle between steps. */
@@ -258,6 +267,19 @@ export class NodeSim {
     await agent.membership.stop();
     await agent.mesh.stop();
     await agent.catalog.stop();
+  }
+
+  /**
+   * A crashed node starts again with the same identity, address and data directory: membership
+   * rejoins through its snapshot (the members it saw last) and its keyring, then the catalog and
+   * mesh start, with the services the test scripted at the start.
+   */
+  async restart(name: string): Promise<void> {
+    if (!this.agent(name).crashed) throw new Error(`${name} is running; crash it first`);
+    const node = await this.membership.restart(name);
+    const joined = await this.until(node.service.startupJoin([]), JOIN_LIMIT_MS);
+    if (joined.joined === 0) throw new Error(`${name} could not rejoin: ${joined.errors.join('; ')}`);
+    await this.boot(name);
   }
 
   /** Splits membership and catalog traffic alike into groups of node names. */
