@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { DataDir } from '../data-dir/data-dir.ts';
-import type { SnapshotMember } from '../data-dir/members-file.ts';
+import type { SnapshotMember, SnapshotRead } from '../data-dir/members-file.ts';
 import type { Address } from '../membership/address.ts';
 import { MembershipService } from '../membership/membership-service.ts';
 import { MemoryGossipNetwork } from '../membership/memory-transport.ts';
-import { PROFILES } from '../membership/profiles.ts';
+import { type MembershipProfile, PROFILES } from '../membership/profiles.ts';
 import { VirtualRuntime } from '../runtime/index.ts';
 
 /** Virtual ms per step; promise jobs and disk writes settle between steps. */
@@ -22,7 +22,12 @@ const GOSSIP_PORT = 7946;
 
 export interface MembershipClusterOptions {
   readonly seed: number;
-  readonly nodes: number;
+  /** How many nodes (named n0, n1, ...), or their names; the first is everyone's join seed. */
+  readonly nodes: number | readonly string[];
+  /** Each node's tags, encoded (the agent's node meta). Default empty. */
+  readonly meta?: (name: string) => Uint8Array;
+  /** Timing profile of every node. Default `local`. */
+  readonly profile?: MembershipProfile;
   /** Each node's gossip keys, primary first; empty for plaintext. */
   readonly keys?: readonly Uint8Array[];
   /** One node's keys, where they differ from `keys`. */
@@ -31,9 +36,17 @@ export interface MembershipClusterOptions {
   readonly loss?: number;
 }
 
-/** A DataDir that counts its writes in flight, so the driver can wait for the disk. */
+/**
+ * A DataDir that counts its reads and writes in flight, so the driver can wait for the disk. A
+ * read counts too: the start-up join reads the snapshot before it dials, and a clock that moved
+ * during that read would make the dial's virtual time depend on the disk's speed.
+ */
 class TrackedDataDir extends DataDir {
   inFlight = 0;
+
+  override readMembers(): Promise<SnapshotRead> {
+    return this.track(super.readMembers());
+  }
 
   override writeKeyring(keys: readonly Uint8Array[]): Promise<void> {
     return this.track(super.writeKeyring(keys));
@@ -63,8 +76,14 @@ export class MembershipCluster {
   readonly network: MemoryGossipNetwork;
   readonly nodes: ClusterNode[] = [];
   private readonly dirs: TrackedDataDir[] = [];
+  private readonly meta: (name: string) => Uint8Array;
+  private readonly profile: MembershipProfile;
+  /** The keys each node was first started with. */
+  private readonly startKeys = new Map<string, readonly Uint8Array[]>();
 
   private constructor(seed: number, opts: MembershipClusterOptions) {
+    this.meta = opts.meta ?? (() => new Uint8Array());
+    this.profile = opts.profile ?? PROFILES.local;
     this.runtime = new VirtualRuntime(seed);
     this.network = new MemoryGossipNetwork({
       runtime: this.runtime.fork(),
@@ -73,11 +92,12 @@ export class MembershipCluster {
     });
   }
 
-  /** Starts `nodes` services (n0, n1, ...) and joins each to n0. */
+  /** Starts the services and joins each to the first. */
   static async start(opts: MembershipClusterOptions): Promise<MembershipCluster> {
     const cluster = new MembershipCluster(opts.seed, opts);
+    const names = typeof opts.nodes === 'number' ? Array.from({ length: opts.nodes }, (_, i) => `n${i}`) : opts.nodes;
     try {
-      for (let i = 0; i < opts.nodes; i++) await cluster.add(`n${i}`, opts.keysOf?.(i) ?? opts.keys ?? []);
+      for (const [i, name] of names.entries()) await cluster.add(name, opts.keysOf?.(i) ?? opts.keys ?? []);
       const seed = cluster.nodes[0]!.address;
       await Promise.all(cluster.nodes.slice(1).map((n) => cluster.until(n.service.join([seed]), 10_000)));
     } catch (err) {
@@ -91,13 +111,42 @@ export class MembershipCluster {
   async add(name: string, keys: readonly Uint8Array[]): Promise<ClusterNode> {
     const dataDir = new TrackedDataDir(await mkdtemp(join(tmpdir(), 'vigil-msim-')));
     this.dirs.push(dataDir);
+    this.startKeys.set(name, keys);
     const bind = { host: `10.0.0.${this.nodes.length + 1}`, port: GOSSIP_PORT };
+    const node = await this.open(name, bind, dataDir, keys);
+    this.nodes.push(node);
+    return node;
+  }
+
+  /**
+   * Starts a stopped (crashed) node again: same name, address and data directory, with the
+   * keyring it persisted, as the agent starts. It has not joined yet: startupJoin([]) rejoins
+   * through the snapshot.
+   */
+  async restart(name: string): Promise<ClusterNode> {
+    const i = this.nodes.findIndex((n) => n.name === name);
+    const old = this.nodes[i];
+    if (!old) throw new Error(`no node ${name}`);
+    await old.service.stop();
+    const dataDir = old.dataDir as TrackedDataDir;
+    const keys = (await dataDir.readKeyring()) ?? this.startKeys.get(name) ?? [];
+    const node = await this.open(name, old.address, dataDir, keys);
+    this.nodes[i] = node;
+    return node;
+  }
+
+  private async open(
+    name: string,
+    bind: Address,
+    dataDir: TrackedDataDir,
+    keys: readonly Uint8Array[],
+  ): Promise<ClusterNode> {
     const keyChanges: number[] = [];
     const service = await MembershipService.start({
       name,
       bind,
-      meta: new Uint8Array(),
-      profile: PROFILES.local,
+      meta: this.meta(name),
+      profile: this.profile,
       keys,
       dataDir,
       log: quietLog().child({ node: name }),
@@ -105,9 +154,7 @@ export class MembershipCluster {
       transport: this.network.bind,
       onKeysChanged: (now) => keyChanges.push(now.length),
     });
-    const node = { name, address: service.address(), dataDir, service, keyChanges };
-    this.nodes.push(node);
-    return node;
+    return { name, address: service.address(), dataDir, service, keyChanges };
   }
 
   node(name: string): ClusterNode {

@@ -1,15 +1,14 @@
-// Whole nodes under one virtual clock and one seed: membership (the real SwimEngine in the
-// membership Simulator), the catalog (real CatalogNode: dial plan, record intake, signatures, the
-// sync protocol) over the in-memory transport, and the Mesh that joins them into routing tables.
-// A run replays exactly from its seed: keys are derived from it, every timer and random draw goes
-// through one VirtualRuntime, and the membership simulator is seeded from the same number.
+// Whole nodes under one virtual clock and one seed: membership (real MembershipServices, with the
+// Serf layer, key manager and encryption, over the in-memory gossip network of
+// sim/membership-cluster.ts), the catalog (real CatalogNode: dial plan, record intake, signatures,
+// the sync protocol) over the in-memory catalog transport, and the Mesh that joins them into
+// routing tables. A run replays exactly from its seed: keys are derived from it, and every timer
+// and random draw of every plane goes through forks of the cluster's one VirtualRuntime.
 //
-// The two clocks (the membership Simulator's own queue and the VirtualRuntime's) advance in
-// lock-step, STEP_MS at a time; between steps the promise jobs of the catalog (signing, verifying,
-// the sync protocol's async pipes) settle. No timer of either side fires out of order by more than
-// a step.
+// The clock moves STEP_MS at a time; between steps the promise jobs of every plane (signing,
+// verifying, the sync protocol's async pipes, Serf queries) settle, and so do membership's disk
+// writes (the cluster waits for them before the clock moves).
 
-import { EventEmitter } from 'node:events';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
@@ -20,18 +19,20 @@ import { type CatalogCoreOptions, CatalogNode } from '../catalog/catalog-node.ts
 import { MemoryCatalogNetwork } from '../catalog/memory-transport.ts';
 import { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
-import { type MemberInfo, memberInfo } from '../membership/membership-service.ts';
-import type { MembershipEvent } from '../membership/swim-engine.ts';
+import type { MembershipService } from '../membership/membership-service.ts';
+import { type MembershipProfile, PROFILES } from '../membership/profiles.ts';
 import type { LocalService } from '../mesh/local-record.ts';
-import { Mesh, type MeshMembership, type MeshServices, peerIdFromMembership } from '../mesh/mesh.ts';
+import { Mesh, type MeshServices, peerIdFromMembership } from '../mesh/mesh.ts';
 import type { OutlierOptions } from '../outlier/index.ts';
 import type { RoutingTable } from '../routing/index.ts';
-import { VirtualRuntime } from '../runtime/index.ts';
+import type { VirtualRuntime } from '../runtime/index.ts';
+import { MembershipCluster } from './membership-cluster.ts';
 import { mulberry32 } from './random.ts';
-import { Simulator, type SimulatorOptions } from './simulator.ts';
 
-/** Virtual ms per lock-step of the two clocks. */
+/** Virtual ms per step of runUntil's check. */
 const STEP_MS = 10;
+/** Virtual time the services get to join into one cluster before the catalog and mesh start. */
+const JOIN_LIMIT_MS = 30_000;
 
 export interface NodeSimOptions {
   readonly seed: number;
@@ -40,8 +41,10 @@ export interface NodeSimOptions {
   /** Each node's services; default one `web` instance, tier = index (n0 primary, the rest backups). */
   readonly services?: (name: string, index: number) => readonly LocalService[];
   readonly zone?: string;
-  /** Membership simulator settings (loss, delay, profile). */
-  readonly membership?: Omit<SimulatorOptions, 'seed' | 'meta'>;
+  /** Membership settings: timing profile (default lan), gossip network latency and loss. */
+  readonly membership?: { readonly profile?: MembershipProfile; readonly latencyMs?: number; readonly loss?: number };
+  /** Every node's gossip keys, primary first (default none: plaintext). */
+  readonly gossipKeys?: readonly Uint8Array[];
   /** Catalog settings (intervals, degree). */
   readonly catalog?: Omit<Partial<CatalogCoreOptions>, 'node' | 'privateKey' | 'log' | 'runtime' | 'peerIdOf'>;
   /** One-way latency of the catalog's network. Default 1 ms. */
@@ -59,6 +62,7 @@ export interface NodeSimOptions {
 export interface SimAgent {
   readonly name: string;
   readonly peerId: string;
+  readonly membership: MembershipService;
   readonly catalog: CatalogNode;
   readonly mesh: Mesh;
   readonly services: ScriptedServices;
@@ -102,35 +106,6 @@ export class ScriptedServices implements MeshServices {
   }
 }
 
-/** One node's membership view, read from its SwimEngine in the membership simulator. */
-class SimMembershipView extends EventEmitter<{ event: [MembershipEvent] }> implements MeshMembership {
-  private readonly sim: Simulator;
-  private readonly name: string;
-
-  constructor(sim: Simulator, name: string) {
-    super();
-    this.sim = sim;
-    this.name = name;
-  }
-
-  members(): MemberInfo[] {
-    return this.sim
-      .node(this.name)
-      .engine.memberViews()
-      .map(memberInfo)
-      .sort((a, b) => compareStrings(a.name, b.name));
-  }
-
-  member(name: string) {
-    return this.sim.node(this.name).engine.member(name);
-  }
-
-  /** The simulator drives its engines itself; an out-of-turn probe is not offered through it. */
-  probeNow(): boolean {
-    return false;
-  }
-}
-
 export function webService(name: string, tier: number, zone = 'z1'): LocalService {
   return {
     service: {
@@ -151,30 +126,25 @@ export function webService(name: string, tier: number, zone = 'z1'): LocalServic
 export class NodeSim {
   readonly seed: number;
   readonly runtime: VirtualRuntime;
-  readonly membership: Simulator;
+  /** Every node's MembershipService, on the in-memory gossip network. */
+  readonly membership: MembershipCluster;
   readonly network: MemoryCatalogNetwork;
   readonly agents = new Map<string, SimAgent>();
   private readonly opts: NodeSimOptions;
 
-  private constructor(opts: NodeSimOptions, keys: ReadonlyMap<string, PrivateKey>) {
+  private readonly keys: ReadonlyMap<string, PrivateKey>;
+  private readonly log = quietLog();
+
+  private constructor(opts: NodeSimOptions, membership: MembershipCluster, keys: ReadonlyMap<string, PrivateKey>) {
     this.opts = opts;
+    this.keys = keys;
     this.seed = opts.seed;
-    this.runtime = new VirtualRuntime(opts.seed);
+    this.membership = membership;
+    this.runtime = membership.runtime;
     this.network = new MemoryCatalogNetwork({ runtime: this.runtime, latencyMs: opts.catalogLatencyMs });
-    const zone = opts.zone ?? 'z1';
-    this.membership = new Simulator({
-      ...opts.membership,
-      seed: opts.seed,
-      meta: (name) =>
-        encodeNodeMeta({
-          [META_ZONE]: zone,
-          [META_PEER_ID]: peerIdFromPrivateKey(keys.get(name)!).toString(),
-          [META_P2P_ADDR]: `mem:${name}`,
-        }),
-    });
   }
 
-  /** Starts every node, already members of one converged cluster, and runs until routing agrees. */
+  /** Starts every node, joins them into one cluster, then starts the catalogs and meshes. */
   static async start(opts: NodeSimOptions): Promise<NodeSim> {
     // Keys from the seed: peer ids decide dial ranks and tie-breaks, so they must replay too.
     const draw = mulberry32(opts.seed ^ 0x5eed);
@@ -183,69 +153,77 @@ export class NodeSim {
       const seed = Uint8Array.from({ length: 32 }, () => Math.floor(draw() * 256));
       keys.set(name, await generateKeyPairFromSeed('Ed25519', seed));
     }
-    const sim = new NodeSim(opts, keys);
-    sim.membership.bootstrap(opts.nodes);
-    const log = quietLog();
     const zone = opts.zone ?? 'z1';
-    for (const [index, name] of opts.nodes.entries()) {
-      const runtime = sim.runtime.fork();
-      const privateKey = keys.get(name)!;
-      const peerId = peerIdFromPrivateKey(privateKey).toString();
-      const view = new SimMembershipView(sim.membership, name);
-      sim.views.set(name, view);
-      const catalog = await CatalogNode.over(
-        {
-          ...opts.catalog,
-          node: name,
-          privateKey,
-          log,
-          runtime,
-          peerIdOf: (node) => peerIdFromMembership(view, node),
-        },
-        sim.network.transport({ peerId, address: `mem:${name}` }),
-      );
-      const services = new ScriptedServices(opts.services?.(name, index) ?? [webService(name, index, zone)], () =>
-        runtime.clock.wallNow(),
-      );
-      const feed = new ChangeFeed(1, 4096, runtime);
-      const mesh = new Mesh({
-        node: name,
-        zone,
-        nodeAddress: `10.1.0.${index + 1}`,
-        catalog,
-        membership: view,
-        registry: services,
-        feed,
-        log,
-        failbackHoldDownMs: opts.failbackHoldDownMs ?? 0,
-        panicThreshold: opts.panicThreshold ?? 0,
-        outlier: opts.outlier,
-        runtime,
-      });
-      mesh.markJoined();
-      sim.agents.set(name, { name, peerId, catalog, mesh, services, feed, crashed: false });
-    }
-    // Membership events reach each observer's view (and through it the observer's mesh).
-    sim.membership.onEvent((e) => {
-      const agent = sim.agents.get(e.observer);
-      if (agent && !agent.crashed) sim.viewOf(e.observer)?.emit('event', e);
+    const cluster = await MembershipCluster.start({
+      seed: opts.seed,
+      nodes: opts.nodes,
+      keys: opts.gossipKeys ?? [],
+      profile: opts.membership?.profile ?? PROFILES.lan,
+      latencyMs: opts.membership?.latencyMs,
+      loss: opts.membership?.loss,
+      meta: (name) =>
+        encodeNodeMeta({
+          [META_ZONE]: zone,
+          [META_PEER_ID]: peerIdFromPrivateKey(keys.get(name)!).toString(),
+          [META_P2P_ADDR]: `mem:${name}`,
+        }),
     });
+    const sim = new NodeSim(opts, cluster, keys);
+    const joined = () =>
+      cluster.nodes.every((n) => n.service.members().filter((m) => m.status === 'alive').length === opts.nodes.length);
+    if (!(await cluster.runUntil(joined, JOIN_LIMIT_MS))) {
+      await cluster.stop();
+      throw new Error(`seed ${opts.seed}: membership did not converge in ${JOIN_LIMIT_MS} virtual ms`);
+    }
+    for (const name of opts.nodes) await sim.boot(name);
     return sim;
   }
 
-  private readonly views = new Map<string, SimMembershipView>();
-  private viewOf(name: string): SimMembershipView | undefined {
-    return this.views.get(name);
+  /** Starts `name`'s catalog and mesh over its (joined) membership service. */
+  private async boot(name: string): Promise<void> {
+    const opts = this.opts;
+    const index = opts.nodes.indexOf(name);
+    const zone = opts.zone ?? 'z1';
+    const runtime = this.runtime.fork();
+    const privateKey = this.keys.get(name)!;
+    const peerId = peerIdFromPrivateKey(privateKey).toString();
+    const membership = this.membership.node(name).service;
+    const catalog = await CatalogNode.over(
+      {
+        ...opts.catalog,
+        node: name,
+        privateKey,
+        log: this.log,
+        runtime,
+        peerIdOf: (node) => peerIdFromMembership(membership, node),
+      },
+      this.network.transport({ peerId, address: `mem:${name}` }),
+    );
+    const services = new ScriptedServices(opts.services?.(name, index) ?? [webService(name, index, zone)], () =>
+      runtime.clock.wallNow(),
+    );
+    const feed = new ChangeFeed(1, 4096, runtime);
+    const mesh = new Mesh({
+      node: name,
+      zone,
+      nodeAddress: `10.1.0.${index + 1}`,
+      catalog,
+      membership,
+      registry: services,
+      feed,
+      log: this.log,
+      failbackHoldDownMs: opts.failbackHoldDownMs ?? 0,
+      panicThreshold: opts.panicThreshold ?? 0,
+      outlier: opts.outlier,
+      runtime,
+    });
+    mesh.markJoined();
+    this.agents.set(name, { name, peerId, membership, catalog, mesh, services, feed, crashed: false });
   }
 
-  /** Advances both clocks by `ms`, letting promise work settle between steps. */
+  /** Advances the clock by `ms`, letting promise work and disk writes settle between steps. */
   async run(ms: number): Promise<void> {
-    for (let left = ms; left > 0; left -= STEP_MS) {
-      const step = Math.min(STEP_MS, left);
-      this.membership.run(step);
-      this.runtime.advance(step);
-      await settle();
-    }
+    await this.membership.run(ms);
   }
 
   /** Runs until `done()` holds (checked every step) or `limitMs` passes; returns the time taken. */
@@ -256,6 +234,11 @@ export class NodeSim {
       await this.run(STEP_MS);
     }
     return this.runtime.worldNow - start;
+  }
+
+  /** Runs until `p` settles; rejects when `limitMs` of virtual time pass first. */
+  until<T>(p: Promise<T>, limitMs: number): Promise<T> {
+    return this.membership.until(p, limitMs);
   }
 
   agent(name: string): SimAgent {
@@ -277,23 +260,36 @@ export class NodeSim {
       .sort(compareStrings);
   }
 
-  /** The process dies: its SWIM engine falls silent, its connections reset, its timers stop. */
+  /** The process dies: its gossip port goes quiet without a leave, its connections reset, its timers stop. */
   async crash(name: string): Promise<void> {
     const agent = this.agent(name);
     agent.crashed = true;
-    this.membership.crash(name);
+    await agent.membership.stop();
     await agent.mesh.stop();
     await agent.catalog.stop();
   }
 
+  /**
+   * A crashed node starts again with the same identity, address and data directory: membership
+   * rejoins through its snapshot (the members it saw last) and its keyring, then the catalog and
+   * mesh start, with the services the test scripted at the start.
+   */
+  async restart(name: string): Promise<void> {
+    if (!this.agent(name).crashed) throw new Error(`${name} is running; crash it first`);
+    const node = await this.membership.restart(name);
+    const joined = await this.until(node.service.startupJoin([]), JOIN_LIMIT_MS);
+    if (joined.joined === 0) throw new Error(`${name} could not rejoin: ${joined.errors.join('; ')}`);
+    await this.boot(name);
+  }
+
   /** Splits membership and catalog traffic alike into groups of node names. */
   partition(groups: readonly (readonly string[])[]): void {
-    this.membership.partition(groups);
+    this.membership.network.partition(groups.map((g) => g.map((n) => this.membership.node(n).address)));
     this.network.partition(groups.map((g) => g.map((n) => this.agent(n).peerId)));
   }
 
   heal(): void {
-    this.membership.heal();
+    this.membership.network.heal();
     this.network.heal();
   }
 
@@ -308,6 +304,8 @@ export class NodeSim {
       await a.mesh.stop();
       await a.catalog.stop();
     }
+    // Stops every service (a crashed one already is) and removes the data directories.
+    await this.membership.stop();
   }
 }
 
@@ -338,11 +336,6 @@ export async function forEachSeed(
       throw e;
     }
   }
-}
-
-/** Lets every pending promise job (and the I/O-free callbacks they queue) run. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function quietLog(): Logger {
