@@ -64,6 +64,7 @@ export interface ObservationStats {
  */
 export class ObservationReporter {
   readonly stats: ObservationStats = { batches: 0, sent: 0, failedBatches: 0, droppedEndpoints: 0 };
+  private warnedRefusal = false;
   private pending = new Map<string, Pending>();
   private failing = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -158,9 +159,20 @@ export class ObservationReporter {
           headersTimeout: OBSERVATIONS.requestTimeoutMs,
           bodyTimeout: OBSERVATIONS.requestTimeoutMs,
         });
-        await res.body.dump();
+        const refusal = res.statusCode === 401 || res.statusCode === 403 ? await res.body.text() : undefined;
+        if (refusal === undefined) await res.body.dump();
         if (res.statusCode === 200) this.stats.sent += observations.length;
         else this.stats.failedBatches++;
+        // A refusal does not pass with time as an agent restart does: tell the application once,
+        // or it would never learn that its outcomes stopped counting.
+        if (refusal !== undefined && !this.warnedRefusal) {
+          this.warnedRefusal = true;
+          process.emitWarning(
+            `the Vigil agent refused this client's outcome reports (${res.statusCode}): ${refusal.slice(0, 200)}; ` +
+              'pass connect({ token }) or set VIGIL_HTTP_TOKEN',
+            { code: 'VIGIL_OBSERVATIONS_REFUSED' },
+          );
+        }
       } catch {
         // The agent is away (restarting): the next batch carries newer outcomes anyway.
         this.stats.failedBatches++;

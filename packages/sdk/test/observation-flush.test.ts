@@ -111,3 +111,28 @@ describe('observation flush order', () => {
     expect(r.stats.batches).toBe(1);
   });
 });
+
+describe('refused reports', () => {
+  it('warn the application once when the agent refuses them (403), with the reason', async () => {
+    const agent = await started();
+    agent.refuseObservations = true;
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    cleanups.push(async () => {
+      process.off('warning', onWarning);
+    });
+    const [, b] = endpoints();
+    const r = new ObservationReporter(agent.url, undefined);
+    cleanups.push(() => r.close());
+    for (const batch of [1, 2]) {
+      r.record(b!, 'http5xx', 2, true); // a breaker opening flushes at once
+      await until(() => r.stats.failedBatches === batch, `refused batch ${batch}`);
+    }
+    await until(() => warnings.length > 0, 'the warning');
+    expect(warnings).toHaveLength(1);
+    expect((warnings[0] as Error & { code?: string }).code).toBe('VIGIL_OBSERVATIONS_REFUSED');
+    expect(warnings[0]!.message).toContain('403');
+    expect(warnings[0]!.message).toContain('X-Vigil-Token');
+  });
+});

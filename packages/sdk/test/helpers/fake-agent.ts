@@ -31,6 +31,8 @@ export class FakeAgent {
   /** The X-Vigil-Token of each of those, in the same order. */
   readonly observationTokens: (string | undefined)[] = [];
   readTokens: (string | undefined)[] = [];
+  /** Answer POST /v1/agent/observations with 403, as an agent whose ACL token the client lacks. */
+  refuseObservations = false;
   /** Answer GET /v1/routes with this status instead (for error tests). */
   failReadsWith: number | undefined;
   private index = 1;
@@ -144,6 +146,11 @@ export class FakeAgent {
       req.on('end', () => {
         this.observations.push(JSON.parse(Buffer.concat(chunks).toString()));
         this.observationTokens.push(header(req, 'x-vigil-token'));
+        if (this.refuseObservations) {
+          res.writeHead(403, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: 'permission denied: send the ACL token in X-Vigil-Token' }));
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
       return;
