@@ -137,6 +137,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
   };
   const url = (path: string) => `http://127.0.0.1:7948${path}`;
+  const register = (i: number, body: string) =>
+    nsCurl(i, ['-X', 'PUT', '-H', 'content-type: application/json', '-d', body, url('/v1/agent/service/register')]);
 
   const spawn = async (i: number) => {
     const agent = await NetnsAgent.spawn({
@@ -207,22 +209,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         Port: 8080,
         Check: { HTTP: `http://${addr}:8080/`, Interval: '1s', Timeout: '1s' },
       });
-      const registered = await until(
-        async () =>
-          (
-            await nsCurl(i, [
-              '-X',
-              'PUT',
-              '-H',
-              'content-type: application/json',
-              '-d',
-              body,
-              url('/v1/agent/service/register'),
-            ])
-          ).status === 200,
-        20_000,
-        500,
-      );
+      const registered = await until(async () => (await register(i, body)).status === 200, 20_000, 500);
       if (!registered) throw new Error(`could not register echo on ${names[i]}`);
     }
     const echoRouted = async () => {
@@ -357,15 +344,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
       const id = `c${counter++}-${names[host]}`;
       const body = JSON.stringify({ Name: 'churn', ID: id, Port: 9000 + (counter % 1000), Priority: counter % 2 });
-      const r = await nsCurl(host, [
-        '-X',
-        'PUT',
-        '-H',
-        'content-type: application/json',
-        '-d',
-        body,
-        url('/v1/agent/service/register'),
-      ]).catch(() => undefined);
+      const r = await register(host, body).catch(() => undefined);
       if (r?.status === 200) {
         acked.set(id, host);
         regs.acked++;
