@@ -12,6 +12,7 @@ import type { ForwardCounters } from '../election/forward-transport.ts';
 import type { GroupStatus } from '../election/group.ts';
 import type { TransportCounters } from '../election/transport.ts';
 import type { CheckStatus } from '../health/status.ts';
+import type { LogSubscriber } from '../log-tap.ts';
 import type { Address } from '../membership/address.ts';
 import type { KeyOperation, KeyringReport } from '../membership/key-manager.ts';
 import type { MemberInfo } from '../membership/member-info.ts';
@@ -141,6 +142,12 @@ export interface ElectionDriver extends ElectionReader {
   renewLock(name: string, session: string): boolean;
   releaseLock(name: string, session: string): boolean;
   lockGrant(name: string): { held: boolean; validMs: number; token: number; term: number; leader?: string };
+}
+
+/** The agent's log lines as it writes them, for /v1/agent/monitor. */
+export interface LogReader {
+  /** The subscriber answers false for a line it dropped; the returned function unsubscribes. */
+  subscribe(subscriber: LogSubscriber): () => void;
 }
 
 /** The DNS interface's counters, for /metrics. */
