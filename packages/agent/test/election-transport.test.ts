@@ -41,8 +41,8 @@ describe('election transport over the catalog connections', () => {
     const a = await cluster.add('a', { gossipKeys: [gossipKey(7)] });
     const b = await cluster.add('b', { gossipKeys: [gossipKey(7)] });
     cluster.connect();
-    const ta = await StreamElectionTransport.start(a.catalog, jsonCodec, realRuntime().clock, silentLog);
-    const tb = await StreamElectionTransport.start(b.catalog, jsonCodec, realRuntime().clock, silentLog);
+    const ta = await StreamElectionTransport.start(a.catalog, jsonCodec, realRuntime(), silentLog);
+    const tb = await StreamElectionTransport.start(b.catalog, jsonCodec, realRuntime(), silentLog);
     transports.push(ta, tb);
     const got: [string, RaftMessage][] = [];
     tb.onMessage((group, msg) => got.push([group, msg]));

@@ -12,7 +12,7 @@
 import type { Runtime } from '../runtime/index.ts';
 import type { HookSpec } from '../services/definition.ts';
 import type { LeadershipActor, LeadershipFacts } from './group.ts';
-import { type HookRun, runHook } from './hooks.ts';
+import { type HookRun, type HookRunner, runHook } from './hooks.ts';
 
 export interface ServiceHooks {
   readonly onPromote?: HookSpec | undefined;
@@ -27,13 +27,15 @@ export class ServiceActor implements LeadershipActor {
   private readonly service: string;
   private readonly hooks: () => ServiceHooks;
   private readonly runtime: Runtime;
+  private readonly run: HookRunner;
   private promoting: AbortController | undefined;
   private promotion: Promise<unknown> = Promise.resolve();
 
-  constructor(service: string, hooks: () => ServiceHooks, runtime: Runtime) {
+  constructor(service: string, hooks: () => ServiceHooks, runtime: Runtime, run: HookRunner = runHook) {
     this.service = service;
     this.hooks = hooks;
     this.runtime = runtime;
+    this.run = run;
   }
 
   async promote(facts: LeadershipFacts): Promise<void> {
@@ -41,7 +43,7 @@ export class ServiceActor implements LeadershipActor {
     if (onPromote === undefined || !allowed) return;
     const cancel = new AbortController();
     this.promoting = cancel;
-    const run = runHook(
+    const run = this.run(
       'promote',
       onPromote,
       { service: this.service, role: 'leader', ...facts },
@@ -64,7 +66,7 @@ export class ServiceActor implements LeadershipActor {
     // still be stopped, and late is better than never: then the hook gets its own timeout.
     const left = deadline - this.runtime.clock.now();
     const budget = left > 0 ? left : onDemote.timeoutMs;
-    this.runs.demote = await runHook(
+    this.runs.demote = await this.run(
       'demote',
       onDemote,
       { service: this.service, role: 'follower', ...facts },

@@ -27,13 +27,14 @@ import type { Logger } from '../log.ts';
 import type { MemberInfo, MembershipService } from '../membership/membership-service.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import type { Runtime, TimerHandle } from '../runtime/index.ts';
-import type { ServiceRegistry } from '../services/registry.ts';
+import type { ServiceView } from '../services/registry.ts';
 import { LockActor, ServiceActor, type ServiceHooks } from './actors.ts';
 import type { ForwardRequest, GroupOp, OpResponse } from './forward-codec.ts';
 import { ForwardError, StreamForwardTransport } from './forward-transport.ts';
 import { ElectionGroup, type GroupStatus, type LeadershipActor } from './group.ts';
 import { runGroupOp } from './group-ops.ts';
 import { FileGroupStorage, GROUP_NAME } from './group-storage.ts';
+import type { HookRunner } from './hooks.ts';
 import { KvMachine } from './kv-machine.ts';
 import { decodeRaftMessage, encodeRaftMessage } from './raft/codec.ts';
 import type { RaftMessage } from './raft/types.ts';
@@ -72,6 +73,12 @@ export interface GroupSpec {
   readonly bootstrap?: { readonly by: string; readonly voters: readonly string[] } | undefined;
 }
 
+/** What the plane reads of the local service registry (ServiceRegistry in the agent). */
+export interface ElectionRegistry {
+  listServices(): readonly Pick<ServiceView, 'service' | 'source'>[];
+  subscribe(listener: () => void): () => void;
+}
+
 export interface ElectionsOptions {
   readonly node: string;
   readonly dataDir: string;
@@ -79,11 +86,13 @@ export interface ElectionsOptions {
   readonly timing: ElectionTiming;
   readonly catalog: CatalogNode;
   readonly membership: MembershipService;
-  readonly registry: ServiceRegistry;
+  readonly registry: ElectionRegistry;
   readonly mesh: Mesh;
   readonly feed: ChangeFeed;
   readonly log: Logger;
   readonly enableExecChecks: boolean;
+  /** Runs OnPromote/OnDemote (default runHook: a process); the simulator records them instead. */
+  readonly runHook?: HookRunner;
 }
 
 interface Running {
@@ -123,7 +132,7 @@ export class Elections {
 
   static async start(opts: ElectionsOptions): Promise<Elections> {
     const e = new Elections(opts);
-    e.transport = await StreamElectionTransport.start(opts.catalog, raftCodec, opts.runtime.clock, e.log);
+    e.transport = await StreamElectionTransport.start(opts.catalog, raftCodec, opts.runtime, e.log);
     e.transport.onMessage((group, msg) => e.deliver(group, msg));
     e.forwarder = await StreamForwardTransport.start(opts.catalog, (req, from) => e.serveForwarded(req, from), e.log);
     opts.mesh.setElectionPart(() => e.recordPart());
@@ -358,7 +367,7 @@ export class Elections {
       .listServices()
       .some((v) => v.service.name === group && v.service.policy === 'leader');
     if (!hosted) return new LockActor();
-    return new ServiceActor(group, () => this.hooksOf(group), this.opts.runtime);
+    return new ServiceActor(group, () => this.hooksOf(group), this.opts.runtime, this.opts.runHook);
   }
 
   private hooksOf(group: string): ServiceHooks {

@@ -29,6 +29,9 @@ export interface HookRun {
   readonly killed: boolean;
 }
 
+/** How a hook is run: runHook in the agent; the simulator records the call instead of spawning. */
+export type HookRunner = typeof runHook;
+
 /** Runs a hook for at most `budgetMs` (the smaller of its own timeout and what the lease leaves). */
 export async function runHook(
   kind: HookKind,

@@ -16,7 +16,7 @@ import * as lp from 'it-length-prefixed';
 import { pipe } from 'it-pipe';
 import type { Uint8ArrayList } from 'uint8arraylist';
 import type { Logger } from '../log.ts';
-import type { Clock } from '../runtime/index.ts';
+import { type Runtime, timeoutSignal } from '../runtime/index.ts';
 import type { RaftMessage } from './raft/types.ts';
 
 export const ELECTION_PROTOCOL = '/vigil/election/1';
@@ -113,23 +113,24 @@ export class StreamElectionTransport implements ElectionTransport {
 
   private readonly host: StreamHost;
   private readonly codec: MessageCodec;
-  private readonly clock: Clock;
+  private readonly runtime: Runtime;
   private readonly log: Logger;
 
-  private constructor(host: StreamHost, codec: MessageCodec, clock: Clock, log: Logger) {
+  private constructor(host: StreamHost, codec: MessageCodec, runtime: Runtime, log: Logger) {
     this.host = host;
     this.codec = codec;
-    this.clock = clock;
+    this.runtime = runtime;
     this.log = log;
   }
 
   static async start(
     host: StreamHost,
     codec: MessageCodec,
-    clock: Clock,
+    /** Backoff and the open deadline: virtual in the simulator. */
+    runtime: Runtime,
     log: Logger,
   ): Promise<StreamElectionTransport> {
-    const t = new StreamElectionTransport(host, codec, clock, log);
+    const t = new StreamElectionTransport(host, codec, runtime, log);
     await host.handleProtocol(ELECTION_PROTOCOL, (stream, node) => t.accept(stream, node), {
       maxInboundStreams: 4,
       maxOutboundStreams: 4,
@@ -164,10 +165,11 @@ export class StreamElectionTransport implements ElectionTransport {
   }
 
   private open(node: string, out: Outbound): void {
-    if (out.opening || this.clock.now() < out.retryAt) return;
+    if (out.opening || this.runtime.clock.now() < out.retryAt) return;
     out.opening = true;
+    const deadline = timeoutSignal(this.runtime.timers, OPEN_TIMEOUT_MS);
     this.host
-      .openStream(node, ELECTION_PROTOCOL, AbortSignal.timeout(OPEN_TIMEOUT_MS))
+      .openStream(node, ELECTION_PROTOCOL, deadline.signal)
       .then((stream) => {
         out.opening = false;
         if (this.stopped) {
@@ -193,12 +195,13 @@ export class StreamElectionTransport implements ElectionTransport {
       })
       .catch((err: Error) => {
         out.opening = false;
-        out.retryAt = this.clock.now() + REOPEN_BACKOFF_MS;
+        out.retryAt = this.runtime.clock.now() + REOPEN_BACKOFF_MS;
         this.counters.openFailures++;
         this.counters.dropped += out.queue.length;
         out.queue = [];
         this.log.debug({ peer: node, err: err.message }, 'election: cannot open a stream');
-      });
+      })
+      .finally(deadline.done);
   }
 
   private accept(stream: ElectionStream, node: string): void {
