@@ -152,8 +152,14 @@ export class StreamElectionTransport implements ElectionTransport {
     }
     if (out.stream !== undefined) {
       this.counters.sent++;
-      // A full send buffer means the peer is not reading: drop, the core retries.
-      if (!out.stream.send(frame)) this.counters.dropped++;
+      // A full send buffer means the peer is not reading: drop, the core retries. A stream reset
+      // before its reader noticed throws: forget it (the next message opens a new one).
+      try {
+        if (!out.stream.send(frame)) this.counters.dropped++;
+      } catch {
+        this.counters.dropped++;
+        out.stream = undefined;
+      }
       return;
     }
     if (out.queue.length >= QUEUE_LIMIT) {
