@@ -2,7 +2,9 @@
 // Serf layer, key manager and encryption, over the in-memory gossip network of
 // sim/membership-cluster.ts), the catalog (real CatalogNode: dial plan, record intake, signatures,
 // the sync protocol) over the in-memory catalog transport, and the Mesh that joins them into
-// routing tables. A run replays exactly from its seed: keys are derived from it, and every timer
+// routing tables; with `elections` set, also the election plane (real Elections: groups, Raft,
+// voters, bootstrap, leader claims in the records) over the catalog's lent streams, with a hook
+// runner that records OnPromote/OnDemote instead of spawning them. A run replays exactly from its seed: keys are derived from it, and every timer
 // and random draw of every plane goes through forks of the cluster's one VirtualRuntime.
 //
 // The clock moves STEP_MS at a time; between steps the promise jobs of every plane (signing,
@@ -17,6 +19,9 @@ import pino from 'pino';
 import { compareStrings } from '../base/compare.ts';
 import { type CatalogCoreOptions, CatalogNode } from '../catalog/catalog-node.ts';
 import { MemoryCatalogNetwork } from '../catalog/memory-transport.ts';
+import { type ElectionRegistry, Elections } from '../election/elections.ts';
+import type { HookKind, HookRunner } from '../election/hooks.ts';
+import { DEFAULT_ELECTION_TIMING, type ElectionTiming } from '../election/timing.ts';
 import { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
 import type { MembershipService } from '../membership/membership-service.ts';
@@ -54,6 +59,8 @@ export interface NodeSimOptions {
   readonly panicThreshold?: number;
   /** Collective outlier detection settings. */
   readonly outlier?: Partial<OutlierOptions>;
+  /** Runs the election plane on every node (a group per service with policy `leader`). */
+  readonly elections?: { readonly timing?: Partial<ElectionTiming> };
   /** How a test names itself in the replay command (`-t`), and its file. */
   readonly testName?: string;
   readonly testFile?: string;
@@ -67,7 +74,20 @@ export interface SimAgent {
   readonly mesh: Mesh;
   readonly services: ScriptedServices;
   readonly feed: ChangeFeed;
+  /** The election plane, when the sim runs it. */
+  readonly elections: Elections | undefined;
   crashed: boolean;
+}
+
+/** One OnPromote/OnDemote the stand-in hook runner saw (a crashed node runs none). */
+export interface SimHookRun {
+  readonly node: string;
+  readonly kind: HookKind;
+  readonly service: string;
+  readonly token: number;
+  readonly term: number;
+  /** Virtual world time of the call. */
+  readonly at: number;
 }
 
 /**
@@ -123,6 +143,22 @@ export function webService(name: string, tier: number, zone = 'z1'): LocalServic
   };
 }
 
+/** A service with policy `leader` (an election group named `name`), with both hooks. */
+export function leaderService(service: string, node: string, tier: number, zone = 'z1'): LocalService {
+  const hook = (what: string) => ({ args: [`/usr/local/bin/${service}-${what}`], timeoutMs: 1_000 });
+  const web = webService(node, tier, zone).service;
+  return {
+    service: {
+      ...web,
+      id: `${service}-${node}`,
+      name: service,
+      policy: 'leader',
+      election: { voters: 3, onPromote: hook('promote'), onDemote: hook('demote') },
+    },
+    health: 'passing',
+  };
+}
+
 export class NodeSim {
   readonly seed: number;
   readonly runtime: VirtualRuntime;
@@ -130,6 +166,8 @@ export class NodeSim {
   readonly membership: MembershipCluster;
   readonly network: MemoryCatalogNetwork;
   readonly agents = new Map<string, SimAgent>();
+  /** Every hook run of every node, in order. */
+  readonly hookRuns: SimHookRun[] = [];
   private readonly opts: NodeSimOptions;
 
   private readonly keys: ReadonlyMap<string, PrivateKey>;
@@ -218,7 +256,35 @@ export class NodeSim {
       runtime,
     });
     mesh.markJoined();
-    this.agents.set(name, { name, peerId, membership, catalog, mesh, services, feed, crashed: false });
+    const elections = opts.elections
+      ? await Elections.start({
+          node: name,
+          dataDir: this.membership.node(name).dataDir.path,
+          runtime,
+          timing: { ...DEFAULT_ELECTION_TIMING, ...opts.elections.timing },
+          catalog,
+          membership,
+          registry: asRegistry(services),
+          mesh,
+          feed,
+          log: this.log,
+          enableExecChecks: false,
+          runHook: this.hookRunner(name),
+        })
+      : undefined;
+    this.agents.set(name, { name, peerId, membership, catalog, mesh, services, feed, elections, crashed: false });
+  }
+
+  /** Stands in for the hook processes: records the call and succeeds at once. */
+  private hookRunner(name: string): HookRunner {
+    return async (kind, _hook, env, _budget, runtime) => {
+      if (this.agents.get(name)?.crashed !== true) {
+        const { service, token, term } = env;
+        this.hookRuns.push({ node: name, kind, service, token, term, at: this.runtime.worldNow });
+      }
+      const startedAt = runtime.clock.wallNow();
+      return { kind, status: 'passing', output: '', startedAt, durationMs: 0, killed: false };
+    };
   }
 
   /** Advances the clock by `ms`, letting promise work and disk writes settle between steps. */
@@ -267,6 +333,9 @@ export class NodeSim {
     await agent.membership.stop();
     await agent.mesh.stop();
     await agent.catalog.stop();
+    // After the catalog: its connections are reset first, so the group's farewell (a step-down)
+    // reaches nobody, and the hook runner ignores a crashed node.
+    await agent.elections?.stop();
   }
 
   /**
@@ -301,6 +370,7 @@ export class NodeSim {
   async stop(): Promise<void> {
     for (const a of this.agents.values()) {
       if (a.crashed) continue;
+      await a.elections?.stop();
       await a.mesh.stop();
       await a.catalog.stop();
     }
@@ -336,6 +406,14 @@ export async function forEachSeed(
       throw e;
     }
   }
+}
+
+/** The registry as the election plane reads it: every scripted service came from the config. */
+function asRegistry(services: ScriptedServices): ElectionRegistry {
+  return {
+    listServices: () => services.listServices().map((v) => ({ service: v.service, source: 'config' as const })),
+    subscribe: (listener) => services.subscribe(listener),
+  };
 }
 
 function quietLog(): Logger {
