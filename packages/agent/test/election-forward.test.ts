@@ -9,6 +9,7 @@ import {
   MAX_FORWARD_FRAME_BYTES,
 } from '../src/election/forward-codec.ts';
 import { FORWARD_PROTOCOL, ForwardError, StreamForwardTransport } from '../src/election/forward-transport.ts';
+import { realRuntime } from '../src/runtime/index.ts';
 import { Cluster, gossipKey, silentLog } from './catalog-harness.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -94,13 +95,19 @@ describe('forward transport over the catalog connections', () => {
     const b = await cluster.add('b', { gossipKeys: [gossipKey(7)] });
     cluster.connect();
     const seen: [ForwardRequest, string][] = [];
-    const ta = await StreamForwardTransport.start(a.catalog, async () => ({ status: 500, body: {} }), silentLog);
+    const ta = await StreamForwardTransport.start(
+      a.catalog,
+      async () => ({ status: 500, body: {} }),
+      realRuntime(),
+      silentLog,
+    );
     const tb = await StreamForwardTransport.start(
       b.catalog,
       async (req, from) => {
         seen.push([req, from]);
         return { status: 200, body: { ok: true, index: 12 }, leader: 'b' };
       },
+      realRuntime(),
       silentLog,
     );
     transports.push(ta, tb);
@@ -134,13 +141,19 @@ describe('forward transport over the catalog connections', () => {
     const b = await cluster.add('b', { gossipKeys: [gossipKey(7)] });
     cluster.connect();
     let release: () => void = () => {};
-    const ta = await StreamForwardTransport.start(a.catalog, async () => ({ status: 500, body: {} }), silentLog);
+    const ta = await StreamForwardTransport.start(
+      a.catalog,
+      async () => ({ status: 500, body: {} }),
+      realRuntime(),
+      silentLog,
+    );
     const tb = await StreamForwardTransport.start(
       b.catalog,
       () =>
         new Promise((resolve) => {
           release = () => resolve({ status: 200, body: {} });
         }),
+      realRuntime(),
       silentLog,
     );
     transports.push(ta, tb);

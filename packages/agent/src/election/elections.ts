@@ -134,7 +134,12 @@ export class Elections {
     const e = new Elections(opts);
     e.transport = await StreamElectionTransport.start(opts.catalog, raftCodec, opts.runtime, e.log);
     e.transport.onMessage((group, msg) => e.deliver(group, msg));
-    e.forwarder = await StreamForwardTransport.start(opts.catalog, (req, from) => e.serveForwarded(req, from), e.log);
+    e.forwarder = await StreamForwardTransport.start(
+      opts.catalog,
+      (req, from) => e.serveForwarded(req, from),
+      opts.runtime,
+      e.log,
+    );
     opts.mesh.setElectionPart(() => e.recordPart());
     const onChange = () => {
       e.specCache = undefined;

@@ -10,6 +10,7 @@
 import * as lp from 'it-length-prefixed';
 import type { Uint8ArrayList } from 'uint8arraylist';
 import type { Logger } from '../log.ts';
+import { type Runtime, timeoutSignal } from '../runtime/index.ts';
 import {
   decodeForwardRequest,
   decodeForwardResponse,
@@ -70,15 +71,23 @@ export class StreamForwardTransport implements ForwardTransport {
   private readonly host: StreamHost;
   private readonly log: Logger;
   private readonly handler: ForwardHandler;
+  private readonly runtime: Runtime;
 
-  private constructor(host: StreamHost, handler: ForwardHandler, log: Logger) {
+  private constructor(host: StreamHost, handler: ForwardHandler, runtime: Runtime, log: Logger) {
     this.host = host;
     this.handler = handler;
+    this.runtime = runtime;
     this.log = log;
   }
 
-  static async start(host: StreamHost, handler: ForwardHandler, log: Logger): Promise<StreamForwardTransport> {
-    const t = new StreamForwardTransport(host, handler, log);
+  /** `runtime` times an idle inbound stream out (virtual time in the simulator). */
+  static async start(
+    host: StreamHost,
+    handler: ForwardHandler,
+    runtime: Runtime,
+    log: Logger,
+  ): Promise<StreamForwardTransport> {
+    const t = new StreamForwardTransport(host, handler, runtime, log);
     await host.handleProtocol(FORWARD_PROTOCOL, (stream, node) => void t.serve(stream, node), {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_INBOUND_STREAMS,
@@ -126,14 +135,13 @@ export class StreamForwardTransport implements ForwardTransport {
     }
     this.open.add(stream);
     // A peer that opens a stream and sends nothing must not hold one of the few slots for long.
-    const idle = AbortSignal.timeout(REQUEST_WAIT_MS);
-    const onIdle = () => stream.abort(new Error('no request in time'));
-    idle.addEventListener('abort', onIdle, { once: true });
+    const idle = timeoutSignal(this.runtime.timers, REQUEST_WAIT_MS);
+    idle.signal.addEventListener('abort', () => stream.abort(new Error('no request in time')), { once: true });
     try {
       let req: ForwardRequest;
       try {
         const frame = await readOne(stream);
-        idle.removeEventListener('abort', onIdle);
+        idle.done();
         if (frame === undefined) throw new Error('no request');
         req = decodeForwardRequest(frame);
       } catch (err) {
@@ -149,7 +157,7 @@ export class StreamForwardTransport implements ForwardTransport {
     } catch (err) {
       stream.abort(err as Error);
     } finally {
-      idle.removeEventListener('abort', onIdle);
+      idle.done();
       this.open.delete(stream);
     }
   }
