@@ -231,6 +231,47 @@ describe('whole nodes with elections (simulator)', { timeout: 60_000 }, () => {
     });
   });
 
+  it('any node takes writes and a switchover: non-voters forward them to the leader', async () => {
+    const name = 'any node takes writes and a switchover';
+    await forEachSeed(simSeeds([1, 2]), replay(name), async (seed) => {
+      const sim = await start(name, seed);
+      const leader = await elect(sim);
+      const token = status(sim, leader)!.token;
+      const value = new TextEncoder().encode(`v${seed}`);
+      // n3 runs no replica: the write goes to the leader's agent over the forward protocol.
+      const put = await sim.until(
+        sim.agent('n3').elections!.perform(GROUP, { op: 'write', cmd: { op: 'put', key: 'k', value } }, 2_000),
+        3_000,
+      );
+      expect(put).toMatchObject({ status: 200, body: { ok: true } });
+      expect(sim.agent('n3').elections!.forwardCounters().forwarded).toBe(1);
+      // A follower's linearizable read sees it (a read index from the leader).
+      const follower = VOTERS.find((v) => v !== leader)!;
+      const read = await sim.until(
+        sim.agent(follower).elections!.perform(GROUP, { op: 'read', key: 'k', stale: false }, 2_000),
+        3_000,
+      );
+      expect(read).toMatchObject({ status: 200, body: { Value: Buffer.from(value).toString('base64') } });
+
+      // A switchover asked at a non-voter: the leader stops acting, then hands the lead over.
+      const asked = sim.runtime.worldNow;
+      const down = await sim.until(
+        sim.agent('n4').elections!.perform(GROUP, { op: 'step-down', to: follower }, 2_000),
+        3_000,
+      );
+      expect(down).toMatchObject({ status: 200, body: { steppedDown: true } });
+      expect(
+        await runWatched(sim, () => actingLeader(sim) === follower && tablesFollow(sim, NODES, follower), 10_000),
+        'the chosen follower leads and every table follows',
+      ).toBeDefined();
+      expect(status(sim, follower)!.token).toBeGreaterThan(token);
+      const demoted = sim.hookRuns.find((r) => r.kind === 'demote' && r.node === leader && r.at >= asked);
+      const promoted = sim.hookRuns.find((r) => r.kind === 'promote' && r.node === follower)!;
+      expect(demoted!.at).toBeLessThanOrEqual(promoted.at);
+      expectFencedHistory(sim);
+    });
+  });
+
   it('replays exactly: the same seed gives the same election history', async () => {
     const name = 'replays exactly';
     const trace = async (seed: number) => {
