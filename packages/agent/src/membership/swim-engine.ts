@@ -163,8 +163,9 @@ export class SwimEngine {
     this.awareness = this.core.awareness;
     this.states = new MemberStates(this.core, () => this.eagerGossip());
     this.prober = new Prober(this.core, {
-      canVote: () => this.confirmation?.canVote() ?? true,
-      mayAccuse: (name, incarnation, voter) => this.confirmation?.mayAccuse(name, incarnation, voter) ?? true,
+      canVote: (since) => this.confirmation?.canVote(since) ?? true,
+      mayAccuse: (name, incarnation, voter, sentAt) =>
+        this.confirmation?.mayAccuse(name, incarnation, voter, sentAt) ?? true,
       accuse: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
       acked: (name) => this.confirmation?.probeAcked(name),
     });
@@ -240,6 +241,7 @@ export class SwimEngine {
 
   handlePacket(from: Address, messages: readonly Message[], now: number): void {
     this.now = now;
+    this.confirmation?.heardFrom(from);
     for (const message of messages) this.handleMessage(from, message);
   }
 
