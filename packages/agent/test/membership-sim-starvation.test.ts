@@ -98,7 +98,7 @@ describe('confirmation under CPU starvation (simulator)', () => {
       ['before (every observer votes)', null, 5],
       ['quiet 2 s, else 3 stretched probes', QUIET_ONLY, SEEDS],
       ['own window clean (+ 4 s silence)', { ...DEFAULT_VOTER_HEALTH, perWindow: true }, SEEDS],
-      ['quiet 2 s, else 4 s silence (default)', undefined as unknown as Rule, SEEDS],
+      ['quiet 2 s, else 4 s silence, counted (default)', undefined as unknown as Rule, SEEDS],
     ];
     const rows = rules.map(([label, rule, count]) => {
       const all = seeds(count, 500).map((s) => starvedRun(rule, s, 1));

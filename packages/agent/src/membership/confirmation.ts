@@ -53,6 +53,11 @@ export interface VoterHealth {
    * stretch), instead of after UNFIT_PROBES_BEFORE_SUSPECTING failures of stretched probes.
    */
   readonly unfitSilenceMs?: number;
+  /**
+   * Such an accuser's own suspicion timer counts from the start of the silence: the member had
+   * that long already, and stayed silent longer than a stall explains. Speeds up the dead verdict.
+   */
+  readonly silenceCounts?: boolean;
 }
 
 /**
@@ -66,6 +71,7 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   quietMs: 2000,
   probeOkWithinMs: Number.POSITIVE_INFINITY,
   unfitSilenceMs: 4000,
+  silenceCounts: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -167,9 +173,10 @@ export class Confirmation {
    * everywhere. So it probes again, and accuses (or confirms someone else's suspicion) only once
    * the member has stayed silent longer than a stall explains (unfitSilenceMs; or, without it,
    * after several failures in a row). `voter` was judged before the probe's own Lifeguard
-   * penalty; `sentAt` is when the failed probe's ping went out.
+   * penalty; `sentAt` is when the failed probe's ping went out. Returns undefined to hold the
+   * accusation back, else how long the member has been silent already, for its suspicion timer.
    */
-  mayAccuse(name: string, incarnation: number, voter: boolean, sentAt: number): boolean {
+  mayAccuse(name: string, incarnation: number, voter: boolean, sentAt: number): number | undefined {
     const silenceMs = this.rule?.unfitSilenceMs;
     if (!voter && silenceMs !== undefined) {
       const { core } = this;
@@ -179,20 +186,22 @@ export class Confirmation {
       if (core.now - since < silenceMs) {
         this.silentSince.set(name, { since, lastFailAt: core.now });
         core.timers.set(core.now + core.profile.probeIntervalMs, () => this.reprobe(name, incarnation));
-        return false;
+        return undefined;
       }
+      this.silentSince.delete(name);
+      return this.rule?.silenceCounts === true ? core.now - since : 0;
     } else if (!voter) {
       const failures = (this.unfitFailures.get(name) ?? 0) + 1;
       if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
         this.unfitFailures.set(name, failures);
         const { core } = this;
         core.timers.set(core.now + core.profile.probeIntervalMs, () => this.reprobe(name, incarnation));
-        return false;
+        return undefined;
       }
     }
     this.unfitFailures.delete(name);
     this.silentSince.delete(name);
-    return true;
+    return 0;
   }
 
   forget(name: string): void {

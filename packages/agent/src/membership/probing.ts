@@ -12,8 +12,11 @@ const NACK_MIN_PROTOCOL = 4;
 export interface ProbeHooks {
   /** Whether our own observation since `since` counts (always, without collective confirmation). */
   canVote(since: number): boolean;
-  /** After a failed probe of a live member: false holds the accusation back (confirmation.ts). */
-  mayAccuse(name: string, incarnation: number, voter: boolean, sentAt: number): boolean;
+  /**
+   * After a failed probe of a live member: undefined holds the accusation back (confirmation.ts),
+   * else the member's silence so far, which its suspicion timer counts.
+   */
+  mayAccuse(name: string, incarnation: number, voter: boolean, sentAt: number): number | undefined;
   accuse(suspicion: Suspect, cause: SuspicionCause): void;
   /** A probe of `name` was answered. */
   acked(name: string): void;
@@ -201,7 +204,8 @@ export class Prober {
     core.awareness.apply(delta);
     const target = core.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    if (!this.hooks.mayAccuse(name, probe.incarnation, voter, probe.sentAt)) return;
+    const silentMs = this.hooks.mayAccuse(name, probe.incarnation, voter, probe.sentAt);
+    if (silentMs === undefined) return;
     // memberlist probes a copy of the member's state: a refutation that arrived while the probe
     // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
     // Accusing the current incarnation instead pinned the old life's silence on the new one.
@@ -213,6 +217,7 @@ export class Prober {
         nacks: probe.nacks,
         tcp: probe.tcp ?? false,
         health: core.awareness.health(),
+        silentMs,
       },
     );
   }

@@ -100,6 +100,8 @@ export type SuspicionCause =
       readonly nacks: number;
       readonly tcp: boolean;
       readonly health: number;
+      /** How long the member had been silent before this probe failed, counted by our timer (confirmation.ts). */
+      readonly silentMs: number;
     }
   | { readonly kind: 'confirm'; readonly relays: number; readonly health: number }
   | { readonly kind: 'gossip' }
@@ -164,8 +166,9 @@ export class SwimEngine {
     this.states = new MemberStates(this.core, () => this.eagerGossip());
     this.prober = new Prober(this.core, {
       canVote: (since) => this.confirmation?.canVote(since) ?? true,
+      // Without collective confirmation (memberlist) every failed probe accuses, timed from now.
       mayAccuse: (name, incarnation, voter, sentAt) =>
-        this.confirmation?.mayAccuse(name, incarnation, voter, sentAt) ?? true,
+        this.confirmation ? this.confirmation.mayAccuse(name, incarnation, voter, sentAt) : 0,
       accuse: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
       acked: (name) => this.confirmation?.probeAcked(name),
     });
