@@ -54,8 +54,9 @@ export interface VoterHealth {
    */
   readonly unfitSilenceMs?: number;
   /**
-   * Such an accuser's own suspicion timer counts from the start of the silence: the member had
-   * that long already, and stayed silent longer than a stall explains. Speeds up the dead verdict.
+   * Such an accuser's own suspicion timer counts from one probe interval after the silence began
+   * (memberlist's earliest accusation): the member had that long already, and stayed silent
+   * longer than a stall explains. Speeds up the dead verdict, never past memberlist's.
    */
   readonly silenceCounts?: boolean;
 }
@@ -189,7 +190,9 @@ export class Confirmation {
         return undefined;
       }
       this.silentSince.delete(name);
-      return this.rule?.silenceCounts === true ? core.now - since : 0;
+      // Less one probe interval: memberlist's earliest accusation of a member silent since
+      // `since`, so no suspicion of ours ends sooner after a silence began than memberlist's could.
+      return this.rule?.silenceCounts === true ? Math.max(0, core.now - since - core.profile.probeIntervalMs) : 0;
     } else if (!voter) {
       const failures = (this.unfitFailures.get(name) ?? 0) + 1;
       if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
