@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VoterHealth } from '../src/membership/swim-engine.ts';
+import { DEFAULT_VOTER_HEALTH, type VoterHealth } from '../src/membership/swim-engine.ts';
 import type { Starvation } from '../src/sim/simulator.ts';
 import { convergedCluster, median, seconds, table } from './helpers/membership-sim.ts';
 
@@ -31,6 +31,13 @@ const SERF_FAILED_MS: Record<number, number> = { 20: 6820, 50: 8890 };
 const CATALOG_PEERS = 6;
 
 type Rule = VoterHealth | null;
+
+/** The rule before the busy start-up scenario: quiet 2 s, else three failed (stretched) probes in a row. */
+const QUIET_ONLY: VoterHealth = {
+  maxScore: Number.POSITIVE_INFINITY,
+  quietMs: 2000,
+  probeOkWithinMs: Number.POSITIVE_INFINITY,
+};
 
 function starvedRun(rule: Rule, seed: number, starvedShare: number) {
   const { sim, names } = convergedCluster(N, { seed, engine: { voterHealth: rule } }, 0);
@@ -89,7 +96,9 @@ describe('confirmation under CPU starvation (simulator)', () => {
   it('confirms no healthy node while observers starve, and still confirms a crash fast', { timeout: 300_000 }, () => {
     const rules: [string, Rule, number][] = [
       ['before (every observer votes)', null, 5],
-      ['voter health (default)', undefined as unknown as Rule, SEEDS],
+      ['quiet 2 s, else 3 stretched probes', QUIET_ONLY, SEEDS],
+      ['own window clean (+ 4 s silence)', { ...DEFAULT_VOTER_HEALTH, perWindow: true }, SEEDS],
+      ['quiet 2 s, else 4 s silence, counted (default)', undefined as unknown as Rule, SEEDS],
     ];
     const rows = rules.map(([label, rule, count]) => {
       const all = seeds(count, 500).map((s) => starvedRun(rule, s, 1));
@@ -139,7 +148,11 @@ describe('confirmation under CPU starvation (simulator)', () => {
       ),
     );
 
-    const [before, chosen] = rows;
+    const [before, , perWindow, chosen] = rows;
+    expect(
+      sum(perWindow!.all, (x) => x.falseConfirmed),
+      'judging only our own window: the stalled targets are confirmed',
+    ).toBeGreaterThan(0);
     expect(
       sum(before!.all, (x) => x.falseConfirmed),
       'the scenario must hurt the old rule',

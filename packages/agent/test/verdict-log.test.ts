@@ -19,7 +19,7 @@ describe('VerdictLog', () => {
   it('records our own accusation with its paths and health, the confirmations, and the dead verdict', () => {
     let now = 1000;
     const log = new VerdictLog('a', () => now);
-    log.suspicion(suspect('c', 'a'), { kind: 'probe', relays: 3, nacks: 1, tcp: true, health: 2 });
+    log.suspicion(suspect('c', 'a'), { kind: 'probe', relays: 3, nacks: 1, tcp: true, health: 2, silentMs: 0 });
     now = 1200;
     log.suspicion(suspect('c', 'b'), { kind: 'gossip' });
     log.suspicion(suspect('c', 'b'), { kind: 'gossip' }); // a repeat is no new confirmation

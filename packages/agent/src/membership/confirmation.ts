@@ -1,5 +1,6 @@
 import type { Dead, Message, Suspect } from '@vigil/protocol';
 import { isLive } from '../base/member-status.ts';
+import type { Address } from './address.ts';
 import { DIRECT_FANOUT, type EngineCore } from './engine-core.ts';
 import type { Member } from './member-table.ts';
 import type { Prober } from './probing.ts';
@@ -41,6 +42,23 @@ export interface VoterHealth {
   readonly quietMs: number;
   /** A probe of some member acked within this long (our network and CPU work right now). */
   readonly probeOkWithinMs: number;
+  /**
+   * Judge each failed probe or check by its own window instead of quietMs: it counts when no
+   * stall touched it, from the ping's sending to the moment its timeout was handled.
+   */
+  readonly perWindow?: boolean;
+  /**
+   * A node that may not vote accuses once the member has been silent this long (nothing at all
+   * heard from it since the first failed probe, re-probed every interval without Lifeguard's
+   * stretch), instead of after UNFIT_PROBES_BEFORE_SUSPECTING failures of stretched probes.
+   */
+  readonly unfitSilenceMs?: number;
+  /**
+   * Such an accuser's own suspicion timer counts from one probe interval after the silence began
+   * (memberlist's earliest accusation): the member had that long already, and stayed silent
+   * longer than a stall explains. Speeds up the dead verdict, never past memberlist's.
+   */
+  readonly silenceCounts?: boolean;
 }
 
 /**
@@ -53,6 +71,8 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   maxScore: Number.POSITIVE_INFINITY,
   quietMs: 2000,
   probeOkWithinMs: Number.POSITIVE_INFINITY,
+  unfitSilenceMs: 4000,
+  silenceCounts: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -81,6 +101,11 @@ export class Confirmation {
   private backlogTurn = false;
   /** Failed probes in a row, per member, made while we could not vote (UNFIT_PROBES_BEFORE_SUSPECTING). */
   private readonly unfitFailures = new Map<string, number>();
+  /**
+   * With unfitSilenceMs, per member probed while we could not vote: since when it has been silent,
+   * and when its last probe failed (a chain broken by a gap of more than two intervals restarts).
+   */
+  private readonly silentSince = new Map<string, { since: number; lastFailAt: number }>();
   private refutationPending = false;
 
   constructor(core: EngineCore, prober: Prober, verdicts: Verdicts, rule: VoterHealth | null) {
@@ -95,15 +120,18 @@ export class Confirmation {
 
   // ---- the voter rule ---------------------------------------------------------------------
 
-  /** Whether our own observation may accuse or confirm now (VoterHealth). */
-  canVote(): boolean {
+  /**
+   * Whether our own observation may accuse or confirm now (VoterHealth). `since`: when the
+   * observation (a probe, a check) started, for a rule that judges its window.
+   */
+  canVote(since?: number): boolean {
     const { rule, core } = this;
     if (rule === null) return true;
-    return (
-      core.awareness.health() <= rule.maxScore &&
-      core.now - this.lastStallAt >= rule.quietMs &&
-      core.now - this.lastProbeOkAt <= rule.probeOkWithinMs
-    );
+    const clean =
+      rule.perWindow === true && since !== undefined
+        ? this.lastStallAt < since
+        : core.now - this.lastStallAt >= rule.quietMs;
+    return clean && core.awareness.health() <= rule.maxScore && core.now - this.lastProbeOkAt <= rule.probeOkWithinMs;
   }
 
   /**
@@ -128,30 +156,60 @@ export class Confirmation {
   probeAcked(name: string): void {
     this.lastProbeOkAt = this.core.now;
     this.unfitFailures.delete(name);
+    this.silentSince.delete(name);
+  }
+
+  /** Any datagram from a member ends its silence: a stalled member answers its backlog late. */
+  heardFrom(from: Address): void {
+    if (this.silentSince.size === 0) return;
+    for (const name of this.silentSince.keys()) {
+      const m = this.core.members.get(name);
+      if (m && m.addr.host === from.host && m.addr.port === from.port) this.silentSince.delete(name);
+    }
   }
 
   /**
    * After a failed probe of a live member. A starved prober's failed probe is weak evidence, and
    * starved probers fail together: two of them accusing one member would read as a confirmation
-   * everywhere. So it probes again, and accuses (or confirms someone else's suspicion) only after
-   * several failures in a row. `voter` was judged before the probe's own Lifeguard penalty.
+   * everywhere. So it probes again, and accuses (or confirms someone else's suspicion) only once
+   * the member has stayed silent longer than a stall explains (unfitSilenceMs; or, without it,
+   * after several failures in a row). `voter` was judged before the probe's own Lifeguard
+   * penalty; `sentAt` is when the failed probe's ping went out. Returns undefined to hold the
+   * accusation back, else how long the member has been silent already, for its suspicion timer.
    */
-  mayAccuse(name: string, incarnation: number, voter: boolean): boolean {
-    if (!voter) {
+  mayAccuse(name: string, incarnation: number, voter: boolean, sentAt: number): number | undefined {
+    const silenceMs = this.rule?.unfitSilenceMs;
+    if (!voter && silenceMs !== undefined) {
+      const { core } = this;
+      const chain = this.silentSince.get(name);
+      const unbroken = chain !== undefined && sentAt - chain.lastFailAt <= 2 * core.profile.probeIntervalMs;
+      const since = unbroken ? chain.since : sentAt;
+      if (core.now - since < silenceMs) {
+        this.silentSince.set(name, { since, lastFailAt: core.now });
+        core.timers.set(core.now + core.profile.probeIntervalMs, () => this.reprobe(name, incarnation));
+        return undefined;
+      }
+      this.silentSince.delete(name);
+      // Less one probe interval: memberlist's earliest accusation of a member silent since
+      // `since`, so no suspicion of ours ends sooner after a silence began than memberlist's could.
+      return this.rule?.silenceCounts === true ? Math.max(0, core.now - since - core.profile.probeIntervalMs) : 0;
+    } else if (!voter) {
       const failures = (this.unfitFailures.get(name) ?? 0) + 1;
       if (failures < UNFIT_PROBES_BEFORE_SUSPECTING) {
         this.unfitFailures.set(name, failures);
         const { core } = this;
         core.timers.set(core.now + core.profile.probeIntervalMs, () => this.reprobe(name, incarnation));
-        return false;
+        return undefined;
       }
     }
     this.unfitFailures.delete(name);
-    return true;
+    this.silentSince.delete(name);
+    return 0;
   }
 
   forget(name: string): void {
     this.unfitFailures.delete(name);
+    this.silentSince.delete(name);
   }
 
   // ---- collective confirmation ------------------------------------------------------------
@@ -205,7 +263,8 @@ export class Confirmation {
     const m = core.members.get(name);
     if (!m || !isLive(m) || m.incarnation !== incarnation || core.leaving) return;
     if (this.prober.isProbing(name)) return;
-    this.prober.probe(m, core.awareness.scale(core.profile.probeIntervalMs));
+    const interval = core.profile.probeIntervalMs;
+    this.prober.probe(m, this.rule?.unfitSilenceMs === undefined ? core.awareness.scale(interval) : interval);
   }
 
   /**
@@ -242,17 +301,23 @@ export class Confirmation {
     if (core.leaving) return;
     if (!this.confirmationProbers(target, accusation.from).includes(core.self)) return;
     // Chosen while we may not vote: our own probes, repeated, decide instead (mayAccuse).
-    if (!this.canVote()) {
+    const perWindow = this.rule?.perWindow === true;
+    if (!perWindow && !this.canVote()) {
       this.reprobe(target.name, target.incarnation);
       return;
     }
     const incarnation = target.incarnation;
+    const since = core.now;
     // Two relays as well, so one lost datagram cannot fake a confirmation.
     const relays = core.members.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
     this.prober.check(target, [accusation], relays, undefined, () => {
       const current = core.members.get(target.name);
       if (current?.status !== 'suspect' || current.incarnation !== incarnation) return;
-      if (!this.canVote()) return; // we stalled while the check was out: its silence proves nothing
+      if (!this.canVote(since)) {
+        // We stalled while the check was out: its silence proves nothing.
+        if (perWindow) this.reprobe(target.name, incarnation);
+        return;
+      }
       const mine: Suspect = { type: 'suspect', incarnation, node: target.name, from: core.self.name };
       this.verdicts.suspect(mine, { kind: 'confirm', relays: relays.length, health: core.awareness.health() });
       // Accusation and confirmation together make a receiver's view "confirmed" in one step.

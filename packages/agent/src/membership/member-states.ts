@@ -134,7 +134,8 @@ export class MemberStates {
     const minMs = suspicionTimeoutMs(this.core.profile.suspicionMult, n, this.core.profile.probeIntervalMs);
     const suspicion = new Suspicion({
       from: s.from,
-      startedAt: this.core.now,
+      // Our own accusation after a long silence (confirmation.ts): the member has had that long.
+      startedAt: this.core.now - (cause.kind === 'probe' ? cause.silentMs : 0),
       k,
       minMs,
       maxMs: this.core.lifeguard ? this.core.profile.suspicionMaxTimeoutMult * minMs : minMs,

@@ -10,10 +10,13 @@ const NACK_MIN_PROTOCOL = 4;
 
 /** What a failed probe leads to; the engine wires these to state changes and confirmation. */
 export interface ProbeHooks {
-  /** Whether our own observation counts now (always, without collective confirmation). */
-  canVote(): boolean;
-  /** After a failed probe of a live member: false holds the accusation back (confirmation.ts). */
-  mayAccuse(name: string, incarnation: number, voter: boolean): boolean;
+  /** Whether our own observation since `since` counts (always, without collective confirmation). */
+  canVote(since: number): boolean;
+  /**
+   * After a failed probe of a live member: undefined holds the accusation back (confirmation.ts),
+   * else the member's silence so far, which its suspicion timer counts.
+   */
+  mayAccuse(name: string, incarnation: number, voter: boolean, sentAt: number): number | undefined;
   accuse(suspicion: Suspect, cause: SuspicionCause): void;
   /** A probe of `name` was answered. */
   acked(name: string): void;
@@ -24,6 +27,8 @@ interface PendingProbe {
   readonly target: string;
   /** The incarnation probed: a failure accuses this one, not a newer one heard meanwhile. */
   readonly incarnation: number;
+  /** When the ping went out: the probe's window, for the voter rule, starts here. */
+  readonly sentAt: number;
   acked: boolean;
   nacks: number;
   expectedNacks: number;
@@ -127,6 +132,7 @@ export class Prober {
       kind: 'probe',
       target: target.name,
       incarnation: target.incarnation,
+      sentAt: core.now,
       acked: false,
       nacks: 0,
       expectedNacks: 0,
@@ -192,13 +198,14 @@ export class Prober {
     this.pending.delete(seqNo);
     if (probe.acked) return;
     // Judged before this probe's own Lifeguard penalty, which is about the target's silence.
-    const voter = this.hooks.canVote();
+    const voter = this.hooks.canVote(probe.sentAt);
     // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
     const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
     core.awareness.apply(delta);
     const target = core.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    if (!this.hooks.mayAccuse(name, probe.incarnation, voter)) return;
+    const silentMs = this.hooks.mayAccuse(name, probe.incarnation, voter, probe.sentAt);
+    if (silentMs === undefined) return;
     // memberlist probes a copy of the member's state: a refutation that arrived while the probe
     // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
     // Accusing the current incarnation instead pinned the old life's silence on the new one.
@@ -210,6 +217,7 @@ export class Prober {
         nacks: probe.nacks,
         tcp: probe.tcp ?? false,
         health: core.awareness.health(),
+        silentMs,
       },
     );
   }

@@ -100,6 +100,8 @@ export type SuspicionCause =
       readonly nacks: number;
       readonly tcp: boolean;
       readonly health: number;
+      /** How long the member had been silent before this probe failed, counted by our timer (confirmation.ts). */
+      readonly silentMs: number;
     }
   | { readonly kind: 'confirm'; readonly relays: number; readonly health: number }
   | { readonly kind: 'gossip' }
@@ -164,8 +166,10 @@ export class SwimEngine {
     this.awareness = this.core.awareness;
     this.states = new MemberStates(this.core, () => this.eagerGossip());
     this.prober = new Prober(this.core, {
-      canVote: () => this.confirmation?.canVote() ?? true,
-      mayAccuse: (name, incarnation, voter) => this.confirmation?.mayAccuse(name, incarnation, voter) ?? true,
+      canVote: (since) => this.confirmation?.canVote(since) ?? true,
+      // Without collective confirmation (memberlist) every failed probe accuses, timed from now.
+      mayAccuse: (name, incarnation, voter, sentAt) =>
+        this.confirmation ? this.confirmation.mayAccuse(name, incarnation, voter, sentAt) : 0,
       accuse: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
       acked: (name) => this.confirmation?.probeAcked(name),
     });
@@ -241,6 +245,7 @@ export class SwimEngine {
 
   handlePacket(from: Address, messages: readonly Message[], now: number): void {
     this.now = now;
+    this.confirmation?.heardFrom(from);
     for (const message of messages) this.handleMessage(from, message);
   }
 

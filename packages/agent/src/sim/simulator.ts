@@ -36,6 +36,12 @@ export interface SimulatorOptions {
 export interface Starvation {
   readonly stallMs: readonly [number, number];
   readonly gapMs: readonly [number, number];
+  /**
+   * A start-up storm fades: this long after starve(), stalls have stopped. Meanwhile their
+   * longest possible length shrinks and the gaps between them grow in proportion to the time
+   * left (a node that has finished loading its code and joining stalls less). Undefined: steady.
+   */
+  readonly decayMs?: number;
 }
 
 /** The agent checks its event loop this often and reports the longest stall (membership-service). */
@@ -61,6 +67,8 @@ interface SimNode {
   group: number;
   /** Set while the node is starved; each node's stalls are its own (see starve). */
   starvation: Starvation | undefined;
+  /** When starve() started the current starvation (its decay counts from here). */
+  starvedAt: number;
   stallTimer: number | undefined;
   loopCheckTimer: number | undefined;
   /** Longest stall since the last loop check, as monitorEventLoopDelay's max. */
@@ -117,6 +125,7 @@ export class Simulator {
       pausedUntil: 0,
       group: 0,
       starvation: undefined,
+      starvedAt: 0,
       stallTimer: undefined,
       loopCheckTimer: undefined,
       longestStallMs: 0,
@@ -277,6 +286,7 @@ export class Simulator {
     for (const name of names) {
       const n = this.node(name);
       n.starvation = starvation;
+      n.starvedAt = this.now;
       this.queue.cancel(n.stallTimer);
       n.stallTimer = undefined;
       if (!starvation) continue;
@@ -295,16 +305,28 @@ export class Simulator {
 
   private scheduleStall(n: SimNode): void {
     const s = n.starvation!;
-    const gap = s.gapMs[0] + this.random() * (s.gapMs[1] - s.gapMs[0]);
+    const strength = this.stormLeft(n);
+    if (strength <= 0) {
+      n.starvation = undefined;
+      return;
+    }
+    const gap = (s.gapMs[0] + this.random() * (s.gapMs[1] - s.gapMs[0])) / strength;
     n.stallTimer = this.queue.set(Math.max(this.now, n.pausedUntil) + Math.round(gap), () => {
       n.stallTimer = undefined;
       if (!n.starvation || n.crashed) return;
-      const [lo, hi] = n.starvation.stallMs;
+      const [lo, top] = n.starvation.stallMs;
+      const hi = Math.max(lo, top * this.stormLeft(n));
       const ms = Math.round(lo * (hi / lo) ** this.random());
       n.longestStallMs = Math.max(n.longestStallMs, ms);
       this.pause(n.name, ms);
       this.scheduleStall(n);
     });
+  }
+
+  /** 1 while a starvation is steady; with decayMs, the share of the storm still to come. */
+  private stormLeft(n: SimNode): number {
+    const decay = n.starvation?.decayMs;
+    return decay === undefined ? 1 : 1 - (this.now - n.starvedAt) / decay;
   }
 
   private scheduleLoopCheck(n: SimNode, at: number): void {
