@@ -1,7 +1,13 @@
 // The opinion fold (src/outlier/opinion-fold.ts) and the plane's publish rate, on virtual time.
 
 import { describe, expect, it } from 'vitest';
-import { OPINION_PUBLISH_MIN_MS, OpinionFolder, OUTLIER_DEFAULTS, OutlierPlane } from '../src/outlier/index.ts';
+import {
+  OPINION_PUBLISH_MIN_MS,
+  OPINION_RECORD_DELAY_MS,
+  OpinionFolder,
+  OUTLIER_DEFAULTS,
+  OutlierPlane,
+} from '../src/outlier/index.ts';
 import { VirtualRuntime } from '../src/runtime/index.ts';
 
 const obs = (
@@ -90,6 +96,31 @@ describe('opinion fold', () => {
     expect(published).toBe(1);
     runtime.advance(OPINION_PUBLISH_MIN_MS);
     expect(published).toBe(2);
+    plane.stop();
+  });
+
+  it('with updates, a change goes out as an update of what changed, and one record follows', () => {
+    const runtime = new VirtualRuntime(3);
+    const records: number[] = [];
+    const updates: string[][] = [];
+    const plane = new OutlierPlane({
+      runtime,
+      options: {},
+      panicThreshold: 0.5,
+      publish: () => records.push(runtime.clock.now()),
+      publishOpinions: (changed) => updates.push(changed.map((o) => `${o.id}:${o.transitions.at(-1)!.state}`)),
+    });
+    const start = runtime.clock.now();
+    plane.report([obs({ ok: 1 }), { ...obs({ ok: 1 }), id: 'web-2', node: 'n2' }]);
+    runtime.advance(OPINION_PUBLISH_MIN_MS);
+    plane.report([obs({ http5xx: 3 })]);
+    runtime.advance(OPINION_PUBLISH_MIN_MS);
+    // Only what changed, sorted by endpoint (n2 before s1); no record yet.
+    expect(updates).toEqual([['web-2:ok', 'web-1:ok'], ['web-1:failing']]);
+    expect(records).toEqual([]);
+    runtime.advance(OPINION_RECORD_DELAY_MS);
+    // One record for both updates, OPINION_RECORD_DELAY_MS after the first.
+    expect(records).toEqual([start + OPINION_RECORD_DELAY_MS]);
     plane.stop();
   });
 });

@@ -24,15 +24,17 @@ export interface MeshMembership {
 export interface MeshCatalog {
   readonly peerId: string;
   publish(record: NodeRecord): Promise<void>;
+  /** Changed opinions ahead of the record; (epoch, seq) from the record's counter. */
+  publishOpinions(update: { epoch: number; seq: number; opinions: readonly EndpointOpinion[] }): Promise<void>;
   setPeers(peers: readonly CatalogPeer[]): void;
   get(node: string): NodeRecord | undefined;
   records(): NodeRecord[];
   /** Drops a node's record; returns whether one was held. */
   forget(node: string): boolean;
   on(event: 'record', listener: (change: RecordChange) => void): unknown;
-  on(event: 'peer-lost', listener: (node: string) => void): unknown;
+  on(event: 'peer-lost' | 'opinions', listener: (node: string) => void): unknown;
   off(event: 'record', listener: (change: RecordChange) => void): unknown;
-  off(event: 'peer-lost', listener: (node: string) => void): unknown;
+  off(event: 'peer-lost' | 'opinions', listener: (node: string) => void): unknown;
 }
 
 /** This host's services and their health (ServiceRegistry). */
@@ -103,6 +105,7 @@ export class Mesh {
       options: opts.outlier,
       panicThreshold: opts.panicThreshold,
       publish: () => this.schedulePublish(),
+      publishOpinions: (opinions) => this.publishOpinions(opinions),
     });
     this.epoch = Math.floor(this.runtime.clock.wallNow());
     const { membership, registry, catalog } = opts;
@@ -130,6 +133,9 @@ export class Mesh {
     };
     catalog.on('record', onRecord);
     this.unsubscribe.push(() => catalog.off('record', onRecord));
+    const onOpinions = () => this.scheduleRecompute();
+    catalog.on('opinions', onOpinions);
+    this.unsubscribe.push(() => catalog.off('opinions', onOpinions));
     // A dropped catalog connection is a hint that SWIM checks at once, so a crash is suspected
     // (and, with confirmations, demoted) within about a probe interval, not whenever the node's
     // turn in some prober's round-robin comes.
@@ -230,6 +236,17 @@ export class Mesh {
   /** Publishes this node's record again (the election plane's part changed). */
   republish(): void {
     this.schedulePublish();
+  }
+
+  /**
+   * Changed opinions go out at once as an update, ahead of the record (the outlier plane has it
+   * follow). Same counter as the records: the next record is newer and supersedes the update.
+   */
+  private publishOpinions(opinions: readonly EndpointOpinion[]): void {
+    if (this.stopped) return;
+    this.opts.catalog
+      .publishOpinions({ epoch: this.epoch, seq: ++this.seq, opinions })
+      .catch((err: unknown) => this.opts.log.error({ err }, 'cannot publish opinion update'));
   }
 
   /** Coalesces a burst of local health events (same tick) into one record. */

@@ -1,8 +1,9 @@
 // The agent's side of collective outlier detection, as the Mesh uses it: local reports fold into
-// opinions (opinion-fold.ts) whose changes are published in this node's record at a bounded rate,
-// and the verdict (verdict.ts) is computed from the catalog at each routing evaluation.
+// opinions (opinion-fold.ts) whose changes are published at a bounded rate as small opinion
+// updates (catalog/opinion-codec.ts), followed by this node's record carrying all of them, and the
+// verdict (verdict.ts) is computed from the catalog at each routing evaluation.
 
-import type { EndpointOpinion, NodeRecord } from '@vigil/protocol';
+import { type EndpointOpinion, MAX_OPINIONS_PER_UPDATE, type NodeRecord } from '@vigil/protocol';
 import type { MemberInput } from '../routing/types.ts';
 import type { Runtime, TimerHandle } from '../runtime/index.ts';
 import { type OutlierOptions, resolveOutlierOptions } from './defaults.ts';
@@ -10,10 +11,19 @@ import { type Observation, OpinionFolder } from './opinion-fold.ts';
 import { computeVerdict, type OutlierVerdict } from './verdict.ts';
 
 /**
- * At most one opinion-driven record per this many ms (10 per second): a flip is published at once,
- * flips in the next 100 ms ride together. Transitions, not calls, drive it, so this is rarely hit.
+ * At most one opinion update per this many ms (10 per second): a flip is published at once, flips
+ * in the next 100 ms ride together. Transitions, not calls, drive it, so this is rarely hit.
  */
 export const OPINION_PUBLISH_MIN_MS = 100;
+
+/**
+ * The record that carries every opinion follows the updates this long after the first one it
+ * covers. It is the repair path (anti-entropy hands records out), so a lost update is healed
+ * within about this; and it costs every agent a decode of the whole record, so the updates of a
+ * busy host (ok, failing and idle transitions of many endpoints) share one record instead of
+ * one record each. Measured in scripts/bench/outlier.ts (see the README).
+ */
+export const OPINION_RECORD_DELAY_MS = 5_000;
 
 const EMPTY: OutlierVerdict = { ejected: [], held: [], discounted: [], nextChangeAt: null };
 
@@ -23,8 +33,10 @@ export class OutlierPlane {
   private readonly runtime: Runtime;
   private readonly folder: OpinionFolder;
   private readonly publish: () => void;
+  private readonly publishOpinions: ((changed: readonly EndpointOpinion[]) => void) | undefined;
   private lastPublish = Number.NEGATIVE_INFINITY;
   private pending: TimerHandle | undefined;
+  private recordDue: TimerHandle | undefined;
   private current: OutlierVerdict = EMPTY;
   private stopped = false;
 
@@ -32,12 +44,19 @@ export class OutlierPlane {
     runtime: Runtime;
     options: Partial<OutlierOptions> | undefined;
     panicThreshold: number;
+    /** Publish this node's record (with opinions()). */
     publish: () => void;
+    /**
+     * Publish these changed opinions ahead of the record. Without it every change publishes the
+     * record at once.
+     */
+    publishOpinions?: (changed: readonly EndpointOpinion[]) => void;
   }) {
     this.options = resolveOutlierOptions(opts.options);
     this.panicThreshold = opts.panicThreshold;
     this.runtime = opts.runtime;
     this.publish = opts.publish;
+    this.publishOpinions = opts.publishOpinions;
     this.folder = new OpinionFolder({ runtime: opts.runtime, options: this.options, onChange: () => this.changed() });
   }
 
@@ -69,6 +88,8 @@ export class OutlierPlane {
     this.folder.stop();
     this.pending?.cancel();
     this.pending = undefined;
+    this.recordDue?.cancel();
+    this.recordDue = undefined;
   }
 
   private changed(): void {
@@ -79,9 +100,29 @@ export class OutlierPlane {
       this.pending = undefined;
       if (this.stopped) return;
       this.lastPublish = this.runtime.clock.now();
-      this.publish();
+      this.flush();
     };
     if (wait <= 0) fire();
     else this.pending = this.runtime.timers.after(wait, fire);
+  }
+
+  /**
+   * The changes go out as an update, and the record follows within OPINION_RECORD_DELAY_MS. A
+   * change an update cannot say (an endpoint forgotten) or too large for one goes in the record
+   * at once.
+   */
+  private flush(): void {
+    const changed = this.folder.takeChanged();
+    if (this.publishOpinions === undefined || changed.length === 0 || changed.length > MAX_OPINIONS_PER_UPDATE) {
+      this.recordDue?.cancel();
+      this.recordDue = undefined;
+      this.publish();
+      return;
+    }
+    this.publishOpinions(changed);
+    this.recordDue ??= this.runtime.timers.after(OPINION_RECORD_DELAY_MS, () => {
+      this.recordDue = undefined;
+      if (!this.stopped) this.publish();
+    });
   }
 }
