@@ -99,7 +99,7 @@ describe('opinion fold', () => {
     plane.stop();
   });
 
-  it('with updates, a change goes out as an update of what changed, and one record follows', () => {
+  it('with updates, what a verdict waits for goes out at once, the rest in one record after', () => {
     const runtime = new VirtualRuntime(3);
     const records: number[] = [];
     const updates: string[][] = [];
@@ -111,16 +111,22 @@ describe('opinion fold', () => {
       publishOpinions: (changed) => updates.push(changed.map((o) => `${o.id}:${o.transitions.at(-1)!.state}`)),
     });
     const start = runtime.clock.now();
-    plane.report([obs({ ok: 1 }), { ...obs({ ok: 1 }), id: 'web-2', node: 'n2' }]);
+    const other = { ...obs({ ok: 1 }), id: 'web-2', node: 'n2' };
+    // First calls, all fine: nothing any verdict waits for.
+    plane.report([obs({ ok: 1 }), other]);
     runtime.advance(OPINION_PUBLISH_MIN_MS);
+    expect(updates).toEqual([]);
+    // A failure: at once, alone (web-2 did not change).
     plane.report([obs({ http5xx: 3 })]);
     runtime.advance(OPINION_PUBLISH_MIN_MS);
-    // Only what changed, sorted by endpoint (n2 before s1); no record yet.
-    expect(updates).toEqual([['web-2:ok', 'web-1:ok'], ['web-1:failing']]);
+    expect(updates).toEqual([['web-1:failing']]);
     expect(records).toEqual([]);
     runtime.advance(OPINION_RECORD_DELAY_MS);
-    // One record for both updates, OPINION_RECORD_DELAY_MS after the first.
+    // One record for all of it, OPINION_RECORD_DELAY_MS after the first change.
     expect(records).toEqual([start + OPINION_RECORD_DELAY_MS]);
+    // Leaving failing (no calls for a window: idle) ends a quorum: at once too.
+    runtime.advance(OUTLIER_DEFAULTS.windowMs);
+    expect(updates).toEqual([['web-1:failing'], ['web-1:idle']]);
     plane.stop();
   });
 });

@@ -17,11 +17,11 @@ import { computeVerdict, type OutlierVerdict } from './verdict.ts';
 export const OPINION_PUBLISH_MIN_MS = 100;
 
 /**
- * The record that carries every opinion follows the updates this long after the first one it
+ * The record that carries every opinion follows a change this long after the first one it
  * covers. It is the repair path (anti-entropy hands records out), so a lost update is healed
- * within about this; and it costs every agent a decode of the whole record, so the updates of a
- * busy host (ok, failing and idle transitions of many endpoints) share one record instead of
- * one record each. Measured in scripts/bench/outlier.ts (see the README).
+ * within about this, and it carries the changes no verdict waits for (see flush()). Every record
+ * and every update costs every agent a routing evaluation (~3-10 ms of CPU measured with 20
+ * services on the shared host), so a busy host's many transitions share one record.
  */
 export const OPINION_RECORD_DELAY_MS = 5_000;
 
@@ -107,19 +107,40 @@ export class OutlierPlane {
   }
 
   /**
-   * The changes go out as an update, and the record follows within OPINION_RECORD_DELAY_MS. A
-   * change an update cannot say (an endpoint forgotten) or too large for one goes in the record
-   * at once.
+   * The changes a verdict may be waiting for go out at once as an update; every change goes in
+   * the record, which follows within OPINION_RECORD_DELAY_MS. Waited for: a view turning failing
+   * or leaving failing (starts or ends a quorum), and any change on an endpoint this agent sees
+   * ejected or held (a successful trial ends an ejection). The rest (a first ok on a healthy
+   * endpoint, ok going idle: most transitions of a mesh whose clients call healthy services)
+   * changes no verdict until a failure does, and that failure is itself urgent. An update too large
+   * for one message goes in the record at once.
    */
   private flush(): void {
     const changed = this.folder.takeChanged();
-    if (this.publishOpinions === undefined || changed.length === 0 || changed.length > MAX_OPINIONS_PER_UPDATE) {
+    if (changed.length === 0 && this.publishOpinions !== undefined) {
+      // Only removals (forgotten endpoints): nobody waits for them.
+      this.scheduleRecord();
+      return;
+    }
+    const urgent = changed.filter((o) => this.urgent(o));
+    if (this.publishOpinions === undefined || urgent.length > MAX_OPINIONS_PER_UPDATE) {
       this.recordDue?.cancel();
       this.recordDue = undefined;
       this.publish();
       return;
     }
-    this.publishOpinions(changed);
+    if (urgent.length > 0) this.publishOpinions(urgent);
+    this.scheduleRecord();
+  }
+
+  private urgent(o: EndpointOpinion): boolean {
+    const n = o.transitions.length;
+    if (o.transitions[n - 1]?.state === 'failing' || o.transitions[n - 2]?.state === 'failing') return true;
+    const held = (e: { node: string; id: string }) => e.node === o.node && e.id === o.id;
+    return this.current.ejected.some(held) || this.current.held.some(held);
+  }
+
+  private scheduleRecord(): void {
     this.recordDue ??= this.runtime.timers.after(OPINION_RECORD_DELAY_MS, () => {
       this.recordDue = undefined;
       if (!this.stopped) this.publish();
