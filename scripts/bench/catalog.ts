@@ -1,5 +1,5 @@
 // Catalog and routing benchmark: N real agent processes on loopback. Measures
-//  - health-flip propagation: a TTL check flips on one agent; time until every agent's routing
+//  - health-flip propagation: a TTL check flips on one agent (a fresh instance every two flips); time until every agent's routing
 //    table shows it (from each agent's SSE route events), p50/p99 over the flips;
 //  - SIGKILL: time until every survivor has demoted (confirmed suspect), then removed (dead), the
 //    killed node's instance.
@@ -28,6 +28,7 @@ const KEY = Buffer.alloc(32, 3).toString('base64');
 
 interface RouteEndpoint {
   node: string;
+  id: string;
   state: string;
 }
 interface RouteEvent {
@@ -93,32 +94,35 @@ async function runSize(n: number) {
     const ttl = (id: string) => ({ Name: 'bench', ID: id, Port: 9000, Check: { TTL: '1h', Status: 'passing' } });
     const events: RouteEvent[][] = Array.from({ length: n }, () => []);
     await Promise.all(events.map((sink, i) => follow(port(i, 1), sink, stop.signal)));
-    await api(port(1, 1), '/v1/agent/service/register', 'PUT', ttl('flip'));
+    // Each flipped instance flips twice (fail, then pass) and no more: the agents damp an instance
+    // whose health flaps (RFC 2439, src/outlier/damping.ts), and a damped instance would hold the
+    // bench's later flips back, measuring the damping instead of the propagation.
+    const flipIds = Array.from({ length: Math.ceil(FLIPS / 2) }, (_, k) => `flip-${k}`);
+    for (const [k, id] of flipIds.entries()) {
+      await api(port(1, 1), '/v1/agent/service/register', 'PUT', { ...ttl(id), Port: 9100 + k });
+    }
     await api(port(2, 1), '/v1/agent/service/register', 'PUT', ttl('victim'));
-    const visible = (i: number, node: string) =>
-      events[i]!.at(-1)?.endpoints.some((e) => e.node === node && e.state === 'active') ?? false;
+    const activeIn = (e: RouteEvent | undefined, node: string, id?: string) =>
+      e?.endpoints.some((x) => x.node === node && (id === undefined || x.id === id) && x.state === 'active') ?? false;
     await until(
-      'both instances active everywhere',
-      () => events.every((_, i) => visible(i, 'b1') && visible(i, 'b2')),
+      'every instance active everywhere',
+      () => events.every((e) => flipIds.every((id) => activeIn(e.at(-1), 'b1', id)) && activeIn(e.at(-1), 'b2')),
       60_000,
     );
 
     const flips: number[] = [];
     for (let f = 0; f < FLIPS; f++) {
       const wantActive = f % 2 === 1;
+      const id = flipIds[Math.floor(f / 2)]!;
       const from = events.map((e) => e.length);
       const t0 = now();
-      await api(port(1, 1), `/v1/agent/check/${wantActive ? 'pass' : 'fail'}/service:flip`, 'PUT');
+      await api(port(1, 1), `/v1/agent/check/${wantActive ? 'pass' : 'fail'}/service:${id}`, 'PUT');
       let reached: number[] = [];
       await until(
         `flip ${f} everywhere`,
         () => {
           reached = events.map(
-            (e, i) =>
-              e
-                .slice(from[i])
-                .find((ev) => ev.endpoints.some((x) => x.node === 'b1' && x.state === 'active') === wantActive)?.at ??
-              Number.NaN,
+            (e, i) => e.slice(from[i]).find((ev) => activeIn(ev, 'b1', id) === wantActive)?.at ?? Number.NaN,
           );
           return reached.every((x) => !Number.isNaN(x));
         },

@@ -30,38 +30,37 @@ interface Job {
   mutation: SimMutation | undefined;
 }
 
-interface Totals {
-  seeds: number;
-  elections: number;
-  leaderChanges: number;
-  leases: number;
-  opsChecked: number;
-  unknownChecks: number;
-  crashes: number;
-  powerLosses: number;
-  confChanges: number;
-  messages: number;
-  calmWindows: number;
-  maxTimeToLeaderMs: number;
+/** The report's counts that add up across seeds. */
+const COUNTS = [
+  'elections',
+  'leaderChanges',
+  'leases',
+  'opsChecked',
+  'crashes',
+  'powerLosses',
+  'confChanges',
+  'messages',
+  'calmWindows',
+] as const satisfies readonly (keyof ElectionSimReport)[];
+
+type Totals = Record<(typeof COUNTS)[number] | 'seeds' | 'unknownChecks' | 'maxTimeToLeaderMs', number> & {
   failed: ElectionSimReport[];
+};
+
+function emptyTotals(): Totals {
+  const t = { seeds: 0, unknownChecks: 0, maxTimeToLeaderMs: 0, failed: [] } as Partial<Totals>;
+  for (const k of COUNTS) t[k] = 0;
+  return t as Totals;
+}
+
+/** Folds `b` (a report's totals, or another worker's) into `a`. */
+function addTotals(a: Totals, b: Omit<Totals, 'failed'>): void {
+  for (const k of [...COUNTS, 'seeds', 'unknownChecks'] as const) a[k] += b[k];
+  a.maxTimeToLeaderMs = Math.max(a.maxTimeToLeaderMs, b.maxTimeToLeaderMs);
 }
 
 function runJob(job: Job, verbose: boolean): Totals {
-  const t: Totals = {
-    seeds: 0,
-    elections: 0,
-    leaderChanges: 0,
-    leases: 0,
-    opsChecked: 0,
-    unknownChecks: 0,
-    crashes: 0,
-    powerLosses: 0,
-    confChanges: 0,
-    messages: 0,
-    calmWindows: 0,
-    maxTimeToLeaderMs: 0,
-    failed: [],
-  };
+  const t = emptyTotals();
   for (let i = job.offset; i < job.count; i += job.stride) {
     const seed = job.first + i;
     const voters = job.voters ?? (seed % 2 === 0 ? 5 : 3);
@@ -71,18 +70,7 @@ function runJob(job: Job, verbose: boolean): Totals {
       durationMs: job.durationMs,
       ...(job.mutation ? { mutation: job.mutation } : {}),
     });
-    t.seeds++;
-    t.elections += r.elections;
-    t.leaderChanges += r.leaderChanges;
-    t.leases += r.leases;
-    t.opsChecked += r.opsChecked;
-    if (r.linearizable === 'unknown') t.unknownChecks++;
-    t.crashes += r.crashes;
-    t.powerLosses += r.powerLosses;
-    t.confChanges += r.confChanges;
-    t.messages += r.messages;
-    t.calmWindows += r.calmWindows;
-    t.maxTimeToLeaderMs = Math.max(t.maxTimeToLeaderMs, r.maxTimeToLeaderMs);
+    addTotals(t, { ...r, seeds: 1, unknownChecks: r.linearizable === 'unknown' ? 1 : 0 });
     if (r.violations.length > 0) {
       t.failed.push(r);
       console.error(`  FAIL seed ${seed} (${voters} voters): ${r.violations[0]!.split('\n')[0]}`);
@@ -138,21 +126,11 @@ if (!isMainThread) {
               }),
           ),
         );
-  const sum = parts.reduce((a, b) => ({
-    seeds: a.seeds + b.seeds,
-    elections: a.elections + b.elections,
-    leaderChanges: a.leaderChanges + b.leaderChanges,
-    leases: a.leases + b.leases,
-    opsChecked: a.opsChecked + b.opsChecked,
-    unknownChecks: a.unknownChecks + b.unknownChecks,
-    crashes: a.crashes + b.crashes,
-    powerLosses: a.powerLosses + b.powerLosses,
-    confChanges: a.confChanges + b.confChanges,
-    messages: a.messages + b.messages,
-    calmWindows: a.calmWindows + b.calmWindows,
-    maxTimeToLeaderMs: Math.max(a.maxTimeToLeaderMs, b.maxTimeToLeaderMs),
-    failed: [...a.failed, ...b.failed],
-  }));
+  const sum = emptyTotals();
+  for (const part of parts) {
+    addTotals(sum, part);
+    sum.failed.push(...part.failed);
+  }
   const wall = (performance.now() - started) / 1000;
   const n = (x: number) => x.toLocaleString('en-US');
   console.log(

@@ -7,6 +7,7 @@ import type { DnsServer } from './dns/index.ts';
 import type { Elections } from './election/elections.ts';
 import type { ChangeFeed } from './events/change-feed.ts';
 import { registerAgentRoutes } from './http/agent-routes.ts';
+import { gateOnCatalogSync } from './http/catalog-sync-gate.ts';
 import { registerConsulAgentRoutes } from './http/consul-agent-routes.ts';
 import { registerConsulCatalogRoutes } from './http/consul-catalog-routes.ts';
 import { registerElectionRoutes } from './http/election-routes.ts';
@@ -48,6 +49,8 @@ export interface ApiDeps {
 /** Mounts every route on `http`; it does not listen yet. */
 export function mountApi(http: FastifyInstance, deps: ApiDeps): void {
   const { config, identity, registry, catalog, membership, mesh, elections, feed } = deps;
+  // Before the routes: each route that reads the catalog declares it (NEEDS_CATALOG_SYNC).
+  gateOnCatalogSync(http, mesh);
   registerAgentRoutes(http, {
     node: config.node,
     datacenter: config.datacenter,

@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/config-error.ts';
 import { loadConfig, redactConfig } from '../src/config/load.ts';
+import { problemsOf } from './helpers/problems.ts';
 
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const problems = (fn: () => unknown) => problemsOf(ConfigError, fn);
 
 describe('DNS configuration', () => {
   it("defaults to Consul's 127.0.0.1:8600, zone vigil, TTL 0", () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostPort } from '../src/base/host-port.ts';
 import { ConfigError } from '../src/config/config-error.ts';
 import { loadConfig, redactConfig } from '../src/config/load.ts';
+import { problemsOf } from './helpers/problems.ts';
 
 let dir: string;
 let file: string;
@@ -15,15 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const problems = (fn: () => unknown) => problemsOf(ConfigError, fn);
 
 describe('loadConfig', () => {
   it('applies defaults', () => {

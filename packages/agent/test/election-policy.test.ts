@@ -5,16 +5,9 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DefinitionError, parseServiceRegistration, serviceToBody } from '../src/services/registration.ts';
 import { ServiceRegistry } from '../src/services/registry.ts';
+import { problemsOf } from './helpers/problems.ts';
 
-function problems(raw: unknown): string[] {
-  try {
-    parseServiceRegistration(raw);
-  } catch (err) {
-    if (err instanceof DefinitionError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a DefinitionError');
-}
+const problems = (raw: unknown) => problemsOf(DefinitionError, () => parseServiceRegistration(raw));
 
 describe('Policy leader', () => {
   it('parses voters and hooks, with defaults', () => {

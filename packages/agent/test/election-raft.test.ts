@@ -46,6 +46,13 @@ function drain(n: RaftNode, now: number): Ready & { readies: Ready[] } {
   };
 }
 
+type Append = Extract<RaftMessage, { type: 'append' }>;
+
+/** An append from leader a to follower b, after entry (1, term 1) unless told otherwise. */
+function appendToB(m: Pick<Append, 'term' | 'entries' | 'commit' | 'ctx'> & Partial<Append>): Append {
+  return { type: 'append', from: 'a', to: 'b', prevIndex: 1, prevTerm: 1, ...m };
+}
+
 /** A synchronous network of nodes: delivers every message (unless dropped) until quiet. */
 class Net {
   readonly nodes = new Map<string, RaftNode>();
@@ -294,10 +301,7 @@ describe('raft: log replication', () => {
     };
     const b = node('b', 0, { storage });
     // The leader's index 4 is from term 2: everything b holds from term 3 must go; 1 is the probe.
-    b.step(
-      { type: 'append', from: 'a', to: 'b', term: 4, prevIndex: 4, prevTerm: 2, entries: [], commit: 1, ctx: 7 },
-      1,
-    );
+    b.step(appendToB({ term: 4, prevIndex: 4, prevTerm: 2, entries: [], commit: 1, ctx: 7 }), 1);
     expect(drain(b, 1).messages).toEqual([
       { type: 'appendResp', from: 'b', to: 'a', term: 4, reject: true, index: 4, hint: 1, ctx: 7 },
     ]);
@@ -309,20 +313,7 @@ describe('raft: log replication', () => {
       entries: [entry(1, 1), entry(2, 2), entry(3, 2)],
     };
     const b = node('b', 0, { storage });
-    b.step(
-      {
-        type: 'append',
-        from: 'a',
-        to: 'b',
-        term: 3,
-        prevIndex: 1,
-        prevTerm: 1,
-        entries: [entry(2, 3), entry(3, 3), entry(4, 3)],
-        commit: 3,
-        ctx: 9,
-      },
-      1,
-    );
+    b.step(appendToB({ term: 3, entries: [entry(2, 3), entry(3, 3), entry(4, 3)], commit: 3, ctx: 9 }), 1);
     const r = b.ready();
     // The fsync-before-send contract: the entries and the ack that covers them travel together.
     expect(r.entries.map((e) => [e.index, e.term])).toEqual([
@@ -349,20 +340,7 @@ describe('raft: log replication', () => {
       entries: [entry(1, 1), entry(2, 2)],
     };
     const b = node('b', 0, { storage });
-    b.step(
-      {
-        type: 'append',
-        from: 'a',
-        to: 'b',
-        term: 3,
-        prevIndex: 1,
-        prevTerm: 1,
-        entries: [entry(2, 3)],
-        commit: 2,
-        ctx: 1,
-      },
-      1,
-    );
+    b.step(appendToB({ term: 3, entries: [entry(2, 3)], commit: 2, ctx: 1 }), 1);
     // prevIndex below commit: answered with the commit, nothing replaced.
     const r = drain(b, 1);
     expect(r.entries).toEqual([]);
@@ -491,20 +469,7 @@ describe('raft: configuration changes', () => {
     };
     const b = node('b', 0, { storage });
     expect(b.status().voters).toEqual(['a', 'b']);
-    b.step(
-      {
-        type: 'append',
-        from: 'c',
-        to: 'b',
-        term: 3,
-        prevIndex: 1,
-        prevTerm: 1,
-        entries: [entry(2, 3)],
-        commit: 1,
-        ctx: 1,
-      },
-      1,
-    );
+    b.step(appendToB({ from: 'c', term: 3, entries: [entry(2, 3)], commit: 1, ctx: 1 }), 1);
     expect(b.status().voters).toEqual(VOTERS);
   });
 });

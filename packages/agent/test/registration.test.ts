@@ -7,16 +7,9 @@ import {
   parseServiceRegistration,
   serviceToBody,
 } from '../src/services/registration.ts';
+import { problemsOf } from './helpers/problems.ts';
 
-function problems(raw: unknown): string[] {
-  try {
-    parseServiceRegistration(raw);
-  } catch (err) {
-    if (err instanceof DefinitionError) return [...err.problems];
-    throw err;
-  }
-  throw new Error('expected a DefinitionError');
-}
+const problems = (raw: unknown) => problemsOf(DefinitionError, () => parseServiceRegistration(raw));
 
 describe('durations', () => {
   it('parses Go durations into milliseconds', () => {

@@ -1,8 +1,8 @@
 // Property tests of the routing plane as the issue states them: random sequences of registrations,
 // health flips, maintenance, crashes, restarts and membership changes, published as node records
 // that reach several simulated agents with losses, duplicates and reordering. Each agent folds what
-// it receives into its catalog (applyRecord) and recomputes its tables (computeRouting, with its own
-// previous state) after every delivery.
+// it receives into its catalog (applyRecord) and recomputes its tables (computeRouting) after every
+// delivery.
 //
 // - At every step, on every agent: no endpoint on a dead, left or unknown node or in maintenance;
 //   critical instances only in panic; shares are whole millionths that sum to 1 when the table has
@@ -22,7 +22,6 @@ import {
   mergeCatalogs,
   type RoutingOptions,
   type RoutingResult,
-  type RoutingState,
   type RoutingTable,
 } from '../src/routing/index.ts';
 
@@ -238,7 +237,6 @@ function checkTables(result: RoutingResult, catalog: Catalog, view: readonly Mem
 
 interface Agent {
   catalog: Catalog;
-  state: RoutingState | null;
   tables: readonly RoutingTable[];
 }
 
@@ -248,7 +246,7 @@ describe('routing convergence (property)', () => {
       fc.property(historyArb, optionsArb, fc.constantFrom('a', 'b', 'z'), fc.gen(), (ops, options, localZone, g) => {
         const truth = play(ops);
         const hold = options.failbackHoldDownMs ?? 30_000;
-        const agents: Agent[] = [0, 1, 2].map(() => ({ catalog: [], state: null, tables: [] }));
+        const agents: Agent[] = [0, 1, 2].map(() => ({ catalog: [], tables: [] }));
 
         // Each agent gets each record 0, 1 or 2 times, at a time after its publication.
         for (const agent of agents) {
@@ -271,11 +269,9 @@ describe('routing convergence (property)', () => {
               members,
               localZone,
               now: d.at,
-              previous: agent.state,
               options,
             });
             checkTables(result, agent.catalog, members);
-            agent.state = result.state;
             agent.tables = result.tables;
           }
         }
@@ -312,7 +308,6 @@ describe('routing convergence (property)', () => {
             members: shuffledView(),
             localZone,
             now: T,
-            previous: a.state,
             options,
           });
           checkTables(atT, a.catalog, finalView);
@@ -321,7 +316,6 @@ describe('routing convergence (property)', () => {
             members: shuffledView(),
             localZone,
             now: T + hold,
-            previous: atT.state,
             options,
           });
         });

@@ -55,7 +55,6 @@ export function route(
     members: input.members ?? members(records, overrides),
     localZone: input.localZone ?? 'a',
     now: input.now ?? 0,
-    previous: input.previous,
     options: input.options,
   });
 }

@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import type { LogTap } from '../log-tap.ts';
-import type { MemberInfo, MembershipService } from '../membership/membership-service.ts';
+import type { MemberInfo } from '../membership/member-info.ts';
 import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
+import type { LogReader, MemberReader } from './planes.ts';
 
 export interface ConsulAgentOptions {
-  readonly membership: MembershipService;
+  readonly membership: MemberReader;
   readonly datacenter: string;
   readonly aclToken?: string | undefined;
   /** The agent's log, for /v1/agent/monitor; absent when the agent was started without one. */
-  readonly logTap?: LogTap | undefined;
+  readonly logTap?: LogReader | undefined;
 }
 
 /** Serf's member status numbers, as Consul's /v1/agent/members reports them. */

@@ -1,13 +1,14 @@
 import type { InstanceRecord } from '@vigil/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { ChangeFeed } from '../events/change-feed.ts';
-import type { MemberInfo, MembershipService } from '../membership/membership-service.ts';
-import type { Mesh } from '../mesh/mesh.ts';
+import type { MemberInfo } from '../membership/member-info.ts';
 import { blockingRead } from './blocking-query.ts';
+import { NEEDS_CATALOG_SYNC } from './catalog-sync-gate.ts';
+import type { CatalogReader, MemberReader } from './planes.ts';
 
 export interface ConsulCatalogOptions {
-  readonly mesh: Mesh;
-  readonly membership: MembershipService;
+  readonly mesh: CatalogReader;
+  readonly membership: MemberReader;
   readonly feed: ChangeFeed;
   readonly datacenter: string;
 }
@@ -62,7 +63,7 @@ export function registerConsulCatalogRoutes(app: FastifyInstance, opts: ConsulCa
   });
 
   // Every member that has not left, failed ones included (Consul keeps a failed node until reaped).
-  app.get('/v1/catalog/nodes', (req, reply) =>
+  app.get('/v1/catalog/nodes', NEEDS_CATALOG_SYNC, (req, reply) =>
     blockingRead(req, reply, opts.feed, () =>
       opts.membership
         .members()
@@ -71,7 +72,7 @@ export function registerConsulCatalogRoutes(app: FastifyInstance, opts: ConsulCa
     ),
   );
 
-  app.get('/v1/catalog/services', (req, reply) =>
+  app.get('/v1/catalog/services', NEEDS_CATALOG_SYNC, (req, reply) =>
     blockingRead(req, reply, opts.feed, () => {
       const services: Record<string, Set<string>> = {};
       for (const { instance } of entries(opts)) {
@@ -87,7 +88,7 @@ export function registerConsulCatalogRoutes(app: FastifyInstance, opts: ConsulCa
     }),
   );
 
-  app.get('/v1/catalog/service/:name', (req, reply) => {
+  app.get('/v1/catalog/service/:name', NEEDS_CATALOG_SYNC, (req, reply) => {
     const { name } = req.params as { name: string };
     const tags = tagFilter(req.query as Record<string, unknown>);
     return blockingRead(req, reply, opts.feed, () =>
@@ -119,7 +120,7 @@ export function registerConsulCatalogRoutes(app: FastifyInstance, opts: ConsulCa
     );
   });
 
-  app.get('/v1/health/service/:name', (req, reply) => {
+  app.get('/v1/health/service/:name', NEEDS_CATALOG_SYNC, (req, reply) => {
     const { name } = req.params as { name: string };
     const query = req.query as Record<string, unknown>;
     const tags = tagFilter(query);

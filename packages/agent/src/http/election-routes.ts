@@ -22,20 +22,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseDuration } from '../base/duration.ts';
 import { ServiceActor } from '../election/actors.ts';
-import { type Elections, MAX_GROUPS } from '../election/elections.ts';
+import { MAX_GROUPS } from '../election/elections.ts';
 import { MAX_FORWARD_TIMEOUT_MS, type OpResponse } from '../election/forward-codec.ts';
 import { GROUP_NAME } from '../election/group-storage.ts';
 import { KvStore } from '../election/kv/kv-store.ts';
 import type { KvCommand } from '../election/kv/types.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
-import type { Mesh } from '../mesh/mesh.ts';
 import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
 import { blockingRead } from './blocking-query.ts';
+import type { ElectionDriver, RouteReader } from './planes.ts';
 
 export interface ElectionRoutesOptions {
-  readonly elections: Elections;
-  readonly mesh: Mesh;
+  readonly elections: ElectionDriver;
+  /** The routing table shows the leader a non-voter follows. */
+  readonly mesh: Pick<RouteReader, 'table'>;
   readonly feed: ChangeFeed;
   readonly aclToken?: string | undefined;
 }

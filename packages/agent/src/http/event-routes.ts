@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ChangeFeed, FeedEvent } from '../events/change-feed.ts';
 import { ApiError } from './api-error.ts';
+import { NEEDS_CATALOG_SYNC } from './catalog-sync-gate.ts';
 
 /** A comment line this often keeps idle proxies and clients from timing the stream out. */
 const KEEPALIVE_MS = 15_000;
@@ -40,7 +41,7 @@ export function registerEventRoutes(
   const maxBuffer = opts.maxBufferBytes ?? MAX_STREAM_BUFFER_BYTES;
   const maxStall = opts.maxStallMs ?? MAX_STREAM_STALL_MS;
   let open = 0;
-  app.get('/v1/events', (req, reply) => {
+  app.get('/v1/events', NEEDS_CATALOG_SYNC, (req, reply) => {
     const header = req.headers['last-event-id'];
     const query = (req.query as Record<string, unknown>).index;
     const raw = typeof header === 'string' && header !== '' ? header : typeof query === 'string' ? query : undefined;

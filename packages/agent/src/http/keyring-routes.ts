@@ -7,12 +7,12 @@ import {
   KeyringDisabledError,
   type KeyringReport,
 } from '../membership/key-manager.ts';
-import type { MembershipService } from '../membership/membership-service.ts';
 import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
+import type { KeyringDriver } from './planes.ts';
 
 export interface KeyringRoutesOptions {
-  readonly membership: MembershipService;
+  readonly membership: KeyringDriver;
   readonly datacenter: string;
   readonly aclToken?: string | undefined;
 }

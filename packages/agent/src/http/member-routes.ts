@@ -2,15 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import { parseHostPort } from '../config/host-port.ts';
 import { DEFAULT_GOSSIP_PORT } from '../config/schema.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
-import type { MembershipService } from '../membership/membership-service.ts';
 import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
 import { blockingRead } from './blocking-query.ts';
+import type { MemberReader, MemberWriter } from './planes.ts';
 
 const STATUSES = ['alive', 'suspect', 'dead', 'left'];
 
 export interface MemberRoutesOptions {
-  readonly membership: MembershipService;
+  readonly membership: MemberReader & MemberWriter;
   readonly feed: ChangeFeed;
   readonly aclToken?: string | undefined;
   /** `vigil leave`: leave gracefully, then shut the agent down. */

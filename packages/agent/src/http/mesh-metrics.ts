@@ -1,16 +1,13 @@
 import { META_PEER_ID } from '@vigil/protocol';
 import type { Registry } from 'prom-client';
-import type { CatalogNode } from '../catalog/index.ts';
-import type { MembershipService } from '../membership/membership-service.ts';
-import type { Mesh } from '../mesh/mesh.ts';
-import type { ServiceRegistry } from '../services/registry.ts';
+import type { CatalogStatsReader, CatalogSync, GossipStats, RouteReader, ServiceReader } from './planes.ts';
 import { counter, gauge, type Samples } from './prom-collectors.ts';
 
 export interface MeshMetricsSources {
-  readonly membership: MembershipService;
-  readonly mesh: Mesh;
-  readonly catalog: CatalogNode;
-  readonly services: ServiceRegistry;
+  readonly membership: GossipStats;
+  readonly mesh: Pick<RouteReader, 'tables'> & CatalogSync;
+  readonly catalog: CatalogStatsReader;
+  readonly services: Pick<ServiceReader, 'listChecks'>;
 }
 
 const STATES = ['active', 'standby', 'demoted'] as const;

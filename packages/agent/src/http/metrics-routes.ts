@@ -1,22 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { type Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-import type { CatalogNode } from '../catalog/index.ts';
-import type { DnsServer } from '../dns/index.ts';
-import type { Elections } from '../election/elections.ts';
 import type { GroupStatus } from '../election/group.ts';
-import type { MembershipService } from '../membership/membership-service.ts';
 import { type MeshMetricsSources, registerMeshMetrics } from './mesh-metrics.ts';
+import type { CatalogStatsReader, DnsStats, ElectionStats, GossipStats } from './planes.ts';
 import { counter, gauge, type Samples } from './prom-collectors.ts';
 
 export interface MetricsSources {
-  readonly membership: MembershipService;
-  readonly catalog?: CatalogNode | undefined;
-  readonly dns?: DnsServer | undefined;
+  readonly membership: GossipStats;
+  readonly catalog?: CatalogStatsReader | undefined;
+  readonly dns?: DnsStats | undefined;
   /** Routing, checks and catalog freshness: the figures alerts read. */
   readonly mesh?: Omit<MeshMetricsSources, 'membership' | 'catalog'> | undefined;
   /** Open SSE streams (GET /v1/events). */
   readonly sseSubscribers?: (() => number) | undefined;
-  readonly elections?: Elections | undefined;
+  readonly elections?: ElectionStats | undefined;
 }
 
 /**
@@ -122,7 +119,7 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
 }
 
 /** The catalog plane: what it holds, whom it talks to, and what it refused (with the reason). */
-function registerCatalogMetrics(registry: Registry, catalog: CatalogNode): void {
+function registerCatalogMetrics(registry: Registry, catalog: CatalogStatsReader): void {
   const stats = () => catalog.stats();
   gauge(registry, 'vigil_catalog_records', 'Service records held (one per node, this one included).', [], () => [
     [{}, stats().records],
@@ -208,7 +205,7 @@ function registerCatalogMetrics(registry: Registry, catalog: CatalogNode): void 
 }
 
 /** The DNS interface: queries by transport, answers by rcode, and what it refused to answer. */
-function registerDnsMetrics(registry: Registry, dns: DnsServer): void {
+function registerDnsMetrics(registry: Registry, dns: DnsStats): void {
   const c = dns.counters;
   counter(registry, 'vigil_dns_queries_total', 'DNS queries received, by transport.', ['transport'], () => [
     [{ transport: 'udp' }, c.queries.udp],
@@ -237,7 +234,7 @@ function registerDnsMetrics(registry: Registry, dns: DnsServer): void {
 }
 
 /** The election plane, per group this agent votes in. */
-function registerElectionMetrics(registry: Registry, elections: Elections): void {
+function registerElectionMetrics(registry: Registry, elections: ElectionStats): void {
   const per = (pick: (s: GroupStatus) => number): Samples =>
     elections.statuses().map((s) => [{ group: s.group }, pick(s)]);
   counter(registry, 'vigil_election_leader_changes_total', 'Changes of leader seen, per group.', ['group'], () =>

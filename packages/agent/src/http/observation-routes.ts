@@ -1,9 +1,8 @@
-import type { EndpointOpinion } from '@vigil/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Observation } from '../outlier/index.ts';
 import { requireToken } from './acl-token.ts';
 import { ApiError } from './api-error.ts';
+import type { ObservationSink } from './planes.ts';
 
 /** Endpoints per batch: an SDK batches per flush, and the agent tracks at most 128 anyway. */
 export const MAX_OBSERVATIONS_PER_BATCH = 256;
@@ -41,7 +40,7 @@ export interface ObservationRouteOptions {
  */
 export function registerObservationRoutes(
   app: FastifyInstance,
-  mesh: { observe(batch: readonly Observation[]): number; opinions(): readonly EndpointOpinion[] },
+  mesh: ObservationSink,
   opts: ObservationRouteOptions,
 ): void {
   // This host's view as it publishes it: one opinion per endpoint its applications call.

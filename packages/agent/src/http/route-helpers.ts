@@ -1,9 +1,9 @@
-import type { ServiceRegistry } from '../services/registry.ts';
 import { ApiError } from './api-error.ts';
 import type { CheckContext } from './consul-shapes.ts';
+import type { ServiceReader, ServiceWriter } from './planes.ts';
 
 export interface ServiceRoutesOptions {
-  readonly registry: ServiceRegistry;
+  readonly registry: ServiceReader & ServiceWriter;
   readonly node: string;
   readonly datacenter: string;
   /** When set, write requests must carry it (see acl-token.ts). */

@@ -1,31 +1,14 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ChangeFeed } from '../events/change-feed.ts';
-import type { Mesh } from '../mesh/mesh.ts';
 import { explainDemotions } from '../outlier/index.ts';
 import { ApiError } from './api-error.ts';
 import { blockingRead } from './blocking-query.ts';
+import { NEEDS_CATALOG_SYNC } from './catalog-sync-gate.ts';
+import type { RouteReader } from './planes.ts';
 
 /** Vigil's own read API for the routing plane; every route supports blocking queries. */
-/**
- * A hook answering 503 (with Retry-After) until the agent's catalog is in sync: clients keep the
- * tables they have rather than take a restarted agent's half-empty ones.
- */
-export function requireSynced(mesh: Mesh) {
-  return async (_req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (mesh.isSynced()) return;
-    reply.header('retry-after', '1');
-    await reply
-      .code(503)
-      .send({ error: 'the agent is starting: its catalog is not yet in sync with the cluster; retry shortly' });
-  };
-}
-
-export function registerRouteRoutes(app: FastifyInstance, mesh: Mesh, feed: ChangeFeed): void {
-  app.addHook('onRequest', async (req, reply) => {
-    if (/^\/v1\/(services|routes|events|catalog\/|health\/service\/)/.test(req.url))
-      await requireSynced(mesh)(req, reply);
-  });
-  app.get('/v1/services', (req, reply) =>
+export function registerRouteRoutes(app: FastifyInstance, mesh: RouteReader, feed: ChangeFeed): void {
+  app.get('/v1/services', NEEDS_CATALOG_SYNC, (req, reply) =>
     blockingRead(req, reply, feed, () =>
       mesh.tables().map((t) => ({
         service: t.service,
@@ -38,11 +21,11 @@ export function registerRouteRoutes(app: FastifyInstance, mesh: Mesh, feed: Chan
     ),
   );
 
-  app.get('/v1/routes', (req, reply) =>
+  app.get('/v1/routes', NEEDS_CATALOG_SYNC, (req, reply) =>
     blockingRead(req, reply, feed, () => ({ index: feed.index(), tables: mesh.tables() })),
   );
 
-  app.get('/v1/routes/:service', async (req, reply) => {
+  app.get('/v1/routes/:service', NEEDS_CATALOG_SYNC, async (req, reply) => {
     const { service } = req.params as { service: string };
     // Each demotion explained: which observers, what they saw, when (src/outlier/explain.ts).
     const table = await blockingRead(req, reply, feed, () => {

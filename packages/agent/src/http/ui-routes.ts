@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChangeFeed } from '../events/change-feed.ts';
-import type { Mesh } from '../mesh/mesh.ts';
 import { blockingRead } from './blocking-query.ts';
+import { NEEDS_CATALOG_SYNC } from './catalog-sync-gate.ts';
+import type { CatalogReader } from './planes.ts';
 
 /** The dashboard's files: a fixed list, so no request path ever reaches the file system. */
 const ASSETS: Record<string, string> = {
@@ -22,7 +23,7 @@ const CSP =
  * The dashboard at /ui/ (static files, no build step), and the catalog's instances it shows beside
  * the routing tables: those routing leaves out (maintenance, a node down) are shown too.
  */
-export function registerUiRoutes(app: FastifyInstance, opts: { mesh: Mesh; feed: ChangeFeed }): void {
+export function registerUiRoutes(app: FastifyInstance, opts: { mesh: CatalogReader; feed: ChangeFeed }): void {
   const files = new Map(
     Object.entries(ASSETS).map(([name, type]) => [
       name,
@@ -44,7 +45,7 @@ export function registerUiRoutes(app: FastifyInstance, opts: { mesh: Mesh; feed:
   app.get('/ui/', send('index.html'));
   app.get<{ Params: { file: string } }>('/ui/:file', (req, reply) => send(req.params.file)(req, reply));
 
-  app.get('/v1/catalog/instances', (req, reply) =>
+  app.get('/v1/catalog/instances', NEEDS_CATALOG_SYNC, (req, reply) =>
     blockingRead(req, reply, opts.feed, () =>
       opts.mesh
         .records()

@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { type MembershipService, memberInfo } from '../membership/membership-service.ts';
+import { memberInfo } from '../membership/member-info.ts';
 import { ApiError } from './api-error.ts';
+import type { MemberReader, VerdictReader } from './planes.ts';
 
 /**
  * GET /v1/members/:name: the member and its recent suspicions as this agent saw them (who accused
  * it, when, over which paths, who confirmed, the accuser's health score, how each ended).
  */
-export function registerVerdictRoutes(app: FastifyInstance, membership: MembershipService): void {
+export function registerVerdictRoutes(app: FastifyInstance, membership: MemberReader & VerdictReader): void {
   app.get<{ Params: { name: string } }>('/v1/members/:name', async (req) => {
     const { name } = req.params;
     if (name.length > 128) throw new ApiError(400, 'name: must be at most 128 characters');

@@ -1,6 +1,4 @@
-import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -17,7 +15,6 @@ import {
 } from '@vigil/protocol';
 import { RateLimitedWarner } from '../base/rate-limited-warner.ts';
 import { DataDir } from '../data-dir/data-dir.ts';
-import { aloneWarning } from '../data-dir/members-file.ts';
 import type { Logger } from '../log.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
@@ -30,12 +27,14 @@ import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
 import { SerfQueries, type SerfQueryDrop } from './serf-queries.ts';
 import { SnapshotKeeper } from './snapshot-keeper.ts';
+import { type JoinResult, joinTargets, logJoinOutcome, StartupJoin } from './startup-join.ts';
 import { readStreamMessage } from './stream-exchange.ts';
 import { isLive, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 import { VerdictLog } from './verdict-log.ts';
 
 export { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
+export type { JoinResult } from './startup-join.ts';
 
 export interface MembershipOptions {
   readonly name: string;
@@ -63,11 +62,6 @@ export interface MembershipOptions {
   readonly onKeysChanged?: (keys: readonly Uint8Array[]) => void;
 }
 
-export interface JoinResult {
-  readonly joined: number;
-  readonly errors: readonly string[];
-}
-
 export interface MembershipCounters {
   packetsIn: number;
   packetsOut: number;
@@ -83,9 +77,6 @@ export interface MembershipCounters {
 const LOOP_CHECK_MS = 1000;
 /** Serf waits LeavePropagateDelay (1 s) after its intent; we stop sooner once nothing is queued. */
 const LEAVE_PROPAGATE_MS = 1500;
-/** Start-up join retries back off from 1 s to 30 s (Consul's retry_interval default). */
-const RETRY_JOIN_FIRST_MS = 1000;
-const RETRY_JOIN_MAX_MS = 30_000;
 /** Repeat a dropped-packet warning for the same reason at most this often. */
 const DROP_LOG_INTERVAL_MS = 10_000;
 /** Repeat the "UDP failed, TCP worked" warning at most this often. */
@@ -133,7 +124,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   // stalls that matter here are a quarter second or more, which 50 ms resolves well enough.
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
   private readonly snapshot: SnapshotKeeper;
-  private retryTimer: TimerHandle | undefined;
+  private readonly startup: StartupJoin;
   private stopped = false;
 
   private constructor(opts: MembershipOptions) {
@@ -188,6 +179,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     );
     this.serf = new SerfCompat(opts.name, (payload, key) => this.engine.broadcastUser(payload, key), this.queries);
     const keyring = this.keyring;
+    this.startup = new StartupJoin((seeds) => this.join(seeds, true), this.runtime.timers);
     this.keys = new KeyManager({
       queries: this.queries,
       keyring,
@@ -290,66 +282,36 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
 
   /** Joins through the given seeds plus, when asked, the members of the last snapshot. */
   async join(seeds: readonly Address[], withSnapshot = false): Promise<JoinResult> {
-    const targets = new Map<string, Address>();
-    const errors: string[] = [];
-    for (const seed of seeds) {
-      try {
-        const host = isIP(seed.host) ? seed.host : (await lookup(seed.host)).address;
-        targets.set(addressKey({ host, port: seed.port }), { host, port: seed.port });
-      } catch (err) {
-        errors.push(`${seed.host}:${seed.port}: cannot resolve (${(err as Error).message})`);
-      }
-    }
-    if (withSnapshot) {
-      const snapshot = await this.dataDir.readMembers();
-      if (snapshot.problem) this.log.warn(snapshot.problem);
-      for (const m of snapshot.members) {
-        if (m.name !== this.opts.name) targets.set(addressKey(m), { host: m.host, port: m.port });
-      }
-    }
-    const self = addressKey(this.engine.member(this.opts.name)!.addr);
-    targets.delete(self);
-    targets.delete(addressKey(this.transport.address));
-    const ids = this.engine.join([...targets.values()], this.now());
+    const { targets, errors } = await joinTargets(seeds, {
+      withSnapshot,
+      dataDir: this.dataDir,
+      log: this.log,
+      self: this.opts.name,
+      own: [this.engine.member(this.opts.name)!.addr, this.transport.address],
+    });
+    const ids = this.engine.join(targets, this.now());
     const results = Promise.all(
       ids.map((id) => new Promise<string | undefined>((r) => this.pushPullWaiters.set(id, r))),
     );
     // Open the push/pull streams now, not at the engine's next timer (up to a gossip interval away).
     this.pump();
     const outcomes = await results;
-    const targetList = [...targets.values()];
     outcomes.forEach((err, i) => {
-      if (err) errors.push(`${addressKey(targetList[i]!)}: ${err}`);
+      if (err) errors.push(`${addressKey(targets[i]!)}: ${err}`);
     });
-    const joined = outcomes.filter((e) => e === undefined).length;
-    if (targets.size > 0) {
-      if (joined > 0) this.log.info({ joined, failed: errors.length }, 'joined cluster');
-      else if (this.engine.memberViews().some((m) => m.name !== this.opts.name && isLive(m))) {
-        this.log.warn({ errors }, 'could not join any member');
-      } else this.log.error({ errors }, aloneWarning(targets.size));
-    }
-    return { joined, errors };
+    const result = { joined: outcomes.filter((e) => e === undefined).length, errors };
+    logJoinOutcome(this.log, targets.length, result, () =>
+      this.engine.memberViews().some((m) => m.name !== this.opts.name && isLive(m)),
+    );
+    return result;
   }
 
   /**
    * The start-up join: seeds plus the snapshot, retried with backoff (as Consul's retry_join)
    * until one member answers, so agents can start in any order. Resolves after the first attempt.
    */
-  async startupJoin(seeds: readonly Address[]): Promise<JoinResult> {
-    const first = await this.join(seeds, true);
-    if (first.joined > 0 || (seeds.length === 0 && first.errors.length === 0)) return first;
-    let delay = RETRY_JOIN_FIRST_MS;
-    const retry = () => {
-      this.retryTimer = this.runtime.timers.after(delay, async () => {
-        if (this.stopped) return;
-        const result = await this.join(seeds, true);
-        if (result.joined > 0 || this.stopped) return;
-        delay = Math.min(delay * 2, RETRY_JOIN_MAX_MS);
-        retry();
-      });
-    };
-    retry();
-    return first;
+  startupJoin(seeds: readonly Address[]): Promise<JoinResult> {
+    return this.startup.run(seeds);
   }
 
   /** Graceful leave: tell Serf (intent) and memberlist (dead from self), then wait for it to spread. */
@@ -387,7 +349,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       return;
     }
     this.wakeTimer?.cancel();
-    this.retryTimer?.cancel();
+    this.startup.cancel();
     this.loopTimer?.cancel();
     this.queries.close();
     this.loopDelay.disable();

@@ -138,7 +138,8 @@ export class SwimEngine {
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
-  private readonly pendingStreams = new Map<number, { join: boolean; resolve?: (ok: boolean) => void }>();
+  /** Push/pulls in flight, by stream id: whether each was a join's (which a follow-up joins). */
+  private readonly pendingStreams = new Map<number, { join: boolean }>();
   private streamId = 0;
   private started = false;
 

@@ -6,7 +6,7 @@ import { type MemberInfo, memberTags } from '../membership/membership-service.ts
 import { isLive, type MembershipEvent } from '../membership/swim-engine.ts';
 import { HealthFlaps } from '../outlier/health-flaps.ts';
 import { type Observation, type OutlierOptions, OutlierPlane, type OutlierVerdict } from '../outlier/index.ts';
-import { computeRouting, diffTables, type RoutingState, type RoutingTable } from '../routing/index.ts';
+import { computeRouting, diffTables, type RoutingTable } from '../routing/index.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type LocalService, localRecord } from './local-record.ts';
 
@@ -80,7 +80,6 @@ export class Mesh {
    */
   private readonly epoch: number;
   private seq = 0;
-  private routing: RoutingState | null = null;
   private current: readonly RoutingTable[] = [];
   private publishQueued = false;
   private publishing: Promise<void> = Promise.resolve();
@@ -350,13 +349,11 @@ export class Mesh {
       members,
       localZone: this.opts.zone,
       now,
-      previous: this.routing,
       options: { failbackHoldDownMs: this.opts.failbackHoldDownMs, panicThreshold: this.opts.panicThreshold },
     });
     for (const change of diffTables(this.current, result.tables)) {
       this.opts.feed.publish('route', change);
     }
-    this.routing = result.state;
     this.current = result.tables;
     this.routingNextEvaluation = result.nextEvaluationAt;
     this.armEvaluation(result.nextEvaluationAt, verdict.nextChangeAt, now);

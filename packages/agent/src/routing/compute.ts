@@ -39,16 +39,7 @@ import { ROUTING_DEFAULTS, SHARE_UNITS } from './defaults.ts';
 import { classify, type InstanceClass, nodeConditions } from './eligibility.ts';
 import { type ElectedLeader, electedLeader } from './leader-policy.ts';
 import { holdDown, priorityLoads, type TierCounts, tierHealth } from './priority-load.ts';
-import type {
-  Endpoint,
-  RoutingInput,
-  RoutingOptions,
-  RoutingResult,
-  RoutingState,
-  RoutingTable,
-  ServiceRoutingState,
-  TierSummary,
-} from './types.ts';
+import type { Endpoint, RoutingInput, RoutingOptions, RoutingResult, RoutingTable, TierSummary } from './types.ts';
 
 export function resolveOptions(options: Partial<RoutingOptions> | undefined): RoutingOptions {
   const o: RoutingOptions = { ...ROUTING_DEFAULTS, ...stripUndefined(options ?? {}) };
@@ -102,24 +93,22 @@ export function computeRouting(input: RoutingInput): RoutingResult {
   }
 
   const tables: RoutingTable[] = [];
-  const states: ServiceRoutingState[] = [];
   let nextEvaluationAt: number | null = null;
   for (const service of [...byService.keys()].sort(compareStrings)) {
     const candidates = byService.get(service)!.sort(candidateOrder);
     const policy = choosePolicy(candidates);
-    const { table, state } =
+    const table =
       policy === 'leader'
         ? routeLeader(service, candidates, electedLeader(service, records, conditions))
         : routeService(service, policy, candidates, input.now, options);
     tables.push(table);
-    states.push(state);
     for (const t of table.tiers) {
       if (t.failbackAt !== null && (nextEvaluationAt === null || t.failbackAt < nextEvaluationAt)) {
         nextEvaluationAt = t.failbackAt;
       }
     }
   }
-  return { tables, state: { services: states } satisfies RoutingState, nextEvaluationAt };
+  return { tables, nextEvaluationAt };
 }
 
 function routeService(
@@ -128,7 +117,7 @@ function routeService(
   candidates: Candidate[],
   now: number,
   options: RoutingOptions,
-): { table: RoutingTable; state: ServiceRoutingState } {
+): RoutingTable {
   for (const c of candidates) c.tier = policy === 'active-passive' ? tierOf(c.instance) : 0;
 
   const healthy = candidates.filter((c) => c.cls === 'healthy').length;
@@ -208,8 +197,7 @@ function routeService(
     tiers,
     endpoints,
   };
-  const state = counts.map((t, i) => ({ tier: t.tier, health: held.effective[i]!, risingSince: null }));
-  return { table, state: { service, tiers: state } };
+  return table;
 
   function spread(group: Candidate[], load: number): void {
     const weight = group.reduce((s, c) => s + c.weight, 0);
@@ -240,11 +228,7 @@ function endpointOf(c: Candidate, units: number): Endpoint {
  * health or its node's suspicion; healthy others stand by. No hold-down: the election already
  * decided, and a leader change must move traffic at once.
  */
-function routeLeader(
-  service: string,
-  candidates: Candidate[],
-  elected: ElectedLeader | undefined,
-): { table: RoutingTable; state: ServiceRoutingState } {
+function routeLeader(service: string, candidates: Candidate[], elected: ElectedLeader | undefined): RoutingTable {
   const onLeader = elected
     ? candidates.filter((c) => c.node === elected.node && c.cls !== 'drained' && c.cls !== 'lost')
     : [];
@@ -275,7 +259,7 @@ function routeLeader(
       ? { leader: { node: elected.node, id: chosen.instance.id, token: elected.claim.token, term: elected.claim.term } }
       : {}),
   };
-  return { table, state: { service, tiers: [] } };
+  return table;
 }
 
 /** "N+k" with k = healthy − 1 (see RoutingTable): "N+0" for one healthy instance, "N-1" for none. */

@@ -1,13 +1,12 @@
 // The routing plane: pure functions from the membership view and the catalog to routing tables.
-// No I/O, no clocks, no classes holding state: the caller keeps the returned state and passes it
-// back, and numbers the change events. Wiring, in outline:
+// No I/O, no clocks, no state across calls (the failback hold-down is read from the records'
+// recoveredAt, so every agent agrees, a restarted one included): the caller keeps the tables and
+// numbers the change events. Wiring, in outline:
 //
-//   let state: RoutingState | null = null;
 //   let tables: readonly RoutingTable[] = [];
 //   // on every catalog or membership change, and at `nextEvaluationAt` when it is not null:
-//   const r = computeRouting({ records, members: engine.memberViews(), localZone, now: Date.now(), previous: state });
+//   const r = computeRouting({ records, members: engine.memberViews(), localZone, now: Date.now() });
 //   for (const change of diffTables(tables, r.tables)) publish({ index: ++index, ...change });
-//   state = r.state;
 //   tables = r.tables;
 //
 // The local agent's own health enters through its own node record, which it authors and so always
@@ -41,9 +40,6 @@ export type {
   RoutingInput,
   RoutingOptions,
   RoutingResult,
-  RoutingState,
   RoutingTable,
-  ServiceRoutingState,
-  TierHoldState,
   TierSummary,
 } from './types.ts';

@@ -35,11 +35,6 @@ export interface RoutingInput {
   readonly localZone: string;
   /** Wall-clock ms; only the failback hold-down reads it. */
   readonly now: number;
-  /**
-   * The state the previous call returned. The failback hold-down no longer reads it (it comes from
-   * the records' recoveredAt, so every agent agrees); kept for rules that carry state across calls.
-   */
-  readonly previous?: RoutingState | null;
   readonly options?: Partial<RoutingOptions>;
   /**
    * Instances the mesh-wide outlier verdict ejected (src/outlier): demoted as a confirmed suspect's
@@ -88,30 +83,9 @@ export interface RoutingTable extends RouteTable {
   readonly endpoints: readonly Endpoint[];
 }
 
-/** Per tier: the health (millionths) routing acts on, and since when a higher value is pending. */
-export interface TierHoldState {
-  readonly tier: number;
-  readonly health: number;
-  /** Unused since the hold-down is read from the records (always null); kept for compatibility. */
-  readonly risingSince: number | null;
-}
-
-export interface ServiceRoutingState {
-  readonly service: string;
-  /** Sorted by tier; only tiers that have counted instances. */
-  readonly tiers: readonly TierHoldState[];
-}
-
-/** What computeRouting needs from its previous call: explicit data, sorted by service. */
-export interface RoutingState {
-  readonly services: readonly ServiceRoutingState[];
-}
-
 export interface RoutingResult {
   /** Sorted by service name. */
   readonly tables: readonly RoutingTable[];
-  /** Pass back as `previous` on the next call. */
-  readonly state: RoutingState;
   /** When a held-down failback becomes due: call again then even if nothing else changed. */
   readonly nextEvaluationAt: number | null;
 }
