@@ -337,7 +337,7 @@ export class Mesh {
     const records = this.opts.catalog.records();
     const verdict = this.outlier.evaluate(records, members, now);
     const ejections = verdict.ejected.map((e) => `${e.node}\u0000${e.id}`).join('\n');
-    if (!this.routingDirty && ejections === this.routedEjections && this.routing !== null) {
+    if (!this.routingDirty && ejections === this.routedEjections) {
       this.armEvaluation(this.routingNextEvaluation, verdict.nextChangeAt, now);
       return;
     }
