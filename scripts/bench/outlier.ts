@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connect, type VigilClient } from '@vigil/sdk';
 import { freePort } from './free-port.ts';
+import { cpuSeconds } from './proc-stats.ts';
 import { running, until } from './processes.ts';
 import { followEvents, now } from './sse.ts';
 
@@ -194,7 +195,14 @@ interface Results {
   trials: number;
   rate: number;
   durationS: number;
-  demotion: { p50Ms: number; p99Ms: number; maxMs: number; othersSent: number; othersFailedAgainstBad: number };
+  demotion: {
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    othersSent: number;
+    othersFailedAgainstBad: number;
+    agentCpuSPerTrial: number;
+  };
   fleet: { sharingOff: Fleet; sharingOn: Fleet; reduction: number };
   phaseS: Record<string, number>;
   wallS: number;
@@ -210,6 +218,7 @@ function printTable(r: Results): void {
     ['demotion p50 (2nd observer fails -> all agents demote)', `${d.p50Ms} ms`, '', ''],
     ['demotion p99', `${d.p99Ms} ms`, '<= 500 ms', yes(d.p99Ms <= 500)],
     ['demotion max', `${d.maxMs} ms`, '', ''],
+    ["agents' CPU per demotion trial (all agents)", `${d.agentCpuSPerTrial} s`, '', ''],
     ['other hosts: requests sent after all demoted', String(d.othersSent), '', ''],
     [
       'other hosts: of those, failed against the bad instance',
@@ -272,6 +281,11 @@ async function main() {
     // Phase 1: demotion time, sharing on.
     const sharing = await Promise.all(hosts.map((h) => connect({ agent: `http://127.0.0.1:${h.http}` })));
     clients.push(...sharing);
+    // The agents' CPU over the trials: what the catalog traffic costs, less sensitive than latency to
+    // a shared host's other load.
+    const agentCpu = async () =>
+      (await Promise.all(hosts.map((h) => cpuSeconds(h.child.pid!)))).reduce((s, x) => s + x, 0);
+    const cpuBefore = await agentCpu();
     const latencies: number[] = [];
     let othersFailed = 0;
     let othersSent = 0;
@@ -326,6 +340,7 @@ async function main() {
       maxMs: Math.round(Math.max(...latencies)),
       othersSent,
       othersFailedAgainstBad: othersFailed,
+      agentCpuSPerTrial: Number((((await agentCpu()) - cpuBefore) / TRIALS).toFixed(2)),
     };
     lap('demotion');
 

@@ -163,4 +163,38 @@ describe('catalog on virtual time', () => {
     expect(settledAt! - started).toBeGreaterThanOrEqual(3_000);
     expect(a!.catalog.stats().syncFailures).toBe(failuresBefore + 1);
   });
+
+  it('opinion updates cross at once and read on top of the record; a lost one is repaired by the record', async () => {
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKeys: [KEY] })));
+    cluster.connect();
+    await cluster.until(() => fullyConnected([a!, b!, c!]), 'full mesh');
+    const pid = a!.peer().peerId;
+    await a!.catalog.publish(record('a', pid, { epoch: 1, seq: 1 }));
+    await cluster.until(() => b!.catalog.get('a')?.seq === 1 && c!.catalog.get('a')?.seq === 1, 'record');
+    const failing = {
+      node: 'b',
+      id: 'web-b',
+      service: 'web',
+      ...{ ok: 0, refused: 0, timeout: 0, http5xx: 3, other: 0, latencyMs: 2 },
+      transitions: [{ at: 1_000, state: 'failing' as const }],
+    };
+    const seen: string[] = [];
+    b!.catalog.on('opinions', (node) => seen.push(node));
+    // c misses the update: it is cut off while it crosses.
+    cluster.network.partition([[a!.peer().peerId, b!.peer().peerId], [c!.peer().peerId]]);
+    await a!.catalog.publishOpinions({ epoch: 1, seq: 2, opinions: [failing] });
+    await cluster.run(100);
+    expect(seen).toEqual(['a']);
+    expect(b!.catalog.get('a')?.seq).toBe(1); // the record is unchanged ...
+    expect(b!.catalog.get('a')?.opinions).toEqual([failing]); // ... and reads with the update
+    expect(a!.catalog.get('a')?.opinions).toEqual([failing]); // our own, at once
+    expect(c!.catalog.get('a')?.opinions).toBeUndefined();
+    expect(b!.catalog.stats().opinionUpdates).toMatchObject({ accepted: 1, pending: 1 });
+    // The record that follows carries it: c gets it by anti-entropy after the partition heals.
+    await a!.catalog.publish({ ...record('a', pid, { epoch: 1, seq: 3 }), opinions: [failing] });
+    cluster.network.heal();
+    await cluster.until(() => c!.catalog.get('a')?.seq === 3, 'repaired by the record', 60_000);
+    expect(c!.catalog.get('a')?.opinions).toEqual([failing]);
+    expect(b!.catalog.stats().opinionUpdates.pending).toBe(0);
+  });
 });

@@ -1,7 +1,13 @@
 // The opinion fold (src/outlier/opinion-fold.ts) and the plane's publish rate, on virtual time.
 
 import { describe, expect, it } from 'vitest';
-import { OPINION_PUBLISH_MIN_MS, OpinionFolder, OUTLIER_DEFAULTS, OutlierPlane } from '../src/outlier/index.ts';
+import {
+  OPINION_PUBLISH_MIN_MS,
+  OPINION_RECORD_DELAY_MS,
+  OpinionFolder,
+  OUTLIER_DEFAULTS,
+  OutlierPlane,
+} from '../src/outlier/index.ts';
 import { VirtualRuntime } from '../src/runtime/index.ts';
 
 const obs = (
@@ -90,6 +96,37 @@ describe('opinion fold', () => {
     expect(published).toBe(1);
     runtime.advance(OPINION_PUBLISH_MIN_MS);
     expect(published).toBe(2);
+    plane.stop();
+  });
+
+  it('with updates, what a verdict waits for goes out at once, the rest in one record after', () => {
+    const runtime = new VirtualRuntime(3);
+    const records: number[] = [];
+    const updates: string[][] = [];
+    const plane = new OutlierPlane({
+      runtime,
+      options: {},
+      panicThreshold: 0.5,
+      publish: () => records.push(runtime.clock.now()),
+      publishOpinions: (changed) => updates.push(changed.map((o) => `${o.id}:${o.transitions.at(-1)!.state}`)),
+    });
+    const start = runtime.clock.now();
+    const other = { ...obs({ ok: 1 }), id: 'web-2', node: 'n2' };
+    // First calls, all fine: nothing any verdict waits for.
+    plane.report([obs({ ok: 1 }), other]);
+    runtime.advance(OPINION_PUBLISH_MIN_MS);
+    expect(updates).toEqual([]);
+    // A failure: at once, alone (web-2 did not change).
+    plane.report([obs({ http5xx: 3 })]);
+    runtime.advance(OPINION_PUBLISH_MIN_MS);
+    expect(updates).toEqual([['web-1:failing']]);
+    expect(records).toEqual([]);
+    runtime.advance(OPINION_RECORD_DELAY_MS);
+    // One record for all of it, OPINION_RECORD_DELAY_MS after the first change.
+    expect(records).toEqual([start + OPINION_RECORD_DELAY_MS]);
+    // Leaving failing (no calls for a window: idle) ends a quorum: at once too.
+    runtime.advance(OUTLIER_DEFAULTS.windowMs);
+    expect(updates).toEqual([['web-1:failing'], ['web-1:idle']]);
     plane.stop();
   });
 });

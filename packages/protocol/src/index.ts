@@ -19,6 +19,7 @@ export {
   type EndpointOpinion,
   MAX_OPINION_TRANSITIONS,
   MAX_OPINIONS_PER_NODE,
+  MAX_OPINIONS_PER_UPDATE,
   type OpinionState,
   type OpinionTransition,
   type OutcomeCounts,

@@ -23,6 +23,8 @@ import type {
 } from './catalog-transport.ts';
 import { DialPlan, hangUps, pairRank } from './dial-plan.ts';
 import { startLibp2pTransport } from './libp2p-transport.ts';
+import type { OpinionUpdate } from './opinion-codec.ts';
+import { OpinionIntake } from './opinion-intake.ts';
 import type { RecordRejection } from './record-codec.ts';
 import { CatalogPublishError, type RecordChange, RecordIntake } from './record-intake.ts';
 import { DEFAULT_SYNC_LIMITS, runSyncExchange, type SyncResult, type SyncStream } from './sync-protocol.ts';
@@ -40,6 +42,8 @@ export interface CatalogPeer {
 
 export interface CatalogEvents {
   record: [RecordChange];
+  /** An opinion update changed what a node's record reads as (its `opinions`). */
+  opinions: [node: string];
   /**
    * The last connection to a peer that membership still holds alive has closed, not by our
    * choice: a crashed host's kernel resets its connections at once, so this is early evidence
@@ -118,6 +122,15 @@ export interface CatalogStats {
   readonly stale: number;
   /** Records refused, by reason (both paths). */
   readonly rejected: Readonly<Record<RecordRejection, number>>;
+  /** Opinion updates (opinion-codec.ts): ours published, others' taken, stale, refused by reason. */
+  readonly opinionUpdates: {
+    readonly published: number;
+    readonly accepted: number;
+    readonly stale: number;
+    /** Updates not yet superseded by their author's record. */
+    readonly pending: number;
+    readonly rejected: Readonly<Record<RecordRejection, number>>;
+  };
   readonly syncRuns: number;
   readonly syncFailures: number;
   /** Exchanges closed because the other side broke the protocol (bad frames, wrong order, too much). */
@@ -169,6 +182,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly log: Logger;
   private readonly runtime: Runtime;
   private readonly intake: RecordIntake;
+  private readonly opinionIntake: OpinionIntake;
   private readonly plan: DialPlan;
   private readonly opts: Settings;
   private allowed = new Map<string, AllowedPeer>();
@@ -216,7 +230,18 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       maxNodes: this.opts.maxNodes,
       log,
       clock: this.runtime.clock,
-      onChange: (change) => this.emitChange(change),
+      onChange: (change) => {
+        this.opinionIntake.recordHeld(change.record);
+        this.emitChange(change);
+      },
+    });
+    this.opinionIntake = new OpinionIntake({
+      node: opts.node,
+      peerIdOf,
+      store: this.intake.store,
+      log,
+      clock: this.runtime.clock,
+      onChange: (node) => this.emitOpinions(node),
     });
     this.plan = new DialPlan(this.peerId, {
       dialDegree: this.opts.dialDegree,
@@ -262,7 +287,9 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     let self: CatalogNode | undefined;
     const handlers: TransportHandlers = {
       isAllowed: (peerId) => self?.allowed.has(peerId) ?? false,
-      onGossip: (data, from) => self?.intake.fromGossip(data, from) ?? Promise.resolve('ignore'),
+      onGossip: (data, from, topic) =>
+        (topic === 'opinions' ? self?.opinionIntake.fromGossip(data, from) : self?.intake.fromGossip(data, from)) ??
+        Promise.resolve('ignore'),
       onConnect: (peerId) => self?.onConnect(peerId),
       onDisconnect: (peerId) => self?.onDisconnect(peerId),
       onSubscribed: (peerId) => self?.onSubscribed(peerId),
@@ -334,7 +361,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     if (this.stopped) throw new CatalogPublishError('the catalog node is stopped');
     const signed = await this.intake.signLocal(record);
     try {
-      await this.transport.publish(signed.envelope);
+      await this.transport.publish('records', signed.envelope);
       this.counters.published++;
     } catch (err) {
       // Stored anyway: anti-entropy hands it out.
@@ -343,19 +370,42 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
   }
 
-  /** The newest record held for a node. */
-  get(node: string): NodeRecord | undefined {
-    return this.intake.store.get(node)?.record;
+  /**
+   * Publishes changed opinions ahead of the record (opinion-codec.ts). `(epoch, seq)` come from the
+   * record's counter: the caller's next record must be newer, and must carry these opinions (it is
+   * their repair path: a lost update is healed when the record arrives).
+   */
+  async publishOpinions(update: Omit<OpinionUpdate, 'node'>): Promise<void> {
+    if (this.stopped) throw new CatalogPublishError('the catalog node is stopped');
+    let bytes: Uint8Array;
+    try {
+      bytes = this.opinionIntake.local(update);
+    } catch (err) {
+      throw new CatalogPublishError(`cannot publish opinions: ${(err as Error).message}`);
+    }
+    try {
+      await this.transport.publish('opinions', bytes);
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.log.warn({ err }, 'catalog: opinion publish failed; the next record carries them');
+    }
   }
 
-  /** Every record held, own included. */
+  /** The newest record held for a node, with newer opinion updates applied. */
+  get(node: string): NodeRecord | undefined {
+    const held = this.intake.store.get(node)?.record;
+    return held === undefined ? undefined : this.opinionIntake.merge(held);
+  }
+
+  /** Every record held, own included, with newer opinion updates applied. */
   records(): NodeRecord[] {
-    return [...this.intake.store.values()].map((s) => s.record);
+    return [...this.intake.store.values()].map((s) => this.opinionIntake.merge(s.record));
   }
 
   /** Drops a node's record (e.g. when membership reaps the member). Returns whether one was held. */
   forget(node: string): boolean {
     if (node === this.node) return false;
+    this.opinionIntake.forget(node);
     return this.intake.store.delete(node) !== undefined;
   }
 
@@ -429,6 +479,11 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       accepted: { gossip: i.acceptedGossip, sync: i.acceptedSync },
       stale: i.stale,
       rejected: { ...this.intake.rejected },
+      opinionUpdates: {
+        ...this.opinionIntake.counts,
+        pending: this.opinionIntake.pending,
+        rejected: { ...this.opinionIntake.rejected },
+      },
       syncRuns: c.syncRuns,
       syncFailures: c.syncFailures,
       syncMalformed: c.syncMalformed,
@@ -462,6 +517,14 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       this.emit('record', change);
     } catch (err) {
       this.log.error({ err, node: change.record.node }, 'catalog: a record listener threw');
+    }
+  }
+
+  private emitOpinions(node: string): void {
+    try {
+      this.emit('opinions', node);
+    } catch (err) {
+      this.log.error({ err, node }, 'catalog: an opinions listener threw');
     }
   }
 

@@ -5,6 +5,12 @@
 
 import type { SyncStream } from './sync-protocol.ts';
 
+/**
+ * The two gossip topics: every node's signed record, and the small opinion updates that run ahead
+ * of it (opinion-codec.ts). Separate topics so that each has its own validator and bounds.
+ */
+export type GossipTopic = 'records' | 'opinions';
+
 /** The gossip validator's verdict, as gossipsub takes it: forward, drop, or drop and penalise. */
 export type GossipVerdict = 'accept' | 'ignore' | 'reject';
 
@@ -23,8 +29,8 @@ export interface StreamLimits {
 export interface TransportHandlers {
   /** The gate: connections to or from anyone else are refused. */
   isAllowed(peerId: string): boolean;
-  /** A gossip message on the catalog topic; `from` is its (signed) publisher, not the relay. */
-  onGossip(data: Uint8Array, from: string): Promise<GossipVerdict>;
+  /** A gossip message on one of our topics; `from` is its (signed) publisher, not the relay. */
+  onGossip(data: Uint8Array, from: string, topic: GossipTopic): Promise<GossipVerdict>;
   /** The first connection to a peer opened. */
   onConnect(peerId: string): void;
   /** The last connection to a peer closed. */
@@ -46,7 +52,7 @@ export interface CatalogTransport {
   resolve(advertised: string, peerId: string): TransportAddress;
   /** Gossip keys changed (primary first): dial with the primary, accept any. */
   setGossipKeys(keys: readonly Uint8Array[]): void;
-  publish(data: Uint8Array): Promise<void>;
+  publish(topic: GossipTopic, data: Uint8Array): Promise<void>;
   dial(addr: TransportAddress, signal: AbortSignal): Promise<void>;
   /** Closes every connection to the peer; resolves to whether there was one. */
   hangUp(peerId: string): Promise<boolean>;

@@ -5,8 +5,14 @@
 import { createHash } from 'node:crypto';
 import type { GossipsubOpts, Message } from '@libp2p/gossipsub';
 
-/** The one topic every agent publishes its record on. */
+/** The topic every agent publishes its record on. */
 export const CATALOG_TOPIC = '/vigil/catalog/1';
+/**
+ * The topic of opinion updates (opinion-codec.ts): small, frequent, latency-critical. An agent
+ * that does not know it (an older version) simply does not subscribe, and takes opinions from
+ * the records as before.
+ */
+export const OPINION_TOPIC = '/vigil/opinions/1';
 
 /** One gossipsub RPC frame on the wire: a few maximal records plus control messages. */
 export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024;
@@ -104,9 +110,9 @@ export function catalogGossipsubOptions(overrides: Partial<GossipsubOpts> = {}):
     // Our own records enter the store directly in publish(), not through the gossip echo.
     emitSelf: false,
 
-    // Only the catalog topic, only meshsub: no floodsub fallback, no other topics.
+    // Only our two topics, only meshsub: no floodsub fallback, no other topics.
     fallbackToFloodsub: false,
-    allowedTopics: [CATALOG_TOPIC],
+    allowedTopics: [CATALOG_TOPIC, OPINION_TOPIC],
 
     // Membership alone decides connections: no peer exchange on prune and no direct peers
     // (gossipsub would dial both by itself).

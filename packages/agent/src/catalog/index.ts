@@ -15,13 +15,22 @@ export {
 export type {
   CatalogTransport,
   CatalogTransportFactory,
+  GossipTopic,
   GossipVerdict,
   TransportAddress,
   TransportHandlers,
 } from './catalog-transport.ts';
 export { DialPlan, hangUps, pairRank } from './dial-plan.ts';
-export { CATALOG_TOPIC, catalogGossipsubOptions, fastMessageId, messageId } from './gossip-config.ts';
+export { CATALOG_TOPIC, catalogGossipsubOptions, fastMessageId, messageId, OPINION_TOPIC } from './gossip-config.ts';
 export { dialMultiaddr } from './libp2p-transport.ts';
+export {
+  decodeOpinionUpdate,
+  encodeOpinionUpdate,
+  MAX_OPINION_UPDATE_BYTES,
+  type OpinionUpdate,
+} from './opinion-codec.ts';
+export { OpinionIntake } from './opinion-intake.ts';
+export { OpinionOverlay } from './opinion-overlay.ts';
 export { derivePnetKey, swarmKeyFromGossipKey } from './pnet-key.ts';
 export { pnetProtector, XSalsa20Stream } from './pnet-protector.ts';
 export {

@@ -22,12 +22,13 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { type HostPort, parseHostPort } from '../base/host-port.ts';
 import type {
   CatalogTransport,
+  GossipTopic,
   GossipVerdict,
   StreamLimits,
   TransportAddress,
   TransportHandlers,
 } from './catalog-transport.ts';
-import { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
+import { CATALOG_TOPIC, catalogGossipsubOptions, OPINION_TOPIC } from './gossip-config.ts';
 import { derivePnetKey } from './pnet-key.ts';
 import { pnetProtector } from './pnet-protector.ts';
 import { SYNC_PROTOCOL, type SyncStream } from './sync-protocol.ts';
@@ -43,6 +44,8 @@ export interface Libp2pTransportOptions {
   readonly dialTimeoutMs: number;
   readonly gossipsub?: Partial<GossipsubOpts> | undefined;
 }
+
+const TOPICS: Record<GossipTopic, string> = { records: CATALOG_TOPIC, opinions: OPINION_TOPIC };
 
 const VERDICT: Record<GossipVerdict, TopicValidatorResult> = {
   accept: TopicValidatorResult.Accept,
@@ -123,8 +126,10 @@ class Libp2pTransport implements CatalogTransport {
 
   async init(): Promise<void> {
     const pubsub = this.libp2p.services.pubsub;
-    pubsub.topicValidators.set(CATALOG_TOPIC, (_from, msg) => this.validate(msg));
-    pubsub.subscribe(CATALOG_TOPIC);
+    for (const [topic, name] of Object.entries(TOPICS) as [GossipTopic, string][]) {
+      pubsub.topicValidators.set(name, (_from, msg) => this.validate(msg, topic));
+      pubsub.subscribe(name);
+    }
     await this.libp2p.handle(
       SYNC_PROTOCOL,
       (stream, connection) => this.handlers.onSyncStream(stream, connection.remotePeer.toString()),
@@ -135,9 +140,9 @@ class Libp2pTransport implements CatalogTransport {
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange);
   }
 
-  private async validate(msg: Message): Promise<TopicValidatorResult> {
+  private async validate(msg: Message, topic: GossipTopic): Promise<TopicValidatorResult> {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject; // StrictSign makes this unreachable
-    return VERDICT[await this.handlers.onGossip(msg.data, msg.from.toString())];
+    return VERDICT[await this.handlers.onGossip(msg.data, msg.from.toString(), topic)];
   }
 
   private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => this.handlers.onConnect(evt.detail.toString());
@@ -168,8 +173,8 @@ class Libp2pTransport implements CatalogTransport {
     this.pnetKeys.current = keys.map(derivePnetKey);
   }
 
-  async publish(data: Uint8Array): Promise<void> {
-    await this.libp2p.services.pubsub.publish(CATALOG_TOPIC, data);
+  async publish(topic: GossipTopic, data: Uint8Array): Promise<void> {
+    await this.libp2p.services.pubsub.publish(TOPICS[topic], data);
   }
 
   async dial(addr: TransportAddress, signal: AbortSignal): Promise<void> {

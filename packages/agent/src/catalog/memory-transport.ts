@@ -16,11 +16,20 @@ import type { Runtime } from '../runtime/index.ts';
 import type {
   CatalogTransport,
   CatalogTransportFactory,
+  GossipTopic,
   StreamLimits,
   TransportAddress,
   TransportHandlers,
 } from './catalog-transport.ts';
 import type { SyncStream } from './sync-protocol.ts';
+
+/** A gossip message in flight: content id, signed publisher, topic, bytes. */
+interface Gossip {
+  readonly id: string;
+  readonly origin: string;
+  readonly topic: GossipTopic;
+  readonly data: Uint8Array;
+}
 
 export interface MemoryNetworkOptions {
   /** Delivers every message (its timers); usually the simulator's VirtualRuntime. */
@@ -242,27 +251,27 @@ class Endpoint implements CatalogTransport {
     if (notify && this.up) this.handlers.onDisconnect(peerId);
   }
 
-  async publish(data: Uint8Array): Promise<void> {
+  async publish(topic: GossipTopic, data: Uint8Array): Promise<void> {
     if (!this.up) throw new Error('transport stopped');
     // Content-addressed like gossip-config's messageId: a restarted publisher's first message is
     // not mistaken for its previous life's, and identical bytes are one message.
-    const id = createHash('sha256').update(this.peerId).update(data).digest('hex');
+    const id = createHash('sha256').update(this.peerId).update(topic).update(data).digest('hex');
     this.remember(id);
-    for (const [peerId, conn] of this.conns) this.forward(peerId, conn, id, this.peerId, data);
+    const msg: Gossip = { id, origin: this.peerId, topic, data };
+    for (const [peerId, conn] of this.conns) this.forward(peerId, conn, msg);
   }
 
-  private forward(peerId: string, conn: Connection, id: string, origin: string, data: Uint8Array): void {
+  private forward(peerId: string, conn: Connection, msg: Gossip): void {
     const other = conn.dialer === this ? conn.listener : conn.dialer;
-    this.net.send(this.peerId, peerId, () => void other.receive(this.peerId, conn, id, origin, data));
+    this.net.send(this.peerId, peerId, () => void other.receive(this.peerId, conn, msg));
   }
 
-  private async receive(from: string, conn: Connection, id: string, origin: string, data: Uint8Array): Promise<void> {
-    if (!this.up || this.conns.get(from) !== conn || this.seen.has(id)) return;
-    this.remember(id);
-    const verdict = await this.handlers.onGossip(data, origin);
+  private async receive(from: string, conn: Connection, msg: Gossip): Promise<void> {
+    if (!this.up || this.conns.get(from) !== conn || this.seen.has(msg.id)) return;
+    this.remember(msg.id);
+    const verdict = await this.handlers.onGossip(msg.data, msg.origin, msg.topic);
     if (verdict !== 'accept' || !this.up) return;
-    for (const [peerId, c] of this.conns)
-      if (peerId !== from && peerId !== origin) this.forward(peerId, c, id, origin, data);
+    for (const [peerId, c] of this.conns) if (peerId !== from && peerId !== msg.origin) this.forward(peerId, c, msg);
   }
 
   private remember(id: string): void {

@@ -74,7 +74,8 @@ const instanceSchema = z.object({
 });
 
 const count = safeInt(0);
-const opinionSchema = z.object({
+/** One endpoint opinion: in a record's `opinions` and in an opinion update (opinion-codec.ts). */
+export const opinionSchema = z.object({
   node: nonEmpty(RECORD_LIMITS.nodeNameChars),
   id: nonEmpty(RECORD_LIMITS.stringChars),
   service: nonEmpty(RECORD_LIMITS.stringChars),

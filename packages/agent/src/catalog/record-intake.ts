@@ -4,7 +4,6 @@
 
 import type { PrivateKey } from '@libp2p/interface';
 import type { NodeRecord } from '@vigil/protocol';
-import { RateLimitedWarner } from '../base/rate-limited-warner.ts';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../runtime/index.ts';
 import type { GossipVerdict } from './catalog-transport.ts';
@@ -17,6 +16,7 @@ import {
   verifyEnvelope,
 } from './record-codec.ts';
 import { type DigestEntry, RecordStore } from './record-store.ts';
+import { Rejections } from './rejections.ts';
 
 export type RecordSource = 'local' | 'gossip' | 'sync';
 
@@ -50,28 +50,19 @@ export interface RecordIntakeOptions {
   readonly onChange: (change: RecordChange) => void;
 }
 
-/** Warnings about rejected records: at most one per reason per this many ms (the rest are counted). */
-const REJECTION_LOG_INTERVAL_MS = 10_000;
-
 export class RecordIntake {
   readonly store: RecordStore;
   readonly counts = { acceptedGossip: 0, acceptedSync: 0, stale: 0 };
-  readonly rejected: Record<RecordRejection, number> = {
-    malformed: 0,
-    'too-large': 0,
-    'invalid-name': 0,
-    'unknown-node': 0,
-    'wrong-signer': 0,
-    'bad-signature': 0,
-  };
+  readonly rejected: Record<RecordRejection, number>;
   private readonly opts: RecordIntakeOptions;
-  private readonly warner: RateLimitedWarner<RecordRejection>;
+  private readonly rejections: Rejections;
   private closed = false;
 
   constructor(opts: RecordIntakeOptions) {
     this.opts = opts;
     this.store = new RecordStore(opts.maxNodes);
-    this.warner = new RateLimitedWarner(REJECTION_LOG_INTERVAL_MS, () => opts.clock.now());
+    this.rejections = new Rejections(opts.log, opts.clock, 'record');
+    this.rejected = this.rejections.counts;
   }
 
   /** From here on nothing is applied (the node is stopping). */
@@ -124,7 +115,7 @@ export class RecordIntake {
       await verifyEnvelope(signed, expected);
     } catch (err) {
       // Names a newer rule refuses may be relayed in good faith by an older agent: drop, do not penalise.
-      const reason = this.reject(err, 'gossip', from);
+      const reason = this.rejections.take(err, { path: 'gossip', from });
       return reason === 'unknown-node' || reason === 'invalid-name' ? 'ignore' : 'reject';
     }
     return this.apply(signed, 'gossip') ? 'accept' : 'ignore';
@@ -139,7 +130,7 @@ export class RecordIntake {
     try {
       await verifyEnvelope(signed, this.opts.peerIdOf(signed.record.node));
     } catch (err) {
-      this.reject(err, 'sync', from);
+      this.rejections.take(err, { path: 'sync', from });
       return false;
     }
     return this.apply(signed, 'sync');
@@ -158,7 +149,7 @@ export class RecordIntake {
 
   /** A record the sync stream could not take (its names break the rules): counted like the rest. */
   refused(err: RecordError, from: string): void {
-    this.reject(err, 'sync', from);
+    this.rejections.take(err, { path: 'sync', from });
   }
 
   private apply(signed: SignedRecord, source: 'gossip' | 'sync'): boolean {
@@ -176,27 +167,5 @@ export class RecordIntake {
     else this.counts.acceptedSync++;
     this.opts.onChange({ record: signed.record, previous: result.previous, source });
     return true;
-  }
-
-  private reject(err: unknown, path: 'gossip' | 'sync', from: string): RecordRejection {
-    if (!(err instanceof RecordError)) {
-      this.opts.log.error({ err, path, from }, 'catalog: unexpected error checking a record');
-      this.rejected.malformed++;
-      return 'malformed';
-    }
-    this.rejected[err.reason]++;
-    // A record from a node membership does not know yet is normal during joins: anti-entropy
-    // retries once membership catches up. Everything else is worth a (rate-limited) warning.
-    if (err.reason === 'unknown-node') {
-      this.opts.log.debug({ path, from, reason: err.reason }, `catalog: record dropped: ${err.message}`);
-    } else {
-      this.warner.warn(
-        this.opts.log,
-        err.reason,
-        { path, from, reason: err.reason },
-        `catalog: record rejected: ${err.message}`,
-      );
-    }
-    return err.reason;
   }
 }

@@ -24,15 +24,17 @@ export interface MeshMembership {
 export interface MeshCatalog {
   readonly peerId: string;
   publish(record: NodeRecord): Promise<void>;
+  /** Changed opinions ahead of the record; (epoch, seq) from the record's counter. */
+  publishOpinions(update: { epoch: number; seq: number; opinions: readonly EndpointOpinion[] }): Promise<void>;
   setPeers(peers: readonly CatalogPeer[]): void;
   get(node: string): NodeRecord | undefined;
   records(): NodeRecord[];
   /** Drops a node's record; returns whether one was held. */
   forget(node: string): boolean;
   on(event: 'record', listener: (change: RecordChange) => void): unknown;
-  on(event: 'peer-lost', listener: (node: string) => void): unknown;
+  on(event: 'peer-lost' | 'opinions', listener: (node: string) => void): unknown;
   off(event: 'record', listener: (change: RecordChange) => void): unknown;
-  off(event: 'peer-lost', listener: (node: string) => void): unknown;
+  off(event: 'peer-lost' | 'opinions', listener: (node: string) => void): unknown;
 }
 
 /** This host's services and their health (ServiceRegistry). */
@@ -82,6 +84,15 @@ export class Mesh {
   private publishQueued = false;
   private publishing: Promise<void> = Promise.resolve();
   private recomputeQueued = false;
+  /**
+   * Whether routing's inputs other than the ejections changed since the tables were computed:
+   * members, the records' non-opinion parts, time (an evaluation timer). An opinion alone changes
+   * routing only through the verdict, and computeRouting (+ the table diff) costs ~10x the verdict
+   * with 20 services: every opinion update or record reaching every agent paid it.
+   */
+  private routingDirty = true;
+  private routedEjections = '';
+  private routingNextEvaluation: number | null = null;
   private memberSyncQueued: TimerHandle | undefined;
   private evaluationTimer: TimerHandle | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -102,6 +113,7 @@ export class Mesh {
       options: opts.outlier,
       panicThreshold: opts.panicThreshold,
       publish: () => this.schedulePublish(),
+      publishOpinions: (opinions) => this.publishOpinions(opinions),
     });
     this.epoch = Math.floor(this.runtime.clock.wallNow());
     const { membership, registry, catalog } = opts;
@@ -116,19 +128,24 @@ export class Mesh {
         const members = this.opts.membership.members();
         this.updatePeers(members);
         this.forgetReaped(members);
+        this.routingDirty = true;
         this.recompute(members);
       });
     };
     membership.on('event', onMember);
     this.unsubscribe.push(() => membership.off('event', onMember));
-    const onRecord = ({ record }: RecordChange) => {
+    const onRecord = ({ record, previous }: RecordChange) => {
       // Catalog readers (Consul's blocking health queries) wake on every record, even when the
       // routing tables come out the same (a tag or a warning changed).
       opts.feed.publish('catalog', { node: record.node, epoch: record.epoch, seq: record.seq });
+      if (previous === undefined || !sameBesideOpinions(previous, record)) this.routingDirty = true;
       this.scheduleRecompute();
     };
     catalog.on('record', onRecord);
     this.unsubscribe.push(() => catalog.off('record', onRecord));
+    const onOpinions = () => this.scheduleRecompute();
+    catalog.on('opinions', onOpinions);
+    this.unsubscribe.push(() => catalog.off('opinions', onOpinions));
     // A dropped catalog connection is a hint that SWIM checks at once, so a crash is suspected
     // (and, with confirmations, demoted) within about a probe interval, not whenever the node's
     // turn in some prober's round-robin comes.
@@ -231,6 +248,17 @@ export class Mesh {
     this.schedulePublish();
   }
 
+  /**
+   * Changed opinions go out at once as an update, ahead of the record (the outlier plane has it
+   * follow). Same counter as the records: the next record is newer and supersedes the update.
+   */
+  private publishOpinions(opinions: readonly EndpointOpinion[]): void {
+    if (this.stopped) return;
+    this.opts.catalog
+      .publishOpinions({ epoch: this.epoch, seq: ++this.seq, opinions })
+      .catch((err: unknown) => this.opts.log.error({ err }, 'cannot publish opinion update'));
+  }
+
   /** Coalesces a burst of local health events (same tick) into one record. */
   private schedulePublish(): void {
     if (this.publishQueued || this.stopped) return;
@@ -308,6 +336,13 @@ export class Mesh {
     const members = current.map((m) => ({ name: m.name, status: m.status, confirmedSuspect: m.confirmedSuspect }));
     const records = this.opts.catalog.records();
     const verdict = this.outlier.evaluate(records, members, now);
+    const ejections = verdict.ejected.map((e) => `${e.node}\u0000${e.id}`).join('\n');
+    if (!this.routingDirty && ejections === this.routedEjections) {
+      this.armEvaluation(this.routingNextEvaluation, verdict.nextChangeAt, now);
+      return;
+    }
+    this.routingDirty = false;
+    this.routedEjections = ejections;
     const result = computeRouting({
       records,
       ejected: verdict.ejected,
@@ -320,14 +355,27 @@ export class Mesh {
       this.opts.feed.publish('route', change);
     }
     this.current = result.tables;
+    this.routingNextEvaluation = result.nextEvaluationAt;
+    this.armEvaluation(result.nextEvaluationAt, verdict.nextChangeAt, now);
+  }
+
+  /** A hold-down or an ejection expires: re-evaluate then, even if nothing else happens. */
+  private armEvaluation(routingAt: number | null, verdictAt: number | null, now: number): void {
     this.evaluationTimer?.cancel();
     this.evaluationTimer = undefined;
-    const next = earliest(result.nextEvaluationAt, verdict.nextChangeAt);
-    if (next !== null) {
-      // A hold-down or an ejection expires: re-evaluate then, even if nothing else happens.
-      this.evaluationTimer = this.runtime.timers.after(next - now, () => this.recompute());
-    }
+    const next = earliest(routingAt, verdictAt);
+    if (next === null) return;
+    this.evaluationTimer = this.runtime.timers.after(next - now, () => {
+      this.routingDirty = true;
+      this.recompute();
+    });
   }
+}
+
+/** Two versions of a node's record that differ at most in their opinions (and version). */
+function sameBesideOpinions(a: NodeRecord, b: NodeRecord): boolean {
+  const strip = (r: NodeRecord) => JSON.stringify({ ...r, epoch: 0, seq: 0, opinions: undefined });
+  return strip(a) === strip(b);
 }
 
 function earliest(a: number | null, b: number | null): number | null {

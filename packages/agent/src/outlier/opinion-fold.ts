@@ -66,6 +66,8 @@ export class OpinionFolder {
   private timer: TimerHandle | undefined;
   private stopped = false;
   private cached: EndpointOpinion[] | undefined;
+  /** Endpoints whose opinion changed since the last takeChanged(). */
+  private readonly dirty = new Set<string>();
 
   constructor(opts: { runtime: Runtime; options: OutlierOptions; onChange: () => void }) {
     this.runtime = opts.runtime;
@@ -142,6 +144,16 @@ export class OpinionFolder {
     return out;
   }
 
+  /**
+   * The opinions that changed since the last call (sorted like opinions()), for an update ahead of
+   * the record. Forgotten endpoints are not in it: their removal travels in the record only.
+   */
+  takeChanged(): EndpointOpinion[] {
+    const keys = new Set(this.dirty);
+    this.dirty.clear();
+    return this.opinions().filter((o) => keys.has(`${o.node}\u0000${o.id}`));
+  }
+
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
@@ -156,6 +168,7 @@ export class OpinionFolder {
     for (const [k, e] of this.entries) {
       if (now - e.lastReport >= FORGET_AFTER_MS) {
         this.entries.delete(k);
+        this.dirty.delete(k);
         changed = true;
         continue;
       }
@@ -179,6 +192,7 @@ export class OpinionFolder {
   }
 
   private transition(e: Entry, state: OpinionState, now: number, w: Bucket): void {
+    this.dirty.add(`${e.node}\u0000${e.id}`);
     const calls = w.ok + w.refused + w.timeout + w.http5xx + w.other;
     e.snapshot = {
       ok: w.ok,
@@ -212,6 +226,7 @@ export class OpinionFolder {
     }
     if (victim === undefined) return false;
     this.entries.delete(victim[0]);
+    this.dirty.delete(victim[0]);
     return true;
   }
 }

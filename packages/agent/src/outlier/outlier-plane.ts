@@ -1,8 +1,9 @@
 // The agent's side of collective outlier detection, as the Mesh uses it: local reports fold into
-// opinions (opinion-fold.ts) whose changes are published in this node's record at a bounded rate,
-// and the verdict (verdict.ts) is computed from the catalog at each routing evaluation.
+// opinions (opinion-fold.ts) whose changes are published at a bounded rate as small opinion
+// updates (catalog/opinion-codec.ts), followed by this node's record carrying all of them, and the
+// verdict (verdict.ts) is computed from the catalog at each routing evaluation.
 
-import type { EndpointOpinion, NodeRecord } from '@vigil/protocol';
+import { type EndpointOpinion, MAX_OPINIONS_PER_UPDATE, type NodeRecord } from '@vigil/protocol';
 import type { MemberInput } from '../routing/types.ts';
 import type { Runtime, TimerHandle } from '../runtime/index.ts';
 import { type OutlierOptions, resolveOutlierOptions } from './defaults.ts';
@@ -10,10 +11,19 @@ import { type Observation, OpinionFolder } from './opinion-fold.ts';
 import { computeVerdict, type OutlierVerdict } from './verdict.ts';
 
 /**
- * At most one opinion-driven record per this many ms (10 per second): a flip is published at once,
- * flips in the next 100 ms ride together. Transitions, not calls, drive it, so this is rarely hit.
+ * At most one opinion update per this many ms (10 per second): a flip is published at once, flips
+ * in the next 100 ms ride together. Transitions, not calls, drive it, so this is rarely hit.
  */
 export const OPINION_PUBLISH_MIN_MS = 100;
+
+/**
+ * The record that carries every opinion follows a change this long after the first one it
+ * covers. It is the repair path (anti-entropy hands records out), so a lost update is healed
+ * within about this, and it carries the changes no verdict waits for (see flush()). Every record
+ * and every update costs every agent a routing evaluation (~3-10 ms of CPU measured with 20
+ * services on the shared host), so a busy host's many transitions share one record.
+ */
+export const OPINION_RECORD_DELAY_MS = 5_000;
 
 const EMPTY: OutlierVerdict = { ejected: [], held: [], discounted: [], nextChangeAt: null };
 
@@ -23,8 +33,10 @@ export class OutlierPlane {
   private readonly runtime: Runtime;
   private readonly folder: OpinionFolder;
   private readonly publish: () => void;
+  private readonly publishOpinions: ((changed: readonly EndpointOpinion[]) => void) | undefined;
   private lastPublish = Number.NEGATIVE_INFINITY;
   private pending: TimerHandle | undefined;
+  private recordDue: TimerHandle | undefined;
   private current: OutlierVerdict = EMPTY;
   private stopped = false;
 
@@ -32,12 +44,19 @@ export class OutlierPlane {
     runtime: Runtime;
     options: Partial<OutlierOptions> | undefined;
     panicThreshold: number;
+    /** Publish this node's record (with opinions()). */
     publish: () => void;
+    /**
+     * Publish these changed opinions ahead of the record. Without it every change publishes the
+     * record at once.
+     */
+    publishOpinions?: (changed: readonly EndpointOpinion[]) => void;
   }) {
     this.options = resolveOutlierOptions(opts.options);
     this.panicThreshold = opts.panicThreshold;
     this.runtime = opts.runtime;
     this.publish = opts.publish;
+    this.publishOpinions = opts.publishOpinions;
     this.folder = new OpinionFolder({ runtime: opts.runtime, options: this.options, onChange: () => this.changed() });
   }
 
@@ -69,6 +88,8 @@ export class OutlierPlane {
     this.folder.stop();
     this.pending?.cancel();
     this.pending = undefined;
+    this.recordDue?.cancel();
+    this.recordDue = undefined;
   }
 
   private changed(): void {
@@ -79,9 +100,50 @@ export class OutlierPlane {
       this.pending = undefined;
       if (this.stopped) return;
       this.lastPublish = this.runtime.clock.now();
-      this.publish();
+      this.flush();
     };
     if (wait <= 0) fire();
     else this.pending = this.runtime.timers.after(wait, fire);
+  }
+
+  /**
+   * The changes a verdict may be waiting for go out at once as an update; every change goes in
+   * the record, which follows within OPINION_RECORD_DELAY_MS. Waited for: a view turning failing
+   * or leaving failing (starts or ends a quorum), and any change on an endpoint this agent sees
+   * ejected or held (a successful trial ends an ejection). The rest (a first ok on a healthy
+   * endpoint, ok going idle: most transitions of a mesh whose clients call healthy services)
+   * changes no verdict until a failure does, and that failure is itself urgent. An update too large
+   * for one message goes in the record at once.
+   */
+  private flush(): void {
+    const changed = this.folder.takeChanged();
+    if (changed.length === 0 && this.publishOpinions !== undefined) {
+      // Only removals (forgotten endpoints): nobody waits for them.
+      this.scheduleRecord();
+      return;
+    }
+    const urgent = changed.filter((o) => this.urgent(o));
+    if (this.publishOpinions === undefined || urgent.length > MAX_OPINIONS_PER_UPDATE) {
+      this.recordDue?.cancel();
+      this.recordDue = undefined;
+      this.publish();
+      return;
+    }
+    if (urgent.length > 0) this.publishOpinions(urgent);
+    this.scheduleRecord();
+  }
+
+  private urgent(o: EndpointOpinion): boolean {
+    const n = o.transitions.length;
+    if (o.transitions[n - 1]?.state === 'failing' || o.transitions[n - 2]?.state === 'failing') return true;
+    const held = (e: { node: string; id: string }) => e.node === o.node && e.id === o.id;
+    return this.current.ejected.some(held) || this.current.held.some(held);
+  }
+
+  private scheduleRecord(): void {
+    this.recordDue ??= this.runtime.timers.after(OPINION_RECORD_DELAY_MS, () => {
+      this.recordDue = undefined;
+      if (!this.stopped) this.publish();
+    });
   }
 }

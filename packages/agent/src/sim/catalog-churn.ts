@@ -192,7 +192,7 @@ export async function runCatalogChurn(opts: CatalogChurnOptions): Promise<Catalo
           },
         ],
       };
-      await slot.transport.publish((await signRecord(record, slot.key)).envelope);
+      await slot.transport.publish('records', (await signRecord(record, slot.key)).envelope);
       await step(3); // delivery (1 ms) and the intake's verification
       if (catalog.get(name) !== undefined) result.accepted++;
       result.storeNow = catalog.stats().records;

@@ -37,3 +37,5 @@ export interface EndpointOpinion extends OutcomeCounts {
 /** Bounds every receiver enforces: opinions per record, transitions per opinion. */
 export const MAX_OPINIONS_PER_NODE = 128;
 export const MAX_OPINION_TRANSITIONS = 8;
+/** Changed opinions in one opinion update (published ahead of the record); more go in the record. */
+export const MAX_OPINIONS_PER_UPDATE = 32;
