@@ -30,7 +30,7 @@ import type {
 import { CATALOG_TOPIC, catalogGossipsubOptions } from './gossip-config.ts';
 import { derivePnetKey } from './pnet-key.ts';
 import { pnetProtector } from './pnet-protector.ts';
-import { SYNC_PROTOCOL, type SyncStream } from './sync-protocol.ts';
+import { SYNC_PROTOCOLS, type SyncStream } from './sync-protocol.ts';
 
 type Services = { identify: Identify; pubsub: GossipSub };
 
@@ -126,7 +126,7 @@ class Libp2pTransport implements CatalogTransport {
     pubsub.topicValidators.set(CATALOG_TOPIC, (_from, msg) => this.validate(msg));
     pubsub.subscribe(CATALOG_TOPIC);
     await this.libp2p.handle(
-      SYNC_PROTOCOL,
+      [...SYNC_PROTOCOLS],
       (stream, connection) => this.handlers.onSyncStream(stream, connection.remotePeer.toString()),
       { maxInboundStreams: 2, maxOutboundStreams: 2 },
     );
@@ -199,7 +199,7 @@ class Libp2pTransport implements CatalogTransport {
   async openSync(peerId: string, signal: AbortSignal): Promise<SyncStream> {
     const conn = this.libp2p.getConnections(peerIdFromString(peerId)).find((c) => c.status === 'open');
     if (conn === undefined) throw new Error(`not connected to ${peerId}`);
-    return conn.newStream(SYNC_PROTOCOL, { signal });
+    return conn.newStream([...SYNC_PROTOCOLS], { signal });
   }
 
   async handleProtocol(
