@@ -152,11 +152,16 @@ function decodeDigest(payload: Uint8Array, limits: SyncLimits): Map<string, Dige
   return new Map(parsed.data.map(([node, epoch, seq]) => [node, { node, epoch, seq }]));
 }
 
-/** it-pipe sink writing into a libp2p 3 stream: honours backpressure, then half-closes. */
+/**
+ * it-pipe sink writing frames into a libp2p 3 stream, each length-prefixed in ONE send: yamux makes
+ * every send a frame of its own (12-byte header, Noise's 18 bytes) and answers each with a
+ * window-update frame, and lp.encode() would yield the prefix, the type byte and the payload
+ * apart. Honours backpressure, then half-closes.
+ */
 function toStream(stream: SyncStream, signal: AbortSignal) {
   return async (source: AsyncIterable<Uint8Array | Uint8ArrayList>): Promise<void> => {
-    for await (const chunk of source) {
-      if (!stream.send(chunk)) await stream.onDrain({ signal });
+    for await (const frame of source) {
+      if (!stream.send(lp.encode.single(frame))) await stream.onDrain({ signal });
     }
     await stream.close({ signal });
   };
@@ -249,7 +254,7 @@ export async function runSyncExchange(
   else signal.addEventListener('abort', onAbort, { once: true });
   try {
     await Promise.all([
-      pipe(outgoing(), (src) => lp.encode(src), toStream(stream, signal)),
+      pipe(outgoing(), toStream(stream, signal)),
       pipe(
         stream,
         (src) => lp.decode(src, { maxDataLength: limits.maxFrameBytes }),
