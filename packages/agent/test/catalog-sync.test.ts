@@ -12,7 +12,8 @@ import { multiaddr } from '@multiformats/multiaddr';
 import * as lp from 'it-length-prefixed';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL, signRecord, swarmKeyFromGossipKey } from '../src/catalog/index.ts';
+import { SYNC_PROTOCOL, SYNC_PROTOCOL_V2, signRecord, swarmKeyFromGossipKey } from '../src/catalog/index.ts';
+import { digestSummary } from '../src/catalog/sync-protocol.ts';
 import { Cluster, fullyConnected, gossipKey, record, signUnchecked } from './catalog-harness.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -47,8 +48,14 @@ async function rawPeer() {
 }
 
 /** Writes `bytes` on a fresh sync stream, then reads until the agent closes or resets it. */
-async function sendRaw(node: Libp2p, target: string, bytes: Uint8Array[], halfClose: boolean): Promise<string> {
-  const stream: Stream = await node.dialProtocol(multiaddr(target), SYNC_PROTOCOL, {
+async function sendRaw(
+  node: Libp2p,
+  target: string,
+  bytes: Uint8Array[],
+  halfClose: boolean,
+  protocol = SYNC_PROTOCOL,
+): Promise<string> {
+  const stream: Stream = await node.dialProtocol(multiaddr(target), protocol, {
     signal: AbortSignal.timeout(5_000),
   });
   for (const b of bytes) stream.send(b);
@@ -65,6 +72,29 @@ async function sendRaw(node: Libp2p, target: string, bytes: Uint8Array[], halfCl
 
 const frame = (type: number, payload: Uint8Array) => lp.encode.single(Uint8Array.of(type, ...payload)).subarray();
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+/** Sends `frames` on a fresh stream of `protocol`, half-closes, and returns the frame types received. */
+async function exchangeRaw(node: Libp2p, target: string, protocol: string, frames: Uint8Array[]): Promise<number[]> {
+  const stream = await node.dialProtocol(multiaddr(target), protocol, { signal: AbortSignal.timeout(5_000) });
+  for (const f of frames) stream.send(f);
+  await stream.close();
+  const types: number[] = [];
+  for await (const f of lp.decode(stream)) types.push(f.subarray()[0]!);
+  return types;
+}
+
+describe('digest summary', () => {
+  it('ignores order and changes with any version', () => {
+    const a = { node: 'a', epoch: 1, seq: 2 };
+    const b = { node: 'b', epoch: 1, seq: 1 };
+    expect(digestSummary([a, b])).toEqual(digestSummary([b, a]));
+    expect(digestSummary([a, b])).toHaveLength(16);
+    expect(digestSummary([a, b])).not.toEqual(digestSummary([a, { ...b, seq: 2 }]));
+    expect(digestSummary([a, b])).not.toEqual(digestSummary([a, { ...b, epoch: 2 }]));
+    expect(digestSummary([a, b])).not.toEqual(digestSummary([a]));
+    expect(digestSummary([])).not.toEqual(digestSummary([a]));
+  });
+});
 
 describe('catalog anti-entropy stream', { timeout: 60_000 }, () => {
   it('closes the stream on malformed frames, counts them, and keeps working', async () => {
@@ -165,6 +195,81 @@ describe('catalog anti-entropy stream', { timeout: 60_000 }, () => {
     expect(a.catalog.get('evil')).toBeUndefined();
     expect(a.catalog.stats().rejected['invalid-name']).toBe(1);
     expect(a.catalog.stats().syncMalformed).toBe(0);
+  });
+
+  it('v2: matching summaries end the exchange, different ones fall back to digests', async () => {
+    const a = await cluster.add('a', { gossipKeys: [KEY] });
+    const evil = await rawPeer();
+    cluster.directory.set('evil', evil.peerId);
+    a.catalog.setPeers([
+      a.peer(),
+      { node: 'evil', peerId: evil.peerId, multiaddr: evil.node.getMultiaddrs()[0]!.toString() },
+    ]);
+    await a.catalog.publish(record('a', a.peer().peerId, { epoch: 1, seq: 3 }));
+    const target = a.catalog.listenAddresses()[0]!;
+    const summaryOf = (entries: Array<{ node: string; epoch: number; seq: number }>) =>
+      frame(0x03, digestSummary(entries));
+
+    // Same store: a's summary back, nothing else (no digest, no records).
+    const same = summaryOf([{ node: 'a', epoch: 1, seq: 3 }]);
+    await expect(exchangeRaw(evil.node, target, SYNC_PROTOCOL_V2, [same])).resolves.toEqual([0x03]);
+    // An older version of a's record: summary, then the digest exchange and a's record.
+    const older = summaryOf([{ node: 'a', epoch: 1, seq: 2 }]);
+    const theirs = frame(0x01, json([['a', 1, 2]]));
+    await expect(exchangeRaw(evil.node, target, SYNC_PROTOCOL_V2, [older, theirs])).resolves.toEqual([
+      0x03, 0x01, 0x02,
+    ]);
+    // And a record the peer sends after the digests is taken.
+    const signedByEvil = await signRecord(record('evil', evil.peerId, { epoch: 1, seq: 1 }), evil.key);
+    const withRecord = [summaryOf([]), frame(0x01, json([])), frame(0x02, signedByEvil.envelope)];
+    await expect(exchangeRaw(evil.node, target, SYNC_PROTOCOL_V2, withRecord)).resolves.toEqual([0x03, 0x01, 0x02]);
+    await waitFor(() => a.catalog.get('evil')?.seq === 1, 'record synced over v2', 10_000);
+    expect(a.catalog.stats().syncMalformed).toBe(0);
+
+    // Broken v2 streams are closed and counted.
+    const cases: Array<{ name: string; bytes: Uint8Array[] }> = [
+      { name: 'digest first', bytes: [frame(0x01, json([]))] },
+      { name: 'summary too short', bytes: [frame(0x03, new Uint8Array(15))] },
+      { name: 'summary too long', bytes: [frame(0x03, new Uint8Array(17))] },
+      { name: 'nothing after a different summary', bytes: [summaryOf([])] },
+      {
+        name: 'a frame after matching summaries',
+        bytes: [
+          summaryOf(a.catalog.records().map((r) => ({ node: r.node, epoch: r.epoch, seq: r.seq }))),
+          frame(0x01, json([])),
+        ],
+      },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const outcome = await sendRaw(evil.node, target, c.bytes, true, SYNC_PROTOCOL_V2);
+      expect(outcome, c.name).toMatch(/closed|reset/);
+      await waitFor(() => a.catalog.stats().syncMalformed >= i + 1, `malformed counted: ${c.name}`, 10_000);
+    }
+    expect(a.catalog.stats().syncMalformed).toBe(cases.length);
+  });
+
+  it('dials an agent that speaks only v1 (an older release) with v1', async () => {
+    const a = await cluster.add('a', { gossipKeys: [KEY] });
+    const old = await rawPeer();
+    cluster.directory.set('old', old.peerId);
+    const oldRecord = await signRecord(record('old', old.peerId, { epoch: 1, seq: 1 }), old.key);
+    const seen: number[] = [];
+    await old.node.handle(SYNC_PROTOCOL, async (stream) => {
+      stream.send(frame(0x01, json([])));
+      stream.send(frame(0x02, oldRecord.envelope));
+      await stream.close();
+      for await (const f of lp.decode(stream)) seen.push(f.subarray()[0]!);
+    });
+    a.catalog.setPeers([
+      a.peer(),
+      { node: 'old', peerId: old.peerId, multiaddr: old.node.getMultiaddrs()[0]!.toString() },
+    ]);
+    await a.catalog.publish(record('a', a.peer().peerId, { epoch: 1, seq: 1 }));
+    await waitFor(() => a.catalog.stats().connectedPeers === 1 || undefined, 'a dialled old', 20_000);
+    await expect(a.catalog.syncWith(old.peerId)).resolves.toMatchObject({ sent: 1, received: 1, accepted: 1 });
+    await waitFor(() => seen.length >= 2 || undefined, 'old got the digest and a record', 10_000);
+    expect(seen.slice(0, 2)).toEqual([0x01, 0x02]);
+    expect(a.catalog.get('old')?.seq).toBe(1);
   });
 
   it('stop() closes every socket and timer it opened', async () => {

@@ -43,4 +43,4 @@ export {
   verifyEnvelope,
 } from './record-codec.ts';
 export { type DigestEntry, type MergeResult, RecordStore } from './record-store.ts';
-export { SYNC_PROTOCOL, SyncProtocolError, type SyncResult } from './sync-protocol.ts';
+export { SYNC_PROTOCOL, SYNC_PROTOCOL_V2, SyncProtocolError, type SyncResult } from './sync-protocol.ts';

@@ -1,20 +1,30 @@
-// Anti-entropy over a libp2p stream: `/vigil/catalog-sync/1`, length-prefixed frames through
-// it-pipe. The exchange is symmetric, so the dialer and the listener run the same code:
+// Anti-entropy over a libp2p stream, length-prefixed frames through it-pipe. The exchange is
+// symmetric, so the dialer and the listener run the same code.
 //
+// `/vigil/catalog-sync/2` (current):
+//   each side sends   SUMMARY (16 bytes: sha256 of its sorted digest, truncated)
+//   each side reads the other's SUMMARY. Equal (the idle case): each half-closes; done, one round
+//   trip of ~20 bytes each way instead of a digest of every node. Different: the v1 exchange below
+//   follows on the same stream. Both sides compare the same two hashes, so they always agree.
+// `/vigil/catalog-sync/1` (still served and dialled as a fallback, so agents of an older release
+// keep syncing during a rolling upgrade; multistream-select picks /2 when both sides have it):
 //   each side sends   DIGEST  (node -> epoch, seq for every record it holds)
 //   each side waits for the other's DIGEST, then sends RECORD frames for whatever the other
 //   side lacks or holds older, then half-closes its write end.
 //   each side reads   DIGEST, then RECORD frames until the other side's half-close.
 //
-// One round trip plus the records. Every received record goes through the same acceptance check
-// as gossip (signature by the peer id membership holds for the record's node), done by the caller's
-// `accept` callback. Anything that is not a well-formed frame in the right place closes the stream
-// (SyncProtocolError); the agent only counts it.
+// One round trip plus the records (v2 on a mismatch: two). Every received record goes through the
+// same acceptance check as gossip (signature by the peer id membership holds for the record's
+// node), done by the caller's `accept` callback. Anything that is not a well-formed frame in the
+// right place closes the stream (SyncProtocolError); the agent only counts it.
 //
 // Frame = 1 type byte + payload:
-//   0x01 DIGEST  UTF-8 JSON [[node, epoch, seq], ...]
-//   0x02 RECORD  a record envelope (record-codec.ts)
+//   0x01 DIGEST   UTF-8 JSON [[node, epoch, seq], ...]
+//   0x02 RECORD   a record envelope (record-codec.ts)
+//   0x03 SUMMARY  16 bytes, digestSummary() (v2 only, first frame)
 
+import type { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import * as lp from 'it-length-prefixed';
 import { pipe } from 'it-pipe';
 import { Uint8ArrayList } from 'uint8arraylist';
@@ -22,10 +32,17 @@ import { z } from 'zod';
 import { decodeEnvelope, MAX_ENVELOPE_BYTES, RECORD_LIMITS, RecordError, type SignedRecord } from './record-codec.ts';
 import type { DigestEntry } from './record-store.ts';
 
+/** The first protocol: digests both ways on every exchange. */
 export const SYNC_PROTOCOL = '/vigil/catalog-sync/1';
+/** A summary hash first; digests only when the summaries differ. */
+export const SYNC_PROTOCOL_V2 = '/vigil/catalog-sync/2';
+/** What we serve and dial, preferred first. */
+export const SYNC_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL_V2, SYNC_PROTOCOL];
 
 const FRAME_DIGEST = 0x01;
 const FRAME_RECORD = 0x02;
+const FRAME_SUMMARY = 0x03;
+const SUMMARY_BYTES = 16;
 
 /** Bounds on one exchange. */
 export interface SyncLimits {
@@ -74,6 +91,8 @@ export interface SyncResult {
 
 /** The part of a libp2p 3 Stream this module uses (a Stream is AsyncIterable of its chunks). */
 export interface SyncStream extends AsyncIterable<Uint8Array | Uint8ArrayList> {
+  /** The negotiated protocol id; a stream without one (the in-memory transport) speaks the newest. */
+  readonly protocol?: string;
   send(data: Uint8Array | Uint8ArrayList): boolean;
   onDrain(options?: { signal?: AbortSignal }): Promise<void>;
   close(options?: { signal?: AbortSignal }): Promise<void>;
@@ -99,6 +118,24 @@ export function encodeDigestFrame(entries: readonly DigestEntry[]): Uint8Array {
   return frame;
 }
 
+/**
+ * 16 bytes of sha256 over the digest sorted by node (UTF-16 code units, no locale), as the JSON a
+ * DIGEST frame carries: two stores with the same versions of the same nodes have the same summary
+ * whatever order they hold them in. 128 bits: a collision would need 2^64 digests.
+ */
+export function digestSummary(entries: readonly DigestEntry[]): Buffer {
+  const sorted = [...entries].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  const json = JSON.stringify(sorted.map((e) => [e.node, e.epoch, e.seq]));
+  return createHash('sha256').update(json).digest().subarray(0, SUMMARY_BYTES);
+}
+
+export function encodeSummaryFrame(summary: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(1 + summary.length);
+  frame[0] = FRAME_SUMMARY;
+  frame.set(summary, 1);
+  return frame;
+}
+
 export function encodeRecordFrame(envelope: Uint8Array): Uint8ArrayList {
   return new Uint8ArrayList(Uint8Array.of(FRAME_RECORD), envelope);
 }
@@ -115,11 +152,16 @@ function decodeDigest(payload: Uint8Array, limits: SyncLimits): Map<string, Dige
   return new Map(parsed.data.map(([node, epoch, seq]) => [node, { node, epoch, seq }]));
 }
 
-/** it-pipe sink writing into a libp2p 3 stream: honours backpressure, then half-closes. */
+/**
+ * it-pipe sink writing frames into a libp2p 3 stream, each length-prefixed in ONE send: yamux makes
+ * every send a frame of its own (12-byte header, Noise's 18 bytes) and answers each with a
+ * window-update frame, and lp.encode() would yield the prefix, the type byte and the payload
+ * apart. Honours backpressure, then half-closes.
+ */
 function toStream(stream: SyncStream, signal: AbortSignal) {
   return async (source: AsyncIterable<Uint8Array | Uint8ArrayList>): Promise<void> => {
-    for await (const chunk of source) {
-      if (!stream.send(chunk)) await stream.onDrain({ signal });
+    for await (const frame of source) {
+      if (!stream.send(lp.encode.single(frame))) await stream.onDrain({ signal });
     }
     await stream.close({ signal });
   };
@@ -142,7 +184,17 @@ export async function runSyncExchange(
   // The writer awaits this; if the reader fails first, the rejection is handled by the reader's error.
   theirDigest.promise.catch(() => {});
 
+  // v2: whether the two summaries matched (then nothing else is sent either way).
+  const v2 = stream.protocol !== SYNC_PROTOCOL;
+  const mySummary = v2 ? digestSummary(party.digest().slice(0, limits.maxRecords)) : undefined;
+  const summariesMatch = Promise.withResolvers<boolean>();
+  summariesMatch.promise.catch(() => {});
+
   async function* outgoing(): AsyncGenerator<Uint8Array | Uint8ArrayList> {
+    if (mySummary !== undefined) {
+      yield encodeSummaryFrame(mySummary);
+      if (await summariesMatch.promise) return;
+    }
     yield encodeDigestFrame(party.digest().slice(0, limits.maxRecords));
     const digest = await theirDigest.promise;
     for (const signed of party.missingFrom(digest).slice(0, limits.maxRecords)) {
@@ -152,10 +204,22 @@ export async function runSyncExchange(
   }
 
   async function incoming(frames: AsyncIterable<Uint8ArrayList>): Promise<void> {
+    let gotSummary = mySummary === undefined;
+    let same = false;
     let gotDigest = false;
     for await (const list of frames) {
       const frame = list.subarray();
       const type = frame[0];
+      if (!gotSummary) {
+        if (type !== FRAME_SUMMARY || frame.length !== 1 + SUMMARY_BYTES) {
+          throw new SyncProtocolError('the first frame must be a summary');
+        }
+        same = mySummary?.equals(frame.subarray(1)) === true;
+        summariesMatch.resolve(same);
+        gotSummary = true;
+        continue;
+      }
+      if (same) throw new SyncProtocolError('a frame after matching summaries');
       if (!gotDigest) {
         if (type !== FRAME_DIGEST) throw new SyncProtocolError('the first frame must be a digest');
         theirDigest.resolve(decodeDigest(frame.subarray(1), limits));
@@ -176,19 +240,21 @@ export async function runSyncExchange(
       }
       if (await party.accept(signed)) accepted++;
     }
-    if (!gotDigest) throw new SyncProtocolError('the stream ended before the digest');
+    if (!gotSummary) throw new SyncProtocolError('the stream ended before the summary');
+    if (!same && !gotDigest) throw new SyncProtocolError('the stream ended before the digest');
   }
 
   const onAbort = () => {
     const reason = signal.reason instanceof Error ? signal.reason : new Error('sync aborted');
     theirDigest.reject(reason);
+    summariesMatch.reject(reason);
     stream.abort(reason);
   };
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
   try {
     await Promise.all([
-      pipe(outgoing(), (src) => lp.encode(src), toStream(stream, signal)),
+      pipe(outgoing(), toStream(stream, signal)),
       pipe(
         stream,
         (src) => lp.decode(src, { maxDataLength: limits.maxFrameBytes }),
@@ -197,6 +263,7 @@ export async function runSyncExchange(
             await incoming(frames);
           } catch (err) {
             theirDigest.reject(err as Error);
+            summariesMatch.reject(err as Error);
             throw err;
           }
         },

@@ -1,4 +1,3 @@
-import { connect, constants } from 'node:http2';
 import type { GrpcCheckSpec } from './check-spec.ts';
 import type { ProbeContext } from './probe.ts';
 import type { CheckResult } from './status.ts';
@@ -64,6 +63,9 @@ export function runGrpcCheck(spec: GrpcCheckSpec, ctx: ProbeContext): Promise<Ch
   const authority = slash === -1 ? spec.target : spec.target.slice(0, slash);
   const service = slash === -1 ? '' : spec.target.slice(slash + 1);
   const label = `gRPC check ${spec.target}`;
+  // At first use, not as an import: node:http2 pulls in TLS (~38 ms of CPU at every agent start,
+  // most of which run no gRPC check).
+  const { connect, constants } = process.getBuiltinModule('node:http2');
   return new Promise((resolve) => {
     let settled = false;
     const session = connect(`${spec.useTls ? 'https' : 'http'}://${authority}`, {

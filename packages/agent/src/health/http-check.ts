@@ -1,5 +1,7 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+// node:http{,s,2} through getBuiltinModule, not an ESM import: importing node:http as an ES module
+// reads every export, including its lazy WebSocket getters, which load Node's bundled undici
+// (~75 ms of CPU at every start, measured); https and http2 also pull in TLS. Loaded at first use.
 import type { HttpCheckSpec } from './check-spec.ts';
 import { MAX_HTTP_REDIRECTS } from './defaults.ts';
 import { truncateHead } from './output.ts';
@@ -29,7 +31,7 @@ function send(
   for (const [name, values] of Object.entries(spec.headers)) headers[name.toLowerCase()] = [...values];
   const https = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
-    const req = (https ? httpsRequest : httpRequest)(url, {
+    const req = process.getBuiltinModule(https ? 'node:https' : 'node:http').request(url, {
       method,
       headers,
       signal: ctx.signal,

@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Logger } from '../log.ts';
@@ -72,7 +71,8 @@ function answerClientError(err: Error & { code?: string }, socket: Socket): void
         ? [431, 'the request headers are too large']
         : [400, `malformed HTTP request (${err.code ?? err.message})`];
   const body = JSON.stringify({ error: why });
+  // getBuiltinModule, not `import from 'node:http'`: that ESM import loads Node's undici (see http-check.ts).
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${process.getBuiltinModule('node:http').STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
