@@ -1,11 +1,15 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { encodeStream, type Message } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Address } from '../src/membership/address.ts';
 import { GossipTransport } from '../src/membership/gossip-transport.ts';
+import { MemoryGossipNetwork } from '../src/membership/memory-transport.ts';
 import { readStreamMessage } from '../src/membership/stream-exchange.ts';
 import { DEFAULT_VOTER_HEALTH, type VoterHealth } from '../src/membership/swim-engine.ts';
 import { runTcpPing } from '../src/membership/tcp-ping.ts';
-import { realRuntime } from '../src/runtime/index.ts';
+import type { Transport } from '../src/membership/transport.ts';
+import { realRuntime, VirtualRuntime } from '../src/runtime/index.ts';
 import { convergedCluster } from './helpers/membership-sim.ts';
 
 // A refused TCP fallback connect is evidence of its own (issue 19): nothing listens on the
@@ -100,6 +104,40 @@ describe('the TCP fallback ping result', () => {
       await new Promise((r) => answering.close(r));
     });
     expect(await runTcpPing(exchange(t, port, 5000), PING.seqNo)).toBe('ack');
+  });
+});
+
+describe('the in-memory network (node-sim)', () => {
+  /** Runs a dial on virtual time until it settles: the TCP ping's result, from the dial alone. */
+  async function dialResult(net: MemoryGossipNetwork, rt: VirtualRuntime, from: Transport, to: Address) {
+    let result: string | undefined;
+    void runTcpPing(async () => {
+      (await from.dial(to, 1000)).destroy();
+      return { type: 'ack', seqNo: PING.seqNo, payload: new Uint8Array(0) };
+    }, PING.seqNo).then((r) => {
+      result = r;
+    });
+    for (let i = 0; i < 200 && result === undefined; i++) {
+      rt.advance(10);
+      await new Promise((r) => setImmediate(r));
+    }
+    return result;
+  }
+
+  it('refuses a dial to a closed endpoint (a crashed node), times out across a partition', async () => {
+    const rt = new VirtualRuntime(1);
+    const net = new MemoryGossipNetwork({ runtime: rt });
+    const handlers = { packet: () => {}, stream: (s: Duplex) => s.destroy() };
+    const a = await net.bind({ host: '10.0.0.1', port: 7946 }, handlers, rt.timers);
+    const b = await net.bind({ host: '10.0.0.2', port: 7946 }, handlers, rt.timers);
+    const c = await net.bind({ host: '10.0.0.3', port: 7946 }, handlers, rt.timers);
+    expect(await dialResult(net, rt, a, b.address)).toBe('ack');
+    await b.close();
+    expect(await dialResult(net, rt, a, b.address)).toBe('refused');
+    net.partition([[a.address], [c.address]]);
+    expect(await dialResult(net, rt, a, c.address)).toBe('failed');
+    await a.close();
+    await c.close();
   });
 });
 
