@@ -21,8 +21,8 @@ const CATALOG_PEERS = 6;
 /** The busy rows: every node stalls as in a start-up storm (membership-sim-busy-startup.test.ts). */
 const STORM: Starvation = { stallMs: [300, 3000], gapMs: [200, 2000], decayMs: 30_000 };
 
-function restartOnce(n: number, seed: number, slowStart: boolean, busy = false) {
-  const { sim, names } = convergedCluster(n, { seed }, 5000);
+function restartOnce(n: number, seed: number, slowStart: boolean, busy = false, tcpPing = false) {
+  const { sim, names } = convergedCluster(n, { seed, engine: { tcpPing } }, 5000);
   if (busy) sim.starve(names, STORM);
   const victim = names[seed % n]!;
   const observers = names.filter((x) => x !== victim);
@@ -48,6 +48,8 @@ function restartOnce(n: number, seed: number, slowStart: boolean, busy = false) 
   const restartedAt = sim.now;
   const back = new Map<string, number>();
   const flaps: string[] = [];
+  /** Flaps that drain it: a confirmed-suspect or dead view of the new life. */
+  let drainingFlaps = 0;
   // An observer that never noticed the crash has it alive all along, so it counts as back from the
   // restart on. News of the old life's death can still reach it afterwards (in a storm the crash is
   // found about 3 s in): a suspicion of the old incarnation before it has seen the new life is
@@ -64,7 +66,10 @@ function restartOnce(n: number, seed: number, slowStart: boolean, busy = false) 
     } else if (back.has(e.observer)) {
       const late = unnoticed.has(e.observer) && !sawNewLife.has(e.observer) && e.member.incarnation <= oldIncarnation;
       if (late) oldLifeNews++;
-      else flaps.push(`${e.at - restartedAt} ms: ${e.observer} ${e.type} inc ${e.member.incarnation}`);
+      else {
+        flaps.push(`${e.at - restartedAt} ms: ${e.observer} ${e.type} inc ${e.member.incarnation}`);
+        if (e.member.confirmedSuspect || e.type === 'dead') drainingFlaps++;
+      }
     }
   });
   sim.restart(victim);
@@ -80,6 +85,7 @@ function restartOnce(n: number, seed: number, slowStart: boolean, busy = false) 
   return {
     suspectedBefore,
     flaps,
+    drainingFlaps,
     oldLifeNews,
     allBack: back.size === observers.length ? Math.max(...back.values()) : undefined,
     ownIncarnationAhead: own > oldIncarnation,
@@ -99,19 +105,28 @@ describe('a member restarted 3 s after a crash (simulator)', () => {
       { n: 50, slowStart: true },
       { n: 20, slowStart: true, busy: true },
       { n: 50, slowStart: true, busy: true },
-    ].map(({ n, slowStart, busy = false }) => {
-      const runs = Array.from({ length: SEEDS }, (_, i) => restartOnce(n, 1900 + 7 * n + i, slowStart, busy));
+      // With the TCP fallback ping: the dead port refuses, so starved observers accuse at once.
+      { n: 20, slowStart: true, busy: true, tcp: true },
+      { n: 50, slowStart: true, busy: true, tcp: true },
+    ].map(({ n, slowStart, busy = false, tcp = false }) => {
+      const runs = Array.from({ length: SEEDS }, (_, i) => restartOnce(n, 1900 + 7 * n + i, slowStart, busy, tcp));
       for (const r of runs) {
         // In a storm, observers that may not vote wait for 4 s of silence: the 3 s may pass unseen.
         if (!busy) expect(r.suspectedBefore, `N = ${n}: the crash was noticed before the restart`).toBeGreaterThan(0);
-        expect(r.flaps, `N = ${n}: no suspicion after it was back`).toEqual([]);
+        // With the TCP fallback in the storm, one run of 20 (N = 20) saw a lone voter suspect the
+        // stalled new life 14.7 s after the restart, never confirmed (README, Restarts): there
+        // the bound is that nothing drains it.
+        if (tcp) expect(r.drainingFlaps, `N = ${n}, storm, TCP: not drained after it was back`).toBe(0);
+        else expect(r.flaps, `N = ${n}: no suspicion after it was back`).toEqual([]);
         expect(r.allBack, `N = ${n}: every observer saw it back`).toBeDefined();
         expect(r.ownIncarnationAhead, `N = ${n}: the new life out-bids the old one`).toBe(true);
         expect(r.agreed, `N = ${n}: everyone holds its current incarnation`).toBe(true);
       }
       const back = runs.map((r) => r.allBack!);
       const flaps = runs.reduce((s, r) => s + r.flaps.length, 0);
-      return { n, slowStart, busy, back, flaps, oldLifeNews: runs.reduce((s, r) => s + r.oldLifeNews, 0) };
+      const suspectedBefore = runs.reduce((s, r) => s + r.suspectedBefore, 0);
+      const oldLifeNews = runs.reduce((s, r) => s + r.oldLifeNews, 0);
+      return { n, slowStart, busy, tcp, back, flaps, oldLifeNews, suspectedBefore };
     });
     console.log(
       table(
@@ -120,6 +135,8 @@ describe('a member restarted 3 s after a crash (simulator)', () => {
           'N',
           'start-up lag 0.1-0.4 s',
           'start-up storm',
+          'TCP fallback',
+          'suspect before the restart',
           'alive on every observer (median / max)',
           'suspect views after back',
           'late news of the old life',
@@ -128,6 +145,8 @@ describe('a member restarted 3 s after a crash (simulator)', () => {
           r.n,
           r.slowStart ? 'yes' : 'no',
           r.busy ? 'yes' : 'no',
+          r.tcp ? 'yes' : 'no',
+          r.suspectedBefore,
           `${seconds(median(r.back))} / ${seconds(Math.max(...r.back))}`,
           r.flaps,
           r.oldLifeNews,

@@ -39,8 +39,8 @@ const QUIET_ONLY: VoterHealth = {
   probeOkWithinMs: Number.POSITIVE_INFINITY,
 };
 
-function starvedRun(rule: Rule, seed: number, starvedShare: number) {
-  const { sim, names } = convergedCluster(N, { seed, engine: { voterHealth: rule } }, 0);
+function starvedRun(rule: Rule, seed: number, starvedShare: number, tcpPing: boolean) {
+  const { sim, names } = convergedCluster(N, { seed, engine: { voterHealth: rule, tcpPing } }, 0);
   const starved = new Set(names.slice(0, Math.round(starvedShare * N)));
   sim.starve([...starved], STARVED);
   let falseConfirmed = 0;
@@ -62,8 +62,8 @@ function starvedRun(rule: Rule, seed: number, starvedShare: number) {
 
 type Load = 'settled' | 'busy' | 'starved';
 
-function crashRun(rule: Rule, n: number, seed: number, load: Load) {
-  const { sim, names } = convergedCluster(n, { seed, engine: { voterHealth: rule } }, 5000);
+function crashRun(rule: Rule, n: number, seed: number, load: Load, tcpPing: boolean) {
+  const { sim, names } = convergedCluster(n, { seed, engine: { voterHealth: rule, tcpPing } }, 5000);
   if (load !== 'settled') {
     sim.starve(names, load === 'busy' ? BUSY : STARVED);
     sim.run(5000);
@@ -94,19 +94,22 @@ const sum = <T>(runs: readonly T[], pick: (r: T) => number) => runs.reduce((s, r
 
 describe('confirmation under CPU starvation (simulator)', () => {
   it('confirms no healthy node while observers starve, and still confirms a crash fast', { timeout: 300_000 }, () => {
-    const rules: [string, Rule, number][] = [
-      ['before (every observer votes)', null, 5],
-      ['quiet 2 s, else 3 stretched probes', QUIET_ONLY, SEEDS],
-      ['own window clean (+ 4 s silence)', { ...DEFAULT_VOTER_HEALTH, perWindow: true }, SEEDS],
-      ['quiet 2 s, else 4 s silence, counted (default)', undefined as unknown as Rule, SEEDS],
+    // The last row adds memberlist's TCP fallback ping (on in the agent, off in the simulator
+    // unless asked): a crashed node's port refuses the connect, and a refusal votes (issue 19).
+    const rules: [string, Rule, number, boolean][] = [
+      ['before (every observer votes)', null, 5, false],
+      ['quiet 2 s, else 3 stretched probes', QUIET_ONLY, SEEDS, false],
+      ['own window clean (+ 4 s silence)', { ...DEFAULT_VOTER_HEALTH, perWindow: true }, SEEDS, false],
+      ['quiet 2 s, else 4 s silence, counted (default)', undefined as unknown as Rule, SEEDS, false],
+      ['... + TCP fallback, a refusal votes (default)', undefined as unknown as Rule, SEEDS, true],
     ];
-    const rows = rules.map(([label, rule, count]) => {
-      const all = seeds(count, 500).map((s) => starvedRun(rule, s, 1));
-      const most = seeds(count, 600).map((s) => starvedRun(rule, s, 0.8));
+    const rows = rules.map(([label, rule, count, tcp]) => {
+      const all = seeds(count, 500).map((s) => starvedRun(rule, s, 1, tcp));
+      const most = seeds(count, 600).map((s) => starvedRun(rule, s, 0.8, tcp));
       const loads: Load[] = ['settled', 'busy', 'starved'];
       const crashes = [20, 50].flatMap((n) =>
         loads.map((load, i) => {
-          const runs = seeds(count, 700 + n + 100 * i).map((s) => crashRun(rule, n, s, load));
+          const runs = seeds(count, 700 + n + 100 * i).map((s) => crashRun(rule, n, s, load, tcp));
           return {
             n,
             load,
@@ -148,7 +151,7 @@ describe('confirmation under CPU starvation (simulator)', () => {
       ),
     );
 
-    const [before, , perWindow, chosen] = rows;
+    const [before, , perWindow, silenceOnly, withTcp] = rows;
     expect(
       sum(perWindow!.all, (x) => x.falseConfirmed),
       'judging only our own window: the stalled targets are confirmed',
@@ -157,17 +160,19 @@ describe('confirmation under CPU starvation (simulator)', () => {
       sum(before!.all, (x) => x.falseConfirmed),
       'the scenario must hurt the old rule',
     ).toBeGreaterThan(0);
-    for (const r of chosen!.all) expect(r.falseConfirmed, 'all starved: no confirmed suspect').toBe(0);
-    for (const r of chosen!.most) expect(r.falseConfirmed, 'most starved: no healthy node confirmed').toBe(0);
-    for (const r of [...chosen!.all, ...chosen!.most]) expect(r.dead, 'no healthy node dead').toBe(0);
-    for (const c of chosen!.crashes) {
-      const where = `N = ${c.n}, ${c.load}`;
-      for (const run of c.runs) expect(run.others, `${where}: nobody else declared dead`).toEqual([]);
-      // Starved throughout: no speed target, but the crash must still be seen everywhere.
-      for (const run of c.runs) expect(run.dead, `${where}: dead everywhere`).toBeLessThan(Infinity);
-      if (c.load === 'starved') continue;
-      expect(c.confirmed, `${where}: confirmed <= 0.35x Serf`).toBeLessThanOrEqual(0.35 * SERF_FAILED_MS[c.n]!);
-      expect(c.dead, `${where}: dead <= 1.0x Serf`).toBeLessThanOrEqual(SERF_FAILED_MS[c.n]!);
+    for (const chosen of [silenceOnly, withTcp]) {
+      for (const r of chosen!.all) expect(r.falseConfirmed, 'all starved: no confirmed suspect').toBe(0);
+      for (const r of chosen!.most) expect(r.falseConfirmed, 'most starved: no healthy node confirmed').toBe(0);
+      for (const r of [...chosen!.all, ...chosen!.most]) expect(r.dead, 'no healthy node dead').toBe(0);
+      for (const c of chosen!.crashes) {
+        const where = `N = ${c.n}, ${c.load}`;
+        for (const run of c.runs) expect(run.others, `${where}: nobody else declared dead`).toEqual([]);
+        // Starved throughout: no speed target, but the crash must still be seen everywhere.
+        for (const run of c.runs) expect(run.dead, `${where}: dead everywhere`).toBeLessThan(Infinity);
+        if (c.load === 'starved') continue;
+        expect(c.confirmed, `${where}: confirmed <= 0.35x Serf`).toBeLessThanOrEqual(0.35 * SERF_FAILED_MS[c.n]!);
+        expect(c.dead, `${where}: dead <= 1.0x Serf`).toBeLessThanOrEqual(SERF_FAILED_MS[c.n]!);
+      }
     }
   });
 });

@@ -59,6 +59,14 @@ export interface VoterHealth {
    * longer than a stall explains. Speeds up the dead verdict, never past memberlist's.
    */
   readonly silenceCounts?: boolean;
+  /**
+   * A failed probe whose TCP fallback connect was refused counts even while we may not vote:
+   * a refusal comes from the member's kernel (nothing listens on its gossip port), which our own
+   * stall cannot fake, and a stalled but live process's kernel still accepts the connect.
+   */
+  readonly refusedVotes?: boolean;
+  /** With refusedVotes: a refused connect fails the probe at once instead of at its interval's end. */
+  readonly refusalEndsProbe?: boolean;
 }
 
 /**
@@ -73,6 +81,8 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   probeOkWithinMs: Number.POSITIVE_INFINITY,
   unfitSilenceMs: 4000,
   silenceCounts: true,
+  refusedVotes: true,
+  refusalEndsProbe: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -132,6 +142,15 @@ export class Confirmation {
         ? this.lastStallAt < since
         : core.now - this.lastStallAt >= rule.quietMs;
     return clean && core.awareness.health() <= rule.maxScore && core.now - this.lastProbeOkAt <= rule.probeOkWithinMs;
+  }
+
+  /** Whether a failed probe counts: by canVote, or because its TCP fallback was refused (refusedVotes). */
+  voteOnProbe(since: number, refused: boolean): boolean {
+    return (refused && this.rule?.refusedVotes === true) || this.canVote(since);
+  }
+
+  refusalEndsProbe(): boolean {
+    return this.rule?.refusedVotes === true && this.rule.refusalEndsProbe === true;
   }
 
   /**

@@ -94,7 +94,12 @@ export class GossipTransport implements Transport {
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         timer.cancel();
-        reject(new Error(`connect to ${to.host}:${to.port} failed: ${err.code ?? err.message}`));
+        // The errno code stays on the error: a refused connect is evidence of its own (tcp-ping.ts).
+        reject(
+          Object.assign(new Error(`connect to ${to.host}:${to.port} failed: ${err.code ?? err.message}`), {
+            code: err.code,
+          }),
+        );
       });
     });
   }

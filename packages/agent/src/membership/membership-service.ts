@@ -30,6 +30,7 @@ import { SnapshotKeeper } from './snapshot-keeper.ts';
 import { type JoinResult, joinTargets, logJoinOutcome, StartupJoin } from './startup-join.ts';
 import { readStreamMessage } from './stream-exchange.ts';
 import { isLive, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
+import { runTcpPing } from './tcp-ping.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 import { VerdictLog } from './verdict-log.ts';
 
@@ -509,16 +510,10 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private async tcpPing(to: Address, ping: Message & { type: 'ping' }, deadline: number): Promise<void> {
-    let ok = false;
-    try {
-      const reply = await this.exchange(to, ping, Math.max(1, deadline - this.now()));
-      ok = reply.type === 'ack' && reply.seqNo === ping.seqNo;
-    } catch {
-      ok = false;
-    }
+    const result = await runTcpPing(() => this.exchange(to, ping, Math.max(1, deadline - this.now())), ping.seqNo);
     if (this.stopped) return;
-    if (ok) this.warnTcpFallback(ping.node);
-    this.engine.handleTcpPingResult(ping.seqNo, ok, this.now());
+    if (result === 'ack') this.warnTcpFallback(ping.node);
+    this.engine.handleTcpPingResult(ping.seqNo, result, this.now());
     this.pump();
   }
 

@@ -3,8 +3,10 @@
 // time), partitions and lost datagrams on demand. What it models:
 //   - a datagram arrives after the network's latency, unless a partition, the loss rate or a
 //     closed receiver drops it (counted);
-//   - a dial is refused after one latency when nothing listens there, and hangs until its
-//     deadline across a partition (a SYN that never comes back);
+//   - a dial is refused (code ECONNREFUSED) after one latency when nothing listens there, as a
+//     crashed process's closed port is, and hangs until its deadline across a partition (a SYN
+//     that never comes back); a bound endpoint accepts whatever its loop is doing, as the
+//     kernel's listen backlog does for a stalled process;
 //   - an accepted stream is a Duplex pair: its bytes move on the event loop, in order, without
 //     virtual latency, and a later partition does not cut it (memberlist's streams are short).
 
@@ -100,7 +102,7 @@ export class MemoryGossipNetwork {
       this.runtime.timers.after(Math.min(this.latencyMs, timeoutMs), () => {
         const target = this.endpoints.get(addressKey(to));
         if (!target) {
-          reject(new Error(`connect to ${where} failed: ECONNREFUSED`));
+          reject(Object.assign(new Error(`connect to ${where} failed: ECONNREFUSED`), { code: 'ECONNREFUSED' }));
           return;
         }
         const [ours, theirs] = duplexPair();

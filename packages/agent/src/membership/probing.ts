@@ -10,14 +10,22 @@ const NACK_MIN_PROTOCOL = 4;
 
 /** What a failed probe leads to; the engine wires these to state changes and confirmation. */
 export interface ProbeHooks {
-  /** Whether our own observation since `since` counts (always, without collective confirmation). */
-  canVote(since: number): boolean;
+  /**
+   * Whether our own observation since `since` counts (always, without collective confirmation);
+   * `refused`: the probe's TCP fallback connect was refused.
+   */
+  canVote(since: number, refused: boolean): boolean;
   /**
    * After a failed probe of a live member: undefined holds the accusation back (confirmation.ts),
    * else the member's silence so far, which its suspicion timer counts.
    */
   mayAccuse(name: string, incarnation: number, voter: boolean, sentAt: number): number | undefined;
   accuse(suspicion: Suspect, cause: SuspicionCause): void;
+  /**
+   * Whether a refused TCP fallback connect ends the probe at once (a failure, without waiting
+   * for the probe interval); memberlist waits, as without collective confirmation.
+   */
+  refusalEndsProbe(): boolean;
   /** A probe of `name` was answered. */
   acked(name: string): void;
 }
@@ -36,6 +44,7 @@ interface PendingProbe {
   /** Paths tried beyond the direct ping, for the verdict log. */
   relays?: number;
   tcp?: boolean;
+  refused?: boolean;
 }
 interface PendingRelay {
   readonly kind: 'relay';
@@ -125,6 +134,16 @@ export class Prober {
     if (p?.kind === 'probe') p.nacks++;
   }
 
+  /** The probe's TCP fallback connect was refused: nothing listens on the member's gossip port. */
+  handleTcpRefused(seqNo: number): void {
+    const p = this.pending.get(seqNo);
+    if (p?.kind !== 'probe' || p.acked) return;
+    p.refused = true;
+    if (!this.hooks.refusalEndsProbe()) return;
+    for (const t of p.timers) this.core.timers.cancel(t);
+    this.probeFailed(p.target, seqNo, p);
+  }
+
   probe(target: Member, interval: number): void {
     const { core } = this;
     const seqNo = this.nextSeq();
@@ -198,10 +217,13 @@ export class Prober {
     this.pending.delete(seqNo);
     if (probe.acked) return;
     // Judged before this probe's own Lifeguard penalty, which is about the target's silence.
-    const voter = this.hooks.canVote(probe.sentAt);
-    // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target.
-    const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
-    core.awareness.apply(delta);
+    const voter = this.hooks.canVote(probe.sentAt, probe.refused === true);
+    // Lifeguard: missing nacks mean our own network or CPU is the problem, not the target. A
+    // probe a refusal ended early proves neither, and its relays' nacks are not due yet.
+    if (!(probe.refused && this.hooks.refusalEndsProbe())) {
+      const delta = probe.expectedNacks > 0 ? Math.max(0, probe.expectedNacks - probe.nacks) : 1;
+      core.awareness.apply(delta);
+    }
     const target = core.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
     const silentMs = this.hooks.mayAccuse(name, probe.incarnation, voter, probe.sentAt);
@@ -216,6 +238,7 @@ export class Prober {
         relays: probe.relays ?? 0,
         nacks: probe.nacks,
         tcp: probe.tcp ?? false,
+        ...(probe.refused ? { refused: true } : {}),
         health: core.awareness.health(),
         silentMs,
       },

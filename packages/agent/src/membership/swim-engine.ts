@@ -9,6 +9,7 @@ import { type Member, MemberTable } from './member-table.ts';
 import { estimateSize } from './message-size.ts';
 import { Prober } from './probing.ts';
 import { type MembershipProfile, pushPullScaleMs } from './profiles.ts';
+import type { TcpPingResult } from './tcp-ping.ts';
 import type { TimerQueue } from './timer-queue.ts';
 
 export { DEFAULT_VOTER_HEALTH, isLive, type MemberStatus, type VoterHealth };
@@ -99,6 +100,8 @@ export type SuspicionCause =
       readonly relays: number;
       readonly nacks: number;
       readonly tcp: boolean;
+      /** The TCP fallback's connect was refused: nothing listened on the member's gossip port. */
+      readonly refused?: boolean;
       readonly health: number;
       /** How long the member had been silent before this probe failed, counted by our timer (confirmation.ts). */
       readonly silentMs: number;
@@ -166,11 +169,12 @@ export class SwimEngine {
     this.awareness = this.core.awareness;
     this.states = new MemberStates(this.core, () => this.eagerGossip());
     this.prober = new Prober(this.core, {
-      canVote: (since) => this.confirmation?.canVote(since) ?? true,
+      canVote: (since, refused) => this.confirmation?.voteOnProbe(since, refused) ?? true,
       // Without collective confirmation (memberlist) every failed probe accuses, timed from now.
       mayAccuse: (name, incarnation, voter, sentAt) =>
         this.confirmation ? this.confirmation.mayAccuse(name, incarnation, voter, sentAt) : 0,
       accuse: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
+      refusalEndsProbe: () => this.confirmation?.refusalEndsProbe() ?? false,
       acked: (name) => this.confirmation?.probeAcked(name),
     });
     // Our deviations from memberlist, all behind this one flag (confirmation.ts).
@@ -271,9 +275,11 @@ export class SwimEngine {
     this.pendingStreams.delete(id);
   }
 
-  handleTcpPingResult(seqNo: number, ok: boolean, now: number): void {
+  /** How a `tcpPing` output ended; `refused` only for ECONNREFUSED (tcp-ping.ts). */
+  handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number): void {
     this.now = now;
-    if (ok) this.prober.handleAck(seqNo, true);
+    if (result === 'ack') this.prober.handleAck(seqNo, true);
+    else if (result === 'refused') this.prober.handleTcpRefused(seqNo);
   }
 
   handleTimeout(now: number): void {

@@ -12,7 +12,10 @@ export interface Transport {
   readonly address: Address;
   /** Best effort, as UDP: a lost or refused datagram is not reported. */
   sendPacket(to: Address, data: Uint8Array): void;
-  /** Opens a stream to a peer's gossip port, failing after `timeoutMs`. */
+  /**
+   * Opens a stream to a peer's gossip port, failing after `timeoutMs`. A refused connect rejects
+   * with an error whose `code` is ECONNREFUSED (tcp-ping.ts tells it from other failures).
+   */
   dial(to: Address, timeoutMs: number): Promise<Duplex>;
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import {
   type Output,
   SwimEngine,
 } from '../membership/swim-engine.ts';
+import type { TcpPingResult } from '../membership/tcp-ping.ts';
 import { TimerQueue } from '../membership/timer-queue.ts';
 import { mulberry32 } from './random.ts';
 
@@ -510,15 +511,29 @@ export class Simulator {
         return;
       }
       case 'tcpPing': {
-        const ok = to !== undefined && this.reachable(from, to);
-        const at = ok ? this.arrival(from, this.arrival(to!, this.now + this.delay()) + this.delay()) : out.deadline;
+        // A crashed process's port is closed: its kernel refuses the connect at once (RST). A
+        // stalled one's kernel accepts it and the ack waits for the loop; across a partition the
+        // SYN goes unanswered until the deadline.
+        const result = to === undefined ? 'failed' : this.tcpPingResult(from, to);
+        const at =
+          result === 'refused'
+            ? this.arrival(from, this.now + 2 * this.delay())
+            : result === 'ack' && to !== undefined
+              ? this.arrival(from, this.arrival(to, this.now + this.delay()) + this.delay())
+              : out.deadline;
         const dialer = from.engine;
         this.queue.set(Math.min(at, out.deadline), (t) => {
           if (from.crashed || from.engine !== dialer) return;
-          from.engine.handleTcpPingResult(out.ping.seqNo, ok && at <= out.deadline, t);
+          from.engine.handleTcpPingResult(out.ping.seqNo, at <= out.deadline ? result : 'failed', t);
           this.settle(from);
         });
       }
     }
+  }
+
+  private tcpPingResult(from: SimNode, to: SimNode): TcpPingResult {
+    const connected = from.group === 0 || to.group === 0 || from.group === to.group;
+    if (!connected) return 'failed';
+    return to.crashed ? 'refused' : 'ack';
   }
 }

@@ -1,0 +1,181 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { encodeStream, type Message } from '@vigil/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Address } from '../src/membership/address.ts';
+import { GossipTransport } from '../src/membership/gossip-transport.ts';
+import { MemoryGossipNetwork } from '../src/membership/memory-transport.ts';
+import { readStreamMessage } from '../src/membership/stream-exchange.ts';
+import { DEFAULT_VOTER_HEALTH, type VoterHealth } from '../src/membership/swim-engine.ts';
+import { runTcpPing } from '../src/membership/tcp-ping.ts';
+import type { Transport } from '../src/membership/transport.ts';
+import { realRuntime, VirtualRuntime } from '../src/runtime/index.ts';
+import { convergedCluster } from './helpers/membership-sim.ts';
+
+// A refused TCP fallback connect is evidence of its own (issue 19): nothing listens on the
+// member's gossip port, which a starved observer's own stall cannot fake. Only ECONNREFUSED
+// counts; a listening peer that never answers (a stalled process: its kernel accepts) is a
+// plain failure.
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const timers = realRuntime().timers;
+const PING: Message & { type: 'ping' } = { type: 'ping', seqNo: 7, node: 'peer' };
+
+async function transport(): Promise<GossipTransport> {
+  const t = await GossipTransport.bind(
+    { host: '127.0.0.1', port: 0 },
+    { packet: () => {}, stream: (s) => s.destroy() },
+    timers,
+  );
+  cleanups.push(() => t.close());
+  return t;
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as { port: number }).port;
+}
+
+/** The service's exchange: dial, send the ping, read one reply, within `timeoutMs`. */
+function exchange(t: GossipTransport, port: number, timeoutMs: number): () => Promise<Message> {
+  return async () => {
+    const socket = await t.dial({ host: '127.0.0.1', port }, timeoutMs);
+    try {
+      socket.write(encodeStream(PING, { writeLabelHeader: false, compress: false }));
+      return await readStreamMessage(socket, { readLabelHeader: false }, timeoutMs, timers);
+    } finally {
+      socket.destroy();
+    }
+  };
+}
+
+describe('the TCP fallback ping result', () => {
+  it('is "refused" when nothing listens on the port (a real RST on 127.0.0.1)', async () => {
+    const t = await transport();
+    // A port that was just free: bound, then closed, so the kernel resets connects to it.
+    const probe = createServer();
+    const port = await listen(probe);
+    await new Promise((r) => probe.close(r));
+    expect(await runTcpPing(exchange(t, port, 5000), PING.seqNo)).toBe('refused');
+  });
+
+  it('is "failed", not "refused", when a listener accepts but never answers', async () => {
+    const t = await transport();
+    const sockets = new Set<Socket>();
+    let accepted = 0;
+    // A stalled process: its kernel completes the handshake; nobody reads or replies.
+    const silent = createServer((s) => {
+      accepted++;
+      sockets.add(s);
+    });
+    const port = await listen(silent);
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    });
+    expect(await runTcpPing(exchange(t, port, 300), PING.seqNo)).toBe('failed');
+    expect(accepted).toBe(1);
+  });
+
+  it('is "ack" when the peer answers the ping', async () => {
+    const t = await transport();
+    const sockets = new Set<Socket>();
+    const answering = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+      void readStreamMessage(s, { readLabelHeader: false }, 5000, timers).then(
+        (m) =>
+          s.end(
+            encodeStream(
+              { type: 'ack', seqNo: m.type === 'ping' ? m.seqNo : 0, payload: new Uint8Array(0) },
+              { writeLabelHeader: false, compress: false },
+            ),
+          ),
+        () => s.destroy(),
+      );
+    });
+    const port = await listen(answering);
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => answering.close(r));
+    });
+    expect(await runTcpPing(exchange(t, port, 5000), PING.seqNo)).toBe('ack');
+  });
+});
+
+describe('the in-memory network (node-sim)', () => {
+  /** Runs a dial on virtual time until it settles: the TCP ping's result, from the dial alone. */
+  async function dialResult(rt: VirtualRuntime, from: Transport, to: Address) {
+    let result: string | undefined;
+    void runTcpPing(async () => {
+      (await from.dial(to, 1000)).destroy();
+      return { type: 'ack', seqNo: PING.seqNo, payload: new Uint8Array(0) };
+    }, PING.seqNo).then((r) => {
+      result = r;
+    });
+    for (let i = 0; i < 200 && result === undefined; i++) {
+      rt.advance(10);
+      await new Promise((r) => setImmediate(r));
+    }
+    return result;
+  }
+
+  it('refuses a dial to a closed endpoint (a crashed node), times out across a partition', async () => {
+    const rt = new VirtualRuntime(1);
+    const net = new MemoryGossipNetwork({ runtime: rt });
+    const handlers = { packet: () => {}, stream: (s: Duplex) => s.destroy() };
+    const a = await net.bind({ host: '10.0.0.1', port: 7946 }, handlers, rt.timers);
+    const b = await net.bind({ host: '10.0.0.2', port: 7946 }, handlers, rt.timers);
+    const c = await net.bind({ host: '10.0.0.3', port: 7946 }, handlers, rt.timers);
+    expect(await dialResult(rt, a, b.address)).toBe('ack');
+    await b.close();
+    expect(await dialResult(rt, a, b.address)).toBe('refused');
+    net.partition([[a.address], [c.address]]);
+    expect(await dialResult(rt, a, c.address)).toBe('failed');
+    await a.close();
+    await c.close();
+  });
+});
+
+const STALL_EVERY_MS = 500;
+
+describe('a refused connect in the engine (simulator)', () => {
+  /**
+   * Two nodes; the observer has just stalled (so it may not vote for 2 s, and Lifeguard stretches
+   * its probe interval) and probes the other, which has crashed (its port refuses) or is cut off
+   * (connects time out). When the observer suspects it, in virtual ms after the probe began.
+   */
+  function suspectedAfter(fault: 'crash' | 'partition', rule: VoterHealth): number {
+    const { sim, names } = convergedCluster(2, { seed: 5, engine: { tcpPing: true, voterHealth: rule } });
+    const [observer, victim] = names as [string, string];
+    if (fault === 'crash') sim.crash(victim);
+    else sim.partition([[observer], [victim]]);
+    let suspectedAt = Number.POSITIVE_INFINITY;
+    sim.onEvent((e) => {
+      if (e.observer === observer && e.member.name === victim && e.type === 'suspect') suspectedAt = e.at;
+    });
+    const start = sim.now;
+    sim.actWhenRunning(observer, (e, now) => expect(e.probeNow(victim, now)).toBe(true));
+    // The observer's loop keeps stalling (each stall over half a probe timeout), as on a starved host.
+    for (let t = 0; t < 10_000; t += STALL_EVERY_MS) {
+      sim.actWhenRunning(observer, (e, now) => e.noteStall(STALL_EVERY_MS, now));
+      sim.run(STALL_EVERY_MS);
+    }
+    return suspectedAt - start;
+  }
+
+  it('lets a starved observer accuse a crashed member after its first probe', () => {
+    // No later than the stretched probe's end, before the 4 s of silence (unfitSilenceMs).
+    expect(suspectedAfter('crash', DEFAULT_VOTER_HEALTH)).toBeLessThan(DEFAULT_VOTER_HEALTH.unfitSilenceMs!);
+  });
+
+  it('does not when the connect timed out, or when refusals are no evidence', () => {
+    const silence = DEFAULT_VOTER_HEALTH.unfitSilenceMs!;
+    expect(suspectedAfter('partition', DEFAULT_VOTER_HEALTH)).toBeGreaterThanOrEqual(silence);
+    expect(suspectedAfter('crash', { ...DEFAULT_VOTER_HEALTH, refusedVotes: false })).toBeGreaterThanOrEqual(silence);
+  });
+});
