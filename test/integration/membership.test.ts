@@ -99,6 +99,62 @@ describe('membership between real agents', () => {
     expect(refused.stderr).toContain('only a failed (dead) member can be forced out');
   });
 
+  it('a SIGKILLed agent is accused through a refused TCP fallback connect (rule 5)', async () => {
+    // Issue 19: the refused connect is what lets a starved observer vote on a crash; this checks
+    // the real path end to end (probe, indirect pings, the dial's ECONNREFUSED, the accusation).
+    const all = await cluster(4);
+    const victim = all[3]!;
+    const survivors = all.slice(0, 3);
+    await victim.stop('SIGKILL');
+    await waitFor('every survivor to suspect the victim', async () => {
+      for (const s of survivors)
+        if (!['suspect', 'dead'].includes((await statusOf(s, victim.node)) ?? '')) return false;
+      return true;
+    });
+    interface Path {
+      path: string;
+      by: string;
+      refused?: boolean;
+    }
+    interface Verdict {
+      accuser: string;
+      cause: string;
+      paths?: Path[];
+      confirmations: { by: string; paths?: Path[] }[];
+    }
+    const histories = new Map<string, Verdict[]>();
+    for (const s of survivors) {
+      const { body } = await s.get<{ history: Verdict[] }>(`/v1/members/${victim.node}`);
+      histories.set(s.node, body.history);
+    }
+    const refusedBy = (v: Verdict) =>
+      [...(v.paths ?? []), ...v.confirmations.flatMap((c) => c.paths ?? [])]
+        .filter((p) => p.path === 'tcp' && p.refused === true)
+        .map((p) => p.by);
+    // The suspicion of the crash is each survivor's newest (an earlier one may be from start-up).
+    // Whoever accused through its own probe did so after the dial was refused.
+    const refusers = new Set<string>();
+    for (const [node, history] of histories) {
+      const last = history[0]!;
+      if (last.cause === 'probe') expect([node, refusedBy(last)]).toEqual([node, [node]]);
+      for (const by of refusedBy(last)) refusers.add(by);
+    }
+    expect(refusers.size).toBeGreaterThan(0);
+    // Every survivor's suspicion started with (or was confirmed by) an accuser that saw the refusal.
+    for (const [node, history] of histories) {
+      const last = history[0]!;
+      const voices = [last.accuser, ...last.confirmations.map((c) => c.by)];
+      expect([node, voices.some((v) => refusers.has(v))]).toEqual([node, true]);
+    }
+    // And the operators' counter says so.
+    let refused = 0;
+    for (const s of survivors) {
+      const text = await (await fetch(`http://127.0.0.1:${s.httpPort}/metrics`)).text();
+      refused += Number(/^vigil_gossip_tcp_pings_total\{result="refused"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    }
+    expect(refused).toBeGreaterThanOrEqual(refusers.size);
+  });
+
   it('a restarted agent rejoins from its snapshot, without a seed', async () => {
     const [a, b] = await cluster(2);
     // Let the debounced snapshot reach the disk, then crash and restart b with no --join.

@@ -62,6 +62,13 @@ export function registerMetricsRoutes(app: FastifyInstance, sources: MetricsSour
       [{ direction: 'failed' }, c.streamFailures],
     ],
   );
+  counter(
+    registry,
+    'vigil_gossip_tcp_pings_total',
+    "TCP fallback pings (a probe's UDP and indirect pings failed), by result: ack, refused (nothing listens on the member's gossip port: a crashed process), failed (timeout, other errors).",
+    ['result'],
+    () => Object.entries(c.tcpPings).map(([result, n]) => [{ result }, n]),
+  );
   gauge(registry, 'vigil_members', 'Members this agent sees, by status.', ['status'], () => {
     const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
     for (const m of membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;

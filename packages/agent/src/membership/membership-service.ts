@@ -30,7 +30,7 @@ import { SnapshotKeeper } from './snapshot-keeper.ts';
 import { type JoinResult, joinTargets, logJoinOutcome, StartupJoin } from './startup-join.ts';
 import { readStreamMessage } from './stream-exchange.ts';
 import { isLive, type MembershipEvent, type MemberView, type Output, SwimEngine } from './swim-engine.ts';
-import { runTcpPing } from './tcp-ping.ts';
+import { runTcpPing, type TcpPingResult } from './tcp-ping.ts';
 import type { Transport, TransportFactory } from './transport.ts';
 import { VerdictLog } from './verdict-log.ts';
 
@@ -71,6 +71,8 @@ export interface MembershipCounters {
   streamsIn: number;
   streamsOut: number;
   streamFailures: number;
+  /** memberlist's TCP fallback pings by how they ended; `refused` is rule 5's evidence (README.md). */
+  readonly tcpPings: Record<TcpPingResult, number>;
   readonly drops: Record<DropReason, number>;
 }
 
@@ -100,6 +102,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     streamsIn: 0,
     streamsOut: 0,
     streamFailures: 0,
+    tcpPings: { ack: 0, refused: 0, failed: 0 },
     drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
   };
   private readonly opts: MembershipOptions;
@@ -512,6 +515,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private async tcpPing(to: Address, ping: Message & { type: 'ping' }, deadline: number): Promise<void> {
     const result = await runTcpPing(() => this.exchange(to, ping, Math.max(1, deadline - this.now())), ping.seqNo);
     if (this.stopped) return;
+    this.counters.tcpPings[result]++;
     if (result === 'ack') this.warnTcpFallback(ping.node);
     this.engine.handleTcpPingResult(ping.seqNo, result, this.now());
     this.pump();

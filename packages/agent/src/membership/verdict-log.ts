@@ -9,6 +9,8 @@ export interface ProbePath {
   /** indirect: how many relays were asked, and how many said they could not reach it (nacks). */
   readonly relays?: number;
   readonly nacks?: number;
+  /** tcp: the connect was refused (nothing listened on the member's gossip port). */
+  readonly refused?: boolean;
 }
 
 export interface Confirmation {
@@ -129,7 +131,7 @@ function pathsOf(by: string, cause: SuspicionCause): ProbePath[] | undefined {
     return [
       { path: 'direct', by },
       { path: 'indirect', by, relays: cause.relays, nacks: cause.nacks },
-      ...(cause.tcp ? [{ path: 'tcp' as const, by }] : []),
+      ...(cause.tcp ? [{ path: 'tcp' as const, by, ...(cause.refused ? { refused: true } : {}) }] : []),
     ];
   }
   if (cause.kind === 'confirm')
