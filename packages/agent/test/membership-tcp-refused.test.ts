@@ -1,12 +1,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { encodeStream, type Message } from '@vigil/protocol';
+import { encodeStream, type Message, NodeState, type PushNodeState } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Address } from '../src/membership/address.ts';
+import { type Address, ipToBytes } from '../src/membership/address.ts';
 import { GossipTransport } from '../src/membership/gossip-transport.ts';
 import { MemoryGossipNetwork } from '../src/membership/memory-transport.ts';
+import { PROFILES } from '../src/membership/profiles.ts';
 import { readStreamMessage } from '../src/membership/stream-exchange.ts';
-import { DEFAULT_VOTER_HEALTH, type VoterHealth } from '../src/membership/swim-engine.ts';
+import { DEFAULT_VOTER_HEALTH, DEFAULT_VSN, SwimEngine, type VoterHealth } from '../src/membership/swim-engine.ts';
 import { runTcpPing } from '../src/membership/tcp-ping.ts';
 import type { Transport } from '../src/membership/transport.ts';
 import { realRuntime, VirtualRuntime } from '../src/runtime/index.ts';
@@ -177,5 +178,54 @@ describe('a refused connect in the engine (simulator)', () => {
     const silence = DEFAULT_VOTER_HEALTH.unfitSilenceMs!;
     expect(suspectedAfter('partition', DEFAULT_VOTER_HEALTH)).toBeGreaterThanOrEqual(silence);
     expect(suspectedAfter('crash', { ...DEFAULT_VOTER_HEALTH, refusedVotes: false })).toBeGreaterThanOrEqual(silence);
+  });
+
+  it('accuses a crashed member one round trip after a catalog hint, not a probe timeout later', () => {
+    // The crash suspected by a starved observer that probes out of turn (the catalog's hint).
+    const timeout = PROFILES.lan.probeTimeoutMs;
+    expect(suspectedAfter('crash', DEFAULT_VOTER_HEALTH)).toBeLessThan(timeout);
+    expect(suspectedAfter('crash', { ...DEFAULT_VOTER_HEALTH, dialAtOnce: false })).toBeGreaterThanOrEqual(timeout);
+  });
+});
+
+describe('a probe on evidence dials its TCP fallback at once', () => {
+  it('lets an early TCP ack wait for the UDP ack, which settles the probe (no "UDP failed" fallback)', () => {
+    const profile = PROFILES.lan;
+    const engine = new SwimEngine(
+      { name: 'a', addr: { host: '10.0.0.1', port: 7946 }, meta: new Uint8Array(0), profile, random: () => 0.5 },
+      0,
+    );
+    engine.start(0);
+    const peer: PushNodeState = {
+      name: 'b',
+      addr: ipToBytes('10.0.0.2'),
+      port: 7946,
+      meta: new Uint8Array(0),
+      incarnation: 1,
+      state: NodeState.alive,
+      vsn: [...DEFAULT_VSN],
+    };
+    engine.preloadMembers([peer], 0);
+    engine.drainOutputs();
+    const probeOf = (now: number) => {
+      expect(engine.probeNow('b', now)).toBe(true);
+      const outs = engine.drainOutputs();
+      const tcp = outs.find((o) => o.kind === 'tcpPing');
+      expect(tcp, 'the TCP ping goes out with the UDP ping').toBeDefined();
+      return tcp?.kind === 'tcpPing' ? tcp.ping.seqNo : -1;
+    };
+    // The TCP ack comes first; the UDP ack then settles the probe: no fallback to report. (A TCP
+    // ack with UDP silent counts at the probe timeout: the sim's restart and starvation tables.)
+    const first = probeOf(10);
+    expect(engine.handleTcpPingResult(first, 'ack', 12)).toBe(false);
+    engine.handlePacket(
+      { host: '10.0.0.2', port: 7946 },
+      [{ type: 'ack', seqNo: first, payload: new Uint8Array(0) }],
+      15,
+    );
+    expect(engine.member('b')?.status).toBe('alive');
+    // Settled: the UDP ack was the one that counted, so a late TCP result finds nothing pending.
+    expect(engine.handleTcpPingResult(first, 'ack', 20)).toBe(false);
+    expect(engine.drainEvents().filter((e) => e.type === 'suspect')).toEqual([]);
   });
 });

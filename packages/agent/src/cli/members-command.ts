@@ -122,12 +122,14 @@ export function explainText({ member, history }: ExplainAnswer): string {
   return `${lines.join('\n')}\n`;
 }
 
-function pathText(p: { path: string; by: string; relays?: number; nacks?: number }): string {
+function pathText(p: { path: string; by: string; relays?: number; nacks?: number; refused?: boolean }): string {
   if (p.path === 'indirect') {
     const nacks = p.nacks === undefined ? '' : `, ${p.nacks} nack${p.nacks === 1 ? '' : 's'}`;
     return `indirect ping from ${p.by} through ${p.relays ?? 0} relay${p.relays === 1 ? '' : 's'}${nacks}`;
   }
-  return `${p.path === 'tcp' ? 'TCP' : 'direct'} ping from ${p.by}`;
+  if (p.path === 'tcp')
+    return `TCP ping from ${p.by}${p.refused ? ' (connect refused: nothing listens on its port)' : ''}`;
+  return `direct ping from ${p.by}`;
 }
 
 const JOIN_HELP = `Usage: vigil join ADDRESS...

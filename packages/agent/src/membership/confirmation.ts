@@ -67,6 +67,17 @@ export interface VoterHealth {
   readonly refusedVotes?: boolean;
   /** With refusedVotes: a refused connect fails the probe at once instead of at its interval's end. */
   readonly refusalEndsProbe?: boolean;
+  /**
+   * A confirmation by our own failed probe is told directly to the members (false: gossip only,
+   * as before), as a chosen prober's check already tells its own.
+   */
+  readonly tellOwnConfirmation?: boolean;
+  /**
+   * With refusedVotes: a probe on evidence that the member may be gone (a catalog connection to it
+   * dropped, an accusation we were chosen to check, a silence we are timing) dials its TCP
+   * fallback with the ping instead of after the probe timeout.
+   */
+  readonly dialAtOnce?: boolean;
 }
 
 /**
@@ -147,6 +158,11 @@ export class Confirmation {
   /** Whether a failed probe counts: by canVote, or because its TCP fallback was refused (refusedVotes). */
   voteOnProbe(since: number, refused: boolean): boolean {
     return (refused && this.rule?.refusedVotes === true) || this.canVote(since);
+  }
+
+  /** Whether a probe on outside evidence dials its TCP fallback at once (VoterHealth.dialAtOnce). */
+  dialsAtOnce(): boolean {
+    return this.refusalEndsProbe() && this.rule?.dialAtOnce !== false;
   }
 
   refusalEndsProbe(): boolean {
@@ -244,6 +260,17 @@ export class Confirmation {
   }
 
   /**
+   * Our own failed probe (a refused connect, typically, which counts even while we may not vote)
+   * made someone's suspicion confirmed: tell the members directly, as a chosen prober's check
+   * does, instead of leaving it to gossip rounds that starved nodes run late.
+   */
+  confirmedByUs(m: Member, accuser: string, mine: Suspect): void {
+    if (this.rule?.tellOwnConfirmation === false) return;
+    const accusation: Suspect = { ...mine, from: accuser };
+    this.tellDirectly(m, [accusation, mine]);
+  }
+
+  /**
    * When a suspicion times out with nobody confirming, the likeliest story is a refutation we
    * missed (lost datagrams), not a failure that only we saw: ask the suspect itself before the
    * verdict. True when a recheck took over.
@@ -283,7 +310,11 @@ export class Confirmation {
     if (!m || !isLive(m) || m.incarnation !== incarnation || core.leaving) return;
     if (this.prober.isProbing(name)) return;
     const interval = core.profile.probeIntervalMs;
-    this.prober.probe(m, this.rule?.unfitSilenceMs === undefined ? core.awareness.scale(interval) : interval);
+    this.prober.probe(
+      m,
+      this.rule?.unfitSilenceMs === undefined ? core.awareness.scale(interval) : interval,
+      this.dialsAtOnce(),
+    );
   }
 
   /**

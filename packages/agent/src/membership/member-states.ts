@@ -114,7 +114,11 @@ export class MemberStates {
       if (held.suspicion.confirm(s.from)) {
         if (useful) this.core.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
         this.rescheduleSuspicion(m);
-        if (held.suspicion.observerCount() === 2) this.emit('confirmed', m);
+        if (held.suspicion.observerCount() === 2) {
+          this.emit('confirmed', m);
+          // A chosen prober's check tells its own confirmation (confirmation.ts); a probe's is told here.
+          if (cause.kind === 'probe') this.confirmation?.confirmedByUs(m, held.suspicion.accuser, s);
+        }
       }
       return;
     }

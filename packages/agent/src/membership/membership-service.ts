@@ -516,8 +516,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     const result = await runTcpPing(() => this.exchange(to, ping, Math.max(1, deadline - this.now())), ping.seqNo);
     if (this.stopped) return;
     this.counters.tcpPings[result]++;
-    if (result === 'ack') this.warnTcpFallback(ping.node);
-    this.engine.handleTcpPingResult(ping.seqNo, result, this.now());
+    if (this.engine.handleTcpPingResult(ping.seqNo, result, this.now())) this.warnTcpFallback(ping.node);
     this.pump();
   }
 

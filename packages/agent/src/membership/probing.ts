@@ -45,6 +45,8 @@ interface PendingProbe {
   relays?: number;
   tcp?: boolean;
   refused?: boolean;
+  /** A TCP ack that came before the probe timeout (dialAtOnce): it counts only if UDP stays silent. */
+  tcpAcked?: boolean;
 }
 interface PendingRelay {
   readonly kind: 'relay';
@@ -103,29 +105,36 @@ export class Prober {
     core.send({ host, port: req.port }, [core.pingFor(req.node, seqNo)]);
   }
 
-  handleAck(seqNo: number, viaTcp: boolean): void {
+  /** Returns whether the ack settled a probe over TCP after its UDP ping went unanswered. */
+  handleAck(seqNo: number, viaTcp: boolean): boolean {
     const { core } = this;
     const p = this.pending.get(seqNo);
-    if (!p) return;
+    if (!p) return false;
     switch (p.kind) {
       case 'probe':
-        if (p.acked) return;
+        if (p.acked) return false;
+        if (viaTcp && p.timers.length === 2) {
+          // Dialled at once, answered before the UDP ping's timeout: let the UDP ack decide (and
+          // Lifeguard credit it); the TCP ack counts if the timeout passes without one.
+          p.tcpAcked = true;
+          return false;
+        }
         p.acked = true;
         for (const t of p.timers) core.timers.cancel(t);
         this.pending.delete(seqNo);
         if (!viaTcp && p.timers.length === 2) core.awareness.apply(-1); // direct ack within the timeout
         this.hooks.acked(p.target);
-        return;
+        return viaTcp;
       case 'relay':
         core.timers.cancel(p.timer);
         this.pending.delete(seqNo);
         core.send(p.requester, [{ type: 'ack', seqNo: p.originalSeq, payload: new Uint8Array(0) }]);
-        return;
+        return false;
       case 'check':
         core.timers.cancel(p.timer);
         this.pending.delete(seqNo);
         p.onAck?.();
-        return;
+        return false;
     }
   }
 
@@ -144,7 +153,12 @@ export class Prober {
     this.probeFailed(p.target, seqNo, p);
   }
 
-  probe(target: Member, interval: number): void {
+  /**
+   * memberlist's probe. `dialAtOnce`: start the TCP fallback with the ping instead of after the
+   * probe timeout, for probes on evidence that the member may be gone (confirmation.ts), where a
+   * refused connect settles it half a second sooner.
+   */
+  probe(target: Member, interval: number, dialAtOnce = false): void {
     const { core } = this;
     const seqNo = this.nextSeq();
     const probe: PendingProbe = {
@@ -165,10 +179,12 @@ export class Prober {
     }
     core.send(target.addr, messages);
     const start = core.now;
+    if (dialAtOnce) this.tcpFallback(target, seqNo, probe, start + interval);
     probe.timers.push(
       core.timers.set(start + core.profile.probeTimeoutMs, () => {
         probe.timers.shift();
-        this.indirectProbe(target, seqNo, probe, start + interval);
+        if (probe.tcpAcked) this.handleAck(seqNo, true);
+        else this.indirectProbe(target, seqNo, probe, start + interval);
       }),
       core.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
     );
@@ -206,10 +222,14 @@ export class Prober {
       if (nack) probe.expectedNacks++;
       core.send(relay.addr, [core.indirectPingFor(target, seqNo, nack)]);
     }
-    if (core.config.tcpPing !== false && (target.vsn[1] ?? 0) >= 3) {
-      probe.tcp = true;
-      core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
-    }
+    if (!probe.tcp) this.tcpFallback(target, seqNo, probe, deadline);
+  }
+
+  private tcpFallback(target: Member, seqNo: number, probe: PendingProbe, deadline: number): void {
+    const { core } = this;
+    if (core.config.tcpPing === false || (target.vsn[1] ?? 0) < 3) return;
+    probe.tcp = true;
+    core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
   }
 
   private probeFailed(name: string, seqNo: number, probe: PendingProbe): void {

@@ -6,6 +6,8 @@
  */
 export class Suspicion {
   readonly startedAt: number;
+  /** Who accused first. */
+  readonly accuser: string;
   /** The accuser plus every distinct confirmer: the independent observers. */
   private readonly observers = new Set<string>();
   private readonly k: number;
@@ -14,6 +16,7 @@ export class Suspicion {
 
   constructor(opts: { from: string; startedAt: number; k: number; minMs: number; maxMs: number }) {
     this.startedAt = opts.startedAt;
+    this.accuser = opts.from;
     this.k = opts.k;
     this.minMs = opts.minMs;
     this.maxMs = opts.maxMs;

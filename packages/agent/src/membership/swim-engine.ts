@@ -276,10 +276,12 @@ export class SwimEngine {
   }
 
   /** How a `tcpPing` output ended; `refused` only for ECONNREFUSED (tcp-ping.ts). */
-  handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number): void {
+  /** Returns whether a TCP ack settled a probe whose UDP ping went unanswered (a fallback that worked). */
+  handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number): boolean {
     this.now = now;
-    if (result === 'ack') this.prober.handleAck(seqNo, true);
-    else if (result === 'refused') this.prober.handleTcpRefused(seqNo);
+    if (result === 'ack') return this.prober.handleAck(seqNo, true);
+    if (result === 'refused') this.prober.handleTcpRefused(seqNo);
+    return false;
   }
 
   handleTimeout(now: number): void {
@@ -338,7 +340,7 @@ export class SwimEngine {
     const m = this.members.get(name);
     if (!m || m === this.self || m.status !== 'alive' || this.leaving) return false;
     if (this.prober.isProbing(name)) return false;
-    this.prober.probe(m, this.awareness.scale(this.profile.probeIntervalMs));
+    this.prober.probe(m, this.awareness.scale(this.profile.probeIntervalMs), this.confirmation?.dialsAtOnce() ?? false);
     return true;
   }
 
