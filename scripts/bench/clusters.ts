@@ -395,6 +395,16 @@ export class VigilCluster extends Cluster {
     await res.arrayBuffer();
   }
 
+  /** GET a JSON path from agent i's API (diagnostics after a scenario), or undefined if it fails. */
+  async api<T>(i: number, path: string): Promise<T | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.httpPorts[i]}${path}`, { signal: AbortSignal.timeout(5000) });
+      return res.ok ? ((await res.json()) as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** None: a Vigil agent rejoins from the member snapshot in its data directory. */
   protected rejoinArgs(): string[] {
     return [];

@@ -369,6 +369,97 @@ interface KillResult {
   /** Vigil: every survivor shows it confirmed suspect or dead. */
   allConfirmedMs: number | null;
   firstSuspectMs: number | null;
+  /**
+   * Vigil: per-survivor times (ms after the SIGKILL; p50 / p90 / max) when the bench saw it confirmed,
+   * and, from each survivor's verdict log (GET /v1/members/:name), when it took in the accusation
+   * and the first confirmation, how it learnt of it, and how many of its own probes' TCP fallback
+   * connects were refused.
+   */
+  timeline?: KillTimeline;
+}
+
+interface KillTimeline {
+  seenConfirmedMs: Spread;
+  suspectedMs: Spread;
+  firstConfirmationMs: Spread;
+  /** Survivors whose first accusation was their own probe / gossip / push-pull merge. */
+  causes: Record<string, number>;
+  /** Accusers or confirmers whose own probe's TCP fallback was refused (distinct). */
+  refusers: number;
+  /** Survivors that confirmed it through their own probe (a refusal) or a chosen prober's check. */
+  ownConfirmers: number;
+}
+
+interface Spread {
+  p50: number | null;
+  p90: number | null;
+  max: number | null;
+}
+
+function spread(values: readonly number[]): Spread {
+  const xs = [...values].sort((a, b) => a - b);
+  const at = (q: number) =>
+    xs.length === 0 ? null : Math.round(xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]!);
+  return { p50: at(0.5), p90: at(0.9), max: xs.length === 0 ? null : Math.round(xs.at(-1)!) };
+}
+
+interface VerdictPath {
+  path: string;
+  by: string;
+  refused?: boolean;
+}
+interface VerdictEntry {
+  suspectedAt: number;
+  accuser: string;
+  cause: string;
+  paths?: VerdictPath[];
+  confirmations: { by: string; at: number; paths?: VerdictPath[] }[];
+}
+
+function timelineText(t: KillTimeline): string {
+  const sp = (x: Spread) => `${x.p50 ?? '—'}/${x.p90 ?? '—'}/${x.max ?? '—'}`;
+  return (
+    `seen confirmed ${sp(t.seenConfirmedMs)}, accusation taken in ${sp(t.suspectedMs)}, ` +
+    `first confirmation ${sp(t.firstConfirmationMs)}; learnt by ${JSON.stringify(t.causes)}; ` +
+    `refused-connect voters ${t.refusers}, survivors confirming themselves ${t.ownConfirmers}`
+  );
+}
+
+/** Reads each survivor's verdict log for the victim (wall-clock ms; `wallT0` is the SIGKILL's). */
+async function killTimeline(
+  c: VigilCluster,
+  name: string,
+  observers: number[],
+  wallT0: number,
+  seenConfirmed: number[],
+): Promise<KillTimeline> {
+  const suspected: number[] = [];
+  const firstConfirmation: number[] = [];
+  const causes: Record<string, number> = {};
+  const refusers = new Set<string>();
+  let ownConfirmers = 0;
+  await Promise.all(
+    observers.map(async (i) => {
+      const body = await c.api<{ history: VerdictEntry[] }>(i, `/v1/members/${encodeURIComponent(name)}`);
+      const v = body?.history.find((h) => h.suspectedAt >= wallT0 - 1000);
+      if (!v) return;
+      suspected.push(v.suspectedAt - wallT0);
+      const first = v.confirmations[0];
+      if (first) firstConfirmation.push(first.at - wallT0);
+      causes[v.cause] = (causes[v.cause] ?? 0) + 1;
+      if (v.confirmations.some((x) => x.by === c.names[i])) ownConfirmers++;
+      for (const p of [...(v.paths ?? []), ...v.confirmations.flatMap((x) => x.paths ?? [])])
+        if (p.path === 'tcp' && p.refused) refusers.add(p.by);
+    }),
+  );
+  return {
+    seenConfirmedMs: spread(seenConfirmed),
+    suspectedMs: spread(suspected),
+    firstConfirmationMs: spread(firstConfirmation),
+    causes,
+    refusers: refusers.size,
+    ownConfirmers,
+  };
 }
 
 async function killScenario(
@@ -385,6 +476,7 @@ async function killScenario(
   let firstSuspect: number | undefined;
   c.signal(victim, 'SIGKILL');
   const t0 = now();
+  const wallT0 = Date.now();
   await watch(c, {
     observers,
     pollMs,
@@ -406,6 +498,17 @@ async function killScenario(
     allDeadMs: all(deadAt),
     allConfirmedMs: c.impl !== 'serf' ? all(confirmedAt) : null,
     firstSuspectMs: firstSuspect === undefined ? null : firstSuspect - t0,
+    ...(c instanceof VigilCluster
+      ? {
+          timeline: await killTimeline(
+            c,
+            name,
+            observers,
+            wallT0,
+            [...confirmedAt.values()].map((x) => x - t0),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -1088,6 +1191,7 @@ try {
               : `pause false=${r.pauses[0]?.falseDead ?? '—'}, leaves bad=${r.leaves.filter((l) => l.deadObservers > 0).length}/${r.leaves.length}`) +
             `${r.error ? `, ERROR ${r.error.slice(0, 300)}` : ''}`,
         );
+        if (k?.timeline) console.error(`  crash timeline (ms after SIGKILL, p50/p90/max): ${timelineText(k.timeline)}`);
       }
     }
     for (let run = 0; run < o.joinStarts && !stoppedEarly; run++) {
