@@ -131,6 +131,11 @@ export abstract class Cluster {
     this.watchExit(i);
   }
 
+  /** The last few KiB of agent i's output (its JSON log at warn level, for Vigil). */
+  logTail(i: number): string {
+    return this.agents[i]!.logTail();
+  }
+
   pid(i: number): number {
     return this.agents[i]!.child.pid!;
   }

@@ -388,6 +388,11 @@ interface KillTimeline {
   refusers: number;
   /** Survivors that confirmed it through their own probe (a refusal) or a chosen prober's check. */
   ownConfirmers: number;
+  /**
+   * "event loop stalled" lines in the survivors' logs from 2 s before the SIGKILL to the end of the
+   * scenario (from each agent's last 4 KiB of output, so a floor): count, agents, longest ms.
+   */
+  stalls: { count: number; agents: number; maxMs: number };
 }
 
 interface Spread {
@@ -421,7 +426,8 @@ function timelineText(t: KillTimeline): string {
   return (
     `seen confirmed ${sp(t.seenConfirmedMs)}, accusation taken in ${sp(t.suspectedMs)}, ` +
     `first confirmation ${sp(t.firstConfirmationMs)}; learnt by ${JSON.stringify(t.causes)}; ` +
-    `refused-connect voters ${t.refusers}, survivors confirming themselves ${t.ownConfirmers}`
+    `refused-connect voters ${t.refusers}, survivors confirming themselves ${t.ownConfirmers}; ` +
+    `stalls from 2 s before: ${t.stalls.count} on ${t.stalls.agents} agents, longest ${Math.round(t.stalls.maxMs)} ms`
   );
 }
 
@@ -452,7 +458,25 @@ async function killTimeline(
         if (p.path === 'tcp' && p.refused) refusers.add(p.by);
     }),
   );
+  const stalls = { count: 0, agents: 0, maxMs: 0 };
+  for (const i of observers) {
+    let mine = 0;
+    for (const line of c.logTail(i).split('\n')) {
+      if (!line.includes('event loop stalled')) continue;
+      try {
+        const rec = JSON.parse(line) as { time?: number; stallMs?: number };
+        if ((rec.time ?? 0) < wallT0 - 2000) continue;
+        mine++;
+        stalls.maxMs = Math.max(stalls.maxMs, rec.stallMs ?? 0);
+      } catch {
+        // a line cut by the tail's start
+      }
+    }
+    stalls.count += mine;
+    if (mine > 0) stalls.agents++;
+  }
   return {
+    stalls,
     seenConfirmedMs: spread(seenConfirmed),
     suspectedMs: spread(suspected),
     firstConfirmationMs: spread(firstConfirmation),
