@@ -64,6 +64,22 @@ describe('the TCP fallback ping result', () => {
     expect(await runTcpPing(exchange(t, port, 5000), PING.seqNo)).toBe('refused');
   });
 
+  it('is "refused" even when our loop stalled past the dial deadline (the I/O is read first)', async () => {
+    const t = await transport();
+    const probe = createServer();
+    const port = await listen(probe);
+    await new Promise((r) => probe.close(r));
+    // From the check phase, the loop's next stop is the timers phase, then I/O: a 1 ms deadline
+    // that a 20 ms stall overran would win unless the dial lets the I/O be read first.
+    await new Promise((r) => setImmediate(r));
+    const result = runTcpPing(exchange(t, port, 1), PING.seqNo);
+    const until = performance.now() + 20;
+    while (performance.now() < until) {
+      // a synchronous stall
+    }
+    expect(await result).toBe('refused');
+  });
+
   it('is "failed", not "refused", when a listener accepts but never answers', async () => {
     const t = await transport();
     const sockets = new Set<Socket>();

@@ -84,9 +84,13 @@ export class GossipTransport implements Transport {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: to.host, port: to.port, noDelay: true });
       this.track(socket);
-      const timer = this.timers.after(timeoutMs, () => {
-        socket.destroy();
-        reject(new Error(`connect to ${to.host}:${to.port} timed out`));
+      let timer = this.timers.after(timeoutMs, () => {
+        // A stalled loop runs overdue timers before its I/O: the connect's outcome (a refusal,
+        // evidence of its own: tcp-ping.ts) may already wait in the socket. Read it first.
+        timer = this.timers.after(0, () => {
+          socket.destroy();
+          reject(new Error(`connect to ${to.host}:${to.port} timed out`));
+        });
       });
       socket.once('connect', () => {
         timer.cancel();

@@ -35,7 +35,11 @@ export function readStreamMessage(
     };
     const onEnd = () => finish(new StreamError('peer closed the stream before a full message'));
     const onError = (err: Error) => finish(new StreamError(err.message));
-    const timer = timers.after(timeoutMs, () => finish(new StreamError(`no reply within ${timeoutMs} ms`)));
+    // On expiry, one more loop turn: a stalled loop runs overdue timers before its I/O, and the
+    // reply may already wait in the socket (gossip-transport.ts's dial does the same).
+    let timer = timers.after(timeoutMs, () => {
+      timer = timers.after(0, () => finish(new StreamError(`no reply within ${timeoutMs} ms`)));
+    });
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
