@@ -204,25 +204,58 @@ describe('a refused connect in the engine (simulator)', () => {
   });
 });
 
-describe('a probe on evidence dials its TCP fallback at once', () => {
-  it('lets an early TCP ack wait for the UDP ack, which settles the probe (no "UDP failed" fallback)', () => {
-    const profile = PROFILES.lan;
-    const engine = new SwimEngine(
-      { name: 'a', addr: { host: '10.0.0.1', port: 7946 }, meta: new Uint8Array(0), profile, random: () => 0.5 },
-      0,
-    );
-    engine.start(0);
-    const peer: PushNodeState = {
-      name: 'b',
-      addr: ipToBytes('10.0.0.2'),
-      port: 7946,
+/** Engine `a` at time 0 that knows one live member, `b` (vsn with the TCP fallback). */
+function lonePeerEngine(voterHealth: VoterHealth): SwimEngine {
+  const engine = new SwimEngine(
+    {
+      name: 'a',
+      addr: { host: '10.0.0.1', port: 7946 },
       meta: new Uint8Array(0),
-      incarnation: 1,
-      state: NodeState.alive,
-      vsn: [...DEFAULT_VSN],
-    };
-    engine.preloadMembers([peer], 0);
-    engine.drainOutputs();
+      profile: PROFILES.lan,
+      random: () => 0.5,
+      voterHealth,
+    },
+    0,
+  );
+  engine.start(0);
+  const peer: PushNodeState = {
+    name: 'b',
+    addr: ipToBytes('10.0.0.2'),
+    port: 7946,
+    meta: new Uint8Array(0),
+    incarnation: 1,
+    state: NodeState.alive,
+    vsn: [...DEFAULT_VSN],
+  };
+  engine.preloadMembers([peer], 0);
+  engine.drainOutputs();
+  engine.drainEvents();
+  return engine;
+}
+
+describe('the TCP fallback in the probe', () => {
+  it('waits for the TCP result when a stall ran the probe timeout and the interval together', () => {
+    const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false });
+    expect(engine.probeNow('b', 10)).toBe(true);
+    expect(engine.drainOutputs().some((o) => o.kind === 'tcpPing')).toBe(false);
+    // A 2 s stall: both of the probe's timers are overdue and run in one turn (after the backlog turn).
+    engine.handleTimeout(2100);
+    engine.handleTimeout(2100);
+    const tcp = engine.drainOutputs().find((o) => o.kind === 'tcpPing');
+    expect(tcp?.kind).toBe('tcpPing');
+    expect(engine.drainEvents().filter((e) => e.type === 'suspect')).toEqual([]);
+    // The dial's refusal, read after the interval's end, still decides the probe: a vote from anyone.
+    engine.handleTcpPingResult(tcp?.kind === 'tcpPing' ? tcp.ping.seqNo : -1, 'refused', 2101);
+    expect(
+      engine
+        .drainEvents()
+        .filter((e) => e.type === 'suspect')
+        .map((e) => e.member.name),
+    ).toEqual(['b']);
+  });
+
+  it('lets an early TCP ack wait for the UDP ack, which settles the probe (no "UDP failed" fallback)', () => {
+    const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH);
     const probeOf = (now: number) => {
       expect(engine.probeNow('b', now)).toBe(true);
       const outs = engine.drainOutputs();

@@ -47,6 +47,10 @@ interface PendingProbe {
   refused?: boolean;
   /** A TCP ack that came before the probe timeout (dialAtOnce): it counts only if UDP stays silent. */
   tcpAcked?: boolean;
+  /** The TCP fallback is out and has not reported yet. */
+  tcpPending?: boolean;
+  /** The probe interval ended while the TCP fallback was out: its result decides (memberlist waits). */
+  awaitingTcp?: boolean;
 }
 interface PendingRelay {
   readonly kind: 'relay';
@@ -148,9 +152,38 @@ export class Prober {
     const p = this.pending.get(seqNo);
     if (p?.kind !== 'probe' || p.acked) return;
     p.refused = true;
-    if (!this.hooks.refusalEndsProbe()) return;
+    p.tcpPending = false;
+    if (!this.hooks.refusalEndsProbe() && !p.awaitingTcp) return;
     for (const t of p.timers) this.core.timers.cancel(t);
     this.probeFailed(p.target, seqNo, p);
+  }
+
+  /** The probe's TCP fallback failed otherwise (timeout, reset, a wrong reply). */
+  handleTcpFailed(seqNo: number): void {
+    const p = this.pending.get(seqNo);
+    if (p?.kind !== 'probe' || p.acked) return;
+    p.tcpPending = false;
+    if (!p.awaitingTcp) return;
+    for (const t of p.timers) this.core.timers.cancel(t);
+    this.probeFailed(p.target, seqNo, p);
+  }
+
+  /**
+   * The probe interval is over. memberlist waits for its TCP fallback's result before failing the
+   * probe; so do we: when our loop stalled, the probe timeout (which dials) and the interval's end
+   * run in the same turn, and the dial's refusal, a vote from anyone, would otherwise be ignored.
+   * Bounded by one more probe timeout, in case no result ever comes.
+   */
+  private intervalOver(seqNo: number, probe: PendingProbe): void {
+    if (!probe.tcpPending) {
+      this.probeFailed(probe.target, seqNo, probe);
+      return;
+    }
+    probe.awaitingTcp = true;
+    const { core } = this;
+    probe.timers = [
+      core.timers.set(core.now + core.profile.probeTimeoutMs, () => this.probeFailed(probe.target, seqNo, probe)),
+    ];
   }
 
   /**
@@ -186,7 +219,7 @@ export class Prober {
         if (probe.tcpAcked) this.handleAck(seqNo, true);
         else this.indirectProbe(target, seqNo, probe, start + interval);
       }),
-      core.timers.set(start + interval, () => this.probeFailed(target.name, seqNo, probe)),
+      core.timers.set(start + interval, () => this.intervalOver(seqNo, probe)),
     );
   }
 
@@ -229,6 +262,7 @@ export class Prober {
     const { core } = this;
     if (core.config.tcpPing === false || (target.vsn[1] ?? 0) < 3) return;
     probe.tcp = true;
+    probe.tcpPending = true;
     core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
   }
 

@@ -281,6 +281,7 @@ export class SwimEngine {
     this.now = now;
     if (result === 'ack') return this.prober.handleAck(seqNo, true);
     if (result === 'refused') this.prober.handleTcpRefused(seqNo);
+    else this.prober.handleTcpFailed(seqNo);
     return false;
   }
 

@@ -522,9 +522,12 @@ export class Simulator {
               ? this.arrival(from, this.arrival(to, this.now + this.delay()) + this.delay())
               : out.deadline;
         const dialer = from.engine;
-        this.queue.set(Math.min(at, out.deadline), (t) => {
+        // A refusal is read even past the deadline (a dial from a stalled loop gets at least one
+        // turn of I/O before its timeout: gossip-transport.ts).
+        const inTime = result === 'refused' || at <= out.deadline;
+        this.queue.set(inTime ? at : out.deadline, (t) => {
           if (from.crashed || from.engine !== dialer) return;
-          from.engine.handleTcpPingResult(out.ping.seqNo, at <= out.deadline ? result : 'failed', t);
+          from.engine.handleTcpPingResult(out.ping.seqNo, inTime ? result : 'failed', t);
           this.settle(from);
         });
       }
