@@ -192,6 +192,19 @@ function watchDemotion(hosts: Host[], stop: AbortSignal) {
   };
 }
 
+/**
+ * When the ejection's quorum formed, on the observers' agents' clocks: the later of the failing
+ * observers' `since` in the agent's explanation of the demotion.
+ */
+async function quorumTime(host: Host, service: string, node: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${host.http}/v1/routes/${service}`);
+  const table = (await res.json()) as {
+    demotions?: { node: string; observers?: { state: string; since: number }[] }[];
+  };
+  const failing = table.demotions?.find((d) => d.node === node)?.observers?.filter((o) => o.state === 'failing') ?? [];
+  return failing.length === 0 ? Number.NaN : Math.max(...failing.map((o) => o.since));
+}
+
 /** Sends `count` requests from `client` at `rate`/s; returns how many ended in a 5xx or error. */
 async function load(client: VigilClient, host: string, service: string, count: number, rate: number) {
   let failed = 0;
@@ -235,6 +248,7 @@ interface Results {
     readMaxMs: number;
     benchLagP50Ms: number;
     benchLagMaxMs: number;
+    stages: Record<'report' | 'spread' | 'fanout', { p50Ms: number; maxMs: number }>;
     othersSent: number;
     othersFailedAgainstBad: number;
     agentCpuSPerTrial: number;
@@ -256,6 +270,24 @@ function printTable(r: Results): void {
     ['demotion max', `${d.maxMs} ms`, '', ''],
     ['demotion as the bench read it, p50 / p99 / max', `${d.readP50Ms} / ${d.readP99Ms} / ${d.readMaxMs} ms`, '', ''],
     ["bench process's longest stall per trial, p50 / max", `${d.benchLagP50Ms} / ${d.benchLagMaxMs} ms`, '', ''],
+    [
+      "  of it: 2nd observer's failure -> its agent folds it, p50 / max",
+      `${d.stages.report.p50Ms} / ${d.stages.report.maxMs} ms`,
+      '',
+      '',
+    ],
+    [
+      '  quorum folded -> first agent demotes, p50 / max',
+      `${d.stages.spread.p50Ms} / ${d.stages.spread.maxMs} ms`,
+      '',
+      '',
+    ],
+    [
+      '  first agent -> last agent demotes, p50 / max',
+      `${d.stages.fanout.p50Ms} / ${d.stages.fanout.maxMs} ms`,
+      '',
+      '',
+    ],
     ["agents' CPU per demotion trial (all agents)", `${d.agentCpuSPerTrial} s`, '', ''],
     ['other hosts: requests sent after all demoted', String(d.othersSent), '', ''],
     [
@@ -327,6 +359,9 @@ async function main() {
     const latencies: number[] = []; // agent-stamped
     const readLatencies: number[] = []; // as this process read the events
     const lags: number[] = [];
+    // Per trial: 2nd observer's failure -> its agent folded it (the later observer's `since`);
+    // -> the first agent demoted; -> the last agent demoted.
+    const stages = { report: [] as number[], spread: [] as number[], fanout: [] as number[] };
     // How long this process (clients, instances, event readers) stalled: what bench-read
     // figures count on top of the agents' own times.
     const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -372,6 +407,13 @@ async function main() {
       latencies.push(last - secondWall);
       readLatencies.push(lastRead - second);
       lags.push(trialLagMs);
+      // Where the time went, on the agents' clocks: the observers' agents stamp when their view
+      // turned failing (the explanation's observers[].since, when the SDK's report was folded).
+      const quorumAt = await quorumTime(hosts[o1]!, service, badHost);
+      const firstDemoted = Math.min(...watch.demotedAt.get(key)!.values());
+      stages.report.push(quorumAt - secondWall);
+      stages.spread.push(firstDemoted - quorumAt);
+      stages.fanout.push(last - firstDemoted);
       // Every other host (never called it) now sends, at once: from the moment every agent shows
       // the demotion, none of it may reach the bad instance (the SDKs follow the same events).
       const others = hosts.map((_, i) => i).filter((i) => i !== o1 && i !== o2);
@@ -380,11 +422,12 @@ async function main() {
       othersSent += others.length * 20;
       othersFailed += [...bad.failed.values()].reduce((s, x) => s + x, 0) - before;
       bad.bad = false;
-      const first = Math.min(...watch.demotedAt.get(key)!.values());
       process.stdout.write(
         `trial ${t}: ${(last - secondWall).toFixed(0)} ms agent-stamped, ${(lastRead - second).toFixed(0)} ms ` +
-          `bench-read (first agent ${(first - secondWall).toFixed(0)} ms; observers' first failures ` +
-          `${(second - firsts[0]!).toFixed(0)} ms apart; bench event loop max delay ${trialLagMs.toFixed(0)} ms)\n`,
+          `bench-read (report+fold ${stages.report.at(-1)!.toFixed(0)}, quorum -> first agent ` +
+          `${stages.spread.at(-1)!.toFixed(0)}, first -> last agent ${stages.fanout.at(-1)!.toFixed(0)} ms; ` +
+          `observers' first failures ${(second - firsts[0]!).toFixed(0)} ms apart; ` +
+          `bench event loop max delay ${trialLagMs.toFixed(0)} ms)\n`,
       );
     }
     lag.disable();
@@ -397,6 +440,12 @@ async function main() {
       readMaxMs: Math.round(Math.max(...readLatencies)),
       benchLagP50Ms: Math.round(pct(lags, 50)),
       benchLagMaxMs: Math.round(Math.max(...lags)),
+      stages: Object.fromEntries(
+        Object.entries(stages).map(([k, xs]) => [
+          k,
+          { p50Ms: Math.round(pct(xs, 50)), maxMs: Math.round(Math.max(...xs)) },
+        ]),
+      ),
       othersSent,
       othersFailedAgainstBad: othersFailed,
       agentCpuSPerTrial: Number((((await agentCpu()) - cpuBefore) / TRIALS).toFixed(2)),
