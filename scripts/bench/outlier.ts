@@ -252,6 +252,9 @@ interface Results {
     othersSent: number;
     othersFailedAgainstBad: number;
     agentCpuSPerTrial: number;
+    agentCpuIdlePerS: number;
+    benchCpuTrialsPerS: number;
+    agentCpuTrialsPerS: number;
   };
   fleet: { sharingOff: Fleet; sharingOn: Fleet; reduction: number };
   phaseS: Record<string, number>;
@@ -289,6 +292,13 @@ function printTable(r: Results): void {
       '',
     ],
     ["agents' CPU per demotion trial (all agents)", `${d.agentCpuSPerTrial} s`, '', ''],
+    [
+      "agents' CPU per wall second, at rest / during trials",
+      `${d.agentCpuIdlePerS} / ${d.agentCpuTrialsPerS} s`,
+      '',
+      '',
+    ],
+    ["bench process's CPU per wall second during trials", `${d.benchCpuTrialsPerS} s`, '', ''],
     ['other hosts: requests sent after all demoted', String(d.othersSent), '', ''],
     [
       'other hosts: of those, failed against the bad instance',
@@ -355,7 +365,15 @@ async function main() {
     // a shared host's other load.
     const agentCpu = async () =>
       (await Promise.all(hosts.map((h) => cpuSeconds(h.child.pid!)))).reduce((s, x) => s + x, 0);
+    // The mesh at rest (SWIM, gossipsub heartbeats, the SDKs' streams): what every trial runs on
+    // top of, on a 2-core host.
+    const idleStart = await agentCpu();
+    const idleWall = now();
+    await sleep(5_000);
+    const agentCpuIdle = ((await agentCpu()) - idleStart) / ((now() - idleWall) / 1000);
     const cpuBefore = await agentCpu();
+    const trialsWall = now();
+    const benchCpuBefore = process.cpuUsage();
     const latencies: number[] = []; // agent-stamped
     const readLatencies: number[] = []; // as this process read the events
     const lags: number[] = [];
@@ -449,6 +467,15 @@ async function main() {
       othersSent,
       othersFailedAgainstBad: othersFailed,
       agentCpuSPerTrial: Number((((await agentCpu()) - cpuBefore) / TRIALS).toFixed(2)),
+      agentCpuIdlePerS: Number(agentCpuIdle.toFixed(2)),
+      benchCpuTrialsPerS: Number(
+        (
+          (process.cpuUsage(benchCpuBefore).user + process.cpuUsage(benchCpuBefore).system) /
+          1e6 /
+          ((now() - trialsWall) / 1000)
+        ).toFixed(2),
+      ),
+      agentCpuTrialsPerS: Number((((await agentCpu()) - cpuBefore) / ((now() - trialsWall) / 1000)).toFixed(2)),
     };
     lap('demotion');
 
