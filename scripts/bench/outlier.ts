@@ -8,9 +8,9 @@
 //     (each agent's SSE route events, by the agent's own `at` stamp: Date.now() on the agent, as
 //     the instance stamps the failure; same host, same clock), p50/p99. The same figure as this
 //     process read the events is printed beside it: this process also runs the clients, instances
-//     and readers, so its stalls add to it (the longest stall per trial is printed too); then every other host's client sends requests
-//     at once, as soon as every agent shows the demotion (no grace period), and we count those that
-//     reached the bad instance (target 0).
+//     and readers, so its stalls add to it (the longest stall per trial is printed too). Then
+//     every other host's client sends requests at once, as soon as every agent shows the demotion
+//     (no grace period), and we count those that reached the bad instance (target 0).
 //  2. Fleet cost (sharing on vs off): all N - 1 client hosts (19 at N = 20) send traffic for
 //     `--duration`; one instance answers 503 throughout. Counts the requests every client failed
 //     against it. Sharing off = each process learns alone (its breakers only), as Envoy does.
