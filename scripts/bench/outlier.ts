@@ -5,9 +5,12 @@
 //  1. Demotion time (trials, sharing on): per trial a fresh service with 4 instances; one instance
 //     answers 503 to everyone; only two observer hosts send traffic. Measures the time from the
 //     second observer's first failed request until every agent's table shows the instance demoted
-//     (from each agent's SSE route events), p50/p99; then every other host's client sends requests
-//     at once, as soon as every agent shows the demotion (no grace period), and we count those that
-//     reached the bad instance (target 0).
+//     (each agent's SSE route events, by the agent's own `at` stamp: Date.now() on the agent, as
+//     the instance stamps the failure; same host, same clock), p50/p99. The same figure as this
+//     process read the events is printed beside it: this process also runs the clients, instances
+//     and readers, so its stalls add to it (the longest stall per trial is printed too). Then
+//     every other host's client sends requests at once, as soon as every agent shows the demotion
+//     (no grace period), and we count those that reached the bad instance (target 0).
 //  2. Fleet cost (sharing on vs off): all N - 1 client hosts (19 at N = 20) send traffic for
 //     `--duration`; one instance answers 503 throughout. Counts the requests every client failed
 //     against it. Sharing off = each process learns alone (its breakers only), as Envoy does.
@@ -24,6 +27,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connect, type VigilClient } from '@vigil/sdk';
@@ -60,19 +64,35 @@ interface Instance {
   readonly name: string;
   port: number;
   bad: boolean;
-  /** Failed (503) requests per client host, and the first one's time, while bad. */
+  /**
+   * Failed (503) requests per client host, and the first one's time while bad: on this process's
+   * clock (now(), as the bench reads events) and on the wall clock (Date.now(), as agents stamp
+   * their events; same host, same clock).
+   */
   failed: Map<string, number>;
   firstFailure: Map<string, number>;
+  firstFailureWall: Map<string, number>;
   server: http.Server;
 }
 
 async function startInstance(name: string): Promise<Instance> {
-  const inst: Instance = { name, port: 0, bad: false, failed: new Map(), firstFailure: new Map(), server: null! };
+  const inst: Instance = {
+    name,
+    port: 0,
+    bad: false,
+    failed: new Map(),
+    firstFailure: new Map(),
+    firstFailureWall: new Map(),
+    server: null!,
+  };
   inst.server = http.createServer((req, res) => {
     const from = String(req.headers['x-bench-host'] ?? '?');
     if (inst.bad) {
       inst.failed.set(from, (inst.failed.get(from) ?? 0) + 1);
-      if (!inst.firstFailure.has(from)) inst.firstFailure.set(from, now());
+      if (!inst.firstFailure.has(from)) {
+        inst.firstFailure.set(from, now());
+        inst.firstFailureWall.set(from, Date.now());
+      }
       res.writeHead(503).end('bad');
       return;
     }
@@ -128,12 +148,18 @@ async function register(host: Host, service: string, inst: Instance): Promise<vo
   if (!res.ok) throw new Error(`register: ${res.status} ${await res.text()}`);
 }
 
-/** Per agent: the time its table first showed `node` demoted in `service`. */
+/**
+ * Per agent: the time its table first showed `node` demoted in `service`, as the agent stamped it
+ * (`demotedAt`, its wall clock) and as this process read it (`readAt`, now(): later by however
+ * long this process, which also runs the clients and instances, stalled).
+ */
 function watchDemotion(hosts: Host[], stop: AbortSignal) {
-  const demotedAt = new Map<string, Map<string, number>>(); // service/node → host → time
+  const demotedAt = new Map<string, Map<string, number>>(); // service/node → host → agent's stamp
+  const readAt = new Map<string, Map<string, number>>(); // service/node → host → read time
   const active = new Map<string, Map<string, number>>(); // service → host → active endpoints
   return {
     demotedAt,
+    readAt,
     active,
     ready: Promise.all(
       hosts.map((h) =>
@@ -150,8 +176,13 @@ function watchDemotion(hosts: Host[], stop: AbortSignal) {
               if (ep.state !== 'demoted') continue;
               const k = `${d.service}/${ep.node}`;
               const m = demotedAt.get(k) ?? new Map();
-              if (!m.has(h.name)) m.set(h.name, e.at);
+              const r = readAt.get(k) ?? new Map();
+              if (!m.has(h.name)) {
+                m.set(h.name, e.agentAt ?? Number.NaN); // an agent without stamps shows as NaN
+                r.set(h.name, e.at);
+              }
               demotedAt.set(k, m);
+              readAt.set(k, r);
             }
           },
           stop,
@@ -159,6 +190,19 @@ function watchDemotion(hosts: Host[], stop: AbortSignal) {
       ),
     ),
   };
+}
+
+/**
+ * When the ejection's quorum formed, on the observers' agents' clocks: the later of the failing
+ * observers' `since` in the agent's explanation of the demotion.
+ */
+async function quorumTime(host: Host, service: string, node: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${host.http}/v1/routes/${service}`);
+  const table = (await res.json()) as {
+    demotions?: { node: string; observers?: { state: string; since: number }[] }[];
+  };
+  const failing = table.demotions?.find((d) => d.node === node)?.observers?.filter((o) => o.state === 'failing') ?? [];
+  return failing.length === 0 ? Number.NaN : Math.max(...failing.map((o) => o.since));
 }
 
 /** Sends `count` requests from `client` at `rate`/s; returns how many ended in a 5xx or error. */
@@ -199,9 +243,18 @@ interface Results {
     p50Ms: number;
     p99Ms: number;
     maxMs: number;
+    readP50Ms: number;
+    readP99Ms: number;
+    readMaxMs: number;
+    benchLagP50Ms: number;
+    benchLagMaxMs: number;
+    stages: Record<'report' | 'spread' | 'fanout', { p50Ms: number; maxMs: number }>;
     othersSent: number;
     othersFailedAgainstBad: number;
     agentCpuSPerTrial: number;
+    agentCpuIdlePerS: number;
+    benchCpuTrialsPerS: number;
+    agentCpuTrialsPerS: number;
   };
   fleet: { sharingOff: Fleet; sharingOn: Fleet; reduction: number };
   phaseS: Record<string, number>;
@@ -215,10 +268,37 @@ function printTable(r: Results): void {
   const rows: [string, string, string, string][] = [
     ['agents (N)', String(r.n), '20', yes(r.n >= 20)],
     ['demotion trials', String(r.trials), '>= 30', yes(r.trials >= 30)],
-    ['demotion p50 (2nd observer fails -> all agents demote)', `${d.p50Ms} ms`, '', ''],
+    ['demotion p50 (2nd observer fails -> all agents demote, agent-stamped)', `${d.p50Ms} ms`, '', ''],
     ['demotion p99', `${d.p99Ms} ms`, '<= 500 ms', yes(d.p99Ms <= 500)],
     ['demotion max', `${d.maxMs} ms`, '', ''],
+    ['demotion as the bench read it, p50 / p99 / max', `${d.readP50Ms} / ${d.readP99Ms} / ${d.readMaxMs} ms`, '', ''],
+    ["bench process's longest stall per trial, p50 / max", `${d.benchLagP50Ms} / ${d.benchLagMaxMs} ms`, '', ''],
+    [
+      "  of it: 2nd observer's failure -> its agent folds it, p50 / max",
+      `${d.stages.report.p50Ms} / ${d.stages.report.maxMs} ms`,
+      '',
+      '',
+    ],
+    [
+      '  quorum folded -> first agent demotes, p50 / max',
+      `${d.stages.spread.p50Ms} / ${d.stages.spread.maxMs} ms`,
+      '',
+      '',
+    ],
+    [
+      '  first agent -> last agent demotes, p50 / max',
+      `${d.stages.fanout.p50Ms} / ${d.stages.fanout.maxMs} ms`,
+      '',
+      '',
+    ],
     ["agents' CPU per demotion trial (all agents)", `${d.agentCpuSPerTrial} s`, '', ''],
+    [
+      "agents' CPU per wall second, at rest / during trials",
+      `${d.agentCpuIdlePerS} / ${d.agentCpuTrialsPerS} s`,
+      '',
+      '',
+    ],
+    ["bench process's CPU per wall second during trials", `${d.benchCpuTrialsPerS} s`, '', ''],
     ['other hosts: requests sent after all demoted', String(d.othersSent), '', ''],
     [
       'other hosts: of those, failed against the bad instance',
@@ -285,8 +365,25 @@ async function main() {
     // a shared host's other load.
     const agentCpu = async () =>
       (await Promise.all(hosts.map((h) => cpuSeconds(h.child.pid!)))).reduce((s, x) => s + x, 0);
+    // The mesh at rest (SWIM, gossipsub heartbeats, the SDKs' streams): what every trial runs on
+    // top of, on a 2-core host.
+    const idleStart = await agentCpu();
+    const idleWall = now();
+    await sleep(5_000);
+    const agentCpuIdle = ((await agentCpu()) - idleStart) / ((now() - idleWall) / 1000);
     const cpuBefore = await agentCpu();
-    const latencies: number[] = [];
+    const trialsWall = now();
+    const benchCpuBefore = process.cpuUsage();
+    const latencies: number[] = []; // agent-stamped
+    const readLatencies: number[] = []; // as this process read the events
+    const lags: number[] = [];
+    // Per trial: 2nd observer's failure -> its agent folded it (the later observer's `since`);
+    // -> the first agent demoted; -> the last agent demoted.
+    const stages = { report: [] as number[], spread: [] as number[], fanout: [] as number[] };
+    // How long this process (clients, instances, event readers) stalled: what bench-read
+    // figures count on top of the agents' own times.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     let othersFailed = 0;
     let othersSent = 0;
     for (let t = 0; t < TRIALS; t++) {
@@ -302,6 +399,8 @@ async function main() {
       const badHost = hosts[badIndex]!.name;
       bad.failed = new Map();
       bad.firstFailure = new Map();
+      bad.firstFailureWall = new Map();
+      lag.reset();
       bad.bad = true;
       // Two observers on hosts without an instance... or any host but the bad one's.
       const candidates = hosts.map((_, i) => i).filter((i) => i !== badIndex);
@@ -316,10 +415,23 @@ async function main() {
       );
       await Promise.all(observers);
       if (!everyone()) throw new Error(`trial ${t}: not every agent demoted ${key}`);
+      const trialLagMs = lag.max / 1e6;
       const firsts = [...bad.firstFailure.values()].sort((a, b) => a - b);
       const second = firsts[1] ?? firsts[0]!;
+      const firstsWall = [...bad.firstFailureWall.values()].sort((a, b) => a - b);
+      const secondWall = firstsWall[1] ?? firstsWall[0]!;
       const last = Math.max(...watch.demotedAt.get(key)!.values());
-      latencies.push(last - second);
+      const lastRead = Math.max(...watch.readAt.get(key)!.values());
+      latencies.push(last - secondWall);
+      readLatencies.push(lastRead - second);
+      lags.push(trialLagMs);
+      // Where the time went, on the agents' clocks: the observers' agents stamp when their view
+      // turned failing (the explanation's observers[].since, when the SDK's report was folded).
+      const quorumAt = await quorumTime(hosts[o1]!, service, badHost);
+      const firstDemoted = Math.min(...watch.demotedAt.get(key)!.values());
+      stages.report.push(quorumAt - secondWall);
+      stages.spread.push(firstDemoted - quorumAt);
+      stages.fanout.push(last - firstDemoted);
       // Every other host (never called it) now sends, at once: from the moment every agent shows
       // the demotion, none of it may reach the bad instance (the SDKs follow the same events).
       const others = hosts.map((_, i) => i).filter((i) => i !== o1 && i !== o2);
@@ -328,19 +440,42 @@ async function main() {
       othersSent += others.length * 20;
       othersFailed += [...bad.failed.values()].reduce((s, x) => s + x, 0) - before;
       bad.bad = false;
-      const first = Math.min(...watch.demotedAt.get(key)!.values());
       process.stdout.write(
-        `trial ${t}: ${(last - second).toFixed(0)} ms (first agent ${(first - second).toFixed(0)} ms; ` +
-          `observers' first failures ${(second - firsts[0]!).toFixed(0)} ms apart)\n`,
+        `trial ${t}: ${(last - secondWall).toFixed(0)} ms agent-stamped, ${(lastRead - second).toFixed(0)} ms ` +
+          `bench-read (report+fold ${stages.report.at(-1)!.toFixed(0)}, quorum -> first agent ` +
+          `${stages.spread.at(-1)!.toFixed(0)}, first -> last agent ${stages.fanout.at(-1)!.toFixed(0)} ms; ` +
+          `observers' first failures ${(second - firsts[0]!).toFixed(0)} ms apart; ` +
+          `bench event loop max delay ${trialLagMs.toFixed(0)} ms)\n`,
       );
     }
+    lag.disable();
     results.demotion = {
       p50Ms: Math.round(pct(latencies, 50)),
       p99Ms: Math.round(pct(latencies, 99)),
       maxMs: Math.round(Math.max(...latencies)),
+      readP50Ms: Math.round(pct(readLatencies, 50)),
+      readP99Ms: Math.round(pct(readLatencies, 99)),
+      readMaxMs: Math.round(Math.max(...readLatencies)),
+      benchLagP50Ms: Math.round(pct(lags, 50)),
+      benchLagMaxMs: Math.round(Math.max(...lags)),
+      stages: Object.fromEntries(
+        Object.entries(stages).map(([k, xs]) => [
+          k,
+          { p50Ms: Math.round(pct(xs, 50)), maxMs: Math.round(Math.max(...xs)) },
+        ]),
+      ),
       othersSent,
       othersFailedAgainstBad: othersFailed,
       agentCpuSPerTrial: Number((((await agentCpu()) - cpuBefore) / TRIALS).toFixed(2)),
+      agentCpuIdlePerS: Number(agentCpuIdle.toFixed(2)),
+      benchCpuTrialsPerS: Number(
+        (
+          (process.cpuUsage(benchCpuBefore).user + process.cpuUsage(benchCpuBefore).system) /
+          1e6 /
+          ((now() - trialsWall) / 1000)
+        ).toFixed(2),
+      ),
+      agentCpuTrialsPerS: Number((((await agentCpu()) - cpuBefore) / ((now() - trialsWall) / 1000)).toFixed(2)),
     };
     lap('demotion');
 

@@ -6,8 +6,10 @@ export interface AgentEvent {
   readonly id: number;
   readonly type: string;
   readonly data: unknown;
-  /** now() when the chunk holding it arrived. */
+  /** now() when the chunk holding it arrived: late by however long this process stalled. */
   readonly at: number;
+  /** The agent's own stamp (its `at` field, Date.now() there) of when the change happened. */
+  readonly agentAt: number | undefined;
 }
 
 /** The benchmarks' clock, which event times are on. */
@@ -54,9 +56,16 @@ export function followEvents(httpPort: number, onEvent: (e: AgentEvent) => void,
             const data = field('data');
             if (type === undefined || data === undefined) continue; // a keepalive comment
             const id = Number(field('id'));
+            const stamp = field('at');
             lastId = id;
             if (type === 'hello' || type === 'resync') opened();
-            onEvent({ id, type, data: JSON.parse(data) as unknown, at });
+            onEvent({
+              id,
+              type,
+              data: JSON.parse(data) as unknown,
+              at,
+              agentAt: stamp === undefined ? undefined : Number(stamp),
+            });
           }
         }
       } catch {

@@ -343,10 +343,10 @@ describe('change feed', () => {
     await waitFor('the join event on the stream', async () => {
       const { value } = await reader.read();
       text += new TextDecoder().decode(value);
-      return /event: member\ndata: \{"change":"join","member":\{"name":"late"/.test(text);
+      return /event: member\nat: \d+\ndata: \{"change":"join","member":\{"name":"late"/.test(text);
     });
     controller.abort();
-    const joinId = Number(/id: (\d+)\nevent: member\ndata: \{"change":"join"/.exec(text)![1]);
+    const joinId = Number(/id: (\d+)\nevent: member\nat: \d+\ndata: \{"change":"join"/.exec(text)![1]);
 
     // Resume: everything after the join, then a resync when the id is unknown-old is not needed here.
     await b.stop('SIGTERM');

@@ -191,6 +191,17 @@ describe('the event stream', () => {
     });
   }
 
+  it("stamps each event with the agent's clock when it happened, not when it is sent", async () => {
+    const { open, feed } = await server();
+    const published = feed.publish('route', { service: 'web' });
+    const s = await open();
+    // A replay is sent after the change: its `at` must still be the change's.
+    const replay = readResponse(s, (t) => t.includes('data: '));
+    s.write(get('/v1/events', `Last-Event-ID: ${published.index - 1}\r\n`));
+    const text = await replay;
+    expect(/event: route\nat: (\d+)\ndata: /.exec(text)?.[1]).toBe(String(published.at));
+  });
+
   it('sends a resync instead of a replay larger than a stream may queue', async () => {
     const { open, feed } = await server({ maxBufferBytes: 64 * 1024 });
     for (let i = 0; i < 100; i++) feed.publish('route', { pad: 'y'.repeat(2048) });

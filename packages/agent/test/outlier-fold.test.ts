@@ -99,6 +99,30 @@ describe('opinion fold', () => {
     plane.stop();
   });
 
+  it('a change no verdict waits for does not hold back a failure right after it', () => {
+    const runtime = new VirtualRuntime(4);
+    const updates: string[][] = [];
+    const plane = new OutlierPlane({
+      runtime,
+      options: {},
+      panicThreshold: 0.5,
+      publish: () => {},
+      publishOpinions: (changed) => updates.push(changed.map((o) => `${o.id}:${o.transitions.at(-1)!.state}`)),
+    });
+    // A first ok on another endpoint: it waits for the record, and sends nothing now.
+    plane.report([{ ...obs({ ok: 1 }), id: 'web-2', node: 'n2' }]);
+    runtime.advance(1);
+    // A failure 1 ms later goes at once, not at the end of the 100 ms update budget.
+    plane.report([obs({ http5xx: 1 })]);
+    expect(updates).toEqual([['web-1:failing']]);
+    // A sent update still uses the budget: the next flip waits for it.
+    plane.report([{ ...obs({ http5xx: 1 }), id: 'web-2', node: 'n2' }]);
+    expect(updates).toEqual([['web-1:failing']]);
+    runtime.advance(OPINION_PUBLISH_MIN_MS);
+    expect(updates).toEqual([['web-1:failing'], ['web-2:failing']]);
+    plane.stop();
+  });
+
   it('with updates, what a verdict waits for goes out at once, the rest in one record after', () => {
     const runtime = new VirtualRuntime(3);
     const records: number[] = [];

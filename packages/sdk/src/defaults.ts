@@ -81,8 +81,9 @@ export const MAX_REPLAY_BODY_BYTES = 64 * 1024;
 /** Reporting outcomes to the local agent (collective outlier detection; see observations.ts). */
 export const OBSERVATIONS = {
   /**
-   * A batch holding a failure goes within this: a second observer's first failure is what ejects
-   * mesh-wide, so it must not wait; 25 ms still folds a burst of failures into one request.
+   * The first failure of a burst goes at once (a second observer's first failure is what ejects
+   * mesh-wide, so it must not wait); later ones go within this of the last failure batch, which
+   * folds a burst into one request per 25 ms.
    */
   failureFlushMs: 25,
   /** Successes only: one batch a second is plenty to say "fine" (and to end an ejection by trial). */

@@ -58,15 +58,18 @@ export interface ObservationStats {
 /**
  * Reports this process's outcomes per endpoint to the local agent (POST /v1/agent/observations),
  * which folds every local client's reports into this host's opinion for collective outlier
- * detection. Batches are small and frequent: within 25 ms when they hold a failure (a second
- * observer's failures are what eject mesh-wide, so they must not wait), every second otherwise,
- * and at once when a breaker opens. A lost batch is dropped, never retried: newer outcomes follow.
+ * detection. Batches are small and frequent: the first failure of a burst at once (a second
+ * observer's first failure is what ejects mesh-wide, so it must not wait), the rest of the burst
+ * within 25 ms of the last failure batch, successes every second, and at once when a breaker
+ * opens. A lost batch is dropped, never retried: newer outcomes follow.
  */
 export class ObservationReporter {
   readonly stats: ObservationStats = { batches: 0, sent: 0, failedBatches: 0, droppedEndpoints: 0 };
   private warnedRefusal = false;
   private pending = new Map<string, Pending>();
   private failing = false;
+  /** performance.now() of the last batch that held a failure: a burst folds into one per 25 ms. */
+  private lastFailureBatch = Number.NEGATIVE_INFINITY;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private due = 0;
   private inFlight: Promise<void> | undefined;
@@ -109,7 +112,7 @@ export class ObservationReporter {
       this.schedule(0);
     } else if (outcome !== 'ok' && !this.failing) {
       this.failing = true;
-      this.schedule(OBSERVATIONS.failureFlushMs);
+      this.schedule(Math.max(0, this.lastFailureBatch + OBSERVATIONS.failureFlushMs - performance.now()));
     } else {
       this.schedule(OBSERVATIONS.flushMs);
     }
@@ -146,6 +149,9 @@ export class ObservationReporter {
     const observations = [...this.pending.values()].map(({ breakerOpened, ...rest }) =>
       breakerOpened ? { ...rest, breakerOpened } : rest,
     );
+    if (observations.some((o) => o.refused + o.timeout + o.http5xx + o.other > 0)) {
+      this.lastFailureBatch = performance.now();
+    }
     this.pending = new Map();
     this.failing = false;
     this.stats.batches++;

@@ -1,7 +1,8 @@
-// When the SDK's outcome reports reach the agent. A failure must go within failureFlushMs even when
-// a success batch is already waiting on its 1 s timer: the second observer's first failure is what
-// ejects an endpoint mesh-wide, so a failure held behind successes delays every host's demotion by
-// up to a second (the bug bench:outlier found, fixed in 1b30678).
+// When the SDK's outcome reports reach the agent. The first failure of a burst goes at once, even
+// when a success batch is already waiting on its 1 s timer: the second observer's first failure is
+// what ejects an endpoint mesh-wide, so a failure held behind successes delays every host's
+// demotion by up to a second (the bug bench:outlier found, fixed in 1b30678), and one held 25 ms
+// adds 25 ms to every demotion. The rest of a burst folds into one batch per failureFlushMs.
 //
 // The reporter's timers are vitest's fake ones (setTimeout and performance.now only), so "within
 // 25 ms, not 1 s" is a statement about virtual time, not a wall-clock race on a loaded host. The
@@ -51,33 +52,43 @@ const outcomes = (agent: FakeAgent) =>
   );
 
 describe('observation flush order', () => {
-  it('a failure after successes goes within failureFlushMs, not behind the armed success timer', async () => {
+  it('a failure after successes goes at once, not behind the armed success timer', async () => {
     const agent = await started();
     const [a, b] = endpoints();
     const r = reporter(agent);
     r.record(a!, 'ok', 3, false); // arms the 1 s success flush
     vi.advanceTimersByTime(100);
     r.record(b!, 'http5xx', 2, false);
-    vi.advanceTimersByTime(OBSERVATIONS.failureFlushMs);
-    // flush() counts its batch before it sends: at 100 + 25 ms of 1000, the failure is on its way.
+    vi.advanceTimersByTime(0);
+    // flush() counts its batch before it sends: at 100 ms of 1000, the failure is on its way.
     expect(r.stats.batches).toBe(1);
     vi.useRealTimers();
     await until(() => agent.observations.length === 1, 'the batch at the agent');
     expect(outcomes(agent)).toEqual([['a:ok', 'b:http5xx']]);
   });
 
-  it('successes after a failure do not push its flush back to 1 s', async () => {
+  it('the rest of a burst folds into one batch failureFlushMs after the first, successes too', async () => {
     const agent = await started();
     const [a, b] = endpoints();
     const r = reporter(agent);
     r.record(b!, 'timeout', 2, false);
-    vi.advanceTimersByTime(OBSERVATIONS.failureFlushMs - 1);
-    r.record(a!, 'ok', 3, false);
-    vi.advanceTimersByTime(1);
+    vi.advanceTimersByTime(0);
     expect(r.stats.batches).toBe(1);
+    vi.advanceTimersByTime(5);
+    r.record(b!, 'http5xx', 2, false);
+    r.record(a!, 'ok', 3, false); // must not push the failure's flush back to 1 s
+    vi.advanceTimersByTime(OBSERVATIONS.failureFlushMs - 6);
+    expect(r.stats.batches).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(r.stats.batches).toBe(2);
+    // A failure after a quiet failureFlushMs is a new burst: at once again.
+    vi.advanceTimersByTime(OBSERVATIONS.failureFlushMs);
+    r.record(b!, 'refused', 2, false);
+    vi.advanceTimersByTime(0);
+    expect(r.stats.batches).toBe(3);
     vi.useRealTimers();
-    await until(() => agent.observations.length === 1, 'the batch at the agent');
-    expect(outcomes(agent)).toEqual([['b:timeout', 'a:ok']]);
+    await until(() => agent.observations.length === 3, 'the batches at the agent');
+    expect(outcomes(agent)).toEqual([['b:timeout'], ['b:http5xx', 'a:ok'], ['b:refused']]);
   });
 
   it('a breaker opening flushes at once, ahead of both pending timers', async () => {

@@ -39,6 +39,11 @@ export class ChangeFeed {
     return this.current;
   }
 
+  /** The feed's wall clock (ms since the epoch): what stamps its events' `at`. */
+  wallNow(): number {
+    return this.runtime.clock.wallNow();
+  }
+
   publish<T>(type: string, data: T): FeedEvent<T> {
     const event = { index: ++this.current, type, at: this.runtime.clock.wallNow(), data };
     this.events.push(event);

@@ -24,8 +24,13 @@ export interface EventRoutesOptions {
   readonly maxStallMs?: number;
 }
 
-const eventText = (e: { index: number; type: string; data: unknown }) =>
-  `id: ${e.index}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+/**
+ * `at` is the agent's wall clock (ms since the epoch) when the change happened: a reader that
+ * falls behind (a stalled process, a slow link) still learns when it was, not when it read it.
+ * EventSource and other WHATWG parsers ignore a field they do not know, so it costs them nothing.
+ */
+const eventText = (e: { index: number; type: string; at: number; data: unknown }) =>
+  `id: ${e.index}\nevent: ${e.type}\nat: ${e.at}\ndata: ${JSON.stringify(e.data)}\n\n`;
 
 /**
  * GET /v1/events: Server-Sent Events of member and route changes. Each event's id is the feed
@@ -83,7 +88,8 @@ export function registerEventRoutes(
       });
     };
     const unsubscribe = feed.subscribe((e: FeedEvent) => write(eventText(e)));
-    const marker = (type: string) => eventText({ index: feed.index(), type, data: { index: feed.index() } });
+    const marker = (type: string) =>
+      eventText({ index: feed.index(), type, at: feed.wallNow(), data: { index: feed.index() } });
     if (raw === undefined) {
       write(marker('hello'));
     } else {

@@ -12,7 +12,9 @@ import { computeVerdict, type OutlierVerdict } from './verdict.ts';
 
 /**
  * At most one opinion update per this many ms (10 per second): a flip is published at once, flips
- * in the next 100 ms ride together. Transitions, not calls, drive it, so this is rarely hit.
+ * in the next 100 ms ride together. Transitions, not calls, drive it, so this is rarely hit. Only
+ * what was sent counts: a flip that waits for the record (a first ok, ok going idle) must not hold
+ * back a failure right after it (it did, by up to 100 ms, on the second observer's path).
  */
 export const OPINION_PUBLISH_MIN_MS = 100;
 
@@ -99,8 +101,7 @@ export class OutlierPlane {
     const fire = () => {
       this.pending = undefined;
       if (this.stopped) return;
-      this.lastPublish = this.runtime.clock.now();
-      this.flush();
+      if (this.flush()) this.lastPublish = this.runtime.clock.now();
     };
     if (wait <= 0) fire();
     else this.pending = this.runtime.timers.after(wait, fire);
@@ -113,24 +114,25 @@ export class OutlierPlane {
    * ejected or held (a successful trial ends an ejection). The rest (a first ok on a healthy
    * endpoint, ok going idle: most transitions of a mesh whose clients call healthy services)
    * changes no verdict until a failure does, and that failure is itself urgent. An update too large
-   * for one message goes in the record at once.
+   * for one message goes in the record at once. Returns whether it sent anything now.
    */
-  private flush(): void {
+  private flush(): boolean {
     const changed = this.folder.takeChanged();
     if (changed.length === 0 && this.publishOpinions !== undefined) {
       // Only removals (forgotten endpoints): nobody waits for them.
       this.scheduleRecord();
-      return;
+      return false;
     }
     const urgent = changed.filter((o) => this.urgent(o));
     if (this.publishOpinions === undefined || urgent.length > MAX_OPINIONS_PER_UPDATE) {
       this.recordDue?.cancel();
       this.recordDue = undefined;
       this.publish();
-      return;
+      return true;
     }
     if (urgent.length > 0) this.publishOpinions(urgent);
     this.scheduleRecord();
+    return urgent.length > 0;
   }
 
   private urgent(o: EndpointOpinion): boolean {

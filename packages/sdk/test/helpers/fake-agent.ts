@@ -215,7 +215,7 @@ export class FakeAgent {
 }
 
 function send(res: http.ServerResponse, e: FeedEvent): void {
-  res.write(`id: ${e.index}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
+  res.write(`id: ${e.index}\nevent: ${e.type}\nat: ${Date.now()}\ndata: ${JSON.stringify(e.data)}\n\n`);
 }
 
 function header(req: http.IncomingMessage, name: string): string | undefined {
