@@ -93,8 +93,9 @@ describe('the catalog-in-sync gate', () => {
       expect(res.headers['retry-after'], url).toBe('1');
       expect(res.json(), url).toEqual({ error: NOT_IN_SYNC_MESSAGE });
     }
-    // HEAD follows its GET.
-    expect((await app.inject({ method: 'HEAD', url: '/v1/routes' })).statusCode).toBe(503);
+    // HEAD follows its GET (routed as GET by the server, so over a real socket, not inject()).
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    expect((await fetch(`${base}/v1/routes`, { method: 'HEAD' })).status).toBe(503);
 
     state.synced = true;
     const res = await app.inject({ method: 'GET', url: '/v1/routes' });

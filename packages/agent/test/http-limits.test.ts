@@ -246,3 +246,19 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('HEAD', () => {
+  it("answers with its GET route's status and headers and no body", async () => {
+    const { open } = await server();
+    const s = await open();
+    const response = readResponse(s, (t) => t.split('HTTP/1.1 ').length === 3 && t.endsWith('\r\n\r\n'));
+    // Two requests on one connection: a body sent for the first would be read as the second's head.
+    s.write('HEAD /blocking HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nHEAD /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const text = await response;
+    const [first, second] = text.split(/(?=HTTP\/1\.1 )/);
+    expect(statusOf(first!)).toBe(200);
+    expect(first).toMatch(/content-length: [1-9]/i);
+    expect(first!.endsWith('\r\n\r\n')).toBe(true);
+    expect(statusOf(second!)).toBe(404);
+  });
+});

@@ -1,19 +1,14 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { encodeStream } from '@vigil/protocol';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ipToBytes } from '../src/membership/address.ts';
-import { MembershipService } from '../src/membership/membership-service.ts';
-import { PROFILES } from '../src/membership/profiles.ts';
+import type { MembershipService } from '../src/membership/membership-service.ts';
 import { readStreamMessage } from '../src/membership/stream-exchange.ts';
 import { DEFAULT_VSN } from '../src/membership/swim-engine.ts';
 import { realRuntime } from '../src/runtime/index.ts';
 import { waitFor } from './helpers/wait.ts';
+import { stallEventLoop, warnLoggedMembership } from './helpers/warn-logged-membership.ts';
 
 // "Reached a member over TCP but its UDP probes failed" (issue 19): on a host whose own event
 // loop was stalling, the likely cause is CPU starvation, not a blocked port, and the warning says
@@ -89,28 +84,9 @@ afterEach(async () => {
 });
 
 async function observer(): Promise<{ service: MembershipService; warnings: () => string[]; stalls: () => number }> {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  const dataDir = await mkdtemp(join(tmpdir(), 'vigil-tcp-fallback-'));
-  const service = await MembershipService.start({
-    name: 'observer',
-    bind: { host: '127.0.0.1', port: 0 },
-    meta: new Uint8Array(0),
-    profile: PROFILES.lan,
-    keys: [],
-    dataDir,
-    log: pino({ level: 'warn' }, sink),
-  });
-  cleanups.push(async () => {
-    await service.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  const messages = () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+  const { service, records, close } = await warnLoggedMembership('observer');
+  cleanups.push(close);
+  const messages = () => records().map((r) => r.msg);
   const warnings = () => messages().filter((m) => m.includes('over TCP'));
   const stalls = () => messages().filter((m) => m === 'event loop stalled').length;
   return { service, warnings, stalls };
@@ -120,11 +96,6 @@ async function udpSilentPeer(): Promise<UdpSilentPeer> {
   const peer = await UdpSilentPeer.start();
   cleanups.push(() => peer.close());
   return peer;
-}
-
-/** Holds this thread (the event loop with it) for `ms`, as a CPU-starved process is held. */
-function stallEventLoop(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 describe('the "UDP failed, TCP worked" warning', () => {
@@ -142,7 +113,7 @@ describe('the "UDP failed, TCP worked" warning', () => {
   it('names CPU starvation when our event loop stalled recently', { timeout: 30_000 }, async () => {
     const peer = await udpSilentPeer();
     const { service, warnings, stalls } = await observer();
-    // The loop monitor measures between its own samples: give it a first one, then stall.
+    // Let the agent settle first, then stall.
     await new Promise((r) => setTimeout(r, 200));
     stallEventLoop(600);
     expect((await service.join([{ host: '127.0.0.1', port: peer.port }])).joined).toBe(1);

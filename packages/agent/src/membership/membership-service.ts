@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import {
   DROP_REASONS,
@@ -21,6 +20,7 @@ import { type Address, addressKey } from './address.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
+import { LoopStallMeter } from './loop-stall-meter.ts';
 import { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
@@ -124,9 +124,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private loopTimer: TimerHandle | undefined;
-  // Each sample wakes the process: at 20 ms this monitor alone cost an idle agent 0.5 % CPU. The
-  // stalls that matter here are a quarter second or more, which 50 ms resolves well enough.
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
+  private stalls: LoopStallMeter | undefined;
   private readonly snapshot: SnapshotKeeper;
   private readonly startup: StartupJoin;
   private stopped = false;
@@ -233,7 +231,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.engine.start(this.now());
     this.engine.broadcastUser(this.serf.joinIntent(), `serf-intent\0${this.opts.name}`);
     if (this.opts.watchEventLoop ?? this.opts.runtime === undefined) {
-      this.loopDelay.enable();
+      this.stalls = new LoopStallMeter(this.runtime, LoopStallMeter.periodFor(this.stallThresholdMs()));
       this.checkEventLoopEvery(LOOP_CHECK_MS);
     }
     this.pump();
@@ -356,7 +354,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.startup.cancel();
     this.loopTimer?.cancel();
     this.queries.close();
-    this.loopDelay.disable();
+    this.stalls?.stop();
     await this.snapshot.close();
     // A key change answered just before the signal must be on disk before the lock is released.
     await this.keys.flush();
@@ -535,8 +533,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private checkEventLoop(): void {
-    const stallMs = this.loopDelay.max / 1e6;
-    this.loopDelay.reset();
+    const stallMs = this.stalls?.take() ?? 0;
     this.engine.noteStall(stallMs, this.now());
     if (this.isStall(stallMs)) {
       this.lastStallAt = this.now();
@@ -545,7 +542,11 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private isStall(ms: number): boolean {
-    return ms > this.opts.profile.probeTimeoutMs / 2;
+    return ms > this.stallThresholdMs();
+  }
+
+  private stallThresholdMs(): number {
+    return this.opts.profile.probeTimeoutMs / 2;
   }
 
   /**
@@ -556,7 +557,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private warnTcpFallback(node: string): void {
     const now = this.now();
     // The check runs once a second: a stall it has not reported yet is still in the histogram.
-    const starved = now - this.lastStallAt < RECENT_STALL_MS || this.isStall(this.loopDelay.max / 1e6);
+    const starved = now - this.lastStallAt < RECENT_STALL_MS || this.isStall(this.stalls?.peek() ?? 0);
     const message = starved
       ? 'reached member over TCP but UDP probes failed; our event loop was stalled (CPU starvation), so the UDP ack was likely read too late'
       : 'reached member over TCP but UDP probes failed; is UDP blocked?';

@@ -56,6 +56,11 @@ export class VirtualRuntime implements Runtime {
     this.world.now = end;
   }
 
+  /** The thread is held for `ms` (a stall): the clock moves, and timers due meanwhile run late, at the next advance. */
+  stall(ms: number): void {
+    this.world.now += ms;
+  }
+
   /** Advances until `done()` holds or `limitMs` passes; returns whether it held. */
   runUntil(done: () => boolean, limitMs: number, stepMs = 10): boolean {
     const end = this.world.now + limitMs;

@@ -72,7 +72,7 @@ interface SimNode {
   starvedAt: number;
   stallTimer: number | undefined;
   loopCheckTimer: number | undefined;
-  /** Longest stall since the last loop check, as monitorEventLoopDelay's max. */
+  /** Longest stall since the last loop check, as LoopStallMeter's take(). */
   longestStallMs: number;
   /** Stalls over half a probe timeout, the ones the agent reports (counted for tables). */
   stalls: number;
