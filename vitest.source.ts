@@ -5,3 +5,9 @@
 export const sourceConditions = {
   ssr: { resolve: { conditions: ['vigil-source', 'module', 'node', 'development|production'] } },
 };
+
+// The unit suites (agent, protocol, SDK). Vitest's default for `run` is one worker fewer than the
+// cores: a single worker on CI's 2-core machine. Their files are virtual-time simulations (pure
+// CPU) or wait on loopback sockets, and none asserts wall-clock timing, so two files at once nearly
+// halve the wall time. The integration suite keeps one file at a time (real processes).
+export const unitSuite = { ...sourceConditions, test: { maxWorkers: 2 } };

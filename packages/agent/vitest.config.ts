@@ -1,4 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import { sourceConditions } from '../../vitest.source.ts';
+import { unitSuite } from '../../vitest.source.ts';
 
-export default defineConfig(sourceConditions);
+export default defineConfig(unitSuite);
