@@ -75,8 +75,11 @@ export class ChangeFeed {
     return this.waits;
   }
 
-  /** Resolves once the index passes `after` (at once if it already has), or after `waitMs`. */
-  waitForChange(after: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves once the index passes `after` (at once if it already has), or after `waitMs` plus a
+   * random share of `jitterMs` (so that many clients that started together do not return together).
+   */
+  waitForChange(after: number, waitMs: number, signal?: AbortSignal, jitterMs = 0): Promise<void> {
     if (this.current > after || signal?.aborted) return Promise.resolve();
     this.waits++;
     return new Promise((resolve) => {
@@ -93,7 +96,7 @@ export class ChangeFeed {
       const off = this.subscribe((e) => {
         if (e.index > after) done();
       });
-      const timer = this.runtime.timers.after(waitMs, done);
+      const timer = this.runtime.timers.after(waitMs + this.runtime.random.next() * jitterMs, done);
       signal?.addEventListener('abort', done, { once: true });
     });
   }

@@ -53,7 +53,7 @@ export async function blockingRead<T>(
     }
     const abort = new AbortController();
     req.raw.once('close', () => abort.abort());
-    await feed.waitForChange(index, waitMs + Math.random() * (waitMs / 16), abort.signal);
+    await feed.waitForChange(index, waitMs, abort.signal, waitMs / 16);
   }
   const current = String(feed.index());
   reply.header('X-Vigil-Index', current);
