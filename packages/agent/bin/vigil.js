@@ -31,12 +31,18 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 //   --max-old-space-size=64 -5 MiB but a hard ceiling a large catalog would crash into;
 //   --lite-mode: no WebAssembly, which type stripping needs (the repository layout fails to start).
 var AGENT_NODE_FLAGS = ['--max-semi-space-size=4'];
+// The re-exec costs a second Node start (~50 ms of the ~550 ms to /readyz), so the systemd unit puts
+// these flags on its ExecStart line and this finds them there. Compared by name, as V8 reads them:
+// `_` and `-` are the same and the value may follow in the next word; NODE_OPTIONS counts too.
 if (process.argv[2] === 'agent' && typeof process.execve === 'function') reexecWith(AGENT_NODE_FLAGS);
 function reexecWith(flags) {
-  var given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
-  var missing = flags.filter((flag) => !given.includes(flag.split('=')[0]));
+  var given = process.execArgv.concat((process.env.NODE_OPTIONS || '').split(/\s+/)).map(flagName);
+  var missing = flags.filter((flag) => !given.includes(flagName(flag)));
   if (missing.length === 0) return;
   process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)]);
+}
+function flagName(arg) {
+  return arg.split('=')[0].replace(/^["']/, '').replaceAll('_', '-');
 }
 var nodeModule = process.getBuiltinModule('node:module');
 // Node's on-disk code cache (NODE_COMPILE_CACHE, else the OS temp folder, keyed by each file's
