@@ -29,7 +29,14 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 //   --v8-pool-size=1 118.2 MiB, and with MALLOC_ARENA_MAX=2 117.3 MiB: within the noise, and one
 //   GC helper thread lengthens pauses under load; --single-threaded-gc 133.8 MiB (worse);
 //   --max-old-space-size=64 -5 MiB but a hard ceiling a large catalog would crash into;
-//   --lite-mode: no WebAssembly, which type stripping needs (the repository layout fails to start).
+//   --lite-mode: no WebAssembly, which type stripping and the bundle's as-sha256 need (neither
+//   layout starts).
+// And, in 5-agent clusters of the bundled agent (90 s idle windows, both clusters side by side,
+// shared 2-core host), idle CPU and RSS per agent against --max-semi-space-size=4 alone:
+//   --single-threaded-gc -2 % CPU, RSS same; --v8-pool-size=1 -1 % CPU, -2 MiB: within the noise.
+//   --single-threaded -5 % CPU, +3.8 MiB; --no-memory-reducer -8 % CPU, +6.8 MiB.
+//   --no-opt --no-maglev -7 MiB (file-backed -4.3: less of V8's compilers touched) but +8-13 % CPU.
+//   Single agent, RSS after 30 s idle: --max-lazy and --bytecode-old-age=1 no lower (+0.5 MiB).
 var AGENT_NODE_FLAGS = ['--max-semi-space-size=4'];
 // The re-exec costs a second Node start (~50 ms of the ~550 ms to /readyz), so the systemd unit puts
 // these flags on its ExecStart line and this finds them there. Compared by name, as V8 reads them:
