@@ -25,6 +25,10 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 //   --max-semi-space-size=4   V8 grows the young generation to 2 x 32 MiB at start-up and keeps
 //                             it: 161.7 -> 143.5 MiB, idle CPU unchanged (0.73 %). 2 or 1 save
 //                             3 MiB more but scavenge often enough to raise idle CPU to 1.13 %.
+//   --min-semi-space-size=4   the young generation starts at its final size instead of growing
+//                             from 1 MiB through scavenges: exec to /readyz 601 -> 564 ms, start-up
+//                             CPU 485 -> 460 ms (medians of 8 alternating runs, bundle), RSS +0.3.
+//                             Not allowed in NODE_OPTIONS, so the unit gives it on ExecStart.
 // Tried and left out (same bench, next to --max-semi-space-size=4 at 119.3 MiB):
 //   --v8-pool-size=1 118.2 MiB, and with MALLOC_ARENA_MAX=2 117.3 MiB: within the noise, and one
 //   GC helper thread lengthens pauses under load; --single-threaded-gc 133.8 MiB (worse);
@@ -34,10 +38,12 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 // And, in 5-agent clusters of the bundled agent (90 s idle windows, both clusters side by side,
 // shared 2-core host), idle CPU and RSS per agent against --max-semi-space-size=4 alone:
 //   --single-threaded-gc -2 % CPU, RSS same; --v8-pool-size=1 -1 % CPU, -2 MiB: within the noise.
-//   --single-threaded -5 % CPU, +3.8 MiB; --no-memory-reducer -8 % CPU, +6.8 MiB.
+//   --single-threaded -5 % CPU, +3.8 MiB (and -3 to -6 % CPU, RSS -0.5 to -1.8 MiB with the idle
+//   gossip tick parked): GC and compilation then run on the main thread, whose pauses the stall
+//   detector watches; --no-memory-reducer -8 % CPU but +6.8 MiB.
 //   --no-opt --no-maglev -7 MiB (file-backed -4.3: less of V8's compilers touched) but +8-13 % CPU.
 //   Single agent, RSS after 30 s idle: --max-lazy and --bytecode-old-age=1 no lower (+0.5 MiB).
-var AGENT_NODE_FLAGS = ['--max-semi-space-size=4'];
+var AGENT_NODE_FLAGS = ['--max-semi-space-size=4', '--min-semi-space-size=4'];
 // The re-exec costs a second Node start (~50 ms of the ~550 ms to /readyz), so the systemd unit puts
 // these flags on its ExecStart line and this finds them there. Compared by name, as V8 reads them:
 // `_` and `-` are the same and the value may follow in the next word; NODE_OPTIONS counts too.
