@@ -25,10 +25,6 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 //   --max-semi-space-size=4   V8 grows the young generation to 2 x 32 MiB at start-up and keeps
 //                             it: 161.7 -> 143.5 MiB, idle CPU unchanged (0.73 %). 2 or 1 save
 //                             3 MiB more but scavenge often enough to raise idle CPU to 1.13 %.
-//   --min-semi-space-size=4   the young generation starts at its final size instead of growing
-//                             from 1 MiB through scavenges: exec to /readyz 601 -> 564 ms, start-up
-//                             CPU 485 -> 460 ms (medians of 8 alternating runs, bundle), RSS +0.3.
-//                             Not allowed in NODE_OPTIONS, so the unit gives it on ExecStart.
 // Tried and left out (same bench, next to --max-semi-space-size=4 at 119.3 MiB):
 //   --v8-pool-size=1 118.2 MiB, and with MALLOC_ARENA_MAX=2 117.3 MiB: within the noise, and one
 //   GC helper thread lengthens pauses under load; --single-threaded-gc 133.8 MiB (worse);
@@ -43,7 +39,11 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 //   detector watches; --no-memory-reducer -8 % CPU but +6.8 MiB.
 //   --no-opt --no-maglev -7 MiB (file-backed -4.3: less of V8's compilers touched) but +8-13 % CPU.
 //   Single agent, RSS after 30 s idle: --max-lazy and --bytecode-old-age=1 no lower (+0.5 MiB).
-var AGENT_NODE_FLAGS = ['--max-semi-space-size=4', '--min-semi-space-size=4'];
+//   --min-semi-space-size=4: the young generation starts at its final size instead of growing
+//   through scavenges, exec to /readyz 601 -> 564 ms and start-up CPU 485 -> 460 ms (medians of 8
+//   alternating runs), but it never shrinks at idle: RSS +2.4 and +2.6 MiB per agent (two pairs
+//   of 5-agent clusters), paid all the time rather than once per start.
+var AGENT_NODE_FLAGS = ['--max-semi-space-size=4'];
 // The re-exec costs a second Node start (~50 ms of the ~550 ms to /readyz), so the systemd unit puts
 // these flags on its ExecStart line and this finds them there. Compared by name, as V8 reads them:
 // `_` and `-` are the same and the value may follow in the next word; NODE_OPTIONS counts too.
