@@ -29,14 +29,33 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 //   --v8-pool-size=1 118.2 MiB, and with MALLOC_ARENA_MAX=2 117.3 MiB: within the noise, and one
 //   GC helper thread lengthens pauses under load; --single-threaded-gc 133.8 MiB (worse);
 //   --max-old-space-size=64 -5 MiB but a hard ceiling a large catalog would crash into;
-//   --lite-mode: no WebAssembly, which type stripping needs (the repository layout fails to start).
+//   --lite-mode: no WebAssembly, which type stripping and the bundle's as-sha256 need (neither
+//   layout starts).
+// And, in 5-agent clusters of the bundled agent (90 s idle windows, both clusters side by side,
+// shared 2-core host), idle CPU and RSS per agent against --max-semi-space-size=4 alone:
+//   --single-threaded-gc -2 % CPU, RSS same; --v8-pool-size=1 -1 % CPU, -2 MiB: within the noise.
+//   --single-threaded -5 % CPU, +3.8 MiB (and -3 to -6 % CPU, RSS -0.5 to -1.8 MiB with the idle
+//   gossip tick parked): GC and compilation then run on the main thread, whose pauses the stall
+//   detector watches; --no-memory-reducer -8 % CPU but +6.8 MiB.
+//   --no-opt --no-maglev -7 MiB (file-backed -4.3: less of V8's compilers touched) but +8-13 % CPU.
+//   Single agent, RSS after 30 s idle: --max-lazy and --bytecode-old-age=1 no lower (+0.5 MiB).
+//   --min-semi-space-size=4: the young generation starts at its final size instead of growing
+//   through scavenges, exec to /readyz 601 -> 564 ms and start-up CPU 485 -> 460 ms (medians of 8
+//   alternating runs), but it never shrinks at idle: RSS +2.4 and +2.6 MiB per agent (two pairs
+//   of 5-agent clusters), paid all the time rather than once per start.
 var AGENT_NODE_FLAGS = ['--max-semi-space-size=4'];
+// The re-exec costs a second Node start (~50 ms of the ~550 ms to /readyz), so the systemd unit puts
+// these flags on its ExecStart line and this finds them there. Compared by name, as V8 reads them:
+// `_` and `-` are the same and the value may follow in the next word; NODE_OPTIONS counts too.
 if (process.argv[2] === 'agent' && typeof process.execve === 'function') reexecWith(AGENT_NODE_FLAGS);
 function reexecWith(flags) {
-  var given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
-  var missing = flags.filter((flag) => !given.includes(flag.split('=')[0]));
+  var given = process.execArgv.concat((process.env.NODE_OPTIONS || '').split(/\s+/)).map(flagName);
+  var missing = flags.filter((flag) => !given.includes(flagName(flag)));
   if (missing.length === 0) return;
   process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)]);
+}
+function flagName(arg) {
+  return arg.split('=')[0].replace(/^["']/, '').replaceAll('_', '-');
 }
 var nodeModule = process.getBuiltinModule('node:module');
 // Node's on-disk code cache (NODE_COMPILE_CACHE, else the OS temp folder, keyed by each file's

@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { CatalogPublishError, type RecordChange } from '../src/catalog/index.ts';
-import { fullyConnected, gossipKey, record, VirtualCluster } from './catalog-harness.ts';
+import { fullyConnected, gossipKey, record, type TestNode, VirtualCluster } from './catalog-harness.ts';
 
 const KEY = gossipKey(7);
 let cluster = new VirtualCluster();
@@ -75,7 +75,10 @@ describe('catalog on virtual time', () => {
 
   it('repairs a lost record on the periodic anti-entropy round', async () => {
     const nodes = await Promise.all(
-      ['a', 'b', 'c'].map((n) => cluster.add(n, { gossipKeys: [KEY], syncIntervalMs: 4_000 })),
+      // A fixed pace (no backoff while exchanges agree): the slowed-down pace has its own test.
+      ['a', 'b', 'c'].map((n) =>
+        cluster.add(n, { gossipKeys: [KEY], syncIntervalMs: 4_000, syncMaxIntervalMs: 4_000 }),
+      ),
     );
     cluster.connect();
     await cluster.until(() => fullyConnected(nodes), 'full mesh');
@@ -91,6 +94,73 @@ describe('catalog on virtual time', () => {
     const took = await cluster.until(() => c.catalog.get('a')?.seq === 1, 'periodic repair', 10_000);
     expect(took).toBeGreaterThan(0);
     expect(c.catalog.stats().accepted.sync).toBeGreaterThan(syncedBefore);
+  });
+
+  it('slows anti-entropy down while every exchange agrees, and returns to the base pace at a change', async () => {
+    const base = 4_000;
+    const ceiling = 32_000;
+    const nodes = await Promise.all(
+      ['a', 'b', 'c'].map((n) =>
+        cluster.add(n, { gossipKeys: [KEY], syncIntervalMs: base, syncMaxIntervalMs: ceiling }),
+      ),
+    );
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    cluster.connect();
+    await cluster.until(() => fullyConnected(nodes), 'full mesh');
+    for (const n of nodes) await n.catalog.publish(record(n.name, n.peer().peerId, { epoch: 1, seq: 1 }));
+    await cluster.until(() => nodes.every((n) => n.catalog.records().length === 3), 'all records');
+    const runs = () => nodes.map((n) => n.catalog.stats().syncRuns);
+    const since = (before: number[]) => runs().map((r, i) => r - before[i]!);
+
+    // 4 + 8 + 16 s, then 32 s (±25 %): past the first ~30 s each agent starts at most one exchange
+    // per 24 s. At the base pace it would be one per 3-5 s.
+    await cluster.run(60_000);
+    let before = runs();
+    await cluster.run(120_000);
+    for (const n of since(before)) {
+      expect(n).toBeGreaterThanOrEqual(1);
+      expect(n).toBeLessThanOrEqual(6);
+    }
+
+    // A publish (gossip accepted everywhere): every agent is back at the base pace at once.
+    before = runs();
+    await a.catalog.publish(record('a', a.peer().peerId, { epoch: 1, seq: 2 }));
+    await cluster.run(base * 1.25 + 100);
+    for (const n of since(before)) expect(n).toBeGreaterThanOrEqual(1);
+
+    // Slow again, then a member leaves the set: back to the base pace too.
+    await cluster.run(120_000);
+    before = runs();
+    await cluster.run(20_000);
+    expect(Math.max(...since(before))).toBeLessThanOrEqual(1);
+    before = runs();
+    cluster.connect([a, b]);
+    await cluster.run(base * 1.25 + 100);
+    expect(
+      since(before)
+        .slice(0, 2)
+        .every((n) => n >= 1),
+    ).toBe(true);
+    expect(c.catalog.get('a')?.seq).toBe(2);
+  });
+
+  it('repairs a record gossip missed within ceiling x 1.25, even at the slowest pace', async () => {
+    const ceiling = 32_000;
+    const nodes = await Promise.all(
+      ['a', 'b', 'c'].map((n) =>
+        cluster.add(n, { gossipKeys: [KEY], syncIntervalMs: 4_000, syncMaxIntervalMs: ceiling }),
+      ),
+    );
+    cluster.connect();
+    await cluster.until(() => fullyConnected(nodes), 'full mesh');
+    for (const n of nodes) await n.catalog.publish(record(n.name, n.peer().peerId, { epoch: 1, seq: 1 }));
+    await cluster.until(() => nodes.every((n) => n.catalog.records().length === 3), 'all records');
+    await cluster.run(150_000); // every agent at the ceiling
+    // c loses a's record with no change anywhere to speed anyone up: only the slow timers repair it.
+    const c = nodes[2]!;
+    expect(c.catalog.forget('a')).toBe(true);
+    const took = await cluster.until(() => c.catalog.get('a')?.seq === 1, 'repair at the slowest pace', ceiling * 1.25);
+    expect(took).toBeGreaterThan(0);
   });
 
   it('dials the peer set given, and only it: a record from a node membership does not know is dropped', async () => {

@@ -27,6 +27,7 @@ import type { OpinionUpdate } from './opinion-codec.ts';
 import { OpinionIntake } from './opinion-intake.ts';
 import type { RecordRejection } from './record-codec.ts';
 import { CatalogPublishError, type RecordChange, RecordIntake } from './record-intake.ts';
+import { SyncPace } from './sync-pace.ts';
 import { DEFAULT_SYNC_LIMITS, runSyncExchange, type SyncResult, type SyncStream } from './sync-protocol.ts';
 
 export { CatalogPublishError, type RecordChange, type RecordSource } from './record-intake.ts';
@@ -66,6 +67,11 @@ export interface CatalogCoreOptions {
   readonly log: Logger;
   /** Anti-entropy with one random connected peer every this many ms (±25 % jitter). Default 10 s. */
   readonly syncIntervalMs?: number;
+  /**
+   * While exchanges find nothing to repair, the interval doubles up to this (sync-pace.ts); any
+   * change brings it back to syncIntervalMs. Default 60 s; syncIntervalMs or less: a fixed pace.
+   */
+  readonly syncMaxIntervalMs?: number;
   /** One anti-entropy exchange must finish within this. Default 10 s. */
   readonly syncTimeoutMs?: number;
   /** How often missing connections are re-dialled (failed dials back off up to 30 s). Default 1 s. */
@@ -144,6 +150,7 @@ export interface CatalogStats {
 
 const DEFAULTS = {
   syncIntervalMs: 10_000,
+  syncMaxIntervalMs: 60_000,
   syncTimeoutMs: 10_000,
   redialIntervalMs: 1_000,
   dialDegree: 6,
@@ -191,6 +198,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly timers = new Set<TimerHandle>();
   private stopped = false;
   private settleTimer: TimerHandle | undefined;
+  private syncPace: SyncPace;
+  private syncTimer: TimerHandle | undefined;
   private readonly counters = {
     published: 0,
     publishErrors: 0,
@@ -214,6 +223,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     this.runtime = opts.runtime ?? realRuntime();
     this.opts = {
       syncIntervalMs: opts.syncIntervalMs ?? DEFAULTS.syncIntervalMs,
+      syncMaxIntervalMs: opts.syncMaxIntervalMs ?? DEFAULTS.syncMaxIntervalMs,
       syncTimeoutMs: opts.syncTimeoutMs ?? DEFAULTS.syncTimeoutMs,
       redialIntervalMs: opts.redialIntervalMs ?? DEFAULTS.redialIntervalMs,
       dialDegree: opts.dialDegree ?? DEFAULTS.dialDegree,
@@ -221,6 +231,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       settleMs: opts.settleMs ?? DEFAULTS.settleMs,
       maxNodes: opts.maxNodes ?? DEFAULTS.maxNodes,
     };
+    this.syncPace = new SyncPace(this.opts.syncIntervalMs, this.opts.syncMaxIntervalMs);
     const peerIdOf = opts.peerIdOf ?? ((node: string) => this.peerIdByNode.get(node));
     this.intake = new RecordIntake({
       node: opts.node,
@@ -287,9 +298,14 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     let self: CatalogNode | undefined;
     const handlers: TransportHandlers = {
       isAllowed: (peerId) => self?.allowed.has(peerId) ?? false,
-      onGossip: (data, from, topic) =>
-        (topic === 'opinions' ? self?.opinionIntake.fromGossip(data, from) : self?.intake.fromGossip(data, from)) ??
-        Promise.resolve('ignore'),
+      onGossip: async (data, from, topic) => {
+        const verdict =
+          (await (topic === 'opinions'
+            ? self?.opinionIntake.fromGossip(data, from)
+            : self?.intake.fromGossip(data, from))) ?? 'ignore';
+        if (verdict === 'accept') self?.syncPaceChanged();
+        return verdict;
+      },
       onConnect: (peerId) => self?.onConnect(peerId),
       onDisconnect: (peerId) => self?.onDisconnect(peerId),
       onSubscribed: (peerId) => self?.onSubscribed(peerId),
@@ -300,8 +316,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     };
     const node = new CatalogNode(opts, await transport(handlers), log);
     self = node;
-    node.schedule(() => node.redialTick(), node.opts.redialIntervalMs, false);
-    node.schedule(() => node.syncTick(), node.opts.syncIntervalMs, true);
+    node.schedule(() => node.redialTick(), node.opts.redialIntervalMs);
+    node.armSync();
     return node;
   }
 
@@ -360,6 +376,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   async publish(record: NodeRecord): Promise<void> {
     if (this.stopped) throw new CatalogPublishError('the catalog node is stopped');
     const signed = await this.intake.signLocal(record);
+    this.syncPaceChanged();
     try {
       await this.transport.publish('records', signed.envelope);
       this.counters.published++;
@@ -444,10 +461,12 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
     const before = this.allowed.keys();
     const allowedIds = new Set(next.keys());
+    const removed = [...this.allowed.keys()].some((id) => !allowedIds.has(id));
     const toHangUp = hangUps(before, allowedIds, this.transport.connectedPeers());
     this.allowed = next;
     this.peerIdByNode = byNode;
     this.plan.peersChanged(allowedIds, added, this.runtime.clock.now());
+    if (added || removed) this.syncPaceChanged();
     for (const id of toHangUp) void this.hangUp(id);
     this.redialTick();
   }
@@ -563,6 +582,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     try {
       const stream = await this.transport.openSync(peerId, deadline.signal);
       const result = await this.exchange(stream, peerId, deadline.signal);
+      if (result.sent + result.received > 0) this.syncPaceChanged();
+      else this.syncPace.agreed();
       this.log.debug({ peer: peer.node, ...result }, 'catalog: anti-entropy exchange done');
       return result;
     } catch (err) {
@@ -581,7 +602,8 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
     const deadline = timeoutSignal(this.runtime.timers, this.opts.syncTimeoutMs);
     try {
-      await this.exchange(stream, from, deadline.signal);
+      const result = await this.exchange(stream, from, deadline.signal);
+      if (result.sent + result.received > 0) this.syncPaceChanged();
     } catch (err) {
       this.log.debug({ from, err: (err as Error).message }, 'catalog: inbound anti-entropy exchange failed');
     } finally {
@@ -612,6 +634,32 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       }
       throw err;
     }
+  }
+
+  /** Arms the next periodic exchange at the current pace (±25 % jitter), replacing a pending one. */
+  private armSync(): void {
+    if (this.stopped) return;
+    if (this.syncTimer) {
+      this.syncTimer.cancel();
+      this.timers.delete(this.syncTimer);
+    }
+    const delay = this.syncPace.intervalMs * (0.75 + this.runtime.random.next() * 0.5);
+    const t = this.runtime.timers.after(delay, () => {
+      this.timers.delete(t);
+      this.syncTimer = undefined;
+      try {
+        this.syncTick();
+      } finally {
+        this.armSync();
+      }
+    });
+    this.syncTimer = t;
+    this.timers.add(t);
+  }
+
+  /** A change anywhere: anti-entropy returns to its base pace, now rather than after a long wait. */
+  private syncPaceChanged(): void {
+    if (this.syncPace.changed()) this.armSync();
   }
 
   private syncTick(): void {
@@ -665,11 +713,10 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
   }
 
-  private schedule(fn: () => void, intervalMs: number, jitter: boolean): void {
+  private schedule(fn: () => void, intervalMs: number): void {
     const arm = () => {
       if (this.stopped) return;
-      const delay = jitter ? intervalMs * (0.75 + this.runtime.random.next() * 0.5) : intervalMs;
-      const t = this.runtime.timers.after(delay, () => {
+      const t = this.runtime.timers.after(intervalMs, () => {
         this.timers.delete(t);
         try {
           fn();

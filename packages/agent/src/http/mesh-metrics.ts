@@ -1,5 +1,6 @@
 import { META_PEER_ID } from '@vigil/protocol';
 import type { Registry } from 'prom-client';
+import type { MemberTransitions } from './member-transitions.ts';
 import type { CatalogStatsReader, CatalogSync, GossipStats, RouteReader, ServiceReader } from './planes.ts';
 import { counter, gauge, type Samples } from './prom-collectors.ts';
 
@@ -8,12 +9,12 @@ export interface MeshMetricsSources {
   readonly mesh: Pick<RouteReader, 'tables'> & CatalogSync;
   readonly catalog: CatalogStatsReader;
   readonly services: Pick<ServiceReader, 'listChecks'>;
+  /** Member transitions counted since the start (see member-transitions.ts). */
+  readonly transitions: () => MemberTransitions;
 }
 
 const STATES = ['active', 'standby', 'demoted'] as const;
 const CHECK_STATUSES = ['passing', 'warning', 'critical'] as const;
-/** Members whose transitions are counted; past this, new names are not (the cluster is bounded). */
-const MAX_COUNTED_MEMBERS = 4096;
 
 /**
  * The figures operators alert on (packaging/prometheus/vigil-rules.yml): each service's endpoints
@@ -21,7 +22,7 @@ const MAX_COUNTED_MEMBERS = 4096;
  * from every live member; and member transitions, for flapping.
  */
 export function registerMeshMetrics(registry: Registry, sources: MeshMetricsSources): void {
-  const { mesh, membership, catalog, services } = sources;
+  const { mesh, membership, catalog, services, transitions } = sources;
 
   gauge(
     registry,
@@ -123,24 +124,13 @@ export function registerMeshMetrics(registry: Registry, sources: MeshMetricsSour
     () => [[{}, mesh.isSynced() ? 1 : 0]],
   );
 
-  const transitions = new Map<string, Record<string, number>>();
-  membership.on('event', (e) => {
-    if (e.type !== 'suspect' && e.type !== 'alive' && e.type !== 'dead') return;
-    let counts = transitions.get(e.member.name);
-    if (counts === undefined) {
-      if (transitions.size >= MAX_COUNTED_MEMBERS) return;
-      counts = { suspect: 0, alive: 0, dead: 0 };
-      transitions.set(e.member.name, counts);
-    }
-    counts[e.type] = (counts[e.type] ?? 0) + 1;
-  });
   counter(
     registry,
     'vigil_member_transitions_total',
     'Member status changes this agent saw, by member and new status (suspect, alive after a suspicion, dead): a member that keeps going suspect and back is flapping.',
     ['member', 'to'],
     () =>
-      [...transitions].flatMap(([member, counts]) =>
+      [...transitions()].flatMap(([member, counts]) =>
         Object.entries(counts).map(([to, n]) => [{ member, to }, n] as const),
       ),
   );
