@@ -266,6 +266,8 @@ export class Mesh {
     queueMicrotask(() => {
       this.publishQueued = false;
       const opinions = this.outlier.opinions();
+      // This record carries every opinion: the outlier plane's own record is no longer owed.
+      this.outlier.recordPublished();
       const own = localRecord({
         node: this.opts.node,
         peerId: this.opts.catalog.peerId,

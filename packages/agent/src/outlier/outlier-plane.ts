@@ -19,13 +19,25 @@ import { computeVerdict, type OutlierVerdict } from './verdict.ts';
 export const OPINION_PUBLISH_MIN_MS = 100;
 
 /**
- * The record that carries every opinion follows a change this long after the first one it
- * covers. It is the repair path (anti-entropy hands records out), so a lost update is healed
- * within about this, and it carries the changes no verdict waits for (see flush()). Every record
- * and every update costs every agent a routing evaluation (~3-10 ms of CPU measured with 20
- * services on the shared host), so a busy host's many transitions share one record.
+ * The record that carries every opinion follows a change a verdict may wait for (see flush()) this
+ * long after it. It is the repair path for a lost update (anti-entropy hands records out), and it
+ * carries the changes no verdict waits for. Every record and every update costs every agent a
+ * decode, a signature check and an evaluation on every gossip hop, so a busy host's many
+ * transitions share one record.
  */
 export const OPINION_RECORD_DELAY_MS = 5_000;
+
+/**
+ * Changes no verdict waits for (a first ok on an endpoint nobody ejects, ok going idle, an
+ * endpoint forgotten) wait this long for a record, unless a record goes sooner anyway (a
+ * registration, a health flip, an urgent change: every record carries every opinion). They only
+ * tell other agents how many hosts this one calls, which matters to the discount of an observer
+ * that sees something failing; while this host sees anything failing the record follows within
+ * OPINION_RECORD_DELAY_MS as before. Measured with bench:outlier at N = 20 (3.5 s per trial):
+ * hosts whose clients call healthy services published one record per ~5 s each, ~70 % of the
+ * records every agent processed.
+ */
+export const OPINION_LAZY_RECORD_DELAY_MS = 30_000;
 
 const EMPTY: OutlierVerdict = { ejected: [], held: [], discounted: [], nextChangeAt: null };
 
@@ -39,6 +51,9 @@ export class OutlierPlane {
   private lastPublish = Number.NEGATIVE_INFINITY;
   private pending: TimerHandle | undefined;
   private recordDue: TimerHandle | undefined;
+  private recordDueAt = Number.POSITIVE_INFINITY;
+  /** Opinions changed since the last record without an update: the record owes them. */
+  private readonly owed = new Set<string>();
   private current: OutlierVerdict = EMPTY;
   private stopped = false;
 
@@ -78,7 +93,19 @@ export class OutlierPlane {
       panicThreshold: this.panicThreshold,
       options: this.options,
     });
+    this.sendOwedOnDemoted();
     return this.current;
+  }
+
+  /**
+   * The caller built a record carrying every current opinion (for any reason: a registration, a
+   * health flip, this plane's timer): whatever the record owed is paid, and so is its repair.
+   */
+  recordPublished(): void {
+    this.owed.clear();
+    this.recordDue?.cancel();
+    this.recordDue = undefined;
+    this.recordDueAt = Number.POSITIVE_INFINITY;
   }
 
   verdict(): OutlierVerdict {
@@ -92,6 +119,7 @@ export class OutlierPlane {
     this.pending = undefined;
     this.recordDue?.cancel();
     this.recordDue = undefined;
+    this.recordDueAt = Number.POSITIVE_INFINITY;
   }
 
   private changed(): void {
@@ -109,29 +137,31 @@ export class OutlierPlane {
 
   /**
    * The changes a verdict may be waiting for go out at once as an update; every change goes in
-   * the record, which follows within OPINION_RECORD_DELAY_MS. Waited for: a view turning failing
-   * or leaving failing (starts or ends a quorum), and any change on an endpoint this agent sees
-   * ejected or held (a successful trial ends an ejection). The rest (a first ok on a healthy
-   * endpoint, ok going idle: most transitions of a mesh whose clients call healthy services)
-   * changes no verdict until a failure does, and that failure is itself urgent. An update too large
-   * for one message goes in the record at once. Returns whether it sent anything now.
+   * the record. Waited for: a view turning failing or leaving failing (starts or ends a quorum),
+   * and any change on an endpoint this agent sees ejected or held (a successful trial ends an
+   * ejection). The rest (a first ok on a healthy endpoint, ok going idle: most transitions of a
+   * mesh whose clients call healthy services) changes no verdict until a failure does, and that
+   * failure is itself urgent; it waits for the record (OPINION_LAZY_RECORD_DELAY_MS). An update
+   * too large for one message goes in the record at once. Returns whether it sent anything now.
    */
   private flush(): boolean {
     const changed = this.folder.takeChanged();
     if (changed.length === 0 && this.publishOpinions !== undefined) {
       // Only removals (forgotten endpoints): nobody waits for them.
-      this.scheduleRecord();
+      this.scheduleRecord(this.recordDelay());
       return false;
     }
     const urgent = changed.filter((o) => this.urgent(o));
     if (this.publishOpinions === undefined || urgent.length > MAX_OPINIONS_PER_UPDATE) {
       this.recordDue?.cancel();
       this.recordDue = undefined;
+      this.recordDueAt = Number.POSITIVE_INFINITY;
       this.publish();
       return true;
     }
+    for (const o of changed) if (!urgent.includes(o)) this.owed.add(opinionKey(o));
     if (urgent.length > 0) this.publishOpinions(urgent);
-    this.scheduleRecord();
+    this.scheduleRecord(urgent.length > 0 ? OPINION_RECORD_DELAY_MS : this.recordDelay());
     return urgent.length > 0;
   }
 
@@ -142,10 +172,47 @@ export class OutlierPlane {
     return this.current.ejected.some(held) || this.current.held.some(held);
   }
 
-  private scheduleRecord(): void {
-    this.recordDue ??= this.runtime.timers.after(OPINION_RECORD_DELAY_MS, () => {
+  /**
+   * While this host sees anything failing, its record decides whether it is a discounted
+   * observer (how many hosts it calls at all): it follows within OPINION_RECORD_DELAY_MS.
+   */
+  private recordDelay(): number {
+    const failing = this.folder.opinions().some((o) => o.transitions.at(-1)?.state === 'failing');
+    return failing ? OPINION_RECORD_DELAY_MS : OPINION_LAZY_RECORD_DELAY_MS;
+  }
+
+  /**
+   * A change that waited for the record on an endpoint the verdict now ejects or holds (this
+   * agent learned of the ejection after the change: an ok here may be the trial that ends it)
+   * goes out now, as it would have had the ejection been known.
+   */
+  private sendOwedOnDemoted(): void {
+    if (this.owed.size === 0 || this.publishOpinions === undefined || this.stopped) return;
+    const keys = new Set<string>();
+    for (const e of [...this.current.ejected, ...this.current.held]) {
+      const k = opinionKey(e);
+      if (this.owed.delete(k)) keys.add(k);
+    }
+    if (keys.size === 0) return;
+    const due = this.folder.opinions().filter((o) => keys.has(opinionKey(o)));
+    if (due.length > 0) this.publishOpinions(due);
+    this.scheduleRecord(OPINION_RECORD_DELAY_MS);
+  }
+
+  /** The record goes within `ms`: an earlier deadline replaces a later one. */
+  private scheduleRecord(ms: number): void {
+    const at = this.runtime.clock.now() + ms;
+    if (this.recordDue !== undefined && this.recordDueAt <= at) return;
+    this.recordDue?.cancel();
+    this.recordDueAt = at;
+    this.recordDue = this.runtime.timers.after(ms, () => {
       this.recordDue = undefined;
+      this.recordDueAt = Number.POSITIVE_INFINITY;
       if (!this.stopped) this.publish();
     });
   }
+}
+
+function opinionKey(o: { node: string; id: string }): string {
+  return `${o.node}\u0000${o.id}`;
 }
