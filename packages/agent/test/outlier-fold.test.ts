@@ -224,6 +224,36 @@ describe('opinion fold', () => {
     expect(records).toEqual([sentAt + OPINION_RECORD_DELAY_MS]);
     plane.stop();
   });
+
+  it('the record leaves out idle views that never failed, until a record shows the endpoint failing', () => {
+    const runtime = new VirtualRuntime(8);
+    const updates: string[][] = [];
+    const plane = planeWithUpdates(runtime, [], updates);
+    const servers = Array.from({ length: 10 }, (_, i) => rec(`s${i}`, [inst(`web-${i}`)]));
+    const evaluate = (records: NodeRecord[]) =>
+      plane.evaluate(
+        records,
+        records.map((r) => member(r.node)),
+        runtime.clock.wallNow(),
+      );
+    const ids = (ops: readonly EndpointOpinion[]) => ops.map((o) => `${o.id}:${o.transitions.map((t) => t.state)}`);
+    // s1: called fine, then not at all (idle). s2: failed once, then idle.
+    plane.report([obs({ ok: 1 }), { ...obs({ http5xx: 1 }), node: 's2', id: 'web-2' }]);
+    runtime.advance(OUTLIER_DEFAULTS.windowMs + OUTLIER_DEFAULTS.windowMs / 4);
+    evaluate(servers);
+    expect(ids(plane.opinions())).toEqual(['web-1:ok,idle', 'web-2:failing,idle']);
+    expect(ids(plane.recordOpinions())).toEqual(['web-2:failing,idle']);
+    // Another observer's record shows s1 failing: this host's past oks on it may end an ejection
+    // now, so its view goes out at once, and back into the record.
+    const failed = { ...rec('c0', []), opinions: [failingOpinion('s1', 'web-1', runtime.clock.wallNow())] };
+    updates.length = 0;
+    evaluate([...servers, failed]);
+    expect(updates).toEqual([['web-1:idle']]);
+    expect(ids(plane.recordOpinions())).toEqual(['web-1:ok,idle', 'web-2:failing,idle']);
+    evaluate([...servers, failed]);
+    expect(updates).toHaveLength(1);
+    plane.stop();
+  });
 });
 
 /** A plane that records when it publishes a record, and what each update carries. */
