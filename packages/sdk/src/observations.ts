@@ -74,7 +74,12 @@ export class ObservationReporter {
   private due = 0;
   private inFlight: Promise<void> | undefined;
   private closed = false;
-  private readonly dispatcher = new Agent({ connections: 1, keepAliveTimeout: 10_000 });
+  /**
+   * Two connections: a batch must not wait for the agent's answer to the one before (HTTP/1.1
+   * without pipelining queues it on a single connection), or the first failure of a burst, which
+   * goes at once, would wait behind a success batch for as long as the agent is busy.
+   */
+  private readonly dispatcher = new Agent({ connections: 2, keepAliveTimeout: 10_000 });
   private readonly url: string;
   private readonly headers: Record<string, string>;
 

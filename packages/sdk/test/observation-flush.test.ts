@@ -111,6 +111,25 @@ describe('observation flush order', () => {
     });
   });
 
+  it('a failure does not queue behind a batch the agent has not answered yet', async () => {
+    const agent = await started();
+    const [a, b] = endpoints();
+    const r = reporter(agent);
+    cleanups.push(async () => agent.releaseObservations()); // runs before r.close(), which waits for answers
+    agent.holdObservations = true; // the agent reads batches but is slow to answer them
+    r.record(a!, 'ok', 3, false);
+    vi.advanceTimersByTime(OBSERVATIONS.flushMs);
+    vi.useRealTimers();
+    await until(() => agent.observations.length === 1, 'the success batch at the agent');
+    // On one keep-alive connection the failure would wait for that answer (HTTP/1.1 does not
+    // pipeline here); it goes on its own connection instead.
+    r.record(b!, 'http5xx', 2, false);
+    await until(() => agent.observations.length === 2, 'the failure batch while the first is unanswered');
+    expect(outcomes(agent)).toEqual([['a:ok'], ['b:http5xx']]);
+    agent.releaseObservations();
+    await until(() => r.stats.sent === 2, 'both batches answered');
+  });
+
   it('a success alone waits for the 1 s batch', async () => {
     const agent = await started();
     const [a] = endpoints();

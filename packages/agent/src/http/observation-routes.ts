@@ -43,7 +43,8 @@ export function registerObservationRoutes(
   mesh: ObservationSink,
   opts: ObservationRouteOptions,
 ): void {
-  // This host's view as it publishes it: one opinion per endpoint its applications call.
+  // This host's view: one opinion per endpoint its applications call (its record leaves out idle
+  // views that never failed: OutlierPlane.recordOpinions()).
   app.get('/v1/agent/opinions', async () => mesh.opinions());
 
   app.post('/v1/agent/observations', { onRequest: requireToken(opts.aclToken) }, async (req, reply) => {

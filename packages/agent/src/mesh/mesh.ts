@@ -218,7 +218,7 @@ export class Mesh {
     return true;
   }
 
-  /** This host's opinions, as published in its record. */
+  /** This host's opinions (its record leaves out the silent ones: OutlierPlane.recordOpinions()). */
   opinions(): readonly EndpointOpinion[] {
     return this.outlier.opinions();
   }
@@ -265,7 +265,9 @@ export class Mesh {
     this.publishQueued = true;
     queueMicrotask(() => {
       this.publishQueued = false;
-      const opinions = this.outlier.opinions();
+      // This record carries every opinion that counts: the outlier plane's own is no longer owed.
+      this.outlier.recordPublished();
+      const opinions = this.outlier.recordOpinions();
       const own = localRecord({
         node: this.opts.node,
         peerId: this.opts.catalog.peerId,

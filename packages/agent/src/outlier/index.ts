@@ -4,5 +4,10 @@ export { OUTLIER_DEFAULTS, type OutlierOptions, resolveOutlierOptions } from './
 export { type Explanation, explainDemotions } from './explain.ts';
 export { type ObserverHealth, observerHealth } from './observer-discount.ts';
 export { type Observation, OpinionFolder } from './opinion-fold.ts';
-export { OPINION_PUBLISH_MIN_MS, OPINION_RECORD_DELAY_MS, OutlierPlane } from './outlier-plane.ts';
+export {
+  OPINION_LAZY_RECORD_DELAY_MS,
+  OPINION_PUBLISH_MIN_MS,
+  OPINION_RECORD_DELAY_MS,
+  OutlierPlane,
+} from './outlier-plane.ts';
 export { computeVerdict, type Ejection, type HeldEjection, type OutlierVerdict, type VerdictInput } from './verdict.ts';

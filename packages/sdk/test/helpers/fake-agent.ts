@@ -33,6 +33,9 @@ export class FakeAgent {
   readTokens: (string | undefined)[] = [];
   /** Answer POST /v1/agent/observations with 403, as an agent whose ACL token the client lacks. */
   refuseObservations = false;
+  /** Hold the answers to observation batches (an agent busy elsewhere) until releaseObservations(). */
+  holdObservations = false;
+  private readonly heldObservations: (() => void)[] = [];
   /** Answer GET /v1/routes with this status instead (for error tests). */
   failReadsWith: number | undefined;
   private index = 1;
@@ -45,6 +48,12 @@ export class FakeAgent {
 
   constructor(options: { backlog?: number } = {}) {
     this.backlogMax = options.backlog ?? 1000;
+  }
+
+  /** Answers the held observation batches, and those that come later at once. */
+  releaseObservations(): void {
+    this.holdObservations = false;
+    for (const answer of this.heldObservations.splice(0)) answer();
   }
 
   get url(): string {
@@ -151,7 +160,9 @@ export class FakeAgent {
           res.end(JSON.stringify({ error: 'permission denied: send the ACL token in X-Vigil-Token' }));
           return;
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        if (this.holdObservations) this.heldObservations.push(answer);
+        else answer();
       });
       return;
     }
