@@ -127,6 +127,7 @@ export class Prober {
         for (const t of p.timers) core.timers.cancel(t);
         this.pending.delete(seqNo);
         if (!viaTcp && p.timers.length === 2) core.awareness.apply(-1); // direct ack within the timeout
+        core.trace(p.target, { step: 'acked' });
         this.hooks.acked(p.target);
         return viaTcp;
       case 'relay':
@@ -151,6 +152,7 @@ export class Prober {
   handleTcpRefused(seqNo: number): void {
     const p = this.pending.get(seqNo);
     if (p?.kind !== 'probe' || p.acked) return;
+    this.core.trace(p.target, { step: 'tcp', result: 'refused' });
     p.refused = true;
     p.tcpPending = false;
     if (!this.hooks.refusalEndsProbe() && !p.awaitingTcp) return;
@@ -162,6 +164,7 @@ export class Prober {
   handleTcpFailed(seqNo: number): void {
     const p = this.pending.get(seqNo);
     if (p?.kind !== 'probe' || p.acked) return;
+    this.core.trace(p.target, { step: 'tcp', result: 'failed' });
     p.tcpPending = false;
     if (!p.awaitingTcp) return;
     for (const t of p.timers) this.core.timers.cancel(t);
@@ -191,8 +194,9 @@ export class Prober {
    * probe timeout, for probes on evidence that the member may be gone (confirmation.ts), where a
    * refused connect settles it half a second sooner.
    */
-  probe(target: Member, interval: number, dialAtOnce = false): void {
+  probe(target: Member, interval: number, dialAtOnce: boolean, why: 'turn' | 'hint' | 'reprobe'): void {
     const { core } = this;
+    core.trace(target.name, { step: 'probe', why, dialAtOnce });
     const seqNo = this.nextSeq();
     const probe: PendingProbe = {
       kind: 'probe',
@@ -263,6 +267,7 @@ export class Prober {
     if (core.config.tcpPing === false || (target.vsn[1] ?? 0) < 3) return;
     probe.tcp = true;
     probe.tcpPending = true;
+    core.trace(target.name, { step: 'dial' });
     core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
   }
 
@@ -281,6 +286,7 @@ export class Prober {
     const target = core.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
     const silentMs = this.hooks.mayAccuse(name, probe.incarnation, voter, probe.sentAt);
+    core.trace(name, { step: 'failed', voter, accused: silentMs !== undefined });
     if (silentMs === undefined) return;
     // memberlist probes a copy of the member's state: a refutation that arrived while the probe
     // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
