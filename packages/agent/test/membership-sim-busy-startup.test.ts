@@ -37,7 +37,7 @@ const QUIET_ONLY: VoterHealth = {
   probeOkWithinMs: Number.POSITIVE_INFINITY,
 };
 /** The rule before news on a refusal and our dead verdicts were told directly. */
-const UNTOLD: VoterHealth = { ...DEFAULT_VOTER_HEALTH, tellRefusal: false, tellDead: false };
+const UNTOLD: VoterHealth = { ...DEFAULT_VOTER_HEALTH, tellRefusal: false, tellDead: false, refusalFromDial: false };
 
 function busyStart(rule: Rule, seed: number, crash: boolean, tcpPing = false) {
   const engine = rule === 'memberlist' ? { collectiveConfirmation: false, tcpPing } : { voterHealth: rule, tcpPing };
@@ -85,8 +85,9 @@ describe('a crash during a busy 50-node start-up (simulator)', () => {
       ['... and ends the probe at once', { ...UNTOLD, tellOwnConfirmation: false, dialAtOnce: false }, true],
       ['... a probe confirming it tells directly', { ...UNTOLD, dialAtOnce: false }, true],
       ['... a probe on evidence dials at once', UNTOLD, true],
-      ['... an accusation on a refusal told to all', { ...DEFAULT_VOTER_HEALTH, tellDead: false }, true],
-      ['... and a dead verdict told directly (default)', DEFAULT_VOTER_HEALTH, true],
+      ['... an accusation on a refusal told to all', { ...UNTOLD, tellRefusal: true }, true],
+      ['... and a dead verdict told directly', { ...UNTOLD, tellRefusal: true, tellDead: true }, true],
+      ['... and its suspicion timed from the dial (default)', DEFAULT_VOTER_HEALTH, true],
       ['every observer votes', null, false],
       ['memberlist (no collective confirmation)', 'memberlist', false],
       ['memberlist with the TCP fallback', 'memberlist', true],
@@ -117,7 +118,7 @@ describe('a crash during a busy 50-node start-up (simulator)', () => {
       ),
     );
 
-    const [before, perWindow, , silenceOnly, , , endsProbe, , dialsAtOnce, , chosen, everyone] = rows;
+    const [before, perWindow, , silenceOnly, , , endsProbe, , dialsAtOnce, told, , chosen, everyone] = rows;
     // The scenario must reproduce the real cluster's trouble: the old rule is slow here, and
     // letting every observer vote confirms healthy nodes.
     expect(before!.confirmed, 'the old rule confirms late').toBeGreaterThan(SERF_FAILED_MS);
@@ -140,9 +141,13 @@ describe('a crash during a busy 50-node start-up (simulator)', () => {
     // telling a probe's confirmation directly: 2.29 s / 8.17 s, from 2.69 s / 8.91 s.
     expect(dialsAtOnce!.confirmed).toBeLessThan(endsProbe!.confirmed);
     // An accusation made on a refused connect told to every member, not left to gossip hops that
-    // each wait for a stall, and our dead verdict told likewise: 1.95 s / 8.09 s, from 2.29 s / 8.18 s.
-    expect(chosen!.confirmed).toBeLessThan(dialsAtOnce!.confirmed);
-    expect(chosen!.dead).toBeLessThanOrEqual(dialsAtOnce!.dead);
+    // each wait for a stall: 1.95 s from 2.29 s. Our dead verdict told likewise: 8.09 s from 8.15 s.
+    // Timing the suspicion from the refused dial changes nothing here: the simulator's observer
+    // reads a refusal one round trip after the dial unless a stall starts in between (real
+    // starved agents read it 0.3-2.3 s late: the membership README).
+    expect(told!.confirmed).toBeLessThan(dialsAtOnce!.confirmed);
+    expect(chosen!.confirmed).toBeLessThanOrEqual(told!.confirmed);
+    expect(chosen!.dead).toBeLessThanOrEqual(told!.dead);
     expect(chosen!.dead).toBeLessThanOrEqual(SERF_FAILED_MS);
   });
 });

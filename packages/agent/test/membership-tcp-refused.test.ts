@@ -252,4 +252,25 @@ describe('the TCP fallback in the probe', () => {
     expect(engine.handleTcpPingResult(first, 'ack', 20)).toBe(false);
     expect(engine.drainEvents().filter((e) => e.type === 'suspect')).toEqual([]);
   });
+
+  it('times the suspicion of a refused connect from the dial, not from a stalled loop reading it', () => {
+    // The hint's probe dials at 10 ms; the loop stalls and reads the refusal at 1010 ms. Nobody
+    // confirms, so the suspicion runs to its (long) lone timeout and is rechecked, then dead.
+    const deadAt = (rule: VoterHealth) => {
+      const peers = Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
+      const engine = engineKnowing(peers, rule);
+      expect(engine.probeNow('p0', 10)).toBe(true);
+      const tcp = engine.drainOutputs().find((o) => o.kind === 'tcpPing');
+      engine.handleTcpPingResult(tcp?.kind === 'tcpPing' ? tcp.ping.seqNo : -1, 'refused', 1010);
+      expect(engine.member('p0')?.status).toBe('suspect');
+      for (let t = 1020; t <= 120_000; t += 10) {
+        engine.handleTimeout(t);
+        if (engine.member('p0')?.status === 'dead') return t;
+      }
+      return Number.POSITIVE_INFINITY;
+    };
+    const fromRead = deadAt({ ...DEFAULT_VOTER_HEALTH, refusalFromDial: false });
+    expect(fromRead).toBeLessThan(Number.POSITIVE_INFINITY);
+    expect(deadAt(DEFAULT_VOTER_HEALTH)).toBe(fromRead - 1000);
+  });
 });

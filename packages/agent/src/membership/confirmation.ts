@@ -87,6 +87,11 @@ export interface VoterHealth {
   readonly tellRefusal?: boolean;
   /** Our own dead verdict is told directly to the members (else gossip only, as memberlist). */
   readonly tellDead?: boolean;
+  /**
+   * With refusedVotes: our accusation made on a refused connect times its suspicion from the
+   * dial, when the member's kernel refused, not from when our (stalled) loop read the refusal.
+   */
+  readonly refusalFromDial?: boolean;
 }
 
 /**
@@ -105,6 +110,7 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   refusalEndsProbe: true,
   tellRefusal: true,
   tellDead: true,
+  refusalFromDial: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -174,6 +180,10 @@ export class Confirmation {
   /** Whether a probe on outside evidence dials its TCP fallback at once (VoterHealth.dialAtOnce). */
   dialsAtOnce(): boolean {
     return this.refusalEndsProbe() && this.rule?.dialAtOnce !== false;
+  }
+
+  refusalCountsFromDial(): boolean {
+    return this.rule?.refusedVotes === true && this.rule.refusalFromDial === true;
   }
 
   refusalEndsProbe(): boolean {

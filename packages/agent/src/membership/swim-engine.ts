@@ -178,6 +178,7 @@ export class SwimEngine {
         this.confirmation ? this.confirmation.mayAccuse(name, incarnation, voter, sentAt) : 0,
       accuse: (suspicion, cause) => this.states.suspectNode(suspicion, cause),
       refusalEndsProbe: () => this.confirmation?.refusalEndsProbe() ?? false,
+      refusalCountsFromDial: () => this.confirmation?.refusalCountsFromDial() ?? false,
       acked: (name) => this.confirmation?.probeAcked(name),
     });
     // Our deviations from memberlist, all behind this one flag (confirmation.ts).
