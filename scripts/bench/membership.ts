@@ -38,7 +38,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Capture, type CaptureTotals } from './capture.ts';
@@ -67,6 +67,10 @@ interface Options {
   joinStarts: number;
   idleOnly: boolean;
   stressOnly: boolean;
+  /** Skip Serf: a quick look at Vigil's own figures (crash stages), no Serf ratio. */
+  vigilOnly: boolean;
+  /** Append each crash's survivors' verdict logs and probe trails (JSON lines) to this file. */
+  dumpTrails: string | undefined;
   encrypt: boolean;
   maxMinutes: number;
   pollMs: number;
@@ -87,6 +91,8 @@ function parseArgs(argv: string[]): Options {
     joinStarts: 0,
     idleOnly: false,
     stressOnly: false,
+    vigilOnly: false,
+    dumpTrails: undefined,
     encrypt: false,
     maxMinutes: 120,
     pollMs: 50,
@@ -119,6 +125,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--join-starts') o.joinStarts = int(0, 100);
     else if (a === '--idle-only') o.idleOnly = true;
     else if (a === '--stress-only') o.stressOnly = true;
+    else if (a === '--vigil-only') o.vigilOnly = true;
+    else if (a === '--dump-trails') o.dumpTrails = resolve(val());
     else if (a === '--encrypt') o.encrypt = true;
     else if (a === '--max-minutes') o.maxMinutes = int(1, 600);
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
@@ -129,11 +137,13 @@ function parseArgs(argv: string[]): Options {
       console.log(
         'usage: membership.ts [--n 5,20,50] [--runs K] [--out FILE.json] [--idle-seconds 20] [--kills 2]\n' +
           '                     [--leaves 4] [--join-starts J] [--encrypt] [--max-minutes 120] [--poll-ms 50]\n' +
-          '                     [--max-load 6] [--baseline DIR] [--vigil-bin PATH]\n' +
+          '                     [--max-load 6] [--baseline DIR] [--vigil-bin PATH] [--stress-only] [--vigil-only]\n' +
           '  --baseline DIR: also run the agent of DIR, another checkout of this repository with its\n' +
           '    node_modules, and show it beside this one (Vigil/baseline): before and after in one run\n' +
           "  --vigil-bin: the agent bin to run (default: the repository's, on the TypeScript sources); hosts run\n" +
           '               the bundled package: scripts/package-deb.sh, then .../node_modules/@vigil/agent/bin/vigil.js\n' +
+          '  --vigil-only: no Serf cluster (no ratios): a quick look at the crash timeline and stages\n' +
+          "  --dump-trails FILE: append each crash's survivors' verdict logs and probe trails to FILE (JSON lines)\n" +
           '  --max-load: before each cluster start, wait (at most 1 min) for the 1-min load average to drop below this\n' +
           '  --runs: full cluster starts per N and implementation (default 5 for N <= 20, 3 above)\n' +
           '  --join-starts: extra cluster starts per N and implementation that only time the join\n' +
@@ -393,6 +403,71 @@ interface KillTimeline {
    * scenario (from each agent's last 4 KiB of output, so a floor): count, agents, longest ms.
    */
   stalls: { count: number; agents: number; maxMs: number };
+  /** From the survivors' probe trails (GET /v1/members/:name `trail`): how the crash was found. */
+  stages: CrashStages;
+}
+
+/**
+ * ms after the SIGKILL when the first survivor took each step towards the accusation, and how
+ * many steps of each kind the survivors took (their trails, probe-trail.ts).
+ */
+interface CrashStages {
+  firstMs: Record<string, number>;
+  counts: Record<string, number>;
+  /** The catalog hints' times (every survivor whose catalog connection to the victim dropped). */
+  hintMs: Spread;
+  /** When each survivor first sent a packet carrying a suspicion of the victim. */
+  sentSuspectMs: Spread;
+}
+
+interface TraceEntry {
+  step: string;
+  at: number;
+  result?: string;
+  why?: string;
+  voter?: boolean;
+  accused?: boolean;
+  own?: boolean;
+  packets?: number;
+}
+
+/** The kind a step is counted and timed under: `hint:busy`, `probe:turn`, `tcp:refused`, `failed:held`. */
+function stageKey(e: TraceEntry): string {
+  if (e.step === 'hint' || e.step === 'tcp') return `${e.step}:${e.result}`;
+  if (e.step === 'probe') return `probe:${e.why}`;
+  if (e.step === 'failed') return `failed:${e.accused ? 'accused' : 'held'}${e.voter ? '' : ':unfit'}`;
+  if (e.step === 'sent-suspect') return `sent-suspect:${e.own ? 'own' : 'relayed'}`;
+  return e.step;
+}
+
+function crashStages(trails: readonly (readonly TraceEntry[])[], wallT0: number): CrashStages {
+  const firstMs: Record<string, number> = {};
+  const counts: Record<string, number> = {};
+  const hints: number[] = [];
+  const sent: number[] = [];
+  for (const trail of trails) {
+    let firstSent: number | undefined;
+    for (const e of trail) {
+      if (e.at < wallT0) continue;
+      const key = stageKey(e);
+      const ms = e.at - wallT0;
+      counts[key] = (counts[key] ?? 0) + (e.step === 'sent-suspect' ? (e.packets ?? 1) : 1);
+      firstMs[key] = Math.min(firstMs[key] ?? Number.POSITIVE_INFINITY, Math.round(ms));
+      if (e.step === 'hint') hints.push(ms);
+      if (e.step === 'sent-suspect') firstSent ??= ms;
+    }
+    if (firstSent !== undefined) sent.push(firstSent);
+  }
+  return { firstMs, counts, hintMs: spread(hints), sentSuspectMs: spread(sent) };
+}
+
+function stagesText(s: CrashStages): string {
+  const sp = (x: Spread) => `${x.p50 ?? '—'}/${x.p90 ?? '—'}/${x.max ?? '—'}`;
+  const keys = Object.keys(s.firstMs).sort((a, b) => s.firstMs[a]! - s.firstMs[b]!);
+  return (
+    `first (ms after SIGKILL) / count: ${keys.map((k) => `${k} ${s.firstMs[k]}/${s.counts[k]}`).join(', ')}; ` +
+    `hints at ${sp(s.hintMs)}; survivors' first suspicion sent at ${sp(s.sentSuspectMs)}`
+  );
 }
 
 interface Spread {
@@ -432,6 +507,9 @@ function timelineText(t: KillTimeline): string {
 }
 
 /** Reads each survivor's verdict log for the victim (wall-clock ms; `wallT0` is the SIGKILL's). */
+/** --dump-trails: where killTimeline appends what it read. */
+let dumpTrailsTo: string | undefined;
+
 async function killTimeline(
   c: VigilCluster,
   name: string,
@@ -443,10 +521,17 @@ async function killTimeline(
   const firstConfirmation: number[] = [];
   const causes: Record<string, number> = {};
   const refusers = new Set<string>();
+  const trails: TraceEntry[][] = [];
   let ownConfirmers = 0;
   await Promise.all(
     observers.map(async (i) => {
-      const body = await c.api<{ history: VerdictEntry[] }>(i, `/v1/members/${encodeURIComponent(name)}`);
+      const body = await c.api<{ history: VerdictEntry[]; trail?: TraceEntry[] }>(
+        i,
+        `/v1/members/${encodeURIComponent(name)}`,
+      );
+      trails.push(body?.trail ?? []);
+      if (dumpTrailsTo !== undefined)
+        await appendFile(dumpTrailsTo, `${JSON.stringify({ observer: c.names[i], victim: name, wallT0, ...body })}\n`);
       const v = body?.history.find((h) => h.suspectedAt >= wallT0 - 1000);
       if (!v) return;
       suspected.push(v.suspectedAt - wallT0);
@@ -477,6 +562,7 @@ async function killTimeline(
   }
   return {
     stalls,
+    stages: crashStages(trails, wallT0),
     seenConfirmedMs: spread(seenConfirmed),
     suspectedMs: spread(suspected),
     firstConfirmationMs: spread(firstConfirmation),
@@ -1121,6 +1207,7 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
 // ---- main --------------------------------------------------------------------------------------
 
 const o = parseArgs(process.argv.slice(2));
+dumpTrailsTo = o.dumpTrails;
 if (o.baseline !== undefined) {
   if (!existsSync(vigilBinOf(o.baseline)) || !existsSync(join(o.baseline, 'node_modules'))) {
     console.error(`--baseline ${o.baseline}: not a checkout of this repository with node_modules installed`);
@@ -1137,7 +1224,11 @@ const commitOf = (dir: string) => {
   }
 };
 const baselineLabel = o.baseline === undefined ? '' : `${o.baseline} at ${commitOf(o.baseline)}`;
-const impls: Impl[] = o.baseline === undefined ? ['serf', 'vigil'] : ['serf', 'vigil', 'baseline'];
+const impls: Impl[] = [
+  ...(o.vigilOnly ? [] : (['serf'] as const)),
+  'vigil',
+  ...(o.baseline === undefined ? [] : (['baseline'] as const)),
+];
 /** Which kind starts first rotates from run to run, so none always gets the quietest machine. */
 const startOrder = (run: number): Impl[] => impls.map((_, k) => impls[(k + run) % impls.length]!);
 // tcpdump measures the idle window's bytes, which the stress scenarios do not have.
@@ -1215,7 +1306,10 @@ try {
               : `pause false=${r.pauses[0]?.falseDead ?? '—'}, leaves bad=${r.leaves.filter((l) => l.deadObservers > 0).length}/${r.leaves.length}`) +
             `${r.error ? `, ERROR ${r.error.slice(0, 300)}` : ''}`,
         );
-        if (k?.timeline) console.error(`  crash timeline (ms after SIGKILL, p50/p90/max): ${timelineText(k.timeline)}`);
+        if (k?.timeline) {
+          console.error(`  crash timeline (ms after SIGKILL, p50/p90/max): ${timelineText(k.timeline)}`);
+          console.error(`  crash stages (survivors' probe trails): ${stagesText(k.timeline.stages)}`);
+        }
       }
     }
     for (let run = 0; run < o.joinStarts && !stoppedEarly; run++) {

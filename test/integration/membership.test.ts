@@ -122,10 +122,20 @@ describe('membership between real agents', () => {
       paths?: Path[];
       confirmations: { by: string; paths?: Path[] }[];
     }
+    interface Step {
+      step: string;
+      at: number;
+      result?: string;
+      accused?: boolean;
+      own?: boolean;
+      packets?: number;
+    }
     const histories = new Map<string, Verdict[]>();
+    const trails = new Map<string, Step[]>();
     for (const s of survivors) {
-      const { body } = await s.get<{ history: Verdict[] }>(`/v1/members/${victim.node}`);
+      const { body } = await s.get<{ history: Verdict[]; trail: Step[] }>(`/v1/members/${victim.node}`);
       histories.set(s.node, body.history);
+      trails.set(s.node, body.trail);
     }
     const refusedBy = (v: Verdict) =>
       [...(v.paths ?? []), ...v.confirmations.flatMap((c) => c.paths ?? [])]
@@ -153,6 +163,22 @@ describe('membership between real agents', () => {
       refused += Number(/^vigil_gossip_tcp_pings_total\{result="refused"\} (\d+)$/m.exec(text)?.[1] ?? 0);
     }
     expect(refused).toBeGreaterThanOrEqual(refusers.size);
+    // The trail shows the steps, and an accusation made on a refusal went to every other survivor
+    // at once, not by gossip (at N = 4 the chosen probers are all of them; the engine test in
+    // membership-told-directly.test.ts tells the two apart). Any probe of the dead process ends in
+    // a refused dial, so whoever accused first did so on one.
+    let accusers = 0;
+    for (const [node, history] of histories) {
+      const last = history[0]!;
+      if (last.cause !== 'probe' || last.accuser !== node) continue;
+      accusers++;
+      const trail = trails.get(node)!;
+      const refusal = trail.findLast((t) => t.step === 'tcp' && t.result === 'refused');
+      expect(refusal, `${node}'s trail has the refusal`).toBeDefined();
+      const told = trail.find((t) => t.step === 'sent-suspect' && t.own && t.at >= refusal!.at);
+      expect([node, (told?.packets ?? 0) >= survivors.length - 1]).toEqual([node, true]);
+    }
+    expect(accusers).toBeGreaterThan(0);
   });
 
   it('a restarted agent rejoins from its snapshot, without a seed', async () => {

@@ -1,16 +1,17 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { encodeStream, type Message, NodeState, type PushNodeState } from '@vigil/protocol';
+import { encodeStream, type Message } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Address, ipToBytes } from '../src/membership/address.ts';
+import type { Address } from '../src/membership/address.ts';
 import { GossipTransport } from '../src/membership/gossip-transport.ts';
 import { MemoryGossipNetwork } from '../src/membership/memory-transport.ts';
 import { PROFILES } from '../src/membership/profiles.ts';
 import { readStreamMessage } from '../src/membership/stream-exchange.ts';
-import { DEFAULT_VOTER_HEALTH, DEFAULT_VSN, SwimEngine, type VoterHealth } from '../src/membership/swim-engine.ts';
+import { DEFAULT_VOTER_HEALTH, type VoterHealth } from '../src/membership/swim-engine.ts';
 import { runTcpPing } from '../src/membership/tcp-ping.ts';
 import type { Transport } from '../src/membership/transport.ts';
 import { realRuntime, VirtualRuntime } from '../src/runtime/index.ts';
+import { engineKnowing } from './helpers/lone-engine.ts';
 import { convergedCluster } from './helpers/membership-sim.ts';
 
 // A refused TCP fallback connect is evidence of its own (issue 19): nothing listens on the
@@ -205,33 +206,7 @@ describe('a refused connect in the engine (simulator)', () => {
 });
 
 /** Engine `a` at time 0 that knows one live member, `b` (vsn with the TCP fallback). */
-function lonePeerEngine(voterHealth: VoterHealth): SwimEngine {
-  const engine = new SwimEngine(
-    {
-      name: 'a',
-      addr: { host: '10.0.0.1', port: 7946 },
-      meta: new Uint8Array(0),
-      profile: PROFILES.lan,
-      random: () => 0.5,
-      voterHealth,
-    },
-    0,
-  );
-  engine.start(0);
-  const peer: PushNodeState = {
-    name: 'b',
-    addr: ipToBytes('10.0.0.2'),
-    port: 7946,
-    meta: new Uint8Array(0),
-    incarnation: 1,
-    state: NodeState.alive,
-    vsn: [...DEFAULT_VSN],
-  };
-  engine.preloadMembers([peer], 0);
-  engine.drainOutputs();
-  engine.drainEvents();
-  return engine;
-}
+const lonePeerEngine = (voterHealth: VoterHealth) => engineKnowing([{ name: 'b', host: '10.0.0.2' }], voterHealth);
 
 describe('the TCP fallback in the probe', () => {
   it('waits for the TCP result when a stall ran the probe timeout and the interval together', () => {
@@ -276,5 +251,26 @@ describe('the TCP fallback in the probe', () => {
     // Settled: the UDP ack was the one that counted, so a late TCP result finds nothing pending.
     expect(engine.handleTcpPingResult(first, 'ack', 20)).toBe(false);
     expect(engine.drainEvents().filter((e) => e.type === 'suspect')).toEqual([]);
+  });
+
+  it('times the suspicion of a refused connect from the dial, not from a stalled loop reading it', () => {
+    // The hint's probe dials at 10 ms; the loop stalls and reads the refusal at 1010 ms. Nobody
+    // confirms, so the suspicion runs to its (long) lone timeout and is rechecked, then dead.
+    const deadAt = (rule: VoterHealth) => {
+      const peers = Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
+      const engine = engineKnowing(peers, rule);
+      expect(engine.probeNow('p0', 10)).toBe(true);
+      const tcp = engine.drainOutputs().find((o) => o.kind === 'tcpPing');
+      engine.handleTcpPingResult(tcp?.kind === 'tcpPing' ? tcp.ping.seqNo : -1, 'refused', 1010);
+      expect(engine.member('p0')?.status).toBe('suspect');
+      for (let t = 1020; t <= 120_000; t += 10) {
+        engine.handleTimeout(t);
+        if (engine.member('p0')?.status === 'dead') return t;
+      }
+      return Number.POSITIVE_INFINITY;
+    };
+    const fromRead = deadAt({ ...DEFAULT_VOTER_HEALTH, refusalFromDial: false });
+    expect(fromRead).toBeLessThan(Number.POSITIVE_INFINITY);
+    expect(deadAt(DEFAULT_VOTER_HEALTH)).toBe(fromRead - 1000);
   });
 });

@@ -80,6 +80,13 @@ export function buildMetricsRegistry(sources: MetricsSources, transitions: () =>
   );
   counter(
     registry,
+    'vigil_gossip_probe_hints_total',
+    'Out-of-turn probes asked for because a catalog connection to the member dropped, by result: started, busy (a probe of it was already out), ignored (not alive, or ourselves leaving).',
+    ['result'],
+    () => Object.entries(c.probeHints).map(([result, n]) => [{ result }, n]),
+  );
+  counter(
+    registry,
     'vigil_gossip_tcp_pings_total',
     "TCP fallback pings (a probe's UDP and indirect pings failed), by result: ack, refused (nothing listens on the member's gossip port: a crashed process), failed (timeout, other errors).",
     ['result'],

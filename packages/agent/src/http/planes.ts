@@ -17,6 +17,7 @@ import type { Address } from '../membership/address.ts';
 import type { KeyOperation, KeyringReport } from '../membership/key-manager.ts';
 import type { MemberInfo } from '../membership/member-info.ts';
 import type { JoinResult, MembershipCounters } from '../membership/membership-service.ts';
+import type { TraceEntry } from '../membership/probe-trail.ts';
 import type { SerfQueryDrop } from '../membership/serf-queries.ts';
 import type { MembershipEvent, MemberView } from '../membership/swim-engine.ts';
 import type { Verdict } from '../membership/verdict-log.ts';
@@ -45,6 +46,7 @@ export interface MemberWriter {
 /** Who suspected a member, how, and how it ended. */
 export interface VerdictReader {
   readonly verdicts: { history(member: string): readonly Verdict[] };
+  readonly trail: { steps(member: string): readonly TraceEntry[] };
 }
 
 /** The gossip keyring, run on every member through Serf's key queries. */

@@ -14,6 +14,8 @@ export function registerVerdictRoutes(app: FastifyInstance, membership: MemberRe
     const view = membership.member(name);
     const history = membership.verdicts.history(name);
     if (!view && history.length === 0) throw new ApiError(404, `no member named "${name}"`);
-    return { member: view ? memberInfo(view) : { name, status: 'unknown' }, history };
+    // The trail (probe-trail.ts) says what this agent did about the member: how a crash was found.
+    const trail = membership.trail.steps(name);
+    return { member: view ? memberInfo(view) : { name, status: 'unknown' }, history, trail };
   });
 }

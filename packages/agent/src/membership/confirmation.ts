@@ -1,4 +1,4 @@
-import type { Dead, Message, Suspect } from '@vigil/protocol';
+import type { Dead, Suspect } from '@vigil/protocol';
 import { isLive } from '../base/member-status.ts';
 import type { Address } from './address.ts';
 import { DIRECT_FANOUT, type EngineCore } from './engine-core.ts';
@@ -78,6 +78,20 @@ export interface VoterHealth {
    * fallback with the ping instead of after the probe timeout.
    */
   readonly dialAtOnce?: boolean;
+  /**
+   * Our own accusation from a probe whose TCP fallback was refused is told directly to the
+   * members (false: to the chosen probers only, the rest by gossip). The refusal is the crashed
+   * process's kernel speaking, so the news is as sure as a confirmation, and on a starved cluster
+   * every gossip hop waits for a stall.
+   */
+  readonly tellRefusal?: boolean;
+  /** Our own dead verdict is told directly to the members (else gossip only, as memberlist). */
+  readonly tellDead?: boolean;
+  /**
+   * With refusedVotes: our accusation made on a refused connect times its suspicion from the
+   * dial, when the member's kernel refused, not from when our (stalled) loop read the refusal.
+   */
+  readonly refusalFromDial?: boolean;
 }
 
 /**
@@ -94,6 +108,9 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   silenceCounts: true,
   refusedVotes: true,
   refusalEndsProbe: true,
+  tellRefusal: true,
+  tellDead: true,
+  refusalFromDial: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -163,6 +180,10 @@ export class Confirmation {
   /** Whether a probe on outside evidence dials its TCP fallback at once (VoterHealth.dialAtOnce). */
   dialsAtOnce(): boolean {
     return this.refusalEndsProbe() && this.rule?.dialAtOnce !== false;
+  }
+
+  refusalCountsFromDial(): boolean {
+    return this.rule?.refusedVotes === true && this.rule.refusalFromDial === true;
   }
 
   refusalEndsProbe(): boolean {
@@ -249,11 +270,20 @@ export class Confirmation {
 
   // ---- collective confirmation ------------------------------------------------------------
 
-  /** A new suspicion of `m`: ours goes straight to the chosen probers; theirs, we may check. */
-  accused(m: Member, s: Suspect): void {
+  /**
+   * A new suspicion of `m`: ours goes straight to the chosen probers (to every member when a
+   * refused connect made it, VoterHealth.tellRefusal); theirs, we may check.
+   */
+  accused(m: Member, s: Suspect, cause: SuspicionCause): void {
     if (s.from === this.core.self.name) {
       // Our own accusation: tell the chosen probers now rather than through gossip rounds.
-      this.tellDirectly(m, [s], this.confirmationProbers(m, s.from));
+      const chosen = this.confirmationProbers(m, s.from);
+      if (cause.kind === 'probe' && cause.refused === true && this.rule?.tellRefusal === true) {
+        const others = this.core.members.sample(DIRECT_FANOUT, (x) => x !== m && isLive(x) && !chosen.includes(x));
+        this.core.tellDirectly(m, [s], [...chosen, ...others]);
+      } else {
+        this.core.tellDirectly(m, [s], chosen);
+      }
     } else {
       this.maybeConfirm(m, s);
     }
@@ -267,7 +297,13 @@ export class Confirmation {
   confirmedByUs(m: Member, accuser: string, mine: Suspect): void {
     if (this.rule?.tellOwnConfirmation === false) return;
     const accusation: Suspect = { ...mine, from: accuser };
-    this.tellDirectly(m, [accusation, mine]);
+    this.core.tellDirectly(m, [accusation, mine]);
+  }
+
+  /** Our own dead verdict: told directly (VoterHealth.tellDead), as a leave is. */
+  declaredDead(m: Member, d: Dead): void {
+    if (this.rule?.tellDead !== true || this.core.leaving) return;
+    this.core.tellDirectly(m, [d]);
   }
 
   /**
@@ -299,7 +335,7 @@ export class Confirmation {
     const { core } = this;
     core.timers.set(core.now + REFUTATION_DELAY_MS, () => {
       this.refutationPending = false;
-      if (!core.leaving) this.tellDirectly(core.self, [core.aliveMessage(core.self)]);
+      if (!core.leaving) this.core.tellDirectly(core.self, [core.aliveMessage(core.self)]);
     });
   }
 
@@ -314,6 +350,7 @@ export class Confirmation {
       m,
       this.rule?.unfitSilenceMs === undefined ? core.awareness.scale(interval) : interval,
       this.dialsAtOnce(),
+      'reprobe',
     );
   }
 
@@ -358,6 +395,7 @@ export class Confirmation {
     }
     const incarnation = target.incarnation;
     const since = core.now;
+    core.trace(target.name, { step: 'check' });
     // Two relays as well, so one lost datagram cannot fake a confirmation.
     const relays = core.members.sample(2, (m) => m !== target && m.name !== accusation.from && isLive(m));
     this.prober.check(target, [accusation], relays, undefined, () => {
@@ -365,13 +403,14 @@ export class Confirmation {
       if (current?.status !== 'suspect' || current.incarnation !== incarnation) return;
       if (!this.canVote(since)) {
         // We stalled while the check was out: its silence proves nothing.
+        core.trace(target.name, { step: 'check-void' });
         if (perWindow) this.reprobe(target.name, incarnation);
         return;
       }
       const mine: Suspect = { type: 'suspect', incarnation, node: target.name, from: core.self.name };
       this.verdicts.suspect(mine, { kind: 'confirm', relays: relays.length, health: core.awareness.health() });
       // Accusation and confirmation together make a receiver's view "confirmed" in one step.
-      this.tellDirectly(target, [accusation, mine]);
+      this.core.tellDirectly(target, [accusation, mine]);
     });
   }
 
@@ -390,14 +429,12 @@ export class Confirmation {
       if (core.members.get(target.name) !== target || target.status !== 'suspect') return;
       if (target.incarnation !== incarnation) return;
       if (attempts > 1) this.recheck(target, incarnation, attempts - 1);
-      else this.verdicts.dead({ type: 'dead', incarnation, node: target.name, from: core.self.name });
+      else {
+        const dead: Dead = { type: 'dead', incarnation, node: target.name, from: core.self.name };
+        this.verdicts.dead(dead);
+        this.declaredDead(target, dead);
+      }
     });
-  }
-
-  /** Sends news straight to (a bounded number of) live members instead of waiting for gossip. */
-  private tellDirectly(about: Member, messages: Message[], only?: Member[]): void {
-    const peers = only ?? this.core.members.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
-    for (const peer of peers) this.core.outputs.push({ kind: 'packet', to: peer.addr, messages });
   }
 }
 

@@ -1,9 +1,11 @@
 import type { Alive, IndirectPing, Message, Ping } from '@vigil/protocol';
+import { isLive } from '../base/member-status.ts';
 import { type Address, ipToBytes } from './address.ts';
 import { Awareness } from './awareness.ts';
 import { BroadcastQueue } from './broadcast-queue.ts';
 import type { Member, MemberTable } from './member-table.ts';
 import { estimateSize } from './message-size.ts';
+import type { TraceStep } from './probe-trail.ts';
 import { type MembershipProfile, retransmitLimit } from './profiles.ts';
 import type { EngineConfig, Output } from './swim-engine.ts';
 import { TimerQueue } from './timer-queue.ts';
@@ -86,6 +88,16 @@ export class EngineCore {
       sourcePort: this.self.addr.port,
       sourceNode: this.self.name,
     };
+  }
+
+  /** Sends news straight to `only`, or to (a bounded number of) live members, instead of waiting for gossip. */
+  tellDirectly(about: Member, messages: Message[], only?: readonly Member[]): void {
+    const peers = only ?? this.members.sample(DIRECT_FANOUT, (m) => m !== about && isLive(m));
+    for (const peer of peers) this.outputs.push({ kind: 'packet', to: peer.addr, messages });
+  }
+
+  trace(member: string, step: TraceStep): void {
+    this.config.onTrace?.(member, step);
   }
 
   aliveMessage(m: Member): Alive {

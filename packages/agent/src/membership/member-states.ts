@@ -147,7 +147,7 @@ export class MemberStates {
     this.suspects.set(m, { suspicion, timer: undefined });
     this.setStatus(m, 'suspect');
     this.rescheduleSuspicion(m);
-    this.confirmation?.accused(m, s);
+    this.confirmation?.accused(m, s, cause);
   }
 
   private rescheduleSuspicion(m: Member): void {
@@ -159,7 +159,9 @@ export class MemberStates {
       held.timer = undefined;
       if (m.status !== 'suspect' || m.incarnation !== incarnation) return;
       if (this.confirmation?.rechecksLoneSuspicion(m, incarnation, suspicion.observerCount())) return;
-      this.deadNode({ type: 'dead', incarnation, node: m.name, from: this.core.self.name });
+      const dead: Dead = { type: 'dead', incarnation, node: m.name, from: this.core.self.name };
+      this.deadNode(dead);
+      this.confirmation?.declaredDead(m, dead);
     });
   }
 

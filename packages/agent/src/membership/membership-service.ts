@@ -22,6 +22,7 @@ import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
 import { LoopStallMeter } from './loop-stall-meter.ts';
 import { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
+import { ProbeTrail } from './probe-trail.ts';
 import type { MembershipProfile } from './profiles.ts';
 import { SerfCompat } from './serf-compat.ts';
 import { conflictAnswer } from './serf-conflict.ts';
@@ -73,6 +74,8 @@ export interface MembershipCounters {
   streamFailures: number;
   /** memberlist's TCP fallback pings by how they ended; `refused` is rule 5's evidence (README.md). */
   readonly tcpPings: Record<TcpPingResult, number>;
+  /** The catalog's dropped-connection hints (`probeNow`): whether each started a probe. */
+  readonly probeHints: Record<'started' | 'busy' | 'ignored', number>;
   readonly drops: Record<DropReason, number>;
 }
 
@@ -94,6 +97,8 @@ const RECENT_STALL_MS = 10_000;
 export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }> {
   /** Who suspected whom, how, and how it ended (GET /v1/members/:name). */
   readonly verdicts: VerdictLog;
+  /** Each member's recent probing steps, as this agent took them (GET /v1/members/:name). */
+  readonly trail: ProbeTrail;
   readonly counters: MembershipCounters = {
     packetsIn: 0,
     packetsOut: 0,
@@ -103,6 +108,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     streamsOut: 0,
     streamFailures: 0,
     tcpPings: { ack: 0, refused: 0, failed: 0 },
+    probeHints: { started: 0, busy: 0, ignored: 0 },
     drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
   };
   private readonly opts: MembershipOptions;
@@ -135,6 +141,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.runtime = opts.runtime ?? realRuntime();
     this.dataDir = DataDir.of(opts.dataDir);
     this.verdicts = new VerdictLog(opts.name, () => this.runtime.clock.wallNow());
+    this.trail = new ProbeTrail(() => this.runtime.clock.wallNow());
     this.dropWarner = new RateLimitedWarner(DROP_LOG_INTERVAL_MS, () => this.now());
     this.tcpFallbackWarner = new RateLimitedWarner(TCP_FALLBACK_LOG_INTERVAL_MS, () => this.now());
     this.log = opts.log.child({ plane: 'membership' });
@@ -225,6 +232,10 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         collectiveConfirmation: this.opts.collectiveConfirmation ?? true,
         delegate: this.serf,
         onSuspicion: (s, cause) => this.verdicts.suspicion(s, cause),
+        onTrace: (member, step) => {
+          if (step.step === 'hint') this.counters.probeHints[step.result]++;
+          this.trail.note(member, step);
+        },
       },
       this.now(),
     );
@@ -372,7 +383,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   /** After any input: perform the engine's outputs, publish its events, re-arm its timer. */
   private pump(): void {
     if (this.stopped) return;
-    for (const out of this.engine.drainOutputs()) this.perform(out);
+    const outputs = this.engine.drainOutputs();
+    this.traceSuspectsSent(outputs);
+    for (const out of outputs) this.perform(out);
     const events = this.engine.drainEvents();
     for (const e of events) {
       this.verdicts.event(e);
@@ -390,6 +403,23 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
         this.pump();
       });
     }
+  }
+
+  /** How many packets of this turn carry a suspicion of each member (the trail's `sent-suspect`). */
+  private traceSuspectsSent(outputs: readonly Output[]): void {
+    let sent: Map<string, { packets: number; own: boolean }> | undefined;
+    for (const out of outputs) {
+      if (out.kind !== 'packet') continue;
+      for (const m of out.messages) {
+        if (m.type !== 'suspect') continue;
+        sent ??= new Map();
+        const s = sent.get(m.node) ?? { packets: 0, own: false };
+        s.packets++;
+        s.own ||= m.from === this.opts.name;
+        sent.set(m.node, s);
+      }
+    }
+    for (const [node, s] of sent ?? []) this.trail.note(node, { step: 'sent-suspect', ...s });
   }
 
   private perform(out: Output): void {

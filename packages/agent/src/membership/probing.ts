@@ -26,6 +26,11 @@ export interface ProbeHooks {
    * for the probe interval); memberlist waits, as without collective confirmation.
    */
   refusalEndsProbe(): boolean;
+  /**
+   * Whether an accusation made on a refused connect times its suspicion from the dial (when the
+   * member's kernel refused) rather than from the moment our loop read the refusal.
+   */
+  refusalCountsFromDial(): boolean;
   /** A probe of `name` was answered. */
   acked(name: string): void;
 }
@@ -49,6 +54,8 @@ interface PendingProbe {
   tcpAcked?: boolean;
   /** The TCP fallback is out and has not reported yet. */
   tcpPending?: boolean;
+  /** When the TCP fallback was dialled. */
+  dialledAt?: number;
   /** The probe interval ended while the TCP fallback was out: its result decides (memberlist waits). */
   awaitingTcp?: boolean;
 }
@@ -127,6 +134,7 @@ export class Prober {
         for (const t of p.timers) core.timers.cancel(t);
         this.pending.delete(seqNo);
         if (!viaTcp && p.timers.length === 2) core.awareness.apply(-1); // direct ack within the timeout
+        core.trace(p.target, { step: 'acked' });
         this.hooks.acked(p.target);
         return viaTcp;
       case 'relay':
@@ -151,6 +159,7 @@ export class Prober {
   handleTcpRefused(seqNo: number): void {
     const p = this.pending.get(seqNo);
     if (p?.kind !== 'probe' || p.acked) return;
+    this.core.trace(p.target, { step: 'tcp', result: 'refused' });
     p.refused = true;
     p.tcpPending = false;
     if (!this.hooks.refusalEndsProbe() && !p.awaitingTcp) return;
@@ -162,6 +171,7 @@ export class Prober {
   handleTcpFailed(seqNo: number): void {
     const p = this.pending.get(seqNo);
     if (p?.kind !== 'probe' || p.acked) return;
+    this.core.trace(p.target, { step: 'tcp', result: 'failed' });
     p.tcpPending = false;
     if (!p.awaitingTcp) return;
     for (const t of p.timers) this.core.timers.cancel(t);
@@ -191,8 +201,9 @@ export class Prober {
    * probe timeout, for probes on evidence that the member may be gone (confirmation.ts), where a
    * refused connect settles it half a second sooner.
    */
-  probe(target: Member, interval: number, dialAtOnce = false): void {
+  probe(target: Member, interval: number, dialAtOnce: boolean, why: 'turn' | 'hint' | 'reprobe'): void {
     const { core } = this;
+    core.trace(target.name, { step: 'probe', why, dialAtOnce });
     const seqNo = this.nextSeq();
     const probe: PendingProbe = {
       kind: 'probe',
@@ -263,6 +274,8 @@ export class Prober {
     if (core.config.tcpPing === false || (target.vsn[1] ?? 0) < 3) return;
     probe.tcp = true;
     probe.tcpPending = true;
+    probe.dialledAt = core.now;
+    core.trace(target.name, { step: 'dial' });
     core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
   }
 
@@ -280,8 +293,16 @@ export class Prober {
     }
     const target = core.members.get(name);
     if (!target || (target.status !== 'alive' && target.status !== 'suspect')) return;
-    const silentMs = this.hooks.mayAccuse(name, probe.incarnation, voter, probe.sentAt);
-    if (silentMs === undefined) return;
+    const held = this.hooks.mayAccuse(name, probe.incarnation, voter, probe.sentAt);
+    core.trace(name, { step: 'failed', voter, accused: held !== undefined });
+    if (held === undefined) return;
+    // The kernel refused at the dial; a stalled loop reads it late, and that delay is not the
+    // member's refutation window (a live member's kernel accepts: it is never accused this way).
+    const refusedAgo =
+      probe.refused && probe.dialledAt !== undefined && this.hooks.refusalCountsFromDial()
+        ? core.now - probe.dialledAt
+        : 0;
+    const silentMs = Math.max(held, refusedAgo);
     // memberlist probes a copy of the member's state: a refutation that arrived while the probe
     // was out (a restarted member's, typically) makes this accusation stale, and it is dropped.
     // Accusing the current incarnation instead pinned the old life's silence on the new one.

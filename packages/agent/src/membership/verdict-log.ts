@@ -1,4 +1,5 @@
 import type { Suspect } from '@vigil/protocol';
+import { BoundedLists } from './bounded-lists.ts';
 import type { MembershipEvent, SuspicionCause } from './swim-engine.ts';
 
 /** One path a failed probe tried. */
@@ -54,7 +55,7 @@ const MAX_CONFIRMATIONS = 16;
  * dead, left). Nothing here feeds back into membership.
  */
 export class VerdictLog {
-  private readonly byMember = new Map<string, Verdict[]>();
+  private readonly byMember = new BoundedLists<Verdict>(MAX_TRACKED_MEMBERS, VERDICTS_PER_MEMBER);
   private readonly self: string;
   private readonly wallNow: () => number;
 
@@ -66,7 +67,7 @@ export class VerdictLog {
   /** The engine's onSuspicion hook: an accusation or a confirmation it took in. */
   suspicion(s: Suspect, cause: SuspicionCause): void {
     if (s.node === this.self) return;
-    const list = this.listFor(s.node);
+    const list = this.byMember.listFor(s.node);
     const open = list.at(-1);
     const at = this.wallNow();
     const paths = pathsOf(s.from, cause);
@@ -83,7 +84,7 @@ export class VerdictLog {
       return;
     }
     if (open && open.end === undefined) open.end = { how: 'superseded', at, incarnation: s.incarnation };
-    list.push({
+    this.byMember.push(s.node, {
       incarnation: s.incarnation,
       suspectedAt: at,
       accuser: s.from,
@@ -92,7 +93,6 @@ export class VerdictLog {
       ...(paths ? { paths } : {}),
       confirmations: [],
     });
-    if (list.length > VERDICTS_PER_MEMBER) list.splice(0, list.length - VERDICTS_PER_MEMBER);
   }
 
   /** The engine's events: how an open suspicion ended. */
@@ -100,29 +100,13 @@ export class VerdictLog {
     const how: SuspicionEnd | undefined =
       e.type === 'alive' ? 'refuted' : e.type === 'dead' ? 'dead' : e.type === 'left' ? 'left' : undefined;
     if (how === undefined) return;
-    const open = this.byMember.get(e.member.name)?.at(-1);
+    const open = this.byMember.get(e.member.name).at(-1);
     if (open && open.end === undefined) open.end = { how, at: this.wallNow(), incarnation: e.member.incarnation };
   }
 
   /** Newest first. */
   history(member: string): readonly Verdict[] {
-    return [...(this.byMember.get(member) ?? [])].reverse();
-  }
-
-  private listFor(member: string): Verdict[] {
-    let list = this.byMember.get(member);
-    if (list === undefined) {
-      if (this.byMember.size >= MAX_TRACKED_MEMBERS) {
-        // Forget the member whose last suspicion is oldest (Map order is insertion order: refresh below).
-        const oldest = this.byMember.keys().next().value;
-        if (oldest !== undefined) this.byMember.delete(oldest);
-      }
-      list = [];
-    } else {
-      this.byMember.delete(member);
-    }
-    this.byMember.set(member, list);
-    return list;
+    return [...this.byMember.get(member)].reverse();
   }
 }
 

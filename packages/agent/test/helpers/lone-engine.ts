@@ -1,0 +1,43 @@
+import { NodeState, type PushNodeState } from '@vigil/protocol';
+import { ipToBytes } from '../../src/membership/address.ts';
+import type { TraceStep } from '../../src/membership/probe-trail.ts';
+import { PROFILES } from '../../src/membership/profiles.ts';
+import { DEFAULT_VSN, SwimEngine, type VoterHealth } from '../../src/membership/swim-engine.ts';
+
+/**
+ * One engine, `a` at 10.0.0.1, started at time 0 and knowing `peers` live members (each at its
+ * host, port 7946, with the TCP fallback's vsn), its outputs and events drained: a test then
+ * drives it by hand and reads what it sends.
+ */
+export function engineKnowing(
+  peers: readonly { name: string; host: string }[],
+  voterHealth: VoterHealth,
+  onTrace?: (member: string, step: TraceStep) => void,
+): SwimEngine {
+  const engine = new SwimEngine(
+    {
+      name: 'a',
+      addr: { host: '10.0.0.1', port: 7946 },
+      meta: new Uint8Array(0),
+      profile: PROFILES.lan,
+      random: () => 0.5,
+      voterHealth,
+      ...(onTrace ? { onTrace } : {}),
+    },
+    0,
+  );
+  engine.start(0);
+  const states: PushNodeState[] = peers.map((p) => ({
+    name: p.name,
+    addr: ipToBytes(p.host),
+    port: 7946,
+    meta: new Uint8Array(0),
+    incarnation: 1,
+    state: NodeState.alive,
+    vsn: [...DEFAULT_VSN],
+  }));
+  engine.preloadMembers(states, 0);
+  engine.drainOutputs();
+  engine.drainEvents();
+  return engine;
+}
