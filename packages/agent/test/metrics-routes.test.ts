@@ -27,6 +27,7 @@ function membershipStub() {
     streamsOut: 0,
     streamFailures: 0,
     tcpPings: {},
+    probeHints: {},
     drops: {},
   } as unknown as MembershipCounters;
   const membership: GossipStats = {
