@@ -9,7 +9,7 @@ import type { CatalogStats } from '../src/catalog/catalog-node.ts';
 import { registerMetricsRoutes } from '../src/http/metrics-routes.ts';
 import type { GossipStats } from '../src/http/planes.ts';
 import { createHttpServer } from '../src/http/server.ts';
-import type { MembershipCounters } from '../src/membership/membership-service.ts';
+import { newMembershipCounters } from '../src/membership/membership-service.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,18 +18,7 @@ afterEach(async () => {
 
 function membershipStub() {
   const events = new EventEmitter();
-  const counters = {
-    packetsIn: 7,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    streamsIn: 0,
-    streamsOut: 0,
-    streamFailures: 0,
-    tcpPings: {},
-    probeHints: {},
-    drops: {},
-  } as unknown as MembershipCounters;
+  const counters = { ...newMembershipCounters(), packetsIn: 7 };
   const membership: GossipStats = {
     counters,
     localName: () => 'a',

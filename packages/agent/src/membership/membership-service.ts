@@ -79,6 +79,22 @@ export interface MembershipCounters {
   readonly drops: Record<DropReason, number>;
 }
 
+/** Every counter at zero, each labelled family with all its labels (what /metrics shows). */
+export function newMembershipCounters(): MembershipCounters {
+  return {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    streamsIn: 0,
+    streamsOut: 0,
+    streamFailures: 0,
+    tcpPings: { ack: 0, refused: 0, failed: 0 },
+    probeHints: { started: 0, busy: 0, ignored: 0 },
+    drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
+  };
+}
+
 /** Check the event loop this often; a stall longer than half a probe timeout counts against us. */
 const LOOP_CHECK_MS = 1000;
 /** Serf waits LeavePropagateDelay (1 s) after its intent; we stop sooner once nothing is queued. */
@@ -99,18 +115,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   readonly verdicts: VerdictLog;
   /** Each member's recent probing steps, as this agent took them (GET /v1/members/:name). */
   readonly trail: ProbeTrail;
-  readonly counters: MembershipCounters = {
-    packetsIn: 0,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    streamsIn: 0,
-    streamsOut: 0,
-    streamFailures: 0,
-    tcpPings: { ack: 0, refused: 0, failed: 0 },
-    probeHints: { started: 0, busy: 0, ignored: 0 },
-    drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
-  };
+  readonly counters: MembershipCounters = newMembershipCounters();
   private readonly opts: MembershipOptions;
   private readonly log: Logger;
   private readonly keyring: Keyring | undefined;
