@@ -1,5 +1,5 @@
 import type { PushPull, Suspect } from '@vigil/protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ipToBytes } from '../src/membership/address.ts';
 import { PROFILES } from '../src/membership/profiles.ts';
 import { DEFAULT_VSN } from '../src/membership/swim-engine.ts';
@@ -14,6 +14,27 @@ const deadVerdicts = (sim: Simulator, member: string) =>
   sim.events.filter((e) => e.member.name === member && e.type === 'dead');
 
 describe('SwimEngine scenarios (simulator)', () => {
+  it('parks its gossip ticks while nothing is queued, and gossips again at the next news', () => {
+    const { sim, names } = convergedCluster(6, { seed: 5 });
+    sim.run(60_000); // every join's broadcasts have run out of retransmits
+    const engine = sim.node('node-0').engine;
+    expect(engine.pendingBroadcasts()).toBe(0);
+    // Idle, the engine wakes for its probes (1 s) and little else; gossip ticks at 200 ms would
+    // add 50 wake-ups in these 10 s.
+    const wakes = vi.spyOn(engine, 'handleTimeout');
+    sim.run(10_000);
+    expect(wakes.mock.calls.length).toBeLessThanOrEqual(20);
+    // News resumes the rounds: its retransmits go out every 200 ms as before, not only on the
+    // probes' piggyback (1 s apart), so every queue is empty again within a second or so.
+    const inc = sim.node('node-2').engine.member('node-2')!.incarnation;
+    const lie: Suspect = { type: 'suspect', incarnation: inc, node: 'node-2', from: 'node-1' };
+    sim.act('node-1', (e, now) => e.handlePacket(sim.node('node-1').addr, [lie], now));
+    const drained = sim.runUntil(() => names.every((n) => sim.node(n).engine.pendingBroadcasts() === 0), 10_000, 10);
+    expect(drained).toBeDefined();
+    expect(drained!).toBeLessThan(1_500);
+    expect(othersOf(names, 'node-2').every((o) => statusOf(sim, o, 'node-2') === 'alive')).toBe(true);
+  });
+
   it('refutes a false suspicion: the accused out-bids it and nobody declares it dead', () => {
     const { sim, names } = convergedCluster(8, { seed: 1 });
     const before = sim.node('node-2').engine.member('node-2')!.incarnation;

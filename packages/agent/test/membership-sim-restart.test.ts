@@ -88,6 +88,17 @@ function restartOnce(n: number, seed: number, slowStart: boolean, busy = false, 
     drainingFlaps,
     oldLifeNews,
     allBack: back.size === observers.length ? Math.max(...back.values()) : undefined,
+    // Time the protocol took: each observer's wait less the time it or the restarted member was
+    // frozen meanwhile (in a storm the new life itself may stall up to 3 s before it can refute,
+    // and the observer up to 3 s more before it reads the news).
+    allBackUnstalled: Math.max(
+      ...[...back].map(
+        ([o, t]) =>
+          t -
+          sim.pausedWithin(victim, restartedAt, restartedAt + t) -
+          sim.pausedWithin(o, restartedAt, restartedAt + t),
+      ),
+    ),
     ownIncarnationAhead: own > oldIncarnation,
     agreed: observers.every((o) => {
       const m = sim.node(o).engine.member(victim);
@@ -123,10 +134,11 @@ describe('a member restarted 3 s after a crash (simulator)', () => {
         expect(r.agreed, `N = ${n}: everyone holds its current incarnation`).toBe(true);
       }
       const back = runs.map((r) => r.allBack!);
+      const unstalled = runs.map((r) => r.allBackUnstalled);
       const flaps = runs.reduce((s, r) => s + r.flaps.length, 0);
       const suspectedBefore = runs.reduce((s, r) => s + r.suspectedBefore, 0);
       const oldLifeNews = runs.reduce((s, r) => s + r.oldLifeNews, 0);
-      return { n, slowStart, busy, tcp, back, flaps, oldLifeNews, suspectedBefore };
+      return { n, slowStart, busy, tcp, back, unstalled, flaps, oldLifeNews, suspectedBefore };
     });
     console.log(
       table(
@@ -138,6 +150,7 @@ describe('a member restarted 3 s after a crash (simulator)', () => {
           'TCP fallback',
           'suspect before the restart',
           'alive on every observer (median / max)',
+          'of it, not stalled (max)',
           'suspect views after back',
           'late news of the old life',
         ],
@@ -148,12 +161,17 @@ describe('a member restarted 3 s after a crash (simulator)', () => {
           r.tcp ? 'yes' : 'no',
           r.suspectedBefore,
           `${seconds(median(r.back))} / ${seconds(Math.max(...r.back))}`,
+          seconds(Math.max(...r.unstalled)),
           r.flaps,
           r.oldLifeNews,
         ]),
       ),
     );
-    // Stalled observers read the news late: up to a 3 s stall on top.
-    for (const r of rows) expect(Math.max(...r.back)).toBeLessThanOrEqual(r.busy ? 4500 : 1500);
+    // Stalls are the storm's, not the protocol's: bound what is left once they are taken out. (A
+    // raw bound of 4.5 s in a storm failed on 5 of 2,000 seeds: the new life stalled ~2.7 s before
+    // it could refute, then one observer ~2 s before reading it; 1,000 seeds per busy row left at
+    // most 0.54 s unstalled.)
+    for (const r of rows) expect(Math.max(...r.unstalled)).toBeLessThanOrEqual(1500);
+    for (const r of rows) if (!r.busy) expect(Math.max(...r.back)).toBeLessThanOrEqual(1500);
   });
 });

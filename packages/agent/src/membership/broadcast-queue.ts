@@ -24,6 +24,8 @@ export class BroadcastQueue {
   /** Node name -> the `node\0observer` keys queued about it, so superseding them is O(their count). */
   private readonly subKeys = new Map<string, Set<string>>();
   private live = 0;
+  /** Called after each queue(): the engine resumes its gossip ticks, parked while nothing was queued. */
+  onQueued: (() => void) | undefined;
 
   /**
    * Keys are a node name, or `node\0observer` for a suspicion confirmation. News under a plain
@@ -50,6 +52,7 @@ export class BroadcastQueue {
     if (key !== undefined) this.byKey.set(key, item);
     this.bucket(0).push(item);
     this.live++;
+    this.onQueued?.();
   }
 
   /** Takes broadcasts whose sizes (each plus `overhead`) fit in `limit` bytes. */

@@ -146,6 +146,8 @@ export class SwimEngine {
   /** Join follow-ups are scheduled up to this time; a join before it schedules none. */
   private followUpsUntil = Number.NEGATIVE_INFINITY;
   private eagerGossipPending = false;
+  /** When the gossip ticks parked for want of broadcasts (see gossipTick); undefined while ticking. */
+  private gossipParkedAt: number | undefined;
   /** Push/pulls in flight, by stream id: whether each was a join's (which a follow-up joins). */
   private readonly pendingStreams = new Map<number, { join: boolean }>();
   private streamId = 0;
@@ -194,6 +196,7 @@ export class SwimEngine {
     const rule = config.voterHealth === undefined ? DEFAULT_VOTER_HEALTH : config.voterHealth;
     this.confirmation = collective ? new Confirmation(this.core, this.prober, verdicts, rule) : null;
     this.states.confirmation = this.confirmation;
+    this.core.broadcasts.onQueued = () => this.resumeGossip();
   }
 
   private get now(): number {
@@ -485,9 +488,28 @@ export class SwimEngine {
 
   // ---- gossip, push/pull, reconnect, reap ---------------------------------------------------
 
+  /**
+   * A gossip round every gossipIntervalMs while broadcasts are queued. With none (an idle cluster,
+   * most of the time) the ticks park instead of waking the process 5 times a second to send
+   * nothing; the next queued broadcast resumes them on the same phase (resumeGossip), so every
+   * round goes out exactly when an always-ticking engine would have sent it.
+   */
   private gossipTick(now: number): void {
+    if (this.core.broadcasts.length() === 0) {
+      this.gossipParkedAt = now;
+      return;
+    }
     this.timers.set(now + this.profile.gossipIntervalMs, (t) => this.gossipTick(t));
     this.gossip(now);
+  }
+
+  private resumeGossip(): void {
+    const parkedAt = this.gossipParkedAt;
+    if (parkedAt === undefined) return;
+    this.gossipParkedAt = undefined;
+    const interval = this.profile.gossipIntervalMs;
+    const next = parkedAt + (Math.floor((this.now - parkedAt) / interval) + 1) * interval;
+    this.timers.set(next, (t) => this.gossipTick(t));
   }
 
   /** A gossip round soon (EAGER_GOSSIP_DELAY_MS), besides the periodic ones. */

@@ -65,6 +65,8 @@ interface SimNode {
   inboundAt: number;
   /** Frozen (SIGSTOP) until then: no timers, inbound queued. */
   pausedUntil: number;
+  /** Every freeze so far, [from, until), merged where they overlap: tests subtract them (pausedWithin). */
+  readonly pauses: [number, number][];
   group: number;
   /** Set while the node is starved; each node's stalls are its own (see starve). */
   starvation: Starvation | undefined;
@@ -124,6 +126,7 @@ export class Simulator {
       slowJitterMs: 0,
       inboundAt: 0,
       pausedUntil: 0,
+      pauses: [],
       group: 0,
       starvation: undefined,
       starvedAt: 0,
@@ -186,6 +189,8 @@ export class Simulator {
     n.crashed = false;
     n.inboundAt = 0;
     n.pausedUntil = 0;
+    const last = n.pauses[n.pauses.length - 1];
+    if (last !== undefined && last[1] > this.now) last[1] = this.now;
     n.engine.start(this.now);
     n.engine.join(snapshot, this.now);
     this.settle(n);
@@ -261,10 +266,20 @@ export class Simulator {
   pause(name: string, ms: number): void {
     const n = this.node(name);
     n.pausedUntil = Math.max(n.pausedUntil, this.now + Math.round(ms));
+    const last = n.pauses[n.pauses.length - 1];
+    if (last !== undefined && last[1] >= this.now) last[1] = Math.max(last[1], n.pausedUntil);
+    else n.pauses.push([this.now, n.pausedUntil]);
     this.queue.cancel(n.wakeTimer);
     n.wakeAt = undefined;
     n.wakeTimer = undefined;
     this.settle(n);
+  }
+
+  /** How long the node was frozen between `from` and `to` (virtual ms): time its stalls, not the protocol, took. */
+  pausedWithin(name: string, from: number, to: number): number {
+    let total = 0;
+    for (const [a, b] of this.node(name).pauses) total += Math.max(0, Math.min(b, to) - Math.max(a, from));
+    return total;
   }
 
   /**
