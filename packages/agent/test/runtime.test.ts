@@ -37,6 +37,32 @@ describe('runtime seam', () => {
     expect(new VirtualRuntime(7).fork(0).random.next()).toBe(new VirtualRuntime(7).fork(0).random.next());
   });
 
+  it('a real timer never runs before its deadline on the runtime clock', async () => {
+    // Engines compare their deadlines with clock.now(): a callback run early finds nothing due and
+    // arms a 0 ms timer to try again, a second wake-up for every timer. Fractional delays, as
+    // engines compute them, are the case where Node's whole-millisecond loop clock fires early.
+    const rt = realRuntime();
+    const early: number[] = [];
+    let fired = 0;
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => {
+        const due = rt.clock.now() + 1.3 + i * 0.7;
+        return new Promise<void>((resolve) => {
+          const keep = setTimeout(() => {}, 1000); // real timers are unref'd; hold the loop open
+          rt.timers.after(due - rt.clock.now(), () => {
+            fired++;
+            const lead = due - rt.clock.now();
+            if (lead > 0) early.push(lead);
+            clearTimeout(keep);
+            resolve();
+          });
+        });
+      }),
+    );
+    expect(fired).toBe(40);
+    expect(early).toEqual([]);
+  });
+
   it('a real timer with a delay past the limit is armed without a warning and can be cancelled', () => {
     const warnings: Error[] = [];
     const onWarning = (w: Error): void => {
