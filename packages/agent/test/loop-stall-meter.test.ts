@@ -23,6 +23,23 @@ describe('LoopStallMeter', () => {
     meter.stop();
   });
 
+  it('hands each of its samples to a rider, which sees a stall the moment it ends', () => {
+    // The service's once-a-second loop check rides on these samples instead of its own timer.
+    const rt = new VirtualRuntime(1);
+    const seen: number[] = [];
+    const meter = new LoopStallMeter(rt, PERIOD_MS, (now) => seen.push(now));
+    rt.advance(1000);
+    expect(seen).toHaveLength(Math.floor(1000 / PERIOD_MS));
+    rt.stall(600);
+    rt.advance(1);
+    expect(seen.at(-1)).toBe(rt.clock.now() - 1);
+    expect(meter.take()).toBeGreaterThanOrEqual(600);
+    meter.stop();
+    const count = seen.length;
+    rt.advance(1000);
+    expect(seen).toHaveLength(count);
+  });
+
   it('notices a stall just over the threshold at every phase of its sampling', () => {
     for (let phase = 0; phase < PERIOD_MS; phase += 7) {
       const rt = new VirtualRuntime(1);

@@ -21,10 +21,16 @@ export class LoopStallMeter {
   private last: number;
   private longest = 0;
   private timer: TimerHandle | undefined;
+  private readonly onSample: ((now: number) => void) | undefined;
 
-  constructor(runtime: Runtime, sampleMs: number) {
+  /**
+   * `onSample` runs after each of the meter's own samples: a caller with its own periodic check
+   * rides on these wake-ups instead of arming another timer (each wakes an idle process).
+   */
+  constructor(runtime: Runtime, sampleMs: number, onSample?: (now: number) => void) {
     this.runtime = runtime;
     this.sampleMs = sampleMs;
+    this.onSample = onSample;
     this.last = runtime.clock.now();
     this.arm();
   }
@@ -64,6 +70,7 @@ export class LoopStallMeter {
     this.timer = this.runtime.timers.after(this.sampleMs, () => {
       this.sample();
       this.arm();
+      this.onSample?.(this.last);
     });
   }
 

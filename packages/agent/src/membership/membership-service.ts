@@ -134,7 +134,6 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private transport!: Transport;
   private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
-  private loopTimer: TimerHandle | undefined;
   private stalls: LoopStallMeter | undefined;
   private readonly snapshot: SnapshotKeeper;
   private readonly startup: StartupJoin;
@@ -247,8 +246,13 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.engine.start(this.now());
     this.engine.broadcastUser(this.serf.joinIntent(), `serf-intent\0${this.opts.name}`);
     if (this.opts.watchEventLoop ?? this.opts.runtime === undefined) {
-      this.stalls = new LoopStallMeter(this.runtime, LoopStallMeter.periodFor(this.stallThresholdMs()));
-      this.checkEventLoopEvery(LOOP_CHECK_MS);
+      // The once-a-second check rides on the meter's samples rather than a timer of its own.
+      let checkedAt = this.now();
+      this.stalls = new LoopStallMeter(this.runtime, LoopStallMeter.periodFor(this.stallThresholdMs()), (now) => {
+        if (this.stopped || now - checkedAt < LOOP_CHECK_MS) return;
+        checkedAt = now;
+        this.checkEventLoop();
+      });
     }
     this.pump();
     this.log.info(
@@ -368,7 +372,6 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     }
     this.wakeTimer?.cancel();
     this.startup.cancel();
-    this.loopTimer?.cancel();
     this.queries.close();
     this.stalls?.stop();
     await this.snapshot.close();
@@ -559,14 +562,6 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
    * Lifeguard: a stalled event loop means this node is the slow detector; it probes less eagerly
    * and, for a while, does not vote on suspicions (SwimEngine.noteStall).
    */
-  private checkEventLoopEvery(ms: number): void {
-    this.loopTimer = this.runtime.timers.after(ms, () => {
-      if (this.stopped) return;
-      this.checkEventLoop();
-      this.checkEventLoopEvery(ms);
-    });
-  }
-
   private checkEventLoop(): void {
     const stallMs = this.stalls?.take() ?? 0;
     this.engine.noteStall(stallMs, this.now());
