@@ -69,6 +69,25 @@ describe('DialPlan', () => {
     expect(ids(high.next([peer('b', 'a')], new Set(), 1_000))).toEqual(['a']);
   });
 
+  it('says when a held-back peer may be dialled, and asks for no timer once all are connected', () => {
+    // The catalog arms a redial timer only for retryAt: an idle, connected agent wakes for none.
+    const retryAt = (step: ReturnType<DialPlan['next']>) => (step.kind === 'dial' ? step.retryAt : 'settle');
+    const high = new DialPlan('b', { ...OPTS, settleMs: 0 });
+    expect(retryAt(high.next([peer('b', 'a')], new Set(), 100))).toBe(1_100); // the tie-break wait
+    const plan = new DialPlan('a', { ...OPTS, settleMs: 0 });
+    const peers = [peer('a', 'b'), peer('a', 'c')];
+    expect(retryAt(plan.next(peers, new Set(), 0))).toBeUndefined();
+    plan.dialDone('b', false, 10);
+    plan.dialDone('c', false, 20);
+    plan.dialDone('c', false, 30); // c's second failure: it waits longer than b
+    expect(retryAt(plan.next(peers, new Set(), 40))).toBe(2_010);
+    expect(ids(plan.next(peers, new Set(), 2_010))).toEqual(['b']);
+    plan.dialDone('b', true, 2_020);
+    plan.connected('b');
+    expect(retryAt(plan.next(peers, new Set(['b']), 2_030))).toBe(4_030);
+    expect(retryAt(plan.next(peers, new Set(['b', 'c']), 2_040))).toBeUndefined();
+  });
+
   it('hangs up on peers that left the set and on connected strangers', () => {
     expect([...hangUps(['b', 'c'], new Set(['b']), ['b', 'x'])].sort()).toEqual(['c', 'x']);
     expect(pairRank('a', 'b')).toBe(pairRank('b', 'a'));

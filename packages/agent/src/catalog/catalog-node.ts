@@ -198,6 +198,9 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly timers = new Set<TimerHandle>();
   private stopped = false;
   private settleTimer: TimerHandle | undefined;
+  /** The one redial timer, for the earliest peer the plan holds back (see DialPlan.next). */
+  private retryTimer: TimerHandle | undefined;
+  private retryAt = Number.POSITIVE_INFINITY;
   private syncPace: SyncPace;
   private syncTimer: TimerHandle | undefined;
   private readonly counters = {
@@ -316,7 +319,6 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     };
     const node = new CatalogNode(opts, await transport(handlers), log);
     self = node;
-    node.schedule(() => node.redialTick(), node.opts.redialIntervalMs);
     node.armSync();
     return node;
   }
@@ -522,6 +524,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     for (const t of this.timers) t.cancel();
     this.timers.clear();
     this.settleTimer?.cancel();
+    this.retryTimer?.cancel();
     this.allowed = new Map();
     await this.transport.stop();
     await Promise.allSettled([...this.syncing.values()]);
@@ -558,7 +561,10 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private onDisconnect(peerId: string): void {
     // Peers we hang up on have left the allowed set first, so they never get here.
     const peer = this.allowed.get(peerId);
-    if (peer !== undefined && !this.stopped) this.emit('peer-lost', peer.node);
+    if (peer === undefined || this.stopped) return;
+    this.emit('peer-lost', peer.node);
+    // Dial it again if it is still one we want (no periodic redial does it for us).
+    this.redialTick();
   }
 
   /**
@@ -684,6 +690,16 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
     // a finished dial frees a slot: start the next one now rather than on the next tick
     for (const peer of step.peers) void this.dial(peer).finally(() => this.redialTick());
+    // Only a peer held back needs a timer: an idle, fully connected agent arms none.
+    if (step.retryAt !== undefined && (this.retryTimer === undefined || step.retryAt < this.retryAt)) {
+      this.retryTimer?.cancel();
+      this.retryAt = step.retryAt;
+      this.retryTimer = this.runtime.timers.after(step.retryAt - now, () => {
+        this.retryTimer = undefined;
+        this.retryAt = Number.POSITIVE_INFINITY;
+        this.redialTick();
+      });
+    }
   }
 
   private async dial(peer: AllowedPeer): Promise<void> {
@@ -711,21 +727,5 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       this.counters.hangUps++;
       this.log.debug({ peer: peerId, err: (err as Error).message }, 'catalog: hang-up failed');
     }
-  }
-
-  private schedule(fn: () => void, intervalMs: number): void {
-    const arm = () => {
-      if (this.stopped) return;
-      const t = this.runtime.timers.after(intervalMs, () => {
-        this.timers.delete(t);
-        try {
-          fn();
-        } finally {
-          arm();
-        }
-      });
-      this.timers.add(t);
-    };
-    arm();
   }
 }

@@ -28,8 +28,12 @@ export interface PlanPeer {
 export type PlanStep<P extends PlanPeer> =
   /** Hold every dial back until `at` (the peer set is still growing). */
   | { readonly kind: 'settle'; readonly at: number }
-  /** Dial these now (each is marked in flight until dialDone). */
-  | { readonly kind: 'dial'; readonly peers: readonly P[] };
+  /**
+   * Dial these now (each is marked in flight until dialDone). `retryAt`: when a peer held back (a
+   * backoff, the tie-break wait) may be dialled, if any is; nothing else needs a timer, as every
+   * other change (members, a lost connection, a finished dial) asks for a step itself.
+   */
+  | { readonly kind: 'dial'; readonly peers: readonly P[]; readonly retryAt?: number };
 
 interface DialState {
   inFlight: boolean;
@@ -90,6 +94,10 @@ export class DialPlan {
     for (const s of this.state.values()) if (s.inFlight) inFlight++;
     const wanted = [...allowed].sort((a, b) => compareStrings(a.rank, b.rank)).slice(0, this.opts.dialDegree);
     const dial: P[] = [];
+    let retryAt: number | undefined;
+    const holdUntil = (at: number) => {
+      retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
+    };
     for (const peer of wanted) {
       if (connected.has(peer.peerId)) {
         this.state.delete(peer.peerId);
@@ -100,16 +108,23 @@ export class DialPlan {
         s = { inFlight: false, failures: 0, notBefore: 0, waitingSince: now };
         this.state.set(peer.peerId, s);
       }
-      if (s.inFlight || now < s.notBefore) continue;
+      if (s.inFlight) continue;
+      if (now < s.notBefore) {
+        holdUntil(s.notBefore);
+        continue;
+      }
       // Tie-break so a pair that wants each other dials once, not twice: the lower peer id dials
       // at once, the higher one only if no connection has appeared after a redial interval.
-      if (this.self > peer.peerId && now - s.waitingSince < this.opts.redialIntervalMs) continue;
+      if (this.self > peer.peerId && now - s.waitingSince < this.opts.redialIntervalMs) {
+        holdUntil(s.waitingSince + this.opts.redialIntervalMs);
+        continue;
+      }
       if (inFlight >= this.opts.maxConcurrentDials) break;
       inFlight++;
       s.inFlight = true;
       dial.push(peer);
     }
-    return { kind: 'dial', peers: dial };
+    return retryAt === undefined ? { kind: 'dial', peers: dial } : { kind: 'dial', peers: dial, retryAt };
   }
 
   /** A dial finished; a failure backs the peer off (doubling, capped). */
