@@ -44,6 +44,10 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '20' },
     duration: { type: 'string', default: '20' },
     out: { type: 'string' },
+    // V8 CPU profiles of the first `--cpu-prof-agents` agents, written to this directory when they
+    // exit (the bench waits for them to leave): where an agent's time goes during the trials.
+    'cpu-prof': { type: 'string' },
+    'cpu-prof-agents': { type: 'string', default: '3' },
   },
 });
 const N = Number(values.n);
@@ -120,7 +124,9 @@ async function startAgents(root: string): Promise<Host[]> {
     args.push('--p2p', `127.0.0.1:${p2p}`, '--encrypt', KEY, '--data-dir', join(root, name), '--log-level', 'warn');
     args.push('--failback-hold-down', '0s', '--dns', 'off');
     if (i > 0) args.push('--join', `127.0.0.1:${seed}`);
-    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    const profile = values['cpu-prof'] !== undefined && i < Number(values['cpu-prof-agents']);
+    const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+    const child = spawn(process.execPath, [...flags, ...args], { stdio: 'ignore' });
     running.add(child);
     child.once('exit', () => running.delete(child));
     hosts.push({ name, http: httpPort, child });
@@ -519,6 +525,9 @@ async function main() {
     stop.abort();
     for (const c of clients) await c.close().catch(() => {});
     for (const p of running) p.kill('SIGTERM');
+    // A profiled agent writes its profile on a clean exit, after its graceful leave.
+    if (values['cpu-prof'] !== undefined)
+      await until('agents to exit', () => running.size === 0, 15_000).catch(() => {});
     await sleep(500);
     for (const p of running) p.kill('SIGKILL');
     for (const i of instances) {

@@ -348,6 +348,25 @@ describe('routing function (properties)', () => {
     );
   });
 
+  it('computes only the services asked for, each table equal to the full computation', () => {
+    // The mesh recomputes only the services whose instances entered or left the ejected set.
+    fc.assert(
+      fc.property(recordsArb, optionsArb, fc.gen(), (truth, options, g) => {
+        const members = truth.views.at(-1)!;
+        const instances = mergeCatalogs(truth.records).flatMap((r) =>
+          r.instances.map((i) => ({ node: r.node, id: i.id })),
+        );
+        const ejected = instances.filter(() => g(fc.boolean));
+        const services = new Set(SERVICES.filter(() => g(fc.boolean)));
+        const input = { records: truth.records, members, localZone: 'a', now: 5_000, options, ejected };
+        const full = computeRouting(input);
+        const only = computeRouting({ ...input, services });
+        expect(only.tables).toEqual(full.tables.filter((t) => services.has(t.service)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("matches Envoy's priority-load formula when everything is in one zone and panic is off", () => {
     // Reference: health = min(100, f × healthy%); normalized = min(100, Σ health);
     // load(P) = min(remaining, health × 100 / normalized).

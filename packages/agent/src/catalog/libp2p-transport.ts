@@ -32,6 +32,7 @@ import { CATALOG_TOPIC, catalogGossipsubOptions, OPINION_TOPIC } from './gossip-
 import { derivePnetKey } from './pnet-key.ts';
 import { pnetProtector } from './pnet-protector.ts';
 import { SYNC_PROTOCOLS, type SyncStream } from './sync-protocol.ts';
+import { halfWindowUpdates } from './yamux-window.ts';
 
 type Services = { identify: Identify; pubsub: GossipSub };
 
@@ -73,7 +74,8 @@ export async function startLibp2pTransport(
     // only to measure RTT: a failed ping closes nothing, membership finds dead peers. 120 s still
     // refreshes NAT and load-balancer idle timers (Azure 240 s, AWS NAT 350 s) on connections that
     // carry nothing else, and cuts that traffic (~24 B/s per agent at 50 agents, degree 6) by 4.
-    streamMuxers: [yamux({ keepAliveInterval: 120_000 })],
+    // Window updates once half the window is used, not after every frame (yamux-window.ts).
+    streamMuxers: [halfWindowUpdates(yamux({ keepAliveInterval: 120_000 }))],
     connectionManager: {
       // Well above any cluster's needs so the pruner never closes a member's connection.
       maxConnections: 1024,

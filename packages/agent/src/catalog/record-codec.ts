@@ -16,6 +16,7 @@
 //   bytes 1..64   Ed25519 signature over SIGNING_DOMAIN ‖ recordBytes
 //   bytes 65..    recordBytes: UTF-8 JSON of the NodeRecord (exactly what was signed)
 
+import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import type { PrivateKey, PublicKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import {
@@ -235,6 +236,27 @@ export function publicKeyOf(peerId: string): PublicKey {
 }
 
 /**
+ * Node key objects of the signers already checked, by peer id. @libp2p/crypto's verify builds one
+ * from JWK on every call (createPublicKey: most of a record check's crypto time in CPU profiles of
+ * bench:outlier), while a cluster has few signers and every agent checks each of their records.
+ * An Ed25519 peer id embeds its key, so an entry is a pure function of its key: nothing an attacker
+ * sends can put a wrong key here. Bounded; cleared when full (a churning cluster rebuilds them).
+ */
+const verifiers = new Map<string, KeyObject>();
+const MAX_VERIFIERS = 1024;
+
+function verifierOf(peerId: string): KeyObject {
+  let key = verifiers.get(peerId);
+  if (key === undefined) {
+    const x = Buffer.from(publicKeyOf(peerId).raw).toString('base64url');
+    key = createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x } });
+    if (verifiers.size >= MAX_VERIFIERS) verifiers.clear();
+    verifiers.set(peerId, key);
+  }
+  return key;
+}
+
+/**
  * The full acceptance check, the same on every path: `expectedPeerId` is what membership holds
  * for `record.node`; the record must name it and carry a valid signature by it.
  */
@@ -249,9 +271,10 @@ export async function verifyEnvelope(signed: SignedRecord, expectedPeerId: strin
       `record for ${record.node} names peer ${record.peerId}, membership holds ${expectedPeerId}`,
     );
   }
-  const key = publicKeyOf(record.peerId);
-  const ok = await key.verify(
+  const ok = verify(
+    null,
     signingInput(envelope.subarray(ENVELOPE_HEADER_BYTES)),
+    verifierOf(record.peerId),
     envelope.subarray(1, ENVELOPE_HEADER_BYTES),
   );
   if (!ok) throw new RecordError('bad-signature', `record for ${record.node} has a bad signature`);

@@ -1,4 +1,5 @@
 import { type EndpointOpinion, META_P2P_ADDR, META_PEER_ID, type NodeRecord } from '@vigil/protocol';
+import { compareStrings } from '../base/compare.ts';
 import type { CatalogPeer, RecordChange } from '../catalog/index.ts';
 import type { ChangeFeed } from '../events/change-feed.ts';
 import type { Logger } from '../log.ts';
@@ -343,6 +344,8 @@ export class Mesh {
       this.armEvaluation(this.routingNextEvaluation, verdict.nextChangeAt, now);
       return;
     }
+    // Only the ejected set changed: only the services of the instances that entered or left it.
+    const only = this.routingDirty ? undefined : servicesOf(records, changedKeys(this.routedEjections, ejections));
     this.routingDirty = false;
     this.routedEjections = ejections;
     const result = computeRouting({
@@ -352,13 +355,23 @@ export class Mesh {
       localZone: this.opts.zone,
       now,
       options: { failbackHoldDownMs: this.opts.failbackHoldDownMs, panicThreshold: this.opts.panicThreshold },
+      ...(only === undefined ? {} : { services: only }),
     });
-    for (const change of diffTables(this.current, result.tables)) {
+    const before = only === undefined ? this.current : this.current.filter((t) => only.has(t.service));
+    for (const change of diffTables(before, result.tables)) {
       this.opts.feed.publish('route', change);
     }
-    this.current = result.tables;
-    this.routingNextEvaluation = result.nextEvaluationAt;
-    this.armEvaluation(result.nextEvaluationAt, verdict.nextChangeAt, now);
+    if (only === undefined) {
+      this.current = result.tables;
+      this.routingNextEvaluation = result.nextEvaluationAt;
+    } else {
+      this.current = [...this.current.filter((t) => !only.has(t.service)), ...result.tables].sort((a, b) =>
+        compareStrings(a.service, b.service),
+      );
+      // An earlier evaluation than needed only recomputes everything once more.
+      this.routingNextEvaluation = earliest(this.routingNextEvaluation, result.nextEvaluationAt);
+    }
+    this.armEvaluation(this.routingNextEvaluation, verdict.nextChangeAt, now);
   }
 
   /** A hold-down or an ejection expires: re-evaluate then, even if nothing else happens. */
@@ -378,6 +391,22 @@ export class Mesh {
 function sameBesideOpinions(a: NodeRecord, b: NodeRecord): boolean {
   const strip = (r: NodeRecord) => JSON.stringify({ ...r, epoch: 0, seq: 0, opinions: undefined });
   return strip(a) === strip(b);
+}
+
+/** Keys (node NUL id, one per line) in exactly one of two such lists. */
+function changedKeys(a: string, b: string): Set<string> {
+  const x = new Set(a === '' ? [] : a.split('\n'));
+  const y = new Set(b === '' ? [] : b.split('\n'));
+  return new Set([...x, ...y].filter((k) => !(x.has(k) && y.has(k))));
+}
+
+/** The services the records list these instances (node NUL id) under. */
+function servicesOf(records: readonly NodeRecord[], keys: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const r of records) {
+    for (const i of r.instances) if (keys.has(`${r.node}\u0000${i.id}`)) out.add(i.service);
+  }
+  return out;
 }
 
 function earliest(a: number | null, b: number | null): number | null {

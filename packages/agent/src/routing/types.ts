@@ -41,6 +41,11 @@ export interface RoutingInput {
    * are, routed only as a last resort or in panic.
    */
   readonly ejected?: readonly { readonly node: string; readonly id: string }[];
+  /**
+   * Only these services' tables are computed (the others are left out of the result): a caller
+   * that knows only some services' inputs changed (an ejection) recomputes just those.
+   */
+  readonly services?: ReadonlySet<string>;
 }
 
 // active: share > 0. standby: healthy, no traffic now (a backup tier, or another zone while the
