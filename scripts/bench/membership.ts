@@ -532,7 +532,9 @@ async function killTimeline(
       trails.push(body?.trail ?? []);
       if (dumpTrailsTo !== undefined)
         await appendFile(dumpTrailsTo, `${JSON.stringify({ observer: c.names[i], victim: name, wallT0, ...body })}\n`);
-      const v = body?.history.find((h) => h.suspectedAt >= wallT0 - 1000);
+      // History is newest first: a suspect message arriving after the dead verdict opens a newer
+      // entry, so the crash's own suspicion is the oldest one since the SIGKILL.
+      const v = body?.history.findLast((h) => h.suspectedAt >= wallT0 - 1000);
       if (!v) return;
       suspected.push(v.suspectedAt - wallT0);
       const first = v.confirmations[0];

@@ -14,6 +14,36 @@ function suspicionFor(n: number, startedAt = 1000) {
   return { s: new Suspicion({ from: 'accuser', startedAt, k, minMs, maxMs }), minMs, maxMs, startedAt };
 }
 
+describe('Suspicion with our own refused connect (confirmation rule 6)', () => {
+  it('ends refusalMs after the refusal once confirmed, never later than Lifeguard would', () => {
+    const minMs = suspicionTimeoutMs(lan.suspicionMult, 50, lan.probeIntervalMs);
+    const base = { from: 'us', startedAt: 1000, k: 2, minMs, maxMs: 6 * minMs, refusalMs: 4000 };
+    const s = new Suspicion(base);
+    s.noteRefusal(1000);
+    // Alone: Lifeguard's longest timeout (and the lone suspicion's rechecks after it).
+    expect(s.deadline()).toBe(1000 + Math.floor(6 * minMs));
+    s.confirm('b');
+    expect(s.deadline()).toBe(5000);
+    // An earlier refusal (a probe whose result a stall delayed) counts from its own time.
+    s.noteRefusal(600);
+    s.noteRefusal(900);
+    expect(s.deadline()).toBe(4600);
+    // Without a refusal of ours, or with the rule off, a confirmed suspicion keeps Lifeguard's.
+    const silence = new Suspicion(base);
+    silence.confirm('b');
+    const off = new Suspicion({ ...base, refusalMs: undefined });
+    off.noteRefusal(1000);
+    off.confirm('b');
+    expect(silence.deadline()).toBe(off.deadline());
+    expect(off.deadline()).toBeGreaterThan(1000 + minMs);
+    // A very long refusal window never outlasts Lifeguard's own deadline.
+    const long = new Suspicion({ ...base, refusalMs: 60 * minMs });
+    long.noteRefusal(1000);
+    long.confirm('b');
+    expect(long.deadline()).toBe(off.deadline());
+  });
+});
+
 describe('Suspicion (Lifeguard dynamic timeout, k = 2)', () => {
   it('waits the max with no confirmation, the log-interpolated value after one, the min after two', () => {
     const { s, minMs, maxMs, startedAt } = suspicionFor(10);

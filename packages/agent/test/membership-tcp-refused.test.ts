@@ -5,9 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Address } from '../src/membership/address.ts';
 import { GossipTransport } from '../src/membership/gossip-transport.ts';
 import { MemoryGossipNetwork } from '../src/membership/memory-transport.ts';
-import { PROFILES } from '../src/membership/profiles.ts';
+import { PROFILES, suspicionTimeoutMs } from '../src/membership/profiles.ts';
 import { readStreamMessage } from '../src/membership/stream-exchange.ts';
-import { DEFAULT_VOTER_HEALTH, type VoterHealth } from '../src/membership/swim-engine.ts';
+import { DEFAULT_VOTER_HEALTH, type SwimEngine, type VoterHealth } from '../src/membership/swim-engine.ts';
 import { runTcpPing } from '../src/membership/tcp-ping.ts';
 import type { Transport } from '../src/membership/transport.ts';
 import { realRuntime, VirtualRuntime } from '../src/runtime/index.ts';
@@ -272,5 +272,64 @@ describe('the TCP fallback in the probe', () => {
     const fromRead = deadAt({ ...DEFAULT_VOTER_HEALTH, refusalFromDial: false });
     expect(fromRead).toBeLessThan(Number.POSITIVE_INFINITY);
     expect(deadAt(DEFAULT_VOTER_HEALTH)).toBe(fromRead - 1000);
+  });
+});
+
+describe('a confirmed suspicion backed by our own refused connect (rule 6)', () => {
+  const peers = Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
+  const from = (i: number) => ({ host: `10.0.1.${i + 1}`, port: 7946 });
+  const accusation = (by: string) => ({ type: 'suspect' as const, incarnation: 1, node: 'p0', from: by });
+  /** memberlist's minimum suspicion for this cluster (13 members): 4 x log10(13) x 1 s = 4.46 s. */
+  const MIN_MS = suspicionTimeoutMs(PROFILES.lan.suspicionMult, 13, PROFILES.lan.probeIntervalMs);
+  const REFUSAL_MS = PROFILES.lan.suspicionMult * PROFILES.lan.probeIntervalMs;
+
+  /** Runs the engine's timers from `t` until p0 is dead; returns when. */
+  function deadFrom(engine: SwimEngine, t: number): number {
+    for (; t <= 120_000; t += 10) {
+      engine.handleTimeout(t);
+      if (engine.member('p0')?.status === 'dead') return t;
+    }
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /** Our hint's probe of p0 dials at `dialAt`; `meanwhile` runs; its refusal is read at `readAt`. */
+  function refusedProbe(engine: SwimEngine, dialAt: number, readAt: number, meanwhile = () => {}): void {
+    expect(engine.probeNow('p0', dialAt)).toBe(true);
+    const tcp = engine.drainOutputs().find((o) => o.kind === 'tcpPing');
+    meanwhile();
+    engine.handleTcpPingResult(tcp?.kind === 'tcpPing' ? tcp.ping.seqNo : -1, 'refused', readAt);
+  }
+
+  it('ends one suspicion multiplier of probe intervals after the dial, once another observer confirms', () => {
+    const dead = (rule: VoterHealth) => {
+      const engine = engineKnowing(peers, rule);
+      refusedProbe(engine, 10, 1010);
+      engine.handlePacket(from(1), [accusation('p1')], 1500);
+      expect(engine.member('p0')?.confirmedSuspect).toBe(true);
+      return deadFrom(engine, 1510);
+    };
+    expect(dead(DEFAULT_VOTER_HEALTH)).toBe(10 + REFUSAL_MS);
+    // Without the rule: Lifeguard's timeout for one confirmation, from the dial (about 12.7 s).
+    expect(dead({ ...DEFAULT_VOTER_HEALTH, refusalSuspicion: false })).toBeGreaterThan(10 + 2 * MIN_MS);
+  });
+
+  it('counts when our refusal confirms someone else’s accusation', () => {
+    const engine = engineKnowing(peers, DEFAULT_VOTER_HEALTH);
+    refusedProbe(engine, 200, 700, () => engine.handlePacket(from(1), [accusation('p1')], 300));
+    expect(engine.member('p0')?.confirmedSuspect).toBe(true);
+    expect(deadFrom(engine, 710)).toBe(200 + REFUSAL_MS);
+  });
+
+  it('leaves alone a suspicion nobody confirms, and one that no refusal of ours backs', () => {
+    // A lone refusal: Lifeguard's longest timeout and the rechecks, as before.
+    const lone = engineKnowing(peers, DEFAULT_VOTER_HEALTH);
+    refusedProbe(lone, 10, 20);
+    expect(deadFrom(lone, 30)).toBeGreaterThan(10 + PROFILES.lan.suspicionMaxTimeoutMult * MIN_MS);
+    // Two accusers on silence alone (maybe starved, maybe the member is): memberlist's timing.
+    const silent = engineKnowing(peers, DEFAULT_VOTER_HEALTH);
+    silent.handlePacket(from(1), [accusation('p1')], 100);
+    silent.handlePacket(from(2), [accusation('p2')], 200);
+    silent.handlePacket(from(3), [accusation('p3')], 300);
+    expect(deadFrom(silent, 310)).toBeGreaterThanOrEqual(100 + MIN_MS);
   });
 });

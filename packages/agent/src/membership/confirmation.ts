@@ -92,6 +92,16 @@ export interface VoterHealth {
    * dial, when the member's kernel refused, not from when our (stalled) loop read the refusal.
    */
   readonly refusalFromDial?: boolean;
+  /**
+   * With refusedVotes: a suspicion that our own probe's refused connect backs, once another
+   * observer confirms it, ends `refusalSuspicionMs` after that connect (default: the suspicion
+   * multiplier times the probe interval, memberlist's minimum for a cluster of up to 10), instead
+   * of after memberlist's minimum scaled by log10(N). The member's process is gone, not slow: the
+   * refutation window is kept for the mistaken cases only (README, rule 6).
+   */
+  readonly refusalSuspicion?: boolean;
+  /** With refusalSuspicion: its timeout, overriding the default (for the simulator's tables). */
+  readonly refusalSuspicionMs?: number;
 }
 
 /**
@@ -111,6 +121,7 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   tellRefusal: true,
   tellDead: true,
   refusalFromDial: true,
+  refusalSuspicion: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -184,6 +195,13 @@ export class Confirmation {
 
   refusalCountsFromDial(): boolean {
     return this.rule?.refusedVotes === true && this.rule.refusalFromDial === true;
+  }
+
+  /** How long a confirmed suspicion lasts after our own refused connect (refusalSuspicion), if it is shortened. */
+  refusalSuspicionMs(): number | undefined {
+    const { rule } = this;
+    if (rule?.refusedVotes !== true || rule.refusalSuspicion !== true) return undefined;
+    return rule.refusalSuspicionMs ?? this.core.profile.suspicionMult * this.core.profile.probeIntervalMs;
   }
 
   refusalEndsProbe(): boolean {

@@ -105,9 +105,14 @@ export class MemberStates {
     // A suspicion about a newer incarnation means the member refuted ours and we missed it: this
     // is a new accusation, not a confirmation of one whose clock started long ago.
     if (this.suspects.has(m) && s.incarnation > m.incarnation) this.clearSuspicion(m);
+    // Our own probe's refused connect (confirmation rule 6): a confirmed suspicion then ends sooner.
+    const refusalMs = this.confirmation?.refusalSuspicionMs();
+    const refusedAt =
+      cause.kind === 'probe' && cause.refused === true && refusalMs !== undefined ? cause.refusedAt : undefined;
     // Independent confirmations re-gossip under their own key, so they spread side by side.
     const held = this.suspects.get(m);
     if (held) {
+      if (refusedAt !== undefined) held.suspicion.noteRefusal(refusedAt);
       // Beyond k confirmations (memberlist's Confirm refuses them) we still count the observer
       // but do not re-gossip: every node would otherwise retransmit each one.
       const useful = held.suspicion.wantsConfirmations();
@@ -119,6 +124,8 @@ export class MemberStates {
           // A chosen prober's check tells its own confirmation (confirmation.ts); a probe's is told here.
           if (cause.kind === 'probe') this.confirmation?.confirmedByUs(m, held.suspicion.accuser, s);
         }
+      } else if (refusedAt !== undefined) {
+        this.rescheduleSuspicion(m);
       }
       return;
     }
@@ -143,7 +150,9 @@ export class MemberStates {
       k,
       minMs,
       maxMs: this.core.lifeguard ? this.core.profile.suspicionMaxTimeoutMult * minMs : minMs,
+      refusalMs,
     });
+    if (refusedAt !== undefined) suspicion.noteRefusal(refusedAt);
     this.suspects.set(m, { suspicion, timer: undefined });
     this.setStatus(m, 'suspect');
     this.rescheduleSuspicion(m);

@@ -313,7 +313,7 @@ export class Prober {
         relays: probe.relays ?? 0,
         nacks: probe.nacks,
         tcp: probe.tcp ?? false,
-        ...(probe.refused ? { refused: true } : {}),
+        ...(probe.refused ? { refused: true, refusedAt: core.now - refusedAgo } : {}),
         health: core.awareness.health(),
         silentMs,
       },

@@ -13,14 +13,31 @@ export class Suspicion {
   private readonly k: number;
   private readonly minMs: number;
   private readonly maxMs: number;
+  /** Ours (confirmation rule 6): how long a confirmed suspicion lasts after our own refused connect. */
+  private readonly refusalMs: number | undefined;
+  /** When our own probe's TCP connect to the member was refused, if it was. */
+  private refusedAt: number | undefined;
 
-  constructor(opts: { from: string; startedAt: number; k: number; minMs: number; maxMs: number }) {
+  constructor(opts: {
+    from: string;
+    startedAt: number;
+    k: number;
+    minMs: number;
+    maxMs: number;
+    refusalMs?: number | undefined;
+  }) {
     this.startedAt = opts.startedAt;
     this.accuser = opts.from;
     this.k = opts.k;
     this.minMs = opts.minMs;
     this.maxMs = opts.maxMs;
+    this.refusalMs = opts.refusalMs;
     this.observers.add(opts.from);
+  }
+
+  /** Our own probe's connect was refused at `at`: the member's kernel said nothing listens there. */
+  noteRefusal(at: number): void {
+    this.refusedAt = Math.min(this.refusedAt ?? at, at);
   }
 
   /** Records an observer; true when it is new (and so worth re-gossiping). */
@@ -44,6 +61,13 @@ export class Suspicion {
   }
 
   deadline(): number {
+    const lifeguard = this.lifeguardDeadline();
+    // A refusal we saw ourselves, and another observer: the process is gone, not slow (README, rule 6).
+    if (this.refusedAt === undefined || this.refusalMs === undefined || this.observers.size < 2) return lifeguard;
+    return Math.min(lifeguard, this.refusedAt + this.refusalMs);
+  }
+
+  private lifeguardDeadline(): number {
     const confirmations = this.observers.size - 1;
     if (this.k < 1) return this.startedAt + this.minMs;
     const frac = Math.log(Math.min(confirmations, this.k) + 1) / Math.log(this.k + 1);

@@ -105,6 +105,8 @@ export type SuspicionCause =
       readonly tcp: boolean;
       /** The TCP fallback's connect was refused: nothing listened on the member's gossip port. */
       readonly refused?: boolean;
+      /** With refused: when the member's kernel refused (the dial, or when we read it: refusalFromDial). */
+      readonly refusedAt?: number;
       readonly health: number;
       /** How long the member had been silent before this probe failed, counted by our timer (confirmation.ts). */
       readonly silentMs: number;
