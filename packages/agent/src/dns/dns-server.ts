@@ -87,8 +87,32 @@ export class DnsServer {
     tcp.on('connection', (socket) => this.onConnection(socket));
   }
 
-  /** Binds UDP and TCP on `listen` (port 0: TCP takes the port UDP got). */
+  /**
+   * Binds UDP and TCP on `listen`. Port 0: TCP takes the port UDP got, and if another process holds
+   * that TCP port, both try again on a new one (an ephemeral UDP port says nothing about TCP's).
+   */
   static async start(opts: DnsServerOptions): Promise<DnsServer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await DnsServer.bindOnce(opts);
+      } catch (err) {
+        if (opts.listen.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 8) {
+          throw DnsServer.bindError(opts, err);
+        }
+      }
+    }
+  }
+
+  private static bindError(opts: DnsServerOptions, err: unknown): Error {
+    const code = (err as NodeJS.ErrnoException).code;
+    return new Error(
+      code === 'EADDRINUSE'
+        ? `cannot listen on --dns ${formatHostPort(opts.listen)}: the port is in use (another agent? choose another --dns, or --dns off)`
+        : `cannot listen on --dns ${formatHostPort(opts.listen)}: ${(err as Error).message}`,
+    );
+  }
+
+  private static async bindOnce(opts: DnsServerOptions): Promise<DnsServer> {
     const udp = createSocket({ type: isIPv6(opts.listen.host) ? 'udp6' : 'udp4' });
     const tcp = createServer({ noDelay: true });
     try {
@@ -99,12 +123,7 @@ export class DnsServer {
     } catch (err) {
       udp.close();
       tcp.close();
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(
-        code === 'EADDRINUSE'
-          ? `cannot listen on --dns ${formatHostPort(opts.listen)}: the port is in use (another agent? choose another --dns, or --dns off)`
-          : `cannot listen on --dns ${formatHostPort(opts.listen)}: ${(err as Error).message}`,
-      );
+      throw err;
     }
     return new DnsServer(opts, udp, tcp);
   }
