@@ -53,7 +53,7 @@ import {
   VigilCluster,
   vigilBinOf,
 } from './clusters.ts';
-import { cpuSeconds, rssBytes } from './proc-stats.ts';
+import { clearReferenced, cpuSeconds, referencedBytes, rssParts } from './proc-stats.ts';
 
 // ---- options -----------------------------------------------------------------------------------
 
@@ -268,6 +268,10 @@ async function joinConvergence(c: Cluster, pollMs: number, timeoutMs: number): P
 interface IdleResult {
   cpuPercent: number[];
   rssMiB: number[];
+  /** RssAnon: heap and stacks, memory only this process holds. */
+  anonMiB: number[];
+  /** Pages touched during the idle window (smaps_rollup Referenced): the working set. */
+  workingSetMiB: number[];
   /** Membership payload bytes per second divided by N. */
   bytesPerSecPerAgent: number;
   udpBytesPerSecPerAgent: number;
@@ -286,6 +290,7 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
     c.agents.flatMap((a) => (a.p2pPort === undefined ? [] : [a.p2pPort])),
   );
   const capStart = now();
+  await Promise.all(pids.map(clearReferenced));
   const cpu0 = await Promise.all(pids.map(cpuSeconds));
   const t0 = now();
   await sleep(seconds * 1000);
@@ -293,12 +298,16 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
   const t1 = now();
   const totals = await cap.stop();
   const capSeconds = (now() - capStart) / 1000;
-  const rss = await Promise.all(pids.map(rssBytes));
+  const rss = await Promise.all(pids.map(rssParts));
+  const referenced = await Promise.all(pids.map(referencedBytes));
+  const mib = (b: number) => b / 1024 / 1024;
   const windowS = (t1 - t0) / 1000;
   const perAgent = (bytes: number) => bytes / c.n / capSeconds;
   return {
     cpuPercent: cpu1.map((x, i) => ((x - cpu0[i]!) / windowS) * 100),
-    rssMiB: rss.map((b) => b / 1024 / 1024),
+    rssMiB: rss.map((r) => mib(r.anon + r.file)),
+    anonMiB: rss.map((r) => mib(r.anon)),
+    workingSetMiB: referenced.map(mib),
     bytesPerSecPerAgent: perAgent(totals.udpBytes + totals.tcpBytes),
     udpBytesPerSecPerAgent: perAgent(totals.udpBytes),
     tcpBytesPerSecPerAgent: perAgent(totals.tcpBytes),
@@ -1112,6 +1121,20 @@ function summarize(n: number, runs: RunResult[]): Row[] {
       '',
     ),
   );
+  add('   of which anonymous (RssAnon: heap, stacks)', (rs) =>
+    num(
+      idle(rs).flatMap((i) => i.anonMiB),
+      1,
+      '',
+    ),
+  );
+  add('idle working set per agent (MiB): pages touched in the idle window', (rs) =>
+    num(
+      idle(rs).flatMap((i) => i.workingSetMiB),
+      1,
+      '',
+    ),
+  );
   add('idle CPU per agent (% of one core)', (rs) =>
     num(
       idle(rs).flatMap((i) => i.cpuPercent),
@@ -1280,7 +1303,9 @@ const report: {
       bytes:
         'tcpdump on lo filtered on the gossip ports and (Vigil) the libp2p ports; UDP+TCP payload (no IP/UDP/TCP headers) summed over the cluster per plane, divided by N and the window; "all planes" is membership + libp2p',
       cpu: 'utime+stime from /proc/PID/stat over the idle window, no polling during it',
-      rss: 'VmRSS from /proc/PID/status at the end of the idle window',
+      rss: 'RssAnon + RssFile (= VmRSS) from /proc/PID/status at the end of the idle window',
+      workingSet:
+        'smaps_rollup Referenced at the end of the idle window, after writing 1 to /proc/PID/clear_refs at its start: the pages each agent touched in the window',
     },
   },
   results: {},

@@ -1,6 +1,6 @@
 // Per-process CPU time and resident memory from /proc, read the same way for Serf and Vigil.
 
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 /** Linux USER_HZ; `getconf CLK_TCK` is 100 on every mainstream kernel build. */
 const CLK_TCK = 100;
@@ -28,4 +28,25 @@ export async function rssParts(pid: number): Promise<{ anon: number; file: numbe
   const kb = (field: string) =>
     Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
   return { anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/**
+ * Starts a working-set window: clears the referenced bits of every page the process maps (needs
+ * root or the process's owner). `referencedBytes` later sums the pages touched since.
+ */
+export async function clearReferenced(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '1');
+}
+
+/**
+ * Bytes of the pages the process touched since `clearReferenced` (smaps_rollup's Referenced): its
+ * working set over the window. RSS also counts pages mapped once and never used again (most of the
+ * Node binary's code after start-up), which cost nothing under memory pressure: clean file pages
+ * are reclaimed, so this is the part a host pays for.
+ */
+export async function referencedBytes(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const m = /^Referenced:\s+(\d+)\s+kB/m.exec(rollup);
+  if (!m) throw new Error(`no Referenced for ${pid}`);
+  return Number(m[1]) * 1024;
 }
