@@ -401,10 +401,14 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       this.emit('event', e);
     }
     if (events.length > 0) this.snapshot.changed();
-    const next = this.engine.nextTimeout();
-    if (next !== undefined && next < this.wakeAt) {
+    // Re-armed when the deadline moves later too: an ack cancels its probe's timeout, and a wake-up
+    // kept for it would run nothing (one per probe, on an idle agent most of its wake-ups).
+    const next = this.engine.nextTimeout() ?? Number.POSITIVE_INFINITY;
+    if (next !== this.wakeAt) {
       this.wakeTimer?.cancel();
+      this.wakeTimer = undefined;
       this.wakeAt = next;
+      if (next === Number.POSITIVE_INFINITY) return;
       this.wakeTimer = this.runtime.timers.after(next - this.now(), () => {
         this.wakeAt = Number.POSITIVE_INFINITY;
         this.engine.handleTimeout(this.now());
