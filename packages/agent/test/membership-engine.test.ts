@@ -35,6 +35,28 @@ describe('SwimEngine scenarios (simulator)', () => {
     expect(othersOf(names, 'node-2').every((o) => statusOf(sim, o, 'node-2') === 'alive')).toBe(true);
   });
 
+  it('parks its probe ticks while alone, and probes again once someone rejoins', () => {
+    const { sim } = convergedCluster(3, { seed: 7 });
+    sim.crash('node-1');
+    sim.crash('node-2');
+    const alone = () => ['node-1', 'node-2'].every((m) => statusOf(sim, 'node-0', m) === 'dead');
+    expect(sim.runUntil(alone, 60_000)).toBeDefined();
+    sim.run(30_000); // the deaths' news has run out of retransmits
+    const engine = sim.node('node-0').engine;
+    // Alone, nothing is due but reaping (15 s), reconnecting (30 s) and push/pull: 8 wake-ups in
+    // this minute. Probe ticks would add one per probe interval (6 s at the health score its
+    // failed probes left: 10 more).
+    const wakes = vi.spyOn(engine, 'handleTimeout');
+    sim.run(60_000);
+    expect(wakes.mock.calls.length).toBeLessThanOrEqual(10);
+    // A member that comes back is probed again: its next crash is detected as before.
+    sim.restart('node-1');
+    expect(sim.runUntil(() => statusOf(sim, 'node-0', 'node-1') === 'alive', 10_000)).toBeDefined();
+    sim.run(5_000);
+    sim.crash('node-1');
+    expect(sim.runUntil(() => statusOf(sim, 'node-0', 'node-1') === 'dead', 60_000)).toBeDefined();
+  });
+
   it('refutes a false suspicion: the accused out-bids it and nobody declares it dead', () => {
     const { sim, names } = convergedCluster(8, { seed: 1 });
     const before = sim.node('node-2').engine.member('node-2')!.incarnation;
