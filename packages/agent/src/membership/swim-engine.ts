@@ -416,6 +416,11 @@ export class SwimEngine {
     return this.timers.next();
   }
 
+  /** Whether a probe or check is out, whose verdict may ask the voter rule for recent stalls. */
+  awaitsAnswers(): boolean {
+    return this.prober.awaitsAnswers();
+  }
+
   pendingBroadcasts(): number {
     return this.core.broadcasts.length();
   }
