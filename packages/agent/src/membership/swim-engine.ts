@@ -528,12 +528,25 @@ export class SwimEngine {
    * round goes out exactly when an always-ticking engine would have sent it.
    */
   private gossipTick(now: number): void {
-    if (this.core.broadcasts.length() === 0) {
+    if (this.core.broadcasts.length() === 0 || this.nobodyToGossipTo(now)) {
       this.gossipParkedAt = now;
       return;
     }
     this.timers.set(now + this.profile.gossipIntervalMs, (t) => this.gossipTick(t));
     this.gossip(now);
+  }
+
+  /**
+   * A lone agent's news (its own alive and join intent, at start-up) never runs out of
+   * retransmits: nobody takes them. Its ticks park too, once the recently dead (gossip targets
+   * for gossipToTheDeadMs) are past; a member that arrives is news, whose queueing resumes them.
+   */
+  private nobodyToGossipTo(now: number): boolean {
+    if (this.members.liveCount() > 1) return false;
+    for (const m of this.members.values()) {
+      if (m !== this.self && now - m.stateChangeAt < this.profile.gossipToTheDeadMs) return false;
+    }
+    return true;
   }
 
   private resumeGossip(): void {
