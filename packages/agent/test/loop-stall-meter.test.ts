@@ -88,4 +88,75 @@ describe('LoopStallMeter', () => {
     expect(meter.take()).toBeGreaterThanOrEqual(300);
     meter.stop();
   });
+
+  describe('with a contention source, it sleeps while nothing watches', () => {
+    /** A fake host: `busy` ms of contention (our loop busy, or waiting for a CPU) so far. */
+    function sleepy() {
+      const rt = new VirtualRuntime(1);
+      const host = { busy: 0 };
+      const samples: number[] = [];
+      const meter = new LoopStallMeter(
+        rt,
+        PERIOD_MS,
+        (now) => samples.push(now),
+        () => host.busy,
+      );
+      rt.advance(1000); // its first sample finds nothing watched and no contention: asleep
+      return { rt, host, samples, meter };
+    }
+
+    it('does not wake an idle loop, and reads an idle window as no stall', () => {
+      const { rt, meter, samples } = sleepy();
+      expect(meter.isSampling()).toBe(false);
+      expect(samples).toHaveLength(1);
+      meter.take();
+      rt.advance(5000);
+      expect(samples).toHaveLength(1);
+      expect(meter.take(), 'five quiet seconds are not a stall').toBe(0);
+      meter.stop();
+    });
+
+    it('still reports a stall it slept through, busy or waiting for a CPU', () => {
+      // The voter rule needs every stall that sampling would have seen (README.md, rule 1).
+      const { rt, host, meter } = sleepy();
+      meter.take();
+      rt.advance(2000);
+      rt.stall(THRESHOLD_MS + 1);
+      host.busy += THRESHOLD_MS + 1;
+      rt.advance(500);
+      expect(meter.peek()).toBeGreaterThan(THRESHOLD_MS);
+      expect(meter.take()).toBeGreaterThan(THRESHOLD_MS);
+      meter.stop();
+    });
+
+    it('samples again on wake and while watching, and measures those windows by their length', () => {
+      const { rt, meter, samples } = sleepy();
+      meter.watch(true);
+      expect(meter.isSampling()).toBe(true);
+      rt.advance(1000);
+      expect(samples).toHaveLength(1 + Math.floor(1000 / PERIOD_MS));
+      // A stall the contention source missed (a SIGSTOP): sampling measures it anyway.
+      rt.stall(400);
+      rt.advance(1);
+      expect(meter.take()).toBeGreaterThanOrEqual(400);
+      meter.watch(false);
+      expect(meter.isSampling()).toBe(false);
+      meter.wake();
+      expect(meter.isSampling()).toBe(true);
+      meter.stop();
+    });
+
+    it('keeps sampling for 30 s after contention over 100 ms', () => {
+      const { rt, host, meter } = sleepy();
+      host.busy += 150;
+      rt.advance(1000);
+      meter.take();
+      expect(meter.isSampling()).toBe(true);
+      rt.advance(29_000);
+      expect(meter.isSampling()).toBe(true);
+      rt.advance(1_500);
+      expect(meter.isSampling()).toBe(false);
+      meter.stop();
+    });
+  });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ipToBytes } from '../src/membership/address.ts';
 import { PROFILES } from '../src/membership/profiles.ts';
 import { DEFAULT_VSN } from '../src/membership/swim-engine.ts';
-import type { Simulator } from '../src/sim/simulator.ts';
+import { Simulator } from '../src/sim/simulator.ts';
 import { convergedCluster } from './helpers/membership-sim.ts';
 
 // SwimEngine scenarios, driven through the deterministic simulator (virtual time, seeded).
@@ -33,6 +33,44 @@ describe('SwimEngine scenarios (simulator)', () => {
     expect(drained).toBeDefined();
     expect(drained!).toBeLessThan(1_500);
     expect(othersOf(names, 'node-2').every((o) => statusOf(sim, o, 'node-2') === 'alive')).toBe(true);
+  });
+
+  it('parks its probe ticks while alone, and probes again once someone rejoins', () => {
+    const { sim } = convergedCluster(3, { seed: 7 });
+    sim.crash('node-1');
+    sim.crash('node-2');
+    const alone = () => ['node-1', 'node-2'].every((m) => statusOf(sim, 'node-0', m) === 'dead');
+    expect(sim.runUntil(alone, 60_000)).toBeDefined();
+    sim.run(30_000); // the deaths' news has run out of retransmits
+    const engine = sim.node('node-0').engine;
+    // Alone, nothing is due but reaping (15 s), reconnecting (30 s) and push/pull: 8 wake-ups in
+    // this minute. Probe ticks would add one per probe interval (6 s at the health score its
+    // failed probes left: 10 more).
+    const wakes = vi.spyOn(engine, 'handleTimeout');
+    sim.run(60_000);
+    expect(wakes.mock.calls.length).toBeLessThanOrEqual(10);
+    // A member that comes back is probed again: its next crash is detected as before.
+    sim.restart('node-1');
+    expect(sim.runUntil(() => statusOf(sim, 'node-0', 'node-1') === 'alive', 10_000)).toBeDefined();
+    sim.run(5_000);
+    sim.crash('node-1');
+    expect(sim.runUntil(() => statusOf(sim, 'node-0', 'node-1') === 'dead', 60_000)).toBeDefined();
+  });
+
+  it('a lone start parks its ticks with its news unsent, and sends it when someone joins', () => {
+    const sim = new Simulator({ seed: 3 });
+    const engine = sim.addNode('solo').engine;
+    sim.run(1_000);
+    // Its alive and start-up news stay queued (nobody takes them), yet gossip ticks (200 ms) and
+    // probe ticks stop: only reaping, reconnect and push/pull remain, a handful a minute.
+    expect(engine.pendingBroadcasts()).toBeGreaterThan(0);
+    const wakes = vi.spyOn(engine, 'handleTimeout');
+    sim.run(60_000);
+    expect(wakes.mock.calls.length).toBeLessThanOrEqual(10);
+    sim.addNode('late', 'solo');
+    const drained = sim.runUntil(() => engine.pendingBroadcasts() === 0, 10_000, 10);
+    expect(drained, 'the queued news gossiped once a member joined').toBeDefined();
+    expect(statusOf(sim, 'late', 'solo')).toBe('alive');
   });
 
   it('refutes a false suspicion: the accused out-bids it and nobody declares it dead', () => {

@@ -1,7 +1,7 @@
 // Whole MembershipServices over the in-memory gossip network in virtual time (sim/membership-
 // cluster.ts): the real service, engine, codec and encryption, with only the sockets swapped.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MembershipCluster } from '../src/sim/membership-cluster.ts';
 import { forEachSeed, replayCommand, simSeeds } from '../src/sim/node-sim.ts';
 
@@ -86,6 +86,26 @@ describe('MembershipService in virtual time', () => {
         expect(await cluster.runUntil(everyoneSeesAll('alive'), 120_000)).toBe(true);
       },
     ));
+
+  it('wakes only when the engine has work due: not at the timeout of a probe already acked', async () => {
+    const cluster = await start(21, 3);
+    const allAlive = () =>
+      cluster.nodes.every((n) => n.service.members().filter((m) => m.status === 'alive').length === 3);
+    expect(await cluster.runUntil(allAlive, 5_000)).toBe(true);
+    await cluster.run(30_000); // the joins' news has run out of retransmits: idle
+    const service = cluster.node('n0').service;
+    // biome-ignore lint/complexity/useLiteralKeys: the engine is private; the test watches its wake-ups.
+    const engine = service['engine'];
+    const idle: number[] = [];
+    const handleTimeout = engine.handleTimeout.bind(engine);
+    vi.spyOn(engine, 'handleTimeout').mockImplementation((now) => {
+      if ((engine.nextTimeout() ?? Number.POSITIVE_INFINITY) > now) idle.push(now);
+      handleTimeout(now);
+    });
+    await cluster.run(10_000);
+    expect(engine.handleTimeout).toHaveBeenCalled();
+    expect(idle, 'wake-ups with nothing due').toEqual([]);
+  });
 
   it('keeps retrying the start-up join, backing off, until a seed answers', () =>
     forEachSeed(

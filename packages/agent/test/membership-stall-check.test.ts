@@ -21,8 +21,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the event-loop check', () => {
   it('notices every stall just over half a probe timeout, whatever its phase', { timeout: 60_000 }, async () => {
-    const { records, close } = await warnLoggedMembership('stalled');
+    const { service, records, close } = await warnLoggedMembership('stalled');
     cleanups.push(close);
+    // A peer to probe: between probes the meter may sleep (on Linux), and the check then runs on
+    // our inputs (a lone agent has none, and needs no vote).
+    const peer = await warnLoggedMembership('peer');
+    cleanups.push(peer.close);
+    await service.join([peer.service.address()]);
     // Stalls of at least STALL_MS that the check logged (a busy host may add longer ones of its own).
     const noticed = () =>
       records().filter((l) => l.msg === 'event loop stalled' && (l.stallMs ?? 0) >= STALL_MS).length;

@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import type { GossipsubOpts, Message } from '@libp2p/gossipsub';
+import { defaultPeerScoreParams } from '@libp2p/gossipsub/score';
 
 /** The topic every agent publishes its record on. */
 export const CATALOG_TOPIC = '/vigil/catalog/1';
@@ -51,6 +52,14 @@ function idHash(from: Uint8Array, topic: string, data: Uint8Array): Uint8Array {
   lengths.writeUInt32BE(from.length, 0);
   lengths.writeUInt32BE(Buffer.byteLength(topic), 4);
   return createHash('sha256').update(lengths).update(from).update(topic).update(data).digest();
+}
+
+/** How often gossipsub decays peer scores (its default is 1 s). */
+export const SCORE_DECAY_INTERVAL_MS = 5000;
+
+/** A decay factor per default interval, restated per SCORE_DECAY_INTERVAL_MS. */
+function perInterval(factor: number): number {
+  return factor ** (SCORE_DECAY_INTERVAL_MS / defaultPeerScoreParams.decayInterval);
 }
 
 export function catalogGossipsubOptions(overrides: Partial<GossipsubOpts> = {}): Partial<GossipsubOpts> {
@@ -124,7 +133,15 @@ export function catalogGossipsubOptions(overrides: Partial<GossipsubOpts> = {}):
     // prunes them from the mesh, then drops them below the publish and graylist thresholds: every
     // message is silently lost (measured: 0 of 2900 delivered at 30 agents on one host). Off.
     // No topic score params: admission is decided by membership and the record check, not by score.
-    scoreParams: { IPColocationFactorWeight: 0, IPColocationFactorThreshold: 1000 },
+    // Score upkeep every 5 s instead of gossipsub's 1 s: its timer wakes an idle agent for nothing
+    // but decay (issue #18). The one decayed counter we use (P7, behaviour penalty; there are no
+    // topic params) then decays by the default's 5th power per interval: the same decay per second.
+    scoreParams: {
+      IPColocationFactorWeight: 0,
+      IPColocationFactorThreshold: 1000,
+      decayInterval: SCORE_DECAY_INTERVAL_MS,
+      behaviourPenaltyDecay: perInterval(defaultPeerScoreParams.behaviourPenaltyDecay),
+    },
 
     // Bounds on what one peer can make us decode or hold.
     maxInboundDataLength: MAX_GOSSIP_FRAME_BYTES,

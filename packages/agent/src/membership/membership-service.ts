@@ -20,6 +20,7 @@ import { type Address, addressKey } from './address.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
+import { loopContention } from './loop-contention.ts';
 import { LoopStallMeter } from './loop-stall-meter.ts';
 import { type MemberInfo, memberInfo, memberTags } from './member-info.ts';
 import { ProbeTrail } from './probe-trail.ts';
@@ -135,6 +136,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   private wakeTimer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private stalls: LoopStallMeter | undefined;
+  /** When the event-loop check last ran. */
+  private loopCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly snapshot: SnapshotKeeper;
   private readonly startup: StartupJoin;
   private stopped = false;
@@ -246,13 +249,18 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     this.engine.start(this.now());
     this.engine.broadcastUser(this.serf.joinIntent(), `serf-intent\0${this.opts.name}`);
     if (this.opts.watchEventLoop ?? this.opts.runtime === undefined) {
-      // The once-a-second check rides on the meter's samples rather than a timer of its own.
-      let checkedAt = this.now();
-      this.stalls = new LoopStallMeter(this.runtime, LoopStallMeter.periodFor(this.stallThresholdMs()), (now) => {
-        if (this.stopped || now - checkedAt < LOOP_CHECK_MS) return;
-        checkedAt = now;
-        this.checkEventLoop();
-      });
+      // The once-a-second check rides on the meter's samples rather than a timer of its own, and
+      // on our inputs while the meter sleeps (checkEventLoopIfDue). The meter may sleep only on
+      // the real loop: under virtual time its contention figures would be real-time noise.
+      this.loopCheckedAt = this.now();
+      this.stalls = new LoopStallMeter(
+        this.runtime,
+        LoopStallMeter.periodFor(this.stallThresholdMs()),
+        (now) => {
+          if (!this.stopped && now - this.loopCheckedAt >= LOOP_CHECK_MS) this.checkEventLoop();
+        },
+        this.opts.runtime === undefined ? loopContention() : undefined,
+      );
     }
     this.pump();
     this.log.info(
@@ -401,10 +409,16 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
       this.emit('event', e);
     }
     if (events.length > 0) this.snapshot.changed();
-    const next = this.engine.nextTimeout();
-    if (next !== undefined && next < this.wakeAt) {
+    this.stalls?.watch(this.engine.awaitsAnswers());
+    this.checkEventLoopIfDue();
+    // Re-armed when the deadline moves later too: an ack cancels its probe's timeout, and a wake-up
+    // kept for it would run nothing (one per probe, on an idle agent most of its wake-ups).
+    const next = this.engine.nextTimeout() ?? Number.POSITIVE_INFINITY;
+    if (next !== this.wakeAt) {
       this.wakeTimer?.cancel();
+      this.wakeTimer = undefined;
       this.wakeAt = next;
+      if (next === Number.POSITIVE_INFINITY) return;
       this.wakeTimer = this.runtime.timers.after(next - this.now(), () => {
         this.wakeAt = Number.POSITIVE_INFINITY;
         this.engine.handleTimeout(this.now());
@@ -473,6 +487,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     }
     for (const reason of result.dropReasons) this.noteDrop(reason, from, 'part of a compound packet');
     const drop: ScreenDrop = (reason, detail) => this.noteDrop(reason, from, detail);
+    // An accusation in this packet is judged by the voter rule at once: stalls first.
+    this.checkEventLoopIfDue();
     this.engine.handlePacket(from, screenMessages(result.messages, drop), this.now());
     this.pump();
   }
@@ -563,12 +579,18 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
    * and, for a while, does not vote on suspicions (SwimEngine.noteStall).
    */
   private checkEventLoop(): void {
+    this.loopCheckedAt = this.now();
     const stallMs = this.stalls?.take() ?? 0;
     this.engine.noteStall(stallMs, this.now());
     if (this.isStall(stallMs)) {
       this.lastStallAt = this.now();
       this.log.warn({ stallMs: Math.round(stallMs), health: this.engine.health() }, 'event loop stalled');
     }
+  }
+
+  /** The once-a-second check, while the meter sleeps and so does not carry it. */
+  private checkEventLoopIfDue(): void {
+    if (this.stalls?.isSampling() === false && this.now() - this.loopCheckedAt >= LOOP_CHECK_MS) this.checkEventLoop();
   }
 
   private isStall(ms: number): boolean {

@@ -89,6 +89,12 @@ export class Prober {
     this.hooks = hooks;
   }
 
+  /** Whether a probe or check of ours is out: its verdict may consult the voter rule. */
+  awaitsAnswers(): boolean {
+    for (const p of this.pending.values()) if (p.kind !== 'relay') return true;
+    return false;
+  }
+
   isProbing(name: string): boolean {
     for (const p of this.pending.values()) if (p.kind === 'probe' && p.target === name) return true;
     return false;

@@ -150,6 +150,8 @@ export class SwimEngine {
   private eagerGossipPending = false;
   /** When the gossip ticks parked for want of broadcasts (see gossipTick); undefined while ticking. */
   private gossipParkedAt: number | undefined;
+  /** When the probe ticks parked for want of anyone to probe (see probeTick); undefined while ticking. */
+  private probesParkedAt: number | undefined;
   /** Push/pulls in flight, by stream id: whether each was a join's (which a follow-up joins). */
   private readonly pendingStreams = new Map<number, { join: boolean }>();
   private streamId = 0;
@@ -254,12 +256,14 @@ export class SwimEngine {
     } finally {
       this.core.preloading = false;
     }
+    this.resumeProbes();
   }
 
   handlePacket(from: Address, messages: readonly Message[], now: number): void {
     this.now = now;
     this.confirmation?.heardFrom(from);
     for (const message of messages) this.handleMessage(from, message);
+    this.resumeProbes();
   }
 
   /** An inbound push/pull stream: merge the peer's state and return ours for the reply. */
@@ -267,6 +271,7 @@ export class SwimEngine {
     this.now = now;
     const reply = this.localPushPull(remote.join);
     this.states.mergeRemoteState(remote);
+    this.resumeProbes();
     return reply;
   }
 
@@ -276,6 +281,7 @@ export class SwimEngine {
     if (pending === undefined) return;
     this.pendingStreams.delete(id);
     this.states.mergeRemoteState(remote);
+    this.resumeProbes();
     if (pending.join && this.config.fastJoin !== false) this.followUpJoin(now);
   }
 
@@ -410,6 +416,11 @@ export class SwimEngine {
     return this.timers.next();
   }
 
+  /** Whether a probe or check is out, whose verdict may ask the voter rule for recent stalls. */
+  awaitsAnswers(): boolean {
+    return this.prober.awaitsAnswers();
+  }
+
   pendingBroadcasts(): number {
     return this.core.broadcasts.length();
   }
@@ -480,12 +491,32 @@ export class SwimEngine {
     }
   }
 
+  /**
+   * A probe every (scaled) probe interval. A lone agent (nobody else alive or suspect: the first
+   * of a cluster, or the last survivor) has nobody to probe, and its ticks park rather than wake
+   * it every second for nothing; a member becoming live resumes them (resumeProbes), which only
+   * an input can cause: a packet or a push/pull.
+   */
   private probeTick(now: number): void {
+    if (this.members.liveCount() <= 1) {
+      this.probesParkedAt = now;
+      return;
+    }
     const interval = this.awareness.scale(this.profile.probeIntervalMs);
     this.timers.set(now + interval, (t) => this.probeTick(t));
     if (this.leaving) return;
     const target = this.members.nextProbeTarget();
     if (target) this.prober.probe(target, interval, false, 'turn');
+  }
+
+  /** After an input: ticks parked by a lone agent go on, on their old phase (as resumeGossip). */
+  private resumeProbes(): void {
+    const parkedAt = this.probesParkedAt;
+    if (parkedAt === undefined || this.members.liveCount() <= 1) return;
+    this.probesParkedAt = undefined;
+    this.timers.set(nextOnPhase(parkedAt, this.now, this.awareness.scale(this.profile.probeIntervalMs)), (t) =>
+      this.probeTick(t),
+    );
   }
 
   // ---- gossip, push/pull, reconnect, reap ---------------------------------------------------
@@ -497,7 +528,7 @@ export class SwimEngine {
    * round goes out exactly when an always-ticking engine would have sent it.
    */
   private gossipTick(now: number): void {
-    if (this.core.broadcasts.length() === 0) {
+    if (this.core.broadcasts.length() === 0 || this.nobodyToGossipTo(now)) {
       this.gossipParkedAt = now;
       return;
     }
@@ -505,13 +536,24 @@ export class SwimEngine {
     this.gossip(now);
   }
 
+  /**
+   * A lone agent's news (its own alive and join intent, at start-up) never runs out of
+   * retransmits: nobody takes them. Its ticks park too, once the recently dead (gossip targets
+   * for gossipToTheDeadMs) are past; a member that arrives is news, whose queueing resumes them.
+   */
+  private nobodyToGossipTo(now: number): boolean {
+    if (this.members.liveCount() > 1) return false;
+    for (const m of this.members.values()) {
+      if (m !== this.self && now - m.stateChangeAt < this.profile.gossipToTheDeadMs) return false;
+    }
+    return true;
+  }
+
   private resumeGossip(): void {
     const parkedAt = this.gossipParkedAt;
     if (parkedAt === undefined) return;
     this.gossipParkedAt = undefined;
-    const interval = this.profile.gossipIntervalMs;
-    const next = parkedAt + (Math.floor((this.now - parkedAt) / interval) + 1) * interval;
-    this.timers.set(next, (t) => this.gossipTick(t));
+    this.timers.set(nextOnPhase(parkedAt, this.now, this.profile.gossipIntervalMs), (t) => this.gossipTick(t));
   }
 
   /** A gossip round soon (EAGER_GOSSIP_DELAY_MS), besides the periodic ones. */
@@ -619,4 +661,9 @@ export class SwimEngine {
     this.confirmation?.forget(m.name);
     this.members.remove(m);
   }
+}
+
+/** The first tick after `now` of a ticker that parked at `parkedAt`, every `interval`. */
+function nextOnPhase(parkedAt: number, now: number, interval: number): number {
+  return parkedAt + (Math.floor((now - parkedAt) / interval) + 1) * interval;
 }
