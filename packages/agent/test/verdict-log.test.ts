@@ -84,6 +84,16 @@ describe('VerdictLog', () => {
     ]);
   });
 
+  it('records a refused connect on an accusation (rule 8) as the one path it tried', () => {
+    const log = new VerdictLog('a', () => 5);
+    log.suspicion(suspect('c', 'b'), { kind: 'gossip' });
+    const cause = { relays: 0, nacks: 0, tcp: true, refused: true, refusedAt: 4, health: 3, silentMs: 1 } as const;
+    log.suspicion(suspect('c', 'a'), { kind: 'probe', ...cause, connectOnly: true });
+    expect(log.history('c')[0]?.confirmations).toEqual([
+      { by: 'a', at: 5, health: 3, paths: [{ path: 'tcp', by: 'a', refused: true }] },
+    ]);
+  });
+
   it('stays bounded: suspicions per member and members tracked', () => {
     const log = new VerdictLog('a', () => 0);
     for (let i = 0; i < VERDICTS_PER_MEMBER + 5; i++) log.suspicion(suspect('c', 'b', i), { kind: 'gossip' });

@@ -324,6 +324,7 @@ export class Confirmation {
         refusedAt,
         health: core.awareness.health(),
         silentMs: core.now - refusedAt,
+        connectOnly: true,
       },
     );
   }

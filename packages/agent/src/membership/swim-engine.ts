@@ -110,6 +110,8 @@ export type SuspicionCause =
       readonly health: number;
       /** How long the member had been silent before this probe failed, counted by our timer (confirmation.ts). */
       readonly silentMs: number;
+      /** Rule 8's connect on an accusation: only the TCP connect was tried, no ping. */
+      readonly connectOnly?: true;
     }
   | { readonly kind: 'confirm'; readonly relays: number; readonly health: number }
   | { readonly kind: 'gossip' }

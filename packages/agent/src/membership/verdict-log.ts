@@ -119,6 +119,7 @@ export class VerdictLog {
 }
 
 function pathsOf(by: string, cause: SuspicionCause): ProbePath[] | undefined {
+  if (cause.kind === 'probe' && cause.connectOnly) return [{ path: 'tcp', by, refused: true }];
   if (cause.kind === 'probe') {
     return [
       { path: 'direct', by },
