@@ -236,6 +236,42 @@ describe('SwimEngine scenarios (simulator)', () => {
     const verdict = deadVerdicts(sim, 'node-8').find((e) => e.observer === 'node-0')!;
     expect(verdict.at).toBeGreaterThan(mergedAt);
   });
+  it('a merged suspicion counts no observer and goes only to the suspect (rule 7); memberlist counts us', () => {
+    const run = (engine: { collectiveConfirmation?: boolean }) => {
+      const { sim, names } = convergedCluster(10, { seed: 6, engine });
+      const pushPull = (): PushPull => {
+        const view = sim.node('node-0').engine.member('node-7')!;
+        const node = { name: 'node-7', addr: ipToBytes(view.addr.host), port: view.addr.port, meta: view.meta };
+        const state = { incarnation: view.incarnation, state: 1 as const, vsn: DEFAULT_VSN };
+        return { type: 'pushPull', join: false, nodes: [{ ...node, ...state }], userState: new Uint8Array(0) };
+      };
+      const seen = new Set<string>();
+      sim.onEvent((e) => {
+        if (e.member.name === 'node-7' && e.type === 'suspect') seen.add(e.observer);
+      });
+      sim.act('node-0', (e, now) => e.handleRemotePushPull(pushPull(), now));
+      const merged = sim.node('node-0').engine.member('node-7')!.confirmations;
+      sim.run(10_000);
+      const others = othersOf(names, 'node-0', 'node-7').filter((o) => seen.has(o));
+      const status = statusOf(sim, 'node-0', 'node-7');
+      // Merged again, then one real accuser before node-7 can refute: alone, it is no confirmation.
+      sim.act('node-0', (e, now) => e.handleRemotePushPull(pushPull(), now));
+      const incarnation = sim.node('node-0').engine.member('node-7')!.incarnation;
+      const lie: Suspect = { type: 'suspect', incarnation, node: 'node-7', from: 'node-1' };
+      sim.act('node-0', (e, now) => e.handlePacket(sim.node('node-1').addr, [lie], now));
+      return { merged, others, status, confirmations: sim.node('node-0').engine.member('node-7')!.confirmations };
+    };
+    const ours = run({});
+    expect(ours.merged).toBe(0);
+    expect(ours.confirmations).toBe(1);
+    // Nobody else heard a suspicion under node-0's name, and node-7 refuted what it was told.
+    expect(ours.others).toEqual([]);
+    expect(ours.status).toBe('alive');
+    // memberlist's mergeState: the merged state is a suspicion of ours, so one accuser confirms it.
+    const memberlist = run({ collectiveConfirmation: false });
+    expect(memberlist.merged).toBe(1);
+    expect(memberlist.confirmations).toBe(2);
+  });
   it('probes out of turn on a hint: a crash is suspected at once, a live member just answers', () => {
     const { sim, names } = convergedCluster(50, { seed: 11 });
     const victim = 'node-17';

@@ -36,9 +36,11 @@ const QUIET_ONLY: VoterHealth = {
   quietMs: 2000,
   probeOkWithinMs: Number.POSITIVE_INFINITY,
 };
+/** Rule 6: before each receiver of an accusation connected to the accused itself (rule 8). */
+const RULE_6: VoterHealth = { ...DEFAULT_VOTER_HEALTH, connectOnAccusation: false };
 /** The rule before news on a refusal and our dead verdicts were told directly (and before rule 6). */
 const UNTOLD: VoterHealth = {
-  ...DEFAULT_VOTER_HEALTH,
+  ...RULE_6,
   tellRefusal: false,
   tellDead: false,
   refusalFromDial: false,
@@ -93,8 +95,9 @@ describe('a crash during a busy 50-node start-up (simulator)', () => {
       ['... a probe on evidence dials at once', UNTOLD, true],
       ['... an accusation on a refusal told to all', { ...UNTOLD, tellRefusal: true }, true],
       ['... and a dead verdict told directly', { ...UNTOLD, tellRefusal: true, tellDead: true }, true],
-      ['... and its suspicion timed from the dial', { ...DEFAULT_VOTER_HEALTH, refusalSuspicion: false }, true],
-      ['... and a confirmed refusal ends it after 4 s (rule 6, default)', DEFAULT_VOTER_HEALTH, true],
+      ['... and its suspicion timed from the dial', { ...RULE_6, refusalSuspicion: false }, true],
+      ['... and a confirmed refusal ends it after 4 s (rule 6)', RULE_6, true],
+      ['... and a connect on every accusation (rule 8, default)', DEFAULT_VOTER_HEALTH, true],
       ['every observer votes', null, false],
       ['memberlist (no collective confirmation)', 'memberlist', false],
       ['memberlist with the TCP fallback', 'memberlist', true],
@@ -125,7 +128,8 @@ describe('a crash during a busy 50-node start-up (simulator)', () => {
       ),
     );
 
-    const [before, perWindow, , silenceOnly, , , endsProbe, , dialsAtOnce, told, , fromDial, chosen, everyone] = rows;
+    const [before, perWindow, , silenceOnly, , , endsProbe, , dialsAtOnce, told, , fromDial, rule6, chosen, everyone] =
+      rows;
     // The scenario must reproduce the real cluster's trouble: the old rule is slow here, and
     // letting every observer vote confirms healthy nodes.
     expect(before!.confirmed, 'the old rule confirms late').toBeGreaterThan(SERF_FAILED_MS);
@@ -158,7 +162,9 @@ describe('a crash during a busy 50-node start-up (simulator)', () => {
     expect(fromDial!.dead).toBeLessThanOrEqual(SERF_FAILED_MS);
     // Rule 6: a suspicion backed by our own refused connect and confirmed by another observer ends
     // 4 s after the dial, not memberlist's 6.8 s at N = 50 (5.49 s from 8.09 s), and confirms the same.
-    expect(chosen!.confirmed).toBeLessThanOrEqual(fromDial!.confirmed);
-    expect(chosen!.dead).toBeLessThan(fromDial!.dead - 2000);
+    expect(rule6!.confirmed).toBeLessThanOrEqual(fromDial!.confirmed);
+    expect(rule6!.dead).toBeLessThan(fromDial!.dead - 2000);
+    // Rule 8: a receiver's own refused connect confirms, instead of waiting for a second refusal told to it.
+    expect(chosen!.confirmed).toBeLessThanOrEqual(rule6!.confirmed);
   });
 });

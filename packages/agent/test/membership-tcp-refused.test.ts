@@ -333,3 +333,62 @@ describe('a confirmed suspicion backed by our own refused connect (rule 6)', () 
     expect(deadFrom(silent, 310)).toBeGreaterThanOrEqual(100 + MIN_MS);
   });
 });
+
+describe('a connect on every accusation (rule 8)', () => {
+  const peers = Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
+  const from = (i: number) => ({ host: `10.0.1.${i + 1}`, port: 7946 });
+  const accusation = (node: string, by: string) => ({ type: 'suspect' as const, incarnation: 1, node, from: by });
+  const dialsTo = (engine: SwimEngine, i: number) =>
+    engine.drainOutputs().flatMap((o) => (o.kind === 'tcpPing' && o.to.host === from(i).host ? [o.ping.seqNo] : []));
+
+  /**
+   * An engine that has push/pulled with p3 and p4 (their ports took our TCP). It is no chosen
+   * prober of p3, p4 or p5 (the ranking is a fixed hash), so no probe of its own dials them.
+   */
+  function engineThatReached(rule: VoterHealth): SwimEngine {
+    const engine = engineKnowing(peers, rule);
+    for (const i of [3, 4]) {
+      const [id] = engine.join([from(i)], 10);
+      engine.handlePushPullResponse(
+        id!,
+        { type: 'pushPull', join: false, nodes: [], userState: new Uint8Array(0) },
+        20,
+      );
+    }
+    engine.drainOutputs();
+    return engine;
+  }
+
+  it('votes on its own refused connect, once per accusation, and tells the confirmation', () => {
+    const engine = engineThatReached(DEFAULT_VOTER_HEALTH);
+    engine.handlePacket(from(1), [accusation('p3', 'p1')], 100);
+    const [seqNo, ...more] = dialsTo(engine, 3);
+    expect(seqNo).toBeDefined();
+    expect(more).toEqual([]);
+    expect(engine.member('p3')?.confirmations).toBe(1);
+    // Our loop may not vote yet (it started 0.1 s ago): the refusal counts anyway.
+    engine.handleTcpPingResult(seqNo!, 'refused', 150);
+    expect(engine.member('p3')?.confirmedSuspect).toBe(true);
+    expect(engine.drainOutputs().filter((o) => o.kind === 'packet').length).toBeGreaterThan(0);
+    // A second accuser: no second connect.
+    engine.handlePacket(from(2), [accusation('p3', 'p2')], 200);
+    expect(dialsTo(engine, 3)).toEqual([]);
+  });
+
+  it('counts nothing but a refusal, and dials only an address that took our TCP before', () => {
+    // p5 never took a TCP exchange of ours (a firewall may reject it): no connect, no vote.
+    const unproven = engineThatReached(DEFAULT_VOTER_HEALTH);
+    unproven.handlePacket(from(1), [accusation('p5', 'p1')], 100);
+    expect(dialsTo(unproven, 5)).toEqual([]);
+    // p4 is alive: its kernel accepts and it answers. One accuser stays one.
+    const engine = engineThatReached(DEFAULT_VOTER_HEALTH);
+    engine.handlePacket(from(1), [accusation('p4', 'p1')], 100);
+    const [seqNo] = dialsTo(engine, 4);
+    engine.handleTcpPingResult(seqNo!, 'ack', 110);
+    expect(engine.member('p4')?.confirmations).toBe(1);
+    // The rule off: no connect at all.
+    const off = engineThatReached({ ...DEFAULT_VOTER_HEALTH, connectOnAccusation: false });
+    off.handlePacket(from(1), [accusation('p3', 'p1')], 100);
+    expect(dialsTo(off, 3)).toEqual([]);
+  });
+});

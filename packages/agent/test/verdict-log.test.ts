@@ -58,6 +58,42 @@ describe('VerdictLog', () => {
     expect(log.history('a')).toEqual([]);
   });
 
+  it('a merged suspicion records nobody: the first accusation after it is the accuser, not a confirmer', () => {
+    let now = 10;
+    const log = new VerdictLog('a', () => now);
+    // The engine passes a merged state under this agent's name, as memberlist's mergeState does.
+    log.suspicion(suspect('c', 'a'), { kind: 'merge' });
+    log.suspicion(suspect('c', 'a'), { kind: 'merge' });
+    expect(log.history('c')).toEqual([{ incarnation: 1, suspectedAt: 10, cause: 'merge', confirmations: [] }]);
+    now = 20;
+    log.suspicion(suspect('c', 'b'), { kind: 'gossip' });
+    now = 30;
+    log.suspicion(suspect('c', 'a'), { kind: 'probe', relays: 3, nacks: 0, tcp: false, health: 0, silentMs: 0 });
+    const [v] = log.history('c');
+    expect(v).toMatchObject({ accuser: 'b', cause: 'merge', suspectedAt: 10 });
+    expect(v?.confirmations).toEqual([
+      {
+        by: 'a',
+        at: 30,
+        health: 0,
+        paths: [
+          { path: 'direct', by: 'a' },
+          { path: 'indirect', by: 'a', relays: 3, nacks: 0 },
+        ],
+      },
+    ]);
+  });
+
+  it('records a refused connect on an accusation (rule 8) as the one path it tried', () => {
+    const log = new VerdictLog('a', () => 5);
+    log.suspicion(suspect('c', 'b'), { kind: 'gossip' });
+    const cause = { relays: 0, nacks: 0, tcp: true, refused: true, refusedAt: 4, health: 3, silentMs: 1 } as const;
+    log.suspicion(suspect('c', 'a'), { kind: 'probe', ...cause, connectOnly: true });
+    expect(log.history('c')[0]?.confirmations).toEqual([
+      { by: 'a', at: 5, health: 3, paths: [{ path: 'tcp', by: 'a', refused: true }] },
+    ]);
+  });
+
   it('stays bounded: suspicions per member and members tracked', () => {
     const log = new VerdictLog('a', () => 0);
     for (let i = 0; i < VERDICTS_PER_MEMBER + 5; i++) log.suspicion(suspect('c', 'b', i), { kind: 'gossip' });

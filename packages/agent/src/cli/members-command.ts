@@ -103,7 +103,7 @@ export function explainText({ member, history }: ExplainAnswer): string {
       v.cause === 'probe'
         ? 'this agent accused it after its own probe failed'
         : v.cause === 'merge'
-          ? 'learnt from a push/pull state exchange (accuser not known)'
+          ? `learnt from a push/pull state exchange (${v.accuser === undefined ? 'accuser not known' : `then accused by ${v.accuser}`})`
           : `accused by ${v.accuser}`;
     lines.push('', `Suspected at ${when(v.suspectedAt)}, incarnation ${v.incarnation}: ${how}`);
     if (v.accuserHealth !== undefined) lines.push(`  accuser's health score: ${v.accuserHealth} (0 is healthy)`);

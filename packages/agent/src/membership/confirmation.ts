@@ -102,6 +102,14 @@ export interface VoterHealth {
   readonly refusalSuspicion?: boolean;
   /** With refusalSuspicion: its timeout, overriding the default (for the simulator's tables). */
   readonly refusalSuspicionMs?: number;
+  /**
+   * With refusedVotes: every receiver of someone else's accusation makes one TCP connect to the
+   * accused member's gossip port (once per member and incarnation), and a refusal is its own
+   * vote, even while it may not vote otherwise (README, rule 8). Only towards an address that has
+   * taken a TCP exchange of ours before: a firewall that rejects our TCP but passes UDP must not
+   * turn every accusation of a live member into a vote.
+   */
+  readonly connectOnAccusation?: boolean;
 }
 
 /**
@@ -122,6 +130,7 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   tellDead: true,
   refusalFromDial: true,
   refusalSuspicion: true,
+  connectOnAccusation: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -156,6 +165,10 @@ export class Confirmation {
    */
   private readonly silentSince = new Map<string, { since: number; lastFailAt: number }>();
   private refutationPending = false;
+  /** Addresses that took one of our TCP exchanges (push/pull, join, TCP ping ack): rule 8's guard. */
+  private readonly reachedOverTcp = new Set<string>();
+  /** The incarnation of each member we made rule 8's connect to: one per accusation. */
+  private readonly connectedAt = new Map<string, number>();
 
   constructor(core: EngineCore, prober: Prober, verdicts: Verdicts, rule: VoterHealth | null) {
     this.core = core;
@@ -284,6 +297,36 @@ export class Confirmation {
   forget(name: string): void {
     this.unfitFailures.delete(name);
     this.silentSince.delete(name);
+    this.connectedAt.delete(name);
+    const m = this.core.members.get(name);
+    if (m) this.reachedOverTcp.delete(addressKey(m.addr));
+  }
+
+  /** A TCP exchange we started with `addr` succeeded: a refusal from it later means something. */
+  tcpReached(addr: Address): void {
+    if (this.rule?.connectOnAccusation === true) this.reachedOverTcp.add(addressKey(addr));
+  }
+
+  /** Rule 8: our connect to an accused member was refused, a vote of ours if it is still accused. */
+  connectRefused(name: string, incarnation: number, dialledAt: number): void {
+    const { core } = this;
+    const m = core.members.get(name);
+    if (m?.status !== 'suspect' || m.incarnation !== incarnation) return;
+    const refusedAt = this.refusalCountsFromDial() ? dialledAt : core.now;
+    this.verdicts.suspect(
+      { type: 'suspect', incarnation, node: name, from: core.self.name },
+      {
+        kind: 'probe',
+        relays: 0,
+        nacks: 0,
+        tcp: true,
+        refused: true,
+        refusedAt,
+        health: core.awareness.health(),
+        silentMs: core.now - refusedAt,
+        connectOnly: true,
+      },
+    );
   }
 
   // ---- collective confirmation ------------------------------------------------------------
@@ -304,7 +347,21 @@ export class Confirmation {
       }
     } else {
       this.maybeConfirm(m, s);
+      this.connectOnAccusation(m);
     }
+  }
+
+  /**
+   * Rule 8: one connect to the accused member's gossip port, if it has taken our TCP before; none
+   * while a probe of ours is out (its TCP fallback dials it, at once when we re-probe as a chosen prober).
+   */
+  private connectOnAccusation(m: Member): void {
+    const { core, rule } = this;
+    if (rule?.refusedVotes !== true || rule.connectOnAccusation !== true || core.leaving) return;
+    if (this.prober.isProbing(m.name)) return;
+    if (this.connectedAt.get(m.name) === m.incarnation || !this.reachedOverTcp.has(addressKey(m.addr))) return;
+    this.connectedAt.set(m.name, m.incarnation);
+    this.prober.connect(m);
   }
 
   /**
@@ -454,6 +511,10 @@ export class Confirmation {
       }
     });
   }
+}
+
+function addressKey(a: Address): string {
+  return `${a.host}:${a.port}`;
 }
 
 /** Prober ranking order: by hash, then by name (names are unique, so the order is total). */

@@ -119,10 +119,14 @@ export class MemberStates {
       if (held.suspicion.confirm(s.from)) {
         if (useful) this.core.broadcasts.queue(s, estimateSize(s), `${s.node}\0${s.from}`);
         this.rescheduleSuspicion(m);
-        if (held.suspicion.observerCount() === 2) {
+        const observers = held.suspicion.observerCount();
+        // The first observer of a merged suspicion (rule 7) is its accuser: told, or checked, as any.
+        if (observers === 1) this.confirmation?.accused(m, s, cause);
+        if (observers === 2) {
           this.emit('confirmed', m);
           // A chosen prober's check tells its own confirmation (confirmation.ts); a probe's is told here.
-          if (cause.kind === 'probe') this.confirmation?.confirmedByUs(m, held.suspicion.accuser, s);
+          const { accuser } = held.suspicion;
+          if (cause.kind === 'probe' && accuser !== undefined) this.confirmation?.confirmedByUs(m, accuser, s);
         }
       } else if (refusedAt !== undefined) {
         this.rescheduleSuspicion(m);
@@ -137,14 +141,18 @@ export class MemberStates {
       }
       return;
     }
-    this.core.broadcasts.queue(s, estimateSize(s), s.node);
+    // Rule 7 (README): a push/pull state names no observer, so a merged suspicion counts none and
+    // goes only to the suspect, to refute. memberlist (no confirmation) takes it as ours.
+    const unobserved = cause.kind === 'merge' && this.confirmation !== null;
+    if (unobserved) this.core.tellDirectly(m, [s], [m]);
+    else this.core.broadcasts.queue(s, estimateSize(s), s.node);
     m.incarnation = s.incarnation;
     const n = this.core.members.liveCount();
     let k = this.core.profile.suspicionMult - 2;
     if (n - 2 < k) k = 0; // too few members to ever gather k confirmations
     const minMs = suspicionTimeoutMs(this.core.profile.suspicionMult, n, this.core.profile.probeIntervalMs);
     const suspicion = new Suspicion({
-      from: s.from,
+      from: unobserved ? undefined : s.from,
       // Our own accusation after a long silence (confirmation.ts): the member has had that long.
       startedAt: this.core.now - (cause.kind === 'probe' ? cause.silentMs : 0),
       k,
@@ -156,7 +164,7 @@ export class MemberStates {
     this.suspects.set(m, { suspicion, timer: undefined });
     this.setStatus(m, 'suspect');
     this.rescheduleSuspicion(m);
-    this.confirmation?.accused(m, s, cause);
+    if (!unobserved) this.confirmation?.accused(m, s, cause);
   }
 
   private rescheduleSuspicion(m: Member): void {

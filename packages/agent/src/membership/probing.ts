@@ -33,6 +33,8 @@ export interface ProbeHooks {
   refusalCountsFromDial(): boolean;
   /** A probe of `name` was answered. */
   acked(name: string): void;
+  /** Our connect to an accused member (`connect`) was refused at `dialledAt` (rule 8). */
+  connectRefused(name: string, incarnation: number, dialledAt: number): void;
 }
 
 interface PendingProbe {
@@ -72,7 +74,14 @@ interface PendingCheck {
   readonly onAck: (() => void) | undefined;
   timer: number;
 }
-type Pending = PendingProbe | PendingRelay | PendingCheck;
+/** One TCP connect to an accused member (rule 8): only a refusal means anything. */
+interface PendingConnect {
+  readonly kind: 'connect';
+  readonly target: string;
+  readonly incarnation: number;
+  readonly dialledAt: number;
+}
+type Pending = PendingProbe | PendingRelay | PendingCheck | PendingConnect;
 
 /**
  * memberlist's probeNode and its ack handlers: direct ping, indirect pings through relays with
@@ -82,6 +91,8 @@ export class Prober {
   private readonly core: EngineCore;
   private readonly hooks: ProbeHooks;
   private readonly pending = new Map<number, Pending>();
+  /** Where each TCP ping still out went: its ack shows that address takes our connects (rule 8). */
+  private readonly dialled = new Map<number, Address>();
   private seqNo = 0;
 
   constructor(core: EngineCore, hooks: ProbeHooks) {
@@ -153,7 +164,38 @@ export class Prober {
         this.pending.delete(seqNo);
         p.onAck?.();
         return false;
+      case 'connect':
+        this.pending.delete(seqNo);
+        core.trace(p.target, { step: 'tcp', result: 'ack' });
+        return false;
     }
+  }
+
+  /** A TCP ping ended: where it was dialled, if it was ours. */
+  tcpPingEnded(seqNo: number): Address | undefined {
+    const to = this.dialled.get(seqNo);
+    this.dialled.delete(seqNo);
+    return to;
+  }
+
+  /**
+   * Rule 8 (README): one TCP connect to an accused member's gossip port, its refusal our own vote.
+   * An ack or a failure says nothing the accusation's probers will not find.
+   */
+  connect(target: Member): void {
+    const { core } = this;
+    if (core.config.tcpPing === false || (target.vsn[1] ?? 0) < 3) return;
+    const seqNo = this.nextSeq();
+    this.pending.set(seqNo, {
+      kind: 'connect',
+      target: target.name,
+      incarnation: target.incarnation,
+      dialledAt: core.now,
+    });
+    this.dialled.set(seqNo, target.addr);
+    core.trace(target.name, { step: 'dial' });
+    const deadline = core.now + core.profile.probeIntervalMs;
+    core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
   }
 
   handleNack(seqNo: number): void {
@@ -164,6 +206,12 @@ export class Prober {
   /** The probe's TCP fallback connect was refused: nothing listens on the member's gossip port. */
   handleTcpRefused(seqNo: number): void {
     const p = this.pending.get(seqNo);
+    if (p?.kind === 'connect') {
+      this.pending.delete(seqNo);
+      this.core.trace(p.target, { step: 'tcp', result: 'refused' });
+      this.hooks.connectRefused(p.target, p.incarnation, p.dialledAt);
+      return;
+    }
     if (p?.kind !== 'probe' || p.acked) return;
     this.core.trace(p.target, { step: 'tcp', result: 'refused' });
     p.refused = true;
@@ -176,6 +224,11 @@ export class Prober {
   /** The probe's TCP fallback failed otherwise (timeout, reset, a wrong reply). */
   handleTcpFailed(seqNo: number): void {
     const p = this.pending.get(seqNo);
+    if (p?.kind === 'connect') {
+      this.pending.delete(seqNo);
+      this.core.trace(p.target, { step: 'tcp', result: 'failed' });
+      return;
+    }
     if (p?.kind !== 'probe' || p.acked) return;
     this.core.trace(p.target, { step: 'tcp', result: 'failed' });
     p.tcpPending = false;
@@ -281,6 +334,7 @@ export class Prober {
     probe.tcp = true;
     probe.tcpPending = true;
     probe.dialledAt = core.now;
+    this.dialled.set(seqNo, target.addr);
     core.trace(target.name, { step: 'dial' });
     core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
   }

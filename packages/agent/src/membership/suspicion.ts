@@ -6,9 +6,7 @@
  */
 export class Suspicion {
   readonly startedAt: number;
-  /** Who accused first. */
-  readonly accuser: string;
-  /** The accuser plus every distinct confirmer: the independent observers. */
+  /** The accuser plus every distinct confirmer: the independent observers, in arrival order. */
   private readonly observers = new Set<string>();
   private readonly k: number;
   private readonly minMs: number;
@@ -18,8 +16,9 @@ export class Suspicion {
   /** When our own probe's TCP connect to the member was refused, if it was. */
   private refusedAt: number | undefined;
 
+  /** `from` undefined: learnt from a push/pull state, which names no observer (README, rule 7). */
   constructor(opts: {
-    from: string;
+    from: string | undefined;
     startedAt: number;
     k: number;
     minMs: number;
@@ -27,12 +26,17 @@ export class Suspicion {
     refusalMs?: number | undefined;
   }) {
     this.startedAt = opts.startedAt;
-    this.accuser = opts.from;
     this.k = opts.k;
     this.minMs = opts.minMs;
     this.maxMs = opts.maxMs;
     this.refusalMs = opts.refusalMs;
-    this.observers.add(opts.from);
+    if (opts.from !== undefined) this.observers.add(opts.from);
+  }
+
+  /** Who accused first; undefined while nobody has (a merged suspicion). */
+  get accuser(): string | undefined {
+    for (const o of this.observers) return o;
+    return undefined;
   }
 
   /** Our own probe's connect was refused at `at`: the member's kernel said nothing listens there. */
@@ -68,7 +72,8 @@ export class Suspicion {
   }
 
   private lifeguardDeadline(): number {
-    const confirmations = this.observers.size - 1;
+    // No observer yet (a merged suspicion) times like one: Lifeguard's longest timeout.
+    const confirmations = Math.max(0, this.observers.size - 1);
     if (this.k < 1) return this.startedAt + this.minMs;
     const frac = Math.log(Math.min(confirmations, this.k) + 1) / Math.log(this.k + 1);
     const timeout = Math.max(this.minMs, Math.floor(this.maxMs - (this.maxMs - this.minMs) * frac));

@@ -110,6 +110,8 @@ export type SuspicionCause =
       readonly health: number;
       /** How long the member had been silent before this probe failed, counted by our timer (confirmation.ts). */
       readonly silentMs: number;
+      /** Rule 8's connect on an accusation: only the TCP connect was tried, no ping. */
+      readonly connectOnly?: true;
     }
   | { readonly kind: 'confirm'; readonly relays: number; readonly health: number }
   | { readonly kind: 'gossip' }
@@ -153,7 +155,7 @@ export class SwimEngine {
   /** When the probe ticks parked for want of anyone to probe (see probeTick); undefined while ticking. */
   private probesParkedAt: number | undefined;
   /** Push/pulls in flight, by stream id: whether each was a join's (which a follow-up joins). */
-  private readonly pendingStreams = new Map<number, { join: boolean }>();
+  private readonly pendingStreams = new Map<number, { join: boolean; to: Address }>();
   private streamId = 0;
   private started = false;
 
@@ -186,6 +188,7 @@ export class SwimEngine {
       refusalEndsProbe: () => this.confirmation?.refusalEndsProbe() ?? false,
       refusalCountsFromDial: () => this.confirmation?.refusalCountsFromDial() ?? false,
       acked: (name) => this.confirmation?.probeAcked(name),
+      connectRefused: (name, incarnation, dialledAt) => this.confirmation?.connectRefused(name, incarnation, dialledAt),
     });
     // Our deviations from memberlist, all behind this one flag (confirmation.ts).
     const collective = config.collectiveConfirmation !== false && this.lifeguard;
@@ -280,6 +283,7 @@ export class SwimEngine {
     const pending = this.pendingStreams.get(id);
     if (pending === undefined) return;
     this.pendingStreams.delete(id);
+    this.confirmation?.tcpReached(pending.to);
     this.states.mergeRemoteState(remote);
     this.resumeProbes();
     if (pending.join && this.config.fastJoin !== false) this.followUpJoin(now);
@@ -294,6 +298,8 @@ export class SwimEngine {
   /** Returns whether a TCP ack settled a probe whose UDP ping went unanswered (a fallback that worked). */
   handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number): boolean {
     this.now = now;
+    const to = this.prober.tcpPingEnded(seqNo);
+    if (result === 'ack' && to) this.confirmation?.tcpReached(to);
     if (result === 'ack') return this.prober.handleAck(seqNo, true);
     if (result === 'refused') this.prober.handleTcpRefused(seqNo);
     else this.prober.handleTcpFailed(seqNo);
@@ -610,7 +616,7 @@ export class SwimEngine {
 
   private startPushPull(to: Address, join: boolean): number {
     const id = ++this.streamId;
-    this.pendingStreams.set(id, { join });
+    this.pendingStreams.set(id, { join, to });
     this.outputs.push({ kind: 'pushPull', id, to, state: this.localPushPull(join) });
     return id;
   }

@@ -30,16 +30,17 @@ export interface Verdict {
   readonly incarnation: number;
   /** Wall-clock ms when this agent took in the first accusation. */
   readonly suspectedAt: number;
-  readonly accuser: string;
+  /** Absent while unknown: a push/pull state names nobody; the first accusation heard after it fills it in. */
+  accuser?: string;
   /**
    * How this agent learnt of it: `probe` (this agent's own probe failed: paths and health score
-   * known), `gossip` (another member's accusation), `merge` (a push/pull state said suspect; the
-   * accuser is then unknown and shown as this agent's name, as memberlist records it).
+   * known), `gossip` (another member's accusation), `merge` (a push/pull state said suspect; it
+   * names no observer, so neither this agent nor anyone else is recorded as accuser or confirmer).
    */
   readonly cause: SuspicionCause['kind'];
   /** The accuser's Lifeguard health score when it accused (0 is healthy); this agent's only. */
-  readonly accuserHealth?: number;
-  readonly paths?: readonly ProbePath[];
+  accuserHealth?: number;
+  paths?: readonly ProbePath[];
   readonly confirmations: Confirmation[];
   end?: { readonly how: SuspicionEnd; readonly at: number; readonly incarnation: number };
 }
@@ -73,6 +74,13 @@ export class VerdictLog {
     const paths = pathsOf(s.from, cause);
     const health = cause.kind === 'probe' || cause.kind === 'confirm' ? cause.health : undefined;
     if (open && open.end === undefined && open.incarnation === s.incarnation) {
+      if (cause.kind === 'merge') return; // someone else's view, no observation (README, rule 7)
+      if (open.accuser === undefined) {
+        open.accuser = s.from;
+        if (health !== undefined) open.accuserHealth = health;
+        if (paths) open.paths = paths;
+        return;
+      }
       if (s.from === open.accuser || open.confirmations.some((c) => c.by === s.from)) return;
       if (open.confirmations.length >= MAX_CONFIRMATIONS) return;
       open.confirmations.push({
@@ -87,7 +95,7 @@ export class VerdictLog {
     this.byMember.push(s.node, {
       incarnation: s.incarnation,
       suspectedAt: at,
-      accuser: s.from,
+      ...(cause.kind === 'merge' ? {} : { accuser: s.from }),
       cause: cause.kind,
       ...(health === undefined ? {} : { accuserHealth: health }),
       ...(paths ? { paths } : {}),
@@ -111,6 +119,7 @@ export class VerdictLog {
 }
 
 function pathsOf(by: string, cause: SuspicionCause): ProbePath[] | undefined {
+  if (cause.kind === 'probe' && cause.connectOnly) return [{ path: 'tcp', by, refused: true }];
   if (cause.kind === 'probe') {
     return [
       { path: 'direct', by },
