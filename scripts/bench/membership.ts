@@ -53,7 +53,7 @@ import {
   VigilCluster,
   vigilBinOf,
 } from './clusters.ts';
-import { clearReferenced, cpuSeconds, referencedBytes, rssParts } from './proc-stats.ts';
+import { clearReferenced, cpuSeconds, rollupBytes, rssParts } from './proc-stats.ts';
 
 // ---- options -----------------------------------------------------------------------------------
 
@@ -272,6 +272,8 @@ interface IdleResult {
   anonMiB: number[];
   /** Pages touched during the idle window (smaps_rollup Referenced): the working set. */
   workingSetMiB: number[];
+  /** Proportional set size: shared pages (the binary's code) split among the processes mapping them. */
+  pssMiB: number[];
   /** Membership payload bytes per second divided by N. */
   bytesPerSecPerAgent: number;
   udpBytesPerSecPerAgent: number;
@@ -299,7 +301,7 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
   const totals = await cap.stop();
   const capSeconds = (now() - capStart) / 1000;
   const rss = await Promise.all(pids.map(rssParts));
-  const referenced = await Promise.all(pids.map(referencedBytes));
+  const rollups = await Promise.all(pids.map(rollupBytes));
   const mib = (b: number) => b / 1024 / 1024;
   const windowS = (t1 - t0) / 1000;
   const perAgent = (bytes: number) => bytes / c.n / capSeconds;
@@ -307,7 +309,8 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
     cpuPercent: cpu1.map((x, i) => ((x - cpu0[i]!) / windowS) * 100),
     rssMiB: rss.map((r) => mib(r.anon + r.file)),
     anonMiB: rss.map((r) => mib(r.anon)),
-    workingSetMiB: referenced.map(mib),
+    workingSetMiB: rollups.map((r) => mib(r.referenced)),
+    pssMiB: rollups.map((r) => mib(r.pss)),
     bytesPerSecPerAgent: perAgent(totals.udpBytes + totals.tcpBytes),
     udpBytesPerSecPerAgent: perAgent(totals.udpBytes),
     tcpBytesPerSecPerAgent: perAgent(totals.tcpBytes),
@@ -1128,6 +1131,13 @@ function summarize(n: number, runs: RunResult[]): Row[] {
       '',
     ),
   );
+  add('idle PSS per agent (MiB): shared pages split among their processes', (rs) =>
+    num(
+      idle(rs).flatMap((i) => i.pssMiB),
+      1,
+      '',
+    ),
+  );
   add('idle working set per agent (MiB): pages touched in the idle window', (rs) =>
     num(
       idle(rs).flatMap((i) => i.workingSetMiB),
@@ -1306,6 +1316,7 @@ const report: {
       rss: 'RssAnon + RssFile (= VmRSS) from /proc/PID/status at the end of the idle window',
       workingSet:
         'smaps_rollup Referenced at the end of the idle window, after writing 1 to /proc/PID/clear_refs at its start: the pages each agent touched in the window',
+      pss: 'smaps_rollup Pss at the end of the idle window: each shared page divided by the number of processes mapping it (all N agents of a system run one binary)',
     },
   },
   results: {},

@@ -14,39 +14,41 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / CLK_TCK;
 }
 
+/** The bytes of a "Field:   123 kB" line of a /proc file. */
+function kbField(text: string, field: string, pid: number): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(text);
+  if (!m) throw new Error(`no ${field} for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
 /** VmRSS in bytes. */
 export async function rssBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
+  return kbField(await readFile(`/proc/${pid}/status`, 'utf8'), 'VmRSS', pid);
 }
 
 /** RssAnon (heap, stacks) and RssFile (mapped code: the node binary, shared libraries), in bytes. */
 export async function rssParts(pid: number): Promise<{ anon: number; file: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) =>
-    Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-  return { anon: kb('RssAnon'), file: kb('RssFile') };
+  return { anon: kbField(status, 'RssAnon', pid), file: kbField(status, 'RssFile', pid) };
 }
 
 /**
  * Starts a working-set window: clears the referenced bits of every page the process maps (needs
- * root or the process's owner). `referencedBytes` later sums the pages touched since.
+ * root or the process's owner). `rollupBytes` later sums the pages touched since.
  */
 export async function clearReferenced(pid: number): Promise<void> {
   await writeFile(`/proc/${pid}/clear_refs`, '1');
 }
 
 /**
- * Bytes of the pages the process touched since `clearReferenced` (smaps_rollup's Referenced): its
- * working set over the window. RSS also counts pages mapped once and never used again (most of the
- * Node binary's code after start-up), which cost nothing under memory pressure: clean file pages
- * are reclaimed, so this is the part a host pays for.
+ * From smaps_rollup, in bytes:
+ * - `referenced`: the pages the process touched since `clearReferenced`, its working set over the
+ *   window. RSS also counts pages mapped once and never used again (most of the Node binary's code
+ *   after start-up), which cost nothing under memory pressure: clean file pages are reclaimed.
+ * - `pss`: resident memory with each shared page divided among the processes that map it, so N
+ *   agents running one binary each pay 1/N of its code: what the host pays per agent.
  */
-export async function referencedBytes(pid: number): Promise<number> {
+export async function rollupBytes(pid: number): Promise<{ referenced: number; pss: number }> {
   const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const m = /^Referenced:\s+(\d+)\s+kB/m.exec(rollup);
-  if (!m) throw new Error(`no Referenced for ${pid}`);
-  return Number(m[1]) * 1024;
+  return { referenced: kbField(rollup, 'Referenced', pid), pss: kbField(rollup, 'Pss', pid) };
 }
