@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ContentionInputs, loopContention } from '../src/membership/loop-contention.ts';
+import { type ContentionInputs, loopContention, procReader } from '../src/membership/loop-contention.ts';
 
 // The figure that lets LoopStallMeter sleep: ELU's busy ms plus schedstat's run-queue wait.
 
@@ -39,5 +39,16 @@ describe('loopContention', () => {
     const first = source();
     expect(Number.isFinite(first)).toBe(true);
     expect(source()).toBeGreaterThanOrEqual(first);
+  });
+
+  it.runIf(process.platform === 'linux')('re-reads a /proc file afresh through its kept descriptor', () => {
+    const read = procReader();
+    const cpuNs = () => Number(read('/proc/thread-self/schedstat').split(' ')[0]);
+    const before = cpuNs();
+    const until = performance.now() + 20;
+    while (performance.now() < until) {
+      // burn this thread's CPU so its schedstat must move
+    }
+    expect(cpuNs()).toBeGreaterThan(before);
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { openSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { ContentionSource } from './loop-stall-meter.ts';
 
@@ -13,9 +13,29 @@ export interface ContentionInputs {
   readonly activeMs: () => number;
 }
 
+/**
+ * Reads small /proc files through a descriptor kept open, by pread at offset 0 (a seq_file makes
+ * its contents afresh on each read from 0): one syscall instead of readFileSync's four, ~3 us
+ * against ~22 us here, and the meter reads schedstat on each of its samples. The descriptor lives
+ * as long as the process (one per path). `/proc/thread-self` resolves when opened, so the first
+ * read must come from the thread to be measured: the meter's, the main one.
+ */
+export function procReader(): (path: string) => string {
+  const fds = new Map<string, number>();
+  const buf = Buffer.alloc(256);
+  return (path) => {
+    let fd = fds.get(path);
+    if (fd === undefined) {
+      fd = openSync(path, 'r');
+      fds.set(path, fd);
+    }
+    return buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0));
+  };
+}
+
 const NODE_INPUTS: ContentionInputs = {
   platform: process.platform,
-  read: (path) => readFileSync(path, 'latin1'),
+  read: procReader(),
   activeMs: () => performance.eventLoopUtilization().active,
 };
 
