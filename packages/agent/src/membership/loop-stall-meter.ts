@@ -27,6 +27,9 @@ const CONTENDED_SAMPLE_MS = 30_000;
  * engine awaits answers, which the voter rule may judge) and for 30 s after contention; asleep,
  * a window's figure is its contention instead of its length: a stall, busy or waiting for a CPU,
  * is contention, so the figure is still at least every stall that sampling would have measured.
+ * One exception: a stopped process (SIGSTOP, a debugger) is on no run queue, so a pause that falls
+ * wholly in a sleep reads as nothing here; after it, the engine's overdue timers and any probe it
+ * sends are what notice, and no answer was awaited during it (that would have kept us sampling).
  * Without a source (other platforms, virtual time) it always samples.
  *
  * Node's monitorEventLoopDelay measured the same gaps but forgot the last sample on reset(): a
