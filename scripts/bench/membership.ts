@@ -307,7 +307,7 @@ async function idleCost(c: Cluster, seconds: number, captureDir: string, run: st
   const perAgent = (bytes: number) => bytes / c.n / capSeconds;
   return {
     cpuPercent: cpu1.map((x, i) => ((x - cpu0[i]!) / windowS) * 100),
-    rssMiB: rss.map((r) => mib(r.anon + r.file)),
+    rssMiB: rss.map((r) => mib(r.rss)),
     anonMiB: rss.map((r) => mib(r.anon)),
     workingSetMiB: rollups.map((r) => mib(r.referenced)),
     pssMiB: rollups.map((r) => mib(r.pss)),
@@ -1112,81 +1112,26 @@ function summarize(n: number, runs: RunResult[]): Row[] {
     return { text, value: null, raw: xs };
   });
   const idle = (rs: RunResult[]) => rs.flatMap((r) => (r.idle ? [r.idle] : []));
-  const num = (xs: number[], digits: number, unit: string) => ({
-    text: xs.length ? `${median(xs)!.toFixed(digits)}${unit} (p90 ${p90(xs)!.toFixed(digits)})` : '—',
-    value: median(xs) ?? null,
-    raw: xs,
-  });
-  add('idle RSS per agent (MiB)', (rs) =>
-    num(
-      idle(rs).flatMap((i) => i.rssMiB),
-      1,
-      '',
-    ),
-  );
-  add('   of which anonymous (RssAnon: heap, stacks)', (rs) =>
-    num(
-      idle(rs).flatMap((i) => i.anonMiB),
-      1,
-      '',
-    ),
-  );
-  add('idle PSS per agent (MiB): shared pages split among their processes', (rs) =>
-    num(
-      idle(rs).flatMap((i) => i.pssMiB),
-      1,
-      '',
-    ),
-  );
-  add('idle working set per agent (MiB): pages touched in the idle window', (rs) =>
-    num(
-      idle(rs).flatMap((i) => i.workingSetMiB),
-      1,
-      '',
-    ),
-  );
-  add('idle CPU per agent (% of one core)', (rs) =>
-    num(
-      idle(rs).flatMap((i) => i.cpuPercent),
-      2,
-      '',
-    ),
-  );
-  add('idle bytes/s per agent, all planes (payload)', (rs) =>
-    num(
-      idle(rs).map((i) => i.allBytesPerSecPerAgent),
-      0,
-      '',
-    ),
-  );
-  add('idle libp2p catalog bytes/s per agent (TCP payload; Serf has none)', (rs) =>
-    num(
-      idle(rs).map((i) => i.p2pBytesPerSecPerAgent),
-      0,
-      '',
-    ),
-  );
-  add('idle membership bytes/s per agent (UDP+TCP payload)', (rs) =>
-    num(
-      idle(rs).map((i) => i.bytesPerSecPerAgent),
-      0,
-      '',
-    ),
-  );
-  add('   of which UDP', (rs) =>
-    num(
-      idle(rs).map((i) => i.udpBytesPerSecPerAgent),
-      0,
-      '',
-    ),
-  );
-  add('   of which TCP (push/pull)', (rs) =>
-    num(
-      idle(rs).map((i) => i.tcpBytesPerSecPerAgent),
-      0,
-      '',
-    ),
-  );
+  // One row per idle figure: its median over every agent of every run (p90 beside it).
+  const idleRow = (metric: string, digits: number, pick: (i: IdleResult) => number | number[]) =>
+    add(metric, (rs) => {
+      const xs = idle(rs).flatMap(pick);
+      return {
+        text: xs.length ? `${median(xs)!.toFixed(digits)} (p90 ${p90(xs)!.toFixed(digits)})` : '—',
+        value: median(xs) ?? null,
+        raw: xs,
+      };
+    });
+  idleRow('idle RSS per agent (MiB)', 1, (i) => i.rssMiB);
+  idleRow('   of which anonymous (RssAnon: heap, stacks)', 1, (i) => i.anonMiB);
+  idleRow('idle PSS per agent (MiB): shared pages split among their processes', 1, (i) => i.pssMiB);
+  idleRow('idle working set per agent (MiB): pages touched in the idle window', 1, (i) => i.workingSetMiB);
+  idleRow('idle CPU per agent (% of one core)', 2, (i) => i.cpuPercent);
+  idleRow('idle bytes/s per agent, all planes (payload)', 0, (i) => i.allBytesPerSecPerAgent);
+  idleRow('idle libp2p catalog bytes/s per agent (TCP payload; Serf has none)', 0, (i) => i.p2pBytesPerSecPerAgent);
+  idleRow('idle membership bytes/s per agent (UDP+TCP payload)', 0, (i) => i.bytesPerSecPerAgent);
+  idleRow('   of which UDP', 0, (i) => i.udpBytesPerSecPerAgent);
+  idleRow('   of which TCP (push/pull)', 0, (i) => i.tcpBytesPerSecPerAgent);
   void n;
   return rows;
 }
@@ -1313,7 +1258,7 @@ const report: {
       bytes:
         'tcpdump on lo filtered on the gossip ports and (Vigil) the libp2p ports; UDP+TCP payload (no IP/UDP/TCP headers) summed over the cluster per plane, divided by N and the window; "all planes" is membership + libp2p',
       cpu: 'utime+stime from /proc/PID/stat over the idle window, no polling during it',
-      rss: 'RssAnon + RssFile (= VmRSS) from /proc/PID/status at the end of the idle window',
+      rss: 'VmRSS (and RssAnon, its anonymous part) from /proc/PID/status at the end of the idle window',
       workingSet:
         'smaps_rollup Referenced at the end of the idle window, after writing 1 to /proc/PID/clear_refs at its start: the pages each agent touched in the window',
       pss: 'smaps_rollup Pss at the end of the idle window: each shared page divided by the number of processes mapping it (all N agents of a system run one binary)',

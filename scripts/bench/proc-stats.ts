@@ -21,15 +21,17 @@ function kbField(text: string, field: string, pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-/** VmRSS in bytes. */
-export async function rssBytes(pid: number): Promise<number> {
-  return kbField(await readFile(`/proc/${pid}/status`, 'utf8'), 'VmRSS', pid);
-}
-
-/** RssAnon (heap, stacks) and RssFile (mapped code: the node binary, shared libraries), in bytes. */
-export async function rssParts(pid: number): Promise<{ anon: number; file: number }> {
+/**
+ * From /proc/PID/status, in bytes: VmRSS, and two of its parts, RssAnon (heap, stacks) and RssFile
+ * (mapped code: the node binary, shared libraries); the third, RssShmem, is left out.
+ */
+export async function rssParts(pid: number): Promise<{ rss: number; anon: number; file: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return { anon: kbField(status, 'RssAnon', pid), file: kbField(status, 'RssFile', pid) };
+  return {
+    rss: kbField(status, 'VmRSS', pid),
+    anon: kbField(status, 'RssAnon', pid),
+    file: kbField(status, 'RssFile', pid),
+  };
 }
 
 /**

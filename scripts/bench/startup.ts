@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VIGIL_BIN } from './clusters.ts';
 import { freePort } from './free-port.ts';
-import { cpuSeconds, rssBytes, rssParts } from './proc-stats.ts';
+import { cpuSeconds, rssParts } from './proc-stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,7 +68,7 @@ async function once(): Promise<{
     await sleep(idleMs);
     const idleCpu = (await cpuSeconds(pid)) - startCpu;
     const mem = await rssParts(pid);
-    return { readyMs, startCpu, rss: await rssBytes(pid), rssAnon: mem.anon, rssFile: mem.file, idleCpu };
+    return { readyMs, startCpu, rss: mem.rss, rssAnon: mem.anon, rssFile: mem.file, idleCpu };
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
