@@ -11,7 +11,7 @@ import { DEFAULT_VOTER_HEALTH, type SwimEngine, type VoterHealth } from '../src/
 import { runTcpPing } from '../src/membership/tcp-ping.ts';
 import type { Transport } from '../src/membership/transport.ts';
 import { realRuntime, VirtualRuntime } from '../src/runtime/index.ts';
-import { engineKnowing } from './helpers/lone-engine.ts';
+import { engineKnowing, reachOverTcp } from './helpers/lone-engine.ts';
 import { convergedCluster } from './helpers/membership-sim.ts';
 
 // A refused TCP fallback connect is evidence of its own (issue 19): nothing listens on the
@@ -205,8 +205,15 @@ describe('a refused connect in the engine (simulator)', () => {
   });
 });
 
-/** Engine `a` at time 0 that knows one live member, `b` (vsn with the TCP fallback). */
-const lonePeerEngine = (voterHealth: VoterHealth) => engineKnowing([{ name: 'b', host: '10.0.0.2' }], voterHealth);
+/**
+ * Engine `a` at time 0 that knows one live member, `b` (vsn with the TCP fallback); `proven`: b's
+ * port has taken our TCP (a push/pull at 0-10 ms), so its refusals count.
+ */
+function lonePeerEngine(voterHealth: VoterHealth, proven = true): SwimEngine {
+  const engine = engineKnowing([{ name: 'b', host: '10.0.0.2' }], voterHealth);
+  if (proven) reachOverTcp(engine, ['10.0.0.2'], 0);
+  return engine;
+}
 
 describe('the TCP fallback in the probe', () => {
   it('waits for the TCP result when a stall ran the probe timeout and the interval together', () => {
@@ -259,6 +266,7 @@ describe('the TCP fallback in the probe', () => {
     const deadAt = (rule: VoterHealth) => {
       const peers = Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
       const engine = engineKnowing(peers, rule);
+      reachOverTcp(engine, ['10.0.1.1'], 0);
       expect(engine.probeNow('p0', 10)).toBe(true);
       const tcp = engine.drainOutputs().find((o) => o.kind === 'tcpPing');
       engine.handleTcpPingResult(tcp?.kind === 'tcpPing' ? tcp.ping.seqNo : -1, 'refused', 1010);
@@ -292,8 +300,9 @@ describe('a confirmed suspicion backed by our own refused connect (rule 6)', () 
     return Number.POSITIVE_INFINITY;
   }
 
-  /** Our hint's probe of p0 dials at `dialAt`; `meanwhile` runs; its refusal is read at `readAt`. */
+  /** Our hint's probe of p0 (whose port took our TCP) dials at `dialAt`; `meanwhile` runs; its refusal is read at `readAt`. */
   function refusedProbe(engine: SwimEngine, dialAt: number, readAt: number, meanwhile = () => {}): void {
+    reachOverTcp(engine, ['10.0.1.1'], 0);
     expect(engine.probeNow('p0', dialAt)).toBe(true);
     const tcp = engine.drainOutputs().find((o) => o.kind === 'tcpPing');
     meanwhile();
@@ -347,15 +356,7 @@ describe('a connect on every accusation (rule 8)', () => {
    */
   function engineThatReached(rule: VoterHealth): SwimEngine {
     const engine = engineKnowing(peers, rule);
-    for (const i of [3, 4]) {
-      const [id] = engine.join([from(i)], 10);
-      engine.handlePushPullResponse(
-        id!,
-        { type: 'pushPull', join: false, nodes: [], userState: new Uint8Array(0) },
-        20,
-      );
-    }
-    engine.drainOutputs();
+    reachOverTcp(engine, [from(3).host, from(4).host], 10);
     return engine;
   }
 
@@ -390,5 +391,77 @@ describe('a connect on every accusation (rule 8)', () => {
     const off = engineThatReached({ ...DEFAULT_VOTER_HEALTH, connectOnAccusation: false });
     off.handlePacket(from(1), [accusation('p3', 'p1')], 100);
     expect(dialsTo(off, 3)).toEqual([]);
+  });
+});
+
+describe('a refusal from an address that never took our TCP (a firewall that rejects it)', () => {
+  const B = { host: '10.0.0.2', port: 7946 };
+  const tcpPings = (engine: SwimEngine) =>
+    engine.drainOutputs().flatMap((o) => (o.kind === 'tcpPing' && o.to.host === B.host ? [o.ping.seqNo] : []));
+  const ack = (seqNo: number) => [{ type: 'ack' as const, seqNo, payload: new Uint8Array(0) }];
+  const suspects = (engine: SwimEngine) => engine.drainEvents().filter((e) => e.type === 'suspect');
+  /** Runs the timers due by `now`: twice, since a late one first lets the loop read its backlog. */
+  const runTimers = (engine: SwimEngine, now: number) => {
+    engine.handleTimeout(now);
+    engine.handleTimeout(now);
+  };
+
+  it('is a plain failure: the UDP ack that comes after it settles the probe', () => {
+    // A catalog hint's probe dials at once; the firewall's refusal comes before b's UDP ack.
+    const hinted = (voterHealth: VoterHealth) => {
+      const engine = lonePeerEngine(voterHealth, false);
+      expect(engine.probeNow('b', 10)).toBe(true);
+      const [seqNo] = tcpPings(engine);
+      engine.handleTcpPingResult(seqNo!, 'refused', 11);
+      engine.handlePacket(B, ack(seqNo!), 14);
+      return suspects(engine).length;
+    };
+    expect(hinted(DEFAULT_VOTER_HEALTH)).toBe(0);
+    // Without the proof, the refusal ended the probe and accused a live member.
+    expect(hinted({ ...DEFAULT_VOTER_HEALTH, refusalNeedsProof: false })).toBe(1);
+  });
+
+  it('gives no vote to an observer that may not vote (rule 5 needs the proof)', () => {
+    // b stalls: no UDP ack, so the probe fails at its interval's end. We started 0.3 s ago and
+    // may not vote: a failure without a counted refusal only starts rule 3's silence.
+    const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false, proofDial: false }, false);
+    expect(engine.probeNow('b', 300)).toBe(true);
+    expect(tcpPings(engine)).toEqual([]);
+    runTimers(engine, 800);
+    const [seqNo] = tcpPings(engine);
+    expect(seqNo, 'the fallback dials at the probe timeout').toBeDefined();
+    engine.handleTcpPingResult(seqNo!, 'refused', 801);
+    runTimers(engine, 1300);
+    expect(suspects(engine)).toEqual([]);
+    expect(engine.member('b')?.status).toBe('alive');
+  });
+
+  it('is proven by one dial with the first probe; a refusal after that counts', () => {
+    const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false }, false);
+    // The first probe dials with its ping, whatever dialAtOnce says; b's kernel accepts.
+    expect(engine.probeNow('b', 10)).toBe(true);
+    const [proof] = tcpPings(engine);
+    expect(proof).toBeDefined();
+    engine.handleTcpPingResult(proof!, 'ack', 11);
+    engine.handlePacket(B, ack(proof!), 12);
+    // The next probe dials only after the probe timeout, as memberlist; b has crashed since.
+    expect(engine.probeNow('b', 2000)).toBe(true);
+    expect(tcpPings(engine)).toEqual([]);
+    runTimers(engine, 2500);
+    const [fallback] = tcpPings(engine);
+    expect(fallback).toBeDefined();
+    engine.handleTcpPingResult(fallback!, 'refused', 2501);
+    expect(suspects(engine).map((e) => e.member.name)).toEqual(['b']);
+  });
+
+  it('is dialled to prove it once only, when the proof was refused', () => {
+    const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false }, false);
+    expect(engine.probeNow('b', 10)).toBe(true);
+    const [proof] = tcpPings(engine);
+    engine.handleTcpPingResult(proof!, 'refused', 11);
+    engine.handlePacket(B, ack(proof!), 12);
+    expect(engine.probeNow('b', 2000)).toBe(true);
+    expect(tcpPings(engine)).toEqual([]);
+    expect(suspects(engine)).toEqual([]);
   });
 });

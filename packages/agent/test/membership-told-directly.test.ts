@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { TraceStep } from '../src/membership/probe-trail.ts';
 import { PROFILES } from '../src/membership/profiles.ts';
 import { DEFAULT_VOTER_HEALTH, type Output, type SwimEngine, type VoterHealth } from '../src/membership/swim-engine.ts';
-import { engineKnowing } from './helpers/lone-engine.ts';
+import { engineKnowing, reachOverTcp } from './helpers/lone-engine.ts';
 
 // Issue 19: on a starved cluster every gossip hop waits for the receiver's stall, so news that is
 // sure (an accusation made on a refused connect, a dead verdict) goes to the members directly.
@@ -11,11 +11,15 @@ import { engineKnowing } from './helpers/lone-engine.ts';
 
 const PEERS = 12;
 
-/** Engine `a` at time 0 knowing PEERS live members p0..p11 at 10.0.1.1..12; its trail. */
+/**
+ * Engine `a` at time 0 knowing PEERS live members p0..p11 at 10.0.1.1..12, p0's port having taken
+ * our TCP (so its refusal counts); its trail.
+ */
 function engineWithPeers(voterHealth: VoterHealth) {
   const trail: { member: string; step: TraceStep }[] = [];
   const peers = Array.from({ length: PEERS }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
   const engine = engineKnowing(peers, voterHealth, (member, step) => trail.push({ member, step }));
+  reachOverTcp(engine, ['10.0.1.1'], 0);
   return { engine, trail };
 }
 

@@ -25,6 +25,12 @@ const LATE_TIMER_MS = 10;
  */
 const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
 /**
+ * Members beyond the probed one whose address a probe tick proves (VoterHealth.proofDial), and
+ * members it looks at to find them: a 50-member cluster is proven within about 10 s of a start.
+ */
+const PROOFS_PER_TICK = 4;
+const PROOF_SCAN = 16;
+/**
  * A refutation is told directly this long after the accusation arrives: a restarted agent learns
  * it is suspected from its join's push/pull replies while still merging them, so the wait lets it
  * learn every member first, and folds a burst of refutations into one.
@@ -110,6 +116,22 @@ export interface VoterHealth {
    * turn every accusation of a live member into a vote.
    */
   readonly connectOnAccusation?: boolean;
+  /**
+   * With refusedVotes: a refusal counts (rules 5, 6 and 8) only from an address that has taken a
+   * TCP exchange of ours before; from any other it is a plain failed fallback, as memberlist reads
+   * it. A firewall that rejects TCP but passes UDP refuses a live member's port.
+   */
+  readonly refusalNeedsProof?: boolean;
+  /**
+   * With refusalNeedsProof: the first probe of a member whose address has not taken our TCP yet
+   * dials its TCP fallback with the ping, once, so that a later refusal from it can count.
+   */
+  readonly proofDial?: boolean;
+  /**
+   * With proofDial: members whose address each probe tick also proves with one TCP ping, besides
+   * the probed member (PROOFS_PER_TICK by default), until every live member's address is proven.
+   */
+  readonly proofsPerTick?: number;
 }
 
 /**
@@ -131,6 +153,8 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   refusalFromDial: true,
   refusalSuspicion: true,
   connectOnAccusation: true,
+  refusalNeedsProof: true,
+  proofDial: true,
 };
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
@@ -165,8 +189,12 @@ export class Confirmation {
    */
   private readonly silentSince = new Map<string, { since: number; lastFailAt: number }>();
   private refutationPending = false;
-  /** Addresses that took one of our TCP exchanges (push/pull, join, TCP ping ack): rule 8's guard. */
+  /** Addresses that took one of our TCP exchanges (push/pull, join, TCP ping ack): the proof a refusal needs. */
   private readonly reachedOverTcp = new Set<string>();
+  /** Addresses a proof dial went to (proofDial): one each. */
+  private readonly proofDialled = new Set<string>();
+  /** Where proveSome goes on looking in the member list. */
+  private proofCursor = 0;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
   private readonly connectedAt = new Map<string, number>();
 
@@ -299,12 +327,65 @@ export class Confirmation {
     this.silentSince.delete(name);
     this.connectedAt.delete(name);
     const m = this.core.members.get(name);
-    if (m) this.reachedOverTcp.delete(addressKey(m.addr));
+    if (m) {
+      this.reachedOverTcp.delete(addressKey(m.addr));
+      this.proofDialled.delete(addressKey(m.addr));
+    }
   }
 
   /** A TCP exchange we started with `addr` succeeded: a refusal from it later means something. */
   tcpReached(addr: Address): void {
-    if (this.rule?.connectOnAccusation === true) this.reachedOverTcp.add(addressKey(addr));
+    if (this.rule?.refusedVotes === true) this.reachedOverTcp.add(addressKey(addr));
+  }
+
+  /**
+   * A TCP exchange with `addr` timed out: no answer either way (a stalled member's ack came too
+   * late, or a firewall drops), so a later proof dial may try it again.
+   */
+  tcpTimedOut(addr: Address): void {
+    this.proofDialled.delete(addressKey(addr));
+  }
+
+  /**
+   * False when a refused connect to `addr` must be read as a plain failure: while refusals are
+   * evidence (rules 5, 6, 8), only from an address that took our TCP before. A port that a
+   * firewall rejects refuses while the member lives; one that took our TCP refuses only once
+   * nothing listens on it any more.
+   */
+  trustsRefusal(addr: Address): boolean {
+    const { rule } = this;
+    return rule?.refusedVotes !== true || rule.refusalNeedsProof !== true || this.reachedOverTcp.has(addressKey(addr));
+  }
+
+  /** Whether a probe of `m` dials its TCP fallback at once to prove the address (proofDial): once per address. */
+  wantsProof(m: Member): boolean {
+    const { rule } = this;
+    if (rule?.refusedVotes !== true || rule.refusalNeedsProof !== true || rule.proofDial !== true) return false;
+    const key = addressKey(m.addr);
+    if (this.reachedOverTcp.has(key) || this.proofDialled.has(key)) return false;
+    this.proofDialled.add(key);
+    return true;
+  }
+
+  /**
+   * Each probe tick: one TCP ping to each of a few live members whose address has not taken our
+   * TCP yet, so that their refusal counts as soon as possible after a start. Only an ack means
+   * anything (a refusal from them is no evidence yet); once all are proven it sends nothing.
+   */
+  proveSome(): void {
+    const { rule, core } = this;
+    if (rule?.proofDial !== true || rule.refusalNeedsProof !== true || rule.refusedVotes !== true || core.leaving)
+      return;
+    const all = core.members.array();
+    const perTick = rule.proofsPerTick ?? PROOFS_PER_TICK;
+    let dialled = 0;
+    for (let i = 0; i < Math.min(PROOF_SCAN, all.length) && dialled < perTick; i++) {
+      this.proofCursor = (this.proofCursor + 1) % all.length;
+      const m = all[this.proofCursor]!;
+      if (m === core.self || m.status !== 'alive' || this.prober.isProbing(m.name) || !this.wantsProof(m)) continue;
+      this.prober.connect(m);
+      dialled++;
+    }
   }
 
   /** Rule 8: our connect to an accused member was refused, a vote of ours if it is still accused. */

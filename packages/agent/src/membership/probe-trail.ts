@@ -11,9 +11,12 @@ export type TraceStep =
   | { readonly step: 'hint'; readonly result: 'started' | 'busy' | 'ignored' }
   /** A probe went out: in its turn, on a hint, or a re-probe (a silence being timed, a chosen prober). */
   | { readonly step: 'probe'; readonly why: 'turn' | 'hint' | 'reprobe'; readonly dialAtOnce: boolean }
-  /** The TCP fallback was dialled, and how it ended. */
+  /**
+   * The TCP fallback was dialled, and how it ended (`unproven`: refused by an address that never
+   * took our TCP, which a firewall explains as well as a crash: a plain failure).
+   */
   | { readonly step: 'dial' }
-  | { readonly step: 'tcp'; readonly result: 'ack' | 'refused' | 'failed' }
+  | { readonly step: 'tcp'; readonly result: 'ack' | 'refused' | 'unproven' | 'failed' }
   /** A probe failed: whether it counted (`voter`) and whether it accused or was held back. */
   | { readonly step: 'failed'; readonly voter: boolean; readonly accused: boolean }
   | { readonly step: 'acked' }

@@ -35,6 +35,8 @@ export interface ProbeHooks {
   acked(name: string): void;
   /** Our connect to an accused member (`connect`) was refused at `dialledAt` (rule 8). */
   connectRefused(name: string, incarnation: number, dialledAt: number): void;
+  /** Whether this probe dials its TCP fallback with the ping to find out whether the address takes our TCP. */
+  wantsProof(target: Member): boolean;
 }
 
 interface PendingProbe {
@@ -179,8 +181,9 @@ export class Prober {
   }
 
   /**
-   * Rule 8 (README): one TCP connect to an accused member's gossip port, its refusal our own vote.
-   * An ack or a failure says nothing the accusation's probers will not find.
+   * One TCP ping to a member's gossip port outside any probe: rule 8's connect to an accused
+   * member (README), its refusal our own vote, or a proof that the address takes our TCP
+   * (Confirmation.proveSome). An ack or a failure says nothing the probes will not find.
    */
   connect(target: Member): void {
     const { core } = this;
@@ -221,16 +224,19 @@ export class Prober {
     this.probeFailed(p.target, seqNo, p);
   }
 
-  /** The probe's TCP fallback failed otherwise (timeout, reset, a wrong reply). */
-  handleTcpFailed(seqNo: number): void {
+  /**
+   * The probe's TCP fallback failed otherwise (timeout, reset, a wrong reply), or was refused by
+   * an address whose refusals are no evidence (`result: 'unproven'`).
+   */
+  handleTcpFailed(seqNo: number, result: 'failed' | 'unproven' = 'failed'): void {
     const p = this.pending.get(seqNo);
     if (p?.kind === 'connect') {
       this.pending.delete(seqNo);
-      this.core.trace(p.target, { step: 'tcp', result: 'failed' });
+      this.core.trace(p.target, { step: 'tcp', result });
       return;
     }
     if (p?.kind !== 'probe' || p.acked) return;
-    this.core.trace(p.target, { step: 'tcp', result: 'failed' });
+    this.core.trace(p.target, { step: 'tcp', result });
     p.tcpPending = false;
     if (!p.awaitingTcp) return;
     for (const t of p.timers) this.core.timers.cancel(t);
@@ -262,7 +268,9 @@ export class Prober {
    */
   probe(target: Member, interval: number, dialAtOnce: boolean, why: 'turn' | 'hint' | 'reprobe'): void {
     const { core } = this;
-    core.trace(target.name, { step: 'probe', why, dialAtOnce });
+    // A proof dial changes nothing about the probe itself: an early TCP ack waits for the UDP one.
+    const dials = dialAtOnce || this.hooks.wantsProof(target);
+    core.trace(target.name, { step: 'probe', why, dialAtOnce: dials });
     const seqNo = this.nextSeq();
     const probe: PendingProbe = {
       kind: 'probe',
@@ -282,7 +290,7 @@ export class Prober {
     }
     core.send(target.addr, messages);
     const start = core.now;
-    if (dialAtOnce) this.tcpFallback(target, seqNo, probe, start + interval);
+    if (dials) this.tcpFallback(target, seqNo, probe, start + interval);
     probe.timers.push(
       core.timers.set(start + core.profile.probeTimeoutMs, () => {
         probe.timers.shift();

@@ -189,6 +189,7 @@ export class SwimEngine {
       refusalCountsFromDial: () => this.confirmation?.refusalCountsFromDial() ?? false,
       acked: (name) => this.confirmation?.probeAcked(name),
       connectRefused: (name, incarnation, dialledAt) => this.confirmation?.connectRefused(name, incarnation, dialledAt),
+      wantsProof: (target) => this.confirmation?.wantsProof(target) ?? false,
     });
     // Our deviations from memberlist, all behind this one flag (confirmation.ts).
     const collective = config.collectiveConfirmation !== false && this.lifeguard;
@@ -300,9 +301,13 @@ export class SwimEngine {
     this.now = now;
     const to = this.prober.tcpPingEnded(seqNo);
     if (result === 'ack' && to) this.confirmation?.tcpReached(to);
+    if (result === 'failed' && to) this.confirmation?.tcpTimedOut(to);
     if (result === 'ack') return this.prober.handleAck(seqNo, true);
-    if (result === 'refused') this.prober.handleTcpRefused(seqNo);
-    else this.prober.handleTcpFailed(seqNo);
+    // memberlist (no confirmation) reads a refusal as a failure anyway; so do we, from an address
+    // that never took our TCP: a firewall rejecting TCP refuses a live member's port.
+    if (result === 'refused' && (to === undefined || this.confirmation?.trustsRefusal(to) !== false))
+      this.prober.handleTcpRefused(seqNo);
+    else this.prober.handleTcpFailed(seqNo, result === 'refused' ? 'unproven' : 'failed');
     return false;
   }
 
@@ -513,6 +518,7 @@ export class SwimEngine {
     if (this.leaving) return;
     const target = this.members.nextProbeTarget();
     if (target) this.prober.probe(target, interval, false, 'turn');
+    this.confirmation?.proveSome();
   }
 
   /** After an input: ticks parked by a lone agent go on, on their old phase (as resumeGossip). */

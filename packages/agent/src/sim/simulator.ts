@@ -58,6 +58,8 @@ interface SimNode {
   readonly addr: Address;
   engine: SwimEngine;
   crashed: boolean;
+  /** Its host's firewall rejects TCP to its gossip port (REJECT: the kernel refuses) and passes UDP. */
+  rejectsTcp: boolean;
   /** Inbound processing delay, base plus uniform jitter: the Lifeguard "slow detector". */
   slowMs: number;
   slowJitterMs: number;
@@ -122,6 +124,7 @@ export class Simulator {
       addr,
       engine,
       crashed: false,
+      rejectsTcp: false,
       slowMs: 0,
       slowJitterMs: 0,
       inboundAt: 0,
@@ -223,6 +226,15 @@ export class Simulator {
     n.loopCheckTimer = undefined;
     this.queue.cancel(n.wakeTimer);
     n.wakeAt = undefined;
+  }
+
+  /**
+   * A firewall in front of the node that rejects TCP to its gossip port and passes UDP (iptables
+   * REJECT, which the dialler's kernel reports as ECONNREFUSED): its push/pull streams and TCP
+   * pings are refused while it lives. Its own outbound streams still work.
+   */
+  rejectTcp(name: string, rejects = true): void {
+    this.node(name).rejectsTcp = rejects;
   }
 
   leave(name: string): void {
@@ -491,9 +503,10 @@ export class Simulator {
         return;
       }
       case 'pushPull': {
-        if (!to || !this.reachable(from, to)) {
+        if (!to || !this.reachable(from, to) || to.rejectsTcp) {
           const dialer = from.engine;
-          this.queue.set(this.now + this.profile.tcpTimeoutMs, (t) => {
+          const refused = to !== undefined && this.reachable(from, to);
+          this.queue.set(refused ? this.now + 2 * this.delay() : this.now + this.profile.tcpTimeoutMs, (t) => {
             if (from.crashed || from.engine !== dialer) return;
             from.engine.handleStreamFailure(out.id, t);
             this.settle(from);
@@ -552,6 +565,6 @@ export class Simulator {
   private tcpPingResult(from: SimNode, to: SimNode): TcpPingResult {
     const connected = from.group === 0 || to.group === 0 || from.group === to.group;
     if (!connected) return 'failed';
-    return to.crashed ? 'refused' : 'ack';
+    return to.crashed || to.rejectsTcp ? 'refused' : 'ack';
   }
 }

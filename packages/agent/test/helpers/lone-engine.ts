@@ -41,3 +41,19 @@ export function engineKnowing(
   engine.drainEvents();
   return engine;
 }
+
+/**
+ * Has `engine` push/pull with each host (port 7946) between `now` and `now + 10`: their ports
+ * took our TCP, so a refusal from them later counts (VoterHealth.refusalNeedsProof).
+ */
+export function reachOverTcp(engine: SwimEngine, hosts: readonly string[], now: number): void {
+  for (const host of hosts) {
+    const [id] = engine.join([{ host, port: 7946 }], now);
+    engine.handlePushPullResponse(
+      id!,
+      { type: 'pushPull', join: false, nodes: [], userState: new Uint8Array(0) },
+      now + 10,
+    );
+  }
+  engine.drainOutputs();
+}
