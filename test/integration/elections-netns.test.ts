@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VIGIL_BIN } from './harness/agent-process.ts';
-import { NetnsAgent, NetnsLab } from './harness/netns.ts';
+import { disposeLab, NetnsAgent, NetnsLab } from './harness/netns.ts';
 import { waitFor } from './harness/wait-for.ts';
 
 // A 3-voter group on three hosts in network namespaces (h0 on one switch, h1 and h2 on the other).
@@ -113,10 +113,11 @@ afterAll(async () => {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.all(exited), new Promise((r) => (timer = setTimeout(r, 1_000)))]);
   clearTimeout(timer);
-  for (const a of agents) if (a) await a.dispose().catch((err) => errors.push(err));
-  await lab?.destroy().catch((err) => errors.push(err));
-  await rm(dir, { recursive: true, force: true });
-  if (errors.length > 0) throw new AggregateError(errors, 'netns cleanup failed');
+  try {
+    await disposeLab(agents, lab, errors);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }, 30_000);
 
 interface Line {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsAgent, NetnsLab } from './harness/netns.ts';
+import { disposeLab, NetnsAgent, NetnsLab } from './harness/netns.ts';
 import { waitFor } from './harness/wait-for.ts';
 
 // Real multi-host: 5 agents, each in its own network namespace with its own address, on two
@@ -48,12 +48,7 @@ beforeAll(async () => {
   await Promise.all(NAMES.slice(1).map((_, i) => start(i + 1)));
 }, 60_000);
 
-afterAll(async () => {
-  const errors: unknown[] = [];
-  for (const a of agents) if (a) await a.dispose().catch((err) => errors.push(err));
-  await lab?.destroy().catch((err) => errors.push(err));
-  if (errors.length > 0) throw new AggregateError(errors, 'netns cleanup failed');
-}, 30_000);
+afterAll(() => disposeLab(agents, lab), 30_000);
 
 /** Every agent's view: name -> member. */
 async function views(): Promise<Map<string, Member>[]> {

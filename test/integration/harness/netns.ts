@@ -235,3 +235,17 @@ export class NetnsAgent {
     await rm(this.dataDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Ends a netns test: each agent killed by its PID, then the lab removed. Every step runs, and
+ * their failures are thrown together (with `errors` gathered before, if any).
+ */
+export async function disposeLab(
+  agents: readonly (NetnsAgent | undefined)[],
+  lab: NetnsLab | undefined,
+  errors: unknown[] = [],
+): Promise<void> {
+  for (const a of agents) if (a) await a.dispose().catch((err) => errors.push(err));
+  await lab?.destroy().catch((err) => errors.push(err));
+  if (errors.length > 0) throw new AggregateError(errors, 'netns cleanup failed');
+}

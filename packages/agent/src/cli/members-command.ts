@@ -84,6 +84,7 @@ export async function runMembers(args: string[]): Promise<number> {
 interface ExplainAnswer {
   readonly member: MemberInfo | { readonly name: string; readonly status: 'unknown' };
   readonly history: readonly Verdict[];
+  readonly tcpReached?: boolean;
 }
 
 function when(ms: number): string {
@@ -91,12 +92,16 @@ function when(ms: number): string {
 }
 
 /** The verdict history as sentences, newest suspicion first. */
-export function explainText({ member, history }: ExplainAnswer): string {
+export function explainText({ member, history, tcpReached }: ExplainAnswer): string {
   const lines = [
     'incarnation' in member
       ? `${member.name}: ${statusText(member)}, incarnation ${member.incarnation}`
       : `${member.name}: no longer a member`,
   ];
+  if (tcpReached === false && 'incarnation' in member)
+    lines.push(
+      `This agent's TCP has not reached ${member.addr}:${member.port} yet, so a refused connect there counts for nothing. If this lasts, check that TCP ${member.port} is open as well as UDP.`,
+    );
   if (history.length === 0) lines.push('No suspicion of it since this agent started.');
   for (const v of history) {
     const how =

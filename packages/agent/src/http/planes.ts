@@ -47,6 +47,8 @@ export interface MemberWriter {
 export interface VerdictReader {
   readonly verdicts: { history(member: string): readonly Verdict[] };
   readonly trail: { steps(member: string): readonly TraceEntry[] };
+  /** Whether our TCP has reached the member's gossip port (a refusal from it counts); undefined: not tracked. */
+  tcpReached(member: string): boolean | undefined;
 }
 
 /** The gossip keyring, run on every member through Serf's key queries. */

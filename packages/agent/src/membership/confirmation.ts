@@ -338,6 +338,11 @@ export class Confirmation {
     if (this.rule?.refusedVotes === true) this.reachedOverTcp.add(addressKey(addr));
   }
 
+  /** Whether a TCP exchange of ours reached `addr` (see trustsRefusal). */
+  reached(addr: Address): boolean {
+    return this.reachedOverTcp.has(addressKey(addr));
+  }
+
   /**
    * A TCP exchange with `addr` timed out: no answer either way (a stalled member's ack came too
    * late, or a firewall drops), so a later proof dial may try it again.

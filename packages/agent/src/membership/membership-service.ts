@@ -302,6 +302,10 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     return this.engine.member(name);
   }
 
+  tcpReached(name: string): boolean | undefined {
+    return this.engine.tcpReached(name);
+  }
+
   /** Probes a member out of turn (see SwimEngine.probeNow). */
   probeNow(name: string): boolean {
     if (this.stopped) return false;

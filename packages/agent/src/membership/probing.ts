@@ -93,8 +93,8 @@ export class Prober {
   private readonly core: EngineCore;
   private readonly hooks: ProbeHooks;
   private readonly pending = new Map<number, Pending>();
-  /** Where each TCP ping still out went: its ack shows that address takes our connects (rule 8). */
-  private readonly dialled = new Map<number, Address>();
+  /** Where each TCP ping still out went, and to whom: its ack shows that address takes our TCP. */
+  private readonly dialled = new Map<number, { readonly to: Address; readonly name: string }>();
   private seqNo = 0;
 
   constructor(core: EngineCore, hooks: ProbeHooks) {
@@ -168,16 +168,25 @@ export class Prober {
         return false;
       case 'connect':
         this.pending.delete(seqNo);
-        core.trace(p.target, { step: 'tcp', result: 'ack' });
         return false;
     }
   }
 
-  /** A TCP ping ended: where it was dialled, if it was ours. */
-  tcpPingEnded(seqNo: number): Address | undefined {
-    const to = this.dialled.get(seqNo);
+  /** Where a TCP ping still out went, if it is ours. */
+  tcpPingDialled(seqNo: number): Address | undefined {
+    return this.dialled.get(seqNo)?.to;
+  }
+
+  /**
+   * A TCP ping ended, however it was meant (a probe's fallback, a proof, rule 8's connect): the
+   * trail shows the result (`unproven`: a refusal that counts for nothing), even after a UDP ack
+   * settled its probe.
+   */
+  tcpPingEnded(seqNo: number, shown: 'ack' | 'refused' | 'unproven' | 'failed'): void {
+    const d = this.dialled.get(seqNo);
+    if (d === undefined) return;
     this.dialled.delete(seqNo);
-    return to;
+    this.core.trace(d.name, { step: 'tcp', result: shown });
   }
 
   /**
@@ -195,7 +204,7 @@ export class Prober {
       incarnation: target.incarnation,
       dialledAt: core.now,
     });
-    this.dialled.set(seqNo, target.addr);
+    this.dialled.set(seqNo, { to: target.addr, name: target.name });
     core.trace(target.name, { step: 'dial' });
     const deadline = core.now + core.profile.probeIntervalMs;
     core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
@@ -211,12 +220,10 @@ export class Prober {
     const p = this.pending.get(seqNo);
     if (p?.kind === 'connect') {
       this.pending.delete(seqNo);
-      this.core.trace(p.target, { step: 'tcp', result: 'refused' });
       this.hooks.connectRefused(p.target, p.incarnation, p.dialledAt);
       return;
     }
     if (p?.kind !== 'probe' || p.acked) return;
-    this.core.trace(p.target, { step: 'tcp', result: 'refused' });
     p.refused = true;
     p.tcpPending = false;
     if (!this.hooks.refusalEndsProbe() && !p.awaitingTcp) return;
@@ -226,17 +233,15 @@ export class Prober {
 
   /**
    * The probe's TCP fallback failed otherwise (timeout, reset, a wrong reply), or was refused by
-   * an address whose refusals are no evidence (`result: 'unproven'`).
+   * an address whose refusals are no evidence.
    */
-  handleTcpFailed(seqNo: number, result: 'failed' | 'unproven' = 'failed'): void {
+  handleTcpFailed(seqNo: number): void {
     const p = this.pending.get(seqNo);
     if (p?.kind === 'connect') {
       this.pending.delete(seqNo);
-      this.core.trace(p.target, { step: 'tcp', result });
       return;
     }
     if (p?.kind !== 'probe' || p.acked) return;
-    this.core.trace(p.target, { step: 'tcp', result });
     p.tcpPending = false;
     if (!p.awaitingTcp) return;
     for (const t of p.timers) this.core.timers.cancel(t);
@@ -342,7 +347,7 @@ export class Prober {
     probe.tcp = true;
     probe.tcpPending = true;
     probe.dialledAt = core.now;
-    this.dialled.set(seqNo, target.addr);
+    this.dialled.set(seqNo, { to: target.addr, name: target.name });
     core.trace(target.name, { step: 'dial' });
     core.outputs.push({ kind: 'tcpPing', to: target.addr, ping: core.pingFor(target.name, seqNo), deadline });
   }

@@ -299,15 +299,19 @@ export class SwimEngine {
   /** Returns whether a TCP ack settled a probe whose UDP ping went unanswered (a fallback that worked). */
   handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number): boolean {
     this.now = now;
-    const to = this.prober.tcpPingEnded(seqNo);
-    if (result === 'ack' && to) this.confirmation?.tcpReached(to);
-    if (result === 'failed' && to) this.confirmation?.tcpTimedOut(to);
-    if (result === 'ack') return this.prober.handleAck(seqNo, true);
+    const dialled = this.prober.tcpPingDialled(seqNo);
     // memberlist (no confirmation) reads a refusal as a failure anyway; so do we, from an address
     // that never took our TCP: a firewall rejecting TCP refuses a live member's port.
-    if (result === 'refused' && (to === undefined || this.confirmation?.trustsRefusal(to) !== false))
-      this.prober.handleTcpRefused(seqNo);
-    else this.prober.handleTcpFailed(seqNo, result === 'refused' ? 'unproven' : 'failed');
+    const trusted =
+      result !== 'refused' || dialled === undefined || this.confirmation?.trustsRefusal(dialled) !== false;
+    this.prober.tcpPingEnded(seqNo, trusted ? result : 'unproven');
+    if (dialled !== undefined) {
+      if (result === 'ack') this.confirmation?.tcpReached(dialled);
+      if (result === 'failed') this.confirmation?.tcpTimedOut(dialled);
+    }
+    if (result === 'ack') return this.prober.handleAck(seqNo, true);
+    if (result === 'refused' && trusted) this.prober.handleTcpRefused(seqNo);
+    else this.prober.handleTcpFailed(seqNo);
     return false;
   }
 
@@ -447,6 +451,15 @@ export class SwimEngine {
   member(name: string): MemberView | undefined {
     const m = this.members.get(name);
     return m && this.states.view(m);
+  }
+
+  /**
+   * Whether a TCP exchange of ours reached the member's gossip port, so that a refused connect to
+   * it counts (README, rule 5); undefined without collective confirmation (memberlist's rules).
+   */
+  tcpReached(name: string): boolean | undefined {
+    const m = this.members.get(name);
+    return m && this.confirmation ? this.confirmation.reached(m.addr) : undefined;
   }
 
   /** Addresses of up to `count` random alive members other than us (Serf relays answers through them). */
