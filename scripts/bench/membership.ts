@@ -3,6 +3,7 @@
 // --baseline DIR: DIR is another checkout of this repository (with node_modules installed); each
 // run then also starts a cluster of DIR's agent, and the tables show it beside this checkout's
 // Vigil, with a Vigil/baseline ratio: a change's before and after from one run on one machine.
+// --baseline-bin PATH does the same with an agent bin (two unpacked packages side by side).
 //
 // Serf 0.9 (Debian's `serf`) and Vigil side by side in one run: the same N, the LAN profile on
 // both, loopback, the same machine, the same measurements. Each run of a given N starts a fresh
@@ -77,6 +78,8 @@ interface Options {
   maxLoad: number;
   /** Another checkout of the repository whose agent runs as the `baseline` column. */
   baseline: string | undefined;
+  /** Or the baseline agent's bin itself (an unpacked package's). */
+  baselineBin: string | undefined;
   vigilBin: string | undefined;
 }
 
@@ -98,6 +101,7 @@ function parseArgs(argv: string[]): Options {
     pollMs: 50,
     maxLoad: 6,
     baseline: undefined,
+    baselineBin: undefined,
     vigilBin: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -132,6 +136,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--poll-ms') o.pollMs = int(5, 50);
     else if (a === '--max-load') o.maxLoad = int(1, 1000);
     else if (a === '--baseline') o.baseline = resolve(val());
+    else if (a === '--baseline-bin') o.baselineBin = resolve(val());
     else if (a === '--vigil-bin') o.vigilBin = val();
     else if (a === '--help' || a === '-h') {
       console.log(
@@ -140,6 +145,7 @@ function parseArgs(argv: string[]): Options {
           '                     [--max-load 6] [--baseline DIR] [--vigil-bin PATH] [--stress-only] [--vigil-only]\n' +
           '  --baseline DIR: also run the agent of DIR, another checkout of this repository with its\n' +
           '    node_modules, and show it beside this one (Vigil/baseline): before and after in one run\n' +
+          '  --baseline-bin PATH: the same with that agent bin (an unpacked package: .../@vigil/agent/bin/vigil.js)\n' +
           "  --vigil-bin: the agent bin to run (default: the repository's, on the TypeScript sources); hosts run\n" +
           '               the bundled package: scripts/package-deb.sh, then .../node_modules/@vigil/agent/bin/vigil.js\n' +
           '  --vigil-only: no Serf cluster (no ratios): a quick look at the crash timeline and stages\n' +
@@ -839,7 +845,7 @@ async function oneRun(
     impl === 'serf'
       ? new SerfCluster(n)
       : impl === 'baseline'
-        ? new VigilCluster(n, vigilBinOf(o.baseline!), 'baseline')
+        ? new VigilCluster(n, baseline!.bin, 'baseline')
         : new VigilCluster(n, o.vigilBin);
   current = c;
   const r: RunResult = {
@@ -1188,11 +1194,19 @@ function printTable(n: number, runs: RunResult[], rows: Row[]): string {
 
 const o = parseArgs(process.argv.slice(2));
 dumpTrailsTo = o.dumpTrails;
+if (o.baseline !== undefined && o.baselineBin !== undefined) {
+  console.error('--baseline and --baseline-bin: give one of them');
+  process.exit(2);
+}
 if (o.baseline !== undefined) {
   if (!existsSync(vigilBinOf(o.baseline)) || !existsSync(join(o.baseline, 'node_modules'))) {
     console.error(`--baseline ${o.baseline}: not a checkout of this repository with node_modules installed`);
     process.exit(2);
   }
+}
+if (o.baselineBin !== undefined && !existsSync(o.baselineBin)) {
+  console.error(`--baseline-bin ${o.baselineBin}: no such file`);
+  process.exit(2);
 }
 const commitOf = (dir: string) => {
   try {
@@ -1203,11 +1217,22 @@ const commitOf = (dir: string) => {
     return 'unknown';
   }
 };
-const baselineLabel = o.baseline === undefined ? '' : `${o.baseline} at ${commitOf(o.baseline)}`;
+/** The baseline column's agent: a checkout's (--baseline) or a bin's (--baseline-bin). */
+const baseline =
+  o.baselineBin !== undefined
+    ? { bin: o.baselineBin, label: o.baselineBin, json: { bin: o.baselineBin } }
+    : o.baseline !== undefined
+      ? {
+          bin: vigilBinOf(o.baseline),
+          label: `${o.baseline} at ${commitOf(o.baseline)}`,
+          json: { dir: o.baseline, commit: commitOf(o.baseline) },
+        }
+      : undefined;
+const baselineLabel = baseline?.label ?? '';
 const impls: Impl[] = [
   ...(o.vigilOnly ? [] : (['serf'] as const)),
   'vigil',
-  ...(o.baseline === undefined ? [] : (['baseline'] as const)),
+  ...(baseline === undefined ? [] : (['baseline'] as const)),
 ];
 /** Which kind starts first rotates from run to run, so none always gets the quietest machine. */
 const startOrder = (run: number): Impl[] => impls.map((_, k) => impls[(k + run) % impls.length]!);
@@ -1251,7 +1276,7 @@ const report: {
     loadAvgAtStart: loadavg(),
     options: { ...o, encrypt: o.encrypt },
     commit: commitOf(join(import.meta.dirname, '..', '..')),
-    ...(o.baseline === undefined ? {} : { baseline: { dir: o.baseline, commit: commitOf(o.baseline) } }),
+    ...(baseline === undefined ? {} : { baseline: baseline.json }),
     method: {
       polling: `each agent's view sampled every ${o.pollMs} ms (Serf: agent RPC "members" on one persistent TCP connection per agent; Vigil: the view kept from its /v1/events stream, read locally); times are taken at the first sample showing the state`,
       join: 'agents started without --join; all N-1 joins to agent 0 issued at once through their APIs; time until every agent lists all N alive',

@@ -8,12 +8,12 @@ import { waitFor } from './harness/wait-for.ts';
 // reports as ECONNREFUSED, exactly as a crashed agent's closed port does. Three hosts in network
 // namespaces; h2 has the firewall and joins h0 (its own outbound TCP works). Then h2 also resets
 // its catalog connections (libp2p, port 7947), so h0 and h1 each get the catalog's hint and probe
-// h2 at once, dialling 7946 with the ping. A refusal from a port that never took our TCP must
-// count for nothing: h2 is never suspected, and the observers' trails show the refusals read as
-// `unproven`. What this guards: each observer's first probe of h2 also dials (a proof ping, so
-// that a crash's refusal can count later); with proof pings but refusals trusted from any
-// address, h0 and h1 both accused h2 at that first probe and it was never alive long enough to be
-// hinted (checked by making trustsRefusal return true). The old rule without proof pings passes
+// h2 at once, dialling 7946 with the ping. h0 and h1 learnt at their first probe of h2 (which
+// dials with its ping: a proof ping) that its port refuses while h2 answers over UDP, so those
+// refusals count for nothing: h2 is never suspected, the API says `tcpPort: rejects`, the CLI
+// names the likely firewall, and the trails show the hinted probes' refusals `ignored`. With
+// proof pings but refusals trusted (the first probe's refusal ending it at once), h0 and h1 both
+// accused h2 at that first probe (checked by mutation). The old rule without proof pings passes
 // the watch here: on these idle veths the observers read h2's UDP ack before the refusal; the
 // simulator (membership-sim-firewall.test.ts) is where the race and the stalls go the other way.
 // Needs root, iproute2, nftables and curl; without them this test fails, it never skips.
@@ -26,7 +26,7 @@ interface Explained {
   member: { status: string; confirmedSuspect?: boolean };
   history: unknown[];
   trail: Step[];
-  tcpReached?: boolean;
+  tcpPort?: string;
 }
 
 const NAMES = ['h0', 'h1', 'h2'];
@@ -61,17 +61,16 @@ const explain = (observer: number, member: string) => agents[observer]!.get<Expl
 describe('a live agent whose firewall rejects TCP to its gossip port', () => {
   it('is never suspected when hinted observers find its port refusing', async () => {
     const logs = () => agents.map((a) => `--- ${a.node}\n${a.logs.slice(-3000)}`).join('\n');
-    // Everyone sees everyone alive; h0 and h1 have tried to reach h2's port (a proof ping with
-    // their first probe of it) and were refused, so they hold its refusals as no evidence.
+    // Everyone sees everyone alive; h0 and h1 have dialled h2's port with their first probe of
+    // it, were refused and got its UDP ack: they hold its refusals as no evidence.
     await waitFor(
-      'h0 and h1 to find h2 alive and its TCP port refusing',
+      'h0 and h1 to find h2 alive and its TCP port rejecting',
       async () => {
         for (const o of [0, 1]) {
           const e = await explain(o, 'h2');
-          if (e.member.status !== 'alive' || e.tcpReached !== false) return false;
-          if (!e.trail.some((t) => t.step === 'tcp' && t.result === 'unproven')) return false;
+          if (e.member.status !== 'alive' || e.tcpPort !== 'rejects') return false;
         }
-        return (await explain(0, 'h1')).tcpReached === true && (await explain(1, 'h0')).tcpReached === true;
+        return (await explain(0, 'h1')).tcpPort === 'reached' && (await explain(1, 'h0')).tcpPort === 'reached';
       },
       30_000,
     ).catch((err: Error) => {
@@ -89,7 +88,7 @@ describe('a live agent whose firewall rejects TCP to its gossip port', () => {
       '--http-addr',
       '127.0.0.1:7948',
     );
-    expect(cli).toContain(`TCP has not reached ${lab!.addrs[2]}:7946`);
+    expect(cli).toContain(`Its TCP port ${lab!.addrs[2]}:7946 refused this agent while it answered over UDP`);
 
     // Once the catalog connections are up (every agent connected to both others), h2 resets
     // them: whatever arrives on them is answered with a TCP reset.
@@ -135,7 +134,7 @@ describe('a live agent whose firewall rejects TCP to its gossip port', () => {
     for (const o of [0, 1]) {
       const trail = (await explain(o, 'h2')).trail;
       const hint = trail.findIndex((t) => t.step === 'hint' && t.result === 'started');
-      expect(trail.slice(hint).some((t) => t.step === 'tcp' && t.result === 'unproven')).toBe(true);
+      expect(trail.slice(hint).some((t) => t.step === 'tcp' && t.result === 'ignored')).toBe(true);
       expect(trail.slice(hint).some((t) => t.step === 'acked')).toBe(true);
     }
   }, 120_000);

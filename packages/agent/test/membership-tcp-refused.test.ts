@@ -394,7 +394,7 @@ describe('a connect on every accusation (rule 8)', () => {
   });
 });
 
-describe('a refusal from an address that never took our TCP (a firewall that rejects it)', () => {
+describe('a refusal from a port that rejects us while its member lives (a firewall)', () => {
   const B = { host: '10.0.0.2', port: 7946 };
   const tcpPings = (engine: SwimEngine) =>
     engine.drainOutputs().flatMap((o) => (o.kind === 'tcpPing' && o.to.host === B.host ? [o.ping.seqNo] : []));
@@ -405,38 +405,57 @@ describe('a refusal from an address that never took our TCP (a firewall that rej
     engine.handleTimeout(now);
     engine.handleTimeout(now);
   };
+  /** A catalog hint's probe of b dials at once; the firewall's refusal comes at 11 ms, before any UDP ack. */
+  const hintRefused = (engine: SwimEngine, at = 10) => {
+    expect(engine.probeNow('b', at)).toBe(true);
+    const [seqNo] = tcpPings(engine);
+    expect(seqNo, 'the hint dials at once').toBeDefined();
+    engine.handleTcpPingResult(seqNo!, 'refused', at + 1);
+    return seqNo!;
+  };
+  const OLD_RULE: VoterHealth = { ...DEFAULT_VOTER_HEALTH, learnsRejection: false, proofDial: false };
 
-  it('is a plain failure: the UDP ack that comes after it settles the probe', () => {
-    // A catalog hint's probe dials at once; the firewall's refusal comes before b's UDP ack.
+  it('waits for the UDP ack, which settles the probe and marks the port as rejecting', () => {
     const hinted = (voterHealth: VoterHealth) => {
       const engine = lonePeerEngine(voterHealth, false);
-      expect(engine.probeNow('b', 10)).toBe(true);
-      const [seqNo] = tcpPings(engine);
-      engine.handleTcpPingResult(seqNo!, 'refused', 11);
-      engine.handlePacket(B, ack(seqNo!), 14);
-      return suspects(engine).length;
+      const seqNo = hintRefused(engine);
+      engine.handlePacket(B, ack(seqNo), 14);
+      return { suspected: suspects(engine).length, port: engine.tcpPort('b') };
     };
-    expect(hinted(DEFAULT_VOTER_HEALTH)).toBe(0);
-    // Without the proof, the refusal ended the probe and accused a live member.
-    expect(hinted({ ...DEFAULT_VOTER_HEALTH, refusalNeedsProof: false })).toBe(1);
+    expect(hinted(DEFAULT_VOTER_HEALTH)).toEqual({ suspected: 0, port: 'rejects' });
+    // Before: the refusal ended the probe at once and accused a live member.
+    expect(hinted(OLD_RULE)).toEqual({ suspected: 1, port: 'unknown' });
   });
 
-  it('gives no vote to an observer that may not vote (rule 5 needs the proof)', () => {
-    // b stalls: no UDP ack, so the probe fails at its interval's end. We started 0.3 s ago and
-    // may not vote: a failure without a counted refusal only starts rule 3's silence.
-    const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false, proofDial: false }, false);
-    expect(engine.probeNow('b', 300)).toBe(true);
-    expect(tcpPings(engine)).toEqual([]);
-    runTimers(engine, 800);
-    const [seqNo] = tcpPings(engine);
-    expect(seqNo, 'the fallback dials at the probe timeout').toBeDefined();
-    engine.handleTcpPingResult(seqNo!, 'refused', 801);
-    runTimers(engine, 1300);
+  it('counts at the UDP timeout when no ack came: a crash is accused half a second later', () => {
+    const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH, false);
+    hintRefused(engine);
+    runTimers(engine, 400);
     expect(suspects(engine)).toEqual([]);
-    expect(engine.member('b')?.status).toBe('alive');
+    runTimers(engine, PROFILES.lan.probeTimeoutMs + 10);
+    expect(suspects(engine).map((e) => e.member.name)).toEqual(['b']);
+    expect(engine.tcpPort('b')).toBe('unknown');
   });
 
-  it('is proven by one dial with the first probe; a refusal after that counts', () => {
+  it('counts for nothing once the port is known to reject, even from a member that stalls', () => {
+    const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false }, false);
+    engine.handlePacket(B, ack(hintRefused(engine)), 14);
+    expect(engine.tcpPort('b')).toBe('rejects');
+    // b stalls: no UDP ack; the fallback dials at the probe timeout and is refused again.
+    expect(engine.probeNow('b', 3000)).toBe(true);
+    expect(tcpPings(engine), 'no proof dial twice').toEqual([]);
+    runTimers(engine, 3500);
+    const [fallback] = tcpPings(engine);
+    expect(fallback, 'the fallback dials at the probe timeout').toBeDefined();
+    engine.handleTcpPingResult(fallback!, 'refused', 3501);
+    runTimers(engine, 4000);
+    // Our engine started 4 s ago and has not stalled: a voter, whose failed probe (UDP, indirect,
+    // TCP all silent) accuses as memberlist does, but not at the refusal and not on it.
+    const [s] = suspects(engine);
+    expect(s?.at ?? Number.POSITIVE_INFINITY).toBeGreaterThanOrEqual(4000);
+  });
+
+  it('is proven by one dial with the first probe; a refusal after that counts at once', () => {
     const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false }, false);
     // The first probe dials with its ping, whatever dialAtOnce says; b's kernel accepts.
     expect(engine.probeNow('b', 10)).toBe(true);
@@ -444,6 +463,7 @@ describe('a refusal from an address that never took our TCP (a firewall that rej
     expect(proof).toBeDefined();
     engine.handleTcpPingResult(proof!, 'ack', 11);
     engine.handlePacket(B, ack(proof!), 12);
+    expect(engine.tcpPort('b')).toBe('reached');
     // The next probe dials only after the probe timeout, as memberlist; b has crashed since.
     expect(engine.probeNow('b', 2000)).toBe(true);
     expect(tcpPings(engine)).toEqual([]);
@@ -454,14 +474,19 @@ describe('a refusal from an address that never took our TCP (a firewall that rej
     expect(suspects(engine).map((e) => e.member.name)).toEqual(['b']);
   });
 
-  it('is dialled to prove it once only, when the proof was refused', () => {
-    const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false }, false);
-    expect(engine.probeNow('b', 10)).toBe(true);
-    const [proof] = tcpPings(engine);
-    engine.handleTcpPingResult(proof!, 'refused', 11);
-    engine.handlePacket(B, ack(proof!), 12);
-    expect(engine.probeNow('b', 2000)).toBe(true);
+  it('with refusalNeedsProof, counts only from a proven port', () => {
+    // b stalls: no UDP ack, so the probe fails at its interval's end. We started 0.3 s ago and
+    // may not vote: a failure without a counted refusal only starts rule 3's silence.
+    const strict: VoterHealth = { ...OLD_RULE, refusalNeedsProof: true, dialAtOnce: false };
+    const engine = lonePeerEngine(strict, false);
+    expect(engine.probeNow('b', 300)).toBe(true);
     expect(tcpPings(engine)).toEqual([]);
+    runTimers(engine, 800);
+    const [seqNo] = tcpPings(engine);
+    expect(seqNo, 'the fallback dials at the probe timeout').toBeDefined();
+    engine.handleTcpPingResult(seqNo!, 'refused', 801);
+    runTimers(engine, 1300);
     expect(suspects(engine)).toEqual([]);
+    expect(engine.member('b')?.status).toBe('alive');
   });
 });

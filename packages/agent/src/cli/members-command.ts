@@ -84,7 +84,7 @@ export async function runMembers(args: string[]): Promise<number> {
 interface ExplainAnswer {
   readonly member: MemberInfo | { readonly name: string; readonly status: 'unknown' };
   readonly history: readonly Verdict[];
-  readonly tcpReached?: boolean;
+  readonly tcpPort?: 'reached' | 'rejects' | 'unknown';
 }
 
 function when(ms: number): string {
@@ -92,15 +92,15 @@ function when(ms: number): string {
 }
 
 /** The verdict history as sentences, newest suspicion first. */
-export function explainText({ member, history, tcpReached }: ExplainAnswer): string {
+export function explainText({ member, history, tcpPort }: ExplainAnswer): string {
   const lines = [
     'incarnation' in member
       ? `${member.name}: ${statusText(member)}, incarnation ${member.incarnation}`
       : `${member.name}: no longer a member`,
   ];
-  if (tcpReached === false && 'incarnation' in member)
+  if (tcpPort === 'rejects' && 'incarnation' in member)
     lines.push(
-      `This agent's TCP has not reached ${member.addr}:${member.port} yet, so a refused connect there counts for nothing. If this lasts, check that TCP ${member.port} is open as well as UDP.`,
+      `Its TCP port ${member.addr}:${member.port} refused this agent while it answered over UDP: a firewall? Open TCP ${member.port} as well as UDP; until then a refused connect there counts for nothing.`,
     );
   if (history.length === 0) lines.push('No suspicion of it since this agent started.');
   for (const v of history) {

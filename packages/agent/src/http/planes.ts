@@ -47,8 +47,11 @@ export interface MemberWriter {
 export interface VerdictReader {
   readonly verdicts: { history(member: string): readonly Verdict[] };
   readonly trail: { steps(member: string): readonly TraceEntry[] };
-  /** Whether our TCP has reached the member's gossip port (a refusal from it counts); undefined: not tracked. */
-  tcpReached(member: string): boolean | undefined;
+  /**
+   * What our TCP found at the member's gossip port: reached (a refusal from it counts), rejects (it
+   * refused while the member answered over UDP: a firewall), unknown; undefined: not tracked.
+   */
+  tcpPort(member: string): 'reached' | 'rejects' | 'unknown' | undefined;
 }
 
 /** The gossip keyring, run on every member through Serf's key queries. */

@@ -6,8 +6,8 @@ import type { MemberReader, VerdictReader } from './planes.ts';
 /**
  * GET /v1/members/:name: the member and its recent suspicions as this agent saw them (who accused
  * it, when, over which paths, who confirmed, the accuser's health score, how each ended), and
- * whether our TCP has reached its gossip port (`tcpReached`: false behind a firewall that rejects
- * TCP, whose refusals then count for nothing).
+ * what our TCP found at its gossip port (`tcpPort`: `rejects` behind a firewall that rejects TCP,
+ * whose refusals then count for nothing).
  */
 export function registerVerdictRoutes(app: FastifyInstance, membership: MemberReader & VerdictReader): void {
   app.get<{ Params: { name: string } }>('/v1/members/:name', async (req) => {
@@ -18,12 +18,12 @@ export function registerVerdictRoutes(app: FastifyInstance, membership: MemberRe
     if (!view && history.length === 0) throw new ApiError(404, `no member named "${name}"`);
     // The trail (probe-trail.ts) says what this agent did about the member: how a crash was found.
     const trail = membership.trail.steps(name);
-    const tcpReached = membership.tcpReached(name);
+    const tcpPort = membership.tcpPort(name);
     return {
       member: view ? memberInfo(view) : { name, status: 'unknown' },
       history,
       trail,
-      ...(tcpReached === undefined ? {} : { tcpReached }),
+      ...(tcpPort === undefined ? {} : { tcpPort }),
     };
   });
 }

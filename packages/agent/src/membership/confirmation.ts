@@ -123,8 +123,16 @@ export interface VoterHealth {
    */
   readonly refusalNeedsProof?: boolean;
   /**
-   * With refusalNeedsProof: the first probe of a member whose address has not taken our TCP yet
-   * dials its TCP fallback with the ping, once, so that a later refusal from it can count.
+   * With refusedVotes: an address whose connect was refused while its member answered over UDP
+   * (a firewall) is remembered, and its refusals count for nothing from then on. A refusal from
+   * an address that has not taken our TCP yet, read before the probe's UDP timeout (a probe that
+   * dialled at once), waits for that timeout: the UDP ack decides, and teaches.
+   */
+  readonly learnsRejection?: boolean;
+  /**
+   * With refusalNeedsProof or learnsRejection: the first probe of a member whose address has not
+   * taken our TCP yet dials its TCP fallback with the ping, and each probe tick also pings a few
+   * such addresses, so that an address is proven (or found rejecting) soon after it is learnt.
    */
   readonly proofDial?: boolean;
   /**
@@ -153,7 +161,7 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   refusalFromDial: true,
   refusalSuspicion: true,
   connectOnAccusation: true,
-  refusalNeedsProof: true,
+  learnsRejection: true,
   proofDial: true,
 };
 
@@ -193,6 +201,8 @@ export class Confirmation {
   private readonly reachedOverTcp = new Set<string>();
   /** Addresses a proof dial went to (proofDial): one each. */
   private readonly proofDialled = new Set<string>();
+  /** Addresses that refused our connect while their member answered over UDP (learnsRejection). */
+  private readonly rejectsTcp = new Set<string>();
   /** Where proveSome goes on looking in the member list. */
   private proofCursor = 0;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
@@ -330,6 +340,7 @@ export class Confirmation {
     if (m) {
       this.reachedOverTcp.delete(addressKey(m.addr));
       this.proofDialled.delete(addressKey(m.addr));
+      this.rejectsTcp.delete(addressKey(m.addr));
     }
   }
 
@@ -338,9 +349,25 @@ export class Confirmation {
     if (this.rule?.refusedVotes === true) this.reachedOverTcp.add(addressKey(addr));
   }
 
-  /** Whether a TCP exchange of ours reached `addr` (see trustsRefusal). */
-  reached(addr: Address): boolean {
-    return this.reachedOverTcp.has(addressKey(addr));
+  /**
+   * What our TCP found at `addr` (see trustsRefusal): `reached` (it took an exchange of ours),
+   * `rejects` (it refused while its member answered over UDP), or `unknown`.
+   */
+  tcpPort(addr: Address): 'reached' | 'rejects' | 'unknown' {
+    const key = addressKey(addr);
+    return this.reachedOverTcp.has(key) ? 'reached' : this.rejectsTcp.has(key) ? 'rejects' : 'unknown';
+  }
+
+  /** `m` answered over UDP a probe whose connect its address had refused: a firewall, not a crash. */
+  refusedWhileAlive(m: Member): void {
+    if (this.rule?.learnsRejection !== true || this.reachedOverTcp.has(addressKey(m.addr))) return;
+    this.rejectsTcp.add(addressKey(m.addr));
+    this.core.trace(m.name, { step: 'tcp-rejects' });
+  }
+
+  /** Whether a refusal read before a probe's UDP timeout waits for it (learnsRejection): an unproven address. */
+  refusalWaitsForUdp(m: Member): boolean {
+    return this.rule?.learnsRejection === true && !this.reachedOverTcp.has(addressKey(m.addr));
   }
 
   /**
@@ -359,15 +386,24 @@ export class Confirmation {
    */
   trustsRefusal(addr: Address): boolean {
     const { rule } = this;
-    return rule?.refusedVotes !== true || rule.refusalNeedsProof !== true || this.reachedOverTcp.has(addressKey(addr));
+    if (rule?.refusedVotes !== true) return true;
+    const key = addressKey(addr);
+    if (rule.learnsRejection === true && this.rejectsTcp.has(key)) return false;
+    return rule.refusalNeedsProof !== true || this.reachedOverTcp.has(key);
+  }
+
+  /** Whether refusals are guarded at all (refusalNeedsProof or learnsRejection), so that proofs matter. */
+  private guarded(): boolean {
+    const { rule } = this;
+    return rule?.refusedVotes === true && (rule.refusalNeedsProof === true || rule.learnsRejection === true);
   }
 
   /** Whether a probe of `m` dials its TCP fallback at once to prove the address (proofDial): once per address. */
   wantsProof(m: Member): boolean {
     const { rule } = this;
-    if (rule?.refusedVotes !== true || rule.refusalNeedsProof !== true || rule.proofDial !== true) return false;
+    if (rule?.proofDial !== true || !this.guarded()) return false;
     const key = addressKey(m.addr);
-    if (this.reachedOverTcp.has(key) || this.proofDialled.has(key)) return false;
+    if (this.reachedOverTcp.has(key) || this.rejectsTcp.has(key) || this.proofDialled.has(key)) return false;
     this.proofDialled.add(key);
     return true;
   }
@@ -379,8 +415,7 @@ export class Confirmation {
    */
   proveSome(): void {
     const { rule, core } = this;
-    if (rule?.proofDial !== true || rule.refusalNeedsProof !== true || rule.refusedVotes !== true || core.leaving)
-      return;
+    if (rule?.proofDial !== true || !this.guarded() || core.leaving) return;
     const all = core.members.array();
     const perTick = rule.proofsPerTick ?? PROOFS_PER_TICK;
     let dialled = 0;
@@ -397,6 +432,17 @@ export class Confirmation {
   connectRefused(name: string, incarnation: number, dialledAt: number): void {
     const { core } = this;
     const m = core.members.get(name);
+    if (m?.status === 'alive' && this.refusalWaitsForUdp(m)) {
+      // A proof ping refused: a crash, or a firewall. A UDP answer now says which.
+      this.prober.check(
+        m,
+        [],
+        [],
+        () => this.refusedWhileAlive(m),
+        () => {},
+      );
+      return;
+    }
     if (m?.status !== 'suspect' || m.incarnation !== incarnation) return;
     const refusedAt = this.refusalCountsFromDial() ? dialledAt : core.now;
     this.verdicts.suspect(

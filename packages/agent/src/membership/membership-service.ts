@@ -302,8 +302,8 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     return this.engine.member(name);
   }
 
-  tcpReached(name: string): boolean | undefined {
-    return this.engine.tcpReached(name);
+  tcpPort(name: string): 'reached' | 'rejects' | 'unknown' | undefined {
+    return this.engine.tcpPort(name);
   }
 
   /** Probes a member out of turn (see SwimEngine.probeNow). */

@@ -12,11 +12,13 @@ export type TraceStep =
   /** A probe went out: in its turn, on a hint, or a re-probe (a silence being timed, a chosen prober). */
   | { readonly step: 'probe'; readonly why: 'turn' | 'hint' | 'reprobe'; readonly dialAtOnce: boolean }
   /**
-   * The TCP fallback was dialled, and how it ended (`unproven`: refused by an address that never
-   * took our TCP, which a firewall explains as well as a crash: a plain failure).
+   * A TCP ping of ours was dialled, and how it ended (`ignored`: refused by a port that refused
+   * while its member answered over UDP, a firewall's doing, read as a plain failure).
    */
   | { readonly step: 'dial' }
-  | { readonly step: 'tcp'; readonly result: 'ack' | 'refused' | 'unproven' | 'failed' }
+  | { readonly step: 'tcp'; readonly result: 'ack' | 'refused' | 'ignored' | 'failed' }
+  /** The member answered over UDP after its port refused us: its refusals count for nothing from now on. */
+  | { readonly step: 'tcp-rejects' }
   /** A probe failed: whether it counted (`voter`) and whether it accused or was held back. */
   | { readonly step: 'failed'; readonly voter: boolean; readonly accused: boolean }
   | { readonly step: 'acked' }

@@ -37,6 +37,10 @@ export interface ProbeHooks {
   connectRefused(name: string, incarnation: number, dialledAt: number): void;
   /** Whether this probe dials its TCP fallback with the ping to find out whether the address takes our TCP. */
   wantsProof(target: Member): boolean;
+  /** Whether a refusal read before the probe's UDP timeout waits for it (the UDP ack decides). */
+  refusalWaitsForUdp(target: Member): boolean;
+  /** `target` acked over UDP a probe whose connect was refused: its port rejects us while it lives. */
+  refusedWhileAlive(target: Member): void;
 }
 
 interface PendingProbe {
@@ -62,6 +66,8 @@ interface PendingProbe {
   dialledAt?: number;
   /** The probe interval ended while the TCP fallback was out: its result decides (memberlist waits). */
   awaitingTcp?: boolean;
+  /** A refusal came before the UDP timeout and waits for it (ProbeHooks.refusalWaitsForUdp). */
+  refusalHeld?: boolean;
 }
 interface PendingRelay {
   readonly kind: 'relay';
@@ -155,6 +161,10 @@ export class Prober {
         if (!viaTcp && p.timers.length === 2) core.awareness.apply(-1); // direct ack within the timeout
         core.trace(p.target, { step: 'acked' });
         this.hooks.acked(p.target);
+        if (p.refused && !viaTcp) {
+          const m = core.members.get(p.target);
+          if (m) this.hooks.refusedWhileAlive(m);
+        }
         return viaTcp;
       case 'relay':
         core.timers.cancel(p.timer);
@@ -179,10 +189,10 @@ export class Prober {
 
   /**
    * A TCP ping ended, however it was meant (a probe's fallback, a proof, rule 8's connect): the
-   * trail shows the result (`unproven`: a refusal that counts for nothing), even after a UDP ack
+   * trail shows the result (`ignored`: a refusal that counts for nothing), even after a UDP ack
    * settled its probe.
    */
-  tcpPingEnded(seqNo: number, shown: 'ack' | 'refused' | 'unproven' | 'failed'): void {
+  tcpPingEnded(seqNo: number, shown: 'ack' | 'refused' | 'ignored' | 'failed'): void {
     const d = this.dialled.get(seqNo);
     if (d === undefined) return;
     this.dialled.delete(seqNo);
@@ -226,6 +236,13 @@ export class Prober {
     if (p?.kind !== 'probe' || p.acked) return;
     p.refused = true;
     p.tcpPending = false;
+    const target = this.core.members.get(p.target);
+    // Dialled at once, refused before the UDP ping's timeout: a firewall refuses a live member's
+    // port too, so the UDP ack, if it comes, decides.
+    if (p.timers.length === 2 && target && this.hooks.refusalWaitsForUdp(target)) {
+      p.refusalHeld = true;
+      return;
+    }
     if (!this.hooks.refusalEndsProbe() && !p.awaitingTcp) return;
     for (const t of p.timers) this.core.timers.cancel(t);
     this.probeFailed(p.target, seqNo, p);
@@ -300,7 +317,11 @@ export class Prober {
       core.timers.set(start + core.profile.probeTimeoutMs, () => {
         probe.timers.shift();
         if (probe.tcpAcked) this.handleAck(seqNo, true);
-        else this.indirectProbe(target, seqNo, probe, start + interval);
+        else if (probe.refusalHeld && this.hooks.refusalEndsProbe()) {
+          // UDP stayed silent as well: the refusal counts now.
+          for (const t of probe.timers) core.timers.cancel(t);
+          this.probeFailed(target.name, seqNo, probe);
+        } else this.indirectProbe(target, seqNo, probe, start + interval);
       }),
       core.timers.set(start + interval, () => this.intervalOver(seqNo, probe)),
     );

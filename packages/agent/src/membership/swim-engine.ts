@@ -190,6 +190,8 @@ export class SwimEngine {
       acked: (name) => this.confirmation?.probeAcked(name),
       connectRefused: (name, incarnation, dialledAt) => this.confirmation?.connectRefused(name, incarnation, dialledAt),
       wantsProof: (target) => this.confirmation?.wantsProof(target) ?? false,
+      refusalWaitsForUdp: (target) => this.confirmation?.refusalWaitsForUdp(target) ?? false,
+      refusedWhileAlive: (target) => this.confirmation?.refusedWhileAlive(target),
     });
     // Our deviations from memberlist, all behind this one flag (confirmation.ts).
     const collective = config.collectiveConfirmation !== false && this.lifeguard;
@@ -304,7 +306,7 @@ export class SwimEngine {
     // that never took our TCP: a firewall rejecting TCP refuses a live member's port.
     const trusted =
       result !== 'refused' || dialled === undefined || this.confirmation?.trustsRefusal(dialled) !== false;
-    this.prober.tcpPingEnded(seqNo, trusted ? result : 'unproven');
+    this.prober.tcpPingEnded(seqNo, trusted ? result : 'ignored');
     if (dialled !== undefined) {
       if (result === 'ack') this.confirmation?.tcpReached(dialled);
       if (result === 'failed') this.confirmation?.tcpTimedOut(dialled);
@@ -454,12 +456,12 @@ export class SwimEngine {
   }
 
   /**
-   * Whether a TCP exchange of ours reached the member's gossip port, so that a refused connect to
-   * it counts (README, rule 5); undefined without collective confirmation (memberlist's rules).
+   * What our TCP found at the member's gossip port (Confirmation.tcpPort; README, rule 5);
+   * undefined without collective confirmation (memberlist's rules).
    */
-  tcpReached(name: string): boolean | undefined {
+  tcpPort(name: string): 'reached' | 'rejects' | 'unknown' | undefined {
     const m = this.members.get(name);
-    return m && this.confirmation ? this.confirmation.reached(m.addr) : undefined;
+    return m && this.confirmation ? this.confirmation.tcpPort(m.addr) : undefined;
   }
 
   /** Addresses of up to `count` random alive members other than us (Serf relays answers through them). */
