@@ -474,6 +474,14 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     expect(suspects(engine).map((e) => e.member.name)).toEqual(['b']);
   });
 
+  it('forgets the rejection once the port takes our TCP (the firewall went)', () => {
+    const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH, false);
+    engine.handlePacket(B, ack(hintRefused(engine)), 14);
+    expect(engine.tcpPort('b')).toBe('rejects');
+    reachOverTcp(engine, [B.host], 2000);
+    expect(engine.tcpPort('b')).toBe('reached');
+  });
+
   it('with refusalNeedsProof, counts only from a proven port', () => {
     // b stalls: no UDP ack, so the probe fails at its interval's end. We started 0.3 s ago and
     // may not vote: a failure without a counted refusal only starts rule 3's silence.

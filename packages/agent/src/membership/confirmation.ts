@@ -344,9 +344,14 @@ export class Confirmation {
     }
   }
 
-  /** A TCP exchange we started with `addr` succeeded: a refusal from it later means something. */
+  /**
+   * A TCP exchange we started with `addr` succeeded: a refusal from it later means something (and
+   * a rejection learnt before is over: the firewall went, or the refusal was a restart's gap).
+   */
   tcpReached(addr: Address): void {
-    if (this.rule?.refusedVotes === true) this.reachedOverTcp.add(addressKey(addr));
+    if (this.rule?.refusedVotes !== true) return;
+    this.reachedOverTcp.add(addressKey(addr));
+    this.rejectsTcp.delete(addressKey(addr));
   }
 
   /**
@@ -379,10 +384,10 @@ export class Confirmation {
   }
 
   /**
-   * False when a refused connect to `addr` must be read as a plain failure: while refusals are
-   * evidence (rules 5, 6, 8), only from an address that took our TCP before. A port that a
-   * firewall rejects refuses while the member lives; one that took our TCP refuses only once
-   * nothing listens on it any more.
+   * False when a refused connect to `addr` must be read as a plain failure, as memberlist reads
+   * every one: a port that refused us while its member answered over UDP (learnsRejection), or,
+   * with refusalNeedsProof, one that never took our TCP. A firewall rejecting TCP refuses a live
+   * member's port; a port that took our TCP refuses only once nothing listens on it any more.
    */
   trustsRefusal(addr: Address): boolean {
     const { rule } = this;
@@ -409,9 +414,10 @@ export class Confirmation {
   }
 
   /**
-   * Each probe tick: one TCP ping to each of a few live members whose address has not taken our
-   * TCP yet, so that their refusal counts as soon as possible after a start. Only an ack means
-   * anything (a refusal from them is no evidence yet); once all are proven it sends nothing.
+   * Each probe tick: one TCP ping to each of a few live members whose port is not known either
+   * way, so that soon after a start we know which take our TCP (their refusals count at once)
+   * and which reject it while alive (a refused ping is followed by a UDP check: connectRefused).
+   * Once every port is known it sends nothing.
    */
   proveSome(): void {
     const { rule, core } = this;
