@@ -1,7 +1,8 @@
 // Real libp2p: an idle catalog connection stays open. libp2p closes a TCP socket after an
 // inactivity timeout that by default equals our yamux keep-alive: a socket whose only traffic is
 // its own side's pings then times out just before the next ping (one side's view of a connection
-// whose two pingers run in phase). Scaled down: a 1 s keep-alive on one side, none to speak of on
+// whose two pingers run in phase). Scaled down: a 2 s keep-alive on one side (a stall of up to 1 s
+// still lands its ping in time on a loaded machine), none to speak of on
 // the other, so that the other side's pings cannot keep the socket busy.
 
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -11,7 +12,7 @@ import { startLibp2pTransport } from '../src/catalog/libp2p-transport.ts';
 import { gossipKey } from './catalog-harness.ts';
 import { waitFor } from './helpers/wait.ts';
 
-const KEEP_ALIVE_MS = 1_000;
+const KEEP_ALIVE_MS = 2_000;
 const SILENT_MS = 60_000;
 const started: CatalogTransport[] = [];
 afterEach(async () => {
