@@ -101,7 +101,7 @@ describe('confirmation under CPU starvation (simulator)', () => {
       ['quiet 2 s, else 3 stretched probes', QUIET_ONLY, SEEDS, false],
       ['own window clean (+ 4 s silence)', { ...DEFAULT_VOTER_HEALTH, perWindow: true }, SEEDS, false],
       ['quiet 2 s, else 4 s silence, counted (default)', undefined as unknown as Rule, SEEDS, false],
-      ['... + TCP fallback, rules 5-8, a proven address (default)', undefined as unknown as Rule, SEEDS, true],
+      ['... + TCP fallback, rules 5-8 (default)', undefined as unknown as Rule, SEEDS, true],
     ];
     const rows = rules.map(([label, rule, count, tcp]) => {
       const all = seeds(count, 500).map((s) => starvedRun(rule, s, 1, tcp));
