@@ -427,6 +427,17 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     expect(hinted(OLD_RULE)).toEqual({ suspected: 1, port: 'unknown' });
   });
 
+  it('learns the rejection from a refusal that comes after the UDP ack, too', () => {
+    const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH, false);
+    expect(engine.probeNow('b', 10)).toBe(true);
+    const [seqNo] = tcpPings(engine);
+    engine.handlePacket(B, ack(seqNo!), 11);
+    expect(engine.tcpPort('b')).toBe('unknown');
+    engine.handleTcpPingResult(seqNo!, 'refused', 12);
+    expect(engine.tcpPort('b')).toBe('rejects');
+    expect(suspects(engine)).toEqual([]);
+  });
+
   it('counts at the UDP timeout when no ack came: a crash is accused half a second later', () => {
     const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH, false);
     hintRefused(engine);

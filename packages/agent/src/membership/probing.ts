@@ -101,6 +101,8 @@ export class Prober {
   private readonly pending = new Map<number, Pending>();
   /** Where each TCP ping still out went, and to whom: its ack shows that address takes our TCP. */
   private readonly dialled = new Map<number, { readonly to: Address; readonly name: string }>();
+  /** Probes acked over UDP while their TCP ping was still out: a refusal then is a firewall's. */
+  private readonly ackedWhileDialling = new Set<number>();
   private seqNo = 0;
 
   constructor(core: EngineCore, hooks: ProbeHooks) {
@@ -164,7 +166,7 @@ export class Prober {
         if (p.refused && !viaTcp) {
           const m = core.members.get(p.target);
           if (m) this.hooks.refusedWhileAlive(m);
-        }
+        } else if (p.tcpPending && !viaTcp) this.ackedWhileDialling.add(seqNo);
         return viaTcp;
       case 'relay':
         core.timers.cancel(p.timer);
@@ -197,6 +199,11 @@ export class Prober {
     if (d === undefined) return;
     this.dialled.delete(seqNo);
     this.core.trace(d.name, { step: 'tcp', result: shown });
+    // The member answered over UDP before its port refused: the refusal is a firewall's.
+    if (this.ackedWhileDialling.delete(seqNo) && shown === 'refused') {
+      const m = this.core.members.get(d.name);
+      if (m) this.hooks.refusedWhileAlive(m);
+    }
   }
 
   /**
