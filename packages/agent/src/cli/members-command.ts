@@ -1,4 +1,5 @@
 import { META_ZONE } from '@vigil/protocol';
+import type { TcpPortState } from '../membership/confirmation.ts';
 import type { MemberInfo } from '../membership/membership-service.ts';
 import type { Verdict } from '../membership/verdict-log.ts';
 import { AgentClient, CLIENT_FLAGS, CLIENT_HELP, table, withAgent } from './agent-client.ts';
@@ -84,7 +85,7 @@ export async function runMembers(args: string[]): Promise<number> {
 interface ExplainAnswer {
   readonly member: MemberInfo | { readonly name: string; readonly status: 'unknown' };
   readonly history: readonly Verdict[];
-  readonly tcpPort?: 'reached' | 'rejects' | 'unknown';
+  readonly tcpPort?: TcpPortState;
 }
 
 function when(ms: number): string {

@@ -14,6 +14,7 @@ import type { TransportCounters } from '../election/transport.ts';
 import type { CheckStatus } from '../health/status.ts';
 import type { LogSubscriber } from '../log-tap.ts';
 import type { Address } from '../membership/address.ts';
+import type { TcpPortState } from '../membership/confirmation.ts';
 import type { KeyOperation, KeyringReport } from '../membership/key-manager.ts';
 import type { MemberInfo } from '../membership/member-info.ts';
 import type { JoinResult, MembershipCounters } from '../membership/membership-service.ts';
@@ -51,7 +52,7 @@ export interface VerdictReader {
    * What our TCP found at the member's gossip port: reached (a refusal from it counts), rejects (it
    * refused while the member answered over UDP: a firewall), unknown; undefined: not tracked.
    */
-  tcpPort(member: string): 'reached' | 'rejects' | 'unknown' | undefined;
+  tcpPort(member: string): TcpPortState | undefined;
 }
 
 /** The gossip keyring, run on every member through Serf's key queries. */

@@ -137,7 +137,7 @@ export interface VoterHealth {
   readonly proofDial?: boolean;
   /**
    * With proofDial: members whose address each probe tick also proves with one TCP ping, besides
-   * the probed member (PROOFS_PER_TICK by default), until every live member's address is proven.
+   * the probed member (PROOFS_PER_TICK by default), until every live member's port is known.
    */
   readonly proofsPerTick?: number;
 }
@@ -164,6 +164,9 @@ export const DEFAULT_VOTER_HEALTH: VoterHealth = {
   learnsRejection: true,
   proofDial: true,
 };
+
+/** What our TCP found at a member's gossip port (Confirmation.tcpPort). */
+export type TcpPortState = 'reached' | 'rejects' | 'unknown';
 
 /** The state changes a confirmation round leads to (state.go's, in the engine). */
 export interface Verdicts {
@@ -358,14 +361,15 @@ export class Confirmation {
    * What our TCP found at `addr` (see trustsRefusal): `reached` (it took an exchange of ours),
    * `rejects` (it refused while its member answered over UDP), or `unknown`.
    */
-  tcpPort(addr: Address): 'reached' | 'rejects' | 'unknown' {
+  tcpPort(addr: Address): TcpPortState {
     const key = addressKey(addr);
     return this.reachedOverTcp.has(key) ? 'reached' : this.rejectsTcp.has(key) ? 'rejects' : 'unknown';
   }
 
   /** `m` answered over UDP a probe whose connect its address had refused: a firewall, not a crash. */
-  refusedWhileAlive(m: Member): void {
-    if (this.rule?.learnsRejection !== true || this.reachedOverTcp.has(addressKey(m.addr))) return;
+  refusedWhileAlive(name: string): void {
+    const m = this.core.members.get(name);
+    if (!m || this.rule?.learnsRejection !== true || this.reachedOverTcp.has(addressKey(m.addr))) return;
     this.rejectsTcp.add(addressKey(m.addr));
     this.core.trace(m.name, { step: 'tcp-rejects' });
   }
@@ -434,7 +438,11 @@ export class Confirmation {
     }
   }
 
-  /** Rule 8: our connect to an accused member was refused, a vote of ours if it is still accused. */
+  /**
+   * A TCP ping outside any probe was refused: rule 8's connect to an accused member (a vote of ours
+   * if it is still accused), or a proof ping to a live member's unknown port (a UDP check tells a
+   * firewall from a crash).
+   */
   connectRefused(name: string, incarnation: number, dialledAt: number): void {
     const { core } = this;
     const m = core.members.get(name);
@@ -444,7 +452,7 @@ export class Confirmation {
         m,
         [],
         [],
-        () => this.refusedWhileAlive(m),
+        () => this.refusedWhileAlive(m.name),
         () => {},
       );
       return;

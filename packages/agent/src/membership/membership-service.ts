@@ -17,6 +17,7 @@ import { DataDir } from '../data-dir/data-dir.ts';
 import type { Logger } from '../log.ts';
 import { type Runtime, realRuntime, type TimerHandle } from '../runtime/index.ts';
 import { type Address, addressKey } from './address.ts';
+import type { TcpPortState } from './confirmation.ts';
 import { type ScreenDrop, screenMessages, screenPushPull } from './gossip-screen.ts';
 import { GossipTransport } from './gossip-transport.ts';
 import { KeyManager } from './key-manager.ts';
@@ -302,7 +303,7 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     return this.engine.member(name);
   }
 
-  tcpPort(name: string): 'reached' | 'rejects' | 'unknown' | undefined {
+  tcpPort(name: string): TcpPortState | undefined {
     return this.engine.tcpPort(name);
   }
 

@@ -3,7 +3,11 @@ import { isLive } from '../base/member-status.ts';
 import { type Address, bytesToIp } from './address.ts';
 import type { EngineCore } from './engine-core.ts';
 import type { Member } from './member-table.ts';
+import type { TraceStep } from './probe-trail.ts';
 import type { SuspicionCause } from './swim-engine.ts';
+
+/** How a TCP ping of ours ended, as the trail shows it. */
+type TcpResult = Extract<TraceStep, { step: 'tcp' }>['result'];
 
 /** memberlist's nack support starts at protocol 4. */
 const NACK_MIN_PROTOCOL = 4;
@@ -33,14 +37,14 @@ export interface ProbeHooks {
   refusalCountsFromDial(): boolean;
   /** A probe of `name` was answered. */
   acked(name: string): void;
-  /** Our connect to an accused member (`connect`) was refused at `dialledAt` (rule 8). */
+  /** A TCP ping outside any probe (`connect`: rule 8's, or a proof) was refused; dialled at `dialledAt`. */
   connectRefused(name: string, incarnation: number, dialledAt: number): void;
   /** Whether this probe dials its TCP fallback with the ping to find out whether the address takes our TCP. */
   wantsProof(target: Member): boolean;
   /** Whether a refusal read before the probe's UDP timeout waits for it (the UDP ack decides). */
   refusalWaitsForUdp(target: Member): boolean;
-  /** `target` acked over UDP a probe whose connect was refused: its port rejects us while it lives. */
-  refusedWhileAlive(target: Member): void;
+  /** The member acked over UDP a probe whose connect was refused: its port rejects us while it lives. */
+  refusedWhileAlive(name: string): void;
 }
 
 interface PendingProbe {
@@ -82,7 +86,7 @@ interface PendingCheck {
   readonly onAck: (() => void) | undefined;
   timer: number;
 }
-/** One TCP connect to an accused member (rule 8): only a refusal means anything. */
+/** One TCP ping outside any probe (rule 8's connect, or a proof ping): only its refusal is handled here. */
 interface PendingConnect {
   readonly kind: 'connect';
   readonly target: string;
@@ -163,10 +167,8 @@ export class Prober {
         if (!viaTcp && p.timers.length === 2) core.awareness.apply(-1); // direct ack within the timeout
         core.trace(p.target, { step: 'acked' });
         this.hooks.acked(p.target);
-        if (p.refused && !viaTcp) {
-          const m = core.members.get(p.target);
-          if (m) this.hooks.refusedWhileAlive(m);
-        } else if (p.tcpPending && !viaTcp) this.ackedWhileDialling.add(seqNo);
+        if (p.refused && !viaTcp) this.hooks.refusedWhileAlive(p.target);
+        else if (p.tcpPending && !viaTcp) this.ackedWhileDialling.add(seqNo);
         return viaTcp;
       case 'relay':
         core.timers.cancel(p.timer);
@@ -194,16 +196,13 @@ export class Prober {
    * trail shows the result (`ignored`: a refusal that counts for nothing), even after a UDP ack
    * settled its probe.
    */
-  tcpPingEnded(seqNo: number, shown: 'ack' | 'refused' | 'ignored' | 'failed'): void {
+  tcpPingEnded(seqNo: number, shown: TcpResult): void {
     const d = this.dialled.get(seqNo);
     if (d === undefined) return;
     this.dialled.delete(seqNo);
     this.core.trace(d.name, { step: 'tcp', result: shown });
     // The member answered over UDP before its port refused: the refusal is a firewall's.
-    if (this.ackedWhileDialling.delete(seqNo) && shown === 'refused') {
-      const m = this.core.members.get(d.name);
-      if (m) this.hooks.refusedWhileAlive(m);
-    }
+    if (this.ackedWhileDialling.delete(seqNo) && shown === 'refused') this.hooks.refusedWhileAlive(d.name);
   }
 
   /**

@@ -2,7 +2,13 @@ import type { Dead, Message, Ping, PushNodeState, PushPull, Suspect } from '@vig
 import { isLive, type MemberStatus } from '../base/member-status.ts';
 import { type Address, ipToBytes } from './address.ts';
 import type { Awareness } from './awareness.ts';
-import { Confirmation, DEFAULT_VOTER_HEALTH, type Verdicts, type VoterHealth } from './confirmation.ts';
+import {
+  Confirmation,
+  DEFAULT_VOTER_HEALTH,
+  type TcpPortState,
+  type Verdicts,
+  type VoterHealth,
+} from './confirmation.ts';
 import { DIRECT_FANOUT, EngineCore } from './engine-core.ts';
 import { MemberStates } from './member-states.ts';
 import { type Member, MemberTable } from './member-table.ts';
@@ -302,8 +308,8 @@ export class SwimEngine {
   handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number): boolean {
     this.now = now;
     const dialled = this.prober.tcpPingDialled(seqNo);
-    // memberlist (no confirmation) reads a refusal as a failure anyway; so do we, from an address
-    // that never took our TCP: a firewall rejecting TCP refuses a live member's port.
+    // memberlist (no confirmation) reads every refusal as a plain failure; we do so for a port that
+    // refused us while its member answered over UDP: a firewall, not a crash (rule 5).
     const trusted =
       result !== 'refused' || dialled === undefined || this.confirmation?.trustsRefusal(dialled) !== false;
     this.prober.tcpPingEnded(seqNo, trusted ? result : 'ignored');
@@ -459,7 +465,7 @@ export class SwimEngine {
    * What our TCP found at the member's gossip port (Confirmation.tcpPort; README, rule 5);
    * undefined without collective confirmation (memberlist's rules).
    */
-  tcpPort(name: string): 'reached' | 'rejects' | 'unknown' | undefined {
+  tcpPort(name: string): TcpPortState | undefined {
     const m = this.members.get(name);
     return m && this.confirmation ? this.confirmation.tcpPort(m.addr) : undefined;
   }
