@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createSecretKey } from 'node:crypto';
 import { encryptedLength, encryptOverhead, Keyring, KeyringError } from '../src/index.ts';
 import { decryptPayload, encryptPayload } from '../src/memberlist/keyring.ts';
 import { ascii, captured, hex, loadCapture, unhex } from './helpers.ts';
@@ -85,12 +86,29 @@ describe('Keyring', () => {
     expect(() => ring.use(k3)).toThrow(KeyringError);
     ring.use(k2);
     expect(ring.getPrimaryKey()).toEqual(k2);
+    // The ring encrypts with the KeyObject it made for its primary: it follows use().
+    const afterUse = ring.encrypt(ascii('u'), new Uint8Array());
+    expect(new Keyring(k2).decrypt(afterUse, new Uint8Array())).toEqual(ascii('u'));
+    expect(new Keyring(k1).decrypt(afterUse, new Uint8Array())).toBeUndefined();
     expect(() => ring.remove(k2)).toThrow(KeyringError);
     ring.remove(k1);
     expect(ring.getKeys()).toEqual([k2]);
     const ct = ring.encrypt(ascii('z'), new Uint8Array(), 0);
     expect(ct[0]).toBe(0);
     expect(new Keyring(k2).decrypt(ct, new Uint8Array())).toEqual(ascii('z'));
+    expect(new Keyring(k1).decrypt(ring.encrypt(ascii('r'), new Uint8Array()), new Uint8Array())).toBeUndefined();
+    expect(ring.decrypt(new Keyring(k1).encrypt(ascii('r'), new Uint8Array()), new Uint8Array())).toBeUndefined();
+  });
+
+  it('a KeyObject key encrypts and decrypts exactly as its raw bytes do', () => {
+    for (const raw of [k1, k2, k3]) {
+      const secret = createSecretKey(raw);
+      const ad = ascii('ad');
+      const ct = encryptPayload(1, secret, ascii('same'), ad, nonce);
+      expect(ct).toEqual(encryptPayload(1, raw, ascii('same'), ad, nonce));
+      expect(decryptPayload([secret], ct, ad)).toEqual(ascii('same'));
+    }
+    expect(() => encryptPayload(1, createSecretKey(new Uint8Array(20)), ascii('x'), new Uint8Array())).toThrow(KeyringError);
   });
 
   it('keeps its own copies of keys', () => {
