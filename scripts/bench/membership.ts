@@ -423,6 +423,12 @@ interface KillTimeline {
   stalls: { count: number; agents: number; maxMs: number };
   /** From the survivors' probe trails (GET /v1/members/:name `trail`): how the crash was found. */
   stages: CrashStages;
+  /**
+   * What each survivor's TCP had found at the victim's gossip port (`tcpPort`, read after the
+   * crash; a dead port's refusals teach nothing, so it is as it was at the SIGKILL): a refusal from
+   * a `reached` port counts at once, from an `unknown` one only at the probe timeout.
+   */
+  victimPort: Record<string, number>;
 }
 
 /**
@@ -436,6 +442,12 @@ interface CrashStages {
   hintMs: Spread;
   /** When each survivor first sent a packet carrying a suspicion of the victim. */
   sentSuspectMs: Spread;
+  /**
+   * From a survivor's first refused TCP connect to the victim to its probe's failure: ~0 when the
+   * refusal counted at once (a port known to take our TCP), the probe timeout's rest when it waited
+   * for UDP (a port not known either way, rule 5).
+   */
+  refusedToFailedMs: Spread;
 }
 
 interface TraceEntry {
@@ -463,10 +475,18 @@ function crashStages(trails: readonly (readonly TraceEntry[])[], wallT0: number)
   const counts: Record<string, number> = {};
   const hints: number[] = [];
   const sent: number[] = [];
+  const refusedToFailed: number[] = [];
   for (const trail of trails) {
     let firstSent: number | undefined;
+    let refusedAt: number | undefined;
+    let refusalTimed = false;
     for (const e of trail) {
       if (e.at < wallT0) continue;
+      if (e.step === 'tcp' && e.result === 'refused') refusedAt ??= e.at;
+      if (e.step === 'failed' && refusedAt !== undefined && !refusalTimed) {
+        refusedToFailed.push(e.at - refusedAt);
+        refusalTimed = true;
+      }
       const key = stageKey(e);
       const ms = e.at - wallT0;
       counts[key] = (counts[key] ?? 0) + (e.step === 'sent-suspect' ? (e.packets ?? 1) : 1);
@@ -476,7 +496,13 @@ function crashStages(trails: readonly (readonly TraceEntry[])[], wallT0: number)
     }
     if (firstSent !== undefined) sent.push(firstSent);
   }
-  return { firstMs, counts, hintMs: spread(hints), sentSuspectMs: spread(sent) };
+  return {
+    firstMs,
+    counts,
+    hintMs: spread(hints),
+    sentSuspectMs: spread(sent),
+    refusedToFailedMs: spread(refusedToFailed),
+  };
 }
 
 function stagesText(s: CrashStages): string {
@@ -484,7 +510,8 @@ function stagesText(s: CrashStages): string {
   const keys = Object.keys(s.firstMs).sort((a, b) => s.firstMs[a]! - s.firstMs[b]!);
   return (
     `first (ms after SIGKILL) / count: ${keys.map((k) => `${k} ${s.firstMs[k]}/${s.counts[k]}`).join(', ')}; ` +
-    `hints at ${sp(s.hintMs)}; survivors' first suspicion sent at ${sp(s.sentSuspectMs)}`
+    `hints at ${sp(s.hintMs)}; survivors' first suspicion sent at ${sp(s.sentSuspectMs)}; ` +
+    `first refusal to its probe's failure ${sp(s.refusedToFailedMs)}`
   );
 }
 
@@ -520,7 +547,8 @@ function timelineText(t: KillTimeline): string {
     `seen confirmed ${sp(t.seenConfirmedMs)}, accusation taken in ${sp(t.suspectedMs)}, ` +
     `first confirmation ${sp(t.firstConfirmationMs)}; learnt by ${JSON.stringify(t.causes)}; ` +
     `refused-connect voters ${t.refusers}, survivors confirming themselves ${t.ownConfirmers}; ` +
-    `stalls from 2 s before: ${t.stalls.count} on ${t.stalls.agents} agents, longest ${Math.round(t.stalls.maxMs)} ms`
+    `stalls from 2 s before: ${t.stalls.count} on ${t.stalls.agents} agents, longest ${Math.round(t.stalls.maxMs)} ms; ` +
+    `victim's port as the survivors knew it ${JSON.stringify(t.victimPort)}`
   );
 }
 
@@ -540,14 +568,17 @@ async function killTimeline(
   const causes: Record<string, number> = {};
   const refusers = new Set<string>();
   const trails: TraceEntry[][] = [];
+  const victimPort: Record<string, number> = {};
   let ownConfirmers = 0;
   await Promise.all(
     observers.map(async (i) => {
-      const body = await c.api<{ history: VerdictEntry[]; trail?: TraceEntry[] }>(
+      const body = await c.api<{ history: VerdictEntry[]; trail?: TraceEntry[]; tcpPort?: string }>(
         i,
         `/v1/members/${encodeURIComponent(name)}`,
       );
       trails.push(body?.trail ?? []);
+      const port = body?.tcpPort ?? 'none';
+      victimPort[port] = (victimPort[port] ?? 0) + 1;
       if (dumpTrailsTo !== undefined)
         await appendFile(dumpTrailsTo, `${JSON.stringify({ observer: c.names[i], victim: name, wallT0, ...body })}\n`);
       // History is newest first: a suspect message arriving after the dead verdict opens a newer
@@ -589,6 +620,7 @@ async function killTimeline(
     causes,
     refusers: refusers.size,
     ownConfirmers,
+    victimPort,
   };
 }
 

@@ -43,6 +43,10 @@ if (major < neededMajor || (major === neededMajor && minor < neededMinor)) {
 //   through scavenges, exec to /readyz 601 -> 564 ms and start-up CPU 485 -> 460 ms (medians of 8
 //   alternating runs), but it never shrinks at idle: RSS +2.4 and +2.6 MiB per agent (two pairs
 //   of 5-agent clusters), paid all the time rather than once per start.
+//   Tiering sooner (--invocation-count-for-maglev=40 --invocation-count-for-turbofan=300, a tenth
+//   of the defaults: an idle agent's paths run a few times a second and stay in baseline code) and
+//   --no-efficiency-mode: main thread 5.7 and 5.9 ms/s against 5.7-6.1 for the three agents
+//   without flags in the same encrypted 5-agent cluster (sources, 90 s window): no gain.
 var AGENT_NODE_FLAGS = ['--max-semi-space-size=4'];
 // And the environment it runs with, read by glibc when the process starts (so it too needs the
 // re-exec, or the unit's Environment=). A variable already set wins.

@@ -485,6 +485,53 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     expect(suspects(engine).map((e) => e.member.name)).toEqual(['b']);
   });
 
+  it('is proven by a connect its kernel took even when the ack came too late (a starved member)', () => {
+    // Without the connect taken (a timeout, no route) nothing is proven, and a later probe dials again.
+    for (const connected of [true, false]) {
+      const engine = lonePeerEngine({ ...DEFAULT_VOTER_HEALTH, dialAtOnce: false }, false);
+      expect(engine.probeNow('b', 10)).toBe(true);
+      const [proof] = tcpPings(engine);
+      engine.handlePacket(B, ack(proof!), 12);
+      // No TCP ack by the deadline: a firewall would have refused the connect itself.
+      engine.handleTcpPingResult(proof!, 'failed', 1010, connected);
+      expect(engine.tcpPort('b')).toBe(connected ? 'reached' : 'unknown');
+      expect(engine.probeNow('b', 2000)).toBe(true);
+      expect(tcpPings(engine), 'a timeout lets a later probe prove the port').toHaveLength(connected ? 0 : 1);
+    }
+  });
+
+  it('follows a refused proof ping with a probe that dials at once: silence accuses, an ack teaches', () => {
+    // b is c's neighbour in the probe order: the tick probes c and proves b's port on the side.
+    const proofRefused = () => {
+      const engine = engineKnowing(
+        [
+          { name: 'c', host: '10.0.0.3' },
+          { name: 'b', host: B.host },
+        ],
+        DEFAULT_VOTER_HEALTH,
+      );
+      let proof: number | undefined;
+      for (let t = 1000; proof === undefined && t <= 5000; t += 1000) {
+        runTimers(engine, t);
+        [proof] = tcpPings(engine);
+      }
+      expect(proof, 'a probe tick proves b').toBeDefined();
+      engine.handleTcpPingResult(proof!, 'refused', 6000);
+      const [dial] = tcpPings(engine);
+      expect(dial, 'the probe that follows dials at once').toBeDefined();
+      engine.handleTcpPingResult(dial!, 'refused', 6001);
+      return { engine, dial: dial! };
+    };
+    const crashed = proofRefused().engine;
+    runTimers(crashed, 6000 + PROFILES.lan.probeTimeoutMs + 10);
+    expect(suspects(crashed).map((e) => e.member.name)).toEqual(['b']);
+    const firewalled = proofRefused();
+    firewalled.engine.handlePacket(B, ack(firewalled.dial), 6002);
+    runTimers(firewalled.engine, 6000 + PROFILES.lan.probeTimeoutMs + 10);
+    expect(suspects(firewalled.engine)).toEqual([]);
+    expect(firewalled.engine.tcpPort('b')).toBe('rejects');
+  });
+
   it('forgets the rejection once the port takes our TCP (the firewall went)', () => {
     const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH, false);
     engine.handlePacket(B, ack(hintRefused(engine)), 14);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { createSecretKey } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { encryptedLength, encryptOverhead, Keyring, KeyringError } from '../src/index.ts';
 import { decryptPayload, encryptPayload } from '../src/memberlist/keyring.ts';
 import { ascii, captured, hex, loadCapture, unhex } from './helpers.ts';
@@ -108,7 +108,9 @@ describe('Keyring', () => {
       expect(ct).toEqual(encryptPayload(1, raw, ascii('same'), ad, nonce));
       expect(decryptPayload([secret], ct, ad)).toEqual(ascii('same'));
     }
-    expect(() => encryptPayload(1, createSecretKey(new Uint8Array(20)), ascii('x'), new Uint8Array())).toThrow(KeyringError);
+    expect(() => encryptPayload(1, createSecretKey(new Uint8Array(20)), ascii('x'), new Uint8Array())).toThrow(
+      KeyringError,
+    );
   });
 
   it('keeps its own copies of keys', () => {

@@ -31,6 +31,11 @@ const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
 const PROOFS_PER_TICK = 4;
 const PROOF_SCAN = 16;
 /**
+ * Lifeguard stretches the probe ticks that carry the proofs (a starved start-up scores high), so a
+ * tick proves that many times more, up to this: the rate stays per probe interval, as designed.
+ */
+const MAX_PROOFS_PER_TICK = 16;
+/**
  * A refutation is told directly this long after the accusation arrives: a restarted agent learns
  * it is suspected from its join's push/pull replies while still merging them, so the wait lets it
  * learn every member first, and folds a burst of refutations into one.
@@ -421,15 +426,16 @@ export class Confirmation {
    * Each probe tick: one TCP ping to each of a few live members whose port is not known either
    * way, so that soon after a start we know which take our TCP (their refusals count at once)
    * and which reject it while alive (a refused ping is followed by a UDP check: connectRefused).
-   * Once every port is known it sends nothing.
+   * Once every port is known it sends nothing. `stretch`: how many probe intervals this tick
+   * stands for (Lifeguard's scale).
    */
-  proveSome(): void {
+  proveSome(stretch = 1): void {
     const { rule, core } = this;
     if (rule?.proofDial !== true || !this.guarded() || core.leaving) return;
     const all = core.members.array();
-    const perTick = rule.proofsPerTick ?? PROOFS_PER_TICK;
+    const perTick = Math.min(MAX_PROOFS_PER_TICK, Math.round((rule.proofsPerTick ?? PROOFS_PER_TICK) * stretch));
     let dialled = 0;
-    for (let i = 0; i < Math.min(PROOF_SCAN, all.length) && dialled < perTick; i++) {
+    for (let i = 0; i < Math.min(PROOF_SCAN * Math.ceil(stretch), all.length) && dialled < perTick; i++) {
       this.proofCursor = (this.proofCursor + 1) % all.length;
       const m = all[this.proofCursor]!;
       if (m === core.self || m.status !== 'alive' || this.prober.isProbing(m.name) || !this.wantsProof(m)) continue;
@@ -447,14 +453,11 @@ export class Confirmation {
     const { core } = this;
     const m = core.members.get(name);
     if (m?.status === 'alive' && this.refusalWaitsForUdp(m)) {
-      // A proof ping refused: a crash, or a firewall. A UDP answer now says which.
-      this.prober.check(
-        m,
-        [],
-        [],
-        () => this.refusedWhileAlive(m.name),
-        () => {},
-      );
+      // A proof ping refused: a crash, or a firewall. A probe that dials at once says which: a UDP
+      // ack teaches the rejection, silence lets its refusal accuse, as a hint's probe does (a
+      // cluster's start-up proofs meet a crash's refusals first).
+      if (!this.prober.isProbing(m.name))
+        this.prober.probe(m, core.awareness.scale(core.profile.probeIntervalMs), true, 'proof');
       return;
     }
     if (m?.status !== 'suspect' || m.incarnation !== incarnation) return;

@@ -533,8 +533,9 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
     }
   }
 
-  private async exchange(to: Address, message: Message, timeoutMs: number): Promise<Message> {
+  private async exchange(to: Address, message: Message, timeoutMs: number, onConnected?: () => void): Promise<Message> {
     const socket = await this.transport.dial(to, timeoutMs);
+    onConnected?.();
     try {
       this.counters.streamsOut++;
       socket.write(encodeStream(message, streamEncoding(this.keyring, true)));
@@ -570,10 +571,18 @@ export class MembershipService extends EventEmitter<{ event: [MembershipEvent] }
   }
 
   private async tcpPing(to: Address, ping: Message & { type: 'ping' }, deadline: number): Promise<void> {
-    const result = await runTcpPing(() => this.exchange(to, ping, Math.max(1, deadline - this.now())), ping.seqNo);
+    let connected = false;
+    const timeoutMs = Math.max(1, deadline - this.now());
+    const result = await runTcpPing(
+      () =>
+        this.exchange(to, ping, timeoutMs, () => {
+          connected = true;
+        }),
+      ping.seqNo,
+    );
     if (this.stopped) return;
     this.counters.tcpPings[result]++;
-    if (this.engine.handleTcpPingResult(ping.seqNo, result, this.now())) this.warnTcpFallback(ping.node);
+    if (this.engine.handleTcpPingResult(ping.seqNo, result, this.now(), connected)) this.warnTcpFallback(ping.node);
     this.pump();
   }
 

@@ -303,9 +303,12 @@ export class SwimEngine {
     this.pendingStreams.delete(id);
   }
 
-  /** How a `tcpPing` output ended; `refused` only for ECONNREFUSED (tcp-ping.ts). */
-  /** Returns whether a TCP ack settled a probe whose UDP ping went unanswered (a fallback that worked). */
-  handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number): boolean {
+  /**
+   * How a `tcpPing` output ended; `refused` only for ECONNREFUSED (tcp-ping.ts); `connected`: a
+   * `failed` one whose connect was taken. Returns whether a TCP ack settled a probe whose UDP ping
+   * went unanswered (a fallback that worked).
+   */
+  handleTcpPingResult(seqNo: number, result: TcpPingResult, now: number, connected = false): boolean {
     this.now = now;
     const dialled = this.prober.tcpPingDialled(seqNo);
     // memberlist (no confirmation) reads every refusal as a plain failure; we do so for a port that
@@ -314,8 +317,10 @@ export class SwimEngine {
       result !== 'refused' || dialled === undefined || this.confirmation?.trustsRefusal(dialled) !== false;
     this.prober.tcpPingEnded(seqNo, trusted ? result : 'ignored');
     if (dialled !== undefined) {
-      if (result === 'ack') this.confirmation?.tcpReached(dialled);
-      if (result === 'failed') this.confirmation?.tcpTimedOut(dialled);
+      // A connect the member's kernel took proves the port as an ack does: only its ack was late
+      // (a starved member's loop), and a firewall that rejects TCP refuses the connect itself.
+      if (result === 'ack' || (result === 'failed' && connected)) this.confirmation?.tcpReached(dialled);
+      else if (result === 'failed') this.confirmation?.tcpTimedOut(dialled);
     }
     if (result === 'ack') return this.prober.handleAck(seqNo, true);
     if (result === 'refused' && trusted) this.prober.handleTcpRefused(seqNo);
@@ -539,7 +544,7 @@ export class SwimEngine {
     if (this.leaving) return;
     const target = this.members.nextProbeTarget();
     if (target) this.prober.probe(target, interval, false, 'turn');
-    this.confirmation?.proveSome();
+    this.confirmation?.proveSome(interval / this.profile.probeIntervalMs);
   }
 
   /** After an input: ticks parked by a lone agent go on, on their old phase (as resumeGossip). */

@@ -555,7 +555,8 @@ export class Simulator {
         const inTime = result === 'refused' || at <= out.deadline;
         this.queue.set(inTime ? at : out.deadline, (t) => {
           if (from.crashed || from.engine !== dialer) return;
-          from.engine.handleTcpPingResult(out.ping.seqNo, inTime ? result : 'failed', t);
+          // A late ack: the member's kernel took the connect (its listen backlog), its loop did not answer in time.
+          from.engine.handleTcpPingResult(out.ping.seqNo, inTime ? result : 'failed', t, result === 'ack');
           this.settle(from);
         });
       }
