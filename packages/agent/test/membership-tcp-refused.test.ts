@@ -500,8 +500,8 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     }
   });
 
-  it('follows a refused proof ping with a probe that dials at once: silence accuses, an ack teaches', () => {
-    // b is c's neighbour in the probe order: the tick probes c and proves b's port on the side.
+  it('follows a refused proof ping with a UDP check: an ack teaches, silence accuses nobody', () => {
+    // b is c's neighbour in the probe order: a tick probes c and proves b's port on the side.
     const proofRefused = () => {
       const engine = engineKnowing(
         [
@@ -517,18 +517,26 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
       }
       expect(proof, 'a probe tick proves b').toBeDefined();
       engine.handleTcpPingResult(proof!, 'refused', 6000);
-      const [dial] = tcpPings(engine);
-      expect(dial, 'the probe that follows dials at once').toBeDefined();
-      engine.handleTcpPingResult(dial!, 'refused', 6001);
-      return { engine, dial: dial! };
+      const outputs = engine.drainOutputs();
+      expect(
+        outputs.some((o) => o.kind === 'tcpPing'),
+        'no second dial',
+      ).toBe(false);
+      const check = outputs.flatMap((o) =>
+        o.kind === 'packet' && o.to.host === B.host
+          ? o.messages.flatMap((m) => (m.type === 'ping' ? [m.seqNo] : []))
+          : [],
+      )[0];
+      expect(check, 'a UDP ping checks b').toBeDefined();
+      return { engine, check: check! };
     };
-    const crashed = proofRefused().engine;
-    runTimers(crashed, 6000 + PROFILES.lan.probeTimeoutMs + 10);
-    expect(suspects(crashed).map((e) => e.member.name)).toEqual(['b']);
+    // A crash, or a firewalled member that stalls: the check's silence is no accusation.
+    const silent = proofRefused().engine;
+    runTimers(silent, 6000 + PROFILES.lan.probeTimeoutMs + 10);
+    expect(suspects(silent)).toEqual([]);
+    expect(silent.tcpPort('b')).toBe('unknown');
     const firewalled = proofRefused();
-    firewalled.engine.handlePacket(B, ack(firewalled.dial), 6002);
-    runTimers(firewalled.engine, 6000 + PROFILES.lan.probeTimeoutMs + 10);
-    expect(suspects(firewalled.engine)).toEqual([]);
+    firewalled.engine.handlePacket(B, ack(firewalled.check), 6002);
     expect(firewalled.engine.tcpPort('b')).toBe('rejects');
   });
 

@@ -30,10 +30,7 @@ const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
  */
 const PROOFS_PER_TICK = 4;
 const PROOF_SCAN = 16;
-/**
- * Lifeguard stretches the probe ticks that carry the proofs (a starved start-up scores high), so a
- * tick proves that many times more, up to this: the rate stays per probe interval, as designed.
- */
+/** At most this many proofs at once, however long since the last tick (proveSome's budget). */
 const MAX_PROOFS_PER_TICK = 16;
 /**
  * A refutation is told directly this long after the accusation arrives: a restarted agent learns
@@ -211,8 +208,10 @@ export class Confirmation {
   private readonly proofDialled = new Set<string>();
   /** Addresses that refused our connect while their member answered over UDP (learnsRejection). */
   private readonly rejectsTcp = new Set<string>();
-  /** Where proveSome goes on looking in the member list. */
-  private proofCursor = 0;
+  /** Where proveSome goes on looking in the member list; starts at a random member (first call). */
+  private proofCursor = -1;
+  /** When proveSome last ran: its budget is per probe interval of real time. */
+  private provedAt: number | undefined;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
   private readonly connectedAt = new Map<string, number>();
 
@@ -426,16 +425,21 @@ export class Confirmation {
    * Each probe tick: one TCP ping to each of a few live members whose port is not known either
    * way, so that soon after a start we know which take our TCP (their refusals count at once)
    * and which reject it while alive (a refused ping is followed by a UDP check: connectRefused).
-   * Once every port is known it sends nothing. `stretch`: how many probe intervals this tick
-   * stands for (Lifeguard's scale).
+   * Once every port is known it sends nothing.
    */
-  proveSome(stretch = 1): void {
+  proveSome(): void {
     const { rule, core } = this;
     if (rule?.proofDial !== true || !this.guarded() || core.leaving) return;
     const all = core.members.array();
-    const perTick = Math.min(MAX_PROOFS_PER_TICK, Math.round((rule.proofsPerTick ?? PROOFS_PER_TICK) * stretch));
+    // Lifeguard stretches the ticks that call this and a starved loop runs them late: the budget
+    // is per probe interval that passed, so the pace holds through a start-up's storm.
+    const intervals = this.provedAt === undefined ? 1 : (core.now - this.provedAt) / core.profile.probeIntervalMs;
+    this.provedAt = core.now;
+    const perTick = Math.min(MAX_PROOFS_PER_TICK, Math.round((rule.proofsPerTick ?? PROOFS_PER_TICK) * intervals));
+    // Every member starting at the first would prove the same ports in the same order, at once.
+    if (this.proofCursor < 0) this.proofCursor = Math.floor(core.config.random() * all.length);
     let dialled = 0;
-    for (let i = 0; i < Math.min(PROOF_SCAN * Math.ceil(stretch), all.length) && dialled < perTick; i++) {
+    for (let i = 0; i < Math.min(PROOF_SCAN * Math.ceil(intervals), all.length) && dialled < perTick; i++) {
       this.proofCursor = (this.proofCursor + 1) % all.length;
       const m = all[this.proofCursor]!;
       if (m === core.self || m.status !== 'alive' || this.prober.isProbing(m.name) || !this.wantsProof(m)) continue;
@@ -453,11 +457,16 @@ export class Confirmation {
     const { core } = this;
     const m = core.members.get(name);
     if (m?.status === 'alive' && this.refusalWaitsForUdp(m)) {
-      // A proof ping refused: a crash, or a firewall. A probe that dials at once says which: a UDP
-      // ack teaches the rejection, silence lets its refusal accuse, as a hint's probe does (a
-      // cluster's start-up proofs meet a crash's refusals first).
-      if (!this.prober.isProbing(m.name))
-        this.prober.probe(m, core.awareness.scale(core.profile.probeIntervalMs), true, 'proof');
+      // A proof ping refused: a crash, or a firewall. A UDP answer now says which. Its silence
+      // accuses nobody: a firewalled member that stalls past the check would be accused (the
+      // firewall table's starved column: 19 confirmed views over 20 seeds when it probed at once).
+      this.prober.check(
+        m,
+        [],
+        [],
+        () => this.refusedWhileAlive(m.name),
+        () => {},
+      );
       return;
     }
     if (m?.status !== 'suspect' || m.incarnation !== incarnation) return;

@@ -10,7 +10,7 @@ export type TraceStep =
   /** The catalog's hint (a dropped connection): `started` a probe, or not (`busy`: one was out). */
   | { readonly step: 'hint'; readonly result: 'started' | 'busy' | 'ignored' }
   /** A probe went out: in its turn, on a hint, or a re-probe (a silence being timed, a chosen prober). */
-  | { readonly step: 'probe'; readonly why: 'turn' | 'hint' | 'reprobe' | 'proof'; readonly dialAtOnce: boolean }
+  | { readonly step: 'probe'; readonly why: 'turn' | 'hint' | 'reprobe'; readonly dialAtOnce: boolean }
   /**
    * A TCP ping of ours was dialled, and how it ended (`ignored`: refused by a port that refused
    * while its member answered over UDP, a firewall's doing, read as a plain failure).

@@ -294,7 +294,7 @@ export class Prober {
    * probe timeout, for probes on evidence that the member may be gone (confirmation.ts), where a
    * refused connect settles it half a second sooner.
    */
-  probe(target: Member, interval: number, dialAtOnce: boolean, why: 'turn' | 'hint' | 'reprobe' | 'proof'): void {
+  probe(target: Member, interval: number, dialAtOnce: boolean, why: 'turn' | 'hint' | 'reprobe'): void {
     const { core } = this;
     // A proof dial changes nothing about the probe itself: an early TCP ack waits for the UDP one.
     const dials = dialAtOnce || this.hooks.wantsProof(target);

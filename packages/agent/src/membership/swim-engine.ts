@@ -544,7 +544,7 @@ export class SwimEngine {
     if (this.leaving) return;
     const target = this.members.nextProbeTarget();
     if (target) this.prober.probe(target, interval, false, 'turn');
-    this.confirmation?.proveSome(interval / this.profile.probeIntervalMs);
+    this.confirmation?.proveSome();
   }
 
   /** After an input: ticks parked by a lone agent go on, on their old phase (as resumeGossip). */
