@@ -501,7 +501,7 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
   });
 
   it('follows a refused proof ping with a UDP check: an ack teaches, silence accuses nobody', () => {
-    // b is c's neighbour in the probe order: a tick probes c and proves b's port on the side.
+    // A tick probes one of c and b and proves the other's port on the side: the loop waits for b's.
     const proofRefused = () => {
       const engine = engineKnowing(
         [
@@ -538,6 +538,25 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     const firewalled = proofRefused();
     firewalled.engine.handlePacket(B, ack(firewalled.check), 6002);
     expect(firewalled.engine.tcpPort('b')).toBe('rejects');
+  });
+
+  it('proves 4 ports per probe interval that passed, up to 16, however late the tick runs', () => {
+    const peers = Array.from({ length: 60 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
+    const engine = engineKnowing(peers, DEFAULT_VOTER_HEALTH);
+    /** Runs the tick due by `now`, acks its probe over UDP, and counts the TCP pings it sent. */
+    const tick = (now: number) => {
+      runTimers(engine, now);
+      const outputs = engine.drainOutputs();
+      for (const o of outputs)
+        if (o.kind === 'packet')
+          for (const m of o.messages) if (m.type === 'ping') engine.handlePacket(o.to, ack(m.seqNo), now + 1);
+      engine.drainOutputs();
+      return outputs.filter((o) => o.kind === 'tcpPing').length;
+    };
+    // Each count is the proofs plus the probed member's own first dial.
+    expect(tick(1000)).toBe(4 + 1);
+    expect(tick(4000), 'three intervals since the last tick').toBe(12 + 1);
+    expect(tick(14_000), 'ten intervals: capped').toBe(16 + 1);
   });
 
   it('forgets the rejection once the port takes our TCP (the firewall went)', () => {

@@ -81,6 +81,8 @@ describe('Keyring', () => {
   it('rotates: install, use, remove; the primary cannot be removed', () => {
     const ring = new Keyring(k1);
     ring.install(k2);
+    // Installed keys decrypt at once (a live `keys install`, before any use()).
+    expect(ring.decrypt(new Keyring(k2).encrypt(ascii('i'), new Uint8Array()), new Uint8Array())).toEqual(ascii('i'));
     ring.install(k2);
     expect(ring.getKeys().map((k) => k.length)).toEqual([16, 24]);
     expect(() => ring.use(k3)).toThrow(KeyringError);

@@ -148,7 +148,8 @@ export class Keyring {
   /** Adds a key for decryption; installing a key twice is a no-op. */
   install(key: Uint8Array): void {
     checkKey(key);
-    if (!this.keys.some((k) => sameKey(k, key))) this.keys.push(key.slice());
+    if (this.keys.some((k) => sameKey(k, key))) return;
+    this.keys.push(key.slice());
     this.changed();
   }
 
