@@ -411,8 +411,11 @@ export class Confirmation {
     return rule?.refusedVotes === true && (rule.refusalNeedsProof === true || rule.learnsRejection === true);
   }
 
-  /** Whether a probe of `m` dials its TCP fallback at once to prove the address (proofDial): once per address. */
-  wantsProof(m: Member): boolean {
+  /**
+   * Whether to dial `m`'s address now to prove it (proofDial); a true answer claims the dial, so
+   * each address is dialled once (until a timeout frees it: tcpTimedOut).
+   */
+  claimsProofDial(m: Member): boolean {
     const { rule } = this;
     if (rule?.proofDial !== true || !this.guarded()) return false;
     const key = addressKey(m.addr);
@@ -442,7 +445,8 @@ export class Confirmation {
     for (let i = 0; i < Math.min(PROOF_SCAN * Math.ceil(intervals), all.length) && dialled < perTick; i++) {
       this.proofCursor = (this.proofCursor + 1) % all.length;
       const m = all[this.proofCursor]!;
-      if (m === core.self || m.status !== 'alive' || this.prober.isProbing(m.name) || !this.wantsProof(m)) continue;
+      if (m === core.self || m.status !== 'alive' || this.prober.isProbing(m.name) || !this.claimsProofDial(m))
+        continue;
       this.prober.connect(m);
       dialled++;
     }

@@ -39,8 +39,8 @@ export interface ProbeHooks {
   acked(name: string): void;
   /** A TCP ping outside any probe (`connect`: rule 8's, or a proof) was refused; dialled at `dialledAt`. */
   connectRefused(name: string, incarnation: number, dialledAt: number): void;
-  /** Whether this probe dials its TCP fallback with the ping to find out whether the address takes our TCP. */
-  wantsProof(target: Member): boolean;
+  /** Whether this probe dials its TCP fallback with the ping, to prove the address (claims that dial). */
+  claimsProofDial(target: Member): boolean;
   /** Whether a refusal read before the probe's UDP timeout waits for it (the UDP ack decides). */
   refusalWaitsForUdp(target: Member): boolean;
   /** The member acked over UDP a probe whose connect was refused: its port rejects us while it lives. */
@@ -297,7 +297,7 @@ export class Prober {
   probe(target: Member, interval: number, dialAtOnce: boolean, why: 'turn' | 'hint' | 'reprobe'): void {
     const { core } = this;
     // A proof dial changes nothing about the probe itself: an early TCP ack waits for the UDP one.
-    const dials = dialAtOnce || this.hooks.wantsProof(target);
+    const dials = dialAtOnce || this.hooks.claimsProofDial(target);
     core.trace(target.name, { step: 'probe', why, dialAtOnce: dials });
     const seqNo = this.nextSeq();
     const probe: PendingProbe = {

@@ -195,7 +195,7 @@ export class SwimEngine {
       refusalCountsFromDial: () => this.confirmation?.refusalCountsFromDial() ?? false,
       acked: (name) => this.confirmation?.probeAcked(name),
       connectRefused: (name, incarnation, dialledAt) => this.confirmation?.connectRefused(name, incarnation, dialledAt),
-      wantsProof: (target) => this.confirmation?.wantsProof(target) ?? false,
+      claimsProofDial: (target) => this.confirmation?.claimsProofDial(target) ?? false,
       refusalWaitsForUdp: (target) => this.confirmation?.refusalWaitsForUdp(target) ?? false,
       refusedWhileAlive: (target) => this.confirmation?.refusedWhileAlive(target),
     });

@@ -433,7 +433,7 @@ export class Simulator {
   }
 
   private reachable(a: SimNode, b: SimNode): boolean {
-    return !b.crashed && (a.group === 0 || b.group === 0 || a.group === b.group);
+    return !b.crashed && sameSide(a, b);
   }
 
   /**
@@ -564,8 +564,12 @@ export class Simulator {
   }
 
   private tcpPingResult(from: SimNode, to: SimNode): TcpPingResult {
-    const connected = from.group === 0 || to.group === 0 || from.group === to.group;
-    if (!connected) return 'failed';
+    if (!sameSide(from, to)) return 'failed';
     return to.crashed || to.rejectsTcp ? 'refused' : 'ack';
   }
+}
+
+/** No partition between them (group 0 reaches every side). */
+function sameSide(a: SimNode, b: SimNode): boolean {
+  return a.group === 0 || b.group === 0 || a.group === b.group;
 }
