@@ -208,8 +208,13 @@ export class Confirmation {
   private readonly proofDialled = new Set<string>();
   /** Addresses that refused our connect while their member answered over UDP (learnsRejection). */
   private readonly rejectsTcp = new Set<string>();
-  /** Where proveSome goes on looking in the member list; starts at a random member (first call). */
-  private proofCursor = -1;
+  /**
+   * The members proveSome walks, in an order of its own: shuffled, so no member is proved last by
+   * every agent (in join order, the newest was: the one whose crash a start-up's refusals must catch).
+   * Taken again, reshuffled, when the walk ends; members learnt meanwhile join then.
+   */
+  private proofOrder: readonly Member[] = [];
+  private proofIndex = 0;
   /** When proveSome last ran: its budget is per probe interval of real time. */
   private provedAt: number | undefined;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
@@ -439,14 +444,17 @@ export class Confirmation {
     const intervals = this.provedAt === undefined ? 1 : (core.now - this.provedAt) / core.profile.probeIntervalMs;
     this.provedAt = core.now;
     const perTick = Math.min(MAX_PROOFS_PER_TICK, Math.round((rule.proofsPerTick ?? PROOFS_PER_TICK) * intervals));
-    // Every member starting at the first would prove the same ports in the same order, at once.
-    if (this.proofCursor < 0) this.proofCursor = Math.floor(core.config.random() * all.length);
     let dialled = 0;
-    for (let i = 0; i < Math.min(PROOF_SCAN * Math.ceil(intervals), all.length) && dialled < perTick; i++) {
-      this.proofCursor = (this.proofCursor + 1) % all.length;
-      const m = all[this.proofCursor]!;
-      if (m === core.self || m.status !== 'alive' || this.prober.isProbing(m.name) || !this.claimsProofDial(m))
-        continue;
+    const scan = Math.min(PROOF_SCAN * Math.ceil(intervals), all.length);
+    for (let i = 0; i < scan && dialled < perTick; i++) {
+      if (this.proofIndex >= this.proofOrder.length) {
+        this.proofOrder = core.members.shuffledOthers();
+        this.proofIndex = 0;
+        if (this.proofOrder.length === 0) return;
+      }
+      const m = this.proofOrder[this.proofIndex++]!;
+      if (core.members.get(m.name) !== m || m.status !== 'alive' || this.prober.isProbing(m.name)) continue;
+      if (!this.claimsProofDial(m)) continue;
       this.prober.connect(m);
       dialled++;
     }

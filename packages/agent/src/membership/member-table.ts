@@ -122,6 +122,11 @@ export class MemberTable {
     return [...picked];
   }
 
+  /** Every member but self, in a fresh random order. */
+  shuffledOthers(): Member[] {
+    return this.shuffled(this.list.filter((m) => m !== this.self));
+  }
+
   private shuffled<T>(items: T[]): T[] {
     for (let i = items.length - 1; i > 0; i--) {
       const j = Math.floor(this.random() * (i + 1));

@@ -7,12 +7,13 @@ import { DEFAULT_VSN, SwimEngine, type VoterHealth } from '../../src/membership/
 /**
  * One engine, `a` at 10.0.0.1, started at time 0 and knowing `peers` live members (each at its
  * host, port 7946, with the TCP fallback's vsn), its outputs and events drained: a test then
- * drives it by hand and reads what it sends.
+ * drives it by hand and reads what it sends. `random` is its randomness (0.5 always by default).
  */
 export function engineKnowing(
   peers: readonly { name: string; host: string }[],
   voterHealth: VoterHealth,
   onTrace?: (member: string, step: TraceStep) => void,
+  random: () => number = () => 0.5,
 ): SwimEngine {
   const engine = new SwimEngine(
     {
@@ -20,13 +21,21 @@ export function engineKnowing(
       addr: { host: '10.0.0.1', port: 7946 },
       meta: new Uint8Array(0),
       profile: PROFILES.lan,
-      random: () => 0.5,
+      random,
       voterHealth,
       ...(onTrace ? { onTrace } : {}),
     },
     0,
   );
   engine.start(0);
+  learn(engine, peers, 0);
+  engine.drainOutputs();
+  engine.drainEvents();
+  return engine;
+}
+
+/** Has `engine` learn `peers` as live members (each at its host, port 7946) at `now`. */
+export function learn(engine: SwimEngine, peers: readonly { name: string; host: string }[], now: number): void {
   const states: PushNodeState[] = peers.map((p) => ({
     name: p.name,
     addr: ipToBytes(p.host),
@@ -36,10 +45,7 @@ export function engineKnowing(
     state: NodeState.alive,
     vsn: [...DEFAULT_VSN],
   }));
-  engine.preloadMembers(states, 0);
-  engine.drainOutputs();
-  engine.drainEvents();
-  return engine;
+  engine.preloadMembers(states, now);
 }
 
 /**
