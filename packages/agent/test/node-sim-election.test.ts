@@ -137,6 +137,27 @@ describe('whole nodes with elections (simulator)', { timeout: 60_000 }, () => {
     });
   });
 
+  it('a burst of membership changes costs one pass over the members, not one per change', async () => {
+    const sim = await start('a burst of membership changes', 1);
+    await elect(sim);
+    const { membership } = sim.agent('n3');
+    const read = membership.members.bind(membership);
+    let reads = 0;
+    membership.members = () => {
+      reads++;
+      return read();
+    };
+    // A push/pull's merge: many changes read in one turn of the loop, one event each.
+    const n4 = membership.member('n4')!;
+    for (let i = 0; i < 20; i++)
+      membership.emit('event', { index: 0, type: 'update', at: sim.runtime.worldNow, member: n4 });
+    await sim.run(10);
+    // The mesh's pass and the elections' (its members and its specs), and at most one periodic
+    // pass: a handful of reads, where a pass per change made 41.
+    expect(reads).toBeGreaterThan(0);
+    expect(reads).toBeLessThanOrEqual(5);
+  });
+
   it("a crash of the leader's node: a new leader with a higher token, tables follow, the old one rejoins", async () => {
     const name = "a crash of the leader's node";
     await forEachSeed(simSeeds([1, 2]), replay(name), async (seed) => {

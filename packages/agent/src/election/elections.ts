@@ -120,6 +120,12 @@ export class Elections {
   private transport!: StreamElectionTransport;
   private forwarder!: StreamForwardTransport;
   private timer: TimerHandle | undefined;
+  /**
+   * Changes come in bursts (a push/pull merges dozens of members, a start-up brings every agent's
+   * record), one event each, and a pass reads every member and record: a zero timer runs after
+   * everything read in this turn of the loop, so a burst costs one pass (as the mesh does).
+   */
+  private batchTimer: TimerHandle | undefined;
   private stopped = false;
   private lastPublished = '';
   /** Messages for groups this agent does not run and may not start: counted and dropped. */
@@ -143,7 +149,7 @@ export class Elections {
     opts.mesh.setElectionPart(() => e.recordPart());
     const onChange = () => {
       e.specCache = undefined;
-      e.reconcile();
+      e.reconcileSoon();
     };
     opts.catalog.on('record', onChange);
     opts.membership.on('event', onChange);
@@ -240,6 +246,14 @@ export class Elections {
     if (this.stopped || this.timer !== undefined) return;
     if (this.groups.size === 0 && this.locks.size === 0 && this.specs().size === 0) return;
     this.timer = this.opts.runtime.timers.after(RECONCILE_MS, () => this.tick());
+  }
+
+  private reconcileSoon(): void {
+    if (this.stopped || this.batchTimer !== undefined) return;
+    this.batchTimer = this.opts.runtime.timers.after(0, () => {
+      this.batchTimer = undefined;
+      this.reconcile();
+    });
   }
 
   private reconcile(): void {
@@ -566,6 +580,7 @@ export class Elections {
     if (this.stopped) return;
     this.stopped = true;
     this.timer?.cancel();
+    this.batchTimer?.cancel();
     for (const off of this.unsubscribe) off();
     await Promise.all([...this.groups.values()].map((r) => r.group.stop()));
     await this.transport.stop();
