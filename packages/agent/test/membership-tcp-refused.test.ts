@@ -593,6 +593,27 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     expect(ticks.filter((t) => t <= 8).length, `ticks: ${ticks}`).toBeGreaterThanOrEqual(5);
   });
 
+  it('proves a member learnt since the last tick first, not at the end of the walk', () => {
+    const peers = Array.from({ length: 61 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
+    for (let seed = 1; seed <= 20; seed++) {
+      const engine = engineKnowing(peers.slice(0, 60), DEFAULT_VOTER_HEALTH, undefined, mulberry32(seed));
+      const tick = (now: number) => {
+        runTimers(engine, now);
+        const outputs = engine.drainOutputs();
+        for (const o of outputs)
+          if (o.kind === 'packet')
+            for (const m of o.messages) if (m.type === 'ping') engine.handlePacket(o.to, ack(m.seqNo), now + 1);
+        engine.drainOutputs();
+        return outputs.flatMap((o) => (o.kind === 'tcpPing' ? [o.to.host] : []));
+      };
+      tick(1000);
+      tick(2000);
+      learn(engine, peers.slice(60), 2500);
+      // 8 of 60 walked so far: the walk would reach p60 only after the other 52.
+      expect(tick(3000), `seed ${seed}`).toContain('10.0.1.61');
+    }
+  });
+
   it('forgets the rejection once the port takes our TCP (the firewall went)', () => {
     const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH, false);
     engine.handlePacket(B, ack(hintRefused(engine)), 14);

@@ -215,6 +215,8 @@ export class Confirmation {
    */
   private proofOrder: readonly Member[] = [];
   private proofIndex = 0;
+  /** How many members the list held at the last proveSome: those after it are new since. */
+  private proofSeen = 0;
   /** When proveSome last ran: its budget is per probe interval of real time. */
   private provedAt: number | undefined;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
@@ -444,6 +446,16 @@ export class Confirmation {
     const intervals = this.provedAt === undefined ? 1 : (core.now - this.provedAt) / core.profile.probeIntervalMs;
     this.provedAt = core.now;
     const perTick = Math.min(MAX_PROOFS_PER_TICK, Math.round((rule.proofsPerTick ?? PROOFS_PER_TICK) * intervals));
+    // Members learnt since the last tick go first: in a settled cluster theirs are the only ports
+    // not known, and in the walk they would wait for its end (a member that joins and crashes at
+    // once was accused only at its probe's UDP timeout). The list grows at its end; a reaped
+    // member's swap can hide a newcomer from this, not from the next walk.
+    if (all.length > this.proofSeen) {
+      const fresh = core.members.shuffledOthers(all.slice(this.proofSeen));
+      this.proofOrder = [...fresh, ...this.proofOrder.slice(this.proofIndex)];
+      this.proofIndex = 0;
+    }
+    this.proofSeen = all.length;
     let dialled = 0;
     const scan = Math.min(PROOF_SCAN * Math.ceil(intervals), all.length);
     for (let i = 0; i < scan && dialled < perTick; i++) {

@@ -122,9 +122,9 @@ export class MemberTable {
     return [...picked];
   }
 
-  /** Every member but self, in a fresh random order. */
-  shuffledOthers(): Member[] {
-    return this.shuffled(this.list.filter((m) => m !== this.self));
+  /** These members (all by default) but self, in a fresh random order. */
+  shuffledOthers(members: readonly Member[] = this.list): Member[] {
+    return this.shuffled(members.filter((m) => m !== this.self));
   }
 
   private shuffled<T>(items: T[]): T[] {
