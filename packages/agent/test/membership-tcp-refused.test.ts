@@ -406,6 +406,21 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     engine.handleTimeout(now);
     engine.handleTimeout(now);
   };
+  /** Runs the tick due by `now` and acks its UDP probes: the hosts it dialled over TCP, and those it probed. */
+  const tickAcked = (engine: SwimEngine, now: number) => {
+    runTimers(engine, now);
+    const outputs = engine.drainOutputs();
+    const probed = new Set<string>();
+    for (const o of outputs)
+      if (o.kind === 'packet')
+        for (const m of o.messages)
+          if (m.type === 'ping') {
+            probed.add(o.to.host);
+            engine.handlePacket(o.to, ack(m.seqNo), now + 1);
+          }
+    engine.drainOutputs();
+    return { dialled: outputs.flatMap((o) => (o.kind === 'tcpPing' ? [o.to.host] : [])), probed };
+  };
   /** A catalog hint's probe of b dials at once; the firewall's refusal comes at 11 ms, before any UDP ack. */
   const hintRefused = (engine: SwimEngine, at = 10) => {
     expect(engine.probeNow('b', at)).toBe(true);
@@ -544,21 +559,10 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
   it('proves 4 ports per probe interval that passed, up to 16, however late the tick runs', () => {
     const peers = Array.from({ length: 60 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
     const engine = engineKnowing(peers, DEFAULT_VOTER_HEALTH);
-    /** Runs the tick due by `now`, acks its probe over UDP, and counts the proofs: TCP pings to others. */
+    // The probed member's port is dialled by its probe, if nobody proved it yet: not a proof.
     const tick = (now: number) => {
-      runTimers(engine, now);
-      const outputs = engine.drainOutputs();
-      const probed = new Set<string>();
-      for (const o of outputs)
-        if (o.kind === 'packet')
-          for (const m of o.messages)
-            if (m.type === 'ping') {
-              probed.add(o.to.host);
-              engine.handlePacket(o.to, ack(m.seqNo), now + 1);
-            }
-      engine.drainOutputs();
-      // The probed member's port is dialled by its probe, if nobody proved it yet: not a proof.
-      return outputs.filter((o) => o.kind === 'tcpPing' && !probed.has(o.to.host)).length;
+      const { dialled, probed } = tickAcked(engine, now);
+      return dialled.filter((host) => !probed.has(host)).length;
     };
     expect(tick(1000)).toBe(4);
     expect(tick(4000), 'three intervals since the last tick').toBe(12);
@@ -576,13 +580,7 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
       engine.drainOutputs();
       for (let tick = 1; tick <= 20; tick++) {
         const now = 1000 + tick * PROFILES.lan.probeIntervalMs;
-        runTimers(engine, now);
-        const outputs = engine.drainOutputs();
-        for (const o of outputs)
-          if (o.kind === 'packet')
-            for (const m of o.messages) if (m.type === 'ping') engine.handlePacket(o.to, ack(m.seqNo), now + 1);
-        engine.drainOutputs();
-        if (outputs.some((o) => o.kind === 'tcpPing' && o.to.host === '10.0.1.60')) return tick;
+        if (tickAcked(engine, now).dialled.includes('10.0.1.60')) return tick;
       }
       return Number.POSITIVE_INFINITY;
     };
@@ -597,20 +595,11 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     const peers = Array.from({ length: 61 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
     for (let seed = 1; seed <= 20; seed++) {
       const engine = engineKnowing(peers.slice(0, 60), DEFAULT_VOTER_HEALTH, undefined, mulberry32(seed));
-      const tick = (now: number) => {
-        runTimers(engine, now);
-        const outputs = engine.drainOutputs();
-        for (const o of outputs)
-          if (o.kind === 'packet')
-            for (const m of o.messages) if (m.type === 'ping') engine.handlePacket(o.to, ack(m.seqNo), now + 1);
-        engine.drainOutputs();
-        return outputs.flatMap((o) => (o.kind === 'tcpPing' ? [o.to.host] : []));
-      };
-      tick(1000);
-      tick(2000);
+      tickAcked(engine, 1000);
+      tickAcked(engine, 2000);
       learn(engine, peers.slice(60), 2500);
       // 8 of 60 walked so far: the walk would reach p60 only after the other 52.
-      expect(tick(3000), `seed ${seed}`).toContain('10.0.1.61');
+      expect(tickAcked(engine, 3000).dialled, `seed ${seed}`).toContain('10.0.1.61');
     }
   });
 
