@@ -2,12 +2,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { encodeStream, type Message } from '@vigil/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Address } from '../src/membership/address.ts';
+import { type Address, ipToBytes } from '../src/membership/address.ts';
 import { GossipTransport } from '../src/membership/gossip-transport.ts';
 import { MemoryGossipNetwork } from '../src/membership/memory-transport.ts';
 import { PROFILES, suspicionTimeoutMs } from '../src/membership/profiles.ts';
 import { readStreamMessage } from '../src/membership/stream-exchange.ts';
-import { DEFAULT_VOTER_HEALTH, type SwimEngine, type VoterHealth } from '../src/membership/swim-engine.ts';
+import { DEFAULT_VOTER_HEALTH, DEFAULT_VSN, type SwimEngine, type VoterHealth } from '../src/membership/swim-engine.ts';
 import { runTcpPing } from '../src/membership/tcp-ping.ts';
 import type { Transport } from '../src/membership/transport.ts';
 import { realRuntime, VirtualRuntime } from '../src/runtime/index.ts';
@@ -406,20 +406,27 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     engine.handleTimeout(now);
     engine.handleTimeout(now);
   };
-  /** Runs the tick due by `now` and acks its UDP probes: the hosts it dialled over TCP, and those it probed. */
-  const tickAcked = (engine: SwimEngine, now: number) => {
+  /**
+   * Runs the timers due by `now` and acks their UDP probes: the hosts they dialled over TCP, and of
+   * those the proofs (TCP pings of their own, not a probe's TCP fallback, which carries its seqNo).
+   */
+  const tickAcked = (engine: SwimEngine, now: number): { dialled: string[]; proofs: string[] } => {
     runTimers(engine, now);
     const outputs = engine.drainOutputs();
-    const probed = new Set<string>();
+    const probes = new Set<number>();
     for (const o of outputs)
       if (o.kind === 'packet')
         for (const m of o.messages)
           if (m.type === 'ping') {
-            probed.add(o.to.host);
+            probes.add(m.seqNo);
             engine.handlePacket(o.to, ack(m.seqNo), now + 1);
           }
     engine.drainOutputs();
-    return { dialled: outputs.flatMap((o) => (o.kind === 'tcpPing' ? [o.to.host] : [])), probed };
+    const pings = outputs.flatMap((o) => (o.kind === 'tcpPing' ? [o] : []));
+    return {
+      dialled: pings.map((o) => o.to.host),
+      proofs: pings.filter((o) => !probes.has(o.ping.seqNo)).map((o) => o.to.host),
+    };
   };
   /** A catalog hint's probe of b dials at once; the firewall's refusal comes at 11 ms, before any UDP ack. */
   const hintRefused = (engine: SwimEngine, at = 10) => {
@@ -556,17 +563,37 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     expect(firewalled.engine.tcpPort('b')).toBe('rejects');
   });
 
-  it('proves 4 ports per probe interval that passed, up to 16, however late the tick runs', () => {
+  it('proves 4 ports per probe interval of real time, up to 16 at once, however late the ticks run', () => {
     const peers = Array.from({ length: 60 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
     const engine = engineKnowing(peers, DEFAULT_VOTER_HEALTH);
-    // The probed member's port is dialled by its probe, if nobody proved it yet: not a proof.
-    const tick = (now: number) => {
-      const { dialled, probed } = tickAcked(engine, now);
-      return dialled.filter((host) => !probed.has(host)).length;
-    };
+    const tick = (now: number) => tickAcked(engine, now).proofs.length;
     expect(tick(1000)).toBe(4);
     expect(tick(4000), 'three intervals since the last tick').toBe(12);
     expect(tick(14_000), 'ten intervals: capped').toBe(16);
+  });
+
+  it('proves a newcomer within a second while Lifeguard stretches the probe ticks', () => {
+    const peers = Array.from({ length: 60 }, (_, i) => ({ name: `p${i}`, host: `10.0.1.${i + 1}` }));
+    const engine = engineKnowing(peers, DEFAULT_VOTER_HEALTH);
+    // A starved start-up: our own stalls raise Lifeguard's score to its top, probes 9 s apart.
+    for (let i = 0; i < 8; i++) engine.noteStall(2000, 100);
+    let probeTicks = 0;
+    const step = (t: number) => {
+      runTimers(engine, t);
+      const outputs = engine.drainOutputs();
+      probeTicks += outputs.filter((o) => o.kind === 'packet' && o.messages.some((m) => m.type === 'ping')).length;
+      return outputs.flatMap((o) => (o.kind === 'tcpPing' ? [o.to.host] : []));
+    };
+    for (let t = 100; t <= 3000; t += 100) step(t);
+    // A member joins (news: gossip ticks run while it is retransmitted).
+    const host = '10.0.2.1';
+    const alive = { type: 'alive' as const, incarnation: 1, node: 'late', addr: ipToBytes(host), port: 7946 };
+    engine.handlePacket({ host, port: 7946 }, [{ ...alive, meta: new Uint8Array(0), vsn: [...DEFAULT_VSN] }], 3000);
+    let provedAt: number | undefined;
+    probeTicks = 0;
+    for (let t = 3100; t <= 9000 && provedAt === undefined; t += 100) if (step(t).includes(host)) provedAt = t;
+    expect(provedAt! - 3000, 'proved after the join (ms)').toBeLessThanOrEqual(1000);
+    expect(probeTicks, 'no probe tick meanwhile: the gossip ticks proved it').toBe(0);
   });
 
   it('proves members in an order of its own, so the newest is not proved last by every agent', () => {

@@ -25,13 +25,19 @@ const LATE_TIMER_MS = 10;
  */
 const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
 /**
- * Members beyond the probed one whose address a probe tick proves (VoterHealth.proofDial), and
- * members it looks at to find them: a 50-member cluster is proven within about 10 s of a start.
+ * Members beyond the probed one whose address proofs prove per probe interval of real time
+ * (VoterHealth.proofDial), and members looked at per proof allowed, to find them: a 50-member
+ * cluster is proven within about 10 s of a start.
  */
 const PROOFS_PER_TICK = 4;
-const PROOF_SCAN = 16;
-/** At most this many proofs at once, however long since the last tick (proveSome's budget). */
+const PROOF_SCAN_PER_PROOF = 4;
+/** At most this many proofs at once, however long since the last call (proveSome's budget). */
 const MAX_PROOFS_PER_TICK = 16;
+/**
+ * About this many members prove a newcomer first (each with probability this / N); the others
+ * reach it in their walk, so a join at N = 1,000 is not met by 999 connects within a second.
+ */
+const NEWCOMER_PROVERS = 64;
 /**
  * A refutation is told directly this long after the accusation arrives: a restarted agent learns
  * it is suspected from its join's push/pull replies while still merging them, so the wait lets it
@@ -138,8 +144,9 @@ export interface VoterHealth {
    */
   readonly proofDial?: boolean;
   /**
-   * With proofDial: members whose address each probe tick also proves with one TCP ping, besides
-   * the probed member (PROOFS_PER_TICK by default), until every live member's port is known.
+   * With proofDial: members whose address is proved with one TCP ping each per probe interval of
+   * real time, besides the probed member (PROOFS_PER_TICK by default), until every live member's
+   * port is known.
    */
   readonly proofsPerTick?: number;
 }
@@ -217,8 +224,9 @@ export class Confirmation {
   private proofIndex = 0;
   /** How many members the list held at the last proveSome: those after it are new since. */
   private proofSeen = 0;
-  /** When proveSome last ran: its budget is per probe interval of real time. */
+  /** When proveSome last ran, and the proofs it may still send: earned per probe interval of real time. */
   private provedAt: number | undefined;
+  private proofCredit = 0;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
   private readonly connectedAt = new Map<string, number>();
 
@@ -432,33 +440,38 @@ export class Confirmation {
   }
 
   /**
-   * Each probe tick: one TCP ping to each of a few live members whose port is not known either
-   * way, so that soon after a start we know which take our TCP (their refusals count at once)
-   * and which reject it while alive (a refused ping is followed by a UDP check: connectRefused).
-   * Once every port is known it sends nothing.
+   * Each probe and gossip tick: a TCP ping to each of a few live members whose port is not known
+   * either way, so that soon after a start we know which take our TCP (their refusals count at
+   * once) and which reject it while alive (a refused ping is followed by a UDP check:
+   * connectRefused). Once every port is known it sends nothing.
    */
   proveSome(): void {
     const { rule, core } = this;
     if (rule?.proofDial !== true || !this.guarded() || core.leaving) return;
-    const all = core.members.array();
-    // Lifeguard stretches the ticks that call this and a starved loop runs them late: the budget
-    // is per probe interval that passed, so the pace holds through a start-up's storm.
-    const intervals = this.provedAt === undefined ? 1 : (core.now - this.provedAt) / core.profile.probeIntervalMs;
+    // Paced by real time, not by the ticks: Lifeguard stretches probe ticks on a starved start-up
+    // (up to 9 s apart, when a member that just joined has its port proven by nobody), a starved
+    // loop runs them late, and gossip ticks run only while there is news.
+    const rate = rule.proofsPerTick ?? PROOFS_PER_TICK;
+    const elapsed = this.provedAt === undefined ? core.profile.probeIntervalMs : core.now - this.provedAt;
     this.provedAt = core.now;
-    const perTick = Math.min(MAX_PROOFS_PER_TICK, Math.round((rule.proofsPerTick ?? PROOFS_PER_TICK) * intervals));
+    this.proofCredit = Math.min(MAX_PROOFS_PER_TICK, this.proofCredit + (rate * elapsed) / core.profile.probeIntervalMs);
+    const allowed = Math.floor(this.proofCredit);
+    if (allowed < 1) return;
+    const all = core.members.array();
     // Members learnt since the last tick go first: in a settled cluster theirs are the only ports
     // not known, and in the walk they would wait for its end (a member that joins and crashes at
     // once was accused only at its probe's UDP timeout). The list grows at its end; a reaped
     // member's swap can hide a newcomer from this, not from the next walk.
     if (all.length > this.proofSeen) {
-      const fresh = core.members.shuffledOthers(all.slice(this.proofSeen));
+      const share = NEWCOMER_PROVERS / all.length;
+      const fresh = core.members.shuffledOthers(all.slice(this.proofSeen).filter(() => core.config.random() < share));
       this.proofOrder = [...fresh, ...this.proofOrder.slice(this.proofIndex)];
       this.proofIndex = 0;
     }
     this.proofSeen = all.length;
     let dialled = 0;
-    const scan = Math.min(PROOF_SCAN * Math.ceil(intervals), all.length);
-    for (let i = 0; i < scan && dialled < perTick; i++) {
+    const scan = Math.min(PROOF_SCAN_PER_PROOF * allowed, all.length);
+    for (let i = 0; i < scan && dialled < allowed; i++) {
       if (this.proofIndex >= this.proofOrder.length) {
         this.proofOrder = core.members.shuffledOthers();
         this.proofIndex = 0;
@@ -470,6 +483,7 @@ export class Confirmation {
       this.prober.connect(m);
       dialled++;
     }
+    this.proofCredit -= dialled;
   }
 
   /**

@@ -572,6 +572,7 @@ export class SwimEngine {
     }
     this.timers.set(now + this.profile.gossipIntervalMs, (t) => this.gossipTick(t));
     this.gossip(now);
+    this.confirmation?.proveSome();
   }
 
   /**
