@@ -46,7 +46,9 @@ describe('membership at N = 1,000 (simulator, no loss)', () => {
 
   it('spreads a newcomer to every member in time that grows like log N', { timeout: 90_000 }, () => {
     const sizes = [32, 64, 125, 250, 500, 1000];
-    const joinsPerSize = 7;
+    // A median of 7 joins moved this band by up to 0.4 between seeds of the same code (1.22 to 1.62
+    // when only the proof walk's random draws changed); of 15 it held within 1.5 on every seed tried.
+    const joinsPerSize = 15;
     const gossipMs = PROFILES.lan.gossipIntervalMs;
     const results = sizes.map((n) => {
       const { sim, names } = convergedCluster(n, { seed: 7 + n });
