@@ -454,7 +454,10 @@ export class Confirmation {
     const rate = rule.proofsPerTick ?? PROOFS_PER_TICK;
     const elapsed = this.provedAt === undefined ? core.profile.probeIntervalMs : core.now - this.provedAt;
     this.provedAt = core.now;
-    this.proofCredit = Math.min(MAX_PROOFS_PER_TICK, this.proofCredit + (rate * elapsed) / core.profile.probeIntervalMs);
+    this.proofCredit = Math.min(
+      MAX_PROOFS_PER_TICK,
+      this.proofCredit + (rate * elapsed) / core.profile.probeIntervalMs,
+    );
     const allowed = Math.floor(this.proofCredit);
     if (allowed < 1) return;
     const all = core.members.array();
