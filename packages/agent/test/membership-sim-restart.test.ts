@@ -77,10 +77,14 @@ function restartOnce(
       if (late) oldLifeNews++;
       else {
         if (e.member.confirmedSuspect || e.type === 'dead') drainingFlaps++;
-        // The storm froze the new life itself for longer than a probe's timeout, just before: it
-        // could not answer, and a suspicion is SWIM doing its job (Serf's too), not a flap.
-        const frozenMs = sim.pausedWithin(victim, e.at - 2 * PROFILES.lan.probeIntervalMs, e.at);
-        if (frozenMs > PROFILES.lan.probeTimeoutMs) ownStallSuspicions++;
+        // The storm froze the new life itself, since its restart, for longer than a probe's
+        // timeout just before, and the suspicion is of its current incarnation: it could not
+        // answer, and a suspicion is SWIM doing its job (Serf's too), not a flap. A stale verdict
+        // of the old life (a lower incarnation) or one right after the restart is never excused.
+        const since = Math.max(restartedAt, e.at - 2 * PROFILES.lan.probeIntervalMs);
+        const frozenMs = sim.pausedWithin(victim, since, e.at);
+        const current = sim.node(victim).engine.member(victim)!.incarnation;
+        if (frozenMs > PROFILES.lan.probeTimeoutMs && e.member.incarnation === current) ownStallSuspicions++;
         else flaps.push(`${e.at - restartedAt} ms: ${e.observer} ${e.type} inc ${e.member.incarnation}`);
       }
     }

@@ -630,6 +630,23 @@ describe('a refusal from a port that rejects us while its member lives (a firewa
     }
   });
 
+  it('has about 64 agents of a large cluster prove a newcomer first, not all of them', () => {
+    const peers = Array.from({ length: 640 }, (_, i) => ({ name: `p${i}`, host: `10.1.${i >> 8}.${i & 255}` }));
+    const newcomer = peers[639]!.host;
+    let first = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const engine = engineKnowing(peers.slice(0, 639), DEFAULT_VOTER_HEALTH, undefined, mulberry32(seed));
+      tickAcked(engine, 1000);
+      tickAcked(engine, 2000);
+      learn(engine, peers.slice(639), 2500);
+      if (tickAcked(engine, 3000).proofs.includes(newcomer)) first++;
+    }
+    // 40 agents x 64 / 640: about 4 prove it at once (the others in their walks); without the
+    // gate all 40 would, and a join at N = 1,000 would meet 999 connects within a second.
+    expect(first).toBeGreaterThanOrEqual(1);
+    expect(first).toBeLessThanOrEqual(12);
+  });
+
   it('forgets the rejection once the port takes our TCP (the firewall went)', () => {
     const engine = lonePeerEngine(DEFAULT_VOTER_HEALTH, false);
     engine.handlePacket(B, ack(hintRefused(engine)), 14);

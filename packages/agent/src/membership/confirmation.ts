@@ -26,13 +26,14 @@ const LATE_TIMER_MS = 10;
 const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
 /**
  * Members beyond the probed one whose address proofs prove per probe interval of real time
- * (VoterHealth.proofDial), and members looked at per proof allowed, to find them: a 50-member
- * cluster is proven within about 10 s of a start.
+ * (VoterHealth.proofDial), and members looked at to find them, also per interval: a 50-member
+ * cluster is proven within about 10 s of a start, and a walk of 1,000 takes about a minute.
  */
 const PROOFS_PER_TICK = 4;
-const PROOF_SCAN_PER_PROOF = 4;
-/** At most this many proofs at once, however long since the last call (proveSome's budget). */
+const PROOF_SCAN = 16;
+/** At most this many proofs, and members looked at, at once, however long since the last call. */
 const MAX_PROOFS_PER_TICK = 16;
+const MAX_PROOF_SCAN = 64;
 /**
  * About this many members prove a newcomer first (each with probability this / N); the others
  * reach it in their walk, so a join at N = 1,000 is not met by 999 connects within a second.
@@ -227,6 +228,7 @@ export class Confirmation {
   /** When proveSome last ran, and the proofs it may still send: earned per probe interval of real time. */
   private provedAt: number | undefined;
   private proofCredit = 0;
+  private scanCredit = 0;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
   private readonly connectedAt = new Map<string, number>();
 
@@ -454,31 +456,36 @@ export class Confirmation {
     const rate = rule.proofsPerTick ?? PROOFS_PER_TICK;
     const elapsed = this.provedAt === undefined ? core.profile.probeIntervalMs : core.now - this.provedAt;
     this.provedAt = core.now;
-    this.proofCredit = Math.min(
-      MAX_PROOFS_PER_TICK,
-      this.proofCredit + (rate * elapsed) / core.profile.probeIntervalMs,
-    );
-    const allowed = Math.floor(this.proofCredit);
-    if (allowed < 1) return;
+    const intervals = elapsed / core.profile.probeIntervalMs;
+    this.proofCredit = Math.min(MAX_PROOFS_PER_TICK, this.proofCredit + rate * intervals);
+    // The walk's pace is earned too: once every port is known it looks at 16 members a second, and
+    // agents the newcomer gate passed over reach a newcomer spread over their walks, not at once.
+    this.scanCredit = Math.min(MAX_PROOF_SCAN, this.scanCredit + PROOF_SCAN * intervals);
     const all = core.members.array();
+    const allowed = Math.floor(this.proofCredit);
+    const scan = Math.min(Math.floor(this.scanCredit), all.length);
+    if (allowed < 1 || scan < 1) return;
     // Members learnt since the last tick go first: in a settled cluster theirs are the only ports
     // not known, and in the walk they would wait for its end (a member that joins and crashes at
     // once was accused only at its probe's UDP timeout). The list grows at its end; a reaped
     // member's swap can hide a newcomer from this, not from the next walk.
     if (all.length > this.proofSeen) {
       const share = NEWCOMER_PROVERS / all.length;
-      const fresh = core.members.shuffledOthers(all.slice(this.proofSeen).filter(() => core.config.random() < share));
+      const learnt = all.slice(this.proofSeen);
+      const fresh = core.members.shuffledOthers(
+        share >= 1 ? learnt : learnt.filter(() => core.config.random() < share),
+      );
       this.proofOrder = [...fresh, ...this.proofOrder.slice(this.proofIndex)];
       this.proofIndex = 0;
     }
     this.proofSeen = all.length;
     let dialled = 0;
-    const scan = Math.min(PROOF_SCAN_PER_PROOF * allowed, all.length);
-    for (let i = 0; i < scan && dialled < allowed; i++) {
+    let looked = 0;
+    for (; looked < scan && dialled < allowed; looked++) {
       if (this.proofIndex >= this.proofOrder.length) {
         this.proofOrder = core.members.shuffledOthers();
         this.proofIndex = 0;
-        if (this.proofOrder.length === 0) return;
+        if (this.proofOrder.length === 0) break;
       }
       const m = this.proofOrder[this.proofIndex++]!;
       if (core.members.get(m.name) !== m || m.status !== 'alive' || this.prober.isProbing(m.name)) continue;
@@ -487,6 +494,7 @@ export class Confirmation {
       dialled++;
     }
     this.proofCredit -= dialled;
+    this.scanCredit -= looked;
   }
 
   /**
