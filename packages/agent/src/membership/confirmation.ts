@@ -4,6 +4,7 @@ import type { Address } from './address.ts';
 import { DIRECT_FANOUT, type EngineCore } from './engine-core.ts';
 import type { Member } from './member-table.ts';
 import type { Prober } from './probing.ts';
+import { ProofWalk } from './proof-walk.ts';
 import type { SuspicionCause } from './swim-engine.ts';
 
 // Everything in this file is ours, not memberlist's: collective confirmation and the rule of who
@@ -24,21 +25,8 @@ const LATE_TIMER_MS = 10;
  * single stall explains; and a crash must not go unnoticed just because every observer starves.
  */
 const UNFIT_PROBES_BEFORE_SUSPECTING = 3;
-/**
- * Members beyond the probed one whose address proofs prove per probe interval of real time
- * (VoterHealth.proofDial), and members looked at to find them, also per interval: a 50-member
- * cluster is proven within about 10 s of a start, and a walk of 1,000 takes about a minute.
- */
-const PROOFS_PER_TICK = 4;
-const PROOF_SCAN = 16;
-/** At most this many proofs, and members looked at, at once, however long since the last call. */
-const MAX_PROOFS_PER_TICK = 16;
-const MAX_PROOF_SCAN = 64;
-/**
- * About this many members prove a newcomer first (each with probability this / N); the others
- * reach it in their walk, so a join at N = 1,000 is not met by 999 connects within a second.
- */
-const NEWCOMER_PROVERS = 64;
+/** Members beyond the probed one whose address proofs prove per probe interval of real time (VoterHealth.proofDial). */
+const PROOFS_PER_INTERVAL = 4;
 /**
  * A refutation is told directly this long after the accusation arrives: a restarted agent learns
  * it is suspected from its join's push/pull replies while still merging them, so the wait lets it
@@ -146,10 +134,10 @@ export interface VoterHealth {
   readonly proofDial?: boolean;
   /**
    * With proofDial: members whose address is proved with one TCP ping each per probe interval of
-   * real time, besides the probed member (PROOFS_PER_TICK by default), until every live member's
-   * port is known.
+   * real time, besides the probed member (PROOFS_PER_INTERVAL by default), until every live
+   * member's port is known.
    */
-  readonly proofsPerTick?: number;
+  readonly proofsPerInterval?: number;
 }
 
 /**
@@ -216,19 +204,8 @@ export class Confirmation {
   private readonly proofDialled = new Set<string>();
   /** Addresses that refused our connect while their member answered over UDP (learnsRejection). */
   private readonly rejectsTcp = new Set<string>();
-  /**
-   * The members proveSome walks, in an order of its own: shuffled, so no member is proved last by
-   * every agent (in join order, the newest was: the one whose crash a start-up's refusals must catch).
-   * Taken again, reshuffled, when the walk ends; members learnt meanwhile join then.
-   */
-  private proofOrder: readonly Member[] = [];
-  private proofIndex = 0;
-  /** How many members the list held at the last proveSome: those after it are new since. */
-  private proofSeen = 0;
-  /** When proveSome last ran, and the proofs it may still send: earned per probe interval of real time. */
-  private provedAt: number | undefined;
-  private proofCredit = 0;
-  private scanCredit = 0;
+  /** Whom proveSome dials next, and how many (proof-walk.ts). */
+  private readonly proofWalk: ProofWalk;
   /** The incarnation of each member we made rule 8's connect to: one per accusation. */
   private readonly connectedAt = new Map<string, number>();
 
@@ -237,6 +214,7 @@ export class Confirmation {
     this.prober = prober;
     this.verdicts = verdicts;
     this.rule = rule;
+    this.proofWalk = new ProofWalk(core.members, core.config.random);
     this.lastProbeOkAt = core.now;
     // A starting process (cold code, a burst of joins) has not shown yet that it keeps up.
     this.lastStallAt = core.now;
@@ -450,51 +428,9 @@ export class Confirmation {
   proveSome(): void {
     const { rule, core } = this;
     if (rule?.proofDial !== true || !this.guarded() || core.leaving) return;
-    // Paced by real time, not by the ticks: Lifeguard stretches probe ticks on a starved start-up
-    // (up to 9 s apart, when a member that just joined has its port proven by nobody), a starved
-    // loop runs them late, and gossip ticks run only while there is news.
-    const rate = rule.proofsPerTick ?? PROOFS_PER_TICK;
-    const elapsed = this.provedAt === undefined ? core.profile.probeIntervalMs : core.now - this.provedAt;
-    this.provedAt = core.now;
-    const intervals = elapsed / core.profile.probeIntervalMs;
-    this.proofCredit = Math.min(MAX_PROOFS_PER_TICK, this.proofCredit + rate * intervals);
-    // The walk's pace is earned too: once every port is known it looks at 16 members a second, and
-    // agents the newcomer gate passed over reach a newcomer spread over their walks, not at once.
-    this.scanCredit = Math.min(MAX_PROOF_SCAN, this.scanCredit + PROOF_SCAN * intervals);
-    const all = core.members.array();
-    const allowed = Math.floor(this.proofCredit);
-    const scan = Math.min(Math.floor(this.scanCredit), all.length);
-    if (allowed < 1 || scan < 1) return;
-    // Members learnt since the last tick go first: in a settled cluster theirs are the only ports
-    // not known, and in the walk they would wait for its end (a member that joins and crashes at
-    // once was accused only at its probe's UDP timeout). The list grows at its end; a reaped
-    // member's swap can hide a newcomer from this, not from the next walk.
-    if (all.length > this.proofSeen) {
-      const share = NEWCOMER_PROVERS / all.length;
-      const learnt = all.slice(this.proofSeen);
-      const fresh = core.members.shuffledOthers(
-        share >= 1 ? learnt : learnt.filter(() => core.config.random() < share),
-      );
-      this.proofOrder = [...fresh, ...this.proofOrder.slice(this.proofIndex)];
-      this.proofIndex = 0;
-    }
-    this.proofSeen = all.length;
-    let dialled = 0;
-    let looked = 0;
-    for (; looked < scan && dialled < allowed; looked++) {
-      if (this.proofIndex >= this.proofOrder.length) {
-        this.proofOrder = core.members.shuffledOthers();
-        this.proofIndex = 0;
-        if (this.proofOrder.length === 0) break;
-      }
-      const m = this.proofOrder[this.proofIndex++]!;
-      if (core.members.get(m.name) !== m || m.status !== 'alive' || this.prober.isProbing(m.name)) continue;
-      if (!this.claimsProofDial(m)) continue;
-      this.prober.connect(m);
-      dialled++;
-    }
-    this.proofCredit -= dialled;
-    this.scanCredit -= looked;
+    const rate = rule.proofsPerInterval ?? PROOFS_PER_INTERVAL;
+    const claim = (m: Member) => m.status === 'alive' && !this.prober.isProbing(m.name) && this.claimsProofDial(m);
+    for (const m of this.proofWalk.take(core.now, core.profile.probeIntervalMs, rate, claim)) this.prober.connect(m);
   }
 
   /**
