@@ -9,6 +9,7 @@ import { Elections } from './election/elections.ts';
 import { DEFAULT_ELECTION_TIMING } from './election/timing.ts';
 import type { ChangeFeed } from './events/change-feed.ts';
 import type { Logger } from './log.ts';
+import { loopContention } from './membership/loop-contention.ts';
 import { advertiseHost, MembershipService } from './membership/membership-service.ts';
 import { nodeMeta } from './membership/node-meta.ts';
 import { PROFILES } from './membership/profiles.ts';
@@ -91,6 +92,7 @@ export async function startCatalog(
       const m = membership();
       return m ? peerIdFromMembership(m, node) : undefined;
     },
+    loopContention: loopContention(),
     log,
   }).catch((err: Error) => {
     const inUse = /EADDRINUSE/.test(err.message);

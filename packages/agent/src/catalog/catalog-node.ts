@@ -22,6 +22,7 @@ import type {
   TransportHandlers,
 } from './catalog-transport.ts';
 import { DialPlan, hangUps, pairRank } from './dial-plan.ts';
+import { DialPressure, type LoopContention } from './dial-pressure.ts';
 import { startLibp2pTransport } from './libp2p-transport.ts';
 import type { OpinionUpdate } from './opinion-codec.ts';
 import { OpinionIntake } from './opinion-intake.ts';
@@ -95,6 +96,12 @@ export interface CatalogCoreOptions {
   readonly settleMs?: number;
   /** Most nodes the store keeps records for. Default 4096. */
   readonly maxNodes?: number;
+  /**
+   * Our loop's contention (membership/loop-contention.ts). While the loop is starved, dials trickle
+   * one at a time so their handshakes do not crowd out membership (dial-pressure.ts). Default none:
+   * dials never wait.
+   */
+  readonly loopContention?: LoopContention | undefined;
   /** Clock, timers and randomness (default realRuntime()). */
   readonly runtime?: Runtime;
 }
@@ -145,6 +152,8 @@ export interface CatalogStats {
   readonly syncRecordsReceived: number;
   readonly dials: number;
   readonly dialFailures: number;
+  /** Dial decisions that held a wanted dial back because our loop was starved (dial-pressure.ts). */
+  readonly dialHolds: number;
   readonly hangUps: number;
 }
 
@@ -177,7 +186,9 @@ interface AllowedPeer {
   readonly rank: string;
 }
 
-type Settings = Required<Omit<CatalogCoreOptions, 'peerIdOf' | 'runtime' | 'privateKey' | 'log' | 'node'>>;
+type Settings = Required<
+  Omit<CatalogCoreOptions, 'peerIdOf' | 'runtime' | 'privateKey' | 'log' | 'node' | 'loopContention'>
+>;
 
 export class CatalogNode extends EventEmitter<CatalogEvents> {
   readonly node: string;
@@ -191,6 +202,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private readonly intake: RecordIntake;
   private readonly opinionIntake: OpinionIntake;
   private readonly plan: DialPlan;
+  private readonly pressure: DialPressure | undefined;
   private readonly opts: Settings;
   private allowed = new Map<string, AllowedPeer>();
   private peerIdByNode = new Map<string, string>();
@@ -265,6 +277,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       maxConcurrentDials: MAX_CONCURRENT_DIALS,
       maxBackoffMs: MAX_REDIAL_BACKOFF_MS,
     });
+    this.pressure = opts.loopContention && new DialPressure(opts.loopContention, this.runtime.random);
   }
 
   /** Creates and starts a libp2p node: listening, subscribed, anti-entropy scheduled. */
@@ -511,6 +524,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       syncRecordsSent: c.syncRecordsSent,
       syncRecordsReceived: c.syncRecordsReceived,
       dials: c.dials,
+      dialHolds: this.pressure?.heldCount ?? 0,
       dialFailures: c.dialFailures,
       hangUps: c.hangUps,
     };
@@ -680,7 +694,9 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
   private redialTick(): void {
     if (this.stopped) return;
     const now = this.runtime.clock.now();
-    const step = this.plan.next(this.allowed.values(), new Set(this.connectedPeers()), now);
+    this.pressure?.measure(now);
+    const allowance = this.pressure?.allowance(now);
+    const step = this.plan.next(this.allowed.values(), new Set(this.connectedPeers()), now, allowance?.maxInFlight);
     if (step.kind === 'settle') {
       this.settleTimer ??= this.runtime.timers.after(step.at - now, () => {
         this.settleTimer = undefined;
@@ -689,12 +705,20 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       return;
     }
     // a finished dial frees a slot: start the next one now rather than on the next tick
-    for (const peer of step.peers) void this.dial(peer).finally(() => this.redialTick());
+    for (const peer of step.peers) {
+      this.pressure?.started(now);
+      void this.dial(peer).finally(() => this.redialTick());
+    }
+    let retryAt = step.retryAt;
+    if (step.limited) {
+      this.pressure?.held();
+      if (allowance?.recheckAt !== undefined) retryAt = Math.min(retryAt ?? allowance.recheckAt, allowance.recheckAt);
+    }
     // Only a peer held back needs a timer: an idle, fully connected agent arms none.
-    if (step.retryAt !== undefined && (this.retryTimer === undefined || step.retryAt < this.retryAt)) {
+    if (retryAt !== undefined && (this.retryTimer === undefined || retryAt < this.retryAt)) {
       this.retryTimer?.cancel();
-      this.retryAt = step.retryAt;
-      this.retryTimer = this.runtime.timers.after(step.retryAt - now, () => {
+      this.retryAt = retryAt;
+      this.retryTimer = this.runtime.timers.after(retryAt - now, () => {
         this.retryTimer = undefined;
         this.retryAt = Number.POSITIVE_INFINITY;
         this.redialTick();

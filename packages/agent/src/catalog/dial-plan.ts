@@ -33,7 +33,13 @@ export type PlanStep<P extends PlanPeer> =
    * backoff, the tie-break wait) may be dialled, if any is; nothing else needs a timer, as every
    * other change (members, a lost connection, a finished dial) asks for a step itself.
    */
-  | { readonly kind: 'dial'; readonly peers: readonly P[]; readonly retryAt?: number };
+  | {
+      readonly kind: 'dial';
+      readonly peers: readonly P[];
+      readonly retryAt?: number;
+      /** A wanted peer was left undialled only because of the caller's `maxInFlight`. */
+      readonly limited?: boolean;
+    };
 
 interface DialState {
   inFlight: boolean;
@@ -79,7 +85,13 @@ export class DialPlan {
    * come late, Lifeguard backs off, and membership takes seconds longer to converge. Membership
    * first, then the catalog: its connections need the member table anyway.
    */
-  next<P extends PlanPeer>(allowed: Iterable<P>, connected: ReadonlySet<string>, now: number): PlanStep<P> {
+  next<P extends PlanPeer>(
+    allowed: Iterable<P>,
+    connected: ReadonlySet<string>,
+    now: number,
+    /** A tighter bound than maxConcurrentDials for this step (dial-pressure.ts). */
+    maxInFlight = Number.POSITIVE_INFINITY,
+  ): PlanStep<P> {
     if (this.growingSince !== undefined) {
       const quiet = now - this.lastAddedAt >= this.opts.settleMs;
       if (!quiet && now - this.growingSince < this.opts.maxSettleMs) {
@@ -95,6 +107,7 @@ export class DialPlan {
     const wanted = [...allowed].sort((a, b) => compareStrings(a.rank, b.rank)).slice(0, this.opts.dialDegree);
     const dial: P[] = [];
     let retryAt: number | undefined;
+    let limited = false;
     const holdUntil = (at: number) => {
       retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
     };
@@ -120,11 +133,20 @@ export class DialPlan {
         continue;
       }
       if (inFlight >= this.opts.maxConcurrentDials) break;
+      if (inFlight >= maxInFlight) {
+        limited = true;
+        break;
+      }
       inFlight++;
       s.inFlight = true;
       dial.push(peer);
     }
-    return retryAt === undefined ? { kind: 'dial', peers: dial } : { kind: 'dial', peers: dial, retryAt };
+    return {
+      kind: 'dial',
+      peers: dial,
+      ...(retryAt === undefined ? {} : { retryAt }),
+      ...(limited ? { limited } : {}),
+    };
   }
 
   /** A dial finished; a failure backs the peer off (doubling, capped). */

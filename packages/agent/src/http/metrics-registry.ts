@@ -219,13 +219,14 @@ function registerCatalogMetrics(registry: Registry, catalog: CatalogStatsReader)
   counter(
     registry,
     'vigil_catalog_connections_total',
-    'libp2p connection attempts and hang-ups decided by membership.',
+    'libp2p connection attempts, dials held back on a starved host, and hang-ups decided by membership.',
     ['event'],
     () => {
       const s = stats();
       return [
         [{ event: 'dial' }, s.dials],
         [{ event: 'dial_failed' }, s.dialFailures],
+        [{ event: 'dial_held' }, s.dialHolds],
         [{ event: 'hang_up' }, s.hangUps],
       ];
     },
