@@ -13,6 +13,7 @@ import type { PrivateKey } from '@libp2p/interface';
 import type { NodeRecord } from '@vigil/protocol';
 import type { HostPort } from '../base/host-port.ts';
 import type { Logger } from '../log.ts';
+import type { ContentionSource } from '../membership/loop-stall-meter.ts';
 import { type Runtime, randomInt, realRuntime, type TimerHandle, timeoutSignal } from '../runtime/index.ts';
 import type {
   CatalogTransport,
@@ -22,7 +23,7 @@ import type {
   TransportHandlers,
 } from './catalog-transport.ts';
 import { DialPlan, hangUps, pairRank } from './dial-plan.ts';
-import { DialPressure, type LoopContention } from './dial-pressure.ts';
+import { DialPressure } from './dial-pressure.ts';
 import { startLibp2pTransport } from './libp2p-transport.ts';
 import type { OpinionUpdate } from './opinion-codec.ts';
 import { OpinionIntake } from './opinion-intake.ts';
@@ -101,7 +102,7 @@ export interface CatalogCoreOptions {
    * one at a time so their handshakes do not crowd out membership (dial-pressure.ts). Default none:
    * dials never wait.
    */
-  readonly loopContention?: LoopContention | undefined;
+  readonly loopContention?: ContentionSource | undefined;
   /** Clock, timers and randomness (default realRuntime()). */
   readonly runtime?: Runtime;
 }
@@ -225,6 +226,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     syncRecordsReceived: 0,
     dials: 0,
     dialFailures: 0,
+    dialHolds: 0,
     hangUps: 0,
   };
 
@@ -524,7 +526,7 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
       syncRecordsSent: c.syncRecordsSent,
       syncRecordsReceived: c.syncRecordsReceived,
       dials: c.dials,
-      dialHolds: this.pressure?.heldCount ?? 0,
+      dialHolds: c.dialHolds,
       dialFailures: c.dialFailures,
       hangUps: c.hangUps,
     };
@@ -711,8 +713,9 @@ export class CatalogNode extends EventEmitter<CatalogEvents> {
     }
     let retryAt = step.retryAt;
     if (step.limited) {
-      this.pressure?.held();
-      if (allowance?.recheckAt !== undefined) retryAt = Math.min(retryAt ?? allowance.recheckAt, allowance.recheckAt);
+      this.counters.dialHolds++;
+      if (allowance?.recheckAt !== undefined)
+        retryAt = Math.min(retryAt ?? Number.POSITIVE_INFINITY, allowance.recheckAt);
     }
     // Only a peer held back needs a timer: an idle, fully connected agent arms none.
     if (retryAt !== undefined && (this.retryTimer === undefined || retryAt < this.retryAt)) {

@@ -1,10 +1,8 @@
 // Catalog dials yield to membership on a starved loop. Pure: a cumulative contention figure, the
 // time and a random draw go in; how many dials may be in flight, and when to look again, come out.
 
+import type { ContentionSource } from '../membership/loop-stall-meter.ts';
 import type { Random } from '../runtime/index.ts';
-
-/** Cumulative ms our event loop could not run a due timer (membership/loop-contention.ts). */
-export type LoopContention = () => number;
 
 export interface DialPressureOptions {
   /** Contention is judged over windows of at least this long. */
@@ -36,7 +34,7 @@ const STALE_WINDOWS = 4;
  * membership. On a host with a core to spare, contention stays low and dials go at once.
  */
 export class DialPressure {
-  private readonly contention: LoopContention;
+  private readonly contention: ContentionSource;
   private readonly random: Random;
   private readonly opts: DialPressureOptions;
   private sampleAt: number | undefined;
@@ -44,9 +42,8 @@ export class DialPressure {
   /** The last full window's verdict; undefined while the first window after a stale one runs. */
   private pressured: boolean | undefined;
   private nextStartAt = Number.NEGATIVE_INFINITY;
-  private holds = 0;
 
-  constructor(contention: LoopContention, random: Random, opts: DialPressureOptions = DIAL_PRESSURE) {
+  constructor(contention: ContentionSource, random: Random, opts: DialPressureOptions = DIAL_PRESSURE) {
     this.contention = contention;
     this.random = random;
     this.opts = opts;
@@ -82,14 +79,5 @@ export class DialPressure {
   started(now: number): void {
     if (this.pressured !== true) return;
     this.nextStartAt = now + this.opts.trickleMs * (0.5 + this.random.next());
-  }
-
-  /** A wanted dial was held back by pressure (the count is in the catalog's stats). */
-  held(): void {
-    this.holds++;
-  }
-
-  get heldCount(): number {
-    return this.holds;
   }
 }

@@ -21,7 +21,6 @@ export type {
   TransportHandlers,
 } from './catalog-transport.ts';
 export { DialPlan, hangUps, pairRank } from './dial-plan.ts';
-export { DIAL_PRESSURE, type DialAllowance, DialPressure, type LoopContention } from './dial-pressure.ts';
 export { CATALOG_TOPIC, catalogGossipsubOptions, fastMessageId, messageId, OPINION_TOPIC } from './gossip-config.ts';
 export { dialMultiaddr } from './libp2p-transport.ts';
 export {

@@ -219,7 +219,7 @@ function registerCatalogMetrics(registry: Registry, catalog: CatalogStatsReader)
   counter(
     registry,
     'vigil_catalog_connections_total',
-    'libp2p connection attempts, dials held back on a starved host, and hang-ups decided by membership.',
+    'libp2p connection attempts, dials held back while our loop was starved, and hang-ups decided by membership.',
     ['event'],
     () => {
       const s = stats();
