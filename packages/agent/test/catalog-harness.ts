@@ -3,9 +3,14 @@
 
 import { Writable } from 'node:stream';
 import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys';
-import type { PrivateKey } from '@libp2p/interface';
+import type { PrivateKey, ServiceMap } from '@libp2p/interface';
+import { noise } from '@libp2p/noise';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { yamux } from '@libp2p/yamux';
 import type { InstanceHealth, NodeRecord } from '@vigil/protocol';
+import { createLibp2p, type ServiceFactoryMap } from 'libp2p';
 import pino from 'pino';
 import {
   type CatalogCoreOptions,
@@ -14,6 +19,7 @@ import {
   type CatalogPeer,
 } from '../src/catalog/index.ts';
 import { MemoryCatalogNetwork } from '../src/catalog/memory-transport.ts';
+import { swarmKeyFromGossipKey } from '../src/catalog/pnet-key.ts';
 import { VirtualRuntime } from '../src/runtime/index.ts';
 import { mulberry32 } from '../src/sim/random.ts';
 
@@ -33,6 +39,27 @@ export function capturingLog(): { log: pino.Logger; lines: Array<Record<string, 
 
 export function gossipKey(fill: number): Uint8Array {
   return new Uint8Array(32).fill(fill);
+}
+
+/**
+ * A bare libp2p peer in the private network of `gossipKey`, with whatever `services` the test
+ * gives it (none: it speaks only the bytes a test sends). It uses @libp2p/pnet with the swarm-key
+ * form of the derived key, so every connection it makes also checks that the agent's own pnet
+ * implementation (pnet-protector.ts) is wire-compatible. The caller stops it.
+ */
+export async function rawLibp2p<T extends ServiceMap = ServiceMap>(key: Uint8Array, services?: ServiceFactoryMap<T>) {
+  const privateKey = await generateKeyPair('Ed25519');
+  const node = await createLibp2p<T>({
+    privateKey,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: swarmKeyFromGossipKey(key) }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+    ...(services === undefined ? {} : { services }),
+  });
+  return { node, key: privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() };
 }
 
 export function record(

@@ -1,20 +1,14 @@
 // The anti-entropy stream against a hostile peer: malformed frames close the stream, are
 // counted, and leave the agent working. And stop() leaves nothing running.
 
-import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Stream } from '@libp2p/interface';
-import { noise } from '@libp2p/noise';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { preSharedKey } from '@libp2p/pnet';
-import { tcp } from '@libp2p/tcp';
-import { yamux } from '@libp2p/yamux';
 import { multiaddr } from '@multiformats/multiaddr';
 import * as lp from 'it-length-prefixed';
-import { createLibp2p, type Libp2p } from 'libp2p';
+import type { Libp2p } from 'libp2p';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL, SYNC_PROTOCOL_V2, signRecord, swarmKeyFromGossipKey } from '../src/catalog/index.ts';
+import { SYNC_PROTOCOL, SYNC_PROTOCOL_V2, signRecord } from '../src/catalog/index.ts';
 import { digestSummary } from '../src/catalog/sync-protocol.ts';
-import { Cluster, fullyConnected, gossipKey, record, signUnchecked } from './catalog-harness.ts';
+import { Cluster, fullyConnected, gossipKey, rawLibp2p, record, signUnchecked } from './catalog-harness.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const KEY = gossipKey(7);
@@ -27,24 +21,10 @@ afterEach(async () => {
   cluster = new Cluster();
 });
 
-/**
- * A bare libp2p peer in the cluster's private network that speaks whatever bytes we give it. It
- * uses @libp2p/pnet with the swarm-key form of the derived key, so every connection it makes also
- * checks that the agent's own pnet implementation (pnet-protector.ts) is wire-compatible.
- */
 async function rawPeer() {
-  const key = await generateKeyPair('Ed25519');
-  const node = await createLibp2p({
-    privateKey: key,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionProtector: preSharedKey({ psk: swarmKeyFromGossipKey(KEY) }),
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionMonitor: { enabled: false },
-  });
-  raw = node;
-  return { node, key, peerId: peerIdFromPrivateKey(key).toString() };
+  const peer = await rawLibp2p(KEY);
+  raw = peer.node;
+  return peer;
 }
 
 /** Writes `bytes` on a fresh sync stream, then reads until the agent closes or resets it. */

@@ -84,8 +84,8 @@ export interface CatalogCoreOptions {
    * mesh. Default 6: a record then reaches the ~9 peers connected to its author in one hop
    * (floodPublish) and the rest through the gossipsub mesh (D 6) in one or two more, while a
    * 50-agent cluster holds ~230 connections instead of the ~1,100 of a near-full mesh. Every
-   * connection costs ~20-40 ms of CPU to set up (TCP, pnet, Noise, Yamux, identify, gossipsub, a
-   * catalog sync), memory, and gossipsub heartbeat work for as long as it lives: at degree 32 a
+   * connection costs ~15 ms of CPU to set up, both sides (TCP, pnet, Noise, Yamux, gossipsub), plus
+   * a catalog sync, memory, and gossipsub heartbeat work for as long as it lives: at degree 32 a
    * 50-agent cluster starting on a 2-core host spent ~30 s of CPU on handshakes.
    */
   readonly dialDegree?: number;

@@ -80,7 +80,7 @@ export class DialPlan {
   /**
    * The next step. While a join is still teaching us members, dials are held back: every agent of
    * a starting cluster learns everyone within a second, and if all of them then open their libp2p
-   * connections at once (TCP, pnet, Noise, Yamux, identify, gossipsub, a catalog sync: several ms
+   * connections at once (TCP, pnet, Noise, Yamux, gossipsub, a catalog sync: several ms
    * of CPU per side each), the handshake storm starves the SWIM event loops on a small host: acks
    * come late, Lifeguard backs off, and membership takes seconds longer to converge. Membership
    * first, then the catalog: its connections need the member table anyway.

@@ -1,6 +1,6 @@
-// The production CatalogTransport: a libp2p 3 node (TCP + pnet + Noise + Yamux, identify,
-// gossipsub). No discovery, no auto-dial, no peer exchange and no connection monitor: the gater
-// asks the catalog node, which asks membership.
+// The production CatalogTransport: a libp2p 3 node (TCP + pnet + Noise + Yamux, gossipsub; a peer's
+// protocols are assumed, not identified: own-protocols.ts). No discovery, no auto-dial, no peer
+// exchange and no connection monitor: the gater asks the catalog node, which asks membership.
 
 import { isIP } from 'node:net';
 import {
@@ -29,12 +29,13 @@ import type {
   TransportHandlers,
 } from './catalog-transport.ts';
 import { CATALOG_TOPIC, catalogGossipsubOptions, OPINION_TOPIC } from './gossip-config.ts';
+import { ownProtocols } from './own-protocols.ts';
 import { derivePnetKey } from './pnet-key.ts';
 import { pnetProtector } from './pnet-protector.ts';
 import { SYNC_PROTOCOLS, type SyncStream } from './sync-protocol.ts';
 import { halfWindowUpdates } from './yamux-window.ts';
 
-type Services = { identify: Identify; pubsub: GossipSub };
+type Services = { identify: Identify; ownProtocols?: unknown; pubsub: GossipSub };
 
 export interface Libp2pTransportOptions {
   readonly privateKey: PrivateKey;
@@ -46,6 +47,8 @@ export interface Libp2pTransportOptions {
   readonly gossipsub?: Partial<GossipsubOpts> | undefined;
   /** Yamux keep-alive ping period (default 2 min, why: at its use); the socket timeout follows it. */
   readonly keepAliveMs?: number | undefined;
+  /** Identify every connection as stock libp2p does, instead of own-protocols.ts (the benchmark's A/B). */
+  readonly identifyOnConnect?: boolean | undefined;
 }
 
 const KEEP_ALIVE_MS = 120_000;
@@ -134,7 +137,9 @@ export async function startLibp2pTransport(
     peerDiscovery: [],
     ...(process.env.DEBUG ? {} : { logger: SILENT_LOGGER }),
     services: {
-      identify: identify(),
+      // Answers older agents' identify; ours does not ask (own-protocols.ts).
+      identify: identify({ runOnConnectionOpen: opts.identifyOnConnect === true }),
+      ...(opts.identifyOnConnect === true ? {} : { ownProtocols: ownProtocols() }),
       pubsub: gossipsub(catalogGossipsubOptions(opts.gossipsub)),
     },
   });
