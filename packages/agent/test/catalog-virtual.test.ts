@@ -267,4 +267,37 @@ describe('catalog on virtual time', () => {
     expect(c!.catalog.get('a')?.opinions).toEqual([failing]);
     expect(b!.catalog.stats().opinionUpdates.pending).toBe(0);
   });
+
+  for (const starved of [true, false]) {
+    it(`${starved ? 'trickles its dials while its own loop is starved' : 'dials at once on a quiet loop'}, and counts held decisions`, async () => {
+      // Contention as membership's meter reports it: 80 % (starved) or 10 % of every window.
+      const share = starved ? 0.8 : 0.1;
+      const a = await cluster.add('a', {
+        gossipKeys: [KEY],
+        loopContention: () => share * cluster.runtime.worldNow,
+      });
+      // The others dial no one (degree 0): every connection is one of a's dials.
+      const others = await Promise.all(
+        ['b', 'c', 'd', 'e'].map((n) => cluster.add(n, { gossipKeys: [KEY], dialDegree: 0 })),
+      );
+      cluster.connect();
+      const opened: number[] = [];
+      const start = cluster.runtime.worldNow;
+      while (opened.length < others.length && cluster.runtime.worldNow - start < 30_000) {
+        await cluster.run(10);
+        while (a.catalog.connectedPeers().length > opened.length) opened.push(cluster.runtime.worldNow - start);
+      }
+      expect(opened).toHaveLength(others.length);
+      const gaps = opened.slice(1).map((t, i) => t - opened[i]!);
+      if (starved) {
+        // One at a time, each start at least half the 3 s trickle after the last (×0.5-1.5 jitter).
+        for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(1_490);
+        expect(a.catalog.stats().dialHolds).toBeGreaterThanOrEqual(3);
+      } else {
+        // The 1 s settle and one measured window, then all four at once.
+        expect(opened.at(-1)).toBeLessThan(2_000);
+        expect(a.catalog.stats().dialHolds).toBe(0);
+      }
+    });
+  }
 });

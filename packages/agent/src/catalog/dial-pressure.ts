@@ -25,8 +25,8 @@ export const DIAL_PRESSURE: DialPressureOptions = { windowMs: 500, maxShare: 0.5
 const STALE_WINDOWS = 4;
 
 /**
- * Why: a libp2p connection costs ~7-8 ms of CPU on each side (pnet, Noise, Yamux,
- * gossipsub; more with a catalog sync), and a cluster that finishes joining opens its connections at once.
+ * Why: a libp2p connection costs ~7-8 ms of CPU on each side (pnet, Noise, Yamux, gossipsub; more
+ * with a catalog sync), and a cluster that finishes joining opens its connections at once.
  * At 50 agents on a 2-core host the SWIM loops then stalled for up to 2 s when a crash came 5 s
  * after the join; an experiment that held every dial back had a tenth of the stalls. A loop that
  * ran or waited for a CPU for most of a window is starved: its dials then trickle, one at a time,
