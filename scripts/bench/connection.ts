@@ -6,8 +6,8 @@
 //   npm run bench:connection -w scripts -- [--connections 200] [--rounds 3]
 //
 // Each round measures the shipped transport, then the same transport with identify run on every
-// connection as stock libp2p does (`--identify` adds it back through a test-only hook), so the
-// two figures come from one process on one host state.
+// connection as stock libp2p does (the transport's `identifyOnConnect` option), so the two figures
+// come from one process on one host state.
 
 import { parseArgs } from 'node:util';
 import { generateKeyPair } from '@libp2p/crypto/keys';

@@ -1,6 +1,8 @@
 // Agents skip identify and assume a peer speaks their protocols (own-protocols.ts). An older agent
 // still identifies on connect: during a rolling upgrade the two must still gossip to each other in
-// both directions, whichever side dials. Real libp2p nodes over loopback TCP with pnet.
+// both directions, whichever side dials. And a peer whose connection closed is forgotten by
+// gossipsub even when no gossipsub stream was ever negotiated on it. Real libp2p nodes over
+// loopback TCP with pnet.
 
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { gossipsub } from '@libp2p/gossipsub';
@@ -11,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CatalogTransport } from '../src/catalog/catalog-transport.ts';
 import { CATALOG_TOPIC, catalogGossipsubOptions } from '../src/catalog/gossip-config.ts';
 import { startLibp2pTransport } from '../src/catalog/libp2p-transport.ts';
+import { ownProtocols } from '../src/catalog/own-protocols.ts';
 import { gossipKey, rawLibp2p } from './catalog-harness.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -75,7 +78,8 @@ describe('catalog peers without identify', { timeout: 30_000 }, () => {
           old.node.services.pubsub.getSubscribers(CATALOG_TOPIC).some((p) => p.equals(agentPeer)),
         'subscriptions both ways',
       );
-      // The older agent's identify of us was answered: it knows our protocols from it.
+      // The older agent's identify of us was answered: it knows our protocols from it. (Negotiating
+      // a stream records only the version agreed, /meshsub/1.2.0; 1.1.0 can come only from identify.)
       expect((await old.node.peerStore.get(agentPeer)).protocols).toContain('/meshsub/1.1.0');
 
       const seen = new Set<string>();
@@ -89,4 +93,37 @@ describe('catalog peers without identify', { timeout: 30_000 }, () => {
       await waitFor(() => seen.has('from-agent') && a.heard.includes('from-older'), 'gossip both ways');
     });
   }
+
+  it('forgets a peer whose connection closed before any gossipsub stream was negotiated', async () => {
+    // Two nodes built as the agent builds its own; a hangs up on every peer the moment it connects,
+    // as the catalog does with a peer membership no longer allows.
+    const services = () => ({
+      identify: identify({ runOnConnectionOpen: false }),
+      ownProtocols: ownProtocols(),
+      pubsub: gossipsub(catalogGossipsubOptions()),
+    });
+    const a = await rawLibp2p(KEY, services());
+    const b = await rawLibp2p(KEY, services());
+    for (const n of [a, b]) {
+      stops.push(async () => {
+        await n.node.stop();
+      });
+      n.node.services.pubsub.subscribe(CATALOG_TOPIC);
+    }
+    let refused = 0;
+    a.node.addEventListener('peer:connect', (e) => {
+      refused++;
+      void a.node.hangUp(e.detail);
+    });
+    await b.node.dial(a.node.getMultiaddrs()).catch(() => {});
+    await waitFor(
+      () => refused >= 1 && a.node.getConnections().length + b.node.getConnections().length === 0,
+      'hang-up',
+    );
+    await waitFor(
+      () => a.node.services.pubsub.getPeers().length + b.node.services.pubsub.getPeers().length === 0,
+      'gossipsub forgets the peer on both sides',
+      3_000,
+    );
+  });
 });

@@ -7,16 +7,21 @@
 //
 // Every peer the gater admits is a cluster member running Vigil, so it speaks what we speak: when a
 // connection opens, this service reports our own protocols as the peer's, and the registrar wakes
-// gossipsub at once. Should a peer lack one (a later version), negotiating that stream fails and
-// only that stream is lost. Identify stays as a responder, so an older agent that still identifies
-// on connect learns our protocols; ours reach it either way, as gossipsub answers an inbound stream
-// with one of its own.
+// gossipsub at once. A peer that lacks one (an older release) only fails to negotiate that stream;
+// gossipsub offers several versions and falls back. The registrar tells topologies that a peer left
+// only for the protocols the peer store holds for it, which identify used to write; a connection
+// that closed before any gossipsub stream was negotiated would then leave gossipsub holding the
+// peer. So the peer's last connection closing is reported here too, for the same protocols.
+//
+// Identify stays as a responder: an older agent, which identifies on connect, gets our protocol
+// list instead of a failed identify (gossip between the two would flow either way, as gossipsub
+// answers an inbound stream with one of its own).
 
-import type { Connection, Libp2pEvents, Startable, TypedEventTarget } from '@libp2p/interface';
+import type { Connection, Libp2pEvents, PeerId, Startable, Topology, TypedEventTarget } from '@libp2p/interface';
 
 interface OwnProtocolsComponents {
   readonly events: TypedEventTarget<Libp2pEvents>;
-  readonly registrar: { getProtocols(): string[] };
+  readonly registrar: { getProtocols(): string[]; getTopologies(protocol: string): Topology[] };
 }
 
 class OwnProtocols implements Startable {
@@ -28,10 +33,12 @@ class OwnProtocols implements Startable {
 
   start(): void {
     this.components.events.addEventListener('connection:open', this.onOpen);
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect);
   }
 
   stop(): void {
     this.components.events.removeEventListener('connection:open', this.onOpen);
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect);
   }
 
   private readonly onOpen = (evt: CustomEvent<Connection>): void => {
@@ -44,6 +51,19 @@ class OwnProtocols implements Startable {
         connection,
       },
     });
+  };
+
+  /** The last connection to the peer closed: as the registrar does, minus the peer-store read. */
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peerId = evt.detail;
+    const { registrar } = this.components;
+    // gossipsub registers one topology under each of its protocol versions: tell it once
+    const topologies = new Set(registrar.getProtocols().flatMap((p) => registrar.getTopologies(p)));
+    for (const topology of topologies) {
+      if (topology.filter !== undefined && !topology.filter.has(peerId)) continue;
+      topology.filter?.remove(peerId);
+      Promise.resolve(topology.onDisconnect?.(peerId)).catch(() => {});
+    }
   };
 }
 
