@@ -112,6 +112,27 @@ describe('a live agent whose firewall rejects TCP to its gossip port', () => {
     );
     await nft(2, 'add', 'rule', 'inet', 'fw', 'in', 'tcp', 'sport', '7947', 'reject', 'with', 'tcp', 'reset');
     await nft(2, 'add', 'rule', 'inet', 'fw', 'in', 'tcp', 'dport', '7947', 'reject', 'with', 'tcp', 'reset');
+    // Traffic to meet the resets: h0 and h1 each register a service, so their record goes to h2 at
+    // once (floodPublish). An idle catalog connection otherwise carries only the anti-entropy round
+    // (10 s, then 20 s and 40 s, each with a random peer) and the yamux ping (2 min), and the wait
+    // below timed out at 30 s in 1 run of 4-6 with or without identify.
+    for (const i of [0, 1]) {
+      await ip(
+        'netns',
+        'exec',
+        lab!.hosts[i]!,
+        'curl',
+        '-sS',
+        '--fail',
+        '--max-time',
+        '2',
+        '-X',
+        'PUT',
+        '--data',
+        JSON.stringify({ Name: 'traffic', ID: `traffic-${NAMES[i]}`, Port: 9 }),
+        'http://127.0.0.1:7948/v1/agent/service/register',
+      );
+    }
     const hinted = (e: Explained) => e.trail.filter((t) => t.step === 'hint' && t.result === 'started').length;
     await waitFor(
       'h0 and h1 to probe h2 on the catalog hint',
