@@ -66,8 +66,8 @@ describe('catalog peers without identify', { timeout: 30_000 }, () => {
       const a = await agent();
       const old = await olderAgent();
       if (dialer === 'agent') {
-        const port = old.node.getMultiaddrs()[0]?.toString().split('/tcp/')[1]?.split('/')[0];
-        await a.t.dial(a.t.resolve(`127.0.0.1:${port}`, old.peerId), AbortSignal.timeout(5_000));
+        const addr = old.node.getMultiaddrs()[0]!.toString();
+        await a.t.dial(a.t.resolve(addr, old.peerId), AbortSignal.timeout(5_000));
       } else {
         await old.node.dial(multiaddr(`/ip4/127.0.0.1/tcp/${a.t.listenPort()}/p2p/${a.t.peerId}`));
       }
