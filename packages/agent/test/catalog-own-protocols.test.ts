@@ -1,8 +1,8 @@
 // Agents skip identify and assume a peer speaks their protocols (own-protocols.ts). An older agent
 // still identifies on connect: during a rolling upgrade the two must still gossip to each other in
 // both directions, whichever side dials. And a peer whose connection closed is forgotten by
-// gossipsub even when no gossipsub stream was ever negotiated on it. Real libp2p nodes over
-// loopback TCP with pnet.
+// gossipsub even when no gossipsub stream was ever negotiated on it, and gossip keeps flowing both
+// ways when one of a peer's two connections closes. Real libp2p nodes over loopback TCP with pnet.
 
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { gossipsub } from '@libp2p/gossipsub';
@@ -60,6 +60,20 @@ async function olderAgent() {
   return older;
 }
 
+/** A node built as the agent builds its own (identify only answers), subscribed to the catalog. */
+async function ownNode() {
+  const n = await rawLibp2p(KEY, {
+    identify: identify({ runOnConnectionOpen: false }),
+    ownProtocols: ownProtocols(),
+    pubsub: gossipsub(catalogGossipsubOptions()),
+  });
+  stops.push(async () => {
+    await n.node.stop();
+  });
+  n.node.services.pubsub.subscribe(CATALOG_TOPIC);
+  return n;
+}
+
 describe('catalog peers without identify', { timeout: 30_000 }, () => {
   for (const dialer of ['agent', 'older agent'] as const) {
     it(`gossips both ways with an older agent that identifies (${dialer} dials)`, async () => {
@@ -95,21 +109,10 @@ describe('catalog peers without identify', { timeout: 30_000 }, () => {
   }
 
   it('forgets a peer whose connection closed before any gossipsub stream was negotiated', async () => {
-    // Two nodes built as the agent builds its own; a hangs up on every peer the moment it connects,
-    // as the catalog does with a peer membership no longer allows.
-    const services = () => ({
-      identify: identify({ runOnConnectionOpen: false }),
-      ownProtocols: ownProtocols(),
-      pubsub: gossipsub(catalogGossipsubOptions()),
-    });
-    const a = await rawLibp2p(KEY, services());
-    const b = await rawLibp2p(KEY, services());
-    for (const n of [a, b]) {
-      stops.push(async () => {
-        await n.node.stop();
-      });
-      n.node.services.pubsub.subscribe(CATALOG_TOPIC);
-    }
+    // a hangs up on every peer the moment it connects, as the catalog does with a peer membership
+    // no longer allows.
+    const a = await ownNode();
+    const b = await ownNode();
     let refused = 0;
     a.node.addEventListener('peer:connect', (e) => {
       refused++;
@@ -125,5 +128,48 @@ describe('catalog peers without identify', { timeout: 30_000 }, () => {
       'gossipsub forgets the peer on both sides',
       3_000,
     );
+  });
+
+  it('keeps gossiping both ways when the connection carrying a gossipsub stream closes and another stays', async () => {
+    // Both sides dialled (a simultaneous dial), so each peer has two connections; one closes and
+    // gossipsub drops the outbound stream it carried. It must open one on the connection left,
+    // which it does only when told of a connection, not when one of several closes.
+    const a = await ownNode();
+    const b = await ownNode();
+    const heard = { a: new Set<string>(), b: new Set<string>() };
+    for (const [name, n] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      n.node.services.pubsub.addEventListener('message', (e) =>
+        heard[name].add(new TextDecoder().decode(e.detail.data)),
+      );
+    }
+    await a.node.dial(b.node.getMultiaddrs());
+    await b.node.dial(a.node.getMultiaddrs(), { force: true });
+    const outboundGossip = (c: { streams: { direction: string; protocol?: string }[] }) =>
+      c.streams.some((s) => s.direction === 'outbound' && s.protocol?.startsWith('/meshsub/') === true);
+    await waitFor(
+      () =>
+        a.node.getConnections().length === 2 &&
+        b.node.getConnections().length === 2 &&
+        a.node.getConnections().some(outboundGossip) &&
+        b.node.getConnections().some(outboundGossip),
+      'two connections, a gossipsub stream out of each side',
+    );
+    // a closes the connection its own outbound gossipsub stream runs on; the other one stays.
+    await a.node.getConnections().find(outboundGossip)!.close();
+    await waitFor(
+      () => a.node.getConnections().length === 1 && b.node.getConnections().length === 1,
+      'one connection left',
+    );
+    let round = 0;
+    await waitFor(async () => {
+      round++;
+      await a.node.services.pubsub.publish(CATALOG_TOPIC, new TextEncoder().encode(`from-a-${round}`));
+      await b.node.services.pubsub.publish(CATALOG_TOPIC, new TextEncoder().encode(`from-b-${round}`));
+      await new Promise((r) => setTimeout(r, 100));
+      return heard.b.has(`from-a-${round}`) && heard.a.has(`from-b-${round}`);
+    }, 'gossip both ways over the connection left');
   });
 });

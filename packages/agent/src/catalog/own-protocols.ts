@@ -13,6 +13,12 @@
 // that closed before any gossipsub stream was negotiated would then leave gossipsub holding the
 // peer. So the peer's last connection closing is reported here too, for the same protocols.
 //
+// One of several connections closing is reported too. After a simultaneous dial a peer has two,
+// and gossipsub opens its outbound stream on whichever it heard of first; when that connection
+// closes, gossipsub drops the stream and opens another only when told of a connection, so it stopped
+// sending to a peer it stayed connected to. Telling it of a connection left, once the closed one's
+// streams have closed (their close is what drops its stream), has it open one there.
+//
 // Identify stays as a responder: an older agent, which identifies on connect, gets our protocol
 // list instead of a failed identify (gossip between the two would flow either way, as gossipsub
 // answers an inbound stream with one of its own).
@@ -22,6 +28,7 @@ import type { Connection, Libp2pEvents, PeerId, Startable, Topology, TypedEventT
 interface OwnProtocolsComponents {
   readonly events: TypedEventTarget<Libp2pEvents>;
   readonly registrar: { getProtocols(): string[]; getTopologies(protocol: string): Topology[] };
+  readonly connectionManager: { getConnections(peerId?: PeerId): Connection[] };
 }
 
 class OwnProtocols implements Startable {
@@ -34,11 +41,19 @@ class OwnProtocols implements Startable {
   start(): void {
     this.components.events.addEventListener('connection:open', this.onOpen);
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect);
+    this.components.events.addEventListener('connection:close', this.onClose);
   }
 
   stop(): void {
     this.components.events.removeEventListener('connection:open', this.onOpen);
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect);
+    this.components.events.removeEventListener('connection:close', this.onClose);
+  }
+
+  /** gossipsub registers one topology under each of its protocol versions: each is told once. */
+  private topologies(): Set<Topology> {
+    const { registrar } = this.components;
+    return new Set(registrar.getProtocols().flatMap((p) => registrar.getTopologies(p)));
   }
 
   private readonly onOpen = (evt: CustomEvent<Connection>): void => {
@@ -56,14 +71,32 @@ class OwnProtocols implements Startable {
   /** The last connection to the peer closed: as the registrar does, minus the peer-store read. */
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const peerId = evt.detail;
-    const { registrar } = this.components;
-    // gossipsub registers one topology under each of its protocol versions: tell it once
-    const topologies = new Set(registrar.getProtocols().flatMap((p) => registrar.getTopologies(p)));
-    for (const topology of topologies) {
+    for (const topology of this.topologies()) {
       if (topology.filter !== undefined && !topology.filter.has(peerId)) continue;
       topology.filter?.remove(peerId);
       Promise.resolve(topology.onDisconnect?.(peerId)).catch(() => {});
     }
+  };
+
+  /** One of the peer's connections closed and another is open: tell the topologies of that one. */
+  private readonly onClose = (evt: CustomEvent<Connection>): void => {
+    const closed = evt.detail;
+    const tell = () => {
+      const peerId = closed.remotePeer;
+      const left = this.components.connectionManager
+        .getConnections(peerId)
+        .find((c) => c.id !== closed.id && c.status === 'open');
+      if (left === undefined) return; // the last one: peer:disconnect
+      for (const topology of this.topologies()) {
+        // a topology never told of the peer is told by connection:open
+        if (topology.filter !== undefined && !topology.filter.has(peerId)) continue;
+        Promise.resolve(topology.onConnect?.(peerId, left)).catch(() => {});
+      }
+    };
+    const open = closed.streams.filter((s) => s.status === 'open' || s.status === 'closing');
+    let waiting = open.length;
+    if (waiting === 0) tell();
+    for (const stream of open) stream.addEventListener('close', () => --waiting === 0 && tell(), { once: true });
   };
 }
 
