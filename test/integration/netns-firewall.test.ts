@@ -117,21 +117,7 @@ describe('a live agent whose firewall rejects TCP to its gossip port', () => {
     // (10 s, then 20 s and 40 s, each with a random peer) and the yamux ping (2 min), and the wait
     // below timed out at 30 s in 1 run of 4-6 with or without identify.
     for (const i of [0, 1]) {
-      await ip(
-        'netns',
-        'exec',
-        lab!.hosts[i]!,
-        'curl',
-        '-sS',
-        '--fail',
-        '--max-time',
-        '2',
-        '-X',
-        'PUT',
-        '--data',
-        JSON.stringify({ Name: 'traffic', ID: `traffic-${NAMES[i]}`, Port: 9 }),
-        'http://127.0.0.1:7948/v1/agent/service/register',
-      );
+      await agents[i]!.put('/v1/agent/service/register', { Name: 'traffic', ID: `traffic-${NAMES[i]}`, Port: 9 });
     }
     const hinted = (e: Explained) => e.trail.filter((t) => t.step === 'hint' && t.result === 'started').length;
     await waitFor(

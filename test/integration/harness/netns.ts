@@ -197,6 +197,15 @@ export class NetnsAgent {
 
   /** GET on the agent's HTTP API, which listens on 127.0.0.1 inside its namespace: curl run there. */
   async get<T = unknown>(path: string): Promise<T> {
+    return JSON.parse(await this.curl(path)) as T;
+  }
+
+  /** PUT of a JSON body on the agent's HTTP API; its response body. */
+  async put(path: string, body: unknown): Promise<string> {
+    return this.curl(path, '-X', 'PUT', '--data', JSON.stringify(body));
+  }
+
+  private async curl(path: string, ...args: string[]): Promise<string> {
     const { stdout } = await execFileP(
       'ip',
       [
@@ -208,11 +217,12 @@ export class NetnsAgent {
         '--fail',
         '--max-time',
         '2',
+        ...args,
         `http://127.0.0.1:${this.httpPort}${path}`,
       ],
       { timeout: 5_000 },
     );
-    return JSON.parse(stdout) as T;
+    return stdout;
   }
 
   async waitForHttp(timeoutMs = 60_000): Promise<void> {

@@ -50,10 +50,14 @@ class OwnProtocols implements Startable {
     this.components.events.removeEventListener('connection:close', this.onClose);
   }
 
-  /** gossipsub registers one topology under each of its protocol versions: each is told once. */
-  private topologies(): Set<Topology> {
+  /**
+   * The topologies already told of the peer (the others hear of it at connection:open). gossipsub
+   * registers one topology under each of its protocol versions: each is listed once.
+   */
+  private knowing(peerId: PeerId): Topology[] {
     const { registrar } = this.components;
-    return new Set(registrar.getProtocols().flatMap((p) => registrar.getTopologies(p)));
+    const all = new Set(registrar.getProtocols().flatMap((p) => registrar.getTopologies(p)));
+    return [...all].filter((t) => t.filter === undefined || t.filter.has(peerId));
   }
 
   private readonly onOpen = (evt: CustomEvent<Connection>): void => {
@@ -71,8 +75,7 @@ class OwnProtocols implements Startable {
   /** The last connection to the peer closed: as the registrar does, minus the peer-store read. */
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const peerId = evt.detail;
-    for (const topology of this.topologies()) {
-      if (topology.filter !== undefined && !topology.filter.has(peerId)) continue;
+    for (const topology of this.knowing(peerId)) {
       topology.filter?.remove(peerId);
       Promise.resolve(topology.onDisconnect?.(peerId)).catch(() => {});
     }
@@ -87,9 +90,7 @@ class OwnProtocols implements Startable {
         .getConnections(peerId)
         .find((c) => c.id !== closed.id && c.status === 'open');
       if (left === undefined) return; // the last one: peer:disconnect
-      for (const topology of this.topologies()) {
-        // a topology never told of the peer is told by connection:open
-        if (topology.filter !== undefined && !topology.filter.has(peerId)) continue;
+      for (const topology of this.knowing(peerId)) {
         Promise.resolve(topology.onConnect?.(peerId, left)).catch(() => {});
       }
     };
